@@ -1,0 +1,1 @@
+//! The Fluvio console: client library and the command model shared by CLI, REPL and TUI.

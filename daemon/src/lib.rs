@@ -1,0 +1,1 @@
+//! The Fluvio daemon: Streaming Controller (SC) and Streaming Processing Unit (SPU) roles.

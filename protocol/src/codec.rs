@@ -1,0 +1,676 @@
+//! The versioned binary codec every message uses.
+//!
+//! Fluvio's encoding is Kafka-like but not Kafka: big-endian integers, strings with a u16
+//! length, vectors with a u32 count, maps with a u16 count, options with a bool tag, enums
+//! tag first. A struct field may exist only in a range of message versions; the version of
+//! the top-level request is passed unchanged to every nested value.
+//!
+//! Decoding works on a [`Reader`] over the frame body. It never panics and never reserves
+//! more memory than the bytes left in the frame could fill, so a hostile length or count
+//! costs nothing but a typed error.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+/// The version a message is encoded or decoded at (the request header's `api_version`).
+pub type Version = i16;
+
+/// Why bytes could not be decoded into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("truncated input: {what} needs {needed} bytes but only {remaining} are left")]
+    Truncated {
+        what: &'static str,
+        needed: usize,
+        remaining: usize,
+    },
+    #[error("{what} claims {claimed} elements but only {remaining} bytes are left")]
+    CountTooLarge {
+        what: &'static str,
+        claimed: u64,
+        remaining: usize,
+    },
+    #[error("not valid bool value: {0:#04x}")]
+    InvalidBool(u8),
+    #[error("unknown {kind} tag {tag}")]
+    UnknownTag { kind: &'static str, tag: i64 },
+    #[error("{what} is not valid UTF-8")]
+    InvalidUtf8 { what: &'static str },
+    #[error("invalid {what}: {reason}")]
+    Invalid {
+        what: &'static str,
+        reason: &'static str,
+    },
+    #[error("unknown api key {0}")]
+    UnknownApiKey(u16),
+    #[error("{count} unexpected bytes after the end of {what}")]
+    TrailingBytes { what: &'static str, count: usize },
+}
+
+/// Why a message could not be encoded (its values do not fit the wire types).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{what} is {len} bytes long; the wire allows at most {max}")]
+    TooLong {
+        what: &'static str,
+        len: usize,
+        max: usize,
+    },
+}
+
+/// A cursor over bytes being decoded. Every read is bounds-checked.
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Self { buf, pos: 0 }
+    }
+
+    /// Bytes not yet consumed.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    /// How many bytes have been consumed.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    /// The unconsumed bytes, without consuming them.
+    pub fn rest(&self) -> &'a [u8] {
+        &self.buf[self.pos..]
+    }
+
+    /// Consume exactly `n` bytes.
+    pub fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], DecodeError> {
+        if n > self.remaining() {
+            return Err(DecodeError::Truncated {
+                what,
+                needed: n,
+                remaining: self.remaining(),
+            });
+        }
+        let out = &self.buf[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(out)
+    }
+
+    pub fn take_array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], DecodeError> {
+        let bytes = self.take(N, what)?;
+        let mut out = [0u8; N];
+        out.copy_from_slice(bytes);
+        Ok(out)
+    }
+
+    /// Fail unless every byte was consumed: a message with leftovers was misread.
+    pub fn finish(&self, what: &'static str) -> Result<(), DecodeError> {
+        match self.remaining() {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { what, count }),
+        }
+    }
+
+    /// Check that `count` elements of at least `min_size` bytes each could fit in what is
+    /// left, before anything is allocated for them.
+    pub fn check_count(
+        &self,
+        count: u64,
+        min_size: usize,
+        what: &'static str,
+    ) -> Result<usize, DecodeError> {
+        let need = count.saturating_mul(min_size.max(1) as u64);
+        if need > self.remaining() as u64 {
+            return Err(DecodeError::CountTooLarge {
+                what,
+                claimed: count,
+                remaining: self.remaining(),
+            });
+        }
+        Ok(count as usize)
+    }
+}
+
+/// A value that can be written at a given message version.
+pub trait Encode {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError>;
+
+    /// Encode into a fresh buffer.
+    fn to_bytes(&self, version: Version) -> Result<Vec<u8>, EncodeError> {
+        let mut out = Vec::new();
+        self.encode(&mut out, version)?;
+        Ok(out)
+    }
+}
+
+/// A value that can be read at a given message version.
+pub trait Decode: Sized {
+    /// The fewest bytes one value occupies on the wire; bounds the counts a decoder accepts.
+    const MIN_WIRE_SIZE: usize = 1;
+
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError>;
+
+    /// Decode a whole buffer, rejecting trailing bytes.
+    fn from_bytes(bytes: &[u8], version: Version) -> Result<Self, DecodeError> {
+        let mut reader = Reader::new(bytes);
+        let value = Self::decode(&mut reader, version)?;
+        reader.finish(std::any::type_name::<Self>())?;
+        Ok(value)
+    }
+}
+
+macro_rules! impl_int {
+    ($($ty:ty),*) => {$(
+        impl Encode for $ty {
+            fn encode(&self, dst: &mut Vec<u8>, _version: Version) -> Result<(), EncodeError> {
+                dst.extend_from_slice(&self.to_be_bytes());
+                Ok(())
+            }
+        }
+        impl Decode for $ty {
+            const MIN_WIRE_SIZE: usize = std::mem::size_of::<$ty>();
+            fn decode(src: &mut Reader<'_>, _version: Version) -> Result<Self, DecodeError> {
+                Ok(<$ty>::from_be_bytes(src.take_array(stringify!($ty))?))
+            }
+        }
+    )*};
+}
+impl_int!(u8, i8, u16, i16, u32, i32, u64, i64);
+
+impl Encode for bool {
+    fn encode(&self, dst: &mut Vec<u8>, _version: Version) -> Result<(), EncodeError> {
+        dst.push(u8::from(*self));
+        Ok(())
+    }
+}
+
+impl Decode for bool {
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        match u8::decode(src, version)? {
+            0 => Ok(false),
+            1 => Ok(true),
+            other => Err(DecodeError::InvalidBool(other)),
+        }
+    }
+}
+
+/// Strings carry an i16 length on the wire (the official decoder reads it signed), so
+/// anything longer than `i16::MAX` bytes cannot be sent.
+const MAX_STRING_LEN: usize = i16::MAX as usize;
+
+impl Encode for str {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        if self.len() > MAX_STRING_LEN {
+            return Err(EncodeError::TooLong {
+                what: "string",
+                len: self.len(),
+                max: MAX_STRING_LEN,
+            });
+        }
+        (self.len() as u16).encode(dst, version)?;
+        dst.extend_from_slice(self.as_bytes());
+        Ok(())
+    }
+}
+
+impl Encode for String {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        self.as_str().encode(dst, version)
+    }
+}
+
+impl Decode for String {
+    const MIN_WIRE_SIZE: usize = 2;
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        let len = i16::decode(src, version)?;
+        if len <= 0 {
+            return Ok(String::new());
+        }
+        let bytes = src.take(len as usize, "string")?;
+        String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::InvalidUtf8 { what: "string" })
+    }
+}
+
+impl<T: Encode> Encode for Vec<T> {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        encode_count_u32(self.len(), "vector", dst)?;
+        for item in self {
+            item.encode(dst, version)?;
+        }
+        Ok(())
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    const MIN_WIRE_SIZE: usize = 4;
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        // The official decoder reads the count signed and treats <= 0 as empty.
+        let count = i32::decode(src, version)?;
+        if count <= 0 {
+            return Ok(Vec::new());
+        }
+        let count = src.check_count(count as u64, T::MIN_WIRE_SIZE, "vector")?;
+        let mut out = Vec::with_capacity(count);
+        for _ in 0..count {
+            out.push(T::decode(src, version)?);
+        }
+        Ok(out)
+    }
+}
+
+fn encode_count_u32(len: usize, what: &'static str, dst: &mut Vec<u8>) -> Result<(), EncodeError> {
+    let max = i32::MAX as usize;
+    if len > max {
+        return Err(EncodeError::TooLong { what, len, max });
+    }
+    dst.extend_from_slice(&(len as u32).to_be_bytes());
+    Ok(())
+}
+
+impl<T: Encode> Encode for Option<T> {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        match self {
+            None => false.encode(dst, version),
+            Some(value) => {
+                true.encode(dst, version)?;
+                value.encode(dst, version)
+            }
+        }
+    }
+}
+
+impl<T: Decode> Decode for Option<T> {
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        if bool::decode(src, version)? {
+            Ok(Some(T::decode(src, version)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+impl<K: Encode, V: Encode> Encode for BTreeMap<K, V> {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        let max = u16::MAX as usize;
+        if self.len() > max {
+            return Err(EncodeError::TooLong {
+                what: "map",
+                len: self.len(),
+                max,
+            });
+        }
+        (self.len() as u16).encode(dst, version)?;
+        for (key, value) in self {
+            key.encode(dst, version)?;
+            value.encode(dst, version)?;
+        }
+        Ok(())
+    }
+}
+
+impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
+    const MIN_WIRE_SIZE: usize = 2;
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        let count = u16::decode(src, version)?;
+        let count = src.check_count(count as u64, K::MIN_WIRE_SIZE + V::MIN_WIRE_SIZE, "map")?;
+        let mut out = BTreeMap::new();
+        for _ in 0..count {
+            let key = K::decode(src, version)?;
+            let value = V::decode(src, version)?;
+            out.insert(key, value);
+        }
+        Ok(out)
+    }
+}
+
+impl Encode for Duration {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        self.as_secs().encode(dst, version)?;
+        self.subsec_nanos().encode(dst, version)
+    }
+}
+
+impl Decode for Duration {
+    const MIN_WIRE_SIZE: usize = 12;
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        let secs = u64::decode(src, version)?;
+        let nanos = u32::decode(src, version)?;
+        if nanos >= 1_000_000_000 {
+            return Err(DecodeError::Invalid {
+                what: "duration",
+                reason: "nanoseconds must be below one second",
+            });
+        }
+        Ok(Duration::new(secs, nanos))
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for &T {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        (**self).encode(dst, version)
+    }
+}
+
+impl<T: Encode + ?Sized> Encode for Box<T> {
+    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
+        (**self).encode(dst, version)
+    }
+}
+
+impl<T: Decode> Decode for Box<T> {
+    const MIN_WIRE_SIZE: usize = T::MIN_WIRE_SIZE;
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        Ok(Box::new(T::decode(src, version)?))
+    }
+}
+
+/// Raw bytes with a u32 length (`ByteBuf` / `Vec<u8>` fields on the wire).
+///
+/// Kept as [`Bytes`] so large payloads are passed around without copies. In JSON it is a
+/// plain array of numbers, which `advanced run` can build by hand.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ByteBuf(pub Bytes);
+
+impl ByteBuf {
+    pub fn as_slice(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl From<Vec<u8>> for ByteBuf {
+    fn from(value: Vec<u8>) -> Self {
+        Self(Bytes::from(value))
+    }
+}
+
+impl Encode for ByteBuf {
+    fn encode(&self, dst: &mut Vec<u8>, _version: Version) -> Result<(), EncodeError> {
+        encode_count_u32(self.0.len(), "byte buffer", dst)?;
+        dst.extend_from_slice(&self.0);
+        Ok(())
+    }
+}
+
+impl Decode for ByteBuf {
+    const MIN_WIRE_SIZE: usize = 4;
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        let len = i32::decode(src, version)?;
+        if len <= 0 {
+            return Ok(Self::default());
+        }
+        let bytes = src.take(len as usize, "byte buffer")?;
+        Ok(Self(Bytes::copy_from_slice(bytes)))
+    }
+}
+
+/// Is `version` within a field's range? A field with no range is always present.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! version_in {
+    ($version:expr) => {
+        true
+    };
+    ($version:expr, $($range:tt)+) => {
+        ($($range)+).contains(&$version)
+    };
+}
+
+/// Define a struct whose fields are encoded in order, each present only when the message
+/// version is in its range (`[3..]`, `[11..=18]`). Absent fields decode to their default.
+///
+/// ```
+/// protocol::wire_struct! {
+///     /// Example.
+///     pub struct Example {
+///         pub always: u32,
+///         pub since_three: Option<String> [3..],
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! wire_struct {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident {
+            $(
+                $(#[$fmeta:meta])*
+                $fvis:vis $field:ident : $ty:ty $([ $($range:tt)+ ])?
+            ),* $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+        #[serde(default)]
+        $vis struct $name {
+            $(
+                $(#[$fmeta])*
+                $fvis $field: $ty,
+            )*
+        }
+
+        impl $crate::codec::Encode for $name {
+            #[allow(unused_variables)]
+            fn encode(
+                &self,
+                dst: &mut ::std::vec::Vec<u8>,
+                version: $crate::codec::Version,
+            ) -> ::std::result::Result<(), $crate::codec::EncodeError> {
+                $(
+                    if $crate::version_in!(version $(, $($range)+)?) {
+                        $crate::codec::Encode::encode(&self.$field, dst, version)?;
+                    }
+                )*
+                Ok(())
+            }
+        }
+
+        impl $crate::codec::Decode for $name {
+            #[allow(unused_variables, unused_mut)]
+            fn decode(
+                src: &mut $crate::codec::Reader<'_>,
+                version: $crate::codec::Version,
+            ) -> ::std::result::Result<Self, $crate::codec::DecodeError> {
+                let mut value = Self::default();
+                $(
+                    if $crate::version_in!(version $(, $($range)+)?) {
+                        value.$field = $crate::codec::Decode::decode(src, version)?;
+                    }
+                )*
+                Ok(value)
+            }
+        }
+    };
+}
+
+/// Define a data-less enum encoded as its tag (`u8`, `i16`, ...). Unknown tags are errors.
+/// The first variant listed is the default.
+#[macro_export]
+macro_rules! wire_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident : $repr:ty {
+            $(
+                $(#[$vmeta:meta])*
+                $variant:ident = $tag:literal
+            ),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        $vis enum $name {
+            $(
+                $(#[$vmeta])*
+                $variant,
+            )+
+        }
+
+        impl $name {
+            /// Every variant, in tag order as declared.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The tag this variant carries on the wire.
+            pub fn tag(self) -> $repr {
+                match self {
+                    $($name::$variant => $tag,)+
+                }
+            }
+
+            /// The variant for a wire tag, if there is one.
+            pub fn from_tag(tag: $repr) -> Option<Self> {
+                match tag {
+                    $($tag => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl Default for $name {
+            fn default() -> Self {
+                Self::ALL[0]
+            }
+        }
+
+        impl $crate::codec::Encode for $name {
+            fn encode(
+                &self,
+                dst: &mut ::std::vec::Vec<u8>,
+                version: $crate::codec::Version,
+            ) -> ::std::result::Result<(), $crate::codec::EncodeError> {
+                $crate::codec::Encode::encode(&self.tag(), dst, version)
+            }
+        }
+
+        impl $crate::codec::Decode for $name {
+            const MIN_WIRE_SIZE: usize = ::std::mem::size_of::<$repr>();
+            fn decode(
+                src: &mut $crate::codec::Reader<'_>,
+                version: $crate::codec::Version,
+            ) -> ::std::result::Result<Self, $crate::codec::DecodeError> {
+                let tag = <$repr as $crate::codec::Decode>::decode(src, version)?;
+                Self::from_tag(tag).ok_or($crate::codec::DecodeError::UnknownTag {
+                    kind: stringify!($name),
+                    tag: tag as i64,
+                })
+            }
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    wire_struct! {
+        struct Versioned {
+            always: u32,
+            since_three: Option<String> [3..],
+            only_old: i16 [..=2],
+            window: bool [5..=6],
+        }
+    }
+
+    wire_enum! {
+        enum Color: u8 {
+            Red = 0,
+            Blue = 7,
+        }
+    }
+
+    #[test]
+    fn versioned_fields_present_only_in_range() {
+        let value = Versioned {
+            always: 1,
+            since_three: Some("x".into()),
+            only_old: -2,
+            window: true,
+        };
+        assert_eq!(value.to_bytes(2).unwrap(), [0, 0, 0, 1, 0xff, 0xfe]);
+        assert_eq!(value.to_bytes(3).unwrap(), [0, 0, 0, 1, 1, 0, 1, b'x']);
+        assert_eq!(value.to_bytes(5).unwrap(), [0, 0, 0, 1, 1, 0, 1, b'x', 1]);
+        let decoded = Versioned::from_bytes(&[0, 0, 0, 9, 0xff, 0xfe], 1).unwrap();
+        assert_eq!(decoded.always, 9);
+        assert_eq!(decoded.only_old, -2);
+        assert_eq!(decoded.since_three, None);
+    }
+
+    #[test]
+    fn enum_tags_round_trip_and_unknown_is_error() {
+        assert_eq!(Color::Blue.to_bytes(0).unwrap(), [7]);
+        assert_eq!(Color::from_bytes(&[7], 0).unwrap(), Color::Blue);
+        assert_eq!(
+            Color::from_bytes(&[3], 0),
+            Err(DecodeError::UnknownTag {
+                kind: "Color",
+                tag: 3
+            })
+        );
+        assert_eq!(Color::default(), Color::Red);
+    }
+
+    #[test]
+    fn bool_rejects_other_values() {
+        assert_eq!(bool::from_bytes(&[2], 0), Err(DecodeError::InvalidBool(2)));
+    }
+
+    #[test]
+    fn string_non_positive_length_is_empty() {
+        assert_eq!(String::from_bytes(&[0xff, 0xff], 0).unwrap(), "");
+        assert_eq!(String::from_bytes(&[0, 0], 0).unwrap(), "");
+        assert!(matches!(
+            String::from_bytes(&[0, 5, b'a'], 0),
+            Err(DecodeError::Truncated { .. })
+        ));
+        assert!(matches!(
+            String::from_bytes(&[0, 1, 0xff], 0),
+            Err(DecodeError::InvalidUtf8 { .. })
+        ));
+    }
+
+    #[test]
+    fn huge_counts_are_refused_before_allocating() {
+        let bytes = [0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1];
+        assert!(matches!(
+            Vec::<u32>::from_bytes(&bytes, 0),
+            Err(DecodeError::CountTooLarge { .. })
+        ));
+        assert_eq!(
+            Vec::<u32>::from_bytes(&[0xff, 0xff, 0xff, 0xff], 0).unwrap(),
+            vec![]
+        );
+        assert!(matches!(
+            ByteBuf::from_bytes(&[0x7f, 0xff, 0xff, 0xff], 0),
+            Err(DecodeError::Truncated { .. })
+        ));
+    }
+
+    #[test]
+    fn too_long_string_is_an_encode_error() {
+        let long = "a".repeat(MAX_STRING_LEN + 1);
+        assert!(matches!(long.to_bytes(0), Err(EncodeError::TooLong { .. })));
+    }
+
+    #[test]
+    fn trailing_bytes_are_reported() {
+        assert_eq!(
+            u8::from_bytes(&[1, 2], 0),
+            Err(DecodeError::TrailingBytes {
+                what: "u8",
+                count: 1
+            })
+        );
+    }
+}

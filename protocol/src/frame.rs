@@ -1,0 +1,100 @@
+//! Size-prefixed frames: an `i32` big-endian length, then that many bytes of body.
+
+use bytes::{Buf, BytesMut};
+
+/// The largest frame body accepted unless configured otherwise (100 MiB).
+pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
+
+/// Bytes of the length prefix.
+pub const FRAME_PREFIX_LEN: usize = 4;
+
+/// Why a frame cannot be read. Either way the stream is out of sync and must be closed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("frame length {0} is negative")]
+    NegativeLength(i32),
+    #[error("frame of {size} bytes exceeds the limit of {max} bytes")]
+    TooLarge { size: usize, max: usize },
+}
+
+/// Take one complete frame body off the front of `buf`, if a whole frame is buffered.
+///
+/// Returns `Ok(None)` when more bytes are needed. The length is checked against `max`
+/// before waiting for the body, so an oversize frame is refused without buffering it.
+pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, FrameError> {
+    let Some(size) = peek_frame_len(buf, max)? else {
+        return Ok(None);
+    };
+    if buf.len() < FRAME_PREFIX_LEN + size {
+        // Reserve what the body still needs, so the reader fills it without regrowing.
+        buf.reserve(FRAME_PREFIX_LEN + size - buf.len());
+        return Ok(None);
+    }
+    buf.advance(FRAME_PREFIX_LEN);
+    Ok(Some(buf.split_to(size)))
+}
+
+/// The body length announced by the prefix at the front of `buf`, validated against `max`.
+pub fn peek_frame_len(buf: &[u8], max: usize) -> Result<Option<usize>, FrameError> {
+    let Some(prefix) = buf.get(..FRAME_PREFIX_LEN) else {
+        return Ok(None);
+    };
+    let size = i32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]);
+    if size < 0 {
+        return Err(FrameError::NegativeLength(size));
+    }
+    let size = size as usize;
+    if size > max {
+        return Err(FrameError::TooLarge { size, max });
+    }
+    Ok(Some(size))
+}
+
+/// Write `body` as one frame.
+pub fn put_frame(dst: &mut Vec<u8>, body: &[u8]) -> Result<(), FrameError> {
+    let size = i32::try_from(body.len()).map_err(|_| FrameError::TooLarge {
+        size: body.len(),
+        max: i32::MAX as usize,
+    })?;
+    dst.extend_from_slice(&size.to_be_bytes());
+    dst.extend_from_slice(body);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_for_whole_frame_then_splits() {
+        let mut buf = BytesMut::from(&[0u8, 0, 0, 3, 1, 2][..]);
+        assert_eq!(take_frame(&mut buf, 10).unwrap(), None);
+        buf.extend_from_slice(&[3, 0, 0]);
+        assert_eq!(
+            take_frame(&mut buf, 10).unwrap().unwrap().as_ref(),
+            &[1, 2, 3]
+        );
+        assert_eq!(buf.as_ref(), &[0, 0]);
+        assert_eq!(take_frame(&mut buf, 10).unwrap(), None);
+    }
+
+    #[test]
+    fn rejects_negative_and_oversize_before_buffering() {
+        let mut neg = BytesMut::from(&[0xffu8, 0xff, 0xff, 0xfe][..]);
+        assert_eq!(
+            take_frame(&mut neg, 10),
+            Err(FrameError::NegativeLength(-2))
+        );
+        let mut big = BytesMut::from(&[0u8, 0, 0, 11][..]);
+        assert_eq!(
+            take_frame(&mut big, 10),
+            Err(FrameError::TooLarge { size: 11, max: 10 })
+        );
+    }
+
+    #[test]
+    fn empty_frame_is_valid() {
+        let mut buf = BytesMut::from(&[0u8, 0, 0, 0][..]);
+        assert_eq!(take_frame(&mut buf, 10).unwrap().unwrap().len(), 0);
+    }
+}
