@@ -13,6 +13,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use bytes::Bytes;
+#[cfg(feature = "arbitrary")]
+use proptest::strategy::Strategy as _;
 use serde::{Deserialize, Serialize};
 
 /// The version a message is encoded or decoded at (the request header's `api_version`).
@@ -383,7 +385,16 @@ impl<T: Decode> Decode for Box<T> {
 /// plain array of numbers, which `advanced run` can build by hand.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
-pub struct ByteBuf(pub Bytes);
+#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
+pub struct ByteBuf(
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(
+            strategy = "proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64).prop_map(Bytes::from)"
+        )
+    )]
+    pub Bytes,
+);
 
 impl ByteBuf {
     pub fn as_slice(&self) -> &[u8] {
@@ -454,6 +465,7 @@ macro_rules! wire_struct {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Default, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
+        #[cfg_attr(feature = "arbitrary", derive(::proptest_derive::Arbitrary))]
         #[serde(default)]
         $vis struct $name {
             $(
@@ -511,6 +523,7 @@ macro_rules! wire_enum {
     ) => {
         $(#[$meta])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ::serde::Serialize, ::serde::Deserialize)]
+        #[cfg_attr(feature = "arbitrary", derive(::proptest_derive::Arbitrary))]
         $vis enum $name {
             $(
                 $(#[$vmeta])*

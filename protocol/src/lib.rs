@@ -7,5 +7,6 @@ pub mod api;
 pub mod codec;
 pub mod frame;
 pub mod record;
+pub mod sc;
 
 pub use codec::{ByteBuf, Decode, DecodeError, Encode, EncodeError, Reader, Version};

@@ -8,6 +8,7 @@ use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
 
 /// Why a request (or one part of it) failed. `None` means success.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub enum ErrorCode {
     #[error("unknown server error")]
     UnknownServerError,
