@@ -5,6 +5,9 @@ use bytes::{Buf, BytesMut};
 /// The largest frame body accepted unless configured otherwise (100 MiB).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
 
+/// The most a pending frame makes the buffer reserve ahead of the bytes that arrived.
+const RESERVE_STEP: usize = 1024 * 1024;
+
 /// Bytes of the length prefix.
 pub const FRAME_PREFIX_LEN: usize = 4;
 
@@ -26,8 +29,10 @@ pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, Fr
         return Ok(None);
     };
     if buf.len() < FRAME_PREFIX_LEN + size {
-        // Reserve what the body still needs, so the reader fills it without regrowing.
-        buf.reserve(FRAME_PREFIX_LEN + size - buf.len());
+        // Make room for more of the body, but only a bounded step at a time: a peer that
+        // announces a large frame and sends nothing must not make us reserve it all.
+        let missing = FRAME_PREFIX_LEN + size - buf.len();
+        buf.reserve(missing.min(RESERVE_STEP));
         return Ok(None);
     }
     buf.advance(FRAME_PREFIX_LEN);
