@@ -50,6 +50,10 @@ pub enum DecodeError {
     UnknownApiKey(u16),
     #[error("{count} unexpected bytes after the end of {what}")]
     TrailingBytes { what: &'static str, count: usize },
+    #[error("unknown object type {0:?}")]
+    UnknownObjectType(String),
+    #[error("api key {api_key} is not served at version {version}")]
+    UnsupportedVersion { api_key: u16, version: i16 },
 }
 
 /// Why a message could not be encoded (its values do not fit the wire types).

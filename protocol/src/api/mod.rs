@@ -2,8 +2,12 @@
 //! codes and the ApiVersions handshake.
 
 pub mod error_code;
+pub mod message;
+pub mod versions;
 
 pub use error_code::ErrorCode;
+pub use message::{encode_request_frame, encode_response_frame};
+pub use versions::{ApiVersionKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
 
