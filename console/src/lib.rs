@@ -1,1 +1,3 @@
 //! The Fluvio console: client library and the command model shared by CLI, REPL and TUI.
+
+pub mod config;
