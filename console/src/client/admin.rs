@@ -1,0 +1,187 @@
+//! The SC's object API as a client: create, delete, list and watch topics, partitions,
+//! SPUs, custom SPUs and auth tokens.
+
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+use protocol::api::sc_keys;
+use protocol::sc::{
+    CreatableObject, CreateRequest, DeletableObject, DeleteRequest, ListRequest, Metadata,
+    MetadataUpdate, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectSpec,
+    ObjectWatchRequest, ScResponse, Status, WatchRequest,
+};
+use protocol::{Reader, Version};
+
+use super::error::{ClientError, Peer};
+use super::socket::{FrameStream, Socket};
+
+/// The object API versions this client speaks; 19 is what the official client sends.
+const MAX_OBJECT_VERSION: Version = 19;
+const MIN_CREATE_VERSION: Version = 9;
+const MIN_DELETE_VERSION: Version = 1;
+const MIN_LIST_VERSION: Version = 15;
+const MIN_WATCH_VERSION: Version = 15;
+
+/// An admin connection to the SC.
+#[derive(Clone)]
+pub struct Admin {
+    socket: Socket,
+}
+
+impl Admin {
+    pub async fn connect(addr: &str) -> Result<Admin, ClientError> {
+        let socket = Socket::connect(addr, Peer::Sc).await?;
+        // Refuse early, with a clear message, a server that cannot watch: nothing works
+        // without it (the official client refuses it too).
+        socket.version_for(sc_keys::WATCH, MIN_WATCH_VERSION, MAX_OBJECT_VERSION)?;
+        Ok(Admin { socket })
+    }
+
+    pub fn socket(&self) -> &Socket {
+        &self.socket
+    }
+
+    pub fn addr(&self) -> &str {
+        self.socket.addr()
+    }
+
+    /// Create the object `name`. `dry_run` validates without creating.
+    pub async fn create<S: CreatableObject>(
+        &self,
+        name: &str,
+        spec: S::Create,
+        dry_run: bool,
+    ) -> Result<(), ClientError> {
+        let version =
+            self.socket
+                .version_for(sc_keys::CREATE, MIN_CREATE_VERSION, MAX_OBJECT_VERSION)?;
+        let mut request = CreateRequest::<S>::new(name, spec);
+        request.dry_run = dry_run;
+        let body = ObjectCreateRequest::of(request);
+        let reply = self.socket.request(sc_keys::CREATE, version, &body).await?;
+        let status = self.status(sc_keys::CREATE, version, reply)?;
+        check_status(
+            status,
+            format!("cannot create {} '{name}'", S::LABEL.to_lowercase()),
+        )
+    }
+
+    /// Delete the object named by `key`.
+    pub async fn delete<S: DeletableObject>(
+        &self,
+        key: S::DeleteKey,
+        what: &str,
+    ) -> Result<(), ClientError> {
+        let version =
+            self.socket
+                .version_for(sc_keys::DELETE, MIN_DELETE_VERSION, MAX_OBJECT_VERSION)?;
+        let body = ObjectDeleteRequest::of(DeleteRequest::<S>::new(key));
+        let reply = self.socket.request(sc_keys::DELETE, version, &body).await?;
+        let status = self.status(sc_keys::DELETE, version, reply)?;
+        check_status(
+            status,
+            format!("cannot delete {} '{what}'", S::LABEL.to_lowercase()),
+        )
+    }
+
+    /// Every object of kind `S` whose name contains one of `filters` (all when empty).
+    pub async fn list<S: ObjectSpec>(
+        &self,
+        filters: &[String],
+    ) -> Result<Vec<Metadata<S>>, ClientError> {
+        let version =
+            self.socket
+                .version_for(sc_keys::LIST, MIN_LIST_VERSION, MAX_OBJECT_VERSION)?;
+        let body = ObjectListRequest::of::<S>(ListRequest::with_names(filters.iter().cloned()));
+        let reply = self.socket.request(sc_keys::LIST, version, &body).await?;
+        match self.decode(sc_keys::LIST, version, reply)? {
+            ScResponse::List(list) => S::unwrap_list(list).map_err(|other| {
+                self.unexpected(format!(
+                    "a {} list in answer to a {} list",
+                    other.kind(),
+                    S::LABEL
+                ))
+            }),
+            other => Err(self.unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Follow the objects of kind `S`: a full snapshot first, then changes as they happen.
+    pub async fn watch<S: ObjectSpec>(&self) -> Result<WatchStream<S>, ClientError> {
+        let version =
+            self.socket
+                .version_for(sc_keys::WATCH, MIN_WATCH_VERSION, MAX_OBJECT_VERSION)?;
+        let body = ObjectWatchRequest::of::<S>(WatchRequest::default());
+        let frames = self.socket.stream(sc_keys::WATCH, version, &body).await?;
+        Ok(WatchStream {
+            frames,
+            version,
+            admin: self.clone(),
+            kind: PhantomData,
+        })
+    }
+
+    fn decode(
+        &self,
+        api_key: u16,
+        version: Version,
+        body: Bytes,
+    ) -> Result<ScResponse, ClientError> {
+        ScResponse::decode(api_key, version, &mut Reader::new(&body)).map_err(|source| {
+            ClientError::BadResponse {
+                peer: Peer::Sc,
+                addr: self.addr().to_string(),
+                source,
+            }
+        })
+    }
+
+    fn status(&self, api_key: u16, version: Version, body: Bytes) -> Result<Status, ClientError> {
+        match self.decode(api_key, version, body)? {
+            ScResponse::Create(status) | ScResponse::Delete(status) => Ok(status),
+            other => Err(self.unexpected(format!("{other:?}"))),
+        }
+    }
+
+    fn unexpected(&self, what: String) -> ClientError {
+        ClientError::UnexpectedResponse {
+            peer: Peer::Sc,
+            addr: self.addr().to_string(),
+            what,
+        }
+    }
+}
+
+fn check_status(status: Status, action: String) -> Result<(), ClientError> {
+    if status.is_ok() {
+        Ok(())
+    } else {
+        Err(ClientError::Refused {
+            action,
+            code: status.error_code,
+            message: status.error_message,
+        })
+    }
+}
+
+/// The updates of one watch, in order.
+pub struct WatchStream<S: ObjectSpec> {
+    frames: FrameStream,
+    version: Version,
+    admin: Admin,
+    kind: PhantomData<S>,
+}
+
+impl<S: ObjectSpec> WatchStream<S> {
+    /// The next update; an error when the connection is gone or the frame is unreadable.
+    pub async fn next(&mut self) -> Result<MetadataUpdate<S>, ClientError> {
+        let body = self.frames.next().await?;
+        match self.admin.decode(sc_keys::WATCH, self.version, body)? {
+            ScResponse::Watch(update) => S::unwrap_watch(update).map_err(|other| {
+                self.admin
+                    .unexpected(format!("a {} update on a {} watch", other.kind(), S::LABEL))
+            }),
+            other => Err(self.admin.unexpected(format!("{other:?}"))),
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What went wrong talking to the cluster, worded for the person who has to fix it.
+
+use protocol::api::ErrorCode;
+use protocol::{DecodeError, EncodeError};
+
+/// Which server a connection goes to; named in every message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    Sc,
+    Spu,
+}
+
+impl std::fmt::Display for Peer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Peer::Sc => "SC",
+            Peer::Spu => "SPU",
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot reach the {peer} at {addr}: {reason}. {hint}")]
+    Unreachable {
+        peer: Peer,
+        addr: String,
+        reason: String,
+        hint: &'static str,
+    },
+    #[error("the connection to the {peer} at {addr} was lost. {hint}")]
+    ConnectionLost {
+        peer: Peer,
+        addr: String,
+        hint: &'static str,
+    },
+    #[error("the {peer} at {addr} did not answer within {secs} s")]
+    Timeout { peer: Peer, addr: String, secs: u64 },
+    #[error("the {peer} at {addr} sent a response this client cannot read: {source}")]
+    BadResponse {
+        peer: Peer,
+        addr: String,
+        source: DecodeError,
+    },
+    #[error("the {peer} at {addr} answered with an unexpected message: {what}")]
+    UnexpectedResponse {
+        peer: Peer,
+        addr: String,
+        what: String,
+    },
+    #[error("the {peer} at {addr} is not compatible with this client: {reason}")]
+    Incompatible {
+        peer: Peer,
+        addr: String,
+        reason: String,
+    },
+    #[error("cannot encode the request: {0}")]
+    Encode(#[from] EncodeError),
+    /// The server understood the request and refused it.
+    #[error("{action}: {}", message.clone().unwrap_or_else(|| code.to_string()))]
+    Refused {
+        action: String,
+        code: ErrorCode,
+        message: Option<String>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+}
+
+impl ClientError {
+    /// The server's error code, when the server refused the request.
+    pub fn error_code(&self) -> Option<&ErrorCode> {
+        match self {
+            ClientError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+}
+
+/// What to tell a user whose connection to `peer` failed.
+pub(crate) fn hint_for(peer: Peer) -> &'static str {
+    match peer {
+        Peer::Sc => {
+            "Is fluvio-daemon running? Start it with fluvio-daemon, or point --sc at your SC."
+        }
+        Peer::Spu => "Is the SPU running? `fluvio spu list` shows which SPUs are online.",
+    }
+}

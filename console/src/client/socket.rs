@@ -1,0 +1,394 @@
+//! One TCP connection to an SC or SPU, shared by many requests at once.
+//!
+//! Requests are tagged with correlation ids; a reader task routes every response frame to
+//! whoever waits for that id. A serial request waits for one frame; a stream (watch, stream
+//! fetch) receives every frame on its id until it is dropped. Frames are written whole
+//! under a lock, so concurrent requests never interleave bytes.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use protocol::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
+use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader, encode_request_frame};
+use protocol::frame::{DEFAULT_MAX_FRAME_BYTES, take_frame};
+use protocol::{Decode, Encode, Reader, Version};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{ClientError, Peer, hint_for};
+
+/// How long to wait for a TCP connection.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a serial request waits for its answer (the official client's default).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// Frames a stream may hold unread before the reader waits for its consumer.
+const STREAM_BUFFER: usize = 64;
+/// The client id sent in request headers.
+pub const CLIENT_ID: &str = "fluvio";
+
+enum Waiter {
+    Once(oneshot::Sender<Bytes>),
+    Stream(mpsc::Sender<Bytes>),
+}
+
+#[derive(Default)]
+struct Waiters {
+    by_id: HashMap<i32, Waiter>,
+    /// Set when the connection is gone; no new waiter may register after that.
+    closed: bool,
+}
+
+struct Shared {
+    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    waiters: Mutex<Waiters>,
+    next_id: AtomicI32,
+}
+
+/// A connection, cheap to clone; the reader task ends when the socket closes.
+#[derive(Clone)]
+pub struct Socket {
+    shared: Arc<Shared>,
+    peer: Peer,
+    addr: String,
+    versions: Arc<ApiVersionsResponse>,
+}
+
+/// Frames of a streaming request, in order. Dropping it stops routing (the server is not
+/// told; there is no cancel message in the protocol).
+pub struct FrameStream {
+    frames: mpsc::Receiver<Bytes>,
+    peer: Peer,
+    addr: String,
+}
+
+impl FrameStream {
+    /// The next frame's body after the correlation id; `Err(ConnectionLost)` once the
+    /// connection is gone.
+    pub async fn next(&mut self) -> Result<Bytes, ClientError> {
+        self.frames
+            .recv()
+            .await
+            .ok_or_else(|| ClientError::ConnectionLost {
+                peer: self.peer,
+                addr: self.addr.clone(),
+                hint: hint_for(self.peer),
+            })
+    }
+}
+
+impl Socket {
+    /// Connect and run the ApiVersions handshake (correlation id 1, before multiplexing).
+    pub async fn connect(addr: &str, peer: Peer) -> Result<Socket, ClientError> {
+        let unreachable = |reason: String| ClientError::Unreachable {
+            peer,
+            addr: addr.to_string(),
+            reason,
+            hint: hint_for(peer),
+        };
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "no answer within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(err)) => return Err(unreachable(io_reason(&err))),
+            Ok(Ok(stream)) => stream,
+        };
+        stream.set_nodelay(true).ok();
+        let (mut reader, mut writer) = stream.into_split();
+
+        let header = RequestHeader {
+            api_key: API_VERSIONS_KEY,
+            api_version: API_VERSIONS_CLIENT_VERSION,
+            correlation_id: 1,
+            client_id: CLIENT_ID.to_string(),
+        };
+        let frame = encode_request_frame(&header, &ApiVersionsRequest::official_client())?;
+        let lost = || ClientError::ConnectionLost {
+            peer,
+            addr: addr.to_string(),
+            hint: hint_for(peer),
+        };
+        writer.write_all(&frame).await.map_err(|_| lost())?;
+        let mut buf = BytesMut::with_capacity(4096);
+        let body = tokio::time::timeout(REQUEST_TIMEOUT, read_frame(&mut reader, &mut buf))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                peer,
+                addr: addr.to_string(),
+                secs: REQUEST_TIMEOUT.as_secs(),
+            })?
+            .ok_or_else(lost)?;
+        let bad = |source| ClientError::BadResponse {
+            peer,
+            addr: addr.to_string(),
+            source,
+        };
+        let mut body_reader = Reader::new(&body);
+        let _correlation = i32::decode(&mut body_reader, 0).map_err(bad)?;
+        let versions = ApiVersionsResponse::decode(&mut body_reader, API_VERSIONS_CLIENT_VERSION)
+            .map_err(bad)?;
+        if versions.error_code.is_error() {
+            return Err(ClientError::Incompatible {
+                peer,
+                addr: addr.to_string(),
+                reason: format!("ApiVersions failed: {}", versions.error_code),
+            });
+        }
+
+        let shared = Arc::new(Shared {
+            writer: tokio::sync::Mutex::new(writer),
+            waiters: Mutex::new(Waiters::default()),
+            next_id: AtomicI32::new(1),
+        });
+        tokio::spawn(route_frames(reader, buf, Arc::clone(&shared)));
+        Ok(Socket {
+            shared,
+            peer,
+            addr: addr.to_string(),
+            versions: Arc::new(versions),
+        })
+    }
+
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    pub fn peer(&self) -> Peer {
+        self.peer
+    }
+
+    /// What the server said it serves.
+    pub fn versions(&self) -> &ApiVersionsResponse {
+        &self.versions
+    }
+
+    /// Is the connection still up?
+    pub fn is_open(&self) -> bool {
+        !lock(&self.shared.waiters).closed
+    }
+
+    /// The version to send `api_key` at: the highest both sides speak within
+    /// `min..=max`.
+    pub fn version_for(
+        &self,
+        api_key: u16,
+        min: Version,
+        max: Version,
+    ) -> Result<Version, ClientError> {
+        self.versions
+            .negotiate(api_key, min, max)
+            .ok_or_else(|| ClientError::Incompatible {
+                peer: self.peer,
+                addr: self.addr.clone(),
+                reason: format!("it does not serve api {api_key} at versions {min}..={max}"),
+            })
+    }
+
+    /// Send one request and wait for its answer (the body after the correlation id).
+    pub async fn request<B: Encode + ?Sized>(
+        &self,
+        api_key: u16,
+        version: Version,
+        body: &B,
+    ) -> Result<Bytes, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let id = self.send(api_key, version, body, Waiter::Once(tx)).await?;
+        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(_)) => Err(self.lost()),
+            Err(_) => {
+                lock(&self.shared.waiters).by_id.remove(&id);
+                Err(ClientError::Timeout {
+                    peer: self.peer,
+                    addr: self.addr.clone(),
+                    secs: REQUEST_TIMEOUT.as_secs(),
+                })
+            }
+        }
+    }
+
+    /// Send a streaming request; every frame the server sends on its id arrives on the
+    /// returned stream.
+    pub async fn stream<B: Encode + ?Sized>(
+        &self,
+        api_key: u16,
+        version: Version,
+        body: &B,
+    ) -> Result<FrameStream, ClientError> {
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
+        self.send(api_key, version, body, Waiter::Stream(tx))
+            .await?;
+        Ok(FrameStream {
+            frames: rx,
+            peer: self.peer,
+            addr: self.addr.clone(),
+        })
+    }
+
+    async fn send<B: Encode + ?Sized>(
+        &self,
+        api_key: u16,
+        version: Version,
+        body: &B,
+        waiter: Waiter,
+    ) -> Result<i32, ClientError> {
+        let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
+        let header = RequestHeader {
+            api_key,
+            api_version: version,
+            correlation_id: id,
+            client_id: CLIENT_ID.to_string(),
+        };
+        let frame = encode_request_frame(&header, body)?;
+        {
+            // Register before writing: the answer may arrive before write_all returns.
+            let mut waiters = lock(&self.shared.waiters);
+            if waiters.closed {
+                return Err(self.lost());
+            }
+            waiters.by_id.insert(id, waiter);
+        }
+        let written = self.shared.writer.lock().await.write_all(&frame).await;
+        if written.is_err() {
+            lock(&self.shared.waiters).by_id.remove(&id);
+            return Err(self.lost());
+        }
+        Ok(id)
+    }
+
+    fn lost(&self) -> ClientError {
+        ClientError::ConnectionLost {
+            peer: self.peer,
+            addr: self.addr.clone(),
+            hint: hint_for(self.peer),
+        }
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A poisoned lock only means another task panicked mid-update of a plain map.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn io_reason(err: &std::io::Error) -> String {
+    match err.kind() {
+        std::io::ErrorKind::ConnectionRefused => "connection refused".to_string(),
+        _ => err.to_string(),
+    }
+}
+
+/// Read one frame body; `None` at end of stream or on a broken frame.
+async fn read_frame(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Option<Bytes> {
+    loop {
+        match take_frame(buf, DEFAULT_MAX_FRAME_BYTES) {
+            Ok(Some(frame)) => return Some(frame.freeze()),
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!("closing connection: {err}");
+                return None;
+            }
+        }
+        match reader.read_buf(buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(_) => {}
+        }
+    }
+}
+
+async fn route_frames(mut reader: OwnedReadHalf, mut buf: BytesMut, shared: Arc<Shared>) {
+    while let Some(mut frame) = read_frame(&mut reader, &mut buf).await {
+        if frame.len() < 4 {
+            tracing::warn!(
+                "response frame of {} bytes has no correlation id",
+                frame.len()
+            );
+            break;
+        }
+        let id = i32::from_be_bytes([frame[0], frame[1], frame[2], frame[3]]);
+        let body = frame.split_off(4);
+        let stream = {
+            let mut waiters = lock(&shared.waiters);
+            match waiters.by_id.remove(&id) {
+                Some(Waiter::Once(tx)) => {
+                    let _ = tx.send(body);
+                    continue;
+                }
+                Some(Waiter::Stream(tx)) => {
+                    waiters.by_id.insert(id, Waiter::Stream(tx.clone()));
+                    tx
+                }
+                // Nobody waits for it any more (a dropped stream or a timed-out request).
+                None => continue,
+            }
+        };
+        if stream.send(body).await.is_err() {
+            lock(&shared.waiters).by_id.remove(&id);
+        }
+    }
+    let mut waiters = lock(&shared.waiters);
+    waiters.closed = true;
+    waiters.by_id.clear();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_dead_sc_is_reported_with_what_to_do() {
+        // A port that was just free: nothing listens there.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let err = Socket::connect(&addr, Peer::Sc)
+            .await
+            .err()
+            .expect("no server");
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            format!(
+                "cannot reach the SC at {addr}: connection refused. Is fluvio-daemon running? \
+                 Start it with fluvio-daemon, or point --sc at your SC."
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_server_that_hangs_up_mid_handshake_is_a_lost_connection() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 64];
+            let _ = socket.read(&mut buf).await;
+            // Hang up without answering ApiVersions.
+        });
+        let err = Socket::connect(&addr, Peer::Spu)
+            .await
+            .err()
+            .expect("hung up");
+        assert!(
+            matches!(
+                err,
+                ClientError::ConnectionLost {
+                    peer: Peer::Spu,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+    }
+}
