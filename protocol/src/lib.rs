@@ -6,7 +6,9 @@
 pub mod api;
 pub mod codec;
 pub mod frame;
+pub mod internal;
 pub mod record;
 pub mod sc;
+pub mod spu;
 
 pub use codec::{ByteBuf, Decode, DecodeError, Encode, EncodeError, Reader, Version};

@@ -1,0 +1,191 @@
+//! The records of one partition in a produce request or a fetch response: an `i32` byte
+//! length, then that many bytes of batches laid end to end.
+//!
+//! The bytes are kept as they arrived ([`Bytes`], cheap to clone and slice): a server reads
+//! the batch headers ([`RecordSet::batches`]), stores and forwards the bytes, and never
+//! re-encodes them.
+
+use std::fmt;
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use super::batch::{BatchError, BatchIter, batches};
+use super::memory::{Batch, RecordError};
+use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
+
+/// Concatenated record batches, opaque.
+#[derive(Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
+pub struct RecordSet(
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::record::entry::arbitrary_bytes(96)")
+    )]
+    Bytes,
+);
+
+impl fmt::Debug for RecordSet {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.batches().count();
+        f.debug_struct("RecordSet")
+            .field("bytes", &self.0.len())
+            .field("batches", &count)
+            .finish()
+    }
+}
+
+impl RecordSet {
+    /// Wrap bytes as they are; nothing is checked (see [`RecordSet::validate`]).
+    pub fn new(bytes: impl Into<Bytes>) -> Self {
+        Self(bytes.into())
+    }
+
+    /// Concatenate wire batches.
+    pub fn from_batches<B: AsRef<[u8]>>(batches: impl IntoIterator<Item = B>) -> Self {
+        let mut out = Vec::new();
+        for batch in batches {
+            out.extend_from_slice(batch.as_ref());
+        }
+        Self(out.into())
+    }
+
+    /// Encode batches (see [`Batch::encode`]) and concatenate them.
+    pub fn from_batch_values<'a>(
+        batches: impl IntoIterator<Item = &'a Batch>,
+    ) -> Result<Self, RecordError> {
+        let mut out = Vec::new();
+        for batch in batches {
+            out.extend_from_slice(&batch.encode()?);
+        }
+        Ok(Self(out.into()))
+    }
+
+    /// The raw bytes of the batches.
+    pub fn as_bytes(&self) -> &Bytes {
+        &self.0
+    }
+
+    pub fn into_bytes(self) -> Bytes {
+        self.0
+    }
+
+    /// Byte length of the batches.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Walk the batches. Yields an error and stops at the first malformed one.
+    pub fn batches(&self) -> BatchIter<'_> {
+        batches(&self.0)
+    }
+
+    /// Check that the bytes are whole, well-formed batches with correct CRCs, and count
+    /// them.
+    pub fn validate(&self) -> Result<usize, BatchError> {
+        let mut count = 0;
+        for batch in self.batches() {
+            batch?.verify_crc()?;
+            count += 1;
+        }
+        Ok(count)
+    }
+
+    /// The offset after the last record of the last batch, as the headers say (`None` for
+    /// an empty or malformed set).
+    pub fn next_offset(&self) -> Option<i64> {
+        let mut next = None;
+        for batch in self.batches() {
+            next = Some(batch.ok()?.header.next_offset());
+        }
+        next
+    }
+
+    /// Decode every batch into its records, each batch's decompressed records section
+    /// bounded by `max_decompressed` bytes.
+    pub fn decode_batches(&self, max_decompressed: usize) -> Result<Vec<Batch>, RecordError> {
+        self.batches()
+            .map(|raw| Batch::from_raw_with_limit(&raw?, max_decompressed))
+            .collect()
+    }
+}
+
+impl From<Bytes> for RecordSet {
+    fn from(bytes: Bytes) -> Self {
+        Self(bytes)
+    }
+}
+
+impl From<Vec<u8>> for RecordSet {
+    fn from(bytes: Vec<u8>) -> Self {
+        Self(bytes.into())
+    }
+}
+
+impl Encode for RecordSet {
+    fn encode(&self, dst: &mut Vec<u8>, _version: Version) -> Result<(), EncodeError> {
+        let len = i32::try_from(self.0.len()).map_err(|_| EncodeError::TooLong {
+            what: "record set",
+            len: self.0.len(),
+            max: i32::MAX as usize,
+        })?;
+        dst.extend_from_slice(&len.to_be_bytes());
+        dst.extend_from_slice(&self.0);
+        Ok(())
+    }
+}
+
+impl Decode for RecordSet {
+    const MIN_WIRE_SIZE: usize = 4;
+
+    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        let len = i32::decode(src, version)?;
+        if len < 0 {
+            return Err(DecodeError::Invalid {
+                what: "record set",
+                reason: "negative length",
+            });
+        }
+        let bytes = src.take(len as usize, "record set")?;
+        Ok(Self(Bytes::copy_from_slice(bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::record::Record;
+
+    #[test]
+    fn wire_form_is_length_then_bytes() {
+        let set = RecordSet::new(vec![1, 2, 3]);
+        assert_eq!(set.to_bytes(0).unwrap(), [0, 0, 0, 3, 1, 2, 3]);
+        assert_eq!(RecordSet::new(vec![0u8; 4]).len(), 4);
+        assert_eq!(
+            RecordSet::new(Vec::new()).to_bytes(0).unwrap(),
+            [0, 0, 0, 0]
+        );
+        assert!(<RecordSet as Decode>::from_bytes(&[0xff, 0xff, 0xff, 0xff], 0).is_err());
+        assert!(<RecordSet as Decode>::from_bytes(&[0, 0, 0, 2, 1], 0).is_err());
+    }
+
+    #[test]
+    fn batches_in_and_out() {
+        let mut first = Batch::from_records([Record::new(&b"a"[..]), Record::new(&b"b"[..])]);
+        first.base_offset = 10;
+        let mut second = Batch::from_records([Record::new(&b"c"[..])]);
+        second.base_offset = 12;
+        let set = RecordSet::from_batch_values([&first, &second]).unwrap();
+        assert_eq!(set.validate(), Ok(2));
+        assert_eq!(set.next_offset(), Some(13));
+        assert_eq!(set.decode_batches(1 << 20).unwrap(), vec![first, second]);
+        let again = RecordSet::from_batches(set.batches().map(|b| b.unwrap().bytes));
+        assert_eq!(again, set);
+        assert!(format!("{set:?}").contains("batches: 2"));
+    }
+}
