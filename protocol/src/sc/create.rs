@@ -70,9 +70,27 @@ impl<S: CreatableObject> Decode for CreateRequest<S> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub enum ObjectCreateRequest {
-    Topic(CreateRequest<TopicSpec>),
-    CustomSpu(CreateRequest<CustomSpuSpec>),
-    AuthToken(CreateRequest<AuthTokenSpec>),
+    Topic(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        CreateRequest<TopicSpec>,
+    ),
+    CustomSpu(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        CreateRequest<CustomSpuSpec>,
+    ),
+    AuthToken(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        CreateRequest<AuthTokenSpec>,
+    ),
 }
 
 impl ObjectCreateRequest {

@@ -53,9 +53,27 @@ impl<S: DeletableObject> Decode for DeleteRequest<S> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub enum ObjectDeleteRequest {
-    Topic(DeleteRequest<TopicSpec>),
-    CustomSpu(DeleteRequest<CustomSpuSpec>),
-    AuthToken(DeleteRequest<AuthTokenSpec>),
+    Topic(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        DeleteRequest<TopicSpec>,
+    ),
+    CustomSpu(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        DeleteRequest<CustomSpuSpec>,
+    ),
+    AuthToken(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        DeleteRequest<AuthTokenSpec>,
+    ),
 }
 
 impl ObjectDeleteRequest {

@@ -132,45 +132,35 @@ pub enum ObjectListResponse {
     Topic(
         #[cfg_attr(
             feature = "arbitrary",
-            proptest(
-                strategy = "proptest::collection::vec(proptest::prelude::any::<Metadata<TopicSpec>>(), 0..4)"
-            )
+            proptest(strategy = "crate::sc::metadata::arb::small_vec()")
         )]
         ListResponse<TopicSpec>,
     ),
     Partition(
         #[cfg_attr(
             feature = "arbitrary",
-            proptest(
-                strategy = "proptest::collection::vec(proptest::prelude::any::<Metadata<PartitionSpec>>(), 0..4)"
-            )
+            proptest(strategy = "crate::sc::metadata::arb::small_vec()")
         )]
         ListResponse<PartitionSpec>,
     ),
     Spu(
         #[cfg_attr(
             feature = "arbitrary",
-            proptest(
-                strategy = "proptest::collection::vec(proptest::prelude::any::<Metadata<SpuSpec>>(), 0..4)"
-            )
+            proptest(strategy = "crate::sc::metadata::arb::small_vec()")
         )]
         ListResponse<SpuSpec>,
     ),
     CustomSpu(
         #[cfg_attr(
             feature = "arbitrary",
-            proptest(
-                strategy = "proptest::collection::vec(proptest::prelude::any::<Metadata<CustomSpuSpec>>(), 0..4)"
-            )
+            proptest(strategy = "crate::sc::metadata::arb::small_vec()")
         )]
         ListResponse<CustomSpuSpec>,
     ),
     AuthToken(
         #[cfg_attr(
             feature = "arbitrary",
-            proptest(
-                strategy = "proptest::collection::vec(proptest::prelude::any::<Metadata<AuthTokenSpec>>(), 0..4)"
-            )
+            proptest(strategy = "crate::sc::metadata::arb::small_vec()")
         )]
         ListResponse<AuthTokenSpec>,
     ),

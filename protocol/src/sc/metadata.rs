@@ -83,6 +83,29 @@ impl<T> WireValue for T where
 {
 }
 
+/// Strategies that keep generated values' trees small: the derived strategies of the
+/// nested message enums are large enough to overflow a 2 MiB stack in debug builds when
+/// kept inline, so the enums box their variants' strategies.
+#[cfg(feature = "arbitrary")]
+pub(crate) mod arb {
+    use proptest::prelude::*;
+
+    pub fn boxed<T: Arbitrary + 'static>() -> BoxedStrategy<T>
+    where
+        T::Strategy: 'static,
+    {
+        any::<T>().boxed()
+    }
+
+    /// A vector of up to three values.
+    pub fn small_vec<T: Arbitrary + 'static>() -> BoxedStrategy<Vec<T>>
+    where
+        T::Strategy: 'static,
+    {
+        proptest::collection::vec(any::<T>(), 0..4).boxed()
+    }
+}
+
 /// The object kinds this cluster serves, by the label (`ty`) that names them on the wire.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]

@@ -38,11 +38,41 @@ fn check_version(api_key: u16, version: Version) -> Result<(), DecodeError> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub enum ScRequest {
-    ApiVersions(ApiVersionsRequest),
-    Watch(ObjectWatchRequest),
-    List(ObjectListRequest),
-    Create(ObjectCreateRequest),
-    Delete(ObjectDeleteRequest),
+    ApiVersions(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ApiVersionsRequest,
+    ),
+    Watch(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ObjectWatchRequest,
+    ),
+    List(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ObjectListRequest,
+    ),
+    Create(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ObjectCreateRequest,
+    ),
+    Delete(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ObjectDeleteRequest,
+    ),
 }
 
 impl ScRequest {
@@ -139,12 +169,42 @@ impl Encode for ScRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub enum ScResponse {
-    ApiVersions(ApiVersionsResponse),
+    ApiVersions(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ApiVersionsResponse,
+    ),
     /// One frame of a watch stream.
-    Watch(ObjectWatchResponse),
-    List(ObjectListResponse),
-    Create(Status),
-    Delete(Status),
+    Watch(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ObjectWatchResponse,
+    ),
+    List(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        ObjectListResponse,
+    ),
+    Create(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        Status,
+    ),
+    Delete(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        Status,
+    ),
 }
 
 impl ScResponse {

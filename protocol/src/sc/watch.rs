@@ -212,11 +212,41 @@ impl Decode for ObjectWatchRequest {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
 pub enum ObjectWatchResponse {
-    Topic(MetadataUpdate<TopicSpec>),
-    Partition(MetadataUpdate<PartitionSpec>),
-    Spu(MetadataUpdate<SpuSpec>),
-    CustomSpu(MetadataUpdate<CustomSpuSpec>),
-    AuthToken(MetadataUpdate<AuthTokenSpec>),
+    Topic(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        MetadataUpdate<TopicSpec>,
+    ),
+    Partition(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        MetadataUpdate<PartitionSpec>,
+    ),
+    Spu(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        MetadataUpdate<SpuSpec>,
+    ),
+    CustomSpu(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        MetadataUpdate<CustomSpuSpec>,
+    ),
+    AuthToken(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        MetadataUpdate<AuthTokenSpec>,
+    ),
 }
 
 impl ObjectWatchResponse {
