@@ -1,0 +1,302 @@
+//! Loading a replica directory: which segments exist, how far each is valid, which
+//! indexes to rebuild.
+//!
+//! Rules:
+//! - After an unclean stop (no clean-shutdown marker), every segment from the one holding
+//!   the checkpoint's recovery point on is validated batch by batch (length, CRC-32C,
+//!   offsets continuing) and its index rebuilt. The log is cut at the first bad or partial
+//!   batch and later segments are deleted: nothing after a hole can be served in order.
+//! - Older, sealed segments (and every segment after a clean stop) get a cheap check: the
+//!   index's last entry must point at the batch it names and the batches after it must be
+//!   valid and end where the next segment starts. A failed index check rebuilds the index.
+//!   Corruption found in a sealed segment is logged as an error and marked: reads of that
+//!   range fail with [`StorageError::Corrupt`](super::StorageError::Corrupt); nothing is
+//!   dropped.
+//! - The active segment's tail after a clean stop is checked the same way; a bad tail there
+//!   (which a clean close never leaves) is cut.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::checkpoint::CHECKPOINT_TMP_FILE;
+use super::config::StorageConfig;
+use super::error::{CorruptionKind, IoContext, Result};
+use super::segment::{CorruptMark, INDEX_SUFFIX, LOG_SUFFIX, Scan, Segment, parse_file_name};
+
+/// What opening a replica log found and did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The clean-shutdown marker was there.
+    pub clean_shutdown: bool,
+    pub segments: usize,
+    /// Segments validated batch by batch.
+    pub segments_validated: usize,
+    pub indexes_rebuilt: usize,
+    /// Bytes cut from torn or corrupt tails (including deleted later segments).
+    pub truncated_bytes: u64,
+    /// Segments deleted because they came after a cut.
+    pub segments_dropped: usize,
+    /// Sealed segments with corruption that reads will report.
+    pub corrupt_segments: Vec<PathBuf>,
+    pub elapsed: Duration,
+}
+
+pub(crate) struct Loaded {
+    pub segments: Vec<Segment>,
+    pub report: RecoveryReport,
+    /// Index of the first segment whose data may not be on stable storage yet.
+    pub unsynced_from: usize,
+}
+
+/// List, open and check the segments in `dir`. `recovery_point` is `None` when unknown,
+/// which after an unclean stop means validating everything.
+pub(crate) fn load(
+    dir: &Path,
+    config: &StorageConfig,
+    clean: bool,
+    recovery_point: Option<i64>,
+) -> Result<Loaded> {
+    let started = Instant::now();
+    let mut report = RecoveryReport {
+        clean_shutdown: clean,
+        ..RecoveryReport::default()
+    };
+    let mut bases = Vec::new();
+    let mut index_bases = Vec::new();
+    for entry in fs::read_dir(dir).ctx("list", dir)? {
+        let entry = entry.ctx("list", dir)?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        match parse_file_name(name) {
+            Some((base, LOG_SUFFIX)) => bases.push(base),
+            Some((base, INDEX_SUFFIX)) => index_bases.push(base),
+            _ if name == CHECKPOINT_TMP_FILE => {
+                let path = entry.path();
+                fs::remove_file(&path).ctx("remove", &path)?;
+            }
+            _ => {}
+        }
+    }
+    bases.sort_unstable();
+    for base in index_bases {
+        if bases.binary_search(&base).is_err() {
+            let path = dir.join(super::segment::file_name(base, INDEX_SUFFIX));
+            tracing::info!(path = %path.display(), "removing an index without a log");
+            fs::remove_file(&path).ctx("remove", &path)?;
+        }
+    }
+
+    if bases.is_empty() {
+        let segment = Segment::create(dir, 0)?;
+        report.segments = 1;
+        report.elapsed = started.elapsed();
+        return Ok(Loaded {
+            segments: vec![segment],
+            report,
+            unsynced_from: 0,
+        });
+    }
+
+    let validate_from = match (clean, recovery_point) {
+        (true, _) => bases.len(),
+        (false, None) => 0,
+        (false, Some(rp)) => bases.partition_point(|&b| b <= rp).saturating_sub(1),
+    };
+    let rp = recovery_point.unwrap_or(i64::MIN);
+    let interval = config.index_interval_bytes;
+    let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+    let mut i = 0;
+    while i < bases.len() {
+        let (mut seg, trouble) = Segment::open(dir, bases[i])?;
+        let next_base = bases.get(i + 1).copied();
+        let is_last = next_base.is_none();
+
+        if i >= validate_from {
+            report.segments_validated += 1;
+            report.indexes_rebuilt += 1;
+            let scan = seg.rebuild(interval)?;
+            let problem = scan.problem.clone().or_else(|| {
+                next_base
+                    .filter(|&next| next != scan.end_offset)
+                    .map(|next| CorruptionKind::MissingTail {
+                        expected: next,
+                        found: scan.end_offset,
+                    })
+            });
+            let cut = scan.end_position < seg.size;
+            if cut {
+                cut_tail(&mut seg, &scan, rp, &mut report)?;
+            }
+            seg.rewrite_index()?;
+            if let Some(kind) = problem.filter(|_| !is_last) {
+                let dropped = drop_segments(dir, &bases[i + 1..])?;
+                tracing::warn!(
+                    path = %seg.log_path.display(),
+                    %kind,
+                    segments = bases.len() - i - 1,
+                    bytes = dropped,
+                    "log cut after an unclean stop; later segments deleted"
+                );
+                report.segments_dropped += bases.len() - i - 1;
+                report.truncated_bytes += dropped;
+                segments.push(seg);
+                break;
+            }
+        } else {
+            let tail = match trouble {
+                None => seg.check_tail(interval)?,
+                Some(trouble) => {
+                    tracing::warn!(path = %seg.index_path.display(), ?trouble, "rebuilding index");
+                    None
+                }
+            };
+            let scan = match tail {
+                Some(scan) => scan,
+                None => {
+                    report.indexes_rebuilt += 1;
+                    let scan = seg.rebuild(interval)?;
+                    seg.rewrite_index()?;
+                    scan
+                }
+            };
+            let short = next_base.filter(|&next| next != scan.end_offset);
+            if is_last {
+                if scan.end_position < seg.size {
+                    cut_tail(&mut seg, &scan, rp, &mut report)?;
+                }
+            } else if scan.problem.is_some() || short.is_some() {
+                mark_corrupt(
+                    &mut seg,
+                    scan,
+                    next_base.unwrap_or(i64::MAX),
+                    interval,
+                    &mut report,
+                )?;
+            }
+            if !is_last {
+                persist_new_entries(&mut seg)?;
+            }
+        }
+        if let Some(next) = next_base {
+            // Offsets of a sealed segment end where the next one starts, whatever happened.
+            seg.end = next;
+        }
+        segments.push(seg);
+        i += 1;
+    }
+
+    let last = segments.len() - 1;
+    let active = &mut segments[last];
+    active.open_index_file()?;
+    active.persist_index()?;
+    active.reset_index_cursor();
+    report.segments = segments.len();
+    report.elapsed = started.elapsed();
+    Ok(Loaded {
+        unsynced_from: validate_from.min(last),
+        segments,
+        report,
+    })
+}
+
+/// Cut a torn or corrupt tail after the last good batch.
+fn cut_tail(seg: &mut Segment, scan: &Scan, rp: i64, report: &mut RecoveryReport) -> Result<()> {
+    let cut_bytes = seg.size - scan.end_position;
+    let kind = scan
+        .problem
+        .as_ref()
+        .map_or_else(|| "trailing bytes".to_string(), ToString::to_string);
+    if scan.end_offset < rp {
+        tracing::error!(
+            path = %seg.log_path.display(),
+            position = scan.end_position,
+            offset = scan.end_offset,
+            recovery_point = rp,
+            bytes = cut_bytes,
+            problem = %kind,
+            "cutting data below the recovery point: bytes that were synced do not read back"
+        );
+    } else {
+        tracing::warn!(
+            path = %seg.log_path.display(),
+            position = scan.end_position,
+            offset = scan.end_offset,
+            bytes = cut_bytes,
+            problem = %kind,
+            "cutting a torn tail"
+        );
+    }
+    seg.file
+        .set_len(scan.end_position)
+        .ctx("truncate", &seg.log_path)?;
+    seg.size = scan.end_position;
+    seg.end = scan.end_offset;
+    seg.index.truncate_to_size(seg.size);
+    report.truncated_bytes += cut_bytes;
+    Ok(())
+}
+
+/// A sealed segment that does not read back: find where, and keep everything else.
+fn mark_corrupt(
+    seg: &mut Segment,
+    scan: Scan,
+    next_base: i64,
+    interval: u64,
+    report: &mut RecoveryReport,
+) -> Result<()> {
+    // The cheap check starts at the last index entry; locate the first bad batch exactly.
+    let scan = if scan.end_position == 0 || scan.problem.is_none() {
+        scan
+    } else {
+        let full = seg.rebuild(interval)?;
+        seg.rewrite_index()?;
+        report.indexes_rebuilt += 1;
+        full
+    };
+    let kind = scan.problem.unwrap_or(CorruptionKind::MissingTail {
+        expected: next_base,
+        found: scan.end_offset,
+    });
+    tracing::error!(
+        path = %seg.log_path.display(),
+        position = scan.end_position,
+        offset = scan.end_offset,
+        %kind,
+        "sealed segment is corrupt; reads from this point will fail"
+    );
+    seg.corrupt = Some(CorruptMark {
+        position: scan.end_position,
+        offset: scan.end_offset,
+        kind,
+    });
+    report.corrupt_segments.push(seg.log_path.to_path_buf());
+    Ok(())
+}
+
+/// Index entries the tail check added to a sealed segment go to its file.
+fn persist_new_entries(seg: &mut Segment) -> Result<()> {
+    if seg.index.unpersisted() > 0 {
+        seg.open_index_file()?;
+        seg.persist_index()?;
+        seg.index_file = None;
+    }
+    Ok(())
+}
+
+fn drop_segments(dir: &Path, bases: &[i64]) -> Result<u64> {
+    let mut bytes = 0;
+    for &base in bases.iter().rev() {
+        let log = dir.join(super::segment::file_name(base, LOG_SUFFIX));
+        bytes += fs::metadata(&log).ctx("stat", &log)?.len();
+        fs::remove_file(&log).ctx("remove", &log)?;
+        let index = dir.join(super::segment::file_name(base, INDEX_SUFFIX));
+        match fs::remove_file(&index) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => {
+                return Err(err).ctx("remove", &index);
+            }
+            _ => {}
+        }
+    }
+    Ok(bytes)
+}
