@@ -1,1 +1,265 @@
-//! Helpers shared by the integration tests: free ports, fresh data dirs, child daemons.
+//! Helpers shared by the integration tests: the daemon binary, free ports, fresh data
+//! dirs, child daemons that die with the test, the official Python client in a
+//! virtualenv, and a minimal blocking SC client built on the protocol types.
+
+pub mod client;
+pub mod python;
+
+use std::fs::File;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// How long a daemon may take to print its ready line.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ lives in the workspace")
+        .to_path_buf()
+}
+
+pub fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace_root().join("target"))
+}
+
+/// The `fluvio-daemon` binary, built once per test process. (A test in another package
+/// cannot use `CARGO_BIN_EXE_*`; a nested `cargo build` is fine inside `cargo test`.)
+pub fn daemon_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
+        let out = Command::new(cargo)
+            .args(["build", "-p", "daemon", "--bin", "fluvio-daemon"])
+            .current_dir(workspace_root())
+            .output()
+            .expect("run cargo build for fluvio-daemon");
+        assert!(
+            out.status.success(),
+            "building fluvio-daemon failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let binary = target_dir().join("debug").join("fluvio-daemon");
+        assert!(binary.exists(), "{} missing after build", binary.display());
+        binary
+    })
+}
+
+/// A port free right now on 127.0.0.1 (the OS picks it).
+pub fn free_addr() -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    listener.local_addr().expect("local addr")
+}
+
+/// What to run.
+#[derive(Debug, Clone)]
+pub enum Role {
+    /// SC plus `spus` managed SPUs.
+    AllInOne {
+        spus: u16,
+    },
+    Sc {
+        allow_unauthenticated_spus: bool,
+    },
+    Spu {
+        id: i32,
+        sc_private: SocketAddr,
+        token: Option<(String, PathBuf)>,
+        rack: Option<String>,
+    },
+}
+
+/// A child `fluvio-daemon`, killed (SIGKILL) when dropped.
+pub struct Daemon {
+    child: Child,
+    pub role: Role,
+    pub data_dir: PathBuf,
+    /// SC public/private, or the SPU's public/private.
+    pub public: SocketAddr,
+    pub private: SocketAddr,
+    log: PathBuf,
+}
+
+impl Daemon {
+    /// Start `role` with fresh ports on `data_dir` and wait until it is ready.
+    pub fn start(role: Role, data_dir: &Path) -> Daemon {
+        let daemon = Self::spawn(role, data_dir);
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Start without waiting for readiness (for processes expected to fail).
+    pub fn spawn(role: Role, data_dir: &Path) -> Daemon {
+        let public = free_addr();
+        let private = free_addr();
+        Self::spawn_on(role, data_dir, public, private)
+    }
+
+    /// Start on given addresses (to restart a daemon where it was).
+    pub fn spawn_on(
+        role: Role,
+        data_dir: &Path,
+        public: SocketAddr,
+        private: SocketAddr,
+    ) -> Daemon {
+        let mut cmd = Command::new(daemon_binary());
+        let data = data_dir.display().to_string();
+        match &role {
+            Role::AllInOne { spus } => {
+                cmd.args(["--data-dir", &data])
+                    .args(["--sc-public-addr", &public.to_string()])
+                    .args(["--sc-private-addr", &private.to_string()])
+                    .args(["--spus", &spus.to_string()]);
+                // Managed SPUs take consecutive port pairs above a free base.
+                let base = free_addr();
+                cmd.args(["--spu-public-addr", &base.to_string()]).args([
+                    "--spu-private-addr",
+                    &SocketAddr::new(base.ip(), base.port().wrapping_add(1)).to_string(),
+                ]);
+            }
+            Role::Sc {
+                allow_unauthenticated_spus,
+            } => {
+                cmd.args(["sc", "--data-dir", &data])
+                    .args(["--public-addr", &public.to_string()])
+                    .args(["--private-addr", &private.to_string()]);
+                if *allow_unauthenticated_spus {
+                    cmd.arg("--allow-unauthenticated-spus");
+                }
+            }
+            Role::Spu {
+                id,
+                sc_private,
+                token,
+                rack,
+            } => {
+                cmd.args(["spu", "--data-dir", &data, "--id", &id.to_string()])
+                    .args(["--sc-private-addr", &sc_private.to_string()])
+                    .args(["--public-addr", &public.to_string()])
+                    .args(["--private-addr", &private.to_string()]);
+                if let Some((name, file)) = token {
+                    cmd.args(["--token-name", name])
+                        .args(["--token-secret-file", &file.display().to_string()]);
+                }
+                if let Some(rack) = rack {
+                    cmd.args(["--rack", rack]);
+                }
+            }
+        }
+        std::fs::create_dir_all(data_dir).expect("create data dir");
+        let log = data_dir.join(format!(
+            "daemon-{}-{}.log",
+            std::process::id(),
+            public.port()
+        ));
+        let stderr = File::create(&log).expect("create daemon log");
+        let child = cmd
+            .env("RUST_LOG", "info")
+            .env_remove("FLUVIO_DATA_DIR")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("spawn fluvio-daemon");
+        Daemon {
+            child,
+            role,
+            data_dir: data_dir.to_path_buf(),
+            public,
+            private,
+            log,
+        }
+    }
+
+    /// What the daemon wrote to stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn ready_marker(&self) -> String {
+        match &self.role {
+            Role::AllInOne { .. } => "fluvio-daemon ready".into(),
+            Role::Sc { .. } => "SC ready".into(),
+            Role::Spu { .. } => "registered with the SC".into(),
+        }
+    }
+
+    /// Wait for the ready line; panic with the log if the process exits or takes too long.
+    pub fn wait_ready(&self) {
+        let marker = self.ready_marker();
+        self.wait_for_log(&marker, READY_TIMEOUT);
+    }
+
+    /// Wait until the log contains `text`.
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(text) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon did not log {text:?} in {timeout:?}; log:\n{log}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Wait for the process to exit; its status and log.
+    pub fn wait_exit(&mut self, timeout: Duration) -> (std::process::ExitStatus, String) {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return (status, self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "daemon still running after {timeout:?}; log:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL, no chance to clean up.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for the exit.
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.wait_exit(timeout).0
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A fresh temporary directory, removed on drop.
+pub fn temp_dir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("fluvio-test-")
+        .tempdir()
+        .expect("create temp dir")
+}

@@ -1,0 +1,351 @@
+//! `fluvio-daemon`: the SC and SPUs in one process (no subcommand), or one role per
+//! process (`sc`, `spu`).
+//!
+//! Ports with no subcommand: the SC listens on `--sc-public-addr` (9003) and
+//! `--sc-private-addr` (9004). Managed SPU `i` (0-based, id `5001 + i`) listens on the
+//! port of `--spu-public-addr` plus `2i` and the port of `--spu-private-addr` plus `2i`:
+//! 9005/9006, 9007/9008, ...
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use daemon::sc::private::{AdmissionPolicy, MANAGED_TOKEN_NAME};
+use daemon::sc::server::{self, ManagedSpu, ScConfig};
+use daemon::spu::{self, SpuConfig};
+use daemon::storage::FlushPolicy;
+use protocol::frame::DEFAULT_MAX_FRAME_BYTES;
+use protocol::sc::SpuType;
+use tokio::sync::watch;
+use tracing::{error, info};
+
+/// The first managed SPU's id.
+const FIRST_SPU_ID: i32 = 5001;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "fluvio-daemon",
+    version,
+    about = "The Fluvio streaming platform daemon"
+)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    role: Option<Role>,
+    #[command(flatten)]
+    all: AllInOne,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Run only the Streaming Controller.
+    Sc(ScArgs),
+    /// Run only one SPU, joining the SC at --sc-private-addr.
+    Spu(SpuArgs),
+}
+
+#[derive(Debug, Args)]
+struct Common {
+    /// Where metadata and partition logs live.
+    #[arg(long, env = "FLUVIO_DATA_DIR", default_value_os_t = default_data_dir())]
+    data_dir: PathBuf,
+    /// Largest request frame accepted, in bytes; bigger frames close the connection.
+    #[arg(long, default_value_t = DEFAULT_MAX_FRAME_BYTES)]
+    max_frame_bytes: usize,
+    /// Log filter (tracing syntax, e.g. `info,daemon=debug`); RUST_LOG works too.
+    #[arg(long)]
+    log: Option<String>,
+}
+
+/// SC plus managed SPUs in one process.
+#[derive(Debug, Args)]
+struct AllInOne {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value = "127.0.0.1:9003")]
+    sc_public_addr: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9004")]
+    sc_private_addr: SocketAddr,
+    /// Managed SPUs to run (ids 5001, 5002, ...).
+    #[arg(long, default_value_t = 1)]
+    spus: u16,
+    /// The first SPU's public address; SPU i adds 2i to the port.
+    #[arg(long, default_value = "127.0.0.1:9005")]
+    spu_public_addr: SocketAddr,
+    /// The first SPU's private address; SPU i adds 2i to the port.
+    #[arg(long, default_value = "127.0.0.1:9006")]
+    spu_private_addr: SocketAddr,
+    /// When partition logs are synced: always | interval:<ms> | never.
+    #[arg(long, default_value = "never")]
+    flush: FlushPolicy,
+}
+
+#[derive(Debug, Args)]
+struct ScArgs {
+    #[command(flatten)]
+    common: Common,
+    #[arg(long, default_value = "127.0.0.1:9003")]
+    public_addr: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9004")]
+    private_addr: SocketAddr,
+    /// Admit registered custom SPUs without an auth token.
+    #[arg(long)]
+    allow_unauthenticated_spus: bool,
+}
+
+#[derive(Debug, Args)]
+struct SpuArgs {
+    #[command(flatten)]
+    common: Common,
+    /// This SPU's id; it must be registered on the SC as a custom SPU.
+    #[arg(long)]
+    id: i32,
+    #[arg(long, default_value = "127.0.0.1:9004")]
+    sc_private_addr: String,
+    #[arg(long, default_value = "127.0.0.1:9005")]
+    public_addr: SocketAddr,
+    #[arg(long, default_value = "127.0.0.1:9006")]
+    private_addr: SocketAddr,
+    #[arg(long)]
+    rack: Option<String>,
+    /// Auth token to present to the SC.
+    #[arg(long, requires = "token_secret_file")]
+    token_name: Option<String>,
+    /// File holding the token's secret.
+    #[arg(long, env = "FLV_TOKEN_SECRET_FILE", requires = "token_name")]
+    token_secret_file: Option<PathBuf>,
+    /// When partition logs are synced: always | interval:<ms> | never.
+    #[arg(long, default_value = "never")]
+    flush: FlushPolicy,
+}
+
+fn default_data_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join(".fluvio")
+        .join("data")
+}
+
+fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = match filter {
+        Some(f) => EnvFilter::new(f),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_target(false)
+        .try_init();
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log = match &cli.role {
+        Some(Role::Sc(a)) => a.common.log.clone(),
+        Some(Role::Spu(a)) => a.common.log.clone(),
+        None => cli.all.common.log.clone(),
+    };
+    init_logging(log.as_deref());
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.role {
+            Some(Role::Sc(args)) => run_sc(args).await,
+            Some(Role::Spu(args)) => run_spu(args).await,
+            None => run_all(cli.all).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            error!("{message}");
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Signal shutdown on SIGINT/SIGTERM.
+fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
+    watch::channel(false)
+}
+
+fn add_to_port(addr: SocketAddr, by: u16, flag: &str) -> Result<SocketAddr, String> {
+    let port = addr
+        .port()
+        .checked_add(by)
+        .ok_or_else(|| format!("{flag} {addr}: no room for {by} more ports above it"))?;
+    Ok(SocketAddr::new(addr.ip(), port))
+}
+
+async fn run_all(args: AllInOne) -> Result<(), String> {
+    let secret = daemon::sc::auth::generate_secret();
+    let mut managed = Vec::new();
+    for i in 0..args.spus {
+        managed.push(ManagedSpu {
+            id: FIRST_SPU_ID + i32::from(i),
+            public_addr: add_to_port(args.spu_public_addr, 2 * i, "--spu-public-addr")?,
+            private_addr: add_to_port(args.spu_private_addr, 2 * i, "--spu-private-addr")?,
+            rack: None,
+        });
+    }
+    let (stop, shutdown) = shutdown_channel();
+    let sc = server::start(
+        ScConfig {
+            data_dir: args.common.data_dir.clone(),
+            public_addr: args.sc_public_addr,
+            private_addr: args.sc_private_addr,
+            public_flag: "--sc-public-addr",
+            private_flag: "--sc-private-addr",
+            max_frame_bytes: args.common.max_frame_bytes,
+            policy: AdmissionPolicy {
+                allow_unauthenticated: false,
+                managed_secret: Some(secret.clone()),
+            },
+            managed: managed.clone(),
+        },
+        shutdown.clone(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    info!(flush = %args.flush, "partition log flush policy");
+    let mut spus = Vec::new();
+    for m in managed {
+        let spu = spu::start(
+            SpuConfig {
+                id: m.id,
+                spu_type: SpuType::Managed,
+                sc_private_addr: sc.private_addr.to_string(),
+                public_addr: m.public_addr,
+                private_addr: m.private_addr,
+                public_flag: "--spu-public-addr".into(),
+                private_flag: "--spu-private-addr".into(),
+                data_dir: args.common.data_dir.clone(),
+                rack: m.rack,
+                token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
+                max_frame_bytes: args.common.max_frame_bytes,
+            },
+            shutdown.clone(),
+        )
+        .await;
+        match spu {
+            Ok(spu) => spus.push(spu),
+            Err(err) => {
+                let _ = stop.send(true);
+                sc.wait().await;
+                return Err(err.to_string());
+            }
+        }
+    }
+    info!(
+        "fluvio-daemon ready: SC public {}, private {}; {} SPU(s)",
+        sc.public_addr,
+        sc.private_addr,
+        spus.len()
+    );
+    shutdown_signal().await;
+    info!("shutting down");
+    let _ = stop.send(true);
+    for spu in spus {
+        let _ = spu.wait().await;
+    }
+    sc.wait().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn run_sc(args: ScArgs) -> Result<(), String> {
+    let (stop, shutdown) = shutdown_channel();
+    let sc = server::start(
+        ScConfig {
+            data_dir: args.common.data_dir,
+            public_addr: args.public_addr,
+            private_addr: args.private_addr,
+            public_flag: "--public-addr",
+            private_flag: "--private-addr",
+            max_frame_bytes: args.common.max_frame_bytes,
+            policy: AdmissionPolicy {
+                allow_unauthenticated: args.allow_unauthenticated_spus,
+                managed_secret: None,
+            },
+            managed: Vec::new(),
+        },
+        shutdown,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    shutdown_signal().await;
+    info!("shutting down");
+    let _ = stop.send(true);
+    sc.wait().await;
+    info!("stopped");
+    Ok(())
+}
+
+async fn run_spu(args: SpuArgs) -> Result<(), String> {
+    let token = match (args.token_name, args.token_secret_file) {
+        (Some(name), Some(file)) => {
+            let secret = std::fs::read_to_string(&file).map_err(|e| {
+                format!("cannot read the token secret from {}: {e}", file.display())
+            })?;
+            Some((name, secret.trim().to_string()))
+        }
+        _ => None,
+    };
+    let (stop, shutdown) = shutdown_channel();
+    info!(flush = %args.flush, "partition log flush policy");
+    let spu = spu::start(
+        SpuConfig {
+            id: args.id,
+            spu_type: SpuType::Custom,
+            sc_private_addr: args.sc_private_addr,
+            public_addr: args.public_addr,
+            private_addr: args.private_addr,
+            public_flag: "--public-addr".into(),
+            private_flag: "--private-addr".into(),
+            data_dir: args.common.data_dir,
+            rack: args.rack,
+            token,
+            max_frame_bytes: args.common.max_frame_bytes,
+        },
+        shutdown,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    let stopper = tokio::spawn(async move {
+        shutdown_signal().await;
+        info!("shutting down");
+        let _ = stop.send(true);
+    });
+    let result = spu.wait().await.map_err(|e| e.to_string());
+    stopper.abort();
+    result
+}

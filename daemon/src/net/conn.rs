@@ -1,0 +1,130 @@
+//! One connection: read frames, hand each request to the service, write what it answers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use protocol::api::RequestHeader;
+use protocol::frame::take_frame;
+use protocol::{Decode, Reader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, warn};
+
+use super::sink::{QUEUE_FRAMES, ResponseSink};
+use super::{RequestError, Service};
+
+/// One request as read off the wire: the decoded header and the body that follows it,
+/// still to be decoded at `header.api_version`.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub header: RequestHeader,
+    pub body: Bytes,
+}
+
+impl Request {
+    /// Decode the body as `T` at the header's version; trailing bytes are an error.
+    pub fn decode<T: Decode>(&self) -> Result<T, RequestError> {
+        T::from_bytes(&self.body, self.header.api_version).map_err(|source| {
+            RequestError::Malformed {
+                api_key: self.header.api_key,
+                version: self.header.api_version,
+                source,
+            }
+        })
+    }
+
+    pub fn correlation_id(&self) -> i32 {
+        self.header.correlation_id
+    }
+
+    pub fn version(&self) -> i16 {
+        self.header.api_version
+    }
+}
+
+/// Serve one connection until the peer closes it, it breaks the protocol, or shutdown.
+pub(super) async fn run<S: Service>(
+    name: &'static str,
+    service: Arc<S>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    max_frame_bytes: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, writer) = stream.into_split();
+    let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
+    let writer_task = tokio::spawn(write_frames(writer, rx));
+    let mut session = service.open(peer, ResponseSink::new(tx));
+    let mut buf = BytesMut::with_capacity(4096);
+    debug!(server = name, %peer, "connection accepted");
+
+    loop {
+        let frame = match take_frame(&mut buf, max_frame_bytes) {
+            Ok(Some(frame)) => frame.freeze(),
+            Ok(None) => {
+                tokio::select! {
+                    read = reader.read_buf(&mut buf) => match read {
+                        Ok(0) if buf.is_empty() => {
+                            debug!(server = name, %peer, "connection closed by peer");
+                            break;
+                        }
+                        Ok(0) => {
+                            warn!(server = name, %peer, pending = buf.len(), "connection closed in the middle of a frame");
+                            break;
+                        }
+                        Ok(_) => continue,
+                        Err(err) => {
+                            debug!(server = name, %peer, %err, "read failed");
+                            break;
+                        }
+                    },
+                    _ = shutdown.changed() => break,
+                }
+            }
+            Err(err) => {
+                warn!(server = name, %peer, %err, "bad frame; closing the connection");
+                break;
+            }
+        };
+
+        let mut src = Reader::new(&frame);
+        let header = match RequestHeader::read(&mut src) {
+            Ok(header) => header,
+            Err(err) => {
+                warn!(server = name, %peer, %err, "malformed request header; closing the connection");
+                break;
+            }
+        };
+        let body = frame.slice(src.position()..);
+        let api_key = header.api_key;
+        let request = Request { header, body };
+        if let Err(err) = service.call(&mut session, request).await {
+            match err {
+                RequestError::Closed(_) => {
+                    debug!(server = name, %peer, api_key, "connection closed while answering")
+                }
+                err => warn!(server = name, %peer, api_key, %err, "closing the connection"),
+            }
+            break;
+        }
+    }
+
+    service.close(session).await;
+    // Dropping the writer's receiver ends every stream still writing to this connection.
+    writer_task.abort();
+    debug!(server = name, %peer, "connection ended");
+}
+
+/// Write queued frames in order; each is one whole frame, so streams never interleave.
+async fn write_frames(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+    while let Some(frame) = rx.recv().await {
+        if writer.write_all(&frame).await.is_err() {
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}

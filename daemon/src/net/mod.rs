@@ -1,0 +1,66 @@
+//! The TCP plumbing every server of the daemon shares: an accept loop with a connection
+//! limit, a frame reader per connection with a maximum frame size, a writer task per
+//! connection fed by a channel (so several streams can share one socket and every frame is
+//! written whole), and graceful shutdown.
+//!
+//! A server is generic over a [`Service`]: it sees one decoded [`Request`] at a time per
+//! connection and answers through a [`ResponseSink`], as often as it likes (watches and
+//! stream fetches answer many times on one correlation id).
+
+mod conn;
+mod server;
+mod sink;
+
+pub use conn::Request;
+pub use server::{Server, ServerConfig, bind};
+pub use sink::{ResponseSink, SinkClosed};
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use protocol::{DecodeError, EncodeError};
+
+/// Why a request ended its connection. Every variant is logged, and the connection is
+/// closed: the stream is out of sync or the peer speaks something else.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("malformed request (api key {api_key}, version {version}): {source}")]
+    Malformed {
+        api_key: u16,
+        version: i16,
+        source: DecodeError,
+    },
+    #[error("unknown api key {api_key} (version {version})")]
+    UnknownApiKey { api_key: u16, version: i16 },
+    #[error("unsupported version {version} of api key {api_key}")]
+    UnsupportedVersion { api_key: u16, version: i16 },
+    #[error("response could not be encoded: {0}")]
+    Encode(#[from] EncodeError),
+    #[error("the connection is closed")]
+    Closed(#[from] SinkClosed),
+    /// The peer broke the protocol's rules (e.g. an SPU that failed to register).
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// What a server does with requests. One [`Service::Session`] lives per connection.
+pub trait Service: Send + Sync + 'static {
+    /// Per-connection state: registered SPU id, running watch tasks, ...
+    type Session: Send + 'static;
+
+    /// A connection was accepted. `sink` writes frames to it.
+    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Self::Session;
+
+    /// Handle one request. An error closes the connection (after logging it).
+    fn call(
+        &self,
+        session: &mut Self::Session,
+        request: Request,
+    ) -> impl Future<Output = Result<(), RequestError>> + Send;
+
+    /// The connection ended (peer closed, error, or shutdown).
+    fn close(&self, session: Self::Session) -> impl Future<Output = ()> + Send {
+        drop(session);
+        async {}
+    }
+}

@@ -1,0 +1,447 @@
+//! The SC's metadata stores: auth tokens, SPUs, topics and partitions in memory, written
+//! through to a [`MetadataBackend`] before any change is acknowledged, with a change feed
+//! per kind for watchers.
+//!
+//! Every write goes through [`MetadataStore::update`], which holds one lock while it
+//! decides, persists and publishes, so the change feed is in commit order and a decision
+//! never rests on a state another writer is changing.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use protocol::sc::{
+    AuthTokenSpec, AuthTokenStatus, Metadata, PartitionSpec, PartitionStatus, SpuResolution,
+    SpuSpec, SpuStatus, TopicSpec,
+};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+use tokio::sync::{Mutex, MutexGuard, broadcast};
+use tracing::warn;
+
+use super::auth::SecretHash;
+use crate::kv::{Kind, KvError, KvOp, MetadataBackend};
+
+/// Change events buffered per kind before a slow watcher lags (and gets a full snapshot).
+const FEED_CAPACITY: usize = 1024;
+
+/// One object as the SC holds it and clients see it: key, spec, status.
+pub type TopicObj = Metadata<TopicSpec>;
+pub type PartitionObj = Metadata<PartitionSpec>;
+pub type SpuObj = Metadata<SpuSpec>;
+
+/// An auth token: its listed spec and status, and the salted hash of its secret. The
+/// secret itself is never stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenObj {
+    pub name: String,
+    pub spec: AuthTokenSpec,
+    pub status: AuthTokenStatus,
+    pub secret: SecretHash,
+}
+
+/// The four stores.
+#[derive(Debug, Default, Clone)]
+pub struct Stores {
+    pub tokens: BTreeMap<String, TokenObj>,
+    pub spus: BTreeMap<String, SpuObj>,
+    pub topics: BTreeMap<String, TopicObj>,
+    pub partitions: BTreeMap<String, PartitionObj>,
+}
+
+impl Stores {
+    pub fn spu_by_id(&self, id: i32) -> Option<&SpuObj> {
+        self.spus.values().find(|spu| spu.spec.id == id)
+    }
+
+    pub fn partitions_of<'a>(&'a self, topic: &'a str) -> impl Iterator<Item = &'a PartitionObj> {
+        self.partitions
+            .values()
+            .filter(move |p| split_partition_name(&p.name).is_some_and(|(t, _)| t == topic))
+    }
+}
+
+/// `"<topic>-<n>"` split at the last `-`, as clients parse it, and its inverse.
+pub use protocol::sc::{parse_partition_name as split_partition_name, partition_name};
+
+/// A change to the stores. `Put*` and `Delete*` are persisted; `Set*Status` changes only
+/// runtime state (SPU liveness, replica offsets), which is rebuilt after a restart.
+#[derive(Debug, Clone)]
+pub enum Mutation {
+    PutTopic(TopicObj),
+    DeleteTopic(String),
+    PutPartition(PartitionObj),
+    DeletePartition(String),
+    PutSpu(SpuObj),
+    DeleteSpu(String),
+    PutToken(TokenObj),
+    DeleteToken(String),
+    SetSpuStatus(String, SpuStatus),
+    SetPartitionStatus(String, PartitionStatus),
+}
+
+/// What watchers of one kind are told.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event<O> {
+    Update(O),
+    /// The object as it was just before it went away (clients need a complete object).
+    Delete(O),
+}
+
+/// A batch of events from one commit.
+#[derive(Debug, Clone)]
+pub struct Batch<O> {
+    pub epoch: i64,
+    pub events: Vec<Event<O>>,
+}
+
+/// The change feeds, one per kind.
+#[derive(Debug)]
+pub struct Feeds {
+    pub topics: broadcast::Sender<Arc<Batch<TopicObj>>>,
+    pub partitions: broadcast::Sender<Arc<Batch<PartitionObj>>>,
+    pub spus: broadcast::Sender<Arc<Batch<SpuObj>>>,
+    pub tokens: broadcast::Sender<Arc<Batch<TokenObj>>>,
+}
+
+impl Default for Feeds {
+    fn default() -> Self {
+        Self {
+            topics: broadcast::channel(FEED_CAPACITY).0,
+            partitions: broadcast::channel(FEED_CAPACITY).0,
+            spus: broadcast::channel(FEED_CAPACITY).0,
+            tokens: broadcast::channel(FEED_CAPACITY).0,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Kv(#[from] KvError),
+    #[error("metadata store holds an unreadable {kind} entry '{key}': {reason}")]
+    Corrupt {
+        kind: Kind,
+        key: String,
+        reason: String,
+    },
+    #[error("cannot encode {kind} '{key}' for the metadata store: {reason}")]
+    Encode {
+        kind: Kind,
+        key: String,
+        reason: String,
+    },
+}
+
+/// Why an [`MetadataStore::update`] did not commit: the decision refused, or the store
+/// failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError<E> {
+    #[error("{0}")]
+    Rejected(E),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+struct Inner {
+    stores: Stores,
+    epoch: i64,
+}
+
+pub struct MetadataStore {
+    inner: Mutex<Inner>,
+    backend: Arc<dyn MetadataBackend>,
+    feeds: Feeds,
+}
+
+fn decode<T: DeserializeOwned>(kind: Kind, key: &str, value: &[u8]) -> Result<T, StoreError> {
+    serde_json::from_slice(value).map_err(|e| StoreError::Corrupt {
+        kind,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn put<T: Serialize>(kind: Kind, key: &str, value: &T) -> Result<KvOp, StoreError> {
+    let value = serde_json::to_vec(value).map_err(|e| StoreError::Encode {
+        kind,
+        key: key.to_string(),
+        reason: e.to_string(),
+    })?;
+    Ok(KvOp::Put {
+        kind,
+        key: key.to_string(),
+        value,
+    })
+}
+
+fn delete(kind: Kind, key: &str) -> KvOp {
+    KvOp::Delete {
+        kind,
+        key: key.to_string(),
+    }
+}
+
+impl MetadataStore {
+    /// Load every object from `backend`. Runtime state starts over: SPUs are offline
+    /// until they connect, partitions until their leader reports.
+    pub async fn open(backend: Arc<dyn MetadataBackend>) -> Result<Self, StoreError> {
+        let loader = backend.clone();
+        let stores = tokio::task::spawn_blocking(move || load(&*loader))
+            .await
+            .map_err(|e| KvError::Task(e.to_string()))??;
+        Ok(Self {
+            inner: Mutex::new(Inner { stores, epoch: 1 }),
+            backend,
+            feeds: Feeds::default(),
+        })
+    }
+
+    pub fn backend(&self) -> &Arc<dyn MetadataBackend> {
+        &self.backend
+    }
+
+    pub fn feeds(&self) -> &Feeds {
+        &self.feeds
+    }
+
+    /// Read the stores under the lock.
+    pub async fn read<R>(&self, f: impl FnOnce(&Stores) -> R) -> R {
+        f(&self.inner.lock().await.stores)
+    }
+
+    /// Read the stores and the current epoch; while the guard is alive nothing changes.
+    /// Watchers subscribe to a feed while holding it, so they miss nothing.
+    pub async fn lock(&self) -> StoresGuard<'_> {
+        StoresGuard(self.inner.lock().await)
+    }
+
+    /// Decide on the current stores and apply the resulting mutations: persist the
+    /// persistent ones (one atomic batch), then update memory, then publish. Returns what
+    /// the decision returned, once the change is durable.
+    pub async fn update<R, E>(
+        &self,
+        decide: impl FnOnce(&Stores) -> Result<(Vec<Mutation>, R), E>,
+    ) -> Result<R, UpdateError<E>> {
+        let mut inner = self.inner.lock().await;
+        let (mutations, result) = decide(&inner.stores).map_err(UpdateError::Rejected)?;
+        if mutations.is_empty() {
+            return Ok(result);
+        }
+        let ops = kv_ops(&mutations)?;
+        if !ops.is_empty() {
+            let backend = self.backend.clone();
+            tokio::task::spawn_blocking(move || backend.commit(&ops))
+                .await
+                .map_err(|e| StoreError::Kv(KvError::Task(e.to_string())))?
+                .map_err(StoreError::Kv)?;
+        }
+        inner.epoch += 1;
+        let epoch = inner.epoch;
+        let events = apply(&mut inner.stores, mutations);
+        self.publish(epoch, events);
+        Ok(result)
+    }
+
+    /// Apply mutations that need no decision.
+    pub async fn apply(&self, mutations: Vec<Mutation>) -> Result<(), StoreError> {
+        self.update(|_| Ok::<_, std::convert::Infallible>((mutations, ())))
+            .await
+            .map_err(|e| match e {
+                UpdateError::Store(e) => e,
+                UpdateError::Rejected(never) => match never {},
+            })
+    }
+
+    fn publish(&self, epoch: i64, events: Events) {
+        fn send<O>(feed: &broadcast::Sender<Arc<Batch<O>>>, epoch: i64, events: Vec<Event<O>>) {
+            if !events.is_empty() {
+                // No receivers is fine: nobody watches this kind right now.
+                let _ = feed.send(Arc::new(Batch { epoch, events }));
+            }
+        }
+        send(&self.feeds.tokens, epoch, events.tokens);
+        send(&self.feeds.spus, epoch, events.spus);
+        send(&self.feeds.topics, epoch, events.topics);
+        send(&self.feeds.partitions, epoch, events.partitions);
+    }
+}
+
+/// The stores under the write lock.
+pub struct StoresGuard<'a>(MutexGuard<'a, Inner>);
+
+impl StoresGuard<'_> {
+    pub fn stores(&self) -> &Stores {
+        &self.0.stores
+    }
+
+    pub fn epoch(&self) -> i64 {
+        self.0.epoch
+    }
+}
+
+fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
+    let mut stores = Stores::default();
+    for (key, value) in backend.load(Kind::AuthToken)? {
+        let token: TokenObj = decode(Kind::AuthToken, &key, &value)?;
+        stores.tokens.insert(key, token);
+    }
+    for (key, value) in backend.load(Kind::Spu)? {
+        let mut spu: SpuObj = decode(Kind::Spu, &key, &value)?;
+        spu.status.resolution = SpuResolution::Offline;
+        stores.spus.insert(key, spu);
+    }
+    for (key, value) in backend.load(Kind::Topic)? {
+        let topic: TopicObj = decode(Kind::Topic, &key, &value)?;
+        stores.topics.insert(key, topic);
+    }
+    for (key, value) in backend.load(Kind::Partition)? {
+        let mut partition: PartitionObj = decode(Kind::Partition, &key, &value)?;
+        partition.status.resolution = protocol::sc::PartitionResolution::Offline;
+        stores.partitions.insert(key, partition);
+    }
+    Ok(stores)
+}
+
+fn kv_ops(mutations: &[Mutation]) -> Result<Vec<KvOp>, StoreError> {
+    let mut ops = Vec::new();
+    for mutation in mutations {
+        match mutation {
+            Mutation::PutTopic(o) => ops.push(put(Kind::Topic, &o.name, o)?),
+            Mutation::DeleteTopic(name) => ops.push(delete(Kind::Topic, name)),
+            Mutation::PutPartition(o) => ops.push(put(Kind::Partition, &o.name, o)?),
+            Mutation::DeletePartition(name) => ops.push(delete(Kind::Partition, name)),
+            Mutation::PutSpu(o) => ops.push(put(Kind::Spu, &o.name, o)?),
+            Mutation::DeleteSpu(name) => ops.push(delete(Kind::Spu, name)),
+            Mutation::PutToken(o) => ops.push(put(Kind::AuthToken, &o.name, o)?),
+            Mutation::DeleteToken(name) => ops.push(delete(Kind::AuthToken, name)),
+            Mutation::SetSpuStatus(..) | Mutation::SetPartitionStatus(..) => {}
+        }
+    }
+    Ok(ops)
+}
+
+#[derive(Default)]
+struct Events {
+    tokens: Vec<Event<TokenObj>>,
+    spus: Vec<Event<SpuObj>>,
+    topics: Vec<Event<TopicObj>>,
+    partitions: Vec<Event<PartitionObj>>,
+}
+
+fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
+    let mut ev = Events::default();
+    for mutation in mutations {
+        match mutation {
+            Mutation::PutTopic(o) => {
+                stores.topics.insert(o.name.clone(), o.clone());
+                ev.topics.push(Event::Update(o));
+            }
+            Mutation::DeleteTopic(name) => {
+                if let Some(o) = stores.topics.remove(&name) {
+                    ev.topics.push(Event::Delete(o));
+                }
+            }
+            Mutation::PutPartition(o) => {
+                stores.partitions.insert(o.name.clone(), o.clone());
+                ev.partitions.push(Event::Update(o));
+            }
+            Mutation::DeletePartition(name) => {
+                if let Some(o) = stores.partitions.remove(&name) {
+                    ev.partitions.push(Event::Delete(o));
+                }
+            }
+            Mutation::PutSpu(o) => {
+                stores.spus.insert(o.name.clone(), o.clone());
+                ev.spus.push(Event::Update(o));
+            }
+            Mutation::DeleteSpu(name) => {
+                if let Some(o) = stores.spus.remove(&name) {
+                    ev.spus.push(Event::Delete(o));
+                }
+            }
+            Mutation::PutToken(o) => {
+                stores.tokens.insert(o.name.clone(), o.clone());
+                ev.tokens.push(Event::Update(o));
+            }
+            Mutation::DeleteToken(name) => {
+                if let Some(o) = stores.tokens.remove(&name) {
+                    ev.tokens.push(Event::Delete(o));
+                }
+            }
+            Mutation::SetSpuStatus(name, status) => match stores.spus.get_mut(&name) {
+                Some(o) if o.status != status => {
+                    o.status = status;
+                    ev.spus.push(Event::Update(o.clone()));
+                }
+                Some(_) => {}
+                None => warn!(spu = %name, "status for an unknown SPU ignored"),
+            },
+            Mutation::SetPartitionStatus(name, status) => match stores.partitions.get_mut(&name) {
+                Some(o) if o.status != status => {
+                    o.status = status;
+                    ev.partitions.push(Event::Update(o.clone()));
+                }
+                Some(_) => {}
+                None => warn!(partition = %name, "status for an unknown partition ignored"),
+            },
+        }
+    }
+    ev
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kv::MemoryBackend;
+    use protocol::sc::{TopicResolution, TopicStatus};
+
+    fn topic(name: &str) -> TopicObj {
+        Metadata::new(
+            name,
+            TopicSpec::default(),
+            TopicStatus {
+                resolution: TopicResolution::Provisioned,
+                ..Default::default()
+            },
+        )
+    }
+
+    #[tokio::test]
+    async fn writes_are_persisted_published_and_reloaded() {
+        let backend: Arc<dyn MetadataBackend> = Arc::new(MemoryBackend::new());
+        let store = MetadataStore::open(backend.clone()).await.unwrap();
+        let mut feed = store.feeds().topics.subscribe();
+        store
+            .apply(vec![
+                Mutation::PutTopic(topic("a")),
+                Mutation::PutTopic(topic("b")),
+            ])
+            .await
+            .unwrap();
+        store
+            .apply(vec![Mutation::DeleteTopic("a".into())])
+            .await
+            .unwrap();
+
+        let first = feed.recv().await.unwrap();
+        assert_eq!(first.events.len(), 2);
+        let second = feed.recv().await.unwrap();
+        assert!(matches!(&second.events[0], Event::Delete(o) if o.name == "a"));
+        assert!(second.epoch > first.epoch);
+
+        let reopened = MetadataStore::open(backend).await.unwrap();
+        let names = reopened
+            .read(|s| s.topics.keys().cloned().collect::<Vec<_>>())
+            .await;
+        assert_eq!(names, vec!["b".to_string()]);
+    }
+
+    #[tokio::test]
+    async fn rejected_decisions_change_nothing() {
+        let store = MetadataStore::open(Arc::new(MemoryBackend::new()))
+            .await
+            .unwrap();
+        let out = store.update(|_| Err::<(Vec<Mutation>, ()), _>("no")).await;
+        assert!(matches!(out, Err(UpdateError::Rejected("no"))));
+        assert!(store.read(|s| s.topics.is_empty()).await);
+    }
+}

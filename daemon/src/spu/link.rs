@@ -1,0 +1,251 @@
+//! The SPU's link to the SC: register (with a token if configured), follow the control
+//! stream, report offsets periodically and on change, send heartbeats, and reconnect with
+//! backoff when the connection drops.
+
+use std::io;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::BytesMut;
+use protocol::api::{RequestHeader, encode_request_frame};
+use protocol::frame::take_frame;
+use protocol::internal::{
+    ApiRequest, ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse,
+    ReportOffsetsRequest, WatchControlRequest,
+};
+use protocol::sc::{Endpoint, IngressPort};
+use protocol::{Decode, Reader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::watch;
+use tracing::{debug, error, info, warn};
+
+use super::replicas::ReplicaState;
+use super::{SpuConfig, SpuError};
+
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+const REPORT_EVERY: Duration = Duration::from_secs(5);
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+const REGISTER_CORR: i32 = 1;
+const CONTROL_CORR: i32 = 2;
+
+/// Why one session with the SC ended.
+enum End {
+    Shutdown,
+    Lost(String),
+    Refused(String),
+}
+
+/// Keep a session with the SC open until shutdown. A refusal on the very first
+/// registration is returned (the operator has to fix the token or the registration);
+/// after the SPU has once been admitted, refusals are retried like dropped connections.
+pub async fn run(config: SpuConfig, mut shutdown: watch::Receiver<bool>) -> Result<(), SpuError> {
+    let mut state = ReplicaState::default();
+    let mut admitted_before = false;
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if *shutdown.borrow() {
+            return Ok(());
+        }
+        let mut admitted = false;
+        match session(&config, &mut state, &mut shutdown, &mut admitted).await {
+            End::Shutdown => return Ok(()),
+            End::Refused(message) if !admitted_before => {
+                error!(spu = config.id, "the SC refused this SPU: {message}");
+                return Err(SpuError::Refused {
+                    id: config.id,
+                    message,
+                });
+            }
+            End::Refused(message) => warn!(
+                spu = config.id,
+                "the SC refused this SPU: {message}; retrying"
+            ),
+            End::Lost(reason) => {
+                if admitted {
+                    warn!(
+                        spu = config.id,
+                        "lost the SC at {}: {reason}; reconnecting", config.sc_private_addr
+                    );
+                } else {
+                    info!(
+                        spu = config.id,
+                        "cannot reach the SC at {}: {reason}; retrying", config.sc_private_addr
+                    );
+                }
+            }
+        }
+        if admitted {
+            admitted_before = true;
+            backoff = BACKOFF_MIN;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = shutdown.changed() => return Ok(()),
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
+    let header: RequestHeader = R::header(corr, "fluvio-spu");
+    encode_request_frame(&header, request).map_err(io::Error::other)
+}
+
+struct Frames {
+    reader: OwnedReadHalf,
+    buf: BytesMut,
+    max: usize,
+}
+
+impl Frames {
+    /// The next response: its correlation id and body.
+    async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
+        loop {
+            if let Some(frame) = take_frame(&mut self.buf, self.max).map_err(io::Error::other)? {
+                let frame = frame.freeze();
+                let mut src = Reader::new(&frame);
+                let corr = i32::decode(&mut src, 0).map_err(io::Error::other)?;
+                let at = src.position();
+                return Ok((corr, frame.slice(at..)));
+            }
+            if self.reader.read_buf(&mut self.buf).await? == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the SC closed the connection",
+                ));
+            }
+        }
+    }
+}
+
+async fn send<R: ApiRequest>(
+    writer: &mut OwnedWriteHalf,
+    request: &R,
+    corr: i32,
+) -> io::Result<()> {
+    writer.write_all(&request_frame(request, corr)?).await
+}
+
+fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
+    T::from_bytes(body, 0).map_err(io::Error::other)
+}
+
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+async fn session(
+    config: &SpuConfig,
+    state: &mut ReplicaState,
+    shutdown: &mut watch::Receiver<bool>,
+    admitted: &mut bool,
+) -> End {
+    let connect =
+        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&config.sc_private_addr));
+    let stream = tokio::select! {
+        stream = connect => match stream {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(err)) => return End::Lost(err.to_string()),
+            Err(_) => return End::Lost("connect timed out".into()),
+        },
+        _ = shutdown.changed() => return End::Shutdown,
+    };
+    let _ = stream.set_nodelay(true);
+    let (reader, mut writer) = stream.into_split();
+    let mut frames = Frames {
+        reader,
+        buf: BytesMut::with_capacity(4096),
+        max: config.max_frame_bytes,
+    };
+    match exchange(config, state, shutdown, admitted, &mut frames, &mut writer).await {
+        Ok(end) => end,
+        Err(err) => End::Lost(err.to_string()),
+    }
+}
+
+async fn exchange(
+    config: &SpuConfig,
+    state: &mut ReplicaState,
+    shutdown: &mut watch::Receiver<bool>,
+    admitted: &mut bool,
+    frames: &mut Frames,
+    writer: &mut OwnedWriteHalf,
+) -> io::Result<End> {
+    let host = config.public_addr.ip().to_string();
+    let register = RegisterSpuRequest {
+        spu_id: config.id,
+        spu_type: config.spu_type,
+        public_endpoint: IngressPort::from_host_port(&host, config.public_addr.port()),
+        private_endpoint: Endpoint::from_host_port(
+            &config.private_addr.ip().to_string(),
+            config.private_addr.port(),
+        ),
+        rack: config.rack.clone(),
+        token_name: config.token.as_ref().map(|(name, _)| name.clone()),
+        token_secret: config.token.as_ref().map(|(_, secret)| secret.clone()),
+    };
+    send(writer, &register, REGISTER_CORR).await?;
+    let response: RegisterSpuResponse = loop {
+        let (corr, body) = tokio::select! {
+            frame = frames.next() => frame?,
+            _ = shutdown.changed() => return Ok(End::Shutdown),
+        };
+        if corr == REGISTER_CORR {
+            break decode(&body)?;
+        }
+    };
+    if response.error_code.is_error() {
+        let message = response
+            .message
+            .unwrap_or_else(|| response.error_code.to_string());
+        return Ok(End::Refused(message));
+    }
+    *admitted = true;
+    info!(
+        spu = config.id,
+        "registered with the SC at {}", config.sc_private_addr
+    );
+    send(
+        writer,
+        &WatchControlRequest { spu_id: config.id },
+        CONTROL_CORR,
+    )
+    .await?;
+
+    let mut next_corr = CONTROL_CORR + 1;
+    let mut corr = move || {
+        next_corr = next_corr.wrapping_add(1).max(CONTROL_CORR + 1);
+        next_corr
+    };
+    let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+    let mut report = tokio::time::interval(REPORT_EVERY);
+    loop {
+        tokio::select! {
+            frame = frames.next() => {
+                let (at, body) = frame?;
+                if at == CONTROL_CORR {
+                    let update: ControlUpdate = decode(&body)?;
+                    if state.apply(update) {
+                        debug!(spu = config.id, replicas = state.replicas.len(), "replica assignment changed");
+                        let reports = ReportOffsetsRequest { spu_id: config.id, reports: state.reports(config.id) };
+                        send(writer, &reports, corr()).await?;
+                    }
+                }
+            }
+            _ = heartbeat.tick() => {
+                send(writer, &HeartbeatRequest { spu_id: config.id, time_ms: now_ms() }, corr()).await?;
+            }
+            _ = report.tick() => {
+                let reports = ReportOffsetsRequest { spu_id: config.id, reports: state.reports(config.id) };
+                send(writer, &reports, corr()).await?;
+            }
+            _ = shutdown.changed() => return Ok(End::Shutdown),
+        }
+    }
+}

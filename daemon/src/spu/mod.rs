@@ -1,0 +1,120 @@
+//! The SPU role. Today: the link to the SC (register, follow replica assignments, report
+//! offsets, heartbeats, reconnect) and the public and private ports bound and answering
+//! ApiVersions. Produce/fetch and replication come with the next issues.
+
+pub mod link;
+pub mod public;
+pub mod replicas;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use protocol::sc::{SpuId, SpuType};
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::net::{self, Server, ServerConfig};
+
+/// Everything one SPU needs to run.
+#[derive(Debug, Clone)]
+pub struct SpuConfig {
+    pub id: SpuId,
+    pub spu_type: SpuType,
+    /// The SC's private address, `host:port`.
+    pub sc_private_addr: String,
+    pub public_addr: SocketAddr,
+    pub private_addr: SocketAddr,
+    /// Flag names for error messages about the two addresses.
+    pub public_flag: String,
+    pub private_flag: String,
+    pub data_dir: PathBuf,
+    pub rack: Option<String>,
+    /// Token name and secret presented at registration.
+    pub token: Option<(String, String)>,
+    pub max_frame_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpuError {
+    #[error("{0}")]
+    Bind(std::io::Error),
+    #[error("data directory {path} is not usable: {source}; choose another with --data-dir")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("the SC refused SPU {id}: {message}")]
+    Refused { id: SpuId, message: String },
+}
+
+/// A started SPU: its bound addresses and the tasks serving them.
+pub struct RunningSpu {
+    pub id: SpuId,
+    pub public_addr: SocketAddr,
+    pub private_addr: SocketAddr,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    link: tokio::task::JoinHandle<Result<(), SpuError>>,
+}
+
+impl RunningSpu {
+    /// Wait for the SPU to stop: after shutdown, or when the SC refuses it.
+    pub async fn wait(self) -> Result<(), SpuError> {
+        let result = self.link.await.unwrap_or(Ok(()));
+        for task in self.tasks {
+            if result.is_err() {
+                // Refused: nothing to wind down gracefully, the ports just close.
+                task.abort();
+            }
+            let _ = task.await;
+        }
+        result
+    }
+}
+
+/// Bind the SPU's ports and start its link to the SC.
+pub async fn start(
+    config: SpuConfig,
+    shutdown: watch::Receiver<bool>,
+) -> Result<RunningSpu, SpuError> {
+    let dir = config.data_dir.join(format!("spu-{}", config.id));
+    std::fs::create_dir_all(&dir).map_err(|source| SpuError::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })?;
+    let public = net::bind(config.public_addr, &config.public_flag)
+        .await
+        .map_err(SpuError::Bind)?;
+    let private = net::bind(config.private_addr, &config.private_flag)
+        .await
+        .map_err(SpuError::Bind)?;
+    let public_addr = public.local_addr().map_err(SpuError::Bind)?;
+    let private_addr = private.local_addr().map_err(SpuError::Bind)?;
+
+    let mut server_config = ServerConfig::new("SPU public");
+    server_config.max_frame_bytes = config.max_frame_bytes;
+    let service = Arc::new(public::ApiVersionsOnly);
+    let public_server = Server::new(server_config.clone(), public, service.clone());
+    server_config.name = "SPU private";
+    let private_server = Server::new(server_config, private, service);
+    let tasks = vec![
+        tokio::spawn(public_server.run(shutdown.clone())),
+        tokio::spawn(private_server.run(shutdown.clone())),
+    ];
+
+    let mut link_config = config.clone();
+    link_config.public_addr = public_addr;
+    link_config.private_addr = private_addr;
+    let link = tokio::spawn(link::run(link_config, shutdown));
+    info!(
+        spu = config.id,
+        "SPU {} ready: public {public_addr}, private {private_addr}", config.id
+    );
+    Ok(RunningSpu {
+        id: config.id,
+        public_addr,
+        private_addr,
+        tasks,
+        link,
+    })
+}

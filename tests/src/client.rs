@@ -1,0 +1,178 @@
+//! A minimal blocking SC client for tests: one request at a time over a plain socket,
+//! built on the protocol types. (The console's client library will replace it.)
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use protocol::api::sc_keys;
+use protocol::api::{ApiVersionsRequest, RequestHeader, encode_request_frame};
+use protocol::sc::{
+    AuthTokenCreate, AuthTokenSpec, CreateRequest, CustomSpuSpec, Endpoint, IngressPort, Metadata,
+    ObjectCreateRequest, ObjectListRequest, ObjectListResponse, ObjectWatchRequest,
+    ObjectWatchResponse, ScRequest, SpuSpec, Status, TokenType, TopicSpec, WatchRequest,
+};
+use protocol::{Decode, Encode, Reader};
+
+pub const VERSION: i16 = protocol::api::SC_API_VERSION;
+
+pub struct ScClient {
+    stream: TcpStream,
+    next_corr: i32,
+}
+
+impl ScClient {
+    /// Connect and do the ApiVersions handshake.
+    pub fn connect(addr: SocketAddr) -> io::Result<ScClient> {
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5))?;
+        stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let mut client = ScClient {
+            stream,
+            next_corr: 1,
+        };
+        let request = ApiVersionsRequest {
+            client_version: "0.15.2".into(),
+            client_os: "linux".into(),
+            client_arch: "x86_64".into(),
+        };
+        client.call_raw(18, 2, &request)?;
+        Ok(client)
+    }
+
+    /// Send `body` under `api_key`/`version`; the response body (after the correlation id).
+    pub fn call_raw<B: Encode>(
+        &mut self,
+        api_key: u16,
+        version: i16,
+        body: &B,
+    ) -> io::Result<Vec<u8>> {
+        let corr = self.send(api_key, version, body)?;
+        loop {
+            let (got, body) = self.read_frame()?;
+            if got == corr {
+                return Ok(body);
+            }
+        }
+    }
+
+    pub fn send<B: Encode>(&mut self, api_key: u16, version: i16, body: &B) -> io::Result<i32> {
+        let corr = self.next_corr;
+        self.next_corr += 1;
+        let header = RequestHeader {
+            api_key,
+            api_version: version,
+            correlation_id: corr,
+            client_id: "tests".into(),
+        };
+        let frame = encode_request_frame(&header, body).map_err(io::Error::other)?;
+        self.stream.write_all(&frame)?;
+        Ok(corr)
+    }
+
+    /// The next frame: correlation id and body.
+    pub fn read_frame(&mut self) -> io::Result<(i32, Vec<u8>)> {
+        let mut len = [0u8; 4];
+        self.stream.read_exact(&mut len)?;
+        let len = i32::from_be_bytes(len);
+        if len < 4 {
+            return Err(io::Error::other(format!("bad response length {len}")));
+        }
+        let mut body = vec![0u8; len as usize];
+        self.stream.read_exact(&mut body)?;
+        let corr = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
+        Ok((corr, body.split_off(4)))
+    }
+
+    fn object_call(&mut self, request: ScRequest) -> io::Result<Vec<u8>> {
+        let key = request.api_key();
+        self.call_raw(key, VERSION, &request)
+    }
+
+    fn status(&mut self, request: ScRequest) -> io::Result<Status> {
+        let body = self.object_call(request)?;
+        Status::from_bytes(&body, VERSION).map_err(io::Error::other)
+    }
+
+    pub fn create_topic(&mut self, name: &str, spec: TopicSpec) -> io::Result<Status> {
+        self.status(ScRequest::Create(ObjectCreateRequest::Topic(
+            CreateRequest::new(name, spec),
+        )))
+    }
+
+    pub fn create_token(
+        &mut self,
+        name: &str,
+        token_type: TokenType,
+        min_spu: i32,
+        max_spu: i32,
+        secret: &str,
+    ) -> io::Result<Status> {
+        let spec = AuthTokenCreate {
+            spec: AuthTokenSpec {
+                token_type,
+                min_spu,
+                max_spu,
+            },
+            secret: secret.into(),
+        };
+        self.status(ScRequest::Create(ObjectCreateRequest::AuthToken(
+            CreateRequest::new(name, spec),
+        )))
+    }
+
+    pub fn register_custom_spu(
+        &mut self,
+        name: &str,
+        id: i32,
+        public: SocketAddr,
+        private: SocketAddr,
+    ) -> io::Result<Status> {
+        let spec = CustomSpuSpec {
+            id,
+            public_endpoint: IngressPort::from_host_port(&public.ip().to_string(), public.port()),
+            private_endpoint: Endpoint::from_host_port(&private.ip().to_string(), private.port()),
+            rack: None,
+            public_endpoint_local: None,
+        };
+        self.status(ScRequest::Create(ObjectCreateRequest::CustomSpu(
+            CreateRequest::new(name, spec),
+        )))
+    }
+
+    pub fn list_topics(&mut self) -> io::Result<Vec<String>> {
+        let body = self.object_call(ScRequest::List(ObjectListRequest::Topic(
+            Default::default(),
+        )))?;
+        match ObjectListResponse::from_bytes(&body, VERSION).map_err(io::Error::other)? {
+            ObjectListResponse::Topic(items) => Ok(items.into_iter().map(|m| m.name).collect()),
+            other => Err(io::Error::other(format!(
+                "unexpected list response {other:?}"
+            ))),
+        }
+    }
+
+    pub fn list_token_names(&mut self) -> io::Result<Vec<String>> {
+        let body = self.object_call(ScRequest::List(ObjectListRequest::AuthToken(
+            Default::default(),
+        )))?;
+        match ObjectListResponse::from_bytes(&body, VERSION).map_err(io::Error::other)? {
+            ObjectListResponse::AuthToken(items) => Ok(items.into_iter().map(|m| m.name).collect()),
+            other => Err(io::Error::other(format!(
+                "unexpected list response {other:?}"
+            ))),
+        }
+    }
+
+    /// The SPUs as the first frame of an SPU watch shows them.
+    pub fn watch_spus_snapshot(&mut self) -> io::Result<Vec<Metadata<SpuSpec>>> {
+        let request = ScRequest::Watch(ObjectWatchRequest::Spu(WatchRequest::default()));
+        let body = self.call_raw(sc_keys::WATCH, VERSION, &request)?;
+        let mut reader = Reader::new(&body);
+        match ObjectWatchResponse::decode(&mut reader, VERSION).map_err(io::Error::other)? {
+            ObjectWatchResponse::Spu(update) => Ok(update.all),
+            other => Err(io::Error::other(format!(
+                "unexpected watch response {other:?}"
+            ))),
+        }
+    }
+}
