@@ -14,6 +14,9 @@ use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
 use super::sink::{QUEUE_FRAMES, ResponseSink};
+
+/// How long a closing connection waits for queued frames to be written.
+const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
 use super::{RequestError, Service};
 
 /// One request as read off the wire: the decoded header and the body that follows it,
@@ -114,8 +117,15 @@ pub(super) async fn run<S: Service>(
     }
 
     service.close(session).await;
-    // Dropping the writer's receiver ends every stream still writing to this connection.
-    writer_task.abort();
+    // Let frames already queued (a last answer) reach the peer, then drop the writer's
+    // receiver, which ends every stream still writing to this connection.
+    let mut writer_task = writer_task;
+    if tokio::time::timeout(WRITER_DRAIN, &mut writer_task)
+        .await
+        .is_err()
+    {
+        writer_task.abort();
+    }
     debug!(server = name, %peer, "connection ended");
 }
 
