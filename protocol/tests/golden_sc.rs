@@ -243,7 +243,7 @@ enum Oddity {
 
 fn classify_api_versions(role: Role, response: &ApiVersionsResponse) -> Option<Oddity> {
     let ours = match role {
-        Role::Sc => ApiVersionsResponse::sc(),
+        Role::Sc => ApiVersionsResponse::reference_sc(),
         Role::Spu => ApiVersionsResponse::spu(),
     };
     if *response == ours {
@@ -382,7 +382,7 @@ fn main_session_handshake() {
         .unwrap();
     assert_eq!(
         first_sc.bytes,
-        encode_response_frame(1, &ApiVersionsResponse::sc(), 2).unwrap()
+        encode_response_frame(1, &ApiVersionsResponse::reference_sc(), 2).unwrap()
     );
     let first_spu = frames
         .iter()

@@ -78,7 +78,7 @@ pub enum ScRequest {
 impl ScRequest {
     /// Decode the body that follows `header`, at the header's version. The whole body must
     /// be consumed. An api key the SC does not serve is [`DecodeError::UnknownApiKey`]
-    /// (that includes Mirroring 1005 and Update 1006, which this SC does not implement); a
+    /// (that includes Mirroring 1005 and Update 1006, which this SC neither serves nor advertises); a
     /// version outside what the SC advertises is [`DecodeError::UnsupportedVersion`]; a
     /// label that names no object kind the api accepts is
     /// [`DecodeError::UnknownObjectType`].
