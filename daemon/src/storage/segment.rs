@@ -171,6 +171,7 @@ impl Segment {
 
     /// Replace the index file with the entries in memory.
     pub fn rewrite_index(&mut self) -> Result<()> {
+        let keep_open = self.index_file.is_some();
         let file = match self.index_file.take() {
             Some(file) => file,
             None => OpenOptions::new()
@@ -182,7 +183,9 @@ impl Segment {
                 .ctx("create", &self.index_path)?,
         };
         let result = self.index.rewrite(&file, &self.index_path);
-        self.index_file = Some(file);
+        if keep_open {
+            self.index_file = Some(file);
+        }
         result
     }
 

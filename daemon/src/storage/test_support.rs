@@ -75,6 +75,45 @@ pub fn batch_with_values(values: &[Vec<u8>], timestamp: i64) -> Vec<u8> {
     batch(&records, timestamp)
 }
 
+/// A small deterministic generator (xorshift64*), so tests need no RNG crate and failures
+/// replay from the seed.
+#[derive(Debug, Clone)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in `[lo, hi]`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next_u64() % (hi - lo + 1)
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next_u64() as u8).collect()
+    }
+}
+
+/// A batch of 1 to `max_records` records with random values of up to `max_value` bytes.
+pub fn random_batch(rng: &mut Rng, max_records: u64, max_value: u64, timestamp: i64) -> Vec<u8> {
+    let records = rng.range(1, max_records);
+    let values: Vec<Vec<u8>> = (0..records)
+        .map(|_| {
+            let len = rng.range(0, max_value) as usize;
+            rng.bytes(len)
+        })
+        .collect();
+    batch_with_values(&values, timestamp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
