@@ -50,7 +50,9 @@ wire_struct! {
     /// (a v≥1 field that only clients use) is not carried.
     pub struct SpuUpdates {
         pub is_full: bool,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub spus: Vec<SpuSpec>,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub deleted: Vec<SpuId>,
     }
 }
@@ -62,10 +64,12 @@ wire_struct! {
         pub key: ReplicaKey,
         pub leader: SpuId,
         /// All replicas, the leader first.
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub replicas: Vec<SpuId>,
         /// Increases on every leader change.
         pub leader_epoch: i32,
         /// The replicas the SC counts as in sync.
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub in_sync: Vec<SpuId>,
         /// Segment retention (cleanup policy), if the topic sets one.
         pub retention_secs: Option<u32>,
@@ -101,7 +105,9 @@ wire_struct! {
     /// replicas it no longer hosts.
     pub struct ReplicaUpdates {
         pub is_full: bool,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub replicas: Vec<Replica>,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub removed: Vec<ReplicaKey>,
     }
 }
@@ -126,7 +132,9 @@ wire_struct! {
         /// Bytes on disk.
         pub size: i64,
         /// The followers' offsets as the leader last heard them.
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub followers: Vec<ReplicaStatus>,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub in_sync: Vec<SpuId>,
     }
 }
@@ -135,6 +143,7 @@ wire_struct! {
     /// 2003: the SPU's offsets for the replicas it leads, for partition status.
     pub struct ReportOffsetsRequest {
         pub spu_id: SpuId,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub reports: Vec<ReplicaOffsetReport>,
     }
 }

@@ -71,6 +71,29 @@ impl fmt::Display for ReplicaKey {
     }
 }
 
+/// Short collections for arbitrary messages: nested vectors of proptest's default size
+/// (up to 100) make property tests slow without finding more.
+#[cfg(feature = "arbitrary")]
+pub(crate) fn small_vec<T: proptest::arbitrary::Arbitrary>()
+-> impl proptest::strategy::Strategy<Value = Vec<T>> {
+    proptest::collection::vec(proptest::arbitrary::any::<T>(), 0..4)
+}
+
+/// See [`small_vec`].
+#[cfg(feature = "arbitrary")]
+pub(crate) fn small_map<K, V>()
+-> impl proptest::strategy::Strategy<Value = std::collections::BTreeMap<K, V>>
+where
+    K: proptest::arbitrary::Arbitrary + Ord,
+    V: proptest::arbitrary::Arbitrary,
+{
+    proptest::collection::btree_map(
+        proptest::arbitrary::any::<K>(),
+        proptest::arbitrary::any::<V>(),
+        0..4,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -61,6 +61,7 @@ wire_struct! {
 wire_struct! {
     pub struct FetchConsumerOffsetsResponse {
         pub error_code: ErrorCode,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub consumers: Vec<ConsumerOffset>,
     }
 }

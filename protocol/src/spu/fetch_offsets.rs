@@ -13,6 +13,7 @@ use crate::wire_struct;
 
 wire_struct! {
     pub struct FetchOffsetsRequest {
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub topics: Vec<FetchOffsetTopic>,
         /// Only at version 23 (advertising 24..=24 avoids it).
         pub consumer_id: Option<String> [23..=23],
@@ -22,6 +23,7 @@ wire_struct! {
 wire_struct! {
     pub struct FetchOffsetTopic {
         pub name: String,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub partitions: Vec<FetchOffsetPartition>,
     }
 }
@@ -34,6 +36,7 @@ wire_struct! {
 
 wire_struct! {
     pub struct FetchOffsetsResponse {
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub topics: Vec<FetchOffsetTopicResponse>,
     }
 }
@@ -41,6 +44,7 @@ wire_struct! {
 wire_struct! {
     pub struct FetchOffsetTopicResponse {
         pub name: String,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub partitions: Vec<FetchOffsetPartitionResponse>,
     }
 }

@@ -94,7 +94,6 @@ macro_rules! api_enums {
     ) => {
         $(#[$rmeta])*
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-        #[cfg_attr(feature = "arbitrary", derive(::proptest_derive::Arbitrary))]
         #[allow(clippy::large_enum_variant)] // one per frame; boxing buys nothing
         pub enum $req {
             $(
@@ -105,7 +104,6 @@ macro_rules! api_enums {
 
         #[doc = concat!("A response to a [`", stringify!($req), "`]: its shape follows from the request it answers.")]
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
-        #[cfg_attr(feature = "arbitrary", derive(::proptest_derive::Arbitrary))]
         #[allow(clippy::large_enum_variant)]
         pub enum $resp {
             $(
@@ -219,6 +217,43 @@ macro_rules! api_enums {
                 match self {
                     $( $req::$variant(body) => body.encode(dst, version), )+
                 }
+            }
+        }
+
+        // Hand-written rather than derived: a derived strategy over this many large
+        // variants is one deeply nested type whose construction overflows a test thread's
+        // stack in debug builds. Boxing each variant keeps it flat.
+        #[cfg(feature = "arbitrary")]
+        impl ::proptest::arbitrary::Arbitrary for $req {
+            type Parameters = ();
+            type Strategy = ::proptest::strategy::BoxedStrategy<Self>;
+
+            fn arbitrary_with(_: ()) -> Self::Strategy {
+                use ::proptest::strategy::Strategy as _;
+                ::proptest::strategy::Union::new(vec![
+                    $(
+                        ::proptest::arbitrary::any::<$rq>().prop_map($req::$variant).boxed(),
+                    )+
+                ])
+                .boxed()
+            }
+        }
+
+        #[cfg(feature = "arbitrary")]
+        impl ::proptest::arbitrary::Arbitrary for $resp {
+            type Parameters = ();
+            type Strategy = ::proptest::strategy::BoxedStrategy<Self>;
+
+            fn arbitrary_with(_: ()) -> Self::Strategy {
+                use ::proptest::strategy::Strategy as _;
+                ::proptest::strategy::Union::new(vec![
+                    $(
+                        ::proptest::arbitrary::any::<<$rq as $crate::spu::ApiRequest>::Response>()
+                            .prop_map($resp::$variant)
+                            .boxed(),
+                    )+
+                ])
+                .boxed()
             }
         }
 

@@ -35,8 +35,16 @@ pub struct ProduceRequest {
     /// When to acknowledge (carried as acks: see [`Isolation::acks`]).
     pub isolation: Isolation,
     pub timeout_ms: i32,
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::spu::common::small_vec()")
+    )]
     pub topics: Vec<TopicProduceData>,
     /// Present from v8. Empty unless the producer configured SmartModules.
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::spu::common::small_vec()")
+    )]
     pub smartmodules: Vec<SmartModuleInvocation>,
 }
 
@@ -97,6 +105,7 @@ wire_struct! {
     /// The writes to one topic.
     pub struct TopicProduceData {
         pub name: String,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub partitions: Vec<PartitionProduceData>,
     }
 }
@@ -112,6 +121,7 @@ wire_struct! {
 
 wire_struct! {
     pub struct ProduceResponse {
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub responses: Vec<TopicProduceResponse>,
         pub throttle_time_ms: i32 [1..],
     }
@@ -120,6 +130,7 @@ wire_struct! {
 wire_struct! {
     pub struct TopicProduceResponse {
         pub name: String,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub partitions: Vec<PartitionProduceResponse>,
     }
 }

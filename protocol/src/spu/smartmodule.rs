@@ -228,6 +228,7 @@ wire_struct! {
 wire_struct! {
     /// User parameters of an invocation.
     pub struct SmartModuleExtraParams {
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_map()"))]
         pub params: BTreeMap<String, String>,
         pub lookback: Option<Lookback> [20..],
     }

@@ -53,6 +53,10 @@ pub struct StreamFetchRequest {
     /// Legacy, versions 16 to 18.
     pub derivedstream: Option<LegacyDerivedStream>,
     /// From version 18. Empty for a plain `stream()`.
+    #[cfg_attr(
+        feature = "arbitrary",
+        proptest(strategy = "crate::spu::common::small_vec()")
+    )]
     pub smartmodules: Vec<SmartModuleInvocation>,
     /// From version 23. `None` for `partition_consumer().stream()`.
     pub consumer_id: Option<String>,
@@ -168,6 +172,7 @@ wire_struct! {
         /// 0 unless SmartModules filtered records out.
         pub next_filter_offset: i64 [11..],
         pub log_start_offset: i64,
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "proptest::option::of(crate::spu::common::small_vec())"))]
         pub aborted: Option<Vec<AbortedTransaction>>,
         /// Stored batches, byte for byte, with their assigned base offsets.
         pub records: RecordSet,

@@ -12,6 +12,7 @@ use crate::wire_struct;
 
 wire_struct! {
     pub struct UpdateOffsetsRequest {
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub offsets: Vec<OffsetUpdate>,
     }
 }
@@ -26,6 +27,7 @@ wire_struct! {
 
 wire_struct! {
     pub struct UpdateOffsetsResponse {
+        #[cfg_attr(feature = "arbitrary", proptest(strategy = "crate::spu::common::small_vec()"))]
         pub status: Vec<OffsetUpdateStatus>,
     }
 }
