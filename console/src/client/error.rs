@@ -19,7 +19,7 @@ impl std::fmt::Display for Peer {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
     #[error("cannot reach the {peer} at {addr}: {reason}. {hint}")]
     Unreachable {

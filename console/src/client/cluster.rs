@@ -1,0 +1,150 @@
+//! A connection to a whole cluster: the SC for metadata and administration, and a pool of
+//! SPU connections (one per leader) for producing and consuming.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use protocol::sc::SpuId;
+use tokio::sync::Mutex;
+
+use super::admin::Admin;
+use super::consumer::PartitionConsumer;
+use super::error::{ClientError, Peer};
+use super::metadata::{METADATA_TIMEOUT, MetadataCache, PartitionRoute};
+use super::producer::{ProducerConfig, TopicProducer};
+use super::socket::Socket;
+
+/// The cluster client: cheap to clone, shared by producers and consumers.
+#[derive(Clone)]
+pub struct Fluvio {
+    admin: Admin,
+    metadata: MetadataCache,
+    spus: SpuPool,
+}
+
+impl Fluvio {
+    /// Connect to the SC at `addr` and start following its metadata.
+    pub async fn connect(addr: &str) -> Result<Fluvio, ClientError> {
+        let admin = Admin::connect(addr).await?;
+        let metadata = MetadataCache::start(&admin).await?;
+        Ok(Fluvio {
+            admin,
+            metadata,
+            spus: SpuPool::default(),
+        })
+    }
+
+    pub fn admin(&self) -> &Admin {
+        &self.admin
+    }
+
+    pub fn metadata(&self) -> &MetadataCache {
+        &self.metadata
+    }
+
+    /// A producer for `topic`, which must exist.
+    pub async fn topic_producer(
+        &self,
+        topic: &str,
+        config: ProducerConfig,
+    ) -> Result<TopicProducer, ClientError> {
+        let spec = self.metadata.existing_topic(topic).await?;
+        let partitions = spec.spec.replicas.partition_count();
+        if partitions == 0 {
+            return Err(ClientError::NotFound(format!(
+                "topic '{topic}' has no partitions"
+            )));
+        }
+        Ok(TopicProducer::new(
+            self.clone(),
+            topic.to_string(),
+            partitions,
+            config,
+        ))
+    }
+
+    /// A consumer of one partition of `topic`, which must exist.
+    pub async fn partition_consumer(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<PartitionConsumer, ClientError> {
+        let spec = self.metadata.existing_topic(topic).await?;
+        let count = spec.spec.replicas.partition_count();
+        if partition >= count {
+            return Err(ClientError::NotFound(format!(
+                "topic '{topic}' has {count} partition(s); there is no partition {partition}"
+            )));
+        }
+        Ok(PartitionConsumer::new(
+            self.clone(),
+            topic.to_string(),
+            partition,
+        ))
+    }
+
+    /// The number of partitions of `topic`.
+    pub async fn partition_count(&self, topic: &str) -> Result<u32, ClientError> {
+        Ok(self
+            .metadata
+            .existing_topic(topic)
+            .await?
+            .spec
+            .replicas
+            .partition_count())
+    }
+
+    /// The leader of a partition and a live connection to it.
+    pub(crate) async fn leader(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(PartitionRoute, Socket), ClientError> {
+        let route = self
+            .metadata
+            .route(topic, partition, METADATA_TIMEOUT)
+            .await?;
+        let socket = self.spus.get(route.leader, &route.leader_addr).await?;
+        Ok((route, socket))
+    }
+
+    /// Forget a connection that failed, so the next use dials again.
+    pub(crate) async fn drop_spu(&self, id: SpuId) {
+        self.spus.sockets.lock().await.remove(&id);
+    }
+}
+
+/// Connections to SPUs by id, opened on first use and re-opened after they close.
+#[derive(Clone, Default)]
+struct SpuPool {
+    sockets: Arc<Mutex<HashMap<SpuId, Socket>>>,
+}
+
+impl SpuPool {
+    async fn get(&self, id: SpuId, addr: &str) -> Result<Socket, ClientError> {
+        let mut sockets = self.sockets.lock().await;
+        if let Some(socket) = sockets.get(&id)
+            && socket.is_open()
+            && socket.addr() == addr
+        {
+            return Ok(socket.clone());
+        }
+        let socket = Socket::connect(addr, Peer::Spu)
+            .await
+            .map_err(|err| match err {
+                ClientError::Unreachable { addr, reason, .. } => ClientError::Unreachable {
+                    peer: Peer::Spu,
+                    addr: format!("{addr} (SPU {id})"),
+                    reason,
+                    hint: super::error::hint_for(Peer::Spu),
+                },
+                other => other,
+            })?;
+        sockets.insert(id, socket.clone());
+        Ok(socket)
+    }
+}
+
+/// How long producers and consumers wait between attempts to reach a moving leader.
+pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(100);

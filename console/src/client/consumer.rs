@@ -1,0 +1,393 @@
+//! Consuming a partition: resolve where to start, then stream records as they are written.
+
+use std::collections::VecDeque;
+
+use bytes::Bytes;
+use protocol::api::{ErrorCode, spu_keys};
+use protocol::record::{DEFAULT_MAX_DECOMPRESSED_BYTES, RecordHeader};
+use protocol::spu::{
+    ApiRequest, FetchOffsetsRequest, Isolation, OffsetUpdate, StreamFetchRequest,
+    StreamFetchResponse, UpdateOffsetsRequest,
+};
+use protocol::{Decode, Reader};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+use super::cluster::Fluvio;
+use super::error::{ClientError, Peer};
+use super::socket::{FrameStream, Socket};
+
+/// Where a stream starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Offset {
+    /// The oldest record still stored.
+    Beginning,
+    /// The next record to be written: only new records.
+    End,
+    /// This offset (clamped to what is stored).
+    Absolute(i64),
+    /// N records after the beginning.
+    FromBeginning(i64),
+    /// N records before the end: the last N.
+    FromEnd(i64),
+}
+
+impl Offset {
+    /// The absolute offset to fetch from, given the partition's log start and end,
+    /// clamped into `[start, end]` as the official client does.
+    pub fn resolve(self, start: i64, end: i64) -> i64 {
+        let wanted = match self {
+            Offset::Beginning => start,
+            Offset::End => end,
+            Offset::Absolute(n) => n,
+            Offset::FromBeginning(n) => start.saturating_add(n),
+            Offset::FromEnd(n) => end.saturating_sub(n),
+        };
+        wanted.clamp(start, end.max(start))
+    }
+}
+
+/// How a stream reads.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Bytes per response frame the SPU may send.
+    pub max_bytes: i32,
+    /// `ReadUncommitted` sees everything the leader wrote; `ReadCommitted` only what the
+    /// in-sync replicas have.
+    pub isolation: Isolation,
+    /// Stop after this offset (inclusive).
+    pub end: Option<i64>,
+    /// Stop at the partition's end as it was when the stream started, instead of
+    /// following new records.
+    pub stop_at_end: bool,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: protocol::spu::DEFAULT_STREAM_FETCH_MAX_BYTES,
+            isolation: Isolation::ReadUncommitted,
+            end: None,
+            stop_at_end: false,
+        }
+    }
+}
+
+/// One consumed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerRecord {
+    pub partition: u32,
+    pub offset: i64,
+    /// Milliseconds since the epoch; -1 when the producer set none.
+    pub timestamp: i64,
+    pub key: Option<Bytes>,
+    pub value: Bytes,
+    pub headers: Vec<RecordHeader>,
+}
+
+/// A consumer of one partition.
+#[derive(Clone)]
+pub struct PartitionConsumer {
+    fluvio: Fluvio,
+    topic: String,
+    partition: u32,
+}
+
+/// The partition's offsets as its leader reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartitionOffsets {
+    /// The oldest offset still stored.
+    pub start: i64,
+    /// The high watermark: the next offset to be committed.
+    pub end: i64,
+}
+
+impl PartitionConsumer {
+    pub(crate) fn new(fluvio: Fluvio, topic: String, partition: u32) -> Self {
+        Self {
+            fluvio,
+            topic,
+            partition,
+        }
+    }
+
+    pub fn topic(&self) -> &str {
+        &self.topic
+    }
+
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// Ask the leader for the log start and high watermark.
+    pub async fn offsets(&self) -> Result<PartitionOffsets, ClientError> {
+        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        self.offsets_on(&socket).await
+    }
+
+    async fn offsets_on(&self, socket: &Socket) -> Result<PartitionOffsets, ClientError> {
+        let version = FetchOffsetsRequest::VERSION;
+        let request = FetchOffsetsRequest::new(self.topic.clone(), self.partition);
+        let reply = socket
+            .request(spu_keys::FETCH_OFFSETS, version, &request)
+            .await?;
+        let response = FetchOffsetsRequest::decode_response(&reply, version).map_err(|source| {
+            ClientError::BadResponse {
+                peer: Peer::Spu,
+                addr: socket.addr().to_string(),
+                source,
+            }
+        })?;
+        let entry = response.find(&self.topic, self.partition).ok_or_else(|| {
+            ClientError::UnexpectedResponse {
+                peer: Peer::Spu,
+                addr: socket.addr().to_string(),
+                what: format!("no offsets for {}-{}", self.topic, self.partition),
+            }
+        })?;
+        if entry.error_code.is_error() {
+            return Err(ClientError::Refused {
+                action: format!(
+                    "cannot read the offsets of {}-{}",
+                    self.topic, self.partition
+                ),
+                code: entry.error_code.clone(),
+                message: None,
+            });
+        }
+        Ok(PartitionOffsets {
+            start: entry.start_offset,
+            end: entry.last_stable_offset,
+        })
+    }
+
+    /// Stream records from `offset` on.
+    pub async fn stream(
+        &self,
+        offset: Offset,
+        config: ConsumerConfig,
+    ) -> Result<RecordStream, ClientError> {
+        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let offsets = self.offsets_on(&socket).await?;
+        let start = offset.resolve(offsets.start, offsets.end);
+        // The last offset to deliver, if the stream stops: `--end`, or the end as of now.
+        let mut last = config.end;
+        if config.stop_at_end {
+            let at_end = offsets.end - 1;
+            last = Some(last.map_or(at_end, |l| l.min(at_end)));
+        }
+        let mut request = StreamFetchRequest::new(self.topic.clone(), self.partition, start);
+        request.max_bytes = config.max_bytes;
+        request.isolation = config.isolation;
+        let finished = last.is_some_and(|l| l < start);
+        let frames = if finished {
+            None
+        } else {
+            Some(
+                socket
+                    .stream(
+                        spu_keys::STREAM_FETCH,
+                        StreamFetchRequest::VERSION,
+                        &request,
+                    )
+                    .await?,
+            )
+        };
+        Ok(RecordStream {
+            socket,
+            frames,
+            partition: self.partition,
+            next_offset: start,
+            last,
+            buffered: VecDeque::new(),
+        })
+    }
+}
+
+/// Records of one partition in offset order, each offset once.
+pub struct RecordStream {
+    socket: Socket,
+    /// `None` once the stream has ended.
+    frames: Option<FrameStream>,
+    partition: u32,
+    /// The next offset to deliver; earlier records in a batch are skipped.
+    next_offset: i64,
+    last: Option<i64>,
+    buffered: VecDeque<ConsumerRecord>,
+}
+
+impl RecordStream {
+    /// The next record; `None` when the stream ended (its end offset was reached, the
+    /// offset fell out of range, or the SPU closed the connection).
+    pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ClientError>> {
+        loop {
+            if let Some(record) = self.buffered.pop_front() {
+                if self.last.is_some_and(|last| record.offset >= last) {
+                    self.frames = None;
+                    self.buffered.clear();
+                }
+                return Some(Ok(record));
+            }
+            let frames = self.frames.as_mut()?;
+            let body = match frames.next().await {
+                Ok(body) => body,
+                Err(_) => {
+                    // The SPU hung up: like the official client, the stream just ends.
+                    self.frames = None;
+                    return None;
+                }
+            };
+            if let Err(err) = self.take_frame(&body) {
+                self.frames = None;
+                return match err {
+                    FrameEnd::OutOfRange => None,
+                    FrameEnd::Error(err) => Some(Err(err)),
+                };
+            }
+        }
+    }
+
+    /// The offset the stream will deliver next.
+    pub fn next_offset(&self) -> i64 {
+        self.next_offset
+    }
+
+    fn take_frame(&mut self, body: &[u8]) -> Result<(), FrameEnd> {
+        let bad = |source| {
+            FrameEnd::Error(ClientError::BadResponse {
+                peer: Peer::Spu,
+                addr: self.socket.addr().to_string(),
+                source,
+            })
+        };
+        let response =
+            StreamFetchResponse::decode(&mut Reader::new(body), StreamFetchRequest::VERSION)
+                .map_err(bad)?;
+        let batches = response
+            .records
+            .decode_batches(DEFAULT_MAX_DECOMPRESSED_BYTES)
+            .map_err(|err| {
+                FrameEnd::Error(ClientError::UnexpectedResponse {
+                    peer: Peer::Spu,
+                    addr: self.socket.addr().to_string(),
+                    what: format!("an unreadable record batch: {err}"),
+                })
+            })?;
+        let mut delivered = false;
+        for batch in &batches {
+            for item in batch.iter() {
+                if item.offset < self.next_offset {
+                    continue;
+                }
+                self.next_offset = item.offset + 1;
+                delivered = true;
+                self.buffered.push_back(ConsumerRecord {
+                    partition: self.partition,
+                    offset: item.offset,
+                    timestamp: item.timestamp,
+                    key: item.record.key.clone(),
+                    value: item.record.value.clone(),
+                    headers: item.record.headers.clone(),
+                });
+            }
+        }
+        if delivered || !batches.is_empty() {
+            self.acknowledge(response.stream_id);
+        }
+        match response.error_code {
+            ErrorCode::None => Ok(()),
+            // Records in the frame come first; the error ends the stream after them.
+            ErrorCode::OffsetOutOfRange if self.buffered.is_empty() => Err(FrameEnd::OutOfRange),
+            ErrorCode::OffsetOutOfRange => {
+                self.last = Some(self.next_offset - 1);
+                Ok(())
+            }
+            code => Err(FrameEnd::Error(ClientError::Refused {
+                action: format!("cannot stream partition {}", self.partition),
+                code,
+                message: None,
+            })),
+        }
+    }
+
+    /// Tell the SPU how far we got, which it may use for flow control.
+    fn acknowledge(&self, stream_id: u32) {
+        let socket = self.socket.clone();
+        let request = UpdateOffsetsRequest {
+            offsets: vec![OffsetUpdate {
+                offset: self.next_offset,
+                session_id: stream_id,
+            }],
+        };
+        tokio::spawn(async move {
+            let _ = socket
+                .request(
+                    spu_keys::UPDATE_OFFSETS,
+                    UpdateOffsetsRequest::VERSION,
+                    &request,
+                )
+                .await;
+        });
+    }
+}
+
+enum FrameEnd {
+    OutOfRange,
+    Error(ClientError),
+}
+
+/// Records of several partitions, interleaved as they arrive (each partition in order).
+pub struct MultiStream {
+    records: mpsc::Receiver<Result<ConsumerRecord, ClientError>>,
+}
+
+impl MultiStream {
+    /// Stream every partition in `partitions` of `topic` from `offset`.
+    pub async fn start(
+        fluvio: &Fluvio,
+        topic: &str,
+        partitions: &[u32],
+        offset: Offset,
+        config: ConsumerConfig,
+    ) -> Result<MultiStream, ClientError> {
+        let (tx, rx) = mpsc::channel(1024);
+        for &partition in partitions {
+            let consumer = fluvio.partition_consumer(topic, partition).await?;
+            let mut stream = consumer.stream(offset, config.clone()).await?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(item) = stream.next().await {
+                    if tx.send(item).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(MultiStream { records: rx })
+    }
+
+    /// The next record of any partition; `None` when every partition's stream ended.
+    pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ClientError>> {
+        self.records.recv().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_resolve_and_clamp() {
+        // log holds offsets 10..20 (start 10, end 20).
+        assert_eq!(Offset::Beginning.resolve(10, 20), 10);
+        assert_eq!(Offset::End.resolve(10, 20), 20);
+        assert_eq!(Offset::Absolute(15).resolve(10, 20), 15);
+        assert_eq!(Offset::Absolute(3).resolve(10, 20), 10);
+        assert_eq!(Offset::Absolute(99).resolve(10, 20), 20);
+        assert_eq!(Offset::FromBeginning(4).resolve(10, 20), 14);
+        assert_eq!(Offset::FromEnd(3).resolve(10, 20), 17);
+        assert_eq!(Offset::FromEnd(50).resolve(10, 20), 10);
+        // An empty partition.
+        assert_eq!(Offset::FromEnd(5).resolve(0, 0), 0);
+    }
+}
