@@ -96,6 +96,28 @@ impl RecordSet {
         Ok(count)
     }
 
+    /// The leader's offset assignment: a copy of the set with each batch's base offset
+    /// rewritten, consecutively from `first_offset` (each batch takes `last_offset_delta + 1`
+    /// offsets). Returns the new set and the offset after it. The base offset is outside
+    /// the CRC, so CRCs stay valid. Fails, changing nothing, if any batch is malformed or the
+    /// bytes do not end on a batch boundary.
+    pub fn assign_offsets(&self, first_offset: i64) -> Result<(RecordSet, i64), BatchError> {
+        let mut out = self.0.to_vec();
+        let mut next = first_offset;
+        let mut starts = Vec::new();
+        let mut at = 0;
+        for batch in self.batches() {
+            let batch = batch?;
+            starts.push((next, at));
+            at += batch.bytes.len();
+            next = next.saturating_add(batch.header.record_count());
+        }
+        for (base, at) in starts {
+            super::batch::set_base_offset(&mut out[at..], base);
+        }
+        Ok((RecordSet(out.into()), next))
+    }
+
     /// The offset after the last record of the last batch, as the headers say (`None` for
     /// an empty or malformed set).
     pub fn next_offset(&self) -> Option<i64> {
@@ -187,5 +209,25 @@ mod tests {
         let again = RecordSet::from_batches(set.batches().map(|b| b.unwrap().bytes));
         assert_eq!(again, set);
         assert!(format!("{set:?}").contains("batches: 2"));
+    }
+
+    #[test]
+    fn assigning_offsets_keeps_crcs() {
+        let two = Batch::from_records([Record::new(&b"a"[..]), Record::new(&b"b"[..])]);
+        let one = Batch::from_records([Record::new(&b"c"[..])]);
+        let set = RecordSet::from_batch_values([&two, &one]).unwrap();
+        let (assigned, next) = set.assign_offsets(100).unwrap();
+        assert_eq!(next, 103);
+        assert_eq!(assigned.validate(), Ok(2));
+        let bases: Vec<_> = assigned
+            .batches()
+            .map(|b| b.unwrap().header.base_offset)
+            .collect();
+        assert_eq!(bases, [100, 102]);
+        assert_eq!(assigned.len(), set.len());
+        // A torn tail is refused.
+        let torn = RecordSet::new(set.as_bytes().slice(..set.len() - 1));
+        assert!(torn.assign_offsets(0).is_err());
+        assert_eq!(RecordSet::default().assign_offsets(5).unwrap().1, 5);
     }
 }
