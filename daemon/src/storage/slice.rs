@@ -3,6 +3,7 @@
 use std::fs::File;
 use std::io::{self, ErrorKind};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
+#[cfg(not(target_os = "linux"))]
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::sync::Arc;
@@ -52,19 +53,52 @@ impl FileRange {
         self.len == 0
     }
 
-    /// Append the range's bytes to `out` (the buffered fallback).
+    /// Append the range's bytes to `out` (the buffered fallback); on error `out` is left as
+    /// it was. Reuse `out` across reads
+    /// (clear it first) to avoid allocating; the new bytes are read straight into its spare
+    /// capacity, without zero-filling it first.
     pub fn read_into(&self, out: &mut Vec<u8>) -> Result<()> {
-        let start = out.len();
         let len = usize::try_from(self.len).unwrap_or(usize::MAX);
-        out.resize(start + len, 0);
-        let result = self
-            .file
-            .read_exact_at(&mut out[start..], self.position)
-            .ctx("read", &self.path);
-        if result.is_err() {
-            out.truncate(start);
+        out.reserve(len);
+        let start = out.len();
+        let mut done = 0usize;
+        while done < len {
+            let want = (len - done).min(isize::MAX as usize);
+            let position = libc::off_t::try_from(self.position + done as u64)
+                .map_err(|_| io::Error::new(ErrorKind::InvalidInput, "position past off_t"))
+                .ctx("read", &self.path)?;
+            // SAFETY: `reserve` made room for `len` more bytes after `start`; pread writes at
+            // most `want` bytes at `start + done`, within that room, and `set_len` below only
+            // covers bytes the kernel reported as written.
+            let n = unsafe {
+                libc::pread(
+                    self.file.as_raw_fd(),
+                    out.as_mut_ptr().add(start + done).cast(),
+                    want,
+                    position,
+                )
+            };
+            if n < 0 {
+                let err = io::Error::last_os_error();
+                if err.kind() == ErrorKind::Interrupted {
+                    continue;
+                }
+                out.truncate(start);
+                return Err(err).ctx("read", &self.path);
+            }
+            if n == 0 {
+                out.truncate(start);
+                let err = io::Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "the segment is shorter than the range (truncated since the read)",
+                );
+                return Err(err).ctx("read", &self.path);
+            }
+            done += n as usize;
+            // SAFETY: bytes `start..start + done` were written by pread above.
+            unsafe { out.set_len(start + done) };
         }
-        result
+        Ok(())
     }
 
     /// One `sendfile(2)` of what is left after the first `sent` bytes of the range, to
@@ -160,10 +194,16 @@ impl ReadSlice {
     /// All the bytes, copied into memory (the buffered fallback).
     pub fn to_vec(&self) -> Result<Vec<u8>> {
         let mut out = Vec::with_capacity(usize::try_from(self.len()).unwrap_or(0));
-        for range in &self.ranges {
-            range.read_into(&mut out)?;
-        }
+        self.read_into(&mut out)?;
         Ok(out)
+    }
+
+    /// Append all the bytes to `out`; on error `out` may hold part of them.
+    pub fn read_into(&self, out: &mut Vec<u8>) -> Result<()> {
+        for range in &self.ranges {
+            range.read_into(out)?;
+        }
+        Ok(())
     }
 
     /// Send every range to a blocking `out` with `sendfile(2)`.
