@@ -1,4 +1,7 @@
 //! The Fluvio console: client library and the command model shared by CLI, REPL and TUI.
 
+pub mod cli;
 pub mod client;
+pub mod command;
 pub mod config;
+pub mod render;

@@ -1,0 +1,169 @@
+//! `fluvio auth-token create | list | delete`: the tokens SPUs present to join the cluster.
+
+use clap::{ArgGroup, Args, Subcommand, ValueEnum};
+use protocol::sc::{
+    AuthTokenCreate, AuthTokenResolution, AuthTokenSpec, Metadata, SpuId, TokenType,
+};
+
+use super::output::{Body, Column, Output, Report};
+use super::parse;
+use super::{CommandError, Context, OutputArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum AuthTokenCmd {
+    /// Create a token; its secret is shown once.
+    Create(CreateArgs),
+    /// List tokens (never their secrets).
+    List(ListArgs),
+    /// Delete a token; SPUs that use it can no longer register.
+    Delete(DeleteArgs),
+}
+
+/// Which SPUs a token admits.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum TokenKind {
+    #[default]
+    Any,
+    Custom,
+    Managed,
+}
+
+impl From<TokenKind> for TokenType {
+    fn from(kind: TokenKind) -> Self {
+        match kind {
+            TokenKind::Any => TokenType::Any,
+            TokenKind::Custom => TokenType::Custom,
+            TokenKind::Managed => TokenType::Managed,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("secret_source").required(true).args(["secret", "generate_secret"])))]
+pub struct CreateArgs {
+    /// The token's name.
+    #[arg(short = 'n', long = "token-name", visible_alias = "name")]
+    pub name: String,
+    /// The secret: exactly 16 characters from [a-z0-9].
+    #[arg(short = 's', long, value_parser = parse::secret)]
+    pub secret: Option<String>,
+    /// Generate a random secret.
+    #[arg(short = 'g', long)]
+    pub generate_secret: bool,
+    /// The lowest SPU id the token admits.
+    #[arg(short = 'm', long, value_name = "ID")]
+    pub min_spu: SpuId,
+    /// The highest SPU id the token admits.
+    #[arg(short = 'x', long, value_name = "ID")]
+    pub max_spu: SpuId,
+    /// The kind of SPU the token admits.
+    #[arg(short = 't', long, value_enum, default_value_t, ignore_case = true)]
+    pub token_type: TokenKind,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Only these tokens.
+    #[arg(short = 'n', long = "token-name", visible_alias = "name")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// The token's name.
+    #[arg(short = 'n', long = "token-name", visible_alias = "name")]
+    pub name: String,
+}
+
+impl AuthTokenCmd {
+    pub fn output(&self) -> Option<OutputArgs> {
+        match self {
+            AuthTokenCmd::List(args) => Some(args.output),
+            AuthTokenCmd::Create(_) | AuthTokenCmd::Delete(_) => None,
+        }
+    }
+}
+
+pub async fn execute(cmd: AuthTokenCmd, ctx: &Context) -> Result<Output, CommandError> {
+    match cmd {
+        AuthTokenCmd::Create(args) => create(args, ctx).await,
+        AuthTokenCmd::List(args) => list(args, ctx).await,
+        AuthTokenCmd::Delete(args) => delete(args, ctx).await,
+    }
+}
+
+async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let secret = match args.secret {
+        Some(secret) => secret,
+        None => parse::generate_secret().map_err(|e| CommandError::Random(e.to_string()))?,
+    };
+    let create = AuthTokenCreate {
+        spec: AuthTokenSpec {
+            token_type: args.token_type.into(),
+            min_spu: args.min_spu,
+            max_spu: args.max_spu,
+        },
+        secret: secret.clone(),
+    };
+    ctx.admin()
+        .await?
+        .create::<AuthTokenSpec>(&args.name, create, false)
+        .await?;
+    Ok(Output {
+        body: Body::Message(format!(
+            "auth token \"{}\" created\nsecret: {secret}",
+            args.name
+        )),
+        notes: vec![
+            "warning: the secret will not be shown again; store it now (SPUs read it from --token-secret-file)".into(),
+        ],
+        failures: Vec::new(),
+    })
+}
+
+type Token = Metadata<AuthTokenSpec>;
+
+pub const COLUMNS: &[Column<Token>] = &[
+    Column::new("TOKEN-NAME", |t| t.name.clone()),
+    Column::new("STATUS", |t| {
+        match t.status.resolution {
+            AuthTokenResolution::Ok => "ok",
+            AuthTokenResolution::Invalid => "invalid",
+        }
+        .into()
+    }),
+    Column::new("SPU-MIN", |t| t.spec.min_spu.to_string()),
+    Column::new("SPU-MAX", |t| t.spec.max_spu.to_string()),
+    Column::new("TYPE", |t| t.spec.token_type.label().into()),
+    Column::new("REASON", |t| t.status.reason.clone()),
+];
+
+async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let mut tokens = ctx
+        .admin()
+        .await?
+        .list::<AuthTokenSpec>(&args.names)
+        .await?;
+    // The SC's filter matches substrings; -n names tokens exactly.
+    tokens.retain(|t| args.names.is_empty() || args.names.contains(&t.name));
+    tokens.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Output::report(Report::listing(
+        COLUMNS,
+        &tokens,
+        &tokens,
+        "No auth tokens found",
+    )?))
+}
+
+async fn delete(args: DeleteArgs, ctx: &Context) -> Result<Output, CommandError> {
+    ctx.admin()
+        .await?
+        .delete::<AuthTokenSpec>(args.name.clone(), &args.name)
+        .await?;
+    Ok(Output::message(format!(
+        "auth token \"{}\" deleted",
+        args.name
+    )))
+}

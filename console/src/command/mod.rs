@@ -1,0 +1,265 @@
+//! The command tree shared by the CLI, the REPL and the TUI's `:` bar, and its executor.
+//!
+//! * [`Cli`] is the whole tree as clap parses it; [`parse`] takes any argument list (argv,
+//!   or a REPL line split with shell quoting), so every front end parses the same way.
+//! * [`execute`] runs one [`Command`] against a [`Context`] (the SC to talk to, and the
+//!   connection once made) and returns typed [`Output`]; it never prints and never exits.
+//! * Rendering [`Output`] as text, JSON or YAML is [`crate::render`]'s job.
+//!
+//! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
+//! [`advanced`], [`version`].
+
+pub mod advanced;
+pub mod auth_token;
+pub mod error;
+pub mod output;
+pub mod parse;
+pub mod partition;
+pub mod spu;
+pub mod topic;
+pub mod version;
+
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
+use tokio::sync::Mutex;
+
+use crate::client::Admin;
+use crate::config::ScTarget;
+
+pub use error::CommandError;
+pub use output::{Block, Body, Column, Output, Report, Table};
+
+/// The `fluvio` command line.
+#[derive(Debug, Parser)]
+#[command(
+    name = "fluvio",
+    version,
+    about = "Manage and use a Fluvio cluster: topics, partitions, SPUs, auth tokens",
+    propagate_version = true,
+    disable_help_subcommand = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Which SC to talk to. Without either, `FLUVIO_SC`, then the active profile of
+/// `~/.fluvio/config`, then 127.0.0.1:9003.
+#[derive(Debug, Clone, Default, Args)]
+pub struct TargetArgs {
+    /// The SC's public address.
+    #[arg(long, global = true, value_name = "HOST:PORT")]
+    pub sc: Option<String>,
+    /// Use this profile of ~/.fluvio/config instead of the current one.
+    #[arg(short = 'P', long, global = true, value_name = "NAME")]
+    pub profile: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create, list, describe and delete topics.
+    #[command(subcommand)]
+    Topic(topic::TopicCmd),
+    /// List partitions with their replicas and offsets.
+    #[command(subcommand)]
+    Partition(partition::PartitionCmd),
+    /// List SPUs; register and unregister custom SPUs.
+    #[command(subcommand)]
+    Spu(spu::SpuCmd),
+    /// Create, list and delete the tokens that admit SPUs to the cluster.
+    #[command(subcommand, name = "auth-token")]
+    AuthToken(auth_token::AuthTokenCmd),
+    /// Metadata dump and raw requests, for debugging.
+    #[command(subcommand)]
+    Advanced(advanced::AdvancedCmd),
+    /// The CLI's version and the cluster's platform version.
+    Version(version::VersionArgs),
+    /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+}
+
+/// How listings are printed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    #[default]
+    Table,
+    Json,
+    Yaml,
+}
+
+/// `-O/--output`, on every command that lists or describes.
+#[derive(Debug, Clone, Copy, Default, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'O', long = "output", value_enum, default_value_t)]
+    pub format: OutputFormat,
+}
+
+impl Command {
+    /// The format this command's report is to be printed in.
+    pub fn output_format(&self) -> OutputFormat {
+        let args = match self {
+            Command::Topic(cmd) => cmd.output(),
+            Command::Partition(cmd) => cmd.output(),
+            Command::Spu(cmd) => cmd.output(),
+            Command::AuthToken(cmd) => cmd.output(),
+            Command::Advanced(cmd) => cmd.output(),
+            Command::Version(args) => Some(args.output),
+            Command::Completions { .. } => None,
+        };
+        args.map(|a| a.format).unwrap_or_default()
+    }
+
+    /// Does this command need the SC? (`completions` does not, so it works anywhere.)
+    pub fn needs_sc(&self) -> bool {
+        !matches!(self, Command::Completions { .. })
+    }
+}
+
+/// Parse an argument list, the program name first (`["fluvio", "topic", "list"]`).
+pub fn parse<I, T>(args: I) -> Result<Cli, clap::Error>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    Cli::try_parse_from(args)
+}
+
+/// What commands run against: the SC's address and, once made, the connection to it.
+/// A REPL keeps one for the session; a lost connection is made again on next use.
+pub struct Context {
+    target: ScTarget,
+    admin: Mutex<Option<Admin>>,
+}
+
+impl Context {
+    pub fn new(target: ScTarget) -> Self {
+        Self {
+            target,
+            admin: Mutex::new(None),
+        }
+    }
+
+    pub fn target(&self) -> &ScTarget {
+        &self.target
+    }
+
+    /// The admin connection to the SC, made on first use.
+    pub async fn admin(&self) -> Result<Admin, CommandError> {
+        let mut admin = self.admin.lock().await;
+        if let Some(existing) = admin.as_ref()
+            && existing.socket().is_open()
+        {
+            return Ok(existing.clone());
+        }
+        let fresh = Admin::connect(&self.target.addr).await?;
+        *admin = Some(fresh.clone());
+        Ok(fresh)
+    }
+}
+
+/// Run one command.
+pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandError> {
+    match command {
+        Command::Topic(cmd) => topic::execute(cmd, ctx).await,
+        Command::Partition(cmd) => partition::execute(cmd, ctx).await,
+        Command::Spu(cmd) => spu::execute(cmd, ctx).await,
+        Command::AuthToken(cmd) => auth_token::execute(cmd, ctx).await,
+        Command::Advanced(cmd) => advanced::execute(cmd, ctx).await,
+        Command::Version(args) => version::execute(args, ctx).await,
+        Command::Completions { shell } => completions(shell),
+    }
+}
+
+fn completions(shell: clap_complete::Shell) -> Result<Output, CommandError> {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "fluvio", &mut script);
+    let text = String::from_utf8(script).map_err(|source| CommandError::Completions {
+        shell: shell.to_string(),
+        source,
+    })?;
+    Ok(Output {
+        body: Body::Text(text),
+        ..Output::default()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_tree_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn a_line_parses_like_argv() {
+        let cli = parse(["fluvio", "topic", "create", "t1", "-p", "3", "--sc", "h:1"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:1"));
+        match cli.command {
+            Command::Topic(topic::TopicCmd::Create(args)) => {
+                assert_eq!(args.name, "t1");
+                assert_eq!(args.partitions, 3);
+                assert_eq!(args.replication, 1);
+            }
+            other => panic!("{other:?}"),
+        }
+        let cli = parse(["fluvio", "-P", "local", "topic", "list", "-O", "json"]).unwrap();
+        assert_eq!(cli.target.profile.as_deref(), Some("local"));
+        assert_eq!(cli.command.output_format(), OutputFormat::Json);
+    }
+
+    #[test]
+    fn usage_errors_are_clap_errors() {
+        for line in [
+            vec!["fluvio", "topic", "create"],
+            vec!["fluvio", "topic", "create", "t", "-f", "a.json", "-p", "2"],
+            vec!["fluvio", "topic", "create", "t", "--retention-time", "7x"],
+            vec!["fluvio", "topic", "create", "t", "--segment-size", "1XB"],
+            vec!["fluvio", "topic", "create", "t", "-p", "0"],
+            vec![
+                "fluvio",
+                "auth-token",
+                "create",
+                "-n",
+                "a",
+                "-s",
+                "short",
+                "-m",
+                "1",
+                "-x",
+                "2",
+            ],
+            vec![
+                "fluvio",
+                "auth-token",
+                "create",
+                "-n",
+                "a",
+                "-m",
+                "1",
+                "-x",
+                "2",
+            ],
+            vec!["fluvio", "topic", "list", "-O", "xml"],
+            vec!["fluvio", "nonsense"],
+        ] {
+            let err = parse(line.clone()).expect_err(&line.join(" "));
+            assert_eq!(err.exit_code(), 2, "{}: {err}", line.join(" "));
+        }
+    }
+
+    #[test]
+    fn completions_are_generated_without_a_cluster() {
+        let output = completions(clap_complete::Shell::Bash).unwrap();
+        match output.body {
+            Body::Text(text) => assert!(text.contains("auth-token"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

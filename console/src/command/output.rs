@@ -1,0 +1,197 @@
+//! What a command returns: typed output that the CLI, the REPL and the TUI render their
+//! own way. Nothing here knows about terminals or output formats.
+
+use serde::Serialize;
+
+use super::error::CommandError;
+
+/// The result of a command that ran.
+#[derive(Debug, Default)]
+pub struct Output {
+    pub body: Body,
+    /// Said to the person on stderr: warnings, "no topics found", hints.
+    pub notes: Vec<String>,
+    /// Parts that failed although the command went on (deleting several topics); the CLI
+    /// reports each and exits 1.
+    pub failures: Vec<CommandError>,
+}
+
+/// The data part of an output, printed on stdout.
+#[derive(Debug, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    /// Structured data: tables and fields for people, `data` for `-O json|yaml`.
+    Report(Report),
+    /// One line for people (`topic "x" created`); never affected by `-O`.
+    Message(String),
+    /// Text printed as is (completion scripts).
+    Text(String),
+    /// JSON printed as is, whatever `-O` says (advanced generate/run).
+    Json(serde_json::Value),
+}
+
+impl Output {
+    pub fn message(text: impl Into<String>) -> Self {
+        Self {
+            body: Body::Message(text.into()),
+            ..Self::default()
+        }
+    }
+
+    pub fn report(report: Report) -> Self {
+        Self {
+            body: Body::Report(report),
+            ..Self::default()
+        }
+    }
+
+    pub fn with_note(mut self, note: impl Into<String>) -> Self {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// Blocks for people and the same facts as data for machines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub blocks: Vec<Block>,
+    pub data: serde_json::Value,
+}
+
+/// One piece of a report's human form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Block {
+    /// A line introducing what follows (`Partition map:`).
+    Title(String),
+    /// `Name: value` lines, values aligned.
+    Fields(Vec<(String, String)>),
+    Table(Table),
+    /// Said instead of an empty table (`No topics found`); goes to stderr, so that a
+    /// pipe reading stdout sees nothing.
+    Empty(String),
+}
+
+impl Report {
+    /// A listing: one table of `items` built from `columns`, with `data` as what JSON and
+    /// YAML print. With no items, `empty` is said instead of a header-only table.
+    pub fn listing<T, D: Serialize>(
+        columns: &[Column<T>],
+        items: &[T],
+        data: &D,
+        empty: &str,
+    ) -> Result<Self, CommandError> {
+        let block = if items.is_empty() {
+            Block::Empty(empty.to_string())
+        } else {
+            Block::Table(Table::build(columns, items))
+        };
+        Ok(Self {
+            blocks: vec![block],
+            data: to_data(data)?,
+        })
+    }
+}
+
+/// A value as report data.
+pub fn to_data<D: Serialize + ?Sized>(data: &D) -> Result<serde_json::Value, CommandError> {
+    serde_json::to_value(data).map_err(|source| CommandError::Serialize { source })
+}
+
+/// One column: its header and how to get its cell from a row's item. A table is built from
+/// a list of these, so header and cells cannot disagree on the number or order of columns.
+pub struct Column<T> {
+    pub header: &'static str,
+    pub cell: fn(&T) -> String,
+}
+
+impl<T> Column<T> {
+    pub const fn new(header: &'static str, cell: fn(&T) -> String) -> Self {
+        Self { header, cell }
+    }
+}
+
+/// A header and rows that all have as many cells as the header. Empty cells are `-`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    header: Vec<String>,
+    rows: Vec<Vec<String>>,
+}
+
+impl Table {
+    pub fn build<T>(columns: &[Column<T>], items: &[T]) -> Self {
+        let header = columns.iter().map(|c| c.header.to_string()).collect();
+        let rows = items
+            .iter()
+            .map(|item| {
+                columns
+                    .iter()
+                    .map(|c| {
+                        let cell = (c.cell)(item);
+                        if cell.trim().is_empty() {
+                            "-".to_string()
+                        } else {
+                            cell
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        Self { header, rows }
+    }
+
+    pub fn header(&self) -> &[String] {
+        &self.header
+    }
+
+    pub fn rows(&self) -> &[Vec<String>] {
+        &self.rows
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Item {
+        name: &'static str,
+        n: u32,
+        note: &'static str,
+    }
+
+    const COLUMNS: &[Column<Item>] = &[
+        Column::new("NAME", |i| i.name.to_string()),
+        Column::new("N", |i| i.n.to_string()),
+        Column::new("NOTE", |i| i.note.to_string()),
+    ];
+
+    #[test]
+    fn every_row_has_a_cell_per_header_and_empty_cells_are_dashes() {
+        let items = [
+            Item {
+                name: "a",
+                n: 1,
+                note: "",
+            },
+            Item {
+                name: "bb",
+                n: 22,
+                note: "x y",
+            },
+        ];
+        let table = Table::build(COLUMNS, &items);
+        assert_eq!(table.header(), ["NAME", "N", "NOTE"]);
+        for row in table.rows() {
+            assert_eq!(row.len(), table.header().len());
+        }
+        assert_eq!(table.rows()[0], ["a", "1", "-"]);
+        assert_eq!(table.rows()[1], ["bb", "22", "x y"]);
+    }
+
+    #[test]
+    fn an_empty_listing_says_so_instead_of_a_bare_header() {
+        let report = Report::listing(COLUMNS, &[], &Vec::<u32>::new(), "No items found").unwrap();
+        assert_eq!(report.blocks, vec![Block::Empty("No items found".into())]);
+        assert_eq!(report.data, serde_json::json!([]));
+    }
+}

@@ -1,0 +1,147 @@
+//! `fluvio spu list | register | unregister`.
+
+use clap::{ArgGroup, Args, Subcommand};
+use protocol::sc::{
+    CustomSpuKey, CustomSpuSpec, Endpoint, IngressPort, Metadata, SpuId, SpuSpec, SpuType,
+};
+
+use super::output::{Column, Output, Report};
+use super::parse;
+use super::{CommandError, Context, OutputArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum SpuCmd {
+    /// List SPUs, managed and custom.
+    List(ListArgs),
+    /// Register a custom SPU (one run elsewhere with `fluvio-daemon spu`).
+    Register(RegisterArgs),
+    /// Unregister a custom SPU; the SC refuses it from then on.
+    Unregister(UnregisterArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct RegisterArgs {
+    /// The SPU's id.
+    #[arg(long, value_parser = clap::value_parser!(i32).range(0..))]
+    pub id: SpuId,
+    /// Where clients reach the SPU.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse::host_port)]
+    pub public_server: (String, u16),
+    /// Where other SPUs reach it for replication.
+    #[arg(long, value_name = "HOST:PORT", value_parser = parse::host_port)]
+    pub private_server: (String, u16),
+    /// Its name; `custom-spu-<id>` if not given.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Its rack, for rack-aware replica placement.
+    #[arg(long)]
+    pub rack: Option<String>,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("which").required(true).args(["id", "name"])))]
+pub struct UnregisterArgs {
+    /// The SPU's id.
+    #[arg(long)]
+    pub id: Option<SpuId>,
+    /// The SPU's name.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+impl SpuCmd {
+    pub fn output(&self) -> Option<OutputArgs> {
+        match self {
+            SpuCmd::List(args) => Some(args.output),
+            SpuCmd::Register(_) | SpuCmd::Unregister(_) => None,
+        }
+    }
+}
+
+pub async fn execute(cmd: SpuCmd, ctx: &Context) -> Result<Output, CommandError> {
+    match cmd {
+        SpuCmd::List(_) => list(ctx).await,
+        SpuCmd::Register(args) => register(args, ctx).await,
+        SpuCmd::Unregister(args) => unregister(args, ctx).await,
+    }
+}
+
+type Spu = Metadata<SpuSpec>;
+
+pub const COLUMNS: &[Column<Spu>] = &[
+    Column::new("ID", |s| s.spec.id.to_string()),
+    Column::new("NAME", |s| s.name.clone()),
+    Column::new("TYPE", |s| {
+        match s.spec.spu_type {
+            SpuType::Managed => "managed",
+            SpuType::Custom => "custom",
+        }
+        .into()
+    }),
+    Column::new("STATUS", |s| s.status.resolution.label().into()),
+    Column::new("PUBLIC", |s| s.spec.public_endpoint.addr()),
+    Column::new("PRIVATE", |s| s.spec.private_endpoint.addr()),
+    Column::new("RACK", |s| s.spec.rack.clone().unwrap_or_default()),
+];
+
+async fn list(ctx: &Context) -> Result<Output, CommandError> {
+    let mut spus = ctx.admin().await?.list::<SpuSpec>(&[]).await?;
+    spus.sort_by_key(|s| s.spec.id);
+    Ok(Output::report(Report::listing(
+        COLUMNS,
+        &spus,
+        &spus,
+        "No SPUs found",
+    )?))
+}
+
+async fn register(args: RegisterArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("custom-spu-{}", args.id));
+    let (public_host, public_port) = &args.public_server;
+    let (private_host, private_port) = &args.private_server;
+    let spec = CustomSpuSpec {
+        id: args.id,
+        public_endpoint: IngressPort::from_host_port(public_host, *public_port),
+        private_endpoint: Endpoint::from_host_port(private_host, *private_port),
+        rack: args.rack,
+        public_endpoint_local: None,
+    };
+    ctx.admin()
+        .await?
+        .create::<CustomSpuSpec>(&name, spec, false)
+        .await?;
+    Ok(Output::message(format!(
+        "custom SPU \"{name}\" (id {}) registered",
+        args.id
+    ))
+    .with_note(format!(
+        "note: start it with: fluvio-daemon spu --id {} --public-addr {public_host}:{public_port} --private-addr {private_host}:{private_port}",
+        args.id
+    )))
+}
+
+async fn unregister(args: UnregisterArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let (key, what) = match (args.id, args.name) {
+        (Some(id), _) => (CustomSpuKey::Id(id), format!("{id}")),
+        (None, Some(name)) => (CustomSpuKey::Name(name.clone()), format!("\"{name}\"")),
+        (None, None) => {
+            return Err(CommandError::MissingArgument {
+                what: "--id or --name",
+            });
+        }
+    };
+    ctx.admin()
+        .await?
+        .delete::<CustomSpuSpec>(key, &what)
+        .await?;
+    Ok(Output::message(format!("custom SPU {what} unregistered")))
+}

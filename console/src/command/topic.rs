@@ -1,0 +1,551 @@
+//! `fluvio topic create | list | describe | delete`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+use protocol::sc::{
+    CleanupPolicy, Metadata, PartitionMap, PartitionSpec, ReplicaSpec, TopicSpec,
+    TopicStorageConfig, parse_partition_name,
+};
+use serde::{Deserialize, Serialize};
+
+use super::output::{Block, Column, Output, Report, Table, to_data};
+use super::parse::{self, human_bytes, human_secs};
+use super::{CommandError, Context, OutputArgs};
+
+#[derive(Debug, Subcommand)]
+pub enum TopicCmd {
+    /// Create a topic.
+    Create(CreateArgs),
+    /// List topics.
+    List(ListArgs),
+    /// Show topics' settings, status and partition map.
+    Describe(DescribeArgs),
+    /// Delete topics and their data.
+    Delete(DeleteArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// Topic name: lowercase letters, digits and '-', at most 63 characters.
+    pub name: String,
+    /// Number of partitions.
+    #[arg(short = 'p', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub partitions: u32,
+    /// Replicas per partition, the leader included.
+    #[arg(short = 'r', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub replication: u32,
+    /// Place replicas as this JSON file says: {"partitions":[{"id":0,"replicas":[5001,5002]},...]}.
+    #[arg(
+        short = 'f',
+        long,
+        value_name = "FILE",
+        conflicts_with_all = ["partitions", "replication", "ignore_rack"]
+    )]
+    pub replica_assignment: Option<PathBuf>,
+    /// Place replicas without regard to the SPUs' racks.
+    #[arg(short = 'i', long, alias = "ignore-rack-assignment")]
+    pub ignore_rack: bool,
+    /// Delete segments older than this: 7d, 12h, 30m, 3600s or plain seconds.
+    #[arg(long, value_name = "DURATION", value_parser = parse::retention_secs)]
+    pub retention_time: Option<u32>,
+    /// Roll segments at this size: 1GiB, 500MB, 512KiB or bytes.
+    #[arg(long, value_name = "SIZE", value_parser = parse::segment_size)]
+    pub segment_size: Option<u32>,
+    /// Delete the oldest segments beyond this size per partition: 10GiB, 500MB or bytes.
+    #[arg(long, value_name = "SIZE", value_parser = parse::partition_size)]
+    pub max_partition_size: Option<u64>,
+    /// Check the topic with the SC without creating it.
+    #[arg(short = 'd', long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DescribeArgs {
+    /// Topics to describe.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct DeleteArgs {
+    /// Topics to delete.
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
+
+impl TopicCmd {
+    pub fn output(&self) -> Option<OutputArgs> {
+        match self {
+            TopicCmd::List(args) => Some(args.output),
+            TopicCmd::Describe(args) => Some(args.output),
+            TopicCmd::Create(_) | TopicCmd::Delete(_) => None,
+        }
+    }
+}
+
+pub async fn execute(cmd: TopicCmd, ctx: &Context) -> Result<Output, CommandError> {
+    match cmd {
+        TopicCmd::Create(args) => create(args, ctx).await,
+        TopicCmd::List(_) => list(ctx).await,
+        TopicCmd::Describe(args) => describe(args, ctx).await,
+        TopicCmd::Delete(args) => delete(args, ctx).await,
+    }
+}
+
+async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let spec = topic_spec(&args)?;
+    let admin = ctx.admin().await?;
+    admin
+        .create::<TopicSpec>(&args.name, spec, args.dry_run)
+        .await?;
+    Ok(Output::message(if args.dry_run {
+        format!(
+            "topic \"{}\" is valid; nothing was created (dry run)",
+            args.name
+        )
+    } else {
+        format!("topic \"{}\" created", args.name)
+    }))
+}
+
+/// The spec a create asks for, the assignment file read and checked.
+pub fn topic_spec(args: &CreateArgs) -> Result<TopicSpec, CommandError> {
+    let replicas = match &args.replica_assignment {
+        Some(path) => ReplicaSpec::Assigned(read_assignment(path)?),
+        None => ReplicaSpec::Computed {
+            partitions: args.partitions,
+            replication_factor: args.replication,
+            ignore_rack_assignment: args.ignore_rack,
+        },
+    };
+    let storage = (args.segment_size.is_some() || args.max_partition_size.is_some()).then_some(
+        TopicStorageConfig {
+            segment_size: args.segment_size,
+            max_partition_size: args.max_partition_size,
+        },
+    );
+    Ok(TopicSpec {
+        replicas,
+        cleanup_policy: args
+            .retention_time
+            .map(|time_in_seconds| CleanupPolicy::Segment { time_in_seconds }),
+        storage,
+        ..TopicSpec::default()
+    })
+}
+
+/// The replica assignment file's layout.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignmentFile {
+    partitions: Vec<AssignedPartition>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AssignedPartition {
+    id: u32,
+    replicas: Vec<i32>,
+}
+
+fn read_assignment(path: &Path) -> Result<Vec<PartitionMap>, CommandError> {
+    let text = std::fs::read_to_string(path).map_err(|source| CommandError::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_assignment(&text).map_err(|problem| CommandError::AssignmentFile {
+        path: path.to_path_buf(),
+        problem,
+    })
+}
+
+/// Parse and check an assignment: partitions numbered 0.. without gaps, each with the same
+/// number of distinct, non-negative SPU ids.
+pub fn parse_assignment(text: &str) -> Result<Vec<PartitionMap>, String> {
+    const SHAPE: &str = r#"expected {"partitions":[{"id":0,"replicas":[5001,5002]},...]}"#;
+    let file: AssignmentFile = serde_json::from_str(text).map_err(|e| format!("{e}; {SHAPE}"))?;
+    let mut partitions = file.partitions;
+    if partitions.is_empty() {
+        return Err(format!("it lists no partitions; {SHAPE}"));
+    }
+    partitions.sort_by_key(|p| p.id);
+    let replica_count = partitions[0].replicas.len();
+    for (expected, partition) in partitions.iter().enumerate() {
+        if partition.id as usize != expected {
+            return Err(format!(
+                "partition ids must run 0, 1, 2, ... without gaps or repeats; expected {expected}, found {}",
+                partition.id
+            ));
+        }
+        if partition.replicas.is_empty() {
+            return Err(format!("partition {} has no replicas", partition.id));
+        }
+        if partition.replicas.len() != replica_count {
+            return Err(format!(
+                "every partition needs the same number of replicas: partition 0 has {replica_count}, partition {} has {}",
+                partition.id,
+                partition.replicas.len()
+            ));
+        }
+        let mut seen = BTreeSet::new();
+        for &spu in &partition.replicas {
+            if spu < 0 {
+                return Err(format!(
+                    "partition {} lists negative SPU id {spu}",
+                    partition.id
+                ));
+            }
+            if !seen.insert(spu) {
+                return Err(format!("partition {} lists SPU {spu} twice", partition.id));
+            }
+        }
+    }
+    Ok(partitions
+        .into_iter()
+        .map(|p| PartitionMap {
+            id: p.id,
+            replicas: p.replicas,
+            mirror: None,
+        })
+        .collect())
+}
+
+type Topic = Metadata<TopicSpec>;
+type Partition = Metadata<PartitionSpec>;
+
+fn kind(topic: &Topic) -> &'static str {
+    match topic.spec.replicas {
+        ReplicaSpec::Assigned(_) => "assigned",
+        ReplicaSpec::Computed { .. } => "computed",
+    }
+}
+
+fn ignore_rack(topic: &Topic) -> String {
+    match topic.spec.replicas {
+        ReplicaSpec::Computed {
+            ignore_rack_assignment: true,
+            ..
+        } => "yes".into(),
+        ReplicaSpec::Computed { .. } => "no".into(),
+        ReplicaSpec::Assigned(_) => String::new(),
+    }
+}
+
+fn retention(topic: &Topic) -> String {
+    let secs = topic
+        .spec
+        .cleanup_policy
+        .unwrap_or_default()
+        .retention_secs();
+    human_secs(u64::from(secs))
+}
+
+pub const TOPIC_COLUMNS: &[Column<Topic>] = &[
+    Column::new("NAME", |t| t.name.clone()),
+    Column::new("TYPE", |t| kind(t).into()),
+    Column::new("PARTITIONS", |t| {
+        t.spec.replicas.partition_count().to_string()
+    }),
+    Column::new("REPLICAS", |t| {
+        t.spec.replicas.replication_factor().to_string()
+    }),
+    Column::new("IGNORE-RACK", ignore_rack),
+    Column::new("RETENTION", retention),
+    Column::new("STATUS", |t| t.status.resolution.label().into()),
+    Column::new("REASON", |t| t.status.reason.clone()),
+];
+
+async fn list(ctx: &Context) -> Result<Output, CommandError> {
+    let mut topics = ctx.admin().await?.list::<TopicSpec>(&[]).await?;
+    topics.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Output::report(Report::listing(
+        TOPIC_COLUMNS,
+        &topics,
+        &topics,
+        "No topics found",
+    )?))
+}
+
+/// One row of a topic's partition map.
+struct MapRow {
+    id: u32,
+    replicas: Vec<i32>,
+    partition: Option<Partition>,
+}
+
+const MAP_COLUMNS: &[Column<MapRow>] = &[
+    Column::new("ID", |r| r.id.to_string()),
+    Column::new("LEADER", |r| {
+        r.partition
+            .as_ref()
+            .map(|p| p.spec.leader.to_string())
+            .or_else(|| r.replicas.first().map(ToString::to_string))
+            .unwrap_or_default()
+    }),
+    Column::new("REPLICAS", |r| spu_list(&r.replicas)),
+    Column::new("RESOLUTION", |r| {
+        r.partition
+            .as_ref()
+            .map(|p| p.status.resolution.label().to_string())
+            .unwrap_or_default()
+    }),
+    Column::new("LIVE-REPLICAS", |r| {
+        r.partition
+            .as_ref()
+            .map(|p| p.status.lsr.to_string())
+            .unwrap_or_default()
+    }),
+    Column::new("HW", |r| {
+        r.partition
+            .as_ref()
+            .map(|p| p.status.leader.hw.to_string())
+            .unwrap_or_default()
+    }),
+    Column::new("LEO", |r| {
+        r.partition
+            .as_ref()
+            .map(|p| p.status.leader.leo.to_string())
+            .unwrap_or_default()
+    }),
+];
+
+/// `[5001,5002]`.
+pub fn spu_list(ids: &[i32]) -> String {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    format!("[{}]", ids.join(","))
+}
+
+#[derive(Serialize)]
+struct Described<'a> {
+    #[serde(flatten)]
+    topic: &'a Topic,
+    partitions: Vec<&'a Partition>,
+}
+
+async fn describe(args: DescribeArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let admin = ctx.admin().await?;
+    let topics = admin.list::<TopicSpec>(&args.names).await?;
+    let partitions = admin.list::<PartitionSpec>(&args.names).await?;
+    let mut output = Output::default();
+    let mut blocks = Vec::new();
+    let mut data = Vec::new();
+    for name in dedup(&args.names) {
+        let Some(topic) = topics.iter().find(|t| &t.name == name) else {
+            output.failures.push(CommandError::NotFound {
+                kind: "topic",
+                name: name.clone(),
+                command: "topic list",
+            });
+            continue;
+        };
+        let mut own: Vec<(u32, &Partition)> = partitions
+            .iter()
+            .filter_map(|p| match parse_partition_name(&p.name) {
+                Some((t, n)) if t == name => Some((n, p)),
+                _ => None,
+            })
+            .collect();
+        own.sort_by_key(|(n, _)| *n);
+        if !blocks.is_empty() {
+            blocks.push(Block::Title(String::new()));
+        }
+        blocks.push(Block::Fields(topic_fields(topic)));
+        let rows: Vec<MapRow> = topic
+            .status
+            .replica_map
+            .iter()
+            .map(|(id, replicas)| MapRow {
+                id: *id,
+                replicas: replicas.clone(),
+                partition: own.iter().find(|(n, _)| n == id).map(|(_, p)| (*p).clone()),
+            })
+            .collect();
+        blocks.push(Block::Title("Partition map:".into()));
+        if rows.is_empty() {
+            blocks.push(Block::Title("  (no partitions yet)".into()));
+        } else {
+            blocks.push(Block::Table(Table::build(MAP_COLUMNS, &rows)));
+        }
+        data.push(Described {
+            topic,
+            partitions: own.iter().map(|(_, p)| *p).collect(),
+        });
+    }
+    if !data.is_empty() {
+        output.body = super::Body::Report(Report {
+            blocks,
+            data: to_data(&data)?,
+        });
+    }
+    Ok(output)
+}
+
+fn topic_fields(topic: &Topic) -> Vec<(String, String)> {
+    let storage = topic.spec.storage.clone().unwrap_or_default();
+    let mut fields = vec![
+        ("Name", topic.name.clone()),
+        ("Type", kind(topic).to_string()),
+        (
+            "Partition Count",
+            topic.spec.replicas.partition_count().to_string(),
+        ),
+        (
+            "Replication Factor",
+            topic.spec.replicas.replication_factor().to_string(),
+        ),
+    ];
+    if let ReplicaSpec::Computed { .. } = topic.spec.replicas {
+        fields.push(("Ignore Rack Assignment", ignore_rack(topic)));
+    }
+    fields.extend([
+        ("Retention Time", retention(topic)),
+        (
+            "Segment Size",
+            storage
+                .segment_size
+                .map_or("default".into(), |s| human_bytes(u64::from(s))),
+        ),
+        (
+            "Max Partition Size",
+            storage
+                .max_partition_size
+                .map_or("default".into(), human_bytes),
+        ),
+        (
+            "Compression",
+            format!("{:?}", topic.spec.compression_type).to_lowercase(),
+        ),
+        ("Status", topic.status.resolution.label().to_string()),
+        ("Reason", topic.status.reason.clone()),
+    ]);
+    fields
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), if v.is_empty() { "-".into() } else { v }))
+        .collect()
+}
+
+/// Names in the order given, each once.
+fn dedup(names: &[String]) -> Vec<&String> {
+    let mut seen = BTreeSet::new();
+    names.iter().filter(|n| seen.insert(n.as_str())).collect()
+}
+
+async fn delete(args: DeleteArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let admin = ctx.admin().await?;
+    let mut output = Output::default();
+    let mut deleted = Vec::new();
+    for name in dedup(&args.names) {
+        match admin.delete::<TopicSpec>(name.clone(), name).await {
+            Ok(()) => deleted.push(format!("topic \"{name}\" deleted")),
+            Err(err) => output.failures.push(err.into()),
+        }
+    }
+    if !deleted.is_empty() {
+        output.body = super::Body::Message(deleted.join("\n"));
+    }
+    Ok(output)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_files() {
+        let maps = parse_assignment(
+            r#"{"partitions":[{"id":1,"replicas":[2,3]},{"id":0,"replicas":[1,2]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(maps.len(), 2);
+        assert_eq!((maps[0].id, maps[0].replicas.clone()), (0, vec![1, 2]));
+        for (text, expect) in [
+            ("{", "EOF while parsing"),
+            ("[]", "expected {\"partitions\""),
+            (r#"{"partitions":[]}"#, "no partitions"),
+            (r#"{"partitions":[{"id":0}]}"#, "missing field `replicas`"),
+            (
+                r#"{"partitions":[{"id":0,"replicas":[1],"x":1}]}"#,
+                "unknown field `x`",
+            ),
+            (
+                r#"{"partitions":[{"id":1,"replicas":[1]}]}"#,
+                "expected 0, found 1",
+            ),
+            (
+                r#"{"partitions":[{"id":0,"replicas":[1]},{"id":0,"replicas":[2]}]}"#,
+                "expected 1, found 0",
+            ),
+            (
+                r#"{"partitions":[{"id":0,"replicas":[]}]}"#,
+                "has no replicas",
+            ),
+            (
+                r#"{"partitions":[{"id":0,"replicas":[1,2]},{"id":1,"replicas":[1]}]}"#,
+                "same number of replicas",
+            ),
+            (
+                r#"{"partitions":[{"id":0,"replicas":[1,1]}]}"#,
+                "SPU 1 twice",
+            ),
+            (
+                r#"{"partitions":[{"id":0,"replicas":[-1]}]}"#,
+                "negative SPU id -1",
+            ),
+            (
+                r#"{"partitions":[{"id":-1,"replicas":[1]}]}"#,
+                "invalid value",
+            ),
+        ] {
+            let err = parse_assignment(text).unwrap_err();
+            assert!(err.contains(expect), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn create_builds_the_spec_the_flags_ask_for() {
+        let cli = super::super::parse([
+            "fluvio",
+            "topic",
+            "create",
+            "t",
+            "-p",
+            "3",
+            "-r",
+            "2",
+            "-i",
+            "--retention-time",
+            "1h",
+            "--segment-size",
+            "1MiB",
+            "--max-partition-size",
+            "10MiB",
+        ])
+        .unwrap();
+        let super::super::Command::Topic(TopicCmd::Create(args)) = cli.command else {
+            panic!()
+        };
+        let spec = topic_spec(&args).unwrap();
+        assert_eq!(
+            spec.replicas,
+            ReplicaSpec::Computed {
+                partitions: 3,
+                replication_factor: 2,
+                ignore_rack_assignment: true
+            }
+        );
+        assert_eq!(spec.cleanup_policy.unwrap().retention_secs(), 3600);
+        let storage = spec.storage.unwrap();
+        assert_eq!(storage.segment_size, Some(1 << 20));
+        assert_eq!(storage.max_partition_size, Some(10 << 20));
+    }
+}
