@@ -252,6 +252,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 rack: m.rack,
                 token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                 max_frame_bytes: args.common.max_frame_bytes,
+                flush: args.flush,
             },
             shutdown.clone(),
         )
@@ -335,6 +336,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             rack: args.rack,
             token,
             max_frame_bytes: args.common.max_frame_bytes,
+            flush: args.flush,
         },
         shutdown,
     )

@@ -8,9 +8,10 @@ use std::time::Duration;
 use protocol::api::sc_keys;
 use protocol::api::{ApiVersionsRequest, RequestHeader, encode_request_frame};
 use protocol::sc::{
-    AuthTokenCreate, AuthTokenSpec, CreateRequest, CustomSpuSpec, Endpoint, IngressPort, Metadata,
-    ObjectCreateRequest, ObjectListRequest, ObjectListResponse, ObjectWatchRequest,
-    ObjectWatchResponse, ScRequest, SpuSpec, Status, TokenType, TopicSpec, WatchRequest,
+    AuthTokenCreate, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, Endpoint,
+    IngressPort, Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
+    ObjectListResponse, ObjectWatchRequest, ObjectWatchResponse, ScRequest, SpuSpec, Status,
+    TokenType, TopicSpec, WatchRequest,
 };
 use protocol::{Decode, Encode, Reader};
 
@@ -96,6 +97,12 @@ impl ScClient {
     pub fn create_topic(&mut self, name: &str, spec: TopicSpec) -> io::Result<Status> {
         self.status(ScRequest::Create(ObjectCreateRequest::Topic(
             CreateRequest::new(name, spec),
+        )))
+    }
+
+    pub fn delete_topic(&mut self, name: &str) -> io::Result<Status> {
+        self.status(ScRequest::Delete(ObjectDeleteRequest::Topic(
+            DeleteRequest::new(name.to_string()),
         )))
     }
 

@@ -2,8 +2,10 @@
 //! dirs, child daemons that die with the test, the official Python client in a
 //! virtualenv, and a minimal blocking SC client built on the protocol types.
 
+pub mod cli;
 pub mod client;
 pub mod python;
+pub mod spu_client;
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -107,6 +109,25 @@ impl Daemon {
         public: SocketAddr,
         private: SocketAddr,
     ) -> Daemon {
+        Self::spawn_with_args(role, data_dir, public, private, &[])
+    }
+
+    /// Start with fresh ports and `extra` flags (e.g. `--flush always`), and wait until
+    /// it is ready.
+    pub fn start_with_args(role: Role, data_dir: &Path, extra: &[&str]) -> Daemon {
+        let daemon = Self::spawn_with_args(role, data_dir, free_addr(), free_addr(), extra);
+        daemon.wait_ready();
+        daemon
+    }
+
+    /// Start on given addresses with `extra` flags after the role's own.
+    pub fn spawn_with_args(
+        role: Role,
+        data_dir: &Path,
+        public: SocketAddr,
+        private: SocketAddr,
+        extra: &[&str],
+    ) -> Daemon {
         let mut cmd = Command::new(daemon_binary());
         let data = data_dir.display().to_string();
         match &role {
@@ -151,6 +172,7 @@ impl Daemon {
                 }
             }
         }
+        cmd.args(extra);
         std::fs::create_dir_all(data_dir).expect("create data dir");
         let log = data_dir.join(format!(
             "daemon-{}-{}.log",

@@ -13,7 +13,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use super::sink::{QUEUE_FRAMES, ResponseSink};
+use super::sink::{Outgoing, QUEUE_FRAMES, ResponseSink};
+use crate::storage::FileRange;
 
 /// How long a closing connection waits for queued frames to be written.
 const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
@@ -130,11 +131,47 @@ pub(super) async fn run<S: Service>(
 }
 
 /// Write queued frames in order; each is one whole frame, so streams never interleave.
-async fn write_frames(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Bytes>) {
+async fn write_frames(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
     while let Some(frame) = rx.recv().await {
-        if writer.write_all(&frame).await.is_err() {
+        let written = match frame {
+            Outgoing::Bytes(bytes) => writer.write_all(&bytes).await,
+            Outgoing::Spliced { head, ranges } => write_spliced(&mut writer, &head, &ranges).await,
+        };
+        if let Err(err) = written {
+            // A spliced frame cut short leaves the peer mid-frame: the connection is done.
+            debug!(%err, "write failed; closing the connection");
             break;
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// The head from memory, then each file range with `sendfile(2)` straight to the socket.
+async fn write_spliced(
+    writer: &mut OwnedWriteHalf,
+    head: &[u8],
+    ranges: &[FileRange],
+) -> std::io::Result<()> {
+    use std::os::fd::AsFd;
+    use tokio::io::Interest;
+
+    writer.write_all(head).await?;
+    writer.flush().await?;
+    let stream = writer.as_ref();
+    for range in ranges {
+        let mut sent = 0u64;
+        while sent < range.len() {
+            stream.writable().await?;
+            match stream.try_io(Interest::WRITABLE, || range.send_once(stream.as_fd(), sent)) {
+                Ok(n) => sent += n as u64,
+                Err(err)
+                    if matches!(
+                        err.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+                    ) => {}
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    Ok(())
 }

@@ -13,7 +13,7 @@ mod sink;
 
 pub use conn::Request;
 pub use server::{Server, ServerConfig, bind};
-pub use sink::{ResponseSink, SinkClosed};
+pub use sink::{Outgoing, ResponseSink, SinkClosed};
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -3,6 +3,7 @@
 //! backoff when the connection drops.
 
 use std::io;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::BytesMut;
@@ -21,10 +22,13 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
+use super::store::ReplicaStore;
 use super::{SpuConfig, SpuError};
 
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
+/// Offset changes within this long of the first go out in one report.
+const REPORT_COALESCE: Duration = Duration::from_millis(200);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,7 +46,11 @@ enum End {
 /// Keep a session with the SC open until shutdown. A refusal on the very first
 /// registration is returned (the operator has to fix the token or the registration);
 /// after the SPU has once been admitted, refusals are retried like dropped connections.
-pub async fn run(config: SpuConfig, mut shutdown: watch::Receiver<bool>) -> Result<(), SpuError> {
+pub async fn run(
+    config: SpuConfig,
+    replicas: Arc<ReplicaStore>,
+    mut shutdown: watch::Receiver<bool>,
+) -> Result<(), SpuError> {
     let mut state = ReplicaState::default();
     let mut admitted_before = false;
     let mut backoff = BACKOFF_MIN;
@@ -51,7 +59,7 @@ pub async fn run(config: SpuConfig, mut shutdown: watch::Receiver<bool>) -> Resu
             return Ok(());
         }
         let mut admitted = false;
-        match session(&config, &mut state, &mut shutdown, &mut admitted).await {
+        match session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await {
             End::Shutdown => return Ok(()),
             End::Refused(message) if !admitted_before => {
                 error!(spu = config.id, "the SC refused this SPU: {message}");
@@ -142,6 +150,7 @@ fn now_ms() -> i64 {
 
 async fn session(
     config: &SpuConfig,
+    replicas: &ReplicaStore,
     state: &mut ReplicaState,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
@@ -163,7 +172,17 @@ async fn session(
         buf: BytesMut::with_capacity(4096),
         max: config.max_frame_bytes,
     };
-    match exchange(config, state, shutdown, admitted, &mut frames, &mut writer).await {
+    match exchange(
+        config,
+        replicas,
+        state,
+        shutdown,
+        admitted,
+        &mut frames,
+        &mut writer,
+    )
+    .await
+    {
         Ok(end) => end,
         Err(err) => End::Lost(err.to_string()),
     }
@@ -171,6 +190,7 @@ async fn session(
 
 async fn exchange(
     config: &SpuConfig,
+    replicas: &ReplicaStore,
     state: &mut ReplicaState,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
@@ -225,7 +245,15 @@ async fn exchange(
     };
     let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
     let mut report = tokio::time::interval(REPORT_EVERY);
+    // Set when offsets moved: a report goes out at that instant.
+    let mut report_at: Option<tokio::time::Instant> = None;
     loop {
+        let coalesced = async {
+            match report_at {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             frame = frames.next() => {
                 let (at, body) = frame?;
@@ -233,8 +261,8 @@ async fn exchange(
                     let update: ControlUpdate = decode(&body)?;
                     if state.apply(update) {
                         debug!(spu = config.id, replicas = state.replicas.len(), "replica assignment changed");
-                        let reports = ReportOffsetsRequest { spu_id: config.id, reports: state.reports(config.id) };
-                        send(writer, &reports, corr()).await?;
+                        // Logs open in the background; the store signals when offsets are known.
+                        replicas.assign(state.replicas.clone());
                     }
                 }
             }
@@ -242,7 +270,15 @@ async fn exchange(
                 send(writer, &HeartbeatRequest { spu_id: config.id, time_ms: now_ms() }, corr()).await?;
             }
             _ = report.tick() => {
-                let reports = ReportOffsetsRequest { spu_id: config.id, reports: state.reports(config.id) };
+                let reports = ReportOffsetsRequest { spu_id: config.id, reports: replicas.reports() };
+                send(writer, &reports, corr()).await?;
+            }
+            _ = replicas.offsets_changed(), if report_at.is_none() => {
+                report_at = Some(tokio::time::Instant::now() + REPORT_COALESCE);
+            }
+            _ = coalesced => {
+                report_at = None;
+                let reports = ReportOffsetsRequest { spu_id: config.id, reports: replicas.reports() };
                 send(writer, &reports, corr()).await?;
             }
             _ = shutdown.changed() => return Ok(End::Shutdown),

@@ -1,10 +1,13 @@
-//! The SPU role. Today: the link to the SC (register, follow replica assignments, report
-//! offsets, heartbeats, reconnect) and the public and private ports bound and answering
-//! ApiVersions. Produce/fetch and replication come with the next issues.
+//! The SPU role: the link to the SC (register, follow replica assignments, report
+//! offsets, heartbeats, reconnect), the replica logs the assignments open ([`store`]),
+//! and the public port serving produce, fetch offsets and stream fetch ([`public`]). The
+//! private port answers ApiVersions until replication arrives.
 
 pub mod link;
+pub mod partition;
 pub mod public;
 pub mod replicas;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,6 +18,8 @@ use tokio::sync::watch;
 use tracing::info;
 
 use crate::net::{self, Server, ServerConfig};
+use crate::storage::FlushPolicy;
+use store::ReplicaStore;
 
 /// Everything one SPU needs to run.
 #[derive(Debug, Clone)]
@@ -33,6 +38,8 @@ pub struct SpuConfig {
     /// Token name and secret presented at registration.
     pub token: Option<(String, String)>,
     pub max_frame_bytes: usize,
+    /// When replica logs are synced.
+    pub flush: FlushPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +60,7 @@ pub struct RunningSpu {
     pub id: SpuId,
     pub public_addr: SocketAddr,
     pub private_addr: SocketAddr,
+    pub replicas: Arc<ReplicaStore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     link: tokio::task::JoinHandle<Result<(), SpuError>>,
 }
@@ -68,6 +76,8 @@ impl RunningSpu {
             }
             let _ = task.await;
         }
+        // Connections are gone: close the logs cleanly so the next start skips recovery.
+        self.replicas.close_all().await;
         result
     }
 }
@@ -91,21 +101,28 @@ pub async fn start(
     let public_addr = public.local_addr().map_err(SpuError::Bind)?;
     let private_addr = private.local_addr().map_err(SpuError::Bind)?;
 
+    let replicas = ReplicaStore::new(config.id, dir, config.flush);
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
-    let service = Arc::new(public::ApiVersionsOnly);
-    let public_server = Server::new(server_config.clone(), public, service.clone());
+    let public_service = Arc::new(public::PublicService::new(replicas.clone()));
+    let public_server = Server::new(server_config.clone(), public, public_service);
     server_config.name = "SPU private";
-    let private_server = Server::new(server_config, private, service);
+    let private_server = Server::new(server_config, private, Arc::new(public::ApiVersionsOnly));
     let tasks = vec![
         tokio::spawn(public_server.run(shutdown.clone())),
         tokio::spawn(private_server.run(shutdown.clone())),
+        tokio::spawn(replicas.clone().reconcile(shutdown.clone())),
+        tokio::spawn(
+            replicas
+                .clone()
+                .retention_loop(store::RETENTION_EVERY, shutdown.clone()),
+        ),
     ];
 
     let mut link_config = config.clone();
     link_config.public_addr = public_addr;
     link_config.private_addr = private_addr;
-    let link = tokio::spawn(link::run(link_config, shutdown));
+    let link = tokio::spawn(link::run(link_config, replicas.clone(), shutdown));
     info!(
         spu = config.id,
         "SPU {} ready: public {public_addr}, private {private_addr}", config.id
@@ -114,6 +131,7 @@ pub async fn start(
         id: config.id,
         public_addr,
         private_addr,
+        replicas,
         tasks,
         link,
     })

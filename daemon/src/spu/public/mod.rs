@@ -1,13 +1,151 @@
-//! What the SPU ports answer today: ApiVersions. Other requests close the connection
-//! (produce, fetch and replication arrive with the next issues).
+//! The SPU's public port: what clients (the official client, our console) send to the
+//! leader of a partition (§6 of the wire spec), one request kind per file:
+//!
+//! | key | file | |
+//! |---|---|---|
+//! | 18 | here | ApiVersions: the SPU table, `(0,0,24) (1002,24,24) (1003,0,24) (1005,0,0)` |
+//! | 0 | [`produce`] | append batches, one answer entry per request entry |
+//! | 1002 | [`fetch_offsets`] | log start and high watermark |
+//! | 1003 | [`stream_fetch`] | a session pushing batches as they are written |
+//! | 1005 | [`update_offsets`] | consumer acknowledgements (flow control) |
+//! | 1006-1008 | here | consumer offsets: not kept, answered `OffsetManagementDisabled` |
+//!
+//! Application errors are answered with error codes and the connection stays open; only
+//! frames that cannot be decoded (and unknown api keys) close it.
+
+pub mod fetch_offsets;
+pub mod produce;
+pub mod stream_fetch;
+pub mod update_offsets;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
 use protocol::api::versions::API_VERSIONS_KEY;
-use protocol::api::{ApiVersionsRequest, ApiVersionsResponse};
+use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode};
+use protocol::spu::{
+    DeleteConsumerOffsetResponse, FetchConsumerOffsetsResponse, SpuRequest,
+    UpdateConsumerOffsetResponse,
+};
+use protocol::{DecodeError, Reader};
+use tracing::debug;
 
+use super::store::ReplicaStore;
 use crate::net::{Request, RequestError, ResponseSink, Service};
 
+/// The public port's service.
+pub struct PublicService {
+    store: Arc<ReplicaStore>,
+}
+
+impl PublicService {
+    pub fn new(store: Arc<ReplicaStore>) -> Self {
+        Self { store }
+    }
+}
+
+/// One client connection: where to answer and its stream sessions.
+pub struct Session {
+    peer: SocketAddr,
+    sink: ResponseSink,
+    streams: stream_fetch::Streams,
+}
+
+/// Decode a request the way the connection loop wants errors: unknown keys and versions
+/// apart from malformed bodies.
+fn decode(request: &Request) -> Result<SpuRequest, RequestError> {
+    let header = &request.header;
+    let mut body = Reader::new(&request.body);
+    SpuRequest::decode(header, &mut body).map_err(|source| match source {
+        DecodeError::UnknownApiKey(api_key) => RequestError::UnknownApiKey {
+            api_key,
+            version: header.api_version,
+        },
+        DecodeError::UnsupportedVersion { api_key, version } => {
+            RequestError::UnsupportedVersion { api_key, version }
+        }
+        source => RequestError::Malformed {
+            api_key: header.api_key,
+            version: header.api_version,
+            source,
+        },
+    })
+}
+
+impl Service for PublicService {
+    type Session = Session;
+
+    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Session {
+        Session {
+            peer,
+            sink,
+            streams: stream_fetch::Streams::default(),
+        }
+    }
+
+    async fn call(&self, session: &mut Session, request: Request) -> Result<(), RequestError> {
+        let corr = request.correlation_id();
+        let version = request.version();
+        let sink = session.sink.clone();
+        match decode(&request)? {
+            SpuRequest::ApiVersions(_) => {
+                sink.respond(corr, version, &ApiVersionsResponse::spu())
+                    .await
+            }
+            SpuRequest::Produce(produce) => {
+                let response = produce::produce(&self.store, produce).await;
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::FetchOffsets(fetch) => {
+                let response = fetch_offsets::fetch_offsets(&self.store, &fetch).await;
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::StreamFetch(fetch) => {
+                debug!(peer = %session.peer, topic = %fetch.topic, partition = fetch.partition, offset = fetch.fetch_offset, "stream fetch");
+                stream_fetch::start(
+                    &self.store,
+                    &mut session.streams,
+                    sink,
+                    corr,
+                    version,
+                    fetch,
+                )
+                .await
+            }
+            SpuRequest::UpdateOffsets(update) => {
+                let response = update_offsets::update_offsets(&session.streams, &update);
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::UpdateConsumerOffset(update) => {
+                let response = UpdateConsumerOffsetResponse {
+                    offset: update.offset,
+                    error_code: ErrorCode::OffsetManagementDisabled,
+                };
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::DeleteConsumerOffset(_) => {
+                let response = DeleteConsumerOffsetResponse {
+                    error_code: ErrorCode::OffsetManagementDisabled,
+                };
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::FetchConsumerOffsets(_) => {
+                let response = FetchConsumerOffsetsResponse {
+                    error_code: ErrorCode::OffsetManagementDisabled,
+                    consumers: Vec::new(),
+                };
+                sink.respond(corr, version, &response).await
+            }
+        }
+    }
+
+    async fn close(&self, session: Session) {
+        session.streams.end_all();
+    }
+}
+
+/// What the private port answers until replication arrives: ApiVersions. Other requests
+/// close the connection.
 pub struct ApiVersionsOnly;
 
 impl Service for ApiVersionsOnly {

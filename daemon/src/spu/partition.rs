@@ -1,0 +1,407 @@
+//! One partition replica this SPU hosts: its log, the SC's assignment for it, and the
+//! signals that wake stream sessions and offset reports when the log moves.
+//!
+//! The high watermark: while a replica has no followers (replication factor 1, the only
+//! case until replication lands), everything the leader stored is on every in-sync
+//! replica, so the leader moves the high watermark to the log end after each append,
+//! once the append is as durable as the flush policy makes it. With followers the high
+//! watermark is left to replication.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use protocol::internal::{Replica, ReplicaOffsetReport};
+use protocol::sc::{CompressionAlgorithm, SpuId};
+use protocol::spu::{Isolation as WireIsolation, ReplicaKey};
+use tokio::sync::{Notify, watch};
+
+use crate::storage::{
+    AppendInfo, FlushPolicy, Isolation, Offsets, ReadSlice, ReplicaLog, Result, RetentionOutcome,
+    StorageConfig, StorageError,
+};
+
+/// A hosted replica. Shared (`Arc`) by the store, producers and stream sessions; after
+/// [`Partition::delete`] or [`Partition::close`] every call answers
+/// [`StorageError::Closed`] and subscribers are woken to notice.
+#[derive(Debug)]
+pub struct Partition {
+    key: ReplicaKey,
+    spu: SpuId,
+    dir: PathBuf,
+    assignment: RwLock<Replica>,
+    /// `None` once closed or deleted. Appends and reads share it; close and delete take it.
+    log: RwLock<Option<ReplicaLog>>,
+    /// Serializes high watermark moves so concurrent appends never move it backwards.
+    hw_lock: Mutex<()>,
+    /// Bumped whenever the log's offsets may have moved (append, high watermark,
+    /// retention) and when the replica closes: stream sessions wait on it.
+    changes: watch::Sender<u64>,
+    closed: AtomicBool,
+    /// Store-wide: some replica's offsets moved, a report to the SC is due.
+    report_due: Arc<Notify>,
+}
+
+/// The storage settings a replica gets from its topic's settings.
+pub fn storage_config(replica: &Replica, flush: FlushPolicy) -> StorageConfig {
+    let defaults = StorageConfig::default();
+    StorageConfig {
+        segment_max_bytes: replica
+            .segment_size
+            .map_or(defaults.segment_max_bytes, u64::from),
+        retention_time: replica
+            .retention_secs
+            .map(|secs| Duration::from_secs(secs.into()))
+            .or(defaults.retention_time),
+        max_partition_size: replica.max_partition_size.or(defaults.max_partition_size),
+        flush,
+        ..defaults
+    }
+}
+
+/// The storage engine's isolation for the wire's.
+pub fn isolation(isolation: WireIsolation) -> Isolation {
+    match isolation {
+        WireIsolation::ReadCommitted => Isolation::ReadCommitted,
+        WireIsolation::ReadUncommitted => Isolation::ReadUncommitted,
+    }
+}
+
+/// The offset a reader with `isolation` may read up to.
+pub fn read_cap(offsets: Offsets, isolation: Isolation) -> i64 {
+    match isolation {
+        Isolation::ReadCommitted => offsets.hw,
+        Isolation::ReadUncommitted => offsets.leo,
+    }
+}
+
+fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Partition {
+    /// Open (or create, recovering after a crash) the replica's log in `dir`. Blocks on
+    /// file I/O: call it from a blocking task.
+    pub fn open(
+        dir: PathBuf,
+        spu: SpuId,
+        replica: Replica,
+        flush: FlushPolicy,
+        report_due: Arc<Notify>,
+    ) -> Result<Self> {
+        let log = ReplicaLog::open(&dir, storage_config(&replica, flush))?;
+        let partition = Self {
+            key: replica.key.clone(),
+            spu,
+            dir,
+            assignment: RwLock::new(replica),
+            log: RwLock::new(Some(log)),
+            hw_lock: Mutex::new(()),
+            changes: watch::Sender::new(0),
+            closed: AtomicBool::new(false),
+            report_due,
+        };
+        // A replica without followers committed everything it stored before the restart.
+        partition.with_log(|log| {
+            if partition.commits_on_append() {
+                partition.advance_hw(log, log.leo())?;
+            }
+            Ok(())
+        })?;
+        Ok(partition)
+    }
+
+    pub fn key(&self) -> &ReplicaKey {
+        &self.key
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// The SC's current assignment for this replica.
+    pub fn assignment(&self) -> Replica {
+        read_lock(&self.assignment).clone()
+    }
+
+    /// A new assignment (e.g. another leader); sessions are woken to re-check it.
+    pub fn set_assignment(&self, replica: Replica) {
+        *write_lock(&self.assignment) = replica;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// Does this SPU lead the partition?
+    pub fn is_leader(&self) -> bool {
+        read_lock(&self.assignment).leader == self.spu
+    }
+
+    /// The topic's compression setting (producers must match it unless `Any`).
+    pub fn compression(&self) -> CompressionAlgorithm {
+        read_lock(&self.assignment).compression
+    }
+
+    /// Without followers, an append is committed once stored.
+    fn commits_on_append(&self) -> bool {
+        let assignment = read_lock(&self.assignment);
+        assignment.followers().next().is_none()
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+
+    fn closed_error(&self) -> StorageError {
+        StorageError::Closed {
+            path: self.dir.clone(),
+        }
+    }
+
+    fn with_log<T>(&self, f: impl FnOnce(&ReplicaLog) -> Result<T>) -> Result<T> {
+        let guard = read_lock(&self.log);
+        match guard.as_ref() {
+            Some(log) => f(log),
+            None => Err(self.closed_error()),
+        }
+    }
+
+    pub fn offsets(&self) -> Result<Offsets> {
+        self.with_log(|log| Ok(log.offsets()))
+    }
+
+    /// Wake stream sessions and schedule a report to the SC.
+    fn publish(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.report_due.notify_one();
+    }
+
+    /// A receiver that changes whenever the offsets may have moved or the replica closed.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    fn advance_hw(&self, log: &ReplicaLog, to: i64) -> Result<()> {
+        let _guard = self.hw_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        if to > log.hw() {
+            log.set_hw(to)?;
+        }
+        Ok(())
+    }
+
+    /// Append batches as the leader (base offsets rewritten in `batches`), on the
+    /// blocking pool; under `--flush always` this returns after the data is synced.
+    pub async fn append(self: &Arc<Self>, batches: Vec<u8>) -> Result<AppendInfo> {
+        let this = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut batches = batches;
+            this.with_log(|log| {
+                let info = log.append_as_leader(&mut batches)?;
+                if this.commits_on_append() {
+                    this.advance_hw(log, info.next_offset)?;
+                }
+                Ok(info)
+            })
+        })
+        .await;
+        let result = match result {
+            Ok(result) => result,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Err(StorageError::RuntimeShutdown {
+                path: self.dir.clone(),
+            }),
+        };
+        if result.is_ok() {
+            self.publish();
+        }
+        result
+    }
+
+    /// Wait until the high watermark reaches `offset`, at most `timeout`. False on timeout
+    /// or when the replica closes first.
+    pub async fn wait_for_hw(&self, offset: i64, timeout: Duration) -> bool {
+        let mut changes = self.subscribe();
+        let wait = async {
+            loop {
+                match self.offsets() {
+                    Ok(offsets) if offsets.hw >= offset => return true,
+                    Ok(_) => {}
+                    Err(_) => return false,
+                }
+                if changes.changed().await.is_err() {
+                    return false;
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait).await.unwrap_or(false)
+    }
+
+    /// Whole batches from the one holding `offset`, as file ranges (see
+    /// [`ReplicaLog::read`]).
+    pub fn read(&self, offset: i64, max_bytes: u64, isolation: Isolation) -> Result<ReadSlice> {
+        self.with_log(|log| log.read(offset, max_bytes, isolation))
+    }
+
+    /// Delete segments past the topic's retention. Blocks on file I/O.
+    pub fn enforce_retention(&self, now: SystemTime) -> Result<RetentionOutcome> {
+        let outcome = self.with_log(|log| log.enforce_retention(now))?;
+        if outcome.deleted_segments > 0 {
+            self.publish();
+        }
+        Ok(outcome)
+    }
+
+    /// Where the replica stands, for the SC (only the leader reports).
+    pub fn report(&self) -> Option<ReplicaOffsetReport> {
+        let assignment = self.assignment();
+        if assignment.leader != self.spu {
+            return None;
+        }
+        let (offsets, size) = self
+            .with_log(|log| Ok((log.offsets(), log.size_bytes())))
+            .ok()?;
+        Some(ReplicaOffsetReport {
+            key: self.key.clone(),
+            leader_epoch: assignment.leader_epoch,
+            hw: offsets.hw,
+            leo: offsets.leo,
+            log_start: offsets.log_start,
+            size: i64::try_from(size).unwrap_or(i64::MAX),
+            followers: Vec::new(),
+            in_sync: vec![self.spu],
+        })
+    }
+
+    fn take_log(&self) -> Option<ReplicaLog> {
+        let log = write_lock(&self.log).take();
+        self.closed.store(true, Ordering::Release);
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        log
+    }
+
+    /// Clean shutdown of the log. Blocks on file I/O.
+    pub fn close(&self) -> Result<()> {
+        match self.take_log() {
+            Some(log) => log.close(),
+            None => Ok(()),
+        }
+    }
+
+    /// Remove the replica and its directory (the topic was deleted). Blocks on file I/O.
+    pub fn delete(&self) -> Result<()> {
+        match self.take_log() {
+            Some(log) => log.delete(),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::record::{Batch, Record};
+
+    fn replica(replicas: Vec<SpuId>) -> Replica {
+        Replica {
+            key: ReplicaKey::new("t", 0),
+            leader: 1,
+            replicas,
+            ..Default::default()
+        }
+    }
+
+    fn batch(values: &[&str]) -> Vec<u8> {
+        Batch::from_records(values.iter().map(|v| Record::new(v.as_bytes().to_vec())))
+            .encode()
+            .unwrap()
+    }
+
+    #[test]
+    fn topic_settings_reach_storage() {
+        let mut r = replica(vec![1]);
+        r.retention_secs = Some(60);
+        r.segment_size = Some(4096);
+        r.max_partition_size = Some(1 << 20);
+        let config = storage_config(&r, FlushPolicy::Always);
+        assert_eq!(config.segment_max_bytes, 4096);
+        assert_eq!(config.retention_time, Some(Duration::from_secs(60)));
+        assert_eq!(config.max_partition_size, Some(1 << 20));
+        assert_eq!(config.flush, FlushPolicy::Always);
+        let defaults = storage_config(&replica(vec![1]), FlushPolicy::Never);
+        assert_eq!(
+            defaults.segment_max_bytes,
+            StorageConfig::default().segment_max_bytes
+        );
+    }
+
+    #[test]
+    fn isolation_caps_reads() {
+        let offsets = Offsets {
+            log_start: 2,
+            hw: 5,
+            leo: 9,
+        };
+        assert_eq!(read_cap(offsets, Isolation::ReadCommitted), 5);
+        assert_eq!(read_cap(offsets, Isolation::ReadUncommitted), 9);
+        assert_eq!(
+            isolation(WireIsolation::ReadCommitted),
+            Isolation::ReadCommitted
+        );
+    }
+
+    #[tokio::test]
+    async fn without_followers_the_high_watermark_follows_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Arc::new(
+            Partition::open(
+                dir.path().join("t-0"),
+                1,
+                replica(vec![1]),
+                FlushPolicy::Never,
+                Arc::default(),
+            )
+            .unwrap(),
+        );
+        let mut changes = p.subscribe();
+        let info = p.append(batch(&["a", "b"])).await.unwrap();
+        assert_eq!((info.base_offset, info.next_offset), (0, 2));
+        assert!(changes.has_changed().unwrap());
+        changes.borrow_and_update();
+        assert_eq!(p.offsets().unwrap().hw, 2);
+        assert!(p.wait_for_hw(2, Duration::from_millis(10)).await);
+        let report = p.report().unwrap();
+        assert_eq!((report.hw, report.leo, report.log_start), (2, 2, 0));
+        assert!(report.size > 0);
+
+        p.delete().unwrap();
+        assert!(
+            changes.has_changed().unwrap(),
+            "sessions are woken on delete"
+        );
+        assert!(p.is_closed());
+        assert!(matches!(p.offsets(), Err(StorageError::Closed { .. })));
+        assert!(!dir.path().join("t-0").exists());
+    }
+
+    #[tokio::test]
+    async fn with_followers_the_high_watermark_waits_for_replication() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = Arc::new(
+            Partition::open(
+                dir.path().join("t-0"),
+                1,
+                replica(vec![1, 2]),
+                FlushPolicy::Never,
+                Arc::default(),
+            )
+            .unwrap(),
+        );
+        p.append(batch(&["a"])).await.unwrap();
+        let offsets = p.offsets().unwrap();
+        assert_eq!((offsets.hw, offsets.leo), (0, 1));
+        assert!(!p.wait_for_hw(1, Duration::from_millis(20)).await);
+    }
+}

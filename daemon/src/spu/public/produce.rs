@@ -1,0 +1,202 @@
+//! Produce (0): append each request entry's batches to the partition this SPU leads.
+//!
+//! The client pairs answers with its batches by position, so every request entry gets
+//! exactly one answer entry, in request order, even when a partition repeats. Entries are
+//! written in order, so offsets follow the request. With `ReadCommitted` (acks -1) an entry
+//! is answered once the high watermark covers it, or `RequestTimedOut` after the request's
+//! timeout; with `ReadUncommitted` (acks 1) once the leader stored it.
+
+use std::time::Duration;
+
+use protocol::api::ErrorCode;
+use protocol::record::Compression;
+use protocol::record::batch::BatchHeader;
+use protocol::sc::CompressionAlgorithm;
+use protocol::spu::{
+    Isolation, PartitionProduceData, PartitionProduceResponse, ProduceRequest, ProduceResponse,
+    TopicProduceResponse,
+};
+use tracing::warn;
+
+use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
+use crate::storage::StorageError;
+
+/// Used when a request carries no usable timeout.
+const DEFAULT_TIMEOUT: Duration =
+    Duration::from_millis(protocol::spu::DEFAULT_PRODUCE_TIMEOUT_MS as u64);
+
+pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceResponse {
+    let timeout = u64::try_from(request.timeout_ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map_or(DEFAULT_TIMEOUT, Duration::from_millis);
+    let with_smartmodules = !request.smartmodules.is_empty();
+    // One bound for the whole request on waiting for replicas still being opened.
+    let deadline = tokio::time::Instant::now() + NEW_REPLICA_WAIT;
+    let mut responses = Vec::with_capacity(request.topics.len());
+    for topic in request.topics {
+        let mut partitions = Vec::with_capacity(topic.partitions.len());
+        for entry in topic.partitions {
+            let response = if with_smartmodules {
+                // No SmartModule engine: refuse rather than store unfiltered records.
+                PartitionProduceResponse::error(entry.partition_index, ErrorCode::SmartModuleError)
+            } else {
+                let target = Target {
+                    topic: &topic.name,
+                    isolation: request.isolation,
+                    timeout,
+                    deadline,
+                };
+                write_entry(store, &target, entry).await
+            };
+            partitions.push(response);
+        }
+        responses.push(TopicProduceResponse {
+            name: topic.name,
+            partitions,
+        });
+    }
+    ProduceResponse {
+        responses,
+        throttle_time_ms: 0,
+    }
+}
+
+/// Where and how one request's entries are written.
+struct Target<'a> {
+    topic: &'a str,
+    isolation: Isolation,
+    timeout: Duration,
+    deadline: tokio::time::Instant,
+}
+
+async fn write_entry(
+    store: &ReplicaStore,
+    target: &Target<'_>,
+    entry: PartitionProduceData,
+) -> PartitionProduceResponse {
+    let Target {
+        topic,
+        isolation,
+        timeout,
+        deadline,
+    } = *target;
+    let index = entry.partition_index;
+    let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+    let partition = match store.wait_leader(topic, index, wait).await {
+        Ok(p) => p,
+        // Fluvio's answer for a partition it does not lead, whether or not the topic exists.
+        Err(_) => return PartitionProduceResponse::error(index, ErrorCode::NotLeaderForPartition),
+    };
+    if entry.records.is_empty() {
+        return match partition.offsets() {
+            Ok(o) => PartitionProduceResponse::ok(index, o.leo, o.log_start),
+            Err(err) => PartitionProduceResponse::error(index, storage_error_code(&err)),
+        };
+    }
+    if let Err(code) = check_compression(entry.records.as_bytes(), partition.compression()) {
+        return PartitionProduceResponse::error(index, code);
+    }
+    let info = match partition.append(entry.records.as_bytes().to_vec()).await {
+        Ok(info) => info,
+        Err(err) => {
+            warn!(topic, partition = index, %err, "produce refused");
+            return PartitionProduceResponse::error(index, storage_error_code(&err));
+        }
+    };
+    if isolation == Isolation::ReadCommitted
+        && !partition.wait_for_hw(info.next_offset, timeout).await
+    {
+        return PartitionProduceResponse::error(
+            index,
+            ErrorCode::RequestTimedOut {
+                timeout_ms: timeout.as_millis() as u64,
+                kind: 0,
+            },
+        );
+    }
+    let log_start = partition.offsets().map_or(0, |o| o.log_start);
+    PartitionProduceResponse::ok(index, info.base_offset, log_start)
+}
+
+/// Unless the topic lets producers choose (`Any`), every batch must use its codec.
+/// Malformed batches are left for the storage engine to reject.
+pub fn check_compression(batches: &[u8], topic: CompressionAlgorithm) -> Result<(), ErrorCode> {
+    let Some(required) = Compression::from_topic(topic) else {
+        return Ok(());
+    };
+    let mut at = 0;
+    while at < batches.len() {
+        let Ok(header) = BatchHeader::parse(&batches[at..]) else {
+            return Ok(());
+        };
+        if header.compression_bits() != required as u8 {
+            return Err(ErrorCode::CompressionError);
+        }
+        at += header.total_len();
+    }
+    Ok(())
+}
+
+/// The error code a producer sees for a storage failure.
+pub fn storage_error_code(err: &StorageError) -> ErrorCode {
+    match err {
+        StorageError::BatchTooLarge { .. } | StorageError::BatchTooLargeForSegment { .. } => {
+            ErrorCode::MessageTooLarge
+        }
+        // The message says which batch and what is wrong with it (bad CRC, bad length...).
+        StorageError::InvalidBatch { .. } => ErrorCode::Other(err.to_string()),
+        // Deleted (topic deleted) or closed (shutting down) while the request waited.
+        StorageError::Closed { .. } => ErrorCode::NotLeaderForPartition,
+        _ => ErrorCode::StorageError,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::record::{Batch, Record};
+
+    fn batch(compression: Compression) -> Vec<u8> {
+        let mut batch = Batch::from_records([Record::new(b"value".to_vec())]);
+        batch.compression = compression;
+        batch.encode().unwrap()
+    }
+
+    #[test]
+    fn topic_compression_is_enforced_per_batch() {
+        let plain = batch(Compression::None);
+        assert_eq!(check_compression(&plain, CompressionAlgorithm::Any), Ok(()));
+        assert_eq!(
+            check_compression(&plain, CompressionAlgorithm::None),
+            Ok(())
+        );
+        let two = [plain.clone(), plain].concat();
+        assert_eq!(
+            check_compression(&two, CompressionAlgorithm::Gzip),
+            Err(ErrorCode::CompressionError)
+        );
+        assert_eq!(
+            check_compression(b"junk", CompressionAlgorithm::Gzip),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn storage_errors_become_codes_the_client_knows() {
+        let too_large = StorageError::BatchTooLarge { size: 10, max: 5 };
+        assert_eq!(storage_error_code(&too_large), ErrorCode::MessageTooLarge);
+        let closed = StorageError::Closed { path: "x".into() };
+        assert_eq!(
+            storage_error_code(&closed),
+            ErrorCode::NotLeaderForPartition
+        );
+        let invalid = StorageError::InvalidBatch {
+            position: 0,
+            reason: crate::storage::InvalidBatchReason::Empty,
+        };
+        assert!(
+            matches!(storage_error_code(&invalid), ErrorCode::Other(m) if m.contains("invalid batch"))
+        );
+    }
+}

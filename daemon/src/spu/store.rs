@@ -1,0 +1,460 @@
+//! The replicas this SPU hosts, kept in line with the SC's assignment: a replica assigned
+//! gets its log opened (created, or recovered after a restart) under
+//! `<data-dir>/spu-<id>/<topic>-<partition>/`; a replica the SC removes (its topic was
+//! deleted) has its log deleted. Also: offset reports for the SC, periodic retention, and
+//! a clean close of every log at shutdown.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::time::{Duration, SystemTime};
+
+use protocol::internal::{Replica, ReplicaOffsetReport};
+use protocol::sc::SpuId;
+use protocol::spu::ReplicaKey;
+use tokio::sync::{Notify, watch};
+use tracing::{debug, error, info, warn};
+
+use super::partition::Partition;
+use crate::storage::FlushPolicy;
+
+/// How often retention runs over every hosted replica.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
+/// How long a replica whose log failed to open waits before the next attempt.
+const OPEN_RETRY: Duration = Duration::from_secs(5);
+/// How long a request for a replica this SPU does not host waits for it to appear. A
+/// client learns about a new partition from the SC at about the time this SPU does, and
+/// may be quicker than the log opening here.
+pub const NEW_REPLICA_WAIT: Duration = Duration::from_secs(2);
+
+/// Why a request cannot be served by a replica here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup {
+    /// No such replica on this SPU (unknown topic or partition, or not assigned here).
+    NotHosted,
+    /// Hosted, but another SPU leads it.
+    NotLeader,
+}
+
+/// What has to change to go from the replicas open now to the assignment.
+#[derive(Debug, Default, PartialEq)]
+pub struct Plan {
+    pub open: Vec<Replica>,
+    pub update: Vec<Replica>,
+    pub delete: Vec<ReplicaKey>,
+}
+
+/// Compare the assignment with what is open. Pure, for tests.
+pub fn plan(
+    open: &BTreeMap<ReplicaKey, Replica>,
+    assigned: &BTreeMap<ReplicaKey, Replica>,
+) -> Plan {
+    let mut plan = Plan::default();
+    for (key, replica) in assigned {
+        match open.get(key) {
+            None => plan.open.push(replica.clone()),
+            Some(current) if current != replica => plan.update.push(replica.clone()),
+            Some(_) => {}
+        }
+    }
+    plan.delete = open
+        .keys()
+        .filter(|key| !assigned.contains_key(*key))
+        .cloned()
+        .collect();
+    plan
+}
+
+#[derive(Debug)]
+pub struct ReplicaStore {
+    spu: SpuId,
+    /// `<data-dir>/spu-<id>`.
+    root: PathBuf,
+    flush: FlushPolicy,
+    partitions: RwLock<BTreeMap<ReplicaKey, Arc<Partition>>>,
+    /// Some replica's offsets moved since the last report.
+    report_due: Arc<Notify>,
+    pending: Mutex<Pending>,
+    /// Wakes the reconciler when `pending` changed.
+    reassigned: Notify,
+    /// Bumped after every reconciliation: requests waiting for a new replica re-check.
+    reconciled: watch::Sender<u64>,
+}
+
+/// The assignment to reconcile with.
+#[derive(Debug, Default)]
+struct Pending {
+    assigned: BTreeMap<ReplicaKey, Replica>,
+    /// Removed since the last reconciliation. Kept apart so a replica removed and assigned
+    /// again (topic deleted and re-created) still loses its old log.
+    removed: BTreeSet<ReplicaKey>,
+}
+
+impl ReplicaStore {
+    pub fn new(spu: SpuId, root: PathBuf, flush: FlushPolicy) -> Arc<Self> {
+        Arc::new(Self {
+            spu,
+            root,
+            flush,
+            partitions: RwLock::default(),
+            report_due: Arc::default(),
+            pending: Mutex::default(),
+            reassigned: Notify::new(),
+            reconciled: watch::Sender::new(0),
+        })
+    }
+
+    pub fn spu(&self) -> SpuId {
+        self.spu
+    }
+
+    /// Where the replica's log lives.
+    pub fn replica_dir(&self, key: &ReplicaKey) -> PathBuf {
+        self.root.join(key.to_string())
+    }
+
+    /// A hosted replica, leader or not.
+    pub fn get(&self, key: &ReplicaKey) -> Option<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(key)
+            .cloned()
+    }
+
+    /// The replica of `topic`/`partition` if this SPU leads it.
+    pub fn leader(&self, topic: &str, partition: u32) -> Result<Arc<Partition>, Lookup> {
+        let key = ReplicaKey::new(topic, partition);
+        let p = self.get(&key).ok_or(Lookup::NotHosted)?;
+        if p.is_leader() && !p.is_closed() {
+            Ok(p)
+        } else {
+            Err(Lookup::NotLeader)
+        }
+    }
+
+    /// Like [`ReplicaStore::leader`], but a replica not hosted (yet) is waited for, at
+    /// most `timeout`.
+    pub async fn wait_leader(
+        &self,
+        topic: &str,
+        partition: u32,
+        timeout: Duration,
+    ) -> Result<Arc<Partition>, Lookup> {
+        let mut reconciled = self.reconciled.subscribe();
+        let wait = async {
+            loop {
+                reconciled.borrow_and_update();
+                match self.leader(topic, partition) {
+                    Err(Lookup::NotHosted) => {}
+                    found => return found,
+                }
+                if reconciled.changed().await.is_err() {
+                    return Err(Lookup::NotHosted);
+                }
+            }
+        };
+        tokio::time::timeout(timeout, wait)
+            .await
+            .unwrap_or(Err(Lookup::NotHosted))
+    }
+
+    /// The SC's latest assignment (every replica this SPU hosts). Applied in the
+    /// background by [`ReplicaStore::reconcile`], so the link to the SC never waits for
+    /// log recovery.
+    pub fn assign(&self, replicas: BTreeMap<ReplicaKey, Replica>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let removed: Vec<ReplicaKey> = pending
+            .assigned
+            .keys()
+            .filter(|key| !replicas.contains_key(*key))
+            .cloned()
+            .collect();
+        pending.removed.extend(removed);
+        pending.assigned = replicas;
+        drop(pending);
+        self.reassigned.notify_one();
+    }
+
+    fn take_pending(&self) -> (BTreeMap<ReplicaKey, Replica>, BTreeSet<ReplicaKey>) {
+        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let removed = std::mem::take(&mut pending.removed);
+        (pending.assigned.clone(), removed)
+    }
+
+    /// Offsets of the replicas this SPU leads.
+    pub fn reports(&self) -> Vec<ReplicaOffsetReport> {
+        let partitions: Vec<Arc<Partition>> = self.all();
+        partitions.iter().filter_map(|p| p.report()).collect()
+    }
+
+    /// Resolves when some replica's offsets moved since the last call (coalescing: many
+    /// moves, one wake-up).
+    pub async fn offsets_changed(&self) {
+        self.report_due.notified().await
+    }
+
+    fn all(&self) -> Vec<Arc<Partition>> {
+        self.partitions
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Follow the assignment until shutdown: open, update and delete replica logs.
+    pub async fn reconcile(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        loop {
+            let (assigned, removed) = self.take_pending();
+            let complete = self.apply(&assigned, &removed).await;
+            let retry = async {
+                if complete {
+                    std::future::pending::<()>().await
+                } else {
+                    tokio::time::sleep(OPEN_RETRY).await
+                }
+            };
+            tokio::select! {
+                _ = self.reassigned.notified() => {}
+                _ = retry => {}
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Apply one assignment after deleting the replicas in `removed` (if still open);
+    /// false if some log could not be opened (retried later).
+    pub async fn apply(
+        &self,
+        assigned: &BTreeMap<ReplicaKey, Replica>,
+        removed: &BTreeSet<ReplicaKey>,
+    ) -> bool {
+        for key in removed {
+            self.delete(key).await;
+        }
+        let open: BTreeMap<ReplicaKey, Replica> = self
+            .all()
+            .into_iter()
+            .map(|p| (p.key().clone(), p.assignment()))
+            .collect();
+        let plan = plan(&open, assigned);
+        for replica in plan.update {
+            if let Some(p) = self.get(&replica.key) {
+                debug!(spu = self.spu, replica = %replica.key, leader = replica.leader, "replica assignment updated");
+                p.set_assignment(replica);
+            }
+        }
+        for key in plan.delete {
+            self.delete(&key).await;
+        }
+        let mut complete = true;
+        for replica in plan.open {
+            let key = replica.key.clone();
+            let dir = self.replica_dir(&key);
+            let (spu, flush, report_due) = (self.spu, self.flush, self.report_due.clone());
+            let opened = tokio::task::spawn_blocking(move || {
+                Partition::open(dir, spu, replica, flush, report_due)
+            })
+            .await;
+            match opened {
+                Ok(Ok(p)) => {
+                    let offsets = p.offsets().ok();
+                    info!(
+                        spu = self.spu,
+                        replica = %key,
+                        leader = p.is_leader(),
+                        hw = offsets.map(|o| o.hw),
+                        leo = offsets.map(|o| o.leo),
+                        "replica log open"
+                    );
+                    self.partitions
+                        .write()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .insert(key, Arc::new(p));
+                }
+                Ok(Err(err)) => {
+                    complete = false;
+                    error!(spu = self.spu, replica = %key, %err, "cannot open the replica log; retrying");
+                }
+                Err(err) => {
+                    complete = false;
+                    error!(spu = self.spu, replica = %key, %err, "opening the replica log failed");
+                }
+            }
+        }
+        self.report_due.notify_one();
+        self.reconciled.send_modify(|n| *n = n.wrapping_add(1));
+        complete
+    }
+
+    /// Stop serving a replica and delete its log.
+    async fn delete(&self, key: &ReplicaKey) {
+        let removed = self
+            .partitions
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+        let Some(p) = removed else { return };
+        match tokio::task::spawn_blocking(move || p.delete()).await {
+            Ok(Ok(())) => {
+                info!(spu = self.spu, replica = %key, "replica removed; its log is deleted")
+            }
+            Ok(Err(err)) => {
+                error!(spu = self.spu, replica = %key, %err, "replica removed but its log could not be deleted")
+            }
+            Err(err) => {
+                error!(spu = self.spu, replica = %key, %err, "deleting the replica log failed")
+            }
+        }
+    }
+
+    /// Run retention over every replica now. Returns how many segments went.
+    pub async fn enforce_retention(&self) -> usize {
+        let mut deleted = 0;
+        for p in self.all() {
+            let key = p.key().clone();
+            match tokio::task::spawn_blocking(move || p.enforce_retention(SystemTime::now())).await
+            {
+                Ok(Ok(outcome)) => deleted += outcome.deleted_segments,
+                Ok(Err(err)) => warn!(spu = self.spu, replica = %key, %err, "retention failed"),
+                Err(err) => warn!(spu = self.spu, replica = %key, %err, "retention task failed"),
+            }
+        }
+        deleted
+    }
+
+    /// Run retention every `every` until shutdown.
+    pub async fn retention_loop(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => { self.enforce_retention().await; }
+                _ = shutdown.changed() => return,
+            }
+        }
+    }
+
+    /// Close every log cleanly (shutdown): the next start skips recovery.
+    pub async fn close_all(&self) {
+        let partitions: Vec<Arc<Partition>> = std::mem::take(
+            &mut *self
+                .partitions
+                .write()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
+        .into_values()
+        .collect();
+        for p in partitions {
+            let key = p.key().clone();
+            match tokio::task::spawn_blocking(move || p.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
+                    warn!(spu = self.spu, replica = %key, %err, "closing the replica log failed")
+                }
+                Err(err) => {
+                    warn!(spu = self.spu, replica = %key, %err, "closing the replica log failed")
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replica(topic: &str, leader: SpuId) -> Replica {
+        Replica {
+            key: ReplicaKey::new(topic, 0),
+            leader,
+            replicas: vec![leader],
+            ..Default::default()
+        }
+    }
+
+    fn map(replicas: &[Replica]) -> BTreeMap<ReplicaKey, Replica> {
+        replicas
+            .iter()
+            .map(|r| (r.key.clone(), r.clone()))
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn requests_wait_for_a_replica_being_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReplicaStore::new(1, dir.path().join("spu-1"), FlushPolicy::Never);
+        let (_stop, shutdown) = watch::channel(false);
+        tokio::spawn(store.clone().reconcile(shutdown));
+        let waiting = {
+            let store = store.clone();
+            tokio::spawn(async move { store.wait_leader("a", 0, Duration::from_secs(30)).await })
+        };
+        tokio::task::yield_now().await;
+        store.assign(map(&[replica("a", 1)]));
+        assert!(waiting.await.unwrap().is_ok());
+        let missing = store
+            .wait_leader("nope", 0, Duration::from_millis(10))
+            .await;
+        assert_eq!(missing.err(), Some(Lookup::NotHosted));
+    }
+
+    #[test]
+    fn plan_opens_updates_and_deletes() {
+        let open = map(&[replica("a", 1), replica("b", 1)]);
+        let assigned = map(&[replica("b", 2), replica("c", 1)]);
+        let plan = plan(&open, &assigned);
+        assert_eq!(plan.open, vec![replica("c", 1)]);
+        assert_eq!(plan.update, vec![replica("b", 2)]);
+        assert_eq!(plan.delete, vec![ReplicaKey::new("a", 0)]);
+        assert_eq!(super::plan(&assigned, &assigned), Plan::default());
+    }
+
+    #[tokio::test]
+    async fn assignment_opens_and_deletes_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReplicaStore::new(1, dir.path().join("spu-1"), FlushPolicy::Never);
+        let none = BTreeSet::new();
+        assert!(
+            store
+                .apply(&map(&[replica("a", 1), replica("b", 2)]), &none)
+                .await
+        );
+        assert!(store.replica_dir(&ReplicaKey::new("a", 0)).is_dir());
+        assert!(store.leader("a", 0).is_ok());
+        assert_eq!(store.leader("b", 0).err(), Some(Lookup::NotLeader));
+        assert_eq!(store.leader("zz", 0).err(), Some(Lookup::NotHosted));
+        assert_eq!(store.reports().len(), 1, "only led replicas are reported");
+
+        let a = store.leader("a", 0).unwrap();
+        assert!(store.apply(&map(&[replica("b", 2)]), &none).await);
+        assert!(a.is_closed());
+        assert!(!store.replica_dir(&ReplicaKey::new("a", 0)).exists());
+        assert!(store.get(&ReplicaKey::new("a", 0)).is_none());
+
+        // Removed and assigned again before the reconciler ran: the old log still goes.
+        let b = store.get(&ReplicaKey::new("b", 0)).unwrap();
+        store.assign(map(&[]));
+        store.assign(map(&[replica("b", 2)]));
+        let (assigned, removed) = store.take_pending();
+        assert!(store.apply(&assigned, &removed).await);
+        assert!(b.is_closed());
+        assert!(!Arc::ptr_eq(
+            &b,
+            &store.get(&ReplicaKey::new("b", 0)).unwrap()
+        ));
+
+        store.close_all().await;
+        assert!(store.get(&ReplicaKey::new("b", 0)).is_none());
+        assert!(
+            store.replica_dir(&ReplicaKey::new("b", 0)).is_dir(),
+            "close keeps data"
+        );
+    }
+}
