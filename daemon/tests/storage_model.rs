@@ -381,7 +381,10 @@ impl Harness {
                 let base = self.model.leo() + i64::from(*skew);
                 set_base_offset(&mut bytes, base);
                 let actual = self.log().append_as_follower(&bytes);
-                let expected = if *skew != 0 {
+                // Batches are checked before their offsets.
+                let expected = if bytes.len() as u64 > self.model.segment_max_bytes {
+                    Err(Expected::TooLargeForSegment)
+                } else if *skew != 0 {
                     Err(Expected::NonContiguous)
                 } else {
                     self.model.append(vec![Batch {
@@ -498,8 +501,9 @@ impl Harness {
 }
 
 proptest! {
+    // PROPTEST_CASES=2000 for a longer soak.
     #![proptest_config(ProptestConfig {
-        cases: 40,
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40),
         max_shrink_iters: 2000,
         .. ProptestConfig::default()
     })]

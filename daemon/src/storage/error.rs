@@ -17,8 +17,10 @@ pub enum StorageError {
         source: io::Error,
     },
 
-    /// The requested offset is outside what the log holds.
-    #[error("offset {requested} is out of range: the log holds offsets [{log_start}, {leo})")]
+    /// The requested offset is outside the log: below its start or past its end. (The log
+    /// end offset itself is valid where an offset names a position: reading there returns
+    /// nothing yet, the high watermark may be there.)
+    #[error("offset {requested} is out of range: the log starts at {log_start} and ends at {leo}")]
     OffsetOutOfRange {
         requested: i64,
         log_start: i64,
@@ -60,7 +62,8 @@ pub enum StorageError {
     )]
     TruncateBelowHighWatermark { requested: i64, hw: i64 },
 
-    /// An append acknowledged nothing because a truncation removed it before it was durable.
+    /// An `always` append was written, then a truncation ran before its sync: its bytes may
+    /// be gone, so it is not acknowledged (conservatively, even if they survived).
     #[error("the append ending at offset {next_offset} was truncated away before it was flushed")]
     TruncatedBeforeDurable { next_offset: i64 },
 
@@ -80,7 +83,11 @@ pub enum StorageError {
         kind: io::ErrorKind,
     },
 
-    /// The log was closed or deleted through another handle.
+    /// Another `ReplicaLog` (in this process or another) has the directory open.
+    #[error("the log in {} is already open elsewhere (its .lock is held)", path.display())]
+    Locked { path: PathBuf },
+
+    /// The log was closed or deleted while an async append was queued.
     #[error("the log in {} is closed", path.display())]
     Closed { path: PathBuf },
 

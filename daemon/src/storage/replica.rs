@@ -521,13 +521,19 @@ impl ReplicaLog {
         }
         // Open file ranges keep deleted files readable; new reads no longer see them.
         self.shared.dir_dirty.store(true, Ordering::Release);
-        let mut outcome = RetentionOutcome {
+        let outcome = RetentionOutcome {
             deleted_segments: removed.len(),
             deleted_bytes: removed.iter().map(|s| s.size).sum(),
             log_start: self.log_start_offset(),
         };
+        // Try every file even if one fails; a file left behind comes back on the next open
+        // as the oldest segment, and the next retention pass removes it.
+        let mut failed = None;
         for seg in &removed {
-            remove_segment_files(seg)?;
+            if let Err(err) = remove_segment_files(seg) {
+                tracing::error!(%err, "retention could not delete a segment file");
+                failed.get_or_insert(err);
+            }
         }
         tracing::info!(
             dir = %self.shared.dir.display(),
@@ -536,8 +542,10 @@ impl ReplicaLog {
             log_start = outcome.log_start,
             "retention deleted segments"
         );
-        outcome.log_start = self.log_start_offset();
-        Ok(outcome)
+        match failed {
+            Some(err) => Err(err),
+            None => Ok(outcome),
+        }
     }
 
     /// Sync everything written so far (data, rolled segments, the directory) and write the
@@ -619,8 +627,13 @@ fn lock_dir(dir: &Path) -> Result<File> {
     // SAFETY: flock on a descriptor we own; no memory is involved.
     let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        return Err(std::io::Error::last_os_error())
-            .ctx("lock (is another process using it?)", &path);
+        let err = std::io::Error::last_os_error();
+        if err.kind() == std::io::ErrorKind::WouldBlock {
+            return Err(StorageError::Locked {
+                path: dir.to_path_buf(),
+            });
+        }
+        return Err(err).ctx("lock", &path);
     }
     Ok(file)
 }
@@ -937,7 +950,8 @@ impl Shared {
             } else {
                 (0, seg.base, None)
             };
-            let cap_position = if cap >= seg.end {
+            let cap_in_corruption = seg.corrupt.as_ref().is_some_and(|m| cap >= m.offset);
+            let cap_position = if cap >= seg.end || cap_in_corruption {
                 seg.readable_size()
             } else {
                 seg.locate(cap)?.0
@@ -1644,7 +1658,7 @@ mod tests {
         let log = ReplicaLog::open(dir.path(), config()).unwrap();
         assert!(matches!(
             ReplicaLog::open(dir.path(), config()),
-            Err(StorageError::Io { .. })
+            Err(StorageError::Locked { .. })
         ));
         drop(log);
         ReplicaLog::open(dir.path(), config()).unwrap();

@@ -192,20 +192,13 @@ impl Segment {
     /// Account for a batch about to be written at `position`: index it if an interval
     /// has passed since the last entry.
     pub fn note_batch(&mut self, position: u64, base_offset: i64, len: u64, interval: u64) {
-        if self.bytes_since_index >= interval {
-            // Offsets or positions past u32 cannot be indexed; lookups walk from earlier.
-            if let (Ok(relative_offset), Ok(position)) = (
-                u32::try_from(base_offset - self.base),
-                u32::try_from(position),
-            ) {
-                self.index.push(IndexEntry {
-                    relative_offset,
-                    position,
-                });
-                self.bytes_since_index = 0;
-            }
-        }
-        self.bytes_since_index += len;
+        index_batch(
+            &mut self.index,
+            &mut self.bytes_since_index,
+            self.base,
+            (position, base_offset, len),
+            interval,
+        );
     }
 
     /// Recompute `bytes_since_index` from the index and size (after a rebuild or truncation).
@@ -380,24 +373,7 @@ impl Segment {
     pub fn rebuild(&mut self, interval: u64) -> Result<Scan> {
         self.index.clear();
         self.bytes_since_index = 0;
-        let base = self.base;
-        let mut entries: Vec<(u64, i64, u64)> = Vec::new();
-        let scan = scan_batches(
-            &self.file,
-            &self.log_path,
-            0,
-            base,
-            self.size,
-            |pos, header| {
-                entries.push((pos, header.base_offset, header.total_len() as u64));
-            },
-        )?;
-        for (pos, base_offset, len) in entries {
-            self.note_batch(pos, base_offset, len, interval);
-        }
-        self.end = scan.end_offset;
-        self.newest_timestamp = scan.newest_timestamp;
-        Ok(scan)
+        self.extend_from(0, self.base, interval)
     }
 
     /// Check the index against the log (bounds, and that the last entry points at the batch
@@ -421,31 +397,71 @@ impl Segment {
     }
 
     fn tail_from(&mut self, position: u64, offset: i64, interval: u64) -> Result<Scan> {
+        // Restart the interval count at the last entry, as when it was written.
         self.bytes_since_index = 0;
-        let mut seen: Vec<(u64, i64, u64)> = Vec::new();
+        self.extend_from(position, offset, interval)
+    }
+
+    /// Scan from `position` (a batch start at `offset`) to the end of the file, indexing the
+    /// batches as appends would have; the batch at an existing entry is not indexed twice.
+    fn extend_from(&mut self, position: u64, offset: i64, interval: u64) -> Result<Scan> {
+        let base = self.base;
+        let mut index = std::mem::take(&mut self.index);
+        let mut since = self.bytes_since_index;
+        let already_indexed = index.last().map(|e| u64::from(e.position)) == Some(position);
         let scan = scan_batches(
             &self.file,
             &self.log_path,
             position,
             offset,
             self.size,
-            |pos, h| {
-                seen.push((pos, h.base_offset, h.total_len() as u64));
+            |pos, header| {
+                let len = header.total_len() as u64;
+                if already_indexed && pos == position {
+                    since = len;
+                } else {
+                    index_batch(
+                        &mut index,
+                        &mut since,
+                        base,
+                        (pos, header.base_offset, len),
+                        interval,
+                    );
+                }
             },
-        )?;
-        // The batch at the last entry is already indexed; the rest extend the index as
-        // appends would have.
-        for (i, (pos, base_offset, len)) in seen.into_iter().enumerate() {
-            if i == 0 && position != 0 {
-                self.bytes_since_index = len;
-                continue;
-            }
-            self.note_batch(pos, base_offset, len, interval);
-        }
+        );
+        self.index = index;
+        self.bytes_since_index = since;
+        let scan = scan?;
         self.end = scan.end_offset;
         self.newest_timestamp = scan.newest_timestamp;
         Ok(scan)
     }
+}
+
+/// Index a batch `(position, base offset, length)` about to follow the others if at least
+/// `interval` bytes went by since the last entry.
+fn index_batch(
+    index: &mut OffsetIndex,
+    bytes_since_index: &mut u64,
+    segment_base: i64,
+    (position, base_offset, len): (u64, i64, u64),
+    interval: u64,
+) {
+    if *bytes_since_index >= interval {
+        // Offsets or positions past u32 cannot be indexed; lookups walk from earlier.
+        if let (Ok(relative_offset), Ok(position)) = (
+            u32::try_from(base_offset - segment_base),
+            u32::try_from(position),
+        ) {
+            index.push(IndexEntry {
+                relative_offset,
+                position,
+            });
+            *bytes_since_index = 0;
+        }
+    }
+    *bytes_since_index += len;
 }
 
 /// Why an index file had to be rebuilt.
