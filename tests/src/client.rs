@@ -10,8 +10,8 @@ use protocol::api::{ApiVersionsRequest, RequestHeader, encode_request_frame};
 use protocol::sc::{
     AuthTokenCreate, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, Endpoint,
     IngressPort, Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
-    ObjectListResponse, ObjectWatchRequest, ObjectWatchResponse, ScRequest, SpuSpec, Status,
-    TokenType, TopicSpec, WatchRequest,
+    ObjectListResponse, ObjectWatchRequest, ObjectWatchResponse, PartitionSpec, PartitionStatus,
+    ScRequest, SpuSpec, Status, TokenType, TopicSpec, WatchRequest,
 };
 use protocol::{Decode, Encode, Reader};
 
@@ -155,6 +155,42 @@ impl ScClient {
             other => Err(io::Error::other(format!(
                 "unexpected list response {other:?}"
             ))),
+        }
+    }
+
+    pub fn list_partitions(&mut self) -> io::Result<Vec<Metadata<PartitionSpec>>> {
+        let body = self.object_call(ScRequest::List(ObjectListRequest::Partition(
+            Default::default(),
+        )))?;
+        match ObjectListResponse::from_bytes(&body, VERSION).map_err(io::Error::other)? {
+            ObjectListResponse::Partition(items) => Ok(items),
+            other => Err(io::Error::other(format!(
+                "unexpected list response {other:?}"
+            ))),
+        }
+    }
+
+    /// Poll the partition list until `name` shows `leo` as its leader's log end; its
+    /// status then. Panics after 15 s.
+    pub fn wait_for_partition_leo(&mut self, name: &str, leo: i64) -> PartitionStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let status = self
+                .list_partitions()
+                .expect("list partitions")
+                .into_iter()
+                .find(|p| p.name == name)
+                .map(|p| p.status);
+            if let Some(status) = &status
+                && status.leader.leo == leo
+            {
+                return status.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "partition {name} never reported leo {leo}: {status:?}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 

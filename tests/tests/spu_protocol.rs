@@ -4,10 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use protocol::Decode;
 use protocol::api::ErrorCode;
 use protocol::record::RecordSet;
-use protocol::sc::{ObjectListRequest, ObjectListResponse, ReplicaSpec, ScRequest, TopicSpec};
+use protocol::sc::{ReplicaSpec, TopicSpec};
 use protocol::spu::{
     DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, Isolation, OffsetUpdate,
     PartitionProduceData, ProduceRequest, ReplicaKey, SmartModuleInvocation, StreamFetchRequest,
@@ -337,36 +336,6 @@ fn refused_streams_get_one_error_frame_and_the_connection_stays() {
     assert_eq!(frame.records.next_offset(), Some(2));
 }
 
-/// The partition status on the SC, once it shows `leo`.
-fn wait_for_status(sc: &mut ScClient, name: &str, leo: i64) -> protocol::sc::PartitionStatus {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        let body = sc
-            .call_raw(
-                1003,
-                tests::client::VERSION,
-                &ScRequest::List(ObjectListRequest::Partition(Default::default())),
-            )
-            .unwrap();
-        let status = match ObjectListResponse::from_bytes(&body, tests::client::VERSION).unwrap() {
-            ObjectListResponse::Partition(items) => {
-                items.into_iter().find(|p| p.name == name).map(|p| p.status)
-            }
-            other => panic!("unexpected {other:?}"),
-        };
-        if let Some(status) = &status
-            && status.leader.leo == leo
-        {
-            return status.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{name} never reported leo {leo}: {status:?}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
 #[test]
 fn offsets_reach_the_partition_status_and_deleted_topics_lose_their_logs() {
     let dir = temp_dir();
@@ -377,7 +346,7 @@ fn offsets_reach_the_partition_status_and_deleted_topics_lose_their_logs() {
             .produce("reported", 0, batch, Isolation::ReadUncommitted)
             .unwrap();
     }
-    let status = wait_for_status(&mut c.sc, "reported-0", 10);
+    let status = c.sc.wait_for_partition_leo("reported-0", 10);
     assert_eq!((status.leader.hw, status.leader.spu), (10, 5001));
     assert!(status.size > 0, "{status:?}");
 
