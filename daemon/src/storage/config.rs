@@ -76,9 +76,10 @@ pub struct StorageConfig {
     /// Oldest sealed segments are deleted while the log is larger. `None`: no limit.
     pub max_partition_size: Option<u64>,
     pub flush: FlushPolicy,
-    /// The high watermark checkpoint is rewritten at most this often by `set_hw` (and always
-    /// on truncate and close). A checkpoint that lags only makes the high watermark read back
-    /// lower after a crash; replication moves it forward again.
+    /// How often the background thread rewrites a changed checkpoint (high watermark and
+    /// recovery point); truncate and close write it at once. A checkpoint that lags only
+    /// makes the high watermark read back lower after a crash (replication moves it forward
+    /// again) and recovery validate a little more. Zero: `set_hw` writes it every time.
     pub hw_checkpoint_interval: Duration,
 }
 

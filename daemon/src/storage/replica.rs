@@ -393,8 +393,12 @@ impl ReplicaLog {
     }
 
     /// Move the high watermark to `hw`, anywhere in `[log_start, leo]` (keeping it monotonic
-    /// is the replication layer's rule). Returns whether it changed. It is persisted in the
-    /// checkpoint at most every `hw_checkpoint_interval`, and on truncate and close.
+    /// is the replication layer's rule). Returns whether it changed.
+    ///
+    /// Persisting is lazy: the background thread writes the checkpoint at most every
+    /// `hw_checkpoint_interval` (and truncate and close write it at once), so this never
+    /// waits on the disk. With `hw_checkpoint_interval` zero it writes the checkpoint (two
+    /// fsyncs) before returning instead.
     pub fn set_hw(&self, hw: i64) -> Result<bool> {
         let changed = {
             let st = self.shared.open_state()?;
@@ -408,8 +412,8 @@ impl ReplicaLog {
             }
             self.shared.hw.swap(hw, Ordering::AcqRel) != hw
         };
-        if changed {
-            self.shared.write_checkpoint(false)?;
+        if changed && self.shared.config.hw_checkpoint_interval.is_zero() {
+            self.shared.write_checkpoint(true)?;
         }
         Ok(changed)
     }
@@ -1120,12 +1124,13 @@ fn assign_offsets(base: i64, metas: &[BatchMeta], follower: bool) -> Result<Vec<
 
 impl Background {
     fn start(shared: &Arc<Shared>) -> Result<Self> {
+        let checkpoint_tick = shared
+            .config
+            .hw_checkpoint_interval
+            .max(Duration::from_millis(100));
         let tick = match shared.config.flush {
-            FlushPolicy::Interval(every) => every,
-            _ => shared
-                .config
-                .hw_checkpoint_interval
-                .max(Duration::from_millis(100)),
+            FlushPolicy::Interval(every) => every.min(checkpoint_tick),
+            _ => checkpoint_tick,
         };
         let weak: Weak<Shared> = Arc::downgrade(shared);
         let signal = shared.signal.clone();
@@ -1650,6 +1655,33 @@ mod tests {
                 leo: 20
             }
         );
+    }
+
+    #[test]
+    fn the_high_watermark_reaches_the_checkpoint_in_the_background() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(
+            dir.path(),
+            StorageConfig {
+                hw_checkpoint_interval: Duration::from_millis(20),
+                ..config()
+            },
+        )
+        .unwrap();
+        log.append_as_leader(&mut batch(3, 10, 1)).unwrap();
+        log.set_hw(3).unwrap();
+        // No timing assertion: wait (bounded only by the test harness) for the thread.
+        loop {
+            if let CheckpointRead::Valid(cp) = checkpoint::read_checkpoint(dir.path()).unwrap()
+                && cp.hw == 3
+            {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(log);
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        assert_eq!(log.hw(), 3);
     }
 
     #[test]
