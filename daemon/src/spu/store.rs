@@ -440,6 +440,7 @@ mod tests {
 
         // Removed and assigned again before the reconciler ran: the old log still goes.
         let b = store.get(&ReplicaKey::new("b", 0)).unwrap();
+        store.assign(map(&[replica("b", 2)]));
         store.assign(map(&[]));
         store.assign(map(&[replica("b", 2)]));
         let (assigned, removed) = store.take_pending();
