@@ -192,6 +192,15 @@ impl Partition {
         Ok(())
     }
 
+    /// Move the high watermark up to `offset` (replication: once the in-sync replicas
+    /// have it) and wake whoever waits on it. Blocks on file I/O at most briefly (the
+    /// checkpoint is rewritten at most once a second).
+    pub fn commit(&self, offset: i64) -> Result<()> {
+        self.with_log(|log| self.advance_hw(log, offset))?;
+        self.publish();
+        Ok(())
+    }
+
     /// Append batches as the leader (base offsets rewritten in `batches`), on the
     /// blocking pool; under `--flush always` this returns after the data is synced.
     pub async fn append(self: &Arc<Self>, batches: Vec<u8>) -> Result<AppendInfo> {

@@ -405,6 +405,30 @@ mod tests {
         assert_eq!(missing.err(), Some(Lookup::NotHosted));
     }
 
+    #[tokio::test]
+    async fn retention_follows_the_topic_limits() {
+        use protocol::record::{Batch, Record};
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReplicaStore::new(1, dir.path().join("spu-1"), FlushPolicy::Never);
+        let mut limited = replica("small", 1);
+        limited.segment_size = Some(1024);
+        limited.max_partition_size = Some(2048);
+        assert!(store.apply(&map(&[limited]), &BTreeSet::new()).await);
+        let p = store.leader("small", 0).unwrap();
+        for _ in 0..40 {
+            let batch = Batch::from_records([Record::new(vec![b'x'; 200])]);
+            p.append(batch.encode().unwrap()).await.unwrap();
+        }
+        assert!(p.offsets().unwrap().log_start == 0);
+        let reported = store.offsets_changed();
+        assert!(store.enforce_retention().await > 0);
+        let offsets = p.offsets().unwrap();
+        assert!(offsets.log_start > 0, "{offsets:?}");
+        assert_eq!(offsets.leo, 40);
+        assert!(p.report().unwrap().size <= 2048 + 1024);
+        reported.await;
+    }
+
     #[test]
     fn plan_opens_updates_and_deletes() {
         let open = map(&[replica("a", 1), replica("b", 1)]);

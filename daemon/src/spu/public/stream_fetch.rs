@@ -343,6 +343,74 @@ mod tests {
         assert_eq!(check_start(1, 2, 9), Err(ErrorCode::OffsetOutOfRange));
     }
 
+    /// The next frame a session queued, decoded.
+    async fn next_frame(
+        rx: &mut tokio::sync::mpsc::Receiver<crate::net::Outgoing>,
+    ) -> StreamFetchResponse {
+        let frame = rx.recv().await.expect("a frame").to_vec().unwrap();
+        let size = i32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        assert_eq!(size, frame.len() - 4);
+        <StreamFetchResponse as protocol::Decode>::from_bytes(&frame[8..], 24).unwrap()
+    }
+
+    #[tokio::test]
+    async fn sessions_read_up_to_their_isolation_cap() {
+        use crate::storage::FlushPolicy;
+        use protocol::internal::Replica;
+        use protocol::record::{Batch, Record};
+        use protocol::spu::{Isolation as Wire, ReplicaKey};
+
+        let dir = tempfile::tempdir().unwrap();
+        let store = ReplicaStore::new(1, dir.path().to_path_buf(), FlushPolicy::Never);
+        // A follower keeps the high watermark where replication puts it.
+        let replica = Replica {
+            key: ReplicaKey::new("t", 0),
+            leader: 1,
+            replicas: vec![1, 2],
+            ..Default::default()
+        };
+        let assigned = [(replica.key.clone(), replica)].into_iter().collect();
+        assert!(store.apply(&assigned, &Default::default()).await);
+        let partition = store.leader("t", 0).unwrap();
+        for value in ["a", "b", "c"] {
+            let batch = Batch::from_records([Record::new(value.as_bytes().to_vec())]);
+            partition.append(batch.encode().unwrap()).await.unwrap();
+        }
+
+        let mut streams = Streams::default();
+        let (sink, mut uncommitted) = ResponseSink::channel();
+        let request = StreamFetchRequest::new("t", 0, 0);
+        start(&store, &mut streams, sink, 7, 24, request.clone())
+            .await
+            .unwrap();
+        let frame = next_frame(&mut uncommitted).await;
+        assert_eq!(frame.records.next_offset(), Some(3));
+        assert_eq!(frame.high_watermark, 0);
+
+        let (sink, mut committed) = ResponseSink::channel();
+        let request = StreamFetchRequest {
+            isolation: Wire::ReadCommitted,
+            ..request
+        };
+        start(&store, &mut streams, sink, 8, 24, request)
+            .await
+            .unwrap();
+        partition.commit(2).unwrap();
+        let frame = next_frame(&mut committed).await;
+        assert_eq!(frame.error_code, ErrorCode::None);
+        let offsets: Vec<i64> = frame
+            .records
+            .batches()
+            .map(|b| b.unwrap().header.base_offset)
+            .collect();
+        assert_eq!(offsets, [0, 1], "nothing past the high watermark");
+        partition.commit(3).unwrap();
+        let frame = next_frame(&mut committed).await;
+        assert_eq!(frame.records.next_offset(), Some(3));
+        assert_eq!(frame.high_watermark, 3);
+        streams.end_all();
+    }
+
     #[tokio::test]
     async fn acknowledgements_reach_live_sessions_only() {
         let mut streams = Streams::default();
