@@ -1,0 +1,352 @@
+//! Our client library (console::client) against a real daemon: admin, producer batching
+//! and partitioning, consumer positions, live tail, errors.
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use bytes::Bytes;
+use console::client::{
+    ClientError, ConsumerConfig, Fluvio, Offset, ProducerConfig, partition_for_key,
+};
+use protocol::api::{ErrorCode, spu_keys};
+use protocol::record::{Record, RecordHeader};
+use protocol::sc::{ReplicaSpec, TopicSpec};
+use protocol::spu::{ApiRequest, StreamFetchRequest, StreamFetchResponse};
+use protocol::{Decode, Reader};
+use tests::{Daemon, Role, temp_dir};
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn topic_spec(partitions: u32) -> TopicSpec {
+    TopicSpec {
+        replicas: ReplicaSpec::Computed {
+            partitions,
+            replication_factor: 1,
+            ignore_rack_assignment: false,
+        },
+        ..TopicSpec::default()
+    }
+}
+
+async fn drain(
+    fluvio: &Fluvio,
+    topic: &str,
+    partition: u32,
+    offset: Offset,
+) -> Vec<console::client::ConsumerRecord> {
+    let consumer = fluvio
+        .partition_consumer(topic, partition)
+        .await
+        .expect("consumer");
+    let config = ConsumerConfig {
+        stop_at_end: true,
+        ..ConsumerConfig::default()
+    };
+    let mut stream = consumer.stream(offset, config).await.expect("stream");
+    let mut out = Vec::new();
+    while let Some(record) = stream.next().await {
+        out.push(record.expect("record"));
+    }
+    out
+}
+
+#[test]
+fn produce_then_consume_keys_values_headers_in_order() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        fluvio
+            .admin()
+            .create::<TopicSpec>("orders", topic_spec(1), false)
+            .await
+            .expect("create topic");
+        let producer = fluvio
+            .topic_producer("orders", ProducerConfig::default())
+            .await
+            .expect("producer");
+        let mut pending = Vec::new();
+        for i in 0..1000 {
+            let record = Record::with_key(format!("key-{i}"), format!("value-{i}"))
+                .header("n", i.to_string());
+            pending.push(producer.send_record(0, record).await.expect("send"));
+        }
+        producer.flush().await.expect("flush");
+        let mut offsets = Vec::new();
+        for p in pending {
+            offsets.push(p.wait().await.expect("ack").offset);
+        }
+        assert_eq!(offsets, (0..1000).collect::<Vec<i64>>());
+
+        let records = drain(&fluvio, "orders", 0, Offset::Beginning).await;
+        assert_eq!(records.len(), 1000);
+        for (i, record) in records.iter().enumerate() {
+            assert_eq!(record.offset, i as i64);
+            assert_eq!(record.key.as_deref(), Some(format!("key-{i}").as_bytes()));
+            assert_eq!(record.value, Bytes::from(format!("value-{i}")));
+            assert_eq!(record.headers, vec![RecordHeader::new("n", i.to_string())]);
+            assert!(record.timestamp > 0);
+        }
+
+        // Positions: absolute, from the end, from the beginning.
+        let tail = drain(&fluvio, "orders", 0, Offset::FromEnd(3)).await;
+        assert_eq!(
+            tail.iter().map(|r| r.offset).collect::<Vec<_>>(),
+            vec![997, 998, 999]
+        );
+        let from = drain(&fluvio, "orders", 0, Offset::Absolute(995)).await;
+        assert_eq!(from.first().map(|r| r.offset), Some(995));
+        assert_eq!(from.len(), 5);
+        let skip = drain(&fluvio, "orders", 0, Offset::FromBeginning(990)).await;
+        assert_eq!(skip.len(), 10);
+        assert!(drain(&fluvio, "orders", 0, Offset::End).await.is_empty());
+    });
+}
+
+#[test]
+fn keys_choose_partitions_and_every_partition_is_consumed() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        fluvio
+            .admin()
+            .create::<TopicSpec>("events", topic_spec(3), false)
+            .await
+            .expect("create");
+        let producer = fluvio
+            .topic_producer("events", ProducerConfig::default())
+            .await
+            .expect("producer");
+        let mut acks = Vec::new();
+        for i in 0..300 {
+            let key = format!("user-{}", i % 17);
+            let pending = producer
+                .send(Some(Bytes::from(key.clone())), format!("event-{i}"))
+                .await
+                .expect("send");
+            acks.push((key, pending));
+        }
+        for (key, pending) in acks {
+            let meta = pending.wait().await.expect("ack");
+            assert_eq!(meta.partition, partition_for_key(key.as_bytes(), 3));
+        }
+        let mut seen = BTreeSet::new();
+        for partition in 0..3 {
+            for record in drain(&fluvio, "events", partition, Offset::Beginning).await {
+                let key = record.key.clone().expect("key");
+                assert_eq!(
+                    partition_for_key(&key, 3),
+                    partition,
+                    "key routed to its partition"
+                );
+                seen.insert(String::from_utf8(record.value.to_vec()).unwrap());
+            }
+        }
+        assert_eq!(seen.len(), 300, "every record consumed once");
+    });
+}
+
+/// Count the batches stored in a partition by reading its raw record set.
+async fn stored_batches(fluvio: &Fluvio, topic: &str) -> usize {
+    let route = fluvio
+        .metadata()
+        .route(topic, 0, Duration::from_secs(5))
+        .await
+        .expect("route");
+    let socket = console::client::Socket::connect(&route.leader_addr, console::client::Peer::Spu)
+        .await
+        .expect("spu");
+    let request = StreamFetchRequest::new(topic, 0, 0);
+    let mut frames = socket
+        .stream(
+            spu_keys::STREAM_FETCH,
+            StreamFetchRequest::VERSION,
+            &request,
+        )
+        .await
+        .expect("stream");
+    let body = frames.next().await.expect("frame");
+    let response =
+        StreamFetchResponse::decode(&mut Reader::new(&body), StreamFetchRequest::VERSION)
+            .expect("decode");
+    assert_eq!(response.error_code, ErrorCode::None);
+    response.records.batches().count()
+}
+
+#[test]
+fn records_are_batched_by_linger_and_by_size() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        for topic in ["lingered", "tiny"] {
+            fluvio
+                .admin()
+                .create::<TopicSpec>(topic, topic_spec(1), false)
+                .await
+                .expect("create");
+        }
+        // A long linger and a large batch: ten quick sends share one batch.
+        let lingered = fluvio
+            .topic_producer(
+                "lingered",
+                ProducerConfig {
+                    linger: Duration::from_secs(2),
+                    batch_size: 1 << 20,
+                    ..ProducerConfig::default()
+                },
+            )
+            .await
+            .expect("producer");
+        let mut pending = Vec::new();
+        for i in 0..10 {
+            pending.push(lingered.send(None, format!("r{i}")).await.expect("send"));
+        }
+        lingered.flush().await.expect("flush");
+        for p in pending {
+            p.wait().await.expect("ack");
+        }
+        assert_eq!(stored_batches(&fluvio, "lingered").await, 1);
+
+        // A batch size below one record: every record seals its own batch.
+        let tiny = fluvio
+            .topic_producer(
+                "tiny",
+                ProducerConfig {
+                    batch_size: 1,
+                    ..ProducerConfig::default()
+                },
+            )
+            .await
+            .expect("producer");
+        let mut pending = Vec::new();
+        for i in 0..5 {
+            pending.push(tiny.send(None, format!("r{i}")).await.expect("send"));
+        }
+        let offsets: Vec<i64> = {
+            let mut out = Vec::new();
+            for p in pending {
+                out.push(p.wait().await.expect("ack").offset);
+            }
+            out
+        };
+        assert_eq!(offsets, vec![0, 1, 2, 3, 4]);
+        assert_eq!(stored_batches(&fluvio, "tiny").await, 5);
+    });
+}
+
+#[test]
+fn a_live_stream_receives_records_produced_after_it_started() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        fluvio
+            .admin()
+            .create::<TopicSpec>("live", topic_spec(1), false)
+            .await
+            .expect("create");
+        let consumer = fluvio
+            .partition_consumer("live", 0)
+            .await
+            .expect("consumer");
+        let mut stream = consumer
+            .stream(Offset::End, ConsumerConfig::default())
+            .await
+            .expect("stream");
+        let producer = fluvio
+            .topic_producer("live", ProducerConfig::default())
+            .await
+            .expect("producer");
+        for i in 0..3 {
+            producer
+                .send(None, format!("live-{i}"))
+                .await
+                .expect("send");
+        }
+        producer.flush().await.expect("flush");
+        for i in 0..3 {
+            let record = tokio::time::timeout(Duration::from_secs(10), stream.next())
+                .await
+                .expect("a record arrives")
+                .expect("stream open")
+                .expect("record");
+            assert_eq!(record.offset, i);
+            assert_eq!(record.value, Bytes::from(format!("live-{i}")));
+        }
+    });
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        let err = fluvio
+            .topic_producer("nope", ProducerConfig::default())
+            .await
+            .err()
+            .expect("missing topic");
+        assert_eq!(
+            err.to_string(),
+            "topic 'nope' does not exist; create it with `fluvio topic create nope`"
+        );
+        fluvio
+            .admin()
+            .create::<TopicSpec>("dup", topic_spec(1), false)
+            .await
+            .expect("create");
+        let err = fluvio
+            .admin()
+            .create::<TopicSpec>("dup", topic_spec(1), false)
+            .await
+            .expect_err("duplicate");
+        assert!(
+            matches!(err.error_code(), Some(ErrorCode::TopicAlreadyExists)),
+            "{err}"
+        );
+        assert_eq!(
+            err.to_string(),
+            "cannot create topic 'dup': topic 'dup' already exists"
+        );
+        let err = fluvio
+            .partition_consumer("dup", 4)
+            .await
+            .err()
+            .expect("no such partition");
+        assert!(
+            err.to_string()
+                .contains("has 1 partition(s); there is no partition 4"),
+            "{err}"
+        );
+    });
+    // A dead SC.
+    let addr = tests::free_addr().to_string();
+    let err = runtime()
+        .block_on(Fluvio::connect(&addr))
+        .err()
+        .expect("nothing listens");
+    assert!(matches!(err, ClientError::Unreachable { .. }));
+    assert!(
+        err.to_string().contains("Is fluvio-daemon running?"),
+        "{err}"
+    );
+}
