@@ -5,3 +5,4 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod render;
+pub mod tui;

@@ -1,0 +1,787 @@
+//! The application: which view is up, what is on top of it, and the components' state.
+//! Events come in through [`App::handle`]; anything that needs I/O leaves as an
+//! [`Effect`] for the worker; [`App::draw`] only reads.
+
+use std::time::Instant;
+
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use protocol::sc::{AuthTokenSpec, Metadata, PartitionSpec, SpuSpec, TopicSpec};
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Rect};
+use ratatui::style::Style;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Paragraph, Row, Table, TableState};
+
+use crate::client::ConsumerRecord;
+use crate::command::Cli;
+
+use super::TuiOptions;
+use super::cmdbar::{self, CommandBar, Request};
+use super::keymap::{self, Action, Mode, View};
+use super::popups::{Popup, RecordView, TailForm};
+use super::rates::Rates;
+use super::tail::{Tail, TailSource};
+use super::theme;
+use super::views::{self, Cluster, Grid, ListState};
+
+/// Smaller than this, the console only says so.
+pub const MIN_WIDTH: u16 = 40;
+pub const MIN_HEIGHT: u16 = 10;
+
+/// What happens to the app: input, time, and what the background tasks report.
+#[derive(Debug)]
+pub enum AppEvent {
+    Input(Event),
+    /// Once a second: rates are sampled.
+    Tick(Instant),
+    Objects {
+        spus: Vec<Metadata<SpuSpec>>,
+        topics: Vec<Metadata<TopicSpec>>,
+        partitions: Vec<Metadata<PartitionSpec>>,
+    },
+    Tokens(Vec<Metadata<AuthTokenSpec>>),
+    /// A watch ended: the SC connection is gone.
+    Disconnected(String),
+    TailStarted {
+        id: u64,
+    },
+    TailRecord {
+        id: u64,
+        record: ConsumerRecord,
+    },
+    TailEnded {
+        id: u64,
+        error: Option<String>,
+    },
+    CommandDone {
+        line: String,
+        outcome: Result<Vec<String>, String>,
+    },
+}
+
+/// Side effects the app asks for; the worker carries them out and reports back.
+#[derive(Debug)]
+pub enum Effect {
+    StartTail { id: u64, source: TailSource },
+    StopTail,
+    RunCommand { line: String, cli: Box<Cli> },
+}
+
+/// The screen's rows: tabs, body, message line, footer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub tabs: Rect,
+    pub body: Rect,
+    pub message: Rect,
+    pub footer: Rect,
+}
+
+pub fn layout(area: Rect) -> Areas {
+    let row = |y: u16, height: u16| Rect {
+        x: area.x,
+        y,
+        width: area.width,
+        height,
+    };
+    let body_height = area.height.saturating_sub(3);
+    Areas {
+        tabs: row(area.y, 1),
+        body: row(area.y + 1, body_height),
+        message: row(area.y + 1 + body_height, 1),
+        footer: row(area.y + 2 + body_height, 1),
+    }
+}
+
+pub struct App {
+    options: TuiOptions,
+    /// Where the SC is, for the title bar.
+    sc: String,
+    view: View,
+    size: Rect,
+    cluster: Cluster,
+    rates: Rates,
+    spus: ListState,
+    topics: ListState,
+    partitions: ListState,
+    tokens: ListState,
+    metadata_scroll: usize,
+    tail: Tail,
+    next_tail_id: u64,
+    popup: Option<Popup>,
+    cmdbar: CommandBar,
+    /// The last result or error, in the message line.
+    message: Option<(String, bool)>,
+    disconnected: Option<String>,
+    effects: Vec<Effect>,
+    quit: bool,
+}
+
+impl App {
+    pub fn new(options: TuiOptions, sc: &str) -> Self {
+        Self {
+            tail: Tail::new(options.buffer),
+            options,
+            sc: sc.to_string(),
+            view: View::Topics,
+            size: Rect::new(0, 0, 80, 24),
+            cluster: Cluster::default(),
+            rates: Rates::default(),
+            spus: ListState::default(),
+            topics: ListState::default(),
+            partitions: ListState::default(),
+            tokens: ListState::default(),
+            metadata_scroll: 0,
+            next_tail_id: 0,
+            popup: None,
+            cmdbar: CommandBar::default(),
+            message: None,
+            disconnected: None,
+            effects: Vec::new(),
+            quit: false,
+        }
+    }
+
+    pub fn should_quit(&self) -> bool {
+        self.quit
+    }
+
+    pub fn view(&self) -> View {
+        self.view
+    }
+
+    pub fn tail(&self) -> &Tail {
+        &self.tail
+    }
+
+    pub fn popup(&self) -> Option<&Popup> {
+        self.popup.as_ref()
+    }
+
+    pub fn message(&self) -> Option<&(String, bool)> {
+        self.message.as_ref()
+    }
+
+    /// The side effects asked for since the last call.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    pub fn set_size(&mut self, size: Rect) {
+        self.size = size;
+        self.fit_lists();
+    }
+
+    /// Where keys go now.
+    pub fn mode(&self) -> Mode {
+        if let Some(popup) = &self.popup {
+            popup.mode()
+        } else if self.cmdbar.is_active() {
+            Mode::CommandBar
+        } else if self.view == View::Tail && self.tail.filter_draft().is_some() {
+            Mode::FilterInput
+        } else {
+            Mode::View(self.view)
+        }
+    }
+
+    pub fn handle(&mut self, event: AppEvent) {
+        match event {
+            AppEvent::Input(Event::Key(key)) => self.on_key(key),
+            AppEvent::Input(Event::Mouse(mouse)) if self.options.mouse => self.on_mouse(mouse),
+            AppEvent::Input(Event::Resize(w, h)) => self.set_size(Rect::new(0, 0, w, h)),
+            AppEvent::Input(Event::Paste(text)) => {
+                for c in text.chars().filter(|c| !c.is_control()) {
+                    self.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::NONE));
+                }
+            }
+            AppEvent::Input(_) => {}
+            AppEvent::Tick(now) => {
+                let partitions = &self.cluster.partitions;
+                self.rates.sample(
+                    now,
+                    partitions
+                        .iter()
+                        .map(|p| (p.name.as_str(), p.status.leader.leo)),
+                );
+            }
+            AppEvent::Objects {
+                spus,
+                topics,
+                partitions,
+            } => {
+                self.cluster.set_objects(spus, topics, partitions);
+                self.disconnected = None;
+                self.fit_lists();
+            }
+            AppEvent::Tokens(tokens) => {
+                self.cluster.set_tokens(tokens);
+                self.fit_lists();
+            }
+            AppEvent::Disconnected(why) => self.disconnected = Some(why),
+            AppEvent::TailStarted { id } => self.tail.started(id),
+            AppEvent::TailRecord { id, record } => self.tail.push(id, record),
+            AppEvent::TailEnded { id, error } => self.tail.ended(id, error),
+            AppEvent::CommandDone { line, outcome } => self.command_done(line, outcome),
+        }
+    }
+
+    fn on_key(&mut self, key: KeyEvent) {
+        let mode = self.mode();
+        match keymap::lookup(mode, &key, self.options.read_only) {
+            Some(action) => self.perform(mode, action),
+            None if keymap::takes_text(mode) => {
+                if let KeyCode::Char(c) = key.code
+                    && !key
+                        .modifiers
+                        .intersects(KeyModifiers::CONTROL | KeyModifiers::ALT)
+                {
+                    self.type_char(mode, c);
+                }
+            }
+            None => {}
+        }
+    }
+
+    fn type_char(&mut self, mode: Mode, c: char) {
+        match mode {
+            Mode::CommandBar => self.cmdbar.insert(c),
+            Mode::FilterInput => {
+                let mut draft = self.tail.filter_draft().unwrap_or_default().to_string();
+                draft.push(c);
+                self.tail.set_filter_draft(draft);
+            }
+            Mode::TailSetup => {
+                if let Some(Popup::TailSetup(form)) = self.popup.as_mut() {
+                    form.insert(c);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Rows of the list in the body (below its header).
+    fn list_height(&self) -> usize {
+        layout(self.size).body.height.saturating_sub(1).max(1) as usize
+    }
+
+    /// Rows of records in the tail (below its status and header lines).
+    fn tail_height(&self) -> usize {
+        layout(self.size).body.height.saturating_sub(2).max(1) as usize
+    }
+
+    fn fit_lists(&mut self) {
+        let height = self.list_height();
+        self.spus.fit(self.cluster.spus.len(), height);
+        self.topics.fit(self.cluster.topics.len(), height);
+        self.partitions.fit(self.cluster.partitions.len(), height);
+        self.tokens.fit(self.cluster.tokens.len(), height);
+    }
+
+    fn list_mut(&mut self, view: View) -> Option<(&mut ListState, usize)> {
+        match view {
+            View::Spus => Some((&mut self.spus, self.cluster.spus.len())),
+            View::Topics => Some((&mut self.topics, self.cluster.topics.len())),
+            View::Partitions => Some((&mut self.partitions, self.cluster.partitions.len())),
+            View::Tokens => Some((&mut self.tokens, self.cluster.tokens.len())),
+            View::Metadata | View::Tail => None,
+        }
+    }
+
+    fn perform(&mut self, mode: Mode, action: Action) {
+        match mode {
+            Mode::View(view) => self.perform_in_view(view, action),
+            Mode::Help | Mode::Output | Mode::Record => match action {
+                Action::Close => self.popup = None,
+                Action::Up => self.scroll_popup(-1),
+                Action::Down => self.scroll_popup(1),
+                Action::PageUp => self.scroll_popup(-(self.list_height() as isize)),
+                Action::PageDown => self.scroll_popup(self.list_height() as isize),
+                Action::ToggleHex => {
+                    if let Some(Popup::Record(view)) = self.popup.as_mut() {
+                        view.hex = !view.hex;
+                    }
+                }
+                _ => {}
+            },
+            Mode::Confirm => match action {
+                Action::Confirm => {
+                    if let Some(Popup::Confirm { line, .. }) = self.popup.take() {
+                        self.run_line(&line, true);
+                    }
+                }
+                Action::Close => {
+                    self.popup = None;
+                    self.say("cancelled", false);
+                }
+                _ => {}
+            },
+            Mode::CommandBar => match action {
+                Action::Submit => {
+                    let line = self.cmdbar.submit();
+                    self.run_line(&line, false);
+                }
+                Action::Close => self.cmdbar.close(),
+                Action::HistoryPrev => self.cmdbar.history_prev(),
+                Action::HistoryNext => self.cmdbar.history_next(),
+                Action::DeleteChar => self.cmdbar.backspace(),
+                _ => {}
+            },
+            Mode::FilterInput => match action {
+                Action::Submit => self.tail.finish_filter(true),
+                Action::Close => self.tail.finish_filter(false),
+                Action::DeleteChar => {
+                    let mut draft = self.tail.filter_draft().unwrap_or_default().to_string();
+                    draft.pop();
+                    self.tail.set_filter_draft(draft);
+                }
+                _ => {}
+            },
+            Mode::TailSetup => {
+                let Some(Popup::TailSetup(form)) = self.popup.as_mut() else {
+                    return;
+                };
+                match action {
+                    Action::Submit => match form.source() {
+                        Ok(source) => {
+                            self.popup = None;
+                            self.start_tail(source);
+                        }
+                        Err(problem) => form.error = Some(problem),
+                    },
+                    Action::Close => self.popup = None,
+                    Action::NextField => form.next_field(),
+                    Action::PrevField => form.prev_field(),
+                    Action::ChoiceNext => form.cycle(true),
+                    Action::ChoicePrev => form.cycle(false),
+                    Action::DeleteChar => form.backspace(),
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn scroll_popup(&mut self, delta: isize) {
+        if let Some(popup) = self.popup.as_mut() {
+            popup.scroll(delta);
+        }
+    }
+
+    fn perform_in_view(&mut self, view: View, action: Action) {
+        let page = match view {
+            View::Tail => self.tail_height(),
+            _ => self.list_height(),
+        } as isize;
+        match action {
+            Action::Quit => self.quit = true,
+            Action::Help => {
+                self.popup = Some(Popup::Help {
+                    under: Mode::View(view),
+                    scroll: 0,
+                })
+            }
+            Action::CommandBar => self.cmdbar.open(),
+            Action::NextView => self.view = view.next(),
+            Action::PrevView => self.view = view.prev(),
+            Action::Show(target) => self.view = target,
+            Action::Up
+            | Action::Down
+            | Action::PageUp
+            | Action::PageDown
+            | Action::Top
+            | Action::Bottom => {
+                let delta = match action {
+                    Action::Up => -1,
+                    Action::Down => 1,
+                    Action::PageUp => -page,
+                    Action::PageDown => page,
+                    Action::Top => isize::MIN / 2,
+                    _ => isize::MAX / 2,
+                };
+                self.move_in_view(view, action, delta);
+            }
+            Action::Open => self.open(view),
+            Action::Delete => self.delete(view),
+            Action::Pause => self.tail.toggle_pause(),
+            Action::Filter => self.tail.edit_filter(),
+            Action::Context => self.tail.toggle_context(),
+            Action::Wrap => self.tail.toggle_wrap(),
+            Action::Timestamps => self.tail.toggle_timestamps(),
+            Action::NewTail => {
+                let form = match self.tail.source() {
+                    Some(source) => TailForm::from_source(source),
+                    None => TailForm::new(
+                        self.selected_topic().map(|t| t.name.as_str()).unwrap_or(""),
+                        None,
+                    ),
+                };
+                self.popup = Some(Popup::TailSetup(form));
+            }
+            Action::StopTail => {
+                self.tail.stop();
+                self.effects.push(Effect::StopTail);
+            }
+            Action::ClearTail => self.tail.clear(),
+            _ => {}
+        }
+    }
+
+    fn move_in_view(&mut self, view: View, action: Action, delta: isize) {
+        let height = self.list_height();
+        match view {
+            View::Tail => match action {
+                Action::Top => self.tail.top(),
+                Action::Bottom => self.tail.bottom(),
+                _ => self.tail.scroll(delta),
+            },
+            View::Metadata => {
+                let lines = views::metadata_dump(&self.cluster).len();
+                let max = lines.saturating_sub(self.list_height());
+                self.metadata_scroll = self.metadata_scroll.saturating_add_signed(delta).min(max);
+            }
+            _ => {
+                if let Some((list, len)) = self.list_mut(view) {
+                    list.move_by(delta, len, height);
+                }
+            }
+        }
+    }
+
+    fn selected_topic(&self) -> Option<&Metadata<TopicSpec>> {
+        self.cluster.topics.get(self.topics.selected)
+    }
+
+    fn open(&mut self, view: View) {
+        match view {
+            View::Topics => {
+                if let Some(topic) = self.selected_topic() {
+                    self.popup = Some(Popup::TailSetup(TailForm::new(&topic.name, None)));
+                }
+            }
+            View::Partitions => {
+                if let Some(p) = self.cluster.partitions.get(self.partitions.selected) {
+                    let (topic, n) = views::partition_key(&p.name);
+                    self.popup = Some(Popup::TailSetup(TailForm::new(topic, Some(n))));
+                }
+            }
+            View::Tail => {
+                if let Some(record) = self.tail.selected() {
+                    self.popup = Some(Popup::Record(RecordView::new(record.clone())));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn delete(&mut self, view: View) {
+        let line = match view {
+            View::Topics => self
+                .selected_topic()
+                .map(|t| format!("topic delete {}", shell_quote(&t.name))),
+            View::Tokens => self
+                .cluster
+                .tokens
+                .get(self.tokens.selected)
+                .map(|t| format!("auth-token delete -n {}", shell_quote(&t.name))),
+            _ => None,
+        };
+        if let Some(line) = line {
+            self.run_line(&line, false);
+        }
+    }
+
+    /// Start tailing `source` (a new tail replaces the one running).
+    pub fn start_tail(&mut self, source: TailSource) {
+        self.next_tail_id += 1;
+        let id = self.next_tail_id;
+        self.tail.start(id, source.clone());
+        self.effects.push(Effect::StartTail { id, source });
+        self.view = View::Tail;
+    }
+
+    /// Act on a command line (from the bar, or built by a key such as `d`).
+    fn run_line(&mut self, line: &str, confirmed: bool) {
+        match cmdbar::parse_line(line, self.options.read_only, confirmed) {
+            Request::Nothing => {}
+            Request::Quit => self.quit = true,
+            Request::Help => {
+                self.popup = Some(Popup::Help {
+                    under: Mode::View(self.view),
+                    scroll: 0,
+                })
+            }
+            Request::Show(view) => self.view = view,
+            Request::Tail(source) => self.start_tail(source),
+            Request::Run(cli) => {
+                self.say(&format!("running: {line}"), false);
+                self.effects.push(Effect::RunCommand {
+                    line: line.to_string(),
+                    cli,
+                });
+            }
+            Request::Confirm { question, line } => {
+                self.popup = Some(Popup::Confirm { question, line })
+            }
+            Request::Say { text, error } => self.show_text(line, text, error),
+        }
+    }
+
+    fn command_done(&mut self, line: String, outcome: Result<Vec<String>, String>) {
+        match outcome {
+            Ok(lines) => match lines.as_slice() {
+                [] => self.say(&format!("done: {line}"), false),
+                [one] => self.say(one, false),
+                _ => {
+                    self.message = None;
+                    self.popup = Some(Popup::Output {
+                        title: format!(":{line}"),
+                        lines,
+                        scroll: 0,
+                    });
+                }
+            },
+            Err(error) => self.show_text(&line, error, true),
+        }
+    }
+
+    /// One line goes to the message line; more open in a box.
+    fn show_text(&mut self, line: &str, text: String, error: bool) {
+        let text = text.trim_end();
+        if text.lines().count() <= 1 {
+            self.say(text, error);
+        } else {
+            self.message = None;
+            self.popup = Some(Popup::Output {
+                title: format!(":{line}"),
+                lines: text.lines().map(str::to_string).collect(),
+                scroll: 0,
+            });
+        }
+    }
+
+    fn say(&mut self, text: &str, error: bool) {
+        self.message = Some((text.to_string(), error));
+    }
+
+    fn on_mouse(&mut self, mouse: MouseEvent) {
+        let mode = self.mode();
+        match mouse.kind {
+            MouseEventKind::ScrollUp | MouseEventKind::ScrollDown => {
+                let (action, delta) = if mouse.kind == MouseEventKind::ScrollUp {
+                    (Action::Up, -3)
+                } else {
+                    (Action::Down, 3)
+                };
+                match mode {
+                    Mode::View(view) => self.move_in_view(view, action, delta),
+                    _ => self.scroll_popup(delta),
+                }
+            }
+            MouseEventKind::Down(MouseButton::Left) if matches!(mode, Mode::View(_)) => {
+                let areas = layout(self.size);
+                if mouse.row == areas.tabs.y {
+                    if let Some((view, _, _)) = tab_ranges()
+                        .into_iter()
+                        .find(|(_, from, to)| (*from..*to).contains(&mouse.column))
+                    {
+                        self.view = view;
+                    }
+                } else if mouse.row > areas.body.y && mouse.row < areas.body.bottom() {
+                    let row = (mouse.row - areas.body.y - 1) as usize;
+                    let height = self.list_height();
+                    if let Some((list, len)) = self.list_mut(self.view)
+                        && list.offset + row < len
+                    {
+                        list.selected = list.offset + row;
+                        list.fit(len, height);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    pub fn draw(&self, frame: &mut Frame) {
+        let area = frame.area();
+        if area.width < MIN_WIDTH || area.height < MIN_HEIGHT {
+            let text = format!(
+                "Terminal too small ({}x{}); the console needs at least {MIN_WIDTH}x{MIN_HEIGHT}. q quits.",
+                area.width, area.height
+            );
+            frame.render_widget(
+                Paragraph::new(text).wrap(ratatui::widgets::Wrap { trim: true }),
+                area,
+            );
+            return;
+        }
+        let areas = layout(area);
+        self.draw_tabs(frame, areas.tabs);
+        match self.view {
+            View::Spus => self.draw_grid(
+                frame,
+                areas.body,
+                &views::spus(&self.cluster),
+                &self.spus,
+                "No SPUs registered.",
+            ),
+            View::Topics => self.draw_grid(
+                frame,
+                areas.body,
+                &views::topics(&self.cluster),
+                &self.topics,
+                "No topics. Create one with :topic create NAME",
+            ),
+            View::Partitions => self.draw_grid(
+                frame,
+                areas.body,
+                &views::partitions(&self.cluster, &self.rates),
+                &self.partitions,
+                "No partitions.",
+            ),
+            View::Tokens => self.draw_grid(
+                frame,
+                areas.body,
+                &views::tokens(&self.cluster),
+                &self.tokens,
+                if self.cluster.tokens_known {
+                    "No auth tokens. Create one with :auth-token create"
+                } else {
+                    "Waiting for the auth token watch…"
+                },
+            ),
+            View::Metadata => {
+                let lines: Vec<Line> = views::metadata_dump(&self.cluster)
+                    .into_iter()
+                    .skip(self.metadata_scroll)
+                    .map(Line::from)
+                    .collect();
+                frame.render_widget(Paragraph::new(lines), areas.body);
+            }
+            View::Tail => self.tail.draw(frame, areas.body),
+        }
+        self.draw_message(frame, areas.message);
+        self.draw_footer(frame, areas.footer);
+        if let Some(popup) = &self.popup {
+            popup.draw(frame, areas.body, self.options.read_only);
+        }
+    }
+
+    fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
+        let mut spans = Vec::new();
+        for (view, _, _) in tab_ranges() {
+            let style = if view == self.view {
+                theme::active_tab()
+            } else {
+                Style::new()
+            };
+            spans.push(Span::styled(tab_label(view), style));
+            spans.push(Span::raw("│"));
+        }
+        let mut status = format!(" SC {}", self.sc);
+        if self.options.read_only {
+            status.push_str(" [read-only]");
+        }
+        if let Some(why) = &self.disconnected {
+            status.push_str(&format!(" DISCONNECTED: {why}"));
+        }
+        spans.push(Span::raw(status));
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+
+    fn draw_grid(
+        &self,
+        frame: &mut Frame,
+        area: Rect,
+        grid: &Grid,
+        state: &ListState,
+        empty: &str,
+    ) {
+        if grid.rows.is_empty() {
+            frame.render_widget(Paragraph::new(empty.to_string()), area);
+            return;
+        }
+        let mut widths: Vec<u16> = grid
+            .header
+            .iter()
+            .map(|h| h.chars().count() as u16)
+            .collect();
+        for row in &grid.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count() as u16);
+            }
+        }
+        let height = area.height.saturating_sub(1) as usize;
+        let rows = grid
+            .rows
+            .iter()
+            .skip(state.offset)
+            .take(height)
+            .map(|cells| Row::new(cells.clone()));
+        let table = Table::new(rows, widths.into_iter().map(Constraint::Length))
+            .header(Row::new(grid.header.clone()).style(theme::header()))
+            .column_spacing(2)
+            .row_highlight_style(theme::selected());
+        let mut table_state =
+            TableState::default().with_selected(Some(state.selected.saturating_sub(state.offset)));
+        frame.render_stateful_widget(table, area, &mut table_state);
+    }
+
+    fn draw_message(&self, frame: &mut Frame, area: Rect) {
+        if self.cmdbar.is_active() {
+            let line = format!(":{}", self.cmdbar.line());
+            let x = area.x + line.chars().count() as u16;
+            frame.render_widget(Paragraph::new(line), area);
+            frame.set_cursor_position((x.min(area.right().saturating_sub(1)), area.y));
+        } else if let Some((text, error)) = &self.message {
+            let line = if *error {
+                Line::from(vec![
+                    Span::styled("error: ", theme::error()),
+                    Span::raw(text.clone()),
+                ])
+            } else {
+                Line::from(text.clone())
+            };
+            frame.render_widget(Paragraph::new(line), area);
+        }
+    }
+
+    fn draw_footer(&self, frame: &mut Frame, area: Rect) {
+        let mut spans = Vec::new();
+        for (key, hint) in keymap::footer(self.mode(), self.options.read_only) {
+            spans.push(Span::styled(key, theme::key_hint()));
+            spans.push(Span::raw(format!(" {hint}  ")));
+        }
+        frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    }
+}
+
+fn tab_label(view: View) -> String {
+    format!(" {} {} ", view.index() + 1, view.title())
+}
+
+/// Each tab and the columns it covers on the tab row.
+fn tab_ranges() -> Vec<(View, u16, u16)> {
+    let mut x = 0;
+    View::ALL
+        .iter()
+        .map(|&view| {
+            let width = tab_label(view).chars().count() as u16;
+            let range = (view, x, x + width);
+            x += width + 1;
+            range
+        })
+        .collect()
+}
+
+/// Quote a name for a command line if it needs it.
+fn shell_quote(word: &str) -> String {
+    if word
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}

@@ -1,0 +1,451 @@
+//! The metadata views: the cluster as last seen through the watches, the columns of each
+//! table, a selectable list state, and the metadata dump's text.
+
+use protocol::sc::{
+    AuthTokenResolution, AuthTokenSpec, Metadata, PartitionSpec, ReplicaSpec, SpuSpec, SpuType,
+    TopicSpec,
+};
+
+use super::rates::{Rates, rate_label, sparkline};
+
+/// The cluster's objects, each list sorted the way it is shown.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    pub spus: Vec<Metadata<SpuSpec>>,
+    pub topics: Vec<Metadata<TopicSpec>>,
+    pub partitions: Vec<Metadata<PartitionSpec>>,
+    pub tokens: Vec<Metadata<AuthTokenSpec>>,
+    /// Whether the auth token watch has answered yet.
+    pub tokens_known: bool,
+}
+
+impl Cluster {
+    pub fn set_objects(
+        &mut self,
+        mut spus: Vec<Metadata<SpuSpec>>,
+        mut topics: Vec<Metadata<TopicSpec>>,
+        mut partitions: Vec<Metadata<PartitionSpec>>,
+    ) {
+        spus.sort_by_key(|s| s.spec.id);
+        topics.sort_by(|a, b| a.name.cmp(&b.name));
+        partitions.sort_by(|a, b| partition_key(&a.name).cmp(&partition_key(&b.name)));
+        self.spus = spus;
+        self.topics = topics;
+        self.partitions = partitions;
+    }
+
+    pub fn set_tokens(&mut self, mut tokens: Vec<Metadata<AuthTokenSpec>>) {
+        tokens.sort_by(|a, b| a.name.cmp(&b.name));
+        self.tokens = tokens;
+        self.tokens_known = true;
+    }
+}
+
+/// `topic-12` → (`topic`, 12), so partition 10 sorts after 9.
+pub fn partition_key(name: &str) -> (&str, u32) {
+    match name.rsplit_once('-') {
+        Some((topic, n)) => match n.parse() {
+            Ok(n) => (topic, n),
+            Err(_) => (name, 0),
+        },
+        None => (name, 0),
+    }
+}
+
+/// A table: header and rows with as many cells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grid {
+    pub header: Vec<&'static str>,
+    pub rows: Vec<Vec<String>>,
+}
+
+/// A column: its header and how to get a row's cell.
+type Column<'a, T> = (&'static str, &'a dyn Fn(&T) -> String);
+
+fn grid<T>(columns: &[Column<'_, T>], items: &[T]) -> Grid {
+    Grid {
+        header: columns.iter().map(|(h, _)| *h).collect(),
+        rows: items
+            .iter()
+            .map(|item| {
+                columns
+                    .iter()
+                    .map(|(_, cell)| {
+                        let text = cell(item);
+                        if text.is_empty() {
+                            "-".to_string()
+                        } else {
+                            text
+                        }
+                    })
+                    .collect()
+            })
+            .collect(),
+    }
+}
+
+fn spu_type(t: SpuType) -> &'static str {
+    match t {
+        SpuType::Managed => "managed",
+        SpuType::Custom => "custom",
+    }
+}
+
+pub fn spus(cluster: &Cluster) -> Grid {
+    grid::<Metadata<SpuSpec>>(
+        &[
+            ("ID", &|s| s.spec.id.to_string()),
+            ("NAME", &|s| s.name.clone()),
+            ("TYPE", &|s| spu_type(s.spec.spu_type).into()),
+            ("STATUS", &|s| s.status.resolution.label().into()),
+            ("RACK", &|s| s.spec.rack.clone().unwrap_or_default()),
+            ("PUBLIC", &|s| s.spec.public_endpoint.addr()),
+            ("PRIVATE", &|s| s.spec.private_endpoint.addr()),
+        ],
+        &cluster.spus,
+    )
+}
+
+pub fn topics(cluster: &Cluster) -> Grid {
+    grid::<Metadata<TopicSpec>>(
+        &[
+            ("NAME", &|t| t.name.clone()),
+            ("PARTITIONS", &|t| {
+                t.spec.replicas.partition_count().to_string()
+            }),
+            ("REPLICATION", &|t| {
+                t.spec.replicas.replication_factor().to_string()
+            }),
+            ("STATUS", &|t| t.status.resolution.label().into()),
+            ("REASON", &|t| t.status.reason.clone()),
+        ],
+        &cluster.topics,
+    )
+}
+
+fn spu_list(ids: &[i32]) -> String {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    format!("[{}]", ids.join(","))
+}
+
+fn size(bytes: i64) -> String {
+    match bytes {
+        b if b < 0 => "-".into(),
+        b if b < 1024 => format!("{b} B"),
+        b if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),
+        b if b < 1 << 30 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
+        b => format!("{:.1} GiB", b as f64 / f64::from(1 << 30)),
+    }
+}
+
+/// The sparkline column's width.
+pub const SPARK_WIDTH: usize = 20;
+
+pub fn partitions(cluster: &Cluster, rates: &Rates) -> Grid {
+    grid::<Metadata<PartitionSpec>>(
+        &[
+            ("TOPIC", &|p| partition_key(&p.name).0.to_string()),
+            ("PARTITION", &|p| partition_key(&p.name).1.to_string()),
+            ("LEADER", &|p| p.spec.leader.to_string()),
+            ("REPLICAS", &|p| spu_list(&p.spec.replicas)),
+            ("IN-SYNC", &|p| p.status.lsr.to_string()),
+            ("STATUS", &|p| p.status.resolution.label().into()),
+            ("HW", &|p| p.status.leader.hw.to_string()),
+            ("LEO", &|p| p.status.leader.leo.to_string()),
+            ("SIZE", &|p| size(p.status.size)),
+            ("RATE", &|p| rate_label(rates.rate(&p.name))),
+            ("TREND", &|p| {
+                sparkline(&rates.history(&p.name), SPARK_WIDTH)
+            }),
+        ],
+        &cluster.partitions,
+    )
+}
+
+fn token_status(t: &Metadata<AuthTokenSpec>) -> &'static str {
+    match t.status.resolution {
+        AuthTokenResolution::Ok => "ok",
+        AuthTokenResolution::Invalid => "invalid",
+    }
+}
+
+pub fn tokens(cluster: &Cluster) -> Grid {
+    // Never the secret: the SC does not send it, and nothing here would show it.
+    grid::<Metadata<AuthTokenSpec>>(
+        &[
+            ("NAME", &|t| t.name.clone()),
+            ("TYPE", &|t| t.spec.token_type.label().into()),
+            ("SPU RANGE", &|t| {
+                format!("{}-{}", t.spec.min_spu, t.spec.max_spu)
+            }),
+            ("STATUS", &|t| token_status(t).into()),
+            ("REASON", &|t| t.status.reason.clone()),
+        ],
+        &cluster.tokens,
+    )
+}
+
+/// The metadata dump, laid out as the SC's `table_fmt` lays it out (the same four tables
+/// and columns as `fluvio advanced metadata`).
+pub fn metadata_dump(cluster: &Cluster) -> Vec<String> {
+    let tokens = grid::<Metadata<AuthTokenSpec>>(
+        &[
+            ("TOKEN-NAME", &|t| t.name.clone()),
+            ("STATUS", &|t| token_status(t).into()),
+            ("SPU-MIN", &|t| t.spec.min_spu.to_string()),
+            ("SPU-MAX", &|t| t.spec.max_spu.to_string()),
+            ("TYPE", &|t| t.spec.token_type.label().into()),
+            ("REASON", &|t| t.status.reason.clone()),
+        ],
+        &cluster.tokens,
+    );
+    let spus = grid::<Metadata<SpuSpec>>(
+        &[
+            ("SPU", &|s| s.name.clone()),
+            ("SPU-ID", &|s| s.spec.id.to_string()),
+            ("STATUS", &|s| s.status.resolution.label().into()),
+            ("TYPE", &|s| spu_type(s.spec.spu_type).into()),
+            ("PUBLIC", &|s| s.spec.public_endpoint.addr()),
+            ("PRIVATE", &|s| s.spec.private_endpoint.addr()),
+            ("RACK", &|s| s.spec.rack.clone().unwrap_or_default()),
+        ],
+        &cluster.spus,
+    );
+    let topics = grid::<Metadata<TopicSpec>>(
+        &[
+            ("TOPIC", &|t| t.name.clone()),
+            ("TYPE", &|t| topic_shape(t).0.into()),
+            ("PART", &|t| topic_shape(t).1),
+            ("FACT", &|t| topic_shape(t).2),
+            ("IGN-RACK", &|t| topic_shape(t).3.into()),
+            ("RESOLUTION", &|t| t.status.resolution.label().into()),
+            ("R-MAP-ROWS", &|t| t.status.replica_map.len().to_string()),
+            ("REASON", &|t| t.status.reason.clone()),
+        ],
+        &cluster.topics,
+    );
+    let partitions = grid::<Metadata<PartitionSpec>>(
+        &[
+            ("PARTITION", &|p| p.name.clone()),
+            ("LEADER", &|p| p.spec.leader.to_string()),
+            ("REPLICAS", &|p| spu_list(&p.spec.replicas)),
+            ("RESOLUTION", &|p| p.status.resolution.label().into()),
+            ("HW", &|p| p.status.leader.hw.to_string()),
+            ("LEO", &|p| p.status.leader.leo.to_string()),
+        ],
+        &cluster.partitions,
+    );
+    let mut lines = Vec::new();
+    for (title, table) in [
+        ("auth tokens", tokens),
+        ("SPUs", spus),
+        ("topics", topics),
+        ("partitions", partitions),
+    ] {
+        lines.push(format!("{title}:"));
+        lines.extend(aligned(&table));
+        lines.push(String::new());
+    }
+    lines
+}
+
+fn topic_shape(t: &Metadata<TopicSpec>) -> (&'static str, String, String, &'static str) {
+    match &t.spec.replicas {
+        ReplicaSpec::Computed {
+            partitions,
+            replication_factor,
+            ignore_rack_assignment,
+        } => (
+            "computed",
+            partitions.to_string(),
+            replication_factor.to_string(),
+            if *ignore_rack_assignment { "yes" } else { "" },
+        ),
+        ReplicaSpec::Assigned(maps) => (
+            "assigned",
+            maps.len().to_string(),
+            t.spec.replicas.replication_factor().to_string(),
+            "",
+        ),
+    }
+}
+
+/// Columns left-aligned to their widest cell, two spaces apart (as `table_fmt` does).
+pub fn aligned(table: &Grid) -> Vec<String> {
+    let mut widths: Vec<usize> = table.header.iter().map(|h| h.chars().count()).collect();
+    for row in &table.rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut text = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i > 0 {
+                text.push_str("  ");
+            }
+            text.push_str(cell);
+            text.extend(std::iter::repeat_n(' ', w - cell.chars().count().min(*w)));
+        }
+        text.trim_end().to_string()
+    };
+    std::iter::once(line(table.header.clone()))
+        .chain(
+            table
+                .rows
+                .iter()
+                .map(|row| line(row.iter().map(String::as_str).collect())),
+        )
+        .collect()
+}
+
+/// A selectable list: the selected row and the first row shown.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ListState {
+    pub selected: usize,
+    pub offset: usize,
+}
+
+impl ListState {
+    /// Move the selection by `delta` within `len` rows, scrolling so it stays within a
+    /// window of `height` rows.
+    pub fn move_by(&mut self, delta: isize, len: usize, height: usize) {
+        if len == 0 {
+            *self = ListState::default();
+            return;
+        }
+        let target = (self.selected as isize + delta).clamp(0, len as isize - 1) as usize;
+        self.selected = target;
+        self.fit(len, height);
+    }
+
+    /// Keep the selection in range and in view (after rows came or went).
+    pub fn fit(&mut self, len: usize, height: usize) {
+        let height = height.max(1);
+        if len == 0 {
+            *self = ListState::default();
+            return;
+        }
+        self.selected = self.selected.min(len - 1);
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + height {
+            self.offset = self.selected + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(height));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::sc::{PartitionStatus, SpuStatus, TopicStatus};
+
+    fn topic(name: &str, partitions: u32) -> Metadata<TopicSpec> {
+        let spec = TopicSpec {
+            replicas: ReplicaSpec::Computed {
+                partitions,
+                replication_factor: 1,
+                ignore_rack_assignment: false,
+            },
+            ..TopicSpec::default()
+        };
+        Metadata::new(name, spec, TopicStatus::default())
+    }
+
+    fn partition(name: &str, leo: i64) -> Metadata<PartitionSpec> {
+        let mut status = PartitionStatus::default();
+        status.leader.leo = leo;
+        status.size = -2;
+        Metadata::new(name, PartitionSpec::default(), status)
+    }
+
+    #[test]
+    fn tables_have_as_many_cells_as_headers_and_sort_naturally() {
+        let mut cluster = Cluster::default();
+        cluster.set_objects(
+            vec![Metadata::new(
+                "spu-1",
+                SpuSpec::default(),
+                SpuStatus::default(),
+            )],
+            vec![topic("b", 2), topic("a", 11)],
+            vec![
+                partition("a-10", 5),
+                partition("a-9", 3),
+                partition("a-1", 0),
+            ],
+        );
+        let rates = Rates::default();
+        for table in [
+            spus(&cluster),
+            topics(&cluster),
+            partitions(&cluster, &rates),
+            tokens(&cluster),
+        ] {
+            for row in &table.rows {
+                assert_eq!(row.len(), table.header.len(), "{:?}", table.header);
+            }
+        }
+        let names: Vec<_> = cluster.partitions.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, vec!["a-1", "a-9", "a-10"]);
+        assert_eq!(topics(&cluster).rows[0][0], "a");
+        assert_eq!(topics(&cluster).rows[0][4], "-", "empty reason");
+        let parts = partitions(&cluster, &rates);
+        assert_eq!(parts.rows[2][..2], ["a".to_string(), "10".to_string()]);
+        assert_eq!(parts.rows[2][8], "-", "unknown size");
+    }
+
+    #[test]
+    fn the_dump_has_the_four_tables() {
+        let mut cluster = Cluster::default();
+        cluster.set_objects(vec![], vec![topic("t", 1)], vec![partition("t-0", 7)]);
+        let dump = metadata_dump(&cluster).join("\n");
+        assert!(
+            dump.starts_with("auth tokens:\nTOKEN-NAME  STATUS  SPU-MIN"),
+            "{dump}"
+        );
+        assert!(dump.contains("\ntopics:\nTOPIC  TYPE      PART  FACT  IGN-RACK  RESOLUTION  R-MAP-ROWS  REASON\nt      computed  1     1     -         init        0           -\n"), "{dump}");
+        assert!(dump.contains("partitions:\nPARTITION  LEADER  REPLICAS  RESOLUTION  HW  LEO\nt-0        0       []        offline     0   7"), "{dump}");
+    }
+
+    #[test]
+    fn list_selection_stays_in_range_and_in_view() {
+        let mut state = ListState::default();
+        state.move_by(1, 0, 5);
+        assert_eq!(state, ListState::default());
+        state.move_by(7, 10, 5);
+        assert_eq!(
+            state,
+            ListState {
+                selected: 7,
+                offset: 3
+            }
+        );
+        state.move_by(-5, 10, 5);
+        assert_eq!(
+            state,
+            ListState {
+                selected: 2,
+                offset: 2
+            }
+        );
+        state.move_by(100, 10, 5);
+        assert_eq!(
+            state,
+            ListState {
+                selected: 9,
+                offset: 5
+            }
+        );
+        // Rows went away.
+        state.fit(3, 5);
+        assert_eq!(
+            state,
+            ListState {
+                selected: 2,
+                offset: 0
+            }
+        );
+    }
+}

@@ -1,0 +1,258 @@
+//! The background: metadata and auth token watches, the clock, the tail's consumer, and
+//! commands from the bar. Each reports to the app over the event channel; nothing here
+//! touches app state.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use protocol::sc::{AuthTokenSpec, Message, MessageType, Metadata};
+use tokio::sync::mpsc::Sender;
+use tokio::task::JoinHandle;
+
+use crate::client::{ConsumerConfig, Fluvio, MultiStream};
+use crate::command::{self, Cli, Context};
+use crate::config::{AddrOrigin, ScTarget};
+use crate::render;
+
+use super::app::{AppEvent, Effect};
+use super::tail::TailSource;
+
+/// How often rates are sampled.
+pub const TICK: Duration = Duration::from_secs(1);
+
+pub struct Worker {
+    fluvio: Fluvio,
+    context: Arc<Context>,
+    events: Sender<AppEvent>,
+    watches: Vec<JoinHandle<()>>,
+    tail: Option<JoinHandle<()>>,
+}
+
+impl Worker {
+    /// Start the watches and the clock. Must run inside a tokio runtime.
+    pub fn start(fluvio: Fluvio, events: Sender<AppEvent>) -> Self {
+        let context = Arc::new(Context::new(ScTarget {
+            addr: fluvio.admin().addr().to_string(),
+            origin: AddrOrigin::Flag,
+        }));
+        let mut worker = Self {
+            fluvio,
+            context,
+            events,
+            watches: Vec::new(),
+            tail: None,
+        };
+        worker.watches.push(tokio::spawn(watch_objects(
+            worker.fluvio.clone(),
+            worker.events.clone(),
+        )));
+        worker.watches.push(tokio::spawn(watch_tokens(
+            worker.fluvio.clone(),
+            worker.events.clone(),
+        )));
+        worker
+            .watches
+            .push(tokio::spawn(tick(worker.events.clone())));
+        worker
+    }
+
+    pub fn execute(&mut self, effect: Effect) {
+        match effect {
+            Effect::StartTail { id, source } => {
+                self.stop_tail();
+                self.tail = Some(tokio::spawn(tail(
+                    self.fluvio.clone(),
+                    id,
+                    source,
+                    self.events.clone(),
+                )));
+            }
+            Effect::StopTail => self.stop_tail(),
+            Effect::RunCommand { line, cli } => {
+                tokio::spawn(run_command(
+                    line,
+                    cli,
+                    self.context.clone(),
+                    self.events.clone(),
+                ));
+            }
+        }
+    }
+
+    fn stop_tail(&mut self) {
+        if let Some(task) = self.tail.take() {
+            // Dropping the stream ends the partition readers at their next record.
+            task.abort();
+        }
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.stop_tail();
+        for task in &self.watches {
+            task.abort();
+        }
+    }
+}
+
+/// Send the cache's objects now and after every change it sees.
+async fn watch_objects(fluvio: Fluvio, events: Sender<AppEvent>) {
+    let metadata = fluvio.metadata().clone();
+    let mut changes = metadata.subscribe();
+    loop {
+        let event = AppEvent::Objects {
+            spus: metadata.spus(),
+            topics: metadata.topics(),
+            partitions: metadata.partitions(),
+        };
+        if events.send(event).await.is_err() || changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Follow the auth tokens (the metadata cache does not hold them).
+async fn watch_tokens(fluvio: Fluvio, events: Sender<AppEvent>) {
+    let mut stream = match fluvio.admin().watch::<AuthTokenSpec>().await {
+        Ok(stream) => stream,
+        Err(err) => {
+            let _ = events.send(AppEvent::Disconnected(err.to_string())).await;
+            return;
+        }
+    };
+    let mut tokens: BTreeMap<String, Metadata<AuthTokenSpec>> = BTreeMap::new();
+    let mut first = true;
+    loop {
+        match stream.next().await {
+            Ok(update) => {
+                if first || !update.all.is_empty() {
+                    tokens = update
+                        .all
+                        .into_iter()
+                        .map(|t| (t.name.clone(), t))
+                        .collect();
+                    first = false;
+                }
+                for change in update.changes {
+                    apply(&mut tokens, change);
+                }
+                let snapshot = tokens.values().cloned().collect();
+                if events.send(AppEvent::Tokens(snapshot)).await.is_err() {
+                    return;
+                }
+            }
+            Err(err) => {
+                let _ = events.send(AppEvent::Disconnected(err.to_string())).await;
+                return;
+            }
+        }
+    }
+}
+
+fn apply(tokens: &mut BTreeMap<String, Metadata<AuthTokenSpec>>, change: Message<AuthTokenSpec>) {
+    match change.header {
+        MessageType::Update => {
+            tokens.insert(change.content.name.clone(), change.content);
+        }
+        MessageType::Delete => {
+            tokens.remove(&change.content.name);
+        }
+    }
+}
+
+async fn tick(events: Sender<AppEvent>) {
+    let mut interval = tokio::time::interval(TICK);
+    loop {
+        interval.tick().await;
+        if events.send(AppEvent::Tick(Instant::now())).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn tail(fluvio: Fluvio, id: u64, source: TailSource, events: Sender<AppEvent>) {
+    let partitions = match &source.partitions {
+        Some(list) => Ok(list.clone()),
+        None => fluvio
+            .partition_count(&source.topic)
+            .await
+            .map(|n| (0..n).collect()),
+    };
+    let stream = match partitions {
+        Ok(partitions) => {
+            MultiStream::start(
+                &fluvio,
+                &source.topic,
+                &partitions,
+                source.start.offset(),
+                ConsumerConfig::default(),
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    let mut stream = match stream {
+        Ok(stream) => stream,
+        Err(err) => {
+            let error = Some(err.to_string());
+            let _ = events.send(AppEvent::TailEnded { id, error }).await;
+            return;
+        }
+    };
+    if events.send(AppEvent::TailStarted { id }).await.is_err() {
+        return;
+    }
+    let error = loop {
+        match stream.next().await {
+            Some(Ok(record)) => {
+                if events
+                    .send(AppEvent::TailRecord { id, record })
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Some(Err(err)) => break Some(err.to_string()),
+            None => break None,
+        }
+    };
+    let _ = events.send(AppEvent::TailEnded { id, error }).await;
+}
+
+/// Run a CLI command the way the CLI does, and report its text.
+async fn run_command(line: String, cli: Box<Cli>, context: Arc<Context>, events: Sender<AppEvent>) {
+    let cli = *cli;
+    // `--sc` on the line talks to that SC instead of the console's.
+    let own;
+    let context = match &cli.target.sc {
+        Some(addr) => {
+            own = Context::new(ScTarget {
+                addr: addr.clone(),
+                origin: AddrOrigin::Flag,
+            });
+            &own
+        }
+        None => context.as_ref(),
+    };
+    let format = cli.command.output_format();
+    let outcome = match command::execute(cli.command, context).await {
+        Ok(output) => match render::render(&output, format, false) {
+            Ok(rendered) => {
+                let mut lines: Vec<String> = rendered.stdout.lines().map(str::to_string).collect();
+                lines.extend(rendered.stderr);
+                lines.extend(output.failures.iter().map(|f| format!("error: {f}")));
+                if output.failures.is_empty() {
+                    Ok(lines)
+                } else {
+                    Err(lines.join("\n"))
+                }
+            }
+            Err(err) => Err(err.to_string()),
+        },
+        Err(err) => Err(err.to_string()),
+    };
+    let _ = events.send(AppEvent::CommandDone { line, outcome }).await;
+}
