@@ -61,17 +61,37 @@ pub fn fluvio(sc: &str, args: &[&str]) -> Run {
 
 /// Like [`fluvio`] with extra environment variables.
 pub fn fluvio_with(sc: &str, args: &[&str], env: &[(&str, &str)]) -> Run {
+    run_fluvio(sc, args, env, None)
+}
+
+/// Like [`fluvio`], writing `input` to its stdin.
+pub fn fluvio_stdin(sc: &str, args: &[&str], input: &[u8]) -> Run {
+    run_fluvio(sc, args, &[], Some(input))
+}
+
+fn run_fluvio(sc: &str, args: &[&str], env: &[(&str, &str)], input: Option<&[u8]>) -> Run {
+    use std::io::Write;
     let mut cmd = Command::new(fluvio_binary());
     cmd.args(args)
         .env("FLUVIO_SC", sc)
         // Never read the developer's ~/.fluvio/config.
         .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
         .env_remove("NO_COLOR")
-        .stdin(Stdio::null());
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     for (key, value) in env {
         cmd.env(key, value);
     }
-    let out = cmd.output().expect("run fluvio");
+    let mut child = cmd.spawn().expect("run fluvio");
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin.write_all(input).expect("write fluvio's stdin");
+    }
+    let out = child.wait_with_output().expect("wait for fluvio");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

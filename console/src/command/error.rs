@@ -47,6 +47,10 @@ pub enum CommandError {
         api: String,
         source: protocol::DecodeError,
     },
+    #[error(
+        "line {line} has no key separator '{separator}'; write it as KEY{separator}VALUE, or drop --key-separator"
+    )]
+    NoSeparator { line: usize, separator: String },
     #[error("{what} is required")]
     MissingArgument { what: &'static str },
     #[error("cannot produce JSON or YAML: {source}")]

@@ -11,10 +11,12 @@
 
 pub mod advanced;
 pub mod auth_token;
+pub mod consume;
 pub mod error;
 pub mod output;
 pub mod parse;
 pub mod partition;
+pub mod produce;
 pub mod spu;
 pub mod topic;
 pub mod version;
@@ -22,7 +24,7 @@ pub mod version;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio::sync::Mutex;
 
-use crate::client::Admin;
+use crate::client::{Admin, Fluvio};
 use crate::config::ScTarget;
 
 pub use error::CommandError;
@@ -70,6 +72,10 @@ pub enum Command {
     /// Create, list and delete the tokens that admit SPUs to the cluster.
     #[command(subcommand, name = "auth-token")]
     AuthToken(auth_token::AuthTokenCmd),
+    /// Write records to a topic: one per line of stdin or a file.
+    Produce(produce::ProduceArgs),
+    /// Read records from a topic, following new ones unless told to stop.
+    Consume(consume::ConsumeArgs),
     /// Metadata dump and raw requests, for debugging.
     #[command(subcommand)]
     Advanced(advanced::AdvancedCmd),
@@ -109,7 +115,7 @@ impl Command {
             Command::AuthToken(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
-            Command::Completions { .. } => None,
+            Command::Produce(_) | Command::Consume(_) | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
     }
@@ -129,18 +135,29 @@ where
     Cli::try_parse_from(args)
 }
 
-/// What commands run against: the SC's address and, once made, the connection to it.
-/// A REPL keeps one for the session; a lost connection is made again on next use.
+/// What commands run against: the SC's address and, once made, the connections to it,
+/// and where streamed records go. A REPL keeps one for the session; a lost connection is
+/// made again on next use.
 pub struct Context {
     target: ScTarget,
     admin: Mutex<Option<Admin>>,
+    fluvio: Mutex<Option<Fluvio>>,
+    records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
 }
 
 impl Context {
+    /// Streamed records (`consume`) go to stdout.
     pub fn new(target: ScTarget) -> Self {
+        Self::with_record_writer(target, Box::new(std::io::stdout()))
+    }
+
+    /// Streamed records go to `records`, as they arrive.
+    pub fn with_record_writer(target: ScTarget, records: Box<dyn std::io::Write + Send>) -> Self {
         Self {
             target,
             admin: Mutex::new(None),
+            fluvio: Mutex::new(None),
+            records: std::sync::Mutex::new(records),
         }
     }
 
@@ -160,6 +177,29 @@ impl Context {
         *admin = Some(fresh.clone());
         Ok(fresh)
     }
+
+    /// The cluster client (metadata, producers, consumers), made on first use.
+    pub async fn fluvio(&self) -> Result<Fluvio, CommandError> {
+        let mut fluvio = self.fluvio.lock().await;
+        if let Some(existing) = fluvio.as_ref()
+            && existing.admin().socket().is_open()
+        {
+            return Ok(existing.clone());
+        }
+        let fresh = Fluvio::connect(&self.target.addr).await?;
+        *fluvio = Some(fresh.clone());
+        Ok(fresh)
+    }
+
+    /// Write streamed output now. A closed pipe is not an error worth reporting.
+    pub fn write_records(&self, bytes: &[u8]) {
+        let mut records = self
+            .records
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _ = records.write_all(bytes);
+        let _ = records.flush();
+    }
 }
 
 /// Run one command.
@@ -171,6 +211,8 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::AuthToken(cmd) => auth_token::execute(cmd, ctx).await,
         Command::Advanced(cmd) => advanced::execute(cmd, ctx).await,
         Command::Version(args) => version::execute(args, ctx).await,
+        Command::Produce(args) => produce::execute(args, ctx).await,
+        Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Completions { shell } => completions(shell),
     }
 }

@@ -1,0 +1,284 @@
+//! `fluvio consume TOPIC`: stream records to the context's record writer as they arrive.
+
+use clap::{ArgGroup, Args, ValueEnum};
+
+use super::output::Output;
+use super::produce::IsolationArg;
+use super::{CommandError, Context};
+use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset};
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("start").args(["beginning", "offset", "tail", "head"])))]
+pub struct ConsumeArgs {
+    /// The topic to read.
+    pub topic: String,
+    /// Read these partitions (repeatable); all of them by default.
+    #[arg(short = 'p', long = "partition", value_name = "P")]
+    pub partitions: Vec<u32>,
+    /// Read all partitions.
+    #[arg(short = 'A', long = "all-partitions", conflicts_with = "partitions")]
+    pub all: bool,
+    /// Start at the oldest record.
+    #[arg(short = 'B', long)]
+    pub beginning: bool,
+    /// Start at this offset; negative counts back from the end.
+    #[arg(short = 'o', long, allow_negative_numbers = true)]
+    pub offset: Option<i64>,
+    /// Start N records before the end.
+    #[arg(short = 'T', long, value_name = "N")]
+    pub tail: Option<i64>,
+    /// Start N records after the beginning.
+    #[arg(short = 'H', long, value_name = "N")]
+    pub head: Option<i64>,
+    /// Stop after this offset (inclusive).
+    #[arg(long, value_name = "OFFSET")]
+    pub end: Option<i64>,
+    /// Stop at the end of the log instead of waiting for new records.
+    #[arg(short = 'd', long = "disable-continuous")]
+    pub disable_continuous: bool,
+    /// Stop after this many records.
+    #[arg(short = 'n', long = "num-records", value_name = "NUM")]
+    pub num: Option<u64>,
+    /// Print each record's key: `[key] value`.
+    #[arg(short = 'k', long = "key-value")]
+    pub key_value: bool,
+    /// How to print records.
+    #[arg(short = 'O', long = "output", value_enum, default_value_t)]
+    pub format: RecordFormat,
+    /// Print each record with a template: {{key}} {{value}} {{offset}} {{partition}} {{time}}.
+    #[arg(short = 'F', long = "format", value_name = "TEMPLATE")]
+    pub template: Option<String>,
+    /// Bytes per fetch the SPU may send.
+    #[arg(long, value_name = "N")]
+    pub max_bytes: Option<i32>,
+    #[arg(long, value_enum)]
+    pub isolation: Option<IsolationArg>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum RecordFormat {
+    /// Text when the value is printable UTF-8, else a hex dump.
+    #[default]
+    Dynamic,
+    /// The value as text (invalid UTF-8 replaced).
+    Text,
+    /// One JSON object per record: partition, offset, timestamp, key, value.
+    Json,
+    /// The value's bytes exactly, each followed by a newline.
+    Raw,
+    /// A hex dump of the value.
+    Hex,
+}
+
+pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let fluvio = ctx.fluvio().await?;
+    let partitions: Vec<u32> = if args.partitions.is_empty() {
+        (0..fluvio.partition_count(&args.topic).await?).collect()
+    } else {
+        args.partitions.clone()
+    };
+    let offset = match (args.beginning, args.offset, args.tail, args.head) {
+        (true, ..) => Offset::Beginning,
+        (_, Some(n), ..) if n < 0 => Offset::FromEnd(-n),
+        (_, Some(n), ..) => Offset::Absolute(n),
+        (_, _, Some(n), _) => Offset::FromEnd(n.max(0)),
+        (_, _, _, Some(n)) => Offset::FromBeginning(n.max(0)),
+        _ => Offset::End,
+    };
+    let mut config = ConsumerConfig {
+        end: args.end,
+        stop_at_end: args.disable_continuous,
+        ..ConsumerConfig::default()
+    };
+    if let Some(max) = args.max_bytes {
+        config.max_bytes = max;
+    }
+    if let Some(isolation) = args.isolation {
+        config.isolation = isolation.into();
+    }
+    if args.num == Some(0) {
+        return Ok(Output::default());
+    }
+    let mut stream = MultiStream::start(&fluvio, &args.topic, &partitions, offset, config).await?;
+    let mut count = 0u64;
+    while let Some(record) = stream.next().await {
+        let record = record?;
+        let text = format_record(&record, &args);
+        ctx.write_records(&text);
+        count += 1;
+        if args.num.is_some_and(|n| count >= n) {
+            break;
+        }
+    }
+    Ok(Output::default())
+}
+
+/// One record as the flags ask, newline included.
+pub fn format_record(record: &ConsumerRecord, args: &ConsumeArgs) -> Vec<u8> {
+    if let Some(template) = &args.template {
+        let mut text = template
+            .replace("{{key}}", &key_text(record))
+            .replace("{{value}}", &String::from_utf8_lossy(&record.value))
+            .replace("{{offset}}", &record.offset.to_string())
+            .replace("{{partition}}", &record.partition.to_string())
+            .replace("{{time}}", &record.timestamp.to_string());
+        text.push('\n');
+        return text.into_bytes();
+    }
+    let mut out = Vec::new();
+    if args.key_value && args.format != RecordFormat::Json {
+        out.extend_from_slice(format!("[{}] ", key_text(record)).as_bytes());
+    }
+    match args.format {
+        RecordFormat::Raw => out.extend_from_slice(&record.value),
+        RecordFormat::Text => {
+            out.extend_from_slice(String::from_utf8_lossy(&record.value).as_bytes())
+        }
+        RecordFormat::Hex => out.extend_from_slice(hex_dump(&record.value).as_bytes()),
+        RecordFormat::Dynamic => match std::str::from_utf8(&record.value) {
+            Ok(text)
+                if text
+                    .chars()
+                    .all(|c| !c.is_control() || c == '\t' || c == '\n') =>
+            {
+                out.extend_from_slice(text.as_bytes())
+            }
+            _ => out.extend_from_slice(hex_dump(&record.value).as_bytes()),
+        },
+        RecordFormat::Json => {
+            let value = match std::str::from_utf8(&record.value) {
+                Ok(text) => serde_json::Value::from(text),
+                Err(_) => serde_json::Value::from(record.value.to_vec()),
+            };
+            let key = record
+                .key
+                .as_ref()
+                .map(|k| String::from_utf8_lossy(k).into_owned());
+            let json = serde_json::json!({
+                "partition": record.partition,
+                "offset": record.offset,
+                "timestamp": record.timestamp,
+                "key": key,
+                "value": value,
+            });
+            out.extend_from_slice(json.to_string().as_bytes());
+        }
+    }
+    if out.last() != Some(&b'\n') || args.format == RecordFormat::Raw {
+        out.push(b'\n');
+    }
+    out
+}
+
+fn key_text(record: &ConsumerRecord) -> String {
+    record.key.as_ref().map_or_else(
+        || "null".to_string(),
+        |k| String::from_utf8_lossy(k).into_owned(),
+    )
+}
+
+/// 16 bytes per line: offset, two groups of eight hex bytes, `|ascii|`.
+pub fn hex_dump(bytes: &[u8]) -> String {
+    let mut out = String::new();
+    for (row, chunk) in bytes.chunks(16).enumerate() {
+        out.push_str(&format!("{:08x}  ", row * 16));
+        for i in 0..16 {
+            match chunk.get(i) {
+                Some(b) => out.push_str(&format!("{b:02x} ")),
+                None => out.push_str("   "),
+            }
+            if i == 7 {
+                out.push(' ');
+            }
+        }
+        out.push_str(" |");
+        for &b in chunk {
+            out.push(if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '.'
+            });
+        }
+        out.push_str("|\n");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Wrap {
+        #[command(flatten)]
+        args: ConsumeArgs,
+    }
+
+    fn args(line: &[&str]) -> ConsumeArgs {
+        Wrap::try_parse_from(std::iter::once("consume").chain(line.iter().copied()))
+            .unwrap()
+            .args
+    }
+
+    fn record(key: Option<&str>, value: &[u8]) -> ConsumerRecord {
+        ConsumerRecord {
+            partition: 1,
+            offset: 7,
+            timestamp: 1000,
+            key: key.map(|k| Bytes::copy_from_slice(k.as_bytes())),
+            value: Bytes::copy_from_slice(value),
+            headers: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn formats() {
+        let r = record(Some("k"), b"hello");
+        assert_eq!(format_record(&r, &args(&["t"])), b"hello\n");
+        assert_eq!(format_record(&r, &args(&["t", "-k"])), b"[k] hello\n");
+        assert_eq!(
+            format_record(
+                &r,
+                &args(&["t", "-F", "{{partition}}:{{offset}} {{key}}={{value}}"])
+            ),
+            b"1:7 k=hello\n"
+        );
+        let json: serde_json::Value =
+            serde_json::from_slice(&format_record(&r, &args(&["t", "-O", "json"]))).unwrap();
+        assert_eq!(json["value"], "hello");
+        assert_eq!(json["key"], "k");
+        assert_eq!(json["offset"], 7);
+        let binary = record(None, &[0, 1, 2, 0xff]);
+        let dynamic = String::from_utf8(format_record(&binary, &args(&["t"]))).unwrap();
+        assert!(dynamic.starts_with("00000000  00 01 02 ff"), "{dynamic}");
+        assert_eq!(
+            format_record(&binary, &args(&["t", "-O", "raw"])),
+            [0, 1, 2, 0xff, b'\n']
+        );
+        assert_eq!(
+            format_record(&binary, &args(&["t", "-k", "-F", "{{key}}"])),
+            b"null\n"
+        );
+    }
+
+    #[test]
+    fn start_flags_exclude_each_other() {
+        assert!(Wrap::try_parse_from(["c", "t", "-B", "-T", "3"]).is_err());
+        assert!(Wrap::try_parse_from(["c", "t", "-p", "1", "-A"]).is_err());
+        assert_eq!(args(&["t", "-o", "-5"]).offset, Some(-5));
+    }
+
+    #[test]
+    fn hex_dumps_sixteen_bytes_a_line() {
+        let dump = hex_dump(b"0123456789abcdefXY");
+        let lines: Vec<&str> = dump.lines().collect();
+        assert_eq!(
+            lines[0],
+            "00000000  30 31 32 33 34 35 36 37  38 39 61 62 63 64 65 66  |0123456789abcdef|"
+        );
+        assert!(lines[1].starts_with("00000010  58 59 "), "{}", lines[1]);
+        assert!(lines[1].ends_with("|XY|"), "{}", lines[1]);
+    }
+}
