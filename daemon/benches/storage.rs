@@ -388,7 +388,13 @@ fn read_and_recovery_cases(root: &Path, total: u64) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; there are no options to parse.
+    // `cargo bench -p daemon --bench storage -- append_1m` runs the cases whose name holds
+    // one of the words given; cargo's own `--bench` flag is ignored.
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted = |name: &str| filters.is_empty() || filters.iter().any(|f| name.contains(f));
     let total = env_bytes("STORAGE_BENCH_BYTES", 1 << 30);
     let sync_total = env_bytes("STORAGE_BENCH_SYNC_BYTES", 64 << 20);
     let root = std::env::var_os("STORAGE_BENCH_DIR")
@@ -397,36 +403,33 @@ fn main() {
         .join(format!("storage-bench-{}", std::process::id()));
     fs::create_dir_all(&root).unwrap();
 
-    append_case(
-        &root,
-        "append_16k_batches_never",
-        16,
-        total,
-        FlushPolicy::Never,
-    );
-    append_case(
-        &root,
-        "append_1m_batches_never",
-        1024,
-        total,
-        FlushPolicy::Never,
-    );
-    append_case(
-        &root,
-        "append_16k_batches_always",
-        16,
-        sync_total,
-        FlushPolicy::Always,
-    );
-    append_case(
-        &root,
-        "append_1m_batches_always",
-        1024,
-        sync_total,
-        FlushPolicy::Always,
-    );
-    group_commit_case(&root, sync_total);
-    read_and_recovery_cases(&root, total);
+    let appends = [
+        ("append_16k_batches_never", 16, total, FlushPolicy::Never),
+        ("append_1m_batches_never", 1024, total, FlushPolicy::Never),
+        (
+            "append_16k_batches_always",
+            16,
+            sync_total,
+            FlushPolicy::Always,
+        ),
+        (
+            "append_1m_batches_always",
+            1024,
+            sync_total,
+            FlushPolicy::Always,
+        ),
+    ];
+    for (name, records, bytes, flush) in appends {
+        if wanted(name) {
+            append_case(&root, name, records, bytes, flush);
+        }
+    }
+    if wanted("append_16k_batches_always_8_appenders") {
+        group_commit_case(&root, sync_total);
+    }
+    if wanted("read_sequential") || wanted("recovery_unclean") {
+        read_and_recovery_cases(&root, total);
+    }
 
     fs::remove_dir_all(&root).unwrap();
 }
