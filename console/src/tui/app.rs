@@ -785,3 +785,440 @@ fn shell_quote(word: &str) -> String {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use protocol::sc::{
+        PartitionStatus, ReplicaSpec, SpuResolution, SpuStatus, TopicResolution, TopicStatus,
+    };
+    use ratatui::Terminal;
+    use ratatui::backend::TestBackend;
+    use ratatui::style::Modifier;
+
+    use crate::tui::screen_text;
+    use crate::tui::tail::Start;
+
+    fn app(read_only: bool) -> App {
+        App::new(
+            TuiOptions {
+                read_only,
+                ..TuiOptions::default()
+            },
+            "127.0.0.1:9003",
+        )
+    }
+
+    fn draw(app: &mut App, terminal: &mut Terminal<TestBackend>) -> String {
+        let size = terminal.size().unwrap();
+        app.set_size(Rect::new(0, 0, size.width, size.height));
+        terminal.draw(|f| app.draw(f)).unwrap();
+        screen_text(terminal.backend().buffer())
+    }
+
+    fn key(app: &mut App, code: KeyCode) {
+        app.handle(AppEvent::Input(Event::Key(KeyEvent::new(
+            code,
+            KeyModifiers::NONE,
+        ))));
+    }
+
+    fn type_line(app: &mut App, text: &str) {
+        for c in text.chars() {
+            key(app, KeyCode::Char(c));
+        }
+    }
+
+    fn objects() -> AppEvent {
+        let mut spu = SpuSpec::default();
+        spu.id = 5001;
+        let topic = |name: &str, partitions| {
+            let spec = TopicSpec {
+                replicas: ReplicaSpec::Computed {
+                    partitions,
+                    replication_factor: 1,
+                    ignore_rack_assignment: false,
+                },
+                ..TopicSpec::default()
+            };
+            let status = TopicStatus {
+                resolution: TopicResolution::Provisioned,
+                ..TopicStatus::default()
+            };
+            Metadata::new(name, spec, status)
+        };
+        let partition = |name: &str| {
+            let status = PartitionStatus {
+                size: 0,
+                ..PartitionStatus::default()
+            };
+            Metadata::new(name, PartitionSpec::default(), status)
+        };
+        AppEvent::Objects {
+            spus: vec![Metadata::new(
+                "custom-5001",
+                spu,
+                SpuStatus {
+                    resolution: SpuResolution::Online,
+                },
+            )],
+            topics: vec![topic("orders", 2), topic("audit", 1)],
+            partitions: vec![
+                partition("orders-0"),
+                partition("orders-1"),
+                partition("audit-0"),
+            ],
+        }
+    }
+
+    fn record(offset: i64, key: &str, value: &str) -> ConsumerRecord {
+        ConsumerRecord {
+            partition: 0,
+            offset,
+            timestamp: 0,
+            key: Some(Bytes::copy_from_slice(key.as_bytes())),
+            value: Bytes::copy_from_slice(value.as_bytes()),
+            headers: vec![],
+        }
+    }
+
+    #[test]
+    fn a_tiny_terminal_gets_a_message_not_a_panic() {
+        for (w, h) in [(39, 24), (80, 9), (10, 3), (1, 1)] {
+            let mut app = app(false);
+            app.handle(objects());
+            let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+            let screen = draw(&mut app, &mut terminal);
+            if w >= 30 {
+                assert!(
+                    screen.starts_with("Terminal too small"),
+                    "{w}x{h}: {screen}"
+                );
+            }
+            // Keys still work, and q still quits.
+            key(&mut app, KeyCode::Char('6'));
+            draw(&mut app, &mut terminal);
+            key(&mut app, KeyCode::Char('q'));
+            assert!(app.should_quit());
+        }
+    }
+
+    #[test]
+    fn the_topics_view_lists_topics_and_marks_the_selection_in_reverse_video() {
+        let mut app = app(false);
+        app.handle(objects());
+        let mut terminal = Terminal::new(TestBackend::new(60, 10)).unwrap();
+        key(&mut app, KeyCode::Down);
+        let screen = draw(&mut app, &mut terminal);
+        assert_eq!(
+            screen,
+            [
+                " 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metada",
+                "NAME    PARTITIONS  REPLICATION  STATUS       REASON",
+                "audit   1           1            provisioned  -",
+                "orders  2           1            provisioned  -",
+                "",
+                "",
+                "",
+                "",
+                "",
+                "Enter tail  d delete  q quit  ? help  : command",
+            ]
+            .map(|l| format!("{l}\n"))
+            .concat()
+        );
+        let buffer = terminal.backend().buffer();
+        // The second row is selected: reverse video, no colour needed.
+        assert!(buffer[(0, 3)].modifier.contains(Modifier::REVERSED));
+        assert!(!buffer[(0, 2)].modifier.contains(Modifier::REVERSED));
+        assert_eq!(buffer[(0, 3)].fg, ratatui::style::Color::Reset);
+        // Resizing re-lays out: a narrower screen cuts the tab row, nothing panics.
+        terminal.backend_mut().resize(40, 10);
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("orders"), "{screen}");
+    }
+
+    #[test]
+    fn help_is_generated_from_the_keymap_and_read_only_hides_deletes() {
+        for read_only in [false, true] {
+            let mut app = app(read_only);
+            app.handle(objects());
+            let mut terminal = Terminal::new(TestBackend::new(100, 40)).unwrap();
+            key(&mut app, KeyCode::Char('?'));
+            let screen = draw(&mut app, &mut terminal);
+            assert!(screen.contains("Help: Topics"), "{screen}");
+            for binding in keymap::bindings(Mode::View(View::Topics)) {
+                assert_eq!(
+                    screen.contains(binding.help),
+                    !(read_only && binding.mutating),
+                    "{}",
+                    binding.help
+                );
+            }
+            assert!(screen.contains("General"));
+            key(&mut app, KeyCode::Esc);
+            assert!(app.popup().is_none());
+            // `d` does nothing in read-only mode.
+            key(&mut app, KeyCode::Char('d'));
+            assert_eq!(app.popup().is_some(), !read_only);
+        }
+    }
+
+    #[test]
+    fn deleting_asks_first_and_read_only_refuses_from_the_bar() {
+        let mut app = app(false);
+        app.handle(objects());
+        key(&mut app, KeyCode::Char('d'));
+        match app.popup() {
+            Some(Popup::Confirm { question, line }) => {
+                assert_eq!(question, "Delete topic 'audit' and all its records?");
+                assert_eq!(line, "topic delete audit");
+            }
+            other => panic!("{other:?}"),
+        }
+        key(&mut app, KeyCode::Char('n'));
+        assert!(app.popup().is_none());
+        assert!(app.take_effects().is_empty(), "nothing ran");
+        key(&mut app, KeyCode::Char('d'));
+        key(&mut app, KeyCode::Char('y'));
+        let effects = app.take_effects();
+        assert!(
+            matches!(&effects[..], [Effect::RunCommand { line, .. }] if line == "topic delete audit"),
+            "{effects:?}"
+        );
+
+        let mut app = super::tests::app(true);
+        key(&mut app, KeyCode::Char(':'));
+        type_line(&mut app, "topic delete audit");
+        key(&mut app, KeyCode::Enter);
+        let (text, error) = app.message().cloned().unwrap();
+        assert!(error && text.starts_with("read-only"), "{text}");
+        assert!(app.take_effects().is_empty());
+    }
+
+    #[test]
+    fn command_output_shows_in_the_message_line_or_a_box() {
+        let mut app = app(false);
+        let mut terminal = Terminal::new(TestBackend::new(60, 12)).unwrap();
+        key(&mut app, KeyCode::Char(':'));
+        type_line(&mut app, "topic list");
+        assert!(draw(&mut app, &mut terminal).contains(":topic list"));
+        key(&mut app, KeyCode::Enter);
+        assert!(matches!(
+            &app.take_effects()[..],
+            [Effect::RunCommand { .. }]
+        ));
+        app.handle(AppEvent::CommandDone {
+            line: "topic create x".into(),
+            outcome: Ok(vec!["topic \"x\" created".into()]),
+        });
+        assert!(draw(&mut app, &mut terminal).contains("topic \"x\" created"));
+        app.handle(AppEvent::CommandDone {
+            line: "topic list".into(),
+            outcome: Ok(vec!["NAME  TYPE".into(), "x     computed".into()]),
+        });
+        let screen = draw(&mut app, &mut terminal);
+        assert!(
+            screen.contains(":topic list") && screen.contains("x     computed"),
+            "{screen}"
+        );
+        key(&mut app, KeyCode::Esc);
+        app.handle(AppEvent::CommandDone {
+            line: "topic create x".into(),
+            outcome: Err("cannot create topic 'x': exists".into()),
+        });
+        assert!(draw(&mut app, &mut terminal).contains("error: cannot create topic 'x': exists"));
+        // History: ↑ brings the last line back.
+        key(&mut app, KeyCode::Char(':'));
+        key(&mut app, KeyCode::Up);
+        assert!(draw(&mut app, &mut terminal).contains(":topic list"));
+    }
+
+    #[test]
+    fn the_tail_pauses_filters_and_opens_records() {
+        let mut app = app(false);
+        let mut terminal = Terminal::new(TestBackend::new(120, 20)).unwrap();
+        app.start_tail(TailSource {
+            topic: "orders".into(),
+            partitions: None,
+            start: Start::Beginning,
+        });
+        let id = match &app.take_effects()[..] {
+            [Effect::StartTail { id, .. }] => *id,
+            other => panic!("{other:?}"),
+        };
+        app.handle(AppEvent::TailStarted { id });
+        for i in 0..4 {
+            let key = if i % 2 == 0 { "even" } else { "odd" };
+            app.handle(AppEvent::TailRecord {
+                id,
+                record: record(i, key, &format!("value-{i}")),
+            });
+        }
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("LIVE · 4 records"), "{screen}");
+        assert!(
+            screen.contains("1970-01-01 00:00:00.000 [odd] value-3"),
+            "{screen}"
+        );
+
+        key(&mut app, KeyCode::Char(' '));
+        app.handle(AppEvent::TailRecord {
+            id,
+            record: record(4, "even", "value-4"),
+        });
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("PAUSED (+1 new; End follows)"), "{screen}");
+        assert!(!screen.contains("value-4"), "paused: {screen}");
+        key(&mut app, KeyCode::End);
+        assert!(draw(&mut app, &mut terminal).contains("value-4"));
+
+        key(&mut app, KeyCode::Char('t'));
+        key(&mut app, KeyCode::Char('/'));
+        type_line(&mut app, "k:odd");
+        key(&mut app, KeyCode::Enter);
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("filter k:odd in key: 2 match"), "{screen}");
+        assert!(
+            screen.contains("[odd] value-3") && !screen.contains("value-4"),
+            "{screen}"
+        );
+        // The match is highlighted with attributes, not colour.
+        let row = screen.lines().position(|l| l.contains("value-3")).unwrap() as u16;
+        let col = screen
+            .lines()
+            .nth(row as usize)
+            .unwrap()
+            .find("odd")
+            .unwrap() as u16;
+        let cell = &terminal.backend().buffer()[(col, row)];
+        assert!(
+            cell.modifier
+                .contains(Modifier::UNDERLINED | Modifier::BOLD)
+        );
+
+        key(&mut app, KeyCode::Char('c'));
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("value-4"), "context: {screen}");
+
+        key(&mut app, KeyCode::Enter);
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("Record 0@4"), "{screen}");
+        assert!(screen.contains("shown as text"), "{screen}");
+        key(&mut app, KeyCode::Esc);
+        // Records of a replaced tail are ignored.
+        app.start_tail(TailSource {
+            topic: "audit".into(),
+            partitions: Some(vec![0]),
+            start: Start::End,
+        });
+        app.handle(AppEvent::TailRecord {
+            id,
+            record: record(9, "old", "stale"),
+        });
+        assert!(app.tail().is_empty());
+    }
+
+    #[test]
+    fn the_buffer_says_when_it_dropped_records() {
+        let mut app = App::new(
+            TuiOptions {
+                buffer: 3,
+                ..TuiOptions::default()
+            },
+            "sc",
+        );
+        let mut terminal = Terminal::new(TestBackend::new(100, 12)).unwrap();
+        app.start_tail(TailSource {
+            topic: "t".into(),
+            partitions: None,
+            start: Start::Beginning,
+        });
+        for i in 0..5 {
+            app.handle(AppEvent::TailRecord {
+                id: 1,
+                record: record(i, "k", "v"),
+            });
+        }
+        let screen = draw(&mut app, &mut terminal);
+        assert!(
+            screen.contains("3 records · dropped 2 old records (keeps 3)"),
+            "{screen}"
+        );
+    }
+
+    #[test]
+    fn the_tail_form_starts_a_tail_of_the_selected_topic() {
+        let mut app = app(false);
+        app.handle(objects());
+        key(&mut app, KeyCode::Enter);
+        assert!(matches!(app.popup(), Some(Popup::TailSetup(_))));
+        key(&mut app, KeyCode::Enter);
+        match &app.take_effects()[..] {
+            [Effect::StartTail { source, .. }] => {
+                assert_eq!(source.topic, "audit");
+                assert_eq!(source.start, Start::Last(100));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(app.view(), View::Tail);
+        // From the partitions view, the tail is of that partition.
+        key(&mut app, KeyCode::Char('3'));
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Enter);
+        key(&mut app, KeyCode::Enter);
+        match &app.take_effects()[..] {
+            [Effect::StartTail { source, .. }] => {
+                assert_eq!(source.topic, "orders");
+                assert_eq!(source.partitions, Some(vec![0]));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn partition_rates_and_sparklines_come_from_leo_deltas() {
+        let mut app = app(false);
+        let mut terminal = Terminal::new(TestBackend::new(120, 10)).unwrap();
+        let start = Instant::now();
+        for s in 0..4u64 {
+            let mut status = PartitionStatus::default();
+            status.leader.leo = (s * 20) as i64;
+            app.handle(AppEvent::Objects {
+                spus: vec![],
+                topics: vec![],
+                partitions: vec![Metadata::new("t-0", PartitionSpec::default(), status)],
+            });
+            app.handle(AppEvent::Tick(start + std::time::Duration::from_secs(s)));
+        }
+        key(&mut app, KeyCode::Char('3'));
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("20.0/s  ███"), "{screen}");
+    }
+
+    #[test]
+    fn mouse_is_ignored_unless_enabled() {
+        use crossterm::event::MouseEvent;
+        let click = |column| {
+            AppEvent::Input(Event::Mouse(MouseEvent {
+                kind: MouseEventKind::Down(MouseButton::Left),
+                column,
+                row: 0,
+                modifiers: KeyModifiers::NONE,
+            }))
+        };
+        let mut off = app(false);
+        off.handle(click(1));
+        assert_eq!(off.view(), View::Topics);
+        let mut on = App::new(
+            TuiOptions {
+                mouse: true,
+                ..TuiOptions::default()
+            },
+            "sc",
+        );
+        on.handle(click(1));
+        assert_eq!(on.view(), View::Spus);
+    }
+}

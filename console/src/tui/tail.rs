@@ -136,6 +136,9 @@ pub struct Tail {
     state: StreamState,
     buffer: Bounded<Entry>,
     follow: Follow,
+    /// While paused: records from this sequence number on arrived after the pause and stay
+    /// out of view (even where the view has room for them) until the cursor reaches them.
+    frozen_end: Option<u64>,
     filter: Option<Filter>,
     /// The filter being typed, and the one to go back to on Esc.
     editing: Option<(String, Option<Filter>)>,
@@ -204,6 +207,7 @@ impl Tail {
             state: StreamState::Idle,
             buffer: Bounded::new(capacity),
             follow: Follow::Live,
+            frozen_end: None,
             filter: None,
             editing: None,
             context: false,
@@ -238,7 +242,7 @@ impl Tail {
         self.source = Some(source);
         self.state = StreamState::Starting;
         self.buffer.clear();
-        self.follow = Follow::Live;
+        self.set_follow(Follow::Live);
     }
 
     pub fn stop(&mut self) {
@@ -249,7 +253,19 @@ impl Tail {
 
     pub fn clear(&mut self) {
         self.buffer.clear();
-        self.follow = Follow::Live;
+        self.set_follow(Follow::Live);
+    }
+
+    fn set_follow(&mut self, follow: Follow) {
+        self.follow = follow;
+        self.frozen_end = match follow {
+            Follow::Live => None,
+            Follow::Paused { cursor, .. } => Some(
+                self.frozen_end
+                    .unwrap_or(self.buffer.end_seq())
+                    .max(cursor + 1),
+            ),
+        };
     }
 
     pub fn id(&self) -> u64 {
@@ -284,19 +300,19 @@ impl Tail {
     }
 
     pub fn toggle_pause(&mut self) {
-        self.follow = self.follow.toggle(&self.shown());
+        self.set_follow(self.follow.toggle(&self.shown()));
     }
 
     pub fn scroll(&mut self, delta: isize) {
-        self.follow = self.follow.scroll(delta, &self.shown());
+        self.set_follow(self.follow.scroll(delta, &self.shown()));
     }
 
     pub fn top(&mut self) {
-        self.follow = self.follow.top(&self.shown());
+        self.set_follow(self.follow.top(&self.shown()));
     }
 
     pub fn bottom(&mut self) {
-        self.follow = self.follow.bottom();
+        self.set_follow(self.follow.bottom());
     }
 
     pub fn toggle_wrap(&mut self) {
@@ -514,7 +530,8 @@ impl Tail {
         if lines.len() > height {
             lines.drain(..lines.len() - height);
         }
-        for seq in shown.scan(anchor + 1, true) {
+        let end = self.frozen_end.unwrap_or(u64::MAX);
+        for seq in shown.scan(anchor + 1, true).take_while(|seq| *seq < end) {
             if lines.len() >= height {
                 break;
             }
