@@ -1,5 +1,6 @@
 //! The Fluvio console: client library and the command model shared by CLI, REPL and TUI.
 
+pub mod benchmark;
 pub mod cli;
 pub mod client;
 pub mod command;

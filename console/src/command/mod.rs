@@ -81,6 +81,9 @@ pub enum Command {
     Advanced(advanced::AdvancedCmd),
     /// The CLI's version and the cluster's platform version.
     Version(version::VersionArgs),
+    /// Measure produce or consume throughput and latency against a loopback baseline.
+    #[command(subcommand)]
+    Benchmark(crate::benchmark::BenchmarkCmd),
     /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
     Completions {
         #[arg(value_enum)]
@@ -115,7 +118,10 @@ impl Command {
             Command::AuthToken(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
-            Command::Produce(_) | Command::Consume(_) | Command::Completions { .. } => None,
+            Command::Produce(_)
+            | Command::Consume(_)
+            | Command::Benchmark(_)
+            | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
     }
@@ -213,8 +219,31 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Version(args) => version::execute(args, ctx).await,
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
+        Command::Benchmark(cmd) => benchmark(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
     }
+}
+
+async fn benchmark(
+    cmd: crate::benchmark::BenchmarkCmd,
+    ctx: &Context,
+) -> Result<Output, CommandError> {
+    use crate::benchmark::{BenchFormat, BenchmarkCmd};
+    let format = match &cmd {
+        BenchmarkCmd::Produce(args) | BenchmarkCmd::Consume(args) => args.format,
+    };
+    let report = crate::benchmark::run(&ctx.fluvio().await?, &cmd).await?;
+    let body = match format {
+        BenchFormat::Text => Body::Text(report.to_text()),
+        BenchFormat::Json => Body::Text(format!(
+            "{}\n",
+            serde_json::to_string(&report).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+        )),
+    };
+    Ok(Output {
+        body,
+        ..Output::default()
+    })
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<Output, CommandError> {

@@ -1,0 +1,485 @@
+//! `fluvio benchmark produce|consume`: throughput and latency of the cluster through the
+//! client library, each throughput also given as a ratio to a loopback TCP baseline
+//! measured in the same run (plain bytes through a socket pair on 127.0.0.1 in the same
+//! chunk sizes), because absolute figures on a shared machine mean little.
+//!
+//! A run has two phases. The throughput phase sends `--records` as fast as the producer
+//! takes them (or, for `consume`, reads them back from the beginning). The latency phase
+//! sends at a fixed `--rate` with no linger, timing each record's acknowledgement and its
+//! arrival at a consumer that follows the topic (end to end).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::{BufMut, Bytes, BytesMut};
+use clap::{Args, Subcommand, ValueEnum};
+use protocol::sc::{ReplicaSpec, TopicSpec};
+use protocol::spu::Isolation;
+use serde::Serialize;
+
+use crate::client::{
+    ClientError, ConsumerConfig, Fluvio, MultiStream, Offset, ProducerConfig, TopicProducer,
+};
+
+#[derive(Debug, Clone, Subcommand)]
+pub enum BenchmarkCmd {
+    /// Measure producing: throughput, then acknowledgement and end-to-end latency.
+    Produce(BenchmarkArgs),
+    /// Measure consuming records already written, from the beginning.
+    Consume(BenchmarkArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BenchmarkArgs {
+    /// Records to send in the throughput phase.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Bytes of each record's value.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub record_size: usize,
+    /// Producer batch size in bytes (also the chunk size of the loopback baseline).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    pub batch_size: usize,
+    /// Partitions of the benchmark topic.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: u32,
+    /// Replicas of each partition.
+    #[arg(long, default_value_t = 1)]
+    pub replication: u32,
+    /// Records per second in the latency phase.
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Length of the latency phase, in seconds (0 skips it).
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    pub latency_secs: u64,
+    /// Acknowledge after the leader wrote (read_uncommitted) or once replicated
+    /// (read_committed).
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted)]
+    pub isolation: IsolationArg,
+    /// Keep the benchmark topic instead of deleting it afterwards.
+    #[arg(long)]
+    pub keep_topic: bool,
+    /// Output format: text for people, json for one JSON object.
+    #[arg(short = 'O', long = "output", value_enum, default_value_t = BenchFormat::Text)]
+    pub format: BenchFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "snake_case")]
+pub enum IsolationArg {
+    ReadUncommitted,
+    ReadCommitted,
+}
+
+impl From<IsolationArg> for Isolation {
+    fn from(value: IsolationArg) -> Self {
+        match value {
+            IsolationArg::ReadUncommitted => Isolation::ReadUncommitted,
+            IsolationArg::ReadCommitted => Isolation::ReadCommitted,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BenchFormat {
+    Text,
+    Json,
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub samples: usize,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    /// Percentiles of `samples` (nearest rank).
+    pub fn of(mut samples: Vec<Duration>) -> Percentiles {
+        if samples.is_empty() {
+            return Percentiles::default();
+        }
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let rank = ((q * samples.len() as f64).ceil() as usize).clamp(1, samples.len());
+            samples[rank - 1].as_secs_f64() * 1000.0
+        };
+        Percentiles {
+            samples: samples.len(),
+            p50_ms: at(0.50),
+            p99_ms: at(0.99),
+            p999_ms: at(0.999),
+            max_ms: at(1.0),
+        }
+    }
+}
+
+/// Bytes and records moved in some time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Throughput {
+    pub records: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub mb_per_s: f64,
+    pub records_per_s: f64,
+}
+
+impl Throughput {
+    pub fn new(records: u64, bytes: u64, elapsed: Duration) -> Throughput {
+        let seconds = elapsed.as_secs_f64().max(1e-9);
+        Throughput {
+            records,
+            bytes,
+            seconds,
+            mb_per_s: bytes as f64 / seconds / 1e6,
+            records_per_s: records as f64 / seconds,
+        }
+    }
+}
+
+/// What one benchmark run measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub kind: &'static str,
+    pub topic: String,
+    pub partitions: u32,
+    pub replication: u32,
+    pub record_size: usize,
+    pub batch_size: usize,
+    pub throughput: Throughput,
+    /// Plain loopback TCP in the same chunk sizes, same run.
+    pub loopback_baseline: Throughput,
+    /// `throughput.mb_per_s / loopback_baseline.mb_per_s`.
+    pub ratio_to_loopback: f64,
+    /// Records per second of the latency phase, and what it measured.
+    pub latency_rate: u64,
+    pub ack_latency: Percentiles,
+    pub end_to_end_latency: Percentiles,
+}
+
+impl BenchReport {
+    pub fn to_text(&self) -> String {
+        let t = &self.throughput;
+        let b = &self.loopback_baseline;
+        let mut out = format!(
+            "{kind} benchmark: topic {topic}, {p} partition(s), replication {r}, {n} records of {size} B, batches of {batch} B\n\
+             throughput:        {mb:>10.1} MB/s {rps:>12.0} records/s ({secs:.2} s)\n\
+             loopback baseline: {bmb:>10.1} MB/s  ratio {ratio:.2}x\n",
+            kind = self.kind,
+            topic = self.topic,
+            p = self.partitions,
+            r = self.replication,
+            n = t.records,
+            size = self.record_size,
+            batch = self.batch_size,
+            mb = t.mb_per_s,
+            rps = t.records_per_s,
+            secs = t.seconds,
+            bmb = b.mb_per_s,
+            ratio = self.ratio_to_loopback,
+        );
+        for (name, p) in [
+            ("ack latency", &self.ack_latency),
+            ("end-to-end latency", &self.end_to_end_latency),
+        ] {
+            if p.samples > 0 {
+                out.push_str(&format!(
+                    "{name} at {rate} records/s ({samples} samples): p50 {p50:.3} ms  p99 {p99:.3} ms  p99.9 {p999:.3} ms  max {max:.3} ms\n",
+                    rate = self.latency_rate,
+                    samples = p.samples,
+                    p50 = p.p50_ms,
+                    p99 = p.p99_ms,
+                    p999 = p.p999_ms,
+                    max = p.max_ms,
+                ));
+            }
+        }
+        out
+    }
+}
+
+/// Run a benchmark against the cluster behind `fluvio`.
+pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, ClientError> {
+    let (kind, args) = match cmd {
+        BenchmarkCmd::Produce(args) => ("produce", args),
+        BenchmarkCmd::Consume(args) => ("consume", args),
+    };
+    let topic = format!("benchmark-{}", std::process::id());
+    let spec = TopicSpec {
+        replicas: ReplicaSpec::Computed {
+            partitions: args.partitions.max(1),
+            replication_factor: args.replication.max(1),
+            ignore_rack_assignment: false,
+        },
+        ..TopicSpec::default()
+    };
+    fluvio
+        .admin()
+        .create::<TopicSpec>(&topic, spec, false)
+        .await?;
+    let result = measure(fluvio, kind, args, &topic).await;
+    if !args.keep_topic {
+        let _ = fluvio
+            .admin()
+            .delete::<TopicSpec>(topic.clone(), &topic)
+            .await;
+    }
+    result
+}
+
+async fn measure(
+    fluvio: &Fluvio,
+    kind: &'static str,
+    args: &BenchmarkArgs,
+    topic: &str,
+) -> Result<BenchReport, ClientError> {
+    let value = Bytes::from(vec![b'x'; args.record_size]);
+    let partitions: Vec<u32> = (0..args.partitions.max(1)).collect();
+    let producer = fluvio
+        .topic_producer(
+            topic,
+            ProducerConfig {
+                batch_size: args.batch_size,
+                linger: Duration::from_millis(10),
+                isolation: args.isolation.into(),
+                ..ProducerConfig::default()
+            },
+        )
+        .await?;
+
+    let produce_started = Instant::now();
+    send_all(&producer, args.records, &value).await?;
+    let produced = Throughput::new(
+        args.records,
+        args.records * args.record_size as u64,
+        produce_started.elapsed(),
+    );
+
+    let throughput = if kind == "consume" {
+        let config = ConsumerConfig {
+            stop_at_end: true,
+            ..ConsumerConfig::default()
+        };
+        let started = Instant::now();
+        let mut stream =
+            MultiStream::start(fluvio, topic, &partitions, Offset::Beginning, config).await?;
+        let (mut records, mut bytes) = (0u64, 0u64);
+        while let Some(record) = stream.next().await {
+            let record = record?;
+            records += 1;
+            bytes += record.value.len() as u64;
+        }
+        Throughput::new(records, bytes, started.elapsed())
+    } else {
+        produced
+    };
+
+    let total_bytes = args.records * args.record_size as u64;
+    let loopback_baseline = tokio::task::spawn_blocking({
+        let chunk = args.batch_size.max(1);
+        move || loopback_baseline(total_bytes.max(chunk as u64), chunk)
+    })
+    .await
+    .unwrap_or_default();
+
+    let (ack_latency, end_to_end_latency) = if args.latency_secs > 0 && args.rate > 0 {
+        latency_phase(fluvio, args, topic, &partitions).await?
+    } else {
+        (Percentiles::default(), Percentiles::default())
+    };
+
+    Ok(BenchReport {
+        kind,
+        topic: topic.to_string(),
+        partitions: args.partitions.max(1),
+        replication: args.replication.max(1),
+        record_size: args.record_size,
+        batch_size: args.batch_size,
+        ratio_to_loopback: throughput.mb_per_s / loopback_baseline.mb_per_s.max(1e-9),
+        throughput,
+        loopback_baseline,
+        latency_rate: args.rate,
+        ack_latency,
+        end_to_end_latency,
+    })
+}
+
+/// Send `count` records and wait for every acknowledgement, keeping a bounded number of
+/// records unacknowledged so memory stays flat on large runs.
+async fn send_all(producer: &TopicProducer, count: u64, value: &Bytes) -> Result<(), ClientError> {
+    const WINDOW: usize = 50_000;
+    let mut pending = std::collections::VecDeque::with_capacity(WINDOW);
+    for _ in 0..count {
+        pending.push_back(producer.send(None, value.clone()).await?);
+        if pending.len() >= WINDOW
+            && let Some(oldest) = pending.pop_front()
+        {
+            oldest.wait().await?;
+        }
+    }
+    producer.flush().await?;
+    for record in pending {
+        record.wait().await?;
+    }
+    Ok(())
+}
+
+/// Send at a fixed rate with no linger; time each acknowledgement, and each record's
+/// arrival at a consumer following the topic. Values start with the send time in
+/// nanoseconds since the phase began.
+async fn latency_phase(
+    fluvio: &Fluvio,
+    args: &BenchmarkArgs,
+    topic: &str,
+    partitions: &[u32],
+) -> Result<(Percentiles, Percentiles), ClientError> {
+    let total = args.rate.saturating_mul(args.latency_secs);
+    let epoch = Instant::now();
+    let mut stream = MultiStream::start(
+        fluvio,
+        topic,
+        partitions,
+        Offset::End,
+        ConsumerConfig::default(),
+    )
+    .await?;
+    let consumer = tokio::spawn(async move {
+        let mut samples = Vec::with_capacity(total as usize);
+        while samples.len() < total as usize {
+            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                Ok(Some(Ok(record))) if record.value.len() >= 8 => {
+                    let sent = u64::from_be_bytes(record.value[..8].try_into().unwrap_or([0; 8]));
+                    let now = epoch.elapsed().as_nanos() as u64;
+                    samples.push(Duration::from_nanos(now.saturating_sub(sent)));
+                }
+                Ok(Some(Ok(_))) => {}
+                _ => break,
+            }
+        }
+        samples
+    });
+
+    let producer = fluvio
+        .topic_producer(
+            topic,
+            ProducerConfig {
+                batch_size: args.batch_size,
+                linger: Duration::ZERO,
+                isolation: args.isolation.into(),
+                ..ProducerConfig::default()
+            },
+        )
+        .await?;
+    let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
+    let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel();
+    let acks = tokio::spawn(async move {
+        let mut samples = Vec::new();
+        while let Some((sent_at, pending)) = ack_rx.recv().await {
+            let pending: crate::client::PendingRecord = pending;
+            if pending.wait().await.is_ok() {
+                samples.push(sent_at_elapsed(sent_at));
+            }
+        }
+        samples
+    });
+    let filler = args.record_size.saturating_sub(8);
+    for i in 0..total {
+        tokio::time::sleep_until(tokio::time::Instant::from_std(
+            epoch + interval.mul_f64(i as f64),
+        ))
+        .await;
+        let mut value = BytesMut::with_capacity(8 + filler);
+        value.put_u64(epoch.elapsed().as_nanos() as u64);
+        value.put_bytes(b'x', filler);
+        let sent_at = Instant::now();
+        let pending = producer.send(None, value.freeze()).await?;
+        // The acknowledgement is awaited off the send path, in send order.
+        let _ = ack_tx.send((sent_at, pending));
+    }
+    drop(ack_tx);
+    let ack_samples = acks.await.unwrap_or_default();
+    let e2e_samples = consumer.await.unwrap_or_default();
+    Ok((Percentiles::of(ack_samples), Percentiles::of(e2e_samples)))
+}
+
+fn sent_at_elapsed(sent_at: Instant) -> Duration {
+    sent_at.elapsed()
+}
+
+/// Push `total` bytes through a loopback TCP connection in `chunk`-byte writes while a
+/// reader thread drains it: the most this machine moves between two sockets.
+pub fn loopback_baseline(total: u64, chunk: usize) -> Throughput {
+    let Ok(listener) = TcpListener::bind("127.0.0.1:0") else {
+        return Throughput::default();
+    };
+    let Ok(addr) = listener.local_addr() else {
+        return Throughput::default();
+    };
+    let reader = std::thread::spawn(move || {
+        let Ok((mut socket, _)) = listener.accept() else {
+            return 0u64;
+        };
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut got = 0u64;
+        while let Ok(n) = socket.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            got += n as u64;
+        }
+        got
+    });
+    let started = Instant::now();
+    let Ok(mut writer) = TcpStream::connect(addr) else {
+        return Throughput::default();
+    };
+    let _ = writer.set_nodelay(true);
+    let data = vec![b'x'; chunk];
+    let mut sent = 0u64;
+    while sent < total {
+        let n = chunk.min((total - sent) as usize);
+        if writer.write_all(&data[..n]).is_err() {
+            break;
+        }
+        sent += n as u64;
+    }
+    drop(writer);
+    let received = reader.join().unwrap_or(0);
+    Throughput::new(0, received, started.elapsed())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentiles_by_nearest_rank() {
+        let samples: Vec<Duration> = (1..=1000).map(Duration::from_millis).collect();
+        let p = Percentiles::of(samples);
+        assert_eq!(p.samples, 1000);
+        assert_eq!(p.p50_ms, 500.0);
+        assert_eq!(p.p99_ms, 990.0);
+        assert_eq!(p.p999_ms, 999.0);
+        assert_eq!(p.max_ms, 1000.0);
+        assert_eq!(Percentiles::of(vec![]), Percentiles::default());
+        let one = Percentiles::of(vec![Duration::from_micros(250)]);
+        assert_eq!((one.p50_ms, one.p999_ms), (0.25, 0.25));
+    }
+
+    #[test]
+    fn loopback_moves_every_byte() {
+        let t = loopback_baseline(1_000_000, 16 * 1024);
+        assert_eq!(t.bytes, 1_000_000);
+        assert!(t.mb_per_s > 0.0);
+    }
+
+    #[test]
+    fn throughput_arithmetic() {
+        let t = Throughput::new(1000, 2_000_000, Duration::from_secs(2));
+        assert_eq!((t.mb_per_s, t.records_per_s), (1.0, 500.0));
+    }
+}
