@@ -831,8 +831,10 @@ mod tests {
     }
 
     fn objects() -> AppEvent {
-        let mut spu = SpuSpec::default();
-        spu.id = 5001;
+        let spu = SpuSpec {
+            id: 5001,
+            ..SpuSpec::default()
+        };
         let topic = |name: &str, partitions| {
             let spec = TopicSpec {
                 replicas: ReplicaSpec::Computed {
