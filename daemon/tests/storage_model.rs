@@ -503,7 +503,7 @@ impl Harness {
 proptest! {
     // PROPTEST_CASES=2000 for a longer soak.
     #![proptest_config(ProptestConfig {
-        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(40),
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(32),
         max_shrink_iters: 2000,
         .. ProptestConfig::default()
     })]
