@@ -3,7 +3,6 @@
 //! virtualenv, and a minimal blocking SC client built on the protocol types.
 
 pub mod cli;
-pub mod cli;
 pub mod client;
 pub mod python;
 pub mod spu_client;
