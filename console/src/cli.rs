@@ -72,6 +72,9 @@ where
             origin: AddrOrigin::Default,
         }
     };
+    if let Command::Tui(args) = &cli.command {
+        return crate::tui::run_cli(args, &target, env, err).await;
+    }
     let ctx = Context::new(target);
     execute_and_print(cli.command, &ctx, env, out, err).await
 }

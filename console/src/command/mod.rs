@@ -84,6 +84,8 @@ pub enum Command {
     /// Measure produce or consume throughput and latency against a loopback baseline.
     #[command(subcommand)]
     Benchmark(crate::benchmark::BenchmarkCmd),
+    /// A full-screen console: live views of the cluster, a live tail, a command bar.
+    Tui(crate::tui::TuiArgs),
     /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
     Completions {
         #[arg(value_enum)]
@@ -121,6 +123,7 @@ impl Command {
             Command::Produce(_)
             | Command::Consume(_)
             | Command::Benchmark(_)
+            | Command::Tui(_)
             | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
@@ -221,6 +224,10 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Benchmark(cmd) => benchmark(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
+        // The console takes over the terminal, so `cli::run` starts it itself.
+        Command::Tui(_) => Ok(Output::message(
+            "`fluvio tui` runs on its own; start it from a shell",
+        )),
     }
 }
 

@@ -8,6 +8,7 @@ use clap::Parser;
 
 use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
+use crate::command::consume::ConsumeArgs;
 use crate::command::spu::SpuCmd;
 use crate::command::topic::TopicCmd;
 use crate::command::{self, Cli, Command};
@@ -253,6 +254,11 @@ pub fn effect(command: &Command) -> Effect {
             "Delete auth token '{}'? SPUs using it can no longer register.",
             args.name
         )),
+        Command::Consume(_) => Effect::Reads,
+        Command::Produce(args) if args.file.is_none() => Effect::NotHere(
+            "produce reads stdin, which the console is using: give the records in a file with -f FILE",
+        ),
+        Command::Tui(_) => Effect::NotHere("this is the console already"),
         Command::Spu(SpuCmd::Unregister(args)) => Effect::Destroys(format!(
             "Unregister SPU {}? The SC refuses it from then on.",
             args.name
@@ -270,6 +276,35 @@ fn quoted_list(names: &[String]) -> String {
         .map(|n| format!("'{n}'"))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A `consume` that would follow the topic forever is a tail in the console (its records
+/// would have nowhere to go); one that stops runs as a command and shows its output.
+fn follows(args: &ConsumeArgs) -> Option<TailSource> {
+    if args.disable_continuous || args.end.is_some() || args.num.is_some() {
+        return None;
+    }
+    let start = if args.beginning {
+        Start::Beginning
+    } else if let Some(n) = args.tail {
+        Start::Last(n)
+    } else if let Some(n) = args.head {
+        Start::FromBeginning(n)
+    } else {
+        match args.offset {
+            Some(n) if n < 0 => Start::Last(-n),
+            Some(n) => Start::Offset(n),
+            None => Start::End,
+        }
+    };
+    let mut partitions = args.partitions.clone();
+    partitions.sort_unstable();
+    partitions.dedup();
+    Some(TailSource {
+        topic: args.topic.clone(),
+        partitions: (!partitions.is_empty()).then_some(partitions),
+        start,
+    })
 }
 
 /// What a line asks for.
@@ -343,6 +378,11 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
             };
         }
     };
+    if let Command::Consume(args) = &cli.command
+        && let Some(source) = follows(args)
+    {
+        return Request::Tail(source);
+    }
     match effect(&cli.command) {
         Effect::Reads => Request::Run(Box::new(cli)),
         Effect::NotHere(why) => Request::Say {
@@ -430,6 +470,41 @@ mod tests {
         }
         assert!(matches!(
             parse_line("tail orders -B -T 3", false, false),
+            Request::Say { error: true, .. }
+        ));
+    }
+
+    #[test]
+    fn consume_follows_as_a_tail_or_runs_when_it_stops() {
+        match parse_line("consume orders -p 1 -T 5", true, false) {
+            Request::Tail(source) => {
+                assert_eq!(source.partitions, Some(vec![1]));
+                assert_eq!(source.start, Start::Last(5));
+            }
+            other => panic!("{other:?}"),
+        }
+        match parse_line("consume orders -o -3", true, false) {
+            Request::Tail(source) => assert_eq!(source.start, Start::Last(3)),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_line("consume orders -B -d", true, false),
+            Request::Run(_)
+        ));
+        match parse_line("produce orders", false, false) {
+            Request::Say { text, error } => assert!(error && text.contains("-f FILE"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_line("produce orders -f x.txt", false, false),
+            Request::Run(_)
+        ));
+        assert!(matches!(
+            parse_line("produce orders -f x.txt", true, false),
+            Request::Say { error: true, .. }
+        ));
+        assert!(matches!(
+            parse_line("tui", false, false),
             Request::Say { error: true, .. }
         ));
     }

@@ -23,7 +23,6 @@ pub const TICK: Duration = Duration::from_secs(1);
 
 pub struct Worker {
     fluvio: Fluvio,
-    context: Arc<Context>,
     events: Sender<AppEvent>,
     watches: Vec<JoinHandle<()>>,
     tail: Option<JoinHandle<()>>,
@@ -32,13 +31,8 @@ pub struct Worker {
 impl Worker {
     /// Start the watches and the clock. Must run inside a tokio runtime.
     pub fn start(fluvio: Fluvio, events: Sender<AppEvent>) -> Self {
-        let context = Arc::new(Context::new(ScTarget {
-            addr: fluvio.admin().addr().to_string(),
-            origin: AddrOrigin::Flag,
-        }));
         let mut worker = Self {
             fluvio,
-            context,
             events,
             watches: Vec::new(),
             tail: None,
@@ -70,10 +64,11 @@ impl Worker {
             }
             Effect::StopTail => self.stop_tail(),
             Effect::RunCommand { line, cli } => {
+                // A context per command: its own record writer, connections made as needed.
                 tokio::spawn(run_command(
                     line,
                     cli,
-                    self.context.clone(),
+                    self.fluvio.admin().addr().to_string(),
                     self.events.clone(),
                 ));
             }
@@ -222,26 +217,51 @@ async fn tail(fluvio: Fluvio, id: u64, source: TailSource, events: Sender<AppEve
     let _ = events.send(AppEvent::TailEnded { id, error }).await;
 }
 
+/// Where a command's streamed records (`consume -d`) go: into its output, not onto the
+/// terminal the console is drawing on.
+#[derive(Clone, Default)]
+struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Run a CLI command the way the CLI does, and report its text.
-async fn run_command(line: String, cli: Box<Cli>, context: Arc<Context>, events: Sender<AppEvent>) {
+async fn run_command(line: String, cli: Box<Cli>, sc: String, events: Sender<AppEvent>) {
     let cli = *cli;
     // `--sc` on the line talks to that SC instead of the console's.
-    let own;
-    let context = match &cli.target.sc {
-        Some(addr) => {
-            own = Context::new(ScTarget {
-                addr: addr.clone(),
-                origin: AddrOrigin::Flag,
-            });
-            &own
-        }
-        None => context.as_ref(),
-    };
+    let addr = cli.target.sc.clone().unwrap_or(sc);
+    let records = Captured::default();
+    let context = Context::with_record_writer(
+        ScTarget {
+            addr,
+            origin: AddrOrigin::Flag,
+        },
+        Box::new(records.clone()),
+    );
     let format = cli.command.output_format();
-    let outcome = match command::execute(cli.command, context).await {
+    let result = command::execute(cli.command, &context).await;
+    let mut lines: Vec<String> = {
+        let streamed = records.0.lock().unwrap_or_else(|p| p.into_inner());
+        String::from_utf8_lossy(&streamed)
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let outcome = match result {
         Ok(output) => match render::render(&output, format, false) {
             Ok(rendered) => {
-                let mut lines: Vec<String> = rendered.stdout.lines().map(str::to_string).collect();
+                lines.extend(rendered.stdout.lines().map(str::to_string));
                 lines.extend(rendered.stderr);
                 lines.extend(output.failures.iter().map(|f| format!("error: {f}")));
                 if output.failures.is_empty() {
