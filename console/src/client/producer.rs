@@ -134,16 +134,22 @@ impl TopicProducer {
         key: Option<Bytes>,
         value: impl Into<Bytes>,
     ) -> Result<PendingRecord, ClientError> {
-        let partition = match &key {
-            Some(key) => partition_for_key(key, self.inner.partitions),
-            None => {
-                self.inner.next_partition.fetch_add(1, Ordering::Relaxed) % self.inner.partitions
-            }
-        };
         let record = Record {
             key,
             value: value.into(),
             ..Record::default()
+        };
+        self.send_by_key(record).await
+    }
+
+    /// Send a record (with its headers) to the partition its key hashes to, or the next
+    /// partition round-robin when it has no key.
+    pub async fn send_by_key(&self, record: Record) -> Result<PendingRecord, ClientError> {
+        let partition = match &record.key {
+            Some(key) => partition_for_key(key, self.inner.partitions),
+            None => {
+                self.inner.next_partition.fetch_add(1, Ordering::Relaxed) % self.inner.partitions
+            }
         };
         self.send_record(partition, record).await
     }

@@ -4,6 +4,7 @@ use clap::{ArgGroup, Args, ValueEnum};
 
 use super::output::Output;
 use super::produce::IsolationArg;
+use super::record_json::JsonRecord;
 use super::{CommandError, Context};
 use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset};
 
@@ -45,7 +46,8 @@ pub struct ConsumeArgs {
     /// How to print records.
     #[arg(short = 'O', long = "output", value_enum, default_value_t)]
     pub format: RecordFormat,
-    /// Print each record with a template: {{key}} {{value}} {{offset}} {{partition}} {{time}}.
+    /// Print each record with a template: {{key}} {{value}} {{offset}} {{partition}}
+    /// {{time}} (RFC 3339) {{timestamp}} (ms) {{headers}} (k=v,...).
     #[arg(short = 'F', long = "format", value_name = "TEMPLATE")]
     pub template: Option<String>,
     /// Bytes per fetch the SPU may send.
@@ -62,7 +64,8 @@ pub enum RecordFormat {
     Dynamic,
     /// The value as text (invalid UTF-8 replaced).
     Text,
-    /// One JSON object per record: partition, offset, timestamp, key, value.
+    /// One JSON object per record: partition, offset, timestamp, key, value, headers
+    /// (`produce --json` reads it back).
     Json,
     /// The value's bytes exactly, each followed by a newline.
     Raw,
@@ -121,7 +124,9 @@ pub fn format_record(record: &ConsumerRecord, args: &ConsumeArgs) -> Vec<u8> {
             .replace("{{value}}", &String::from_utf8_lossy(&record.value))
             .replace("{{offset}}", &record.offset.to_string())
             .replace("{{partition}}", &record.partition.to_string())
-            .replace("{{time}}", &record.timestamp.to_string());
+            .replace("{{timestamp}}", &record.timestamp.to_string())
+            .replace("{{time}}", &rfc3339(record.timestamp))
+            .replace("{{headers}}", &headers_text(record));
         text.push('\n');
         return text.into_bytes();
     }
@@ -146,28 +151,53 @@ pub fn format_record(record: &ConsumerRecord, args: &ConsumeArgs) -> Vec<u8> {
             _ => out.extend_from_slice(hex_dump(&record.value).as_bytes()),
         },
         RecordFormat::Json => {
-            let value = match std::str::from_utf8(&record.value) {
-                Ok(text) => serde_json::Value::from(text),
-                Err(_) => serde_json::Value::from(record.value.to_vec()),
-            };
-            let key = record
-                .key
-                .as_ref()
-                .map(|k| String::from_utf8_lossy(k).into_owned());
-            let json = serde_json::json!({
-                "partition": record.partition,
-                "offset": record.offset,
-                "timestamp": record.timestamp,
-                "key": key,
-                "value": value,
-            });
-            out.extend_from_slice(json.to_string().as_bytes());
+            let json = JsonRecord::from_consumed(record);
+            // Serializing plain strings and numbers cannot fail.
+            if let Ok(line) = serde_json::to_vec(&json) {
+                out.extend_from_slice(&line);
+            }
         }
     }
     if out.last() != Some(&b'\n') || args.format == RecordFormat::Raw {
         out.push(b'\n');
     }
     out
+}
+
+/// Headers as `k=v` pairs separated by commas (values as lossy text).
+fn headers_text(record: &ConsumerRecord) -> String {
+    record
+        .headers
+        .iter()
+        .map(|h| format!("{}={}", h.key, String::from_utf8_lossy(&h.value)))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// A millisecond timestamp as RFC 3339 in UTC (`2024-05-01T12:00:00.123Z`); `-` when the
+/// record has none.
+pub fn rfc3339(ms: i64) -> String {
+    if ms < 0 {
+        return "-".to_string();
+    }
+    let (secs, millis) = (ms.div_euclid(1000), ms.rem_euclid(1000));
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{millis:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn key_text(record: &ConsumerRecord) -> String {
@@ -261,6 +291,23 @@ mod tests {
             format_record(&binary, &args(&["t", "-k", "-F", "{{key}}"])),
             b"null\n"
         );
+    }
+
+    #[test]
+    fn templates_show_time_and_headers() {
+        let mut r = record(Some("k"), b"v");
+        r.timestamp = 1_714_564_800_123;
+        r.headers = vec![protocol::record::RecordHeader::new("type", "order")];
+        assert_eq!(
+            format_record(
+                &r,
+                &args(&["t", "-F", "{{time}} {{timestamp}} {{headers}}"])
+            ),
+            b"2024-05-01T12:00:00.123Z 1714564800123 type=order\n"
+        );
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(-1), "-");
     }
 
     #[test]

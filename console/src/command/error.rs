@@ -51,6 +51,11 @@ pub enum CommandError {
         "line {line} has no key separator '{separator}'; write it as KEY{separator}VALUE, or drop --key-separator"
     )]
     NoSeparator { line: usize, separator: String },
+    #[error("line {line}: {source}; `produce --json` reads the lines `consume -O json` prints")]
+    BadJsonRecord {
+        line: usize,
+        source: super::record_json::JsonRecordError,
+    },
     #[error("{what} is required")]
     MissingArgument { what: &'static str },
     #[error("cannot produce JSON or YAML: {source}")]

@@ -17,6 +17,7 @@ pub mod output;
 pub mod parse;
 pub mod partition;
 pub mod produce;
+pub mod record_json;
 pub mod spu;
 pub mod topic;
 pub mod version;

@@ -8,10 +8,14 @@ use bytes::Bytes;
 use clap::{Args, ValueEnum};
 use protocol::record::Record;
 use protocol::spu::Isolation;
-use std::io::Read;
+use std::collections::VecDeque;
+use std::io::IsTerminal;
+
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt, BufReader};
 
 use super::output::Output;
 use super::parse;
+use super::record_json::JsonRecord;
 use super::{CommandError, Context};
 use crate::client::{PendingRecord, ProducerConfig};
 
@@ -43,6 +47,12 @@ pub struct ProduceArgs {
     /// read_committed: acknowledged once the in-sync replicas have the records.
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,
+    /// Each line is a JSON record as `consume -O json` prints it (key, value, headers).
+    #[arg(long, conflicts_with_all = ["raw", "key_separator", "key"])]
+    pub json: bool,
+    /// Print the partition and offset of every record written.
+    #[arg(short = 'v', long)]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -104,31 +114,6 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 }
 
 pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, CommandError> {
-    let input = match &args.file {
-        Some(path) => std::fs::read(path).map_err(|source| CommandError::ReadFile {
-            path: path.clone(),
-            source,
-        })?,
-        None => {
-            let stdin_failed = |source| CommandError::ReadFile {
-                path: PathBuf::from("<stdin>"),
-                source,
-            };
-            tokio::task::spawn_blocking(|| {
-                let mut buf = Vec::new();
-                std::io::stdin().read_to_end(&mut buf).map(|_| buf)
-            })
-            .await
-            .map_err(|e| stdin_failed(std::io::Error::other(e)))?
-            .map_err(stdin_failed)?
-        }
-    };
-    let records = split_records(
-        &input,
-        args.raw,
-        args.key.as_deref(),
-        args.key_separator.as_deref(),
-    )?;
     let mut config = ProducerConfig::default();
     if let Some(ms) = args.linger {
         config.linger = Duration::from_millis(ms);
@@ -141,33 +126,179 @@ pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, Command
     }
     let fluvio = ctx.fluvio().await?;
     let producer = fluvio.topic_producer(&args.topic, config).await?;
-    let mut pending: Vec<PendingRecord> = Vec::with_capacity(records.len());
-    for (key, value) in records {
-        let sent = match args.partition {
-            Some(partition) => {
-                let record = Record {
-                    key,
-                    value,
-                    ..Record::default()
-                };
-                producer.send_record(partition, record).await?
+    let interactive = args.file.is_none() && std::io::stdin().is_terminal();
+    let mut input = open_input(&args).await?;
+    let mut sender = Sender {
+        producer: &producer,
+        args: &args,
+        ctx,
+        pending: VecDeque::new(),
+        sent: 0,
+    };
+
+    if args.raw {
+        let mut whole = Vec::new();
+        input
+            .read_to_end(&mut whole)
+            .await
+            .map_err(|source| read_failed(&args, source))?;
+        let key = args
+            .key
+            .as_ref()
+            .map(|k| Bytes::copy_from_slice(k.as_bytes()));
+        sender.send(key, Bytes::from(whole), Vec::new()).await?;
+    } else {
+        let mut line = Vec::new();
+        let mut number = 0;
+        loop {
+            if interactive {
+                eprint!("> ");
             }
-            None => producer.send(key, value).await?,
-        };
-        pending.push(sent);
+            line.clear();
+            let read = input
+                .read_until(b'\n', &mut line)
+                .await
+                .map_err(|source| read_failed(&args, source))?;
+            if read == 0 {
+                break;
+            }
+            number += 1;
+            let text = line.strip_suffix(b"\n").unwrap_or(&line);
+            let text = text.strip_suffix(b"\r").unwrap_or(text);
+            if text.is_empty() {
+                continue;
+            }
+            let record = parse_line(text, number, &args)?;
+            sender
+                .send(record.key, record.value, record.headers)
+                .await?;
+            if interactive {
+                // A person typing wants to know at once that the record was written.
+                producer.flush().await?;
+                sender.settle(0).await?;
+                eprintln!("Ok!");
+            }
+        }
     }
     producer.flush().await?;
-    let count = pending.len();
-    for record in pending {
-        record.wait().await?;
-    }
+    sender.settle(0).await?;
     let mut output = Output::default();
-    if count == 0 {
+    if sender.sent == 0 {
         output
             .notes
             .push("note: the input had no records; nothing was sent".into());
     }
     Ok(output)
+}
+
+/// Where records come from: the file, or stdin, read as it arrives.
+async fn open_input(
+    args: &ProduceArgs,
+) -> Result<Box<dyn AsyncBufRead + Unpin + Send>, CommandError> {
+    match &args.file {
+        Some(path) => {
+            let file =
+                tokio::fs::File::open(path)
+                    .await
+                    .map_err(|source| CommandError::ReadFile {
+                        path: path.clone(),
+                        source,
+                    })?;
+            Ok(Box::new(BufReader::new(file)))
+        }
+        None => Ok(Box::new(BufReader::new(tokio::io::stdin()))),
+    }
+}
+
+fn read_failed(args: &ProduceArgs, source: std::io::Error) -> CommandError {
+    CommandError::ReadFile {
+        path: args
+            .file
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("<stdin>")),
+        source,
+    }
+}
+
+/// One input line as a record, as the flags say: a JSON record, `KEY<sep>VALUE`, or a
+/// value (with `--key`, if given).
+fn parse_line(line: &[u8], number: usize, args: &ProduceArgs) -> Result<Record, CommandError> {
+    if args.json {
+        return JsonRecord::parse_record(line).map_err(|source| CommandError::BadJsonRecord {
+            line: number,
+            source,
+        });
+    }
+    let mut records = split_records(
+        line,
+        false,
+        args.key.as_deref(),
+        args.key_separator.as_deref(),
+    )
+    .map_err(|err| match err {
+        CommandError::NoSeparator { separator, .. } => CommandError::NoSeparator {
+            line: number,
+            separator,
+        },
+        other => other,
+    })?;
+    let (key, value) = records.pop().unwrap_or_default();
+    Ok(Record {
+        key,
+        value,
+        ..Record::default()
+    })
+}
+
+/// Sends records and, with `-v`, prints where each one went, in order.
+struct Sender<'a> {
+    producer: &'a crate::client::TopicProducer,
+    args: &'a ProduceArgs,
+    ctx: &'a Context,
+    pending: VecDeque<PendingRecord>,
+    sent: u64,
+}
+
+impl Sender<'_> {
+    /// How many records may wait for acknowledgement before sending waits for the oldest.
+    const WINDOW: usize = 10_000;
+
+    async fn send(
+        &mut self,
+        key: Option<Bytes>,
+        value: Bytes,
+        headers: Vec<protocol::record::RecordHeader>,
+    ) -> Result<(), CommandError> {
+        let record = Record {
+            key,
+            value,
+            headers,
+            ..Record::default()
+        };
+        let pending = match self.args.partition {
+            Some(partition) => self.producer.send_record(partition, record).await?,
+            None => self.producer.send_by_key(record).await?,
+        };
+        self.pending.push_back(pending);
+        self.sent += 1;
+        self.settle(Self::WINDOW).await
+    }
+
+    /// Wait for acknowledgements until at most `keep` remain outstanding.
+    async fn settle(&mut self, keep: usize) -> Result<(), CommandError> {
+        while self.pending.len() > keep {
+            let Some(oldest) = self.pending.pop_front() else {
+                break;
+            };
+            let meta = oldest.wait().await?;
+            if self.args.verbose {
+                self.ctx.write_records(
+                    format!("partition {} offset {}\n", meta.partition, meta.offset).as_bytes(),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
