@@ -1,0 +1,449 @@
+//! The `fluvio tui` console against a real daemon: the real app (`Session`, the same loop
+//! `fluvio tui` runs) drawn on a `TestBackend`, fed by the real metadata watches, tail
+//! consumer and command executor; and the binary itself in tmux.
+//!
+//! Screens are compared as text with volatile parts masked (ports, times).
+
+use std::time::Duration;
+
+use console::client::{Fluvio, ProducerConfig};
+use console::tui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use console::tui::ratatui::Terminal;
+use console::tui::ratatui::backend::TestBackend;
+use console::tui::{Session, TuiOptions};
+use protocol::record::Record;
+use protocol::sc::{AuthTokenCreate, AuthTokenSpec, ReplicaSpec, TokenType, TopicSpec};
+use tests::{Daemon, Role, temp_dir};
+
+/// How long anything may take to show up.
+const WAIT: Duration = Duration::from_secs(15);
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+fn topic_spec(partitions: u32) -> TopicSpec {
+    TopicSpec {
+        replicas: ReplicaSpec::Computed {
+            partitions,
+            replication_factor: 1,
+            ignore_rack_assignment: false,
+        },
+        ..TopicSpec::default()
+    }
+}
+
+/// The console on a test screen.
+struct Console {
+    session: Session,
+    terminal: Terminal<TestBackend>,
+}
+
+impl Console {
+    fn start(fluvio: &Fluvio, options: TuiOptions, width: u16, height: u16) -> Self {
+        let session = Session::start(fluvio.clone(), options);
+        let terminal = Terminal::new(TestBackend::new(width, height)).expect("terminal");
+        Self { session, terminal }
+    }
+
+    fn key(&mut self, code: KeyCode) {
+        self.session
+            .press(&mut self.terminal, KeyEvent::new(code, KeyModifiers::NONE))
+            .expect("draw");
+    }
+
+    fn type_text(&mut self, text: &str) {
+        for c in text.chars() {
+            self.key(KeyCode::Char(c));
+        }
+    }
+
+    /// `:line` Enter.
+    fn command(&mut self, line: &str) {
+        self.key(KeyCode::Char(':'));
+        self.type_text(line);
+        self.key(KeyCode::Enter);
+    }
+
+    /// Run the app until the screen satisfies `ready`; the screen, masked.
+    async fn wait(&mut self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        match self
+            .session
+            .wait_until(&mut self.terminal, WAIT, ready)
+            .await
+        {
+            Ok(screen) => mask(&screen),
+            Err(screen) => panic!("the screen never showed {what}:\n{screen}"),
+        }
+    }
+}
+
+/// Mask what changes from run to run: ports after `127.0.0.1:` and `YYYY-MM-DD
+/// HH:MM:SS.mmm` times.
+fn mask(screen: &str) -> String {
+    let mut out = String::new();
+    for line in screen.lines() {
+        let mut line = line.to_string();
+        let mut from = 0;
+        while let Some(at) = line[from..].find("127.0.0.1:") {
+            let start = from + at + "127.0.0.1:".len();
+            let digits = line[start..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .count();
+            line.replace_range(start..start + digits, "PORT");
+            from = start;
+        }
+        let chars: Vec<char> = line.chars().collect();
+        let shape = "dddd-dd-dd dd:dd:dd.ddd";
+        let mut masked = String::new();
+        let mut i = 0;
+        while i < chars.len() {
+            let fits = chars.len() - i >= shape.len()
+                && shape.chars().zip(&chars[i..]).all(|(s, c)| match s {
+                    'd' => c.is_ascii_digit(),
+                    s => s == *c,
+                });
+            if fits {
+                masked.push_str("<TIME>                 ");
+                i += shape.len();
+            } else {
+                masked.push(chars[i]);
+                i += 1;
+            }
+        }
+        out.push_str(&masked);
+        out.push('\n');
+    }
+    out
+}
+
+/// Compare a masked screen with the expected one (written from its second line on).
+#[track_caller]
+fn assert_screen(actual: &str, expected: &str) {
+    let expected = expected.strip_prefix('\n').unwrap_or(expected);
+    assert!(
+        actual == expected,
+        "screen differs\n--- actual:\n{actual}--- expected:\n{expected}---"
+    );
+}
+
+#[test]
+fn the_views_follow_the_cluster_live() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        let mut console = Console::start(&fluvio, TuiOptions::default(), 100, 10);
+        console
+            .wait("the empty topics view", |s| s.contains("No topics"))
+            .await;
+        fluvio
+            .admin()
+            .create::<TopicSpec>("orders", topic_spec(2), false)
+            .await
+            .expect("create");
+        fluvio
+            .admin()
+            .create::<TopicSpec>("audit", topic_spec(1), false)
+            .await
+            .expect("create");
+        let topics = console
+            .wait("both topics provisioned", |s| {
+                s.matches("provisioned").count() == 2
+            })
+            .await;
+        assert_screen(
+            &topics,
+            "
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
+NAME    PARTITIONS  REPLICATION  STATUS       REASON
+audit   1           1            provisioned  -
+orders  2           1            provisioned  -
+
+
+
+
+
+Enter tail  d delete  q quit  ? help  : command
+",
+        );
+        console.key(KeyCode::Char('1'));
+        let spus = console
+            .wait("the SPU online", |s| s.contains("online"))
+            .await;
+        assert_screen(
+            &spus,
+            "
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
+ID    NAME  TYPE     STATUS  RACK  PUBLIC           PRIVATE
+5001  5001  managed  online  -     127.0.0.1:PORT  127.0.0.1:PORT
+
+
+
+
+
+
+q quit  ? help  : command
+",
+        );
+        console.key(KeyCode::Char('3'));
+        let partitions = console
+            .wait("three partitions", |s| {
+                s.contains("audit   0") && s.contains("orders  1")
+            })
+            .await;
+        let header = partitions.lines().nth(1).unwrap_or_default();
+        assert_eq!(
+            header,
+            "TOPIC   PARTITION  LEADER  REPLICAS  IN-SYNC  STATUS   HW  LEO  SIZE  RATE  TREND"
+        );
+        fluvio
+            .admin()
+            .create::<AuthTokenSpec>(
+                "edge-spus",
+                AuthTokenCreate {
+                    spec: AuthTokenSpec {
+                        token_type: TokenType::Custom,
+                        min_spu: 7000,
+                        max_spu: 7999,
+                    },
+                    secret: "abcdefgh12345678".into(),
+                },
+                false,
+            )
+            .await
+            .expect("create token");
+        console.key(KeyCode::Char('4'));
+        let tokens = console.wait("the token", |s| s.contains("edge-spus")).await;
+        assert_screen(
+            &tokens,
+            "
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
+NAME       TYPE    SPU RANGE  STATUS  REASON
+edge-spus  custom  7000-7999  ok      -
+
+
+
+
+
+
+d delete  q quit  ? help  : command
+",
+        );
+        assert!(!tokens.contains("abcdefgh12345678"), "never the secret");
+        console.key(KeyCode::Char('5'));
+        console
+            .wait("the dump", |s| s.contains("auth tokens:"))
+            .await;
+        console.key(KeyCode::End);
+        let dump = console.wait("its end", |s| s.contains("partitions:")).await;
+        assert!(
+            dump.contains(
+                "partitions:
+PARTITION  LEADER  REPLICAS  RESOLUTION  HW  LEO
+audit-0    5001    [5001]"
+            ),
+            "{dump}"
+        );
+        // A deleted topic leaves every view.
+        fluvio
+            .admin()
+            .delete::<TopicSpec>("audit".into(), "audit")
+            .await
+            .expect("delete");
+        console.key(KeyCode::Char('2'));
+        console
+            .wait("audit gone", |s| {
+                !s.contains("audit") && s.contains("orders")
+            })
+            .await;
+    });
+}
+
+#[test]
+fn produced_records_stream_into_the_tail_which_pauses_and_filters() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string()).await.expect("connect");
+        fluvio
+            .admin()
+            .create::<TopicSpec>("events", topic_spec(2), false)
+            .await
+            .expect("create");
+        let mut console = Console::start(&fluvio, TuiOptions::default(), 110, 10);
+        console.wait("the topic", |s| s.contains("events")).await;
+        console.command("tail events -B");
+        console.wait("the tail streaming", |s| s.contains("LIVE")).await;
+        let producer = fluvio
+            .topic_producer("events", ProducerConfig::default())
+            .await
+            .expect("producer");
+        let send = |partition: u32, key: &'static str, value: &'static str| {
+            let producer = producer.clone();
+            async move {
+                let record = Record::with_key(key, value).header("trace", "t-1");
+                producer
+                    .send_record(partition, record)
+                    .await
+                    .expect("send")
+                    .wait()
+                    .await
+                    .expect("ack")
+            }
+        };
+        send(0, "user-1", r#"{"n":1}"#).await;
+        console.wait("the first record", |s| s.contains("[user-1]")).await;
+
+        console.key(KeyCode::Char(' '));
+        send(1, "user-2", "second").await;
+        let paused = console.wait("a record held back", |s| s.contains("+1 new")).await;
+        assert_screen(
+            &paused,
+            r#"
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
+events all partitions from the beginning · PAUSED (+1 new; End follows) · 2 records
+PART   OFFSET  TIME (UTC)              [KEY] VALUE  {HEADERS}
+   0        0  <TIME>                  [user-1] {"n":1}  {trace=t-1}
+
+
+
+
+
+Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow  q quit  ? help  : command
+"#,
+        );
+        console.key(KeyCode::End);
+        console.wait("the held record", |s| s.contains("[user-2]")).await;
+
+        console.key(KeyCode::Char('/'));
+        console.type_text("k:user-1");
+        console.key(KeyCode::Enter);
+        let filtered = console.wait("the filter", |s| s.contains("1 match")).await;
+        assert_screen(
+            &filtered,
+            r#"
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
+events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in key: 1 match
+PART   OFFSET  TIME (UTC)              [KEY] VALUE  {HEADERS}
+   0        0  <TIME>                  [user-1] {"n":1}  {trace=t-1}
+
+
+
+
+
+Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow  q quit  ? help  : command
+"#,
+        );
+        // With context, the other record is back (dimmed).
+        console.key(KeyCode::Char('c'));
+        console.wait("the context", |s| s.contains("[user-2]")).await;
+        console.key(KeyCode::Char('c'));
+
+        console.terminal.backend_mut().resize(80, 20);
+        console.key(KeyCode::Enter);
+        let record = console.wait("the record", |s| s.contains("Record 0@0")).await;
+        assert_screen(
+            &record,
+            r#"
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127
+events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in
+PART┌ Record 0@0 (h: hex, Esc: close) ─────────────────────────────────────┐
+   0│partition  0                                                          │
+    │offset     0                                                          │
+    │time (UTC) <TIME>                                                     │
+    │key        user-1                                                     │
+    │headers                                                               │
+    │  trace = t-1                                                         │
+    │value      7 bytes, shown as JSON                                     │
+    │{                                                                     │
+    │  "n": 1                                                              │
+    │}                                                                     │
+    │                                                                      │
+    │                                                                      │
+    └──────────────────────────────────────────────────────────────────────┘
+
+
+
+Esc close  h hex
+"#,
+        );
+    });
+}
+
+#[test]
+fn the_command_bar_runs_cli_commands() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string()).await.expect("connect");
+        let mut console = Console::start(&fluvio, TuiOptions::default(), 100, 12);
+        console.wait("the topics view", |s| s.contains("No topics")).await;
+        console.command("topic create made-here -p 2");
+        console
+            .wait("the new topic", |s| s.contains("made-here  2"))
+            .await;
+        console.command("topic list");
+        let listed = console
+            .wait("the listing", |s| s.contains(":topic list"))
+            .await;
+        assert!(listed.contains("│made-here  computed  2 "), "{listed}");
+        console.key(KeyCode::Esc);
+        console.key(KeyCode::Char('d'));
+        let confirm = console.wait("the question", |s| s.contains("Confirm")).await;
+        assert_screen(
+            &confirm,
+            "
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
+NAME       PARTITIONS  REPLICATION  STATUS       REASON
+made-here  2           1            provisioned  -
+                    ┌ Confirm ─────────────────────────────────────────────────┐
+                    │Delete topic 'made-here' and all its records?             │
+                    │                                                          │
+                    │y yes   n/Esc no                                          │
+                    └──────────────────────────────────────────────────────────┘
+
+
+
+y yes  n no
+",
+        );
+        console.key(KeyCode::Char('y'));
+        console.wait("the topic gone", |s| s.contains("No topics")).await;
+        console.command("topic create made-here -p 0");
+        let usage = console.wait("a usage error", |s| s.contains("error")).await;
+        assert!(
+            usage.contains("│error: invalid value '0' for '--partitions <PARTITIONS>'"),
+            "{usage}"
+        );
+
+        let mut read_only = Console::start(
+            &fluvio,
+            TuiOptions {
+                read_only: true,
+                ..TuiOptions::default()
+            },
+            100,
+            12,
+        );
+        read_only.command("topic create nope");
+        let refused = read_only
+            .wait("the refusal", |s| s.contains("read-only mode"))
+            .await;
+        assert_eq!(
+            refused.lines().nth(10),
+            Some(
+                "error: read-only mode: commands that change the cluster are disabled (restart without --read-only)"
+            )
+        );
+        // And the delete key is not even offered.
+        assert_eq!(refused.lines().nth(11), Some("Enter tail  q quit  ? help  : command"));
+    });
+}
