@@ -347,6 +347,24 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
         console.wait("the context", |s| s.contains("[user-2]")).await;
         console.key(KeyCode::Char('c'));
 
+        // The partitions view follows the offsets, and a produce rate appears (smoothed
+        // from LEO deltas between ticks).
+        console.key(KeyCode::Char('3'));
+        let partitions = console
+            .wait("offsets and a rate", |s| {
+                s.lines().any(|l| {
+                    l.starts_with("events  0") && l.contains("online") && l.contains("/s")
+                })
+            })
+            .await;
+        let row: Vec<&str> = partitions
+            .lines()
+            .find(|l| l.starts_with("events  0"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect();
+        assert_eq!(row[..8], ["events", "0", "5001", "[5001]", "1", "online", "1", "1"]);
+        console.key(KeyCode::Char('6'));
         console.terminal.backend_mut().resize(80, 20);
         console.key(KeyCode::Enter);
         let record = console.wait("the record", |s| s.contains("Record 0@0")).await;
