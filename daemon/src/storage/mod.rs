@@ -8,6 +8,7 @@
 //! 00000000000000052345.log     the active segment: the last one, the only one written
 //! 00000000000000052345.index
 //! replica.checkpoint           high watermark and recovery point, replaced atomically
+//! leader-epoch.checkpoint      where each leader epoch starts (see [`LeaderEpochCache`])
 //! .clean-shutdown              present only while cleanly closed
 //! .lock                        flock(2)ed while open
 //! ```
@@ -19,6 +20,7 @@
 
 mod checkpoint;
 mod config;
+mod epochs;
 mod error;
 mod group_commit;
 mod index;
@@ -30,6 +32,7 @@ mod slice;
 pub mod test_support;
 
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
+pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
 pub use recovery::RecoveryReport;
 pub use replica::{AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats};

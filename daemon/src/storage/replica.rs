@@ -451,6 +451,36 @@ impl ReplicaLog {
         Ok(new_leo)
     }
 
+    /// Like [`ReplicaLog::truncate`], but also below the high watermark, which comes down
+    /// with the log end. Only for a follower whose log diverged from a new leader's: the
+    /// replication layer keeps a follower's high watermark at or below what any in-sync
+    /// replica has, so this should cut uncommitted records only; it exists so a follower
+    /// that learned a high watermark the new leader cannot confirm is not stuck forever.
+    pub fn truncate_diverged(&self, offset: i64) -> Result<i64> {
+        let mut st = self.shared.open_state_mut()?;
+        self.shared.group.check_failed()?;
+        let (log_start, leo) = (st.log_start(), st.leo());
+        if offset < log_start || offset > leo {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start,
+                leo,
+            });
+        }
+        let hw = self.shared.hw.load(Ordering::Acquire);
+        if offset < hw {
+            tracing::warn!(dir = %self.shared.dir.display(), hw, offset, "truncating below the high watermark: the new leader does not have these records");
+            self.shared.hw.store(offset, Ordering::Release);
+        }
+        let new_leo = if offset == leo {
+            leo
+        } else {
+            self.shared.truncate_locked(&mut st, offset)?
+        };
+        self.shared.write_checkpoint(true)?;
+        Ok(new_leo)
+    }
+
     /// Delete every segment and start an empty log at `offset` (a follower whose log end is
     /// below the leader's log start). The high watermark becomes `offset`.
     pub fn truncate_fully_and_start_at(&self, offset: i64) -> Result<()> {
@@ -1496,6 +1526,39 @@ mod tests {
         // Truncating to the hw itself is allowed.
         assert_eq!(log.truncate(10).unwrap(), 10);
         assert_eq!(log.leo(), 10);
+    }
+
+    #[test]
+    fn diverged_truncation_may_lower_the_high_watermark_and_persists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        for i in 0..5 {
+            log.append_as_leader(&mut batch(2, 100, i)).unwrap();
+        }
+        log.set_hw(8).unwrap();
+        assert!(matches!(
+            log.truncate_diverged(11),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        // At or above the hw it behaves like truncate.
+        assert_eq!(log.truncate_diverged(9).unwrap(), 8);
+        assert_eq!(log.hw(), 8);
+        assert_eq!(log.truncate_diverged(4).unwrap(), 4);
+        assert_eq!(
+            log.offsets(),
+            Offsets {
+                log_start: 0,
+                hw: 4,
+                leo: 4
+            }
+        );
+        let mut b = batch(2, 10, 9);
+        set_base_offset(&mut b, 4);
+        log.append_as_follower(&b).unwrap();
+        assert_eq!(log.leo(), 6);
+        drop(log);
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        assert_eq!((log.hw(), log.leo()), (4, 6));
     }
 
     #[test]
