@@ -75,6 +75,9 @@ where
     if let Command::Tui(args) = &cli.command {
         return crate::tui::run_cli(args, &target, env, err).await;
     }
+    if let Command::Repl(args) = &cli.command {
+        return crate::repl::run(args, target, env, out, err).await;
+    }
     let ctx = Context::new(target);
     execute_and_print(cli.command, &ctx, env, out, err).await
 }
@@ -163,12 +166,31 @@ pub fn print_error(
     env: &Env,
     err: &mut dyn Write,
 ) {
+    print_error_at(error, None, target, env, err);
+}
+
+/// [`print_error`], saying where the command came from (`error: line 3: ...` in a REPL
+/// script) when `place` is given.
+pub fn print_error_at(
+    error: &CommandError,
+    place: Option<&str>,
+    target: Option<&ScTarget>,
+    env: &Env,
+    err: &mut dyn Write,
+) {
     let prefix = if env.stderr_color {
         "\x1b[1;31merror:\x1b[0m"
     } else {
         "error:"
     };
-    let _ = writeln!(err, "{prefix} {error}");
+    match place {
+        Some(place) => {
+            let _ = writeln!(err, "{prefix} {place}: {error}");
+        }
+        None => {
+            let _ = writeln!(err, "{prefix} {error}");
+        }
+    }
     if let (CommandError::Client(ClientError::Unreachable { .. }), Some(target)) = (error, target) {
         let origin = match &target.origin {
             AddrOrigin::Flag => None,

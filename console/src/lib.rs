@@ -6,4 +6,5 @@ pub mod client;
 pub mod command;
 pub mod config;
 pub mod render;
+pub mod repl;
 pub mod tui;

@@ -69,6 +69,11 @@ pub fn fluvio_stdin(sc: &str, args: &[&str], input: &[u8]) -> Run {
     run_fluvio(sc, args, &[], Some(input))
 }
 
+/// Like [`fluvio_stdin`] with extra environment variables.
+pub fn fluvio_stdin_with(sc: &str, args: &[&str], input: &[u8], env: &[(&str, &str)]) -> Run {
+    run_fluvio(sc, args, env, Some(input))
+}
+
 fn run_fluvio(sc: &str, args: &[&str], env: &[(&str, &str)], input: Option<&[u8]>) -> Run {
     use std::io::Write;
     let mut cmd = Command::new(fluvio_binary());

@@ -285,3 +285,24 @@ pub fn temp_dir() -> tempfile::TempDir {
         .tempdir()
         .expect("create temp dir")
 }
+
+/// A multi-threaded tokio runtime for tests that drive the async client library.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// A computed topic spec: `partitions` partitions, one replica each.
+pub fn topic_spec(partitions: u32) -> protocol::sc::TopicSpec {
+    protocol::sc::TopicSpec {
+        replicas: protocol::sc::ReplicaSpec::Computed {
+            partitions,
+            replication_factor: 1,
+            ignore_rack_assignment: false,
+        },
+        ..protocol::sc::TopicSpec::default()
+    }
+}

@@ -10,29 +10,10 @@ use console::client::{
 };
 use protocol::api::{ErrorCode, spu_keys};
 use protocol::record::{Record, RecordHeader};
-use protocol::sc::{ReplicaSpec, TopicSpec};
+use protocol::sc::TopicSpec;
 use protocol::spu::{ApiRequest, StreamFetchRequest, StreamFetchResponse};
 use protocol::{Decode, Reader};
-use tests::{Daemon, Role, temp_dir};
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-fn topic_spec(partitions: u32) -> TopicSpec {
-    TopicSpec {
-        replicas: ReplicaSpec::Computed {
-            partitions,
-            replication_factor: 1,
-            ignore_rack_assignment: false,
-        },
-        ..TopicSpec::default()
-    }
-}
+use tests::{Daemon, Role, runtime, temp_dir, topic_spec};
 
 async fn drain(
     fluvio: &Fluvio,
@@ -348,5 +329,58 @@ fn errors_name_the_problem() {
     assert!(
         err.to_string().contains("Is fluvio-daemon running?"),
         "{err}"
+    );
+}
+
+#[test]
+fn requests_stay_under_the_frame_limit_and_memory_stays_bounded() {
+    let dir = temp_dir();
+    // The SPU refuses frames over 2 MiB.
+    let daemon = Daemon::start_with_args(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        &["--max-frame-bytes", "2097152"],
+    );
+    runtime().block_on(async {
+        let fluvio = Fluvio::connect(&daemon.public.to_string())
+            .await
+            .expect("connect");
+        fluvio
+            .admin()
+            .create::<TopicSpec>("large", topic_spec(1), false)
+            .await
+            .expect("create");
+        let producer = fluvio
+            .topic_producer(
+                "large",
+                ProducerConfig {
+                    batch_size: 256 * 1024,
+                    max_request_bytes: 1024 * 1024,
+                    max_buffered_bytes: 4 * 1024 * 1024,
+                    ..ProducerConfig::default()
+                },
+            )
+            .await
+            .expect("producer");
+        // 12.8 MB sent without waiting: many requests' worth, none above the limit.
+        let value = Bytes::from(vec![7u8; 64 * 1024]);
+        let mut pending = Vec::new();
+        for _ in 0..200 {
+            pending.push(producer.send(None, value.clone()).await.expect("send"));
+        }
+        producer.flush().await.expect("flush");
+        let mut offsets = Vec::new();
+        for p in pending {
+            offsets.push(p.wait().await.expect("acknowledged").offset);
+        }
+        assert_eq!(offsets, (0..200).collect::<Vec<i64>>());
+        let records = drain(&fluvio, "large", 0, Offset::Beginning).await;
+        assert_eq!(records.len(), 200);
+        assert!(records.iter().all(|r| r.value == value));
+    });
+    assert!(
+        !daemon.log().contains("exceeds the limit"),
+        "a request was over the frame limit:\n{}",
+        daemon.log()
     );
 }

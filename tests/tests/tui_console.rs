@@ -12,30 +12,11 @@ use console::tui::ratatui::Terminal;
 use console::tui::ratatui::backend::TestBackend;
 use console::tui::{Session, TuiOptions};
 use protocol::record::Record;
-use protocol::sc::{AuthTokenCreate, AuthTokenSpec, ReplicaSpec, TokenType, TopicSpec};
-use tests::{Daemon, Role, temp_dir};
+use protocol::sc::{AuthTokenCreate, AuthTokenSpec, TokenType, TopicSpec};
+use tests::{Daemon, Role, runtime, temp_dir, topic_spec};
 
 /// How long anything may take to show up.
 const WAIT: Duration = Duration::from_secs(15);
-
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
-}
-
-fn topic_spec(partitions: u32) -> TopicSpec {
-    TopicSpec {
-        replicas: ReplicaSpec::Computed {
-            partitions,
-            replication_factor: 1,
-            ignore_rack_assignment: false,
-        },
-        ..TopicSpec::default()
-    }
-}
 
 /// The console on a test screen.
 struct Console {

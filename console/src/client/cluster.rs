@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use protocol::sc::SpuId;
+use protocol::sc::{Metadata, SpuId, TopicSpec};
 use tokio::sync::Mutex;
 
 use super::admin::Admin;
@@ -49,7 +49,7 @@ impl Fluvio {
         topic: &str,
         config: ProducerConfig,
     ) -> Result<TopicProducer, ClientError> {
-        let spec = self.metadata.existing_topic(topic).await?;
+        let spec = self.topic(topic).await?;
         let partitions = spec.spec.replicas.partition_count();
         if partitions == 0 {
             return Err(ClientError::NotFound(format!(
@@ -70,7 +70,7 @@ impl Fluvio {
         topic: &str,
         partition: u32,
     ) -> Result<PartitionConsumer, ClientError> {
-        let spec = self.metadata.existing_topic(topic).await?;
+        let spec = self.topic(topic).await?;
         let count = spec.spec.replicas.partition_count();
         if partition >= count {
             return Err(ClientError::NotFound(format!(
@@ -86,13 +86,22 @@ impl Fluvio {
 
     /// The number of partitions of `topic`.
     pub async fn partition_count(&self, topic: &str) -> Result<u32, ClientError> {
-        Ok(self
-            .metadata
-            .existing_topic(topic)
-            .await?
-            .spec
-            .replicas
-            .partition_count())
+        Ok(self.topic(topic).await?.spec.replicas.partition_count())
+    }
+
+    /// The topic as the SC knows it. The watched copy answers when it has the topic; when
+    /// it does not, the SC is asked directly, because a topic created a moment ago (by us,
+    /// say) may not have reached the watch yet.
+    pub async fn topic(&self, name: &str) -> Result<Metadata<TopicSpec>, ClientError> {
+        if let Some(topic) = self.metadata.topic(name).await? {
+            return Ok(topic);
+        }
+        let listed = self.admin.list::<TopicSpec>(&[name.to_string()]).await?;
+        listed.into_iter().find(|t| t.name == name).ok_or_else(|| {
+            ClientError::NotFound(format!(
+                "topic '{name}' does not exist; create it with `fluvio topic create {name}`"
+            ))
+        })
     }
 
     /// The leader of a partition and a live connection to it.

@@ -128,15 +128,6 @@ impl MetadataCache {
         .await
     }
 
-    /// The topic, failing with a clear message when it does not exist.
-    pub async fn existing_topic(&self, name: &str) -> Result<Metadata<TopicSpec>, ClientError> {
-        self.topic(name).await?.ok_or_else(|| {
-            ClientError::NotFound(format!(
-                "topic '{name}' does not exist; create it with `fluvio topic create {name}`"
-            ))
-        })
-    }
-
     /// The leader of `topic`-`partition` and its public address, waiting (up to `timeout`)
     /// for the partition and its SPU to show up, as they do just after a topic is created.
     pub async fn route(

@@ -6,6 +6,7 @@
 //! the next request, so a busy partition sends large requests and an idle one answers
 //! fast. Order within a partition is the order of `send` calls.
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,6 +40,12 @@ pub struct ProducerConfig {
     /// Attempts for a batch whose leader moved or whose connection failed. Retries can
     /// duplicate a batch the SPU had written before the failure (at-least-once).
     pub max_attempts: u32,
+    /// The most record bytes one produce request carries (a single larger batch still
+    /// goes, alone).
+    pub max_request_bytes: usize,
+    /// Per partition, the most bytes gathered but not yet acknowledged; `send` waits
+    /// beyond it.
+    pub max_buffered_bytes: usize,
 }
 
 impl Default for ProducerConfig {
@@ -50,6 +57,8 @@ impl Default for ProducerConfig {
             compression: Compression::None,
             timeout: Duration::from_millis(1500),
             max_attempts: 4,
+            max_request_bytes: 4 * 1024 * 1024,
+            max_buffered_bytes: 32 * 1024 * 1024,
         }
     }
 }
@@ -266,15 +275,14 @@ impl PartitionLane {
     async fn run(self, mut commands: mpsc::Receiver<Command>) {
         let me = Arc::new(self);
         let mut open = Open::default();
-        let mut ready: Vec<Sealed> = Vec::new();
+        let mut ready: VecDeque<Sealed> = VecDeque::new();
         let mut in_flight: Option<InFlight> = None;
         let mut flush_waiters: Vec<oneshot::Sender<()>> = Vec::new();
         let mut closed = false;
         loop {
             if in_flight.is_none() && !ready.is_empty() {
-                in_flight = Some(Box::pin(
-                    Arc::clone(&me).deliver(std::mem::take(&mut ready)),
-                ));
+                let request = take_request(&mut ready, me.config.max_request_bytes);
+                in_flight = Some(Box::pin(Arc::clone(&me).deliver(request)));
             }
             if in_flight.is_none() && ready.is_empty() && open.replies.is_empty() {
                 for waiter in flush_waiters.drain(..) {
@@ -284,30 +292,57 @@ impl PartitionLane {
                     return;
                 }
             }
+            // While this much waits to be sent, take no more records: `send` then waits on
+            // the full channel, which bounds the producer's memory.
+            let buffered: usize = ready.iter().map(|b| b.bytes.len()).sum::<usize>() + open.bytes;
+            let accepting = !closed && buffered < me.config.max_buffered_bytes;
+            if !accepting && !closed && ready.is_empty() && in_flight.is_none() {
+                // Full with nothing on its way: what is gathered must go, whatever the linger.
+                me.seal(&mut open, &mut ready);
+                continue;
+            }
             let linger_at = open.since.map(|since| since + me.config.linger);
             tokio::select! {
-                command = commands.recv(), if !closed => match command {
-                    Some(Command::Send { record, reply }) => {
-                        me.add(&mut open, record, reply);
-                        if open.bytes >= me.config.batch_size {
-                            me.seal(&mut open, &mut ready);
+                command = commands.recv(), if accepting => {
+                    let mut next = command;
+                    // Take whatever else is already queued before deciding to seal, so a
+                    // burst shares batches even with no linger.
+                    loop {
+                        match next {
+                            Some(Command::Send { record, reply }) => {
+                                me.add(&mut open, record, reply);
+                                if open.bytes >= me.config.batch_size {
+                                    me.seal(&mut open, &mut ready);
+                                }
+                            }
+                            Some(Command::Flush(waiter)) => {
+                                me.seal(&mut open, &mut ready);
+                                flush_waiters.push(waiter);
+                            }
+                            None => {
+                                closed = true;
+                                me.seal(&mut open, &mut ready);
+                                break;
+                            }
+                        }
+                        if open.bytes >= me.config.max_buffered_bytes {
+                            break;
+                        }
+                        match commands.try_recv() {
+                            Ok(command) => next = Some(command),
+                            Err(_) => break,
                         }
                     }
-                    Some(Command::Flush(waiter)) => {
-                        me.seal(&mut open, &mut ready);
-                        flush_waiters.push(waiter);
-                    }
-                    None => {
-                        closed = true;
+                    if me.config.linger.is_zero() {
                         me.seal(&mut open, &mut ready);
                     }
-                },
+                }
                 _ = sleep_until(linger_at), if linger_at.is_some() => {
                     me.seal(&mut open, &mut ready);
                 }
                 (sent, result) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     in_flight = None;
-                    answer(self_partition(&me), sent, result);
+                    answer(me.partition, sent, result);
                 }
             }
         }
@@ -322,14 +357,14 @@ impl PartitionLane {
         open.replies.push(reply);
     }
 
-    fn seal(&self, open: &mut Open, ready: &mut Vec<Sealed>) {
+    fn seal(&self, open: &mut Open, ready: &mut VecDeque<Sealed>) {
         if open.replies.is_empty() {
             return;
         }
         let taken = std::mem::take(open);
         let batch = taken.batch.with_compression(self.config.compression);
         match batch.to_bytes() {
-            Ok(bytes) => ready.push(Sealed {
+            Ok(bytes) => ready.push_back(Sealed {
                 bytes,
                 replies: taken.replies,
             }),
@@ -438,8 +473,19 @@ impl PartitionLane {
     }
 }
 
-fn self_partition(lane: &PartitionLane) -> u32 {
-    lane.partition
+/// The oldest sealed batches that fit in one request of `max_bytes` (at least one, so a
+/// batch larger than the limit still goes out alone).
+fn take_request(ready: &mut VecDeque<Sealed>, max_bytes: usize) -> Vec<Sealed> {
+    let mut request = Vec::new();
+    let mut bytes = 0;
+    while let Some(next) = ready.front() {
+        if !request.is_empty() && bytes + next.bytes.len() > max_bytes {
+            break;
+        }
+        bytes += next.bytes.len();
+        request.extend(ready.pop_front());
+    }
+    request
 }
 
 /// Tell every caller of the sent batches where their record went, or why it failed.

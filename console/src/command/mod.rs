@@ -77,6 +77,9 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Read records from a topic, following new ones unless told to stop.
     Consume(consume::ConsumeArgs),
+    /// An interactive session: every command without `fluvio`, completion, history;
+    /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
+    Repl(crate::repl::ReplArgs),
     /// Metadata dump and raw requests, for debugging.
     #[command(subcommand)]
     Advanced(advanced::AdvancedCmd),
@@ -125,6 +128,7 @@ impl Command {
             | Command::Consume(_)
             | Command::Benchmark(_)
             | Command::Tui(_)
+            | Command::Repl(_)
             | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
@@ -228,6 +232,10 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         // The console takes over the terminal, so `cli::run` starts it itself.
         Command::Tui(_) => Ok(Output::message(
             "`fluvio tui` runs on its own; start it from a shell",
+        )),
+        // A session reads the terminal or a script, so `cli::run` starts it itself.
+        Command::Repl(_) => Ok(Output::message(
+            "`fluvio repl` runs on its own; start it from a shell",
         )),
     }
 }

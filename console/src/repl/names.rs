@@ -1,0 +1,147 @@
+//! The cluster's live names for completion: topics, partitions and SPUs from the client's
+//! metadata watch (always current once connected), auth tokens from an admin list made
+//! at connection and after each command.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
+
+use protocol::sc::AuthTokenSpec;
+
+use super::complete::{NameKind, NameSource};
+use crate::client::Fluvio;
+use crate::command::Context;
+
+/// Shared between the session (which refreshes it) and the line editor's completer.
+#[derive(Default)]
+pub struct LiveNames {
+    state: RwLock<State>,
+    refreshing: AtomicBool,
+}
+
+#[derive(Default)]
+struct State {
+    /// The cluster these names are from.
+    addr: String,
+    fluvio: Option<Fluvio>,
+    tokens: Vec<String>,
+}
+
+impl LiveNames {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self::default())
+    }
+
+    /// Connect if need be and read the token names, in the background: completion uses
+    /// whatever is there, and a cluster that is down only means fewer candidates.
+    pub fn refresh_in_background(self: &Arc<Self>, ctx: Arc<Context>) {
+        if self.refreshing.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let names = Arc::clone(self);
+        tokio::spawn(async move {
+            names.refresh(&ctx).await;
+            names.refreshing.store(false, Ordering::Release);
+        });
+    }
+
+    /// Connect if need be (through `ctx`, which keeps the connection) and read the tokens.
+    pub async fn refresh(&self, ctx: &Context) {
+        let addr = ctx.target().addr.clone();
+        let fluvio = ctx.fluvio().await.ok();
+        let tokens = match fluvio.as_ref() {
+            Some(fluvio) => fluvio
+                .admin()
+                .list::<AuthTokenSpec>(&[])
+                .await
+                .ok()
+                .map(|tokens| tokens.into_iter().map(|t| t.name).collect()),
+            None => None,
+        };
+        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
+        if state.addr != addr {
+            *state = State {
+                addr,
+                ..State::default()
+            };
+        }
+        if fluvio.is_some() {
+            state.fluvio = fluvio;
+        }
+        if let Some(tokens) = tokens {
+            state.tokens = tokens;
+        }
+    }
+
+    /// Forget the names of the cluster the session has left.
+    pub fn clear(&self) {
+        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::default();
+    }
+}
+
+impl NameSource for LiveNames {
+    fn names(&self, kind: &NameKind) -> Vec<String> {
+        let state = self.state.read().unwrap_or_else(|p| p.into_inner());
+        if let NameKind::Token = kind {
+            return state.tokens.clone();
+        }
+        let Some(fluvio) = state.fluvio.as_ref() else {
+            return Vec::new();
+        };
+        let metadata = fluvio.metadata();
+        match kind {
+            NameKind::Topic => metadata.topics().into_iter().map(|t| t.name).collect(),
+            NameKind::Partition { topic } => {
+                let mut numbers: Vec<u32> = metadata
+                    .partitions()
+                    .into_iter()
+                    .filter_map(|p| partition_number(&p.name, topic.as_deref()))
+                    .collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                numbers.into_iter().map(|n| n.to_string()).collect()
+            }
+            NameKind::SpuId => metadata
+                .spus()
+                .into_iter()
+                .map(|s| s.spec.id.to_string())
+                .collect(),
+            NameKind::SpuName => metadata.spus().into_iter().map(|s| s.name).collect(),
+            NameKind::SpuAddr => metadata
+                .spus()
+                .into_iter()
+                .map(|s| s.spec.public_endpoint.addr())
+                .collect(),
+            NameKind::Token => Vec::new(),
+        }
+    }
+}
+
+/// `orders-2` → 2 when it is a partition of `topic` (of any topic when `None`).
+fn partition_number(name: &str, topic: Option<&str>) -> Option<u32> {
+    let (of, number) = name.rsplit_once('-')?;
+    if topic.is_some_and(|t| t != of) {
+        return None;
+    }
+    number.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_numbers_by_topic() {
+        assert_eq!(partition_number("orders-2", Some("orders")), Some(2));
+        assert_eq!(partition_number("my-topic-10", Some("my-topic")), Some(10));
+        assert_eq!(partition_number("my-topic-10", Some("topic")), None);
+        assert_eq!(partition_number("a-1", None), Some(1));
+        assert_eq!(partition_number("nodash", None), None);
+    }
+
+    #[test]
+    fn no_cluster_no_names() {
+        let names = LiveNames::new();
+        assert!(names.names(&NameKind::Topic).is_empty());
+        assert!(names.names(&NameKind::Token).is_empty());
+    }
+}
