@@ -6,6 +6,7 @@ pub mod cli;
 pub mod client;
 pub mod python;
 pub mod spu_client;
+pub mod tmux;
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
