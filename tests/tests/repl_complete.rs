@@ -102,5 +102,30 @@ fn completion_offers_the_clusters_live_names() {
         wait_for_candidates(&completer, &names, "topic delete g", &["gamma"]).await;
         fluvio(&sc, &["topic", "delete", "alpine"]).ok();
         wait_for_candidates(&completer, &names, "consume al", &["alpha"]).await;
+        // Tokens too: they have a watch of their own.
+        fluvio(
+            &sc,
+            &[
+                "auth-token",
+                "create",
+                "-n",
+                "tok-y",
+                "-g",
+                "-m",
+                "1",
+                "-x",
+                "9",
+            ],
+        )
+        .ok();
+        wait_for_candidates(
+            &completer,
+            &names,
+            "auth-token delete -n ",
+            &["tok-x", "tok-y"],
+        )
+        .await;
+        fluvio(&sc, &["auth-token", "delete", "-n", "tok-x"]).ok();
+        wait_for_candidates(&completer, &names, "auth-token delete -n ", &["tok-y"]).await;
     });
 }

@@ -260,3 +260,39 @@ async fn ctrl_c() {
         std::future::pending::<()>().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustyline::history::MemHistory;
+
+    fn helper() -> ReplHelper {
+        ReplHelper::new(LiveNames::new(), false)
+    }
+
+    #[test]
+    fn the_editor_gets_the_cores_candidates_with_a_space_after_each() {
+        let history = MemHistory::new();
+        let ctx = rustyline::Context::new(&history);
+        let (start, pairs) = helper().complete("topic desc", 10, &ctx).unwrap();
+        assert_eq!(start, 6);
+        let pairs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|p| (p.display.as_str(), p.replacement.as_str()))
+            .collect();
+        assert_eq!(pairs, [("describe", "describe ")]);
+    }
+
+    #[test]
+    fn hints_insert_completions_but_not_placeholders() {
+        let history = MemHistory::new();
+        let ctx = rustyline::Context::new(&history);
+        let hint = helper().hint("topic cr", 8, &ctx).unwrap();
+        assert_eq!((hint.display(), hint.completion()), ("eate", Some("eate")));
+        let hint = helper().hint("topic create ", 13, &ctx).unwrap();
+        assert_eq!((hint.display(), hint.completion()), ("<NAME>", None));
+        let colored = ReplHelper::new(LiveNames::new(), true);
+        assert_eq!(colored.highlight_hint("eate"), "\x1b[2meate\x1b[0m");
+        assert_eq!(helper().highlight_hint("eate"), "eate");
+    }
+}

@@ -1,11 +1,12 @@
 //! The cluster's live names for completion: topics, partitions and SPUs from the client's
-//! metadata watch (always current once connected), auth tokens from an admin list made
-//! at connection and after each command.
+//! metadata watch, auth tokens from a watch of their own, so names created or deleted
+//! elsewhere show up while the prompt waits.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
-use protocol::sc::AuthTokenSpec;
+use protocol::sc::{AuthTokenSpec, MessageType};
 
 use super::complete::{NameKind, NameSource};
 use crate::client::Fluvio;
@@ -14,7 +15,7 @@ use crate::command::Context;
 /// Shared between the session (which refreshes it) and the line editor's completer.
 #[derive(Default)]
 pub struct LiveNames {
-    state: RwLock<State>,
+    state: Arc<RwLock<State>>,
     refreshing: AtomicBool,
 }
 
@@ -23,7 +24,8 @@ struct State {
     /// The cluster these names are from.
     addr: String,
     fluvio: Option<Fluvio>,
-    tokens: Vec<String>,
+    /// Token names, kept by the watch; `None` until it runs (or after it ended).
+    tokens: Option<BTreeSet<String>>,
 }
 
 impl LiveNames {
@@ -31,7 +33,7 @@ impl LiveNames {
         Arc::new(Self::default())
     }
 
-    /// Connect if need be and read the token names, in the background: completion uses
+    /// Connect if need be and follow the token names, in the background: completion uses
     /// whatever is there, and a cluster that is down only means fewer candidates.
     pub fn refresh_in_background(self: &Arc<Self>, ctx: Arc<Context>) {
         if self.refreshing.swap(true, Ordering::AcqRel) {
@@ -44,45 +46,75 @@ impl LiveNames {
         });
     }
 
-    /// Connect if need be (through `ctx`, which keeps the connection) and read the tokens.
+    /// Connect if need be (through `ctx`, which keeps the connection and makes it again
+    /// when it was lost) and start following the tokens unless that is running already.
     pub async fn refresh(&self, ctx: &Context) {
         let addr = ctx.target().addr.clone();
-        let fluvio = ctx.fluvio().await.ok();
-        let tokens = match fluvio.as_ref() {
-            Some(fluvio) => fluvio
-                .admin()
-                .list::<AuthTokenSpec>(&[])
-                .await
-                .ok()
-                .map(|tokens| tokens.into_iter().map(|t| t.name).collect()),
-            None => None,
+        let Ok(fluvio) = ctx.fluvio().await else {
+            return;
         };
-        let mut state = self.state.write().unwrap_or_else(|p| p.into_inner());
-        if state.addr != addr {
-            *state = State {
-                addr,
-                ..State::default()
-            };
+        let follow_tokens = {
+            let mut state = write(&self.state);
+            if state.addr != addr {
+                *state = State {
+                    addr: addr.clone(),
+                    ..State::default()
+                };
+            }
+            state.fluvio = Some(fluvio.clone());
+            state.tokens.is_none()
+        };
+        if !follow_tokens {
+            return;
         }
-        if fluvio.is_some() {
-            state.fluvio = fluvio;
-        }
-        if let Some(tokens) = tokens {
-            state.tokens = tokens;
-        }
+        let Ok(mut watch) = fluvio.admin().watch::<AuthTokenSpec>().await else {
+            return;
+        };
+        write(&self.state).tokens = Some(BTreeSet::new());
+        let state = Arc::clone(&self.state);
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                let update = watch.next().await;
+                let mut state = write(&state);
+                if state.addr != addr {
+                    return;
+                }
+                let Ok(update) = update else {
+                    // The connection is gone: the next refresh starts again.
+                    state.tokens = None;
+                    return;
+                };
+                let tokens = state.tokens.get_or_insert_with(BTreeSet::new);
+                if first || !update.all.is_empty() {
+                    *tokens = update.all.into_iter().map(|t| t.name).collect();
+                    first = false;
+                }
+                for change in update.changes {
+                    match change.header {
+                        MessageType::Update => tokens.insert(change.content.name),
+                        MessageType::Delete => tokens.remove(&change.content.name),
+                    };
+                }
+            }
+        });
     }
 
     /// Forget the names of the cluster the session has left.
     pub fn clear(&self) {
-        *self.state.write().unwrap_or_else(|p| p.into_inner()) = State::default();
+        *write(&self.state) = State::default();
     }
+}
+
+fn write(state: &RwLock<State>) -> std::sync::RwLockWriteGuard<'_, State> {
+    state.write().unwrap_or_else(|p| p.into_inner())
 }
 
 impl NameSource for LiveNames {
     fn names(&self, kind: &NameKind) -> Vec<String> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
         if let NameKind::Token = kind {
-            return state.tokens.clone();
+            return state.tokens.iter().flatten().cloned().collect();
         }
         let Some(fluvio) = state.fluvio.as_ref() else {
             return Vec::new();
