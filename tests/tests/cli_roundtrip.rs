@@ -137,3 +137,66 @@ fn produce_sends_each_line_as_it_arrives() {
         ["first line", "second line"]
     );
 }
+
+#[test]
+fn a_live_tail_prints_records_produced_after_it_started() {
+    use std::io::BufRead;
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "tail"]).ok();
+    fluvio_stdin(&sc, &["produce", "tail"], b"old record\n").ok();
+    let mut tail = Command::new(fluvio_binary())
+        .args(["consume", "tail"])
+        .env("FLUVIO_SC", &sc)
+        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run fluvio consume");
+    let stdout = tail.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    // The tail starts at the end, so the old record never shows. Records produced after
+    // it started do; keep producing until one arrives (the tail may take a moment to
+    // open its stream).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    let line = loop {
+        fluvio_stdin(&sc, &["produce", "tail"], format!("live {n}\n").as_bytes()).ok();
+        n += 1;
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(300)) {
+            break line;
+        }
+        assert!(Instant::now() < deadline, "the tail printed nothing");
+    };
+    assert!(line.starts_with("live "), "{line}");
+    // It keeps following: the next record produced shows too.
+    fluvio_stdin(&sc, &["produce", "tail"], b"one more\n").ok();
+    let mut rest = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        let done = line == "one more";
+        rest.push(line);
+        if done {
+            break;
+        }
+    }
+    assert_eq!(
+        rest.last().map(String::as_str),
+        Some("one more"),
+        "{rest:?}"
+    );
+    assert!(!rest.iter().any(|l| l == "old record"));
+    tail.kill().ok();
+    tail.wait().ok();
+}
