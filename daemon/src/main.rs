@@ -79,6 +79,12 @@ struct AllInOne {
     /// When partition logs are synced: always | interval:<ms> | never.
     #[arg(long, default_value = "never")]
     flush: FlushPolicy,
+    /// A follower that has not caught up with the leader for this long leaves the
+    /// in-sync set.
+    #[arg(long, default_value_t = 10_000)]
+    replica_lag_ms: u64,
+    #[command(flatten)]
+    replication: ReplicationArgs,
 }
 
 #[derive(Debug, Args)]
@@ -92,6 +98,35 @@ struct ScArgs {
     /// Admit registered custom SPUs without an auth token.
     #[arg(long)]
     allow_unauthenticated_spus: bool,
+    #[command(flatten)]
+    replication: ReplicationArgs,
+}
+
+/// The SC's replication settings.
+#[derive(Debug, Args)]
+struct ReplicationArgs {
+    /// Replicas that must be in sync to acknowledge a read_committed produce (default:
+    /// 2 for replication factor 3 or more, else 1; never more than the factor).
+    #[arg(long)]
+    min_in_sync: Option<u32>,
+    /// An SPU silent for this long (no heartbeat) is taken offline and its partitions get
+    /// new leaders.
+    #[arg(long, default_value_t = 5_000)]
+    spu_heartbeat_timeout_ms: u64,
+    /// Allow electing a replica outside the in-sync set when no in-sync one is left
+    /// (loses committed records; off by default).
+    #[arg(long)]
+    unclean_leader_election: bool,
+}
+
+impl ReplicationArgs {
+    fn policy(&self) -> daemon::sc::ReplicationPolicy {
+        daemon::sc::ReplicationPolicy {
+            min_in_sync: self.min_in_sync,
+            heartbeat_timeout: std::time::Duration::from_millis(self.spu_heartbeat_timeout_ms),
+            unclean_election: self.unclean_leader_election,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +153,14 @@ struct SpuArgs {
     /// When partition logs are synced: always | interval:<ms> | never.
     #[arg(long, default_value = "never")]
     flush: FlushPolicy,
+    /// A follower that has not caught up with the leader for this long leaves the
+    /// in-sync set (it rejoins once caught up).
+    #[arg(long, default_value_t = 10_000)]
+    replica_lag_ms: u64,
+    /// Fault injection for tests: while this file exists, followers get nothing from
+    /// this SPU.
+    #[arg(long, hide = true)]
+    fault_hold_replication: Option<PathBuf>,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -231,6 +274,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 managed_secret: Some(secret.clone()),
             },
             managed: managed.clone(),
+            replication: args.replication.policy(),
         },
         shutdown.clone(),
     )
@@ -253,6 +297,8 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                 max_frame_bytes: args.common.max_frame_bytes,
                 flush: args.flush,
+                replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
+                fault_hold_replication: None,
             },
             shutdown.clone(),
         )
@@ -298,6 +344,7 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
                 managed_secret: None,
             },
             managed: Vec::new(),
+            replication: args.replication.policy(),
         },
         shutdown,
     )
@@ -337,6 +384,8 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             token,
             max_frame_bytes: args.common.max_frame_bytes,
             flush: args.flush,
+            replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
+            fault_hold_replication: args.fault_hold_replication,
         },
         shutdown,
     )

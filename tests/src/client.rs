@@ -134,11 +134,23 @@ impl ScClient {
         public: SocketAddr,
         private: SocketAddr,
     ) -> io::Result<Status> {
+        self.register_custom_spu_on_rack(name, id, public, private, None)
+    }
+
+    /// [`ScClient::register_custom_spu`] with a rack.
+    pub fn register_custom_spu_on_rack(
+        &mut self,
+        name: &str,
+        id: i32,
+        public: SocketAddr,
+        private: SocketAddr,
+        rack: Option<&str>,
+    ) -> io::Result<Status> {
         let spec = CustomSpuSpec {
             id,
             public_endpoint: IngressPort::from_host_port(&public.ip().to_string(), public.port()),
             private_endpoint: Endpoint::from_host_port(&private.ip().to_string(), private.port()),
-            rack: None,
+            rack: rack.map(str::to_string),
             public_endpoint_local: None,
         };
         self.status(ScRequest::Create(ObjectCreateRequest::CustomSpu(

@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod client;
+pub mod cluster;
 pub mod python;
 pub mod spu_client;
 pub mod tmux;

@@ -19,10 +19,18 @@ pub enum Kind {
     Partition,
     Spu,
     AuthToken,
+    /// Per partition: the leader epoch and the in-sync set the SC confirmed.
+    Replication,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 4] = [Kind::Topic, Kind::Partition, Kind::Spu, Kind::AuthToken];
+    pub const ALL: [Kind; 5] = [
+        Kind::Topic,
+        Kind::Partition,
+        Kind::Spu,
+        Kind::AuthToken,
+        Kind::Replication,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
@@ -30,6 +38,7 @@ impl Kind {
             Kind::Partition => "partitions",
             Kind::Spu => "spus",
             Kind::AuthToken => "auth-tokens",
+            Kind::Replication => "replication",
         }
     }
 }

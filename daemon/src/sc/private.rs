@@ -1,9 +1,16 @@
 //! The SC private port: SPUs register, receive their replica assignments as a control
 //! stream, report offsets and send heartbeats.
+//!
+//! An SPU is lost when its connection drops or it sends nothing for the heartbeat
+//! timeout (a paused process keeps its connection open): the SC marks it offline, elects
+//! new leaders for its partitions and closes the connection at its next request, so a
+//! paused SPU that resumes registers again and learns the new leaders.
 
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use protocol::api::ErrorCode;
 use protocol::internal::{
@@ -17,10 +24,10 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::Controller;
 use super::auth::{self, PresentedToken, Rejection};
 use super::controllers::partition::{self, LeaderReport};
-use super::store::{Event, Mutation, PartitionObj, Stores, split_partition_name};
+use super::store::{Event, Mutation, PartitionObj, ReplicationState, Stores, split_partition_name};
+use super::{Controller, ReplicationPolicy};
 use crate::net::{Request, RequestError, ResponseSink, Service};
 
 /// The token name the daemon's own (managed) SPUs present, with the per-process secret.
@@ -38,11 +45,20 @@ pub struct AdmissionPolicy {
 pub struct PrivateService {
     controller: Arc<Controller>,
     policy: AdmissionPolicy,
+    replication: ReplicationPolicy,
 }
 
 impl PrivateService {
-    pub fn new(controller: Arc<Controller>, policy: AdmissionPolicy) -> Self {
-        Self { controller, policy }
+    pub fn new(
+        controller: Arc<Controller>,
+        policy: AdmissionPolicy,
+        replication: ReplicationPolicy,
+    ) -> Self {
+        Self {
+            controller,
+            policy,
+            replication,
+        }
     }
 }
 
@@ -52,6 +68,11 @@ pub struct Session {
     /// The SPU this connection registered as: id and store name.
     spu: Option<(SpuId, String)>,
     control: Option<JoinHandle<()>>,
+    /// When the SPU last sent anything.
+    last_seen: Arc<Mutex<Instant>>,
+    /// Set by the watchdog when the heartbeat timeout passed: the SPU is already offline.
+    expired: Arc<AtomicBool>,
+    watchdog: Option<JoinHandle<()>>,
 }
 
 /// Decide whether an SPU may join. Pure: the stores, the request, the policy.
@@ -111,6 +132,9 @@ impl Service for PrivateService {
             sink,
             spu: None,
             control: None,
+            last_seen: Arc::new(Mutex::new(Instant::now())),
+            expired: Arc::default(),
+            watchdog: None,
         }
     }
 
@@ -118,6 +142,16 @@ impl Service for PrivateService {
         let header = &request.header;
         let corr = header.correlation_id;
         let version = header.api_version;
+        if session.expired.load(Ordering::Acquire) {
+            return Err(RequestError::Refused(format!(
+                "SPU {} missed its heartbeats and was taken offline; it must register again",
+                session.spu.as_ref().map_or(-1, |(id, _)| *id)
+            )));
+        }
+        *session
+            .last_seen
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
         let decoded = match ScPrivateRequest::decode(header, &mut Reader::new(&request.body)) {
             Ok(decoded) => decoded,
             Err(DecodeError::UnknownApiKey(api_key)) => {
@@ -146,6 +180,7 @@ impl Service for PrivateService {
                     corr,
                     version,
                     id,
+                    self.replication,
                 )));
                 Ok(())
             }
@@ -171,28 +206,78 @@ impl Service for PrivateService {
         if let Some(control) = session.control {
             control.abort();
         }
+        if let Some(watchdog) = session.watchdog {
+            watchdog.abort();
+        }
         let Some((id, name)) = session.spu else {
             return;
         };
-        info!(spu = id, peer = %session.peer, "SPU disconnected; now offline");
-        let result = self
-            .controller
-            .store()
-            .update(|stores| {
-                let mut mutations = vec![Mutation::SetSpuStatus(
-                    name.clone(),
-                    SpuStatus {
-                        resolution: SpuResolution::Offline,
-                    },
-                )];
-                mutations.extend(partition::on_spu_offline(stores, id));
-                Ok::<_, std::convert::Infallible>((mutations, ()))
-            })
-            .await;
-        if let Err(err) = result {
-            warn!(spu = id, %err, "could not record the SPU as offline");
+        if session.expired.load(Ordering::Acquire) {
+            // Already offline; it may have registered again on another connection.
+            return;
         }
+        info!(spu = id, peer = %session.peer, "SPU disconnected; now offline");
+        take_offline(
+            &self.controller,
+            id,
+            &name,
+            self.replication.unclean_election,
+        )
+        .await;
     }
+}
+
+/// Record SPU `id` as offline and move leadership of its partitions.
+async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: bool) {
+    let result = controller
+        .store()
+        .update(|stores| {
+            let mut mutations = vec![Mutation::SetSpuStatus(
+                name.to_string(),
+                SpuStatus {
+                    resolution: SpuResolution::Offline,
+                },
+            )];
+            let moves = partition::on_spu_offline(stores, id, unclean);
+            for m in &moves {
+                if let Mutation::PutPartition(p) = m {
+                    info!(spu = id, partition = %p.name, leader = p.spec.leader, "new leader elected");
+                }
+            }
+            mutations.extend(moves);
+            Ok::<_, std::convert::Infallible>((mutations, ()))
+        })
+        .await;
+    if let Err(err) = result {
+        warn!(spu = id, %err, "could not record the SPU as offline");
+    }
+}
+
+/// Take the SPU offline once it has been silent for `timeout`.
+async fn watchdog(
+    controller: Arc<Controller>,
+    id: SpuId,
+    name: String,
+    last_seen: Arc<Mutex<Instant>>,
+    expired: Arc<AtomicBool>,
+    policy: ReplicationPolicy,
+) {
+    let timeout = policy.heartbeat_timeout;
+    loop {
+        let seen = *last_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let deadline = seen + timeout;
+        if Instant::now() >= deadline {
+            break;
+        }
+        tokio::time::sleep_until(deadline.into()).await;
+    }
+    warn!(
+        spu = id,
+        timeout_ms = timeout.as_millis() as u64,
+        "SPU missed its heartbeats; now offline"
+    );
+    expired.store(true, Ordering::Release);
+    take_offline(&controller, id, &name, policy.unclean_election).await;
 }
 
 /// The SPU id of a registered session, if it matches what the request claims.
@@ -223,6 +308,7 @@ impl PrivateService {
         }
         let id = request.spu_id;
         let policy = self.policy.clone();
+        let replication = self.replication;
         let outcome = self
             .controller
             .store()
@@ -231,12 +317,30 @@ impl PrivateService {
                 let status = SpuStatus {
                     resolution: SpuResolution::Online,
                 };
-                Ok::<_, Rejection>((vec![Mutation::SetSpuStatus(name.clone(), status)], name))
+                let mut mutations = vec![Mutation::SetSpuStatus(name.clone(), status)];
+                mutations.extend(partition::on_spu_online(
+                    stores,
+                    id,
+                    replication.unclean_election,
+                ));
+                Ok::<_, Rejection>((mutations, name))
             })
             .await;
         let response = match outcome {
             Ok(name) => {
                 info!(spu = id, peer = %session.peer, "SPU registered; now online");
+                *session
+                    .last_seen
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                session.watchdog = Some(tokio::spawn(watchdog(
+                    self.controller.clone(),
+                    id,
+                    name.clone(),
+                    session.last_seen.clone(),
+                    session.expired.clone(),
+                    self.replication,
+                )));
                 session.spu = Some((id, name));
                 RegisterSpuResponse {
                     error_code: ErrorCode::None,
@@ -264,21 +368,19 @@ impl PrivateService {
                 let mutations = request
                     .reports
                     .iter()
-                    .filter_map(|r| {
+                    .flat_map(|r| {
                         let name = protocol::sc::partition_name(&r.key.topic, r.key.partition);
-                        let p = stores.partitions.get(&name)?;
                         let report = LeaderReport {
                             leader: spu,
+                            leader_epoch: r.leader_epoch,
                             hw: r.hw,
                             leo: r.leo,
                             log_start: r.log_start,
                             size: r.size,
                             followers: r.followers.clone(),
-                            in_sync: r.in_sync.len() as u32,
+                            in_sync: r.in_sync.clone(),
                         };
-                        let status =
-                            partition::status_from_report(p.spec.leader, &p.status, &report)?;
-                        Some(Mutation::SetPartitionStatus(name, status))
+                        partition::apply_report(stores, &name, &report)
                     })
                     .collect();
                 Ok::<_, std::convert::Infallible>((mutations, ()))
@@ -294,15 +396,16 @@ impl PrivateService {
     }
 }
 
-/// The replica an SPU hosts for a partition, with the topic settings it enforces.
-pub fn replica_of(p: &PartitionObj) -> Option<Replica> {
+/// The replica an SPU hosts for a partition, with the topic settings it enforces and the
+/// partition's replication state.
+pub fn replica_of(p: &PartitionObj, repl: &ReplicationState, min_in_sync: u32) -> Option<Replica> {
     let (topic, index) = split_partition_name(&p.name)?;
     Some(Replica {
         key: ReplicaKey::new(topic, index),
         leader: p.spec.leader,
         replicas: p.spec.replicas.clone(),
-        leader_epoch: 0,
-        in_sync: p.spec.replicas.clone(),
+        leader_epoch: repl.leader_epoch,
+        in_sync: repl.in_sync.clone(),
         retention_secs: p
             .spec
             .cleanup_policy
@@ -310,12 +413,22 @@ pub fn replica_of(p: &PartitionObj) -> Option<Replica> {
         segment_size: p.spec.storage.as_ref().and_then(|s| s.segment_size),
         max_partition_size: p.spec.storage.as_ref().and_then(|s| s.max_partition_size),
         compression: p.spec.compression_type,
-        min_in_sync: 1,
+        min_in_sync,
         is_being_deleted: p.status.is_being_deleted,
     })
 }
 
-fn full_update(stores: &Stores, epoch: i64, spu: SpuId) -> ControlUpdate {
+fn replica_for(stores: &Stores, p: &PartitionObj, policy: &ReplicationPolicy) -> Option<Replica> {
+    let repl = stores.replication_of(p);
+    replica_of(p, &repl, policy.min_in_sync_for(p.spec.replicas.len()))
+}
+
+fn full_update(
+    stores: &Stores,
+    epoch: i64,
+    spu: SpuId,
+    policy: &ReplicationPolicy,
+) -> ControlUpdate {
     ControlUpdate {
         epoch,
         spus: SpuUpdates {
@@ -329,7 +442,7 @@ fn full_update(stores: &Stores, epoch: i64, spu: SpuId) -> ControlUpdate {
                 .partitions
                 .values()
                 .filter(|p| p.spec.replicas.contains(&spu))
-                .filter_map(replica_of)
+                .filter_map(|p| replica_for(stores, p, policy))
                 .collect(),
             removed: Vec::new(),
         },
@@ -343,6 +456,7 @@ async fn control_stream(
     corr: i32,
     version: Version,
     spu: SpuId,
+    policy: ReplicationPolicy,
 ) {
     let store = controller.store();
     'subscribe: loop {
@@ -351,7 +465,7 @@ async fn control_stream(
             (
                 store.feeds().spus.subscribe(),
                 store.feeds().partitions.subscribe(),
-                full_update(guard.stores(), guard.epoch(), spu),
+                full_update(guard.stores(), guard.epoch(), spu, &policy),
             )
         };
         if sink.respond(corr, version, &first).await.is_err() {
@@ -377,11 +491,17 @@ async fn control_stream(
                     Ok(batch) => {
                         update.epoch = batch.epoch;
                         let mut removed = BTreeSet::new();
+                        // The replication state now (at least as new as the batch's).
+                        let stores = store.read(|s| s.replication.clone()).await;
                         for event in &batch.events {
                             match event {
                                 Event::Update(p) if p.spec.replicas.contains(&spu) => {
-                                    // Offset-only status changes do not concern the SPU.
-                                    if let Some(r) = replica_of(p) {
+                                    let repl = stores.get(&p.name).cloned().unwrap_or_else(|| ReplicationState {
+                                        leader_epoch: 0,
+                                        in_sync: p.spec.replicas.clone(),
+                                    });
+                                    let min = policy.min_in_sync_for(p.spec.replicas.len());
+                                    if let Some(r) = replica_of(p, &repl, min) {
                                         update.replicas.replicas.push(r);
                                     }
                                 }

@@ -37,6 +37,7 @@ pub struct ScConfig {
     pub max_frame_bytes: usize,
     pub policy: AdmissionPolicy,
     pub managed: Vec<ManagedSpu>,
+    pub replication: super::ReplicationPolicy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -121,6 +122,7 @@ pub async fn start(
         Arc::new(PrivateService::new(
             controller.clone(),
             config.policy.clone(),
+            config.replication,
         )),
     );
     let tasks = vec![

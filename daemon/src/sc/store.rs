@@ -38,16 +38,38 @@ pub struct TokenObj {
     pub secret: SecretHash,
 }
 
-/// The four stores.
+/// A partition's replication state the SC owns and persists, next to the partition:
+/// its leader epoch (bumped on every leader change) and the in-sync set the SC confirmed
+/// (what elections choose from). A partition without one is at epoch 0 with every
+/// replica in sync (a new partition's logs are all empty).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicationState {
+    pub leader_epoch: i32,
+    pub in_sync: Vec<i32>,
+}
+
+/// The four stores, plus the partitions' replication state.
 #[derive(Debug, Default, Clone)]
 pub struct Stores {
     pub tokens: BTreeMap<String, TokenObj>,
     pub spus: BTreeMap<String, SpuObj>,
     pub topics: BTreeMap<String, TopicObj>,
     pub partitions: BTreeMap<String, PartitionObj>,
+    pub replication: BTreeMap<String, ReplicationState>,
 }
 
 impl Stores {
+    /// A partition's replication state (the default for one the SC never changed).
+    pub fn replication_of(&self, p: &PartitionObj) -> ReplicationState {
+        self.replication
+            .get(&p.name)
+            .cloned()
+            .unwrap_or_else(|| ReplicationState {
+                leader_epoch: 0,
+                in_sync: p.spec.replicas.clone(),
+            })
+    }
+
     pub fn spu_by_id(&self, id: i32) -> Option<&SpuObj> {
         self.spus.values().find(|spu| spu.spec.id == id)
     }
@@ -76,6 +98,9 @@ pub enum Mutation {
     DeleteToken(String),
     SetSpuStatus(String, SpuStatus),
     SetPartitionStatus(String, PartitionStatus),
+    /// Persisted; watchers of partitions (and the SPUs hosting it) see the partition
+    /// updated.
+    PutReplication(String, ReplicationState),
 }
 
 /// What watchers of one kind are told.
@@ -298,6 +323,12 @@ fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
         partition.status.resolution = protocol::sc::PartitionResolution::Offline;
         stores.partitions.insert(key, partition);
     }
+    for (key, value) in backend.load(Kind::Replication)? {
+        let state: ReplicationState = decode(Kind::Replication, &key, &value)?;
+        if stores.partitions.contains_key(&key) {
+            stores.replication.insert(key, state);
+        }
+    }
     Ok(stores)
 }
 
@@ -308,7 +339,11 @@ fn kv_ops(mutations: &[Mutation]) -> Result<Vec<KvOp>, StoreError> {
             Mutation::PutTopic(o) => ops.push(put(Kind::Topic, &o.name, o)?),
             Mutation::DeleteTopic(name) => ops.push(delete(Kind::Topic, name)),
             Mutation::PutPartition(o) => ops.push(put(Kind::Partition, &o.name, o)?),
-            Mutation::DeletePartition(name) => ops.push(delete(Kind::Partition, name)),
+            Mutation::DeletePartition(name) => {
+                ops.push(delete(Kind::Partition, name));
+                ops.push(delete(Kind::Replication, name));
+            }
+            Mutation::PutReplication(name, state) => ops.push(put(Kind::Replication, name, state)?),
             Mutation::PutSpu(o) => ops.push(put(Kind::Spu, &o.name, o)?),
             Mutation::DeleteSpu(name) => ops.push(delete(Kind::Spu, name)),
             Mutation::PutToken(o) => ops.push(put(Kind::AuthToken, &o.name, o)?),
@@ -345,6 +380,7 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
                 ev.partitions.push(Event::Update(o));
             }
             Mutation::DeletePartition(name) => {
+                stores.replication.remove(&name);
                 if let Some(o) = stores.partitions.remove(&name) {
                     ev.partitions.push(Event::Delete(o));
                 }
@@ -375,6 +411,14 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
                 Some(_) => {}
                 None => warn!(spu = %name, "status for an unknown SPU ignored"),
             },
+            Mutation::PutReplication(name, state) => {
+                if stores.replication.get(&name) != Some(&state) {
+                    stores.replication.insert(name.clone(), state);
+                    if let Some(o) = stores.partitions.get(&name) {
+                        ev.partitions.push(Event::Update(o.clone()));
+                    }
+                }
+            }
             Mutation::SetPartitionStatus(name, status) => match stores.partitions.get_mut(&name) {
                 Some(o) if o.status != status => {
                     o.status = status;

@@ -25,7 +25,8 @@ use super::replicas::ReplicaState;
 use super::store::ReplicaStore;
 use super::{SpuConfig, SpuError};
 
-const HEARTBEAT_EVERY: Duration = Duration::from_secs(2);
+/// Well inside the SC's heartbeat timeout (`--spu-heartbeat-timeout-ms`, a few seconds).
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 /// Offset changes within this long of the first go out in one report.
 const REPORT_COALESCE: Duration = Duration::from_millis(200);
@@ -98,20 +99,23 @@ pub async fn run(
     }
 }
 
-fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
+pub(super) fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
     let header: RequestHeader = R::header(corr, "fluvio-spu");
     encode_request_frame(&header, request).map_err(io::Error::other)
 }
 
-struct Frames {
-    reader: OwnedReadHalf,
-    buf: BytesMut,
-    max: usize,
+/// Response frames read from one connection.
+pub(super) struct Frames {
+    pub(super) reader: OwnedReadHalf,
+    pub(super) buf: BytesMut,
+    pub(super) max: usize,
+    /// Names the peer in errors.
+    pub(super) peer: &'static str,
 }
 
 impl Frames {
     /// The next response: its correlation id and body.
-    async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
+    pub(super) async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
         loop {
             if let Some(frame) = take_frame(&mut self.buf, self.max).map_err(io::Error::other)? {
                 let frame = frame.freeze();
@@ -123,14 +127,14 @@ impl Frames {
             if self.reader.read_buf(&mut self.buf).await? == 0 {
                 return Err(io::Error::new(
                     io::ErrorKind::UnexpectedEof,
-                    "the SC closed the connection",
+                    format!("the {} closed the connection", self.peer),
                 ));
             }
         }
     }
 }
 
-async fn send<R: ApiRequest>(
+pub(super) async fn send<R: ApiRequest>(
     writer: &mut OwnedWriteHalf,
     request: &R,
     corr: i32,
@@ -138,7 +142,7 @@ async fn send<R: ApiRequest>(
     writer.write_all(&request_frame(request, corr)?).await
 }
 
-fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
+pub(super) fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
     T::from_bytes(body, 0).map_err(io::Error::other)
 }
 
@@ -171,6 +175,7 @@ async fn session(
         reader,
         buf: BytesMut::with_capacity(4096),
         max: config.max_frame_bytes,
+        peer: "SC",
     };
     match exchange(
         config,
@@ -259,7 +264,9 @@ async fn exchange(
                 let (at, body) = frame?;
                 if at == CONTROL_CORR {
                     let update: ControlUpdate = decode(&body)?;
-                    if state.apply(update) {
+                    let changed = state.apply(update);
+                    replicas.set_spus(&state.spus);
+                    if changed {
                         debug!(spu = config.id, replicas = state.replicas.len(), "replica assignment changed");
                         // Logs open in the background; the store signals when offsets are known.
                         replicas.assign(state.replicas.clone());

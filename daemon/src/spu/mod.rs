@@ -1,12 +1,15 @@
 //! The SPU role: the link to the SC (register, follow replica assignments, report
 //! offsets, heartbeats, reconnect), the replica logs the assignments open ([`store`]),
-//! and the public port serving produce, fetch offsets and stream fetch ([`public`]). The
-//! private port answers ApiVersions until replication arrives.
+//! the public port serving produce, fetch offsets and stream fetch ([`public`]), and the
+//! private port serving followers ([`private`]; the follower side is [`follower`]).
 
+pub mod follower;
 pub mod link;
 pub mod partition;
+pub mod private;
 pub mod public;
 pub mod replicas;
+pub mod replication;
 pub mod store;
 
 use std::net::SocketAddr;
@@ -20,6 +23,9 @@ use tracing::info;
 use crate::net::{self, Server, ServerConfig};
 use crate::storage::FlushPolicy;
 use store::ReplicaStore;
+
+/// How often leaders check their followers' lag.
+const REPLICATION_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// Everything one SPU needs to run.
 #[derive(Debug, Clone)]
@@ -40,6 +46,10 @@ pub struct SpuConfig {
     pub max_frame_bytes: usize,
     /// When replica logs are synced.
     pub flush: FlushPolicy,
+    /// A follower this far behind the leader's log end leaves the in-sync set.
+    pub replica_lag: std::time::Duration,
+    /// Test fault injection: while this file exists, follower streams send nothing.
+    pub fault_hold_replication: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,16 +112,27 @@ pub async fn start(
     let private_addr = private.local_addr().map_err(SpuError::Bind)?;
 
     let replicas = ReplicaStore::new(config.id, dir, config.flush);
+    replicas.set_replica_lag(config.replica_lag);
+    replicas.set_fault_hold_replication(config.fault_hold_replication.clone());
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     let public_service = Arc::new(public::PublicService::new(replicas.clone()));
     let public_server = Server::new(server_config.clone(), public, public_service);
     server_config.name = "SPU private";
-    let private_server = Server::new(server_config, private, Arc::new(public::ApiVersionsOnly));
+    let private_server = Server::new(
+        server_config,
+        private,
+        Arc::new(private::PrivateService::new(replicas.clone())),
+    );
     let tasks = vec![
         tokio::spawn(public_server.run(shutdown.clone())),
         tokio::spawn(private_server.run(shutdown.clone())),
         tokio::spawn(replicas.clone().reconcile(shutdown.clone())),
+        tokio::spawn(
+            replicas
+                .clone()
+                .replication_loop(REPLICATION_CHECK_EVERY, shutdown.clone()),
+        ),
         tokio::spawn(
             replicas
                 .clone()

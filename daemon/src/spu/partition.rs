@@ -1,26 +1,36 @@
 //! One partition replica this SPU hosts: its log, the SC's assignment for it, and the
 //! signals that wake stream sessions and offset reports when the log moves.
 //!
-//! The high watermark: while a replica has no followers (replication factor 1, the only
-//! case until replication lands), everything the leader stored is on every in-sync
-//! replica, so the leader moves the high watermark to the log end after each append,
-//! once the append is as durable as the flush policy makes it. With followers the high
-//! watermark is left to replication.
+//! The high watermark: while a replica has no followers (replication factor 1),
+//! everything the leader stored is on every in-sync replica, so the leader moves the high
+//! watermark to the log end after each append, once the append is as durable as the flush
+//! policy makes it. With followers it is the smallest log end in the in-sync set (see
+//! [`replication`](super::replication)); a follower takes the leader's, capped at its own
+//! log end.
+//!
+//! Leader epochs: the leader stamps its epoch into every batch it stores
+//! (`partition_leader_epoch`), and every replica keeps a [`LeaderEpochCache`] of where
+//! each epoch starts, so a follower can ask a new leader where its last epoch ends and cut
+//! what diverged.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use protocol::internal::{Replica, ReplicaOffsetReport};
 use protocol::sc::{CompressionAlgorithm, SpuId};
 use protocol::spu::{Isolation as WireIsolation, ReplicaKey};
 use tokio::sync::{Notify, watch};
 
+use super::replication::LeaderState;
 use crate::storage::{
-    AppendInfo, FlushPolicy, Isolation, Offsets, ReadSlice, ReplicaLog, Result, RetentionOutcome,
-    StorageConfig, StorageError,
+    AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
+    RetentionOutcome, StorageConfig, StorageError,
 };
+
+/// Bytes read at a time when rebuilding the leader-epoch cache from the log.
+const EPOCH_SCAN_BYTES: u64 = 1 << 20;
 
 /// A hosted replica. Shared (`Arc`) by the store, producers and stream sessions; after
 /// [`Partition::delete`] or [`Partition::close`] every call answers
@@ -41,6 +51,16 @@ pub struct Partition {
     closed: AtomicBool,
     /// Store-wide: some replica's offsets moved, a report to the SC is due.
     report_due: Arc<Notify>,
+    epochs: Mutex<LeaderEpochCache>,
+    /// `Some` while this SPU leads the partition.
+    leader: Mutex<Option<LeaderState>>,
+}
+
+/// Why a follower's request is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fenced {
+    /// This SPU does not lead the partition, or leads it in another epoch.
+    NotLeader,
 }
 
 /// The storage settings a replica gets from its topic's settings.
@@ -76,6 +96,65 @@ pub fn read_cap(offsets: Offsets, isolation: Isolation) -> i64 {
     }
 }
 
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Write the leader epoch into every batch's header (not covered by the CRC).
+fn stamp_epoch(batches: &mut [u8], epoch: i32) {
+    let mut at = 0;
+    while at < batches.len() {
+        let Ok(header) = protocol::record::batch::BatchHeader::parse(&batches[at..]) else {
+            return;
+        };
+        let end = (at + header.total_len()).min(batches.len());
+        protocol::record::batch::set_leader_epoch(&mut batches[at..end], epoch);
+        at = end;
+    }
+}
+
+/// Bring the epoch cache in line with the log: forget epochs past its end, and learn
+/// those of batches written after the cache was last saved (a crash in between).
+fn rebuild_epochs(log: &ReplicaLog, epochs: &mut LeaderEpochCache) -> Result<()> {
+    let offsets = log.offsets();
+    epochs.truncate_to(offsets.leo)?;
+    let mut at = epochs
+        .entries()
+        .last()
+        .map_or(offsets.log_start, |(_, start)| *start)
+        .clamp(offsets.log_start, offsets.leo);
+    let mut buf = Vec::new();
+    while at < offsets.leo {
+        let slice = log.read(at, EPOCH_SCAN_BYTES, Isolation::ReadUncommitted)?;
+        if slice.is_empty() || slice.end_offset <= at {
+            break;
+        }
+        buf.clear();
+        slice.read_into(&mut buf)?;
+        for batch in protocol::record::batch::batches(&buf).flatten() {
+            epochs.assign(
+                batch.header.partition_leader_epoch,
+                batch.header.base_offset,
+            )?;
+        }
+        at = slice.end_offset;
+    }
+    Ok(())
+}
+
+async fn run_blocking<T: Send + 'static>(
+    dir: &std::path::Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        Err(_) => Err(StorageError::RuntimeShutdown {
+            path: dir.to_path_buf(),
+        }),
+    }
+}
+
 fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read().unwrap_or_else(PoisonError::into_inner)
 }
@@ -95,6 +174,8 @@ impl Partition {
         report_due: Arc<Notify>,
     ) -> Result<Self> {
         let log = ReplicaLog::open(&dir, storage_config(&replica, flush))?;
+        let mut epochs = LeaderEpochCache::load(&dir)?;
+        rebuild_epochs(&log, &mut epochs)?;
         let partition = Self {
             key: replica.key.clone(),
             spu,
@@ -105,7 +186,10 @@ impl Partition {
             changes: watch::Sender::new(0),
             closed: AtomicBool::new(false),
             report_due,
+            epochs: Mutex::new(epochs),
+            leader: Mutex::new(None),
         };
+        partition.take_assignment(None)?;
         // A replica without followers committed everything it stored before the restart.
         partition.with_log(|log| {
             if partition.commits_on_append() {
@@ -131,8 +215,49 @@ impl Partition {
 
     /// A new assignment (e.g. another leader); sessions are woken to re-check it.
     pub fn set_assignment(&self, replica: Replica) {
-        *write_lock(&self.assignment) = replica;
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        let old = std::mem::replace(&mut *write_lock(&self.assignment), replica);
+        if let Err(err) = self.take_assignment(Some(&old)) {
+            tracing::error!(replica = %self.key, %err, "cannot record the new leader epoch");
+        }
+        self.publish();
+    }
+
+    /// Become leader (a new epoch starts at the log end), stay leader (the SC's in-sync
+    /// set), or stop leading.
+    fn take_assignment(&self, old: Option<&Replica>) -> Result<()> {
+        let now = self.assignment();
+        // The log end before the leader lock: appends take the log, then the leader lock.
+        let leo = self.with_log(|log| Ok(log.leo()))?;
+        let mut leader = lock(&self.leader);
+        if now.leader != self.spu {
+            *leader = None;
+            return Ok(());
+        }
+        let same_term = old
+            .is_some_and(|o| o.leader == self.spu && o.leader_epoch == now.leader_epoch)
+            && leader.is_some();
+        if same_term {
+            if let Some(state) = leader.as_mut() {
+                state.confirm(&now.in_sync);
+            }
+        } else {
+            let mut epochs = lock(&self.epochs);
+            epochs.assign(now.leader_epoch, leo)?;
+            let start = epochs.entries().last().map_or(leo, |(_, start)| *start);
+            *leader = Some(LeaderState::new(
+                self.spu,
+                now.leader_epoch,
+                start,
+                now.replicas.iter().copied(),
+                &now.in_sync,
+                Instant::now(),
+            ));
+        }
+        drop(leader);
+        if !self.commits_on_append() {
+            self.recompute_hw()?;
+        }
+        Ok(())
     }
 
     /// Does this SPU lead the partition?
@@ -207,10 +332,14 @@ impl Partition {
         let this = self.clone();
         let result = tokio::task::spawn_blocking(move || {
             let mut batches = batches;
+            let epoch = this.assignment().leader_epoch;
+            stamp_epoch(&mut batches, epoch);
             this.with_log(|log| {
                 let info = log.append_as_leader(&mut batches)?;
                 if this.commits_on_append() {
                     this.advance_hw(log, info.next_offset)?;
+                } else {
+                    this.recompute_hw_in(log)?;
                 }
                 Ok(info)
             })
@@ -229,16 +358,21 @@ impl Partition {
         result
     }
 
-    /// Wait until the high watermark reaches `offset`, at most `timeout`. False on timeout
-    /// or when the replica closes first.
+    /// Wait until the high watermark reaches `offset`, at most `timeout`. False on timeout,
+    /// when the replica closes first, or when this SPU stops leading it.
     pub async fn wait_for_hw(&self, offset: i64, timeout: Duration) -> bool {
         let mut changes = self.subscribe();
+        let epoch = self.assignment().leader_epoch;
         let wait = async {
             loop {
                 match self.offsets() {
                     Ok(offsets) if offsets.hw >= offset => return true,
                     Ok(_) => {}
                     Err(_) => return false,
+                }
+                let a = self.assignment();
+                if a.leader != self.spu || a.leader_epoch != epoch {
+                    return false;
                 }
                 if changes.changed().await.is_err() {
                     return false;
@@ -272,6 +406,7 @@ impl Partition {
         let (offsets, size) = self
             .with_log(|log| Ok((log.offsets(), log.size_bytes())))
             .ok()?;
+        let state = lock(&self.leader).clone();
         Some(ReplicaOffsetReport {
             key: self.key.clone(),
             leader_epoch: assignment.leader_epoch,
@@ -279,9 +414,196 @@ impl Partition {
             leo: offsets.leo,
             log_start: offsets.log_start,
             size: i64::try_from(size).unwrap_or(i64::MAX),
-            followers: Vec::new(),
-            in_sync: vec![self.spu],
+            followers: state
+                .as_ref()
+                .map(LeaderState::follower_statuses)
+                .unwrap_or_default(),
+            in_sync: state.map_or_else(|| vec![self.spu], |s| s.reported_in_sync()),
         })
+    }
+
+    fn recompute_hw(&self) -> Result<()> {
+        self.with_log(|log| self.recompute_hw_in(log))
+    }
+
+    /// Move the high watermark to what the in-sync replicas have.
+    fn recompute_hw_in(&self, log: &ReplicaLog) -> Result<()> {
+        let target = match lock(&self.leader).as_ref() {
+            Some(state) => state.high_watermark(log.leo()),
+            None => None,
+        };
+        if let Some(hw) = target {
+            self.advance_hw(log, hw)?;
+        }
+        Ok(())
+    }
+
+    /// How many replicas (this leader included) the high watermark waits for; 0 when this
+    /// SPU does not lead.
+    pub fn in_sync_count(&self) -> usize {
+        lock(&self.leader)
+            .as_ref()
+            .map_or(0, |s| s.effective_in_sync().len())
+    }
+
+    /// The minimum in-sync replicas for acknowledging with ReadCommitted.
+    pub fn min_in_sync(&self) -> usize {
+        read_lock(&self.assignment).min_in_sync.max(1) as usize
+    }
+
+    /// Check the leader epoch a follower claims against the one this SPU leads in.
+    pub fn check_leader_epoch(&self, epoch: i32) -> std::result::Result<(), Fenced> {
+        let a = read_lock(&self.assignment);
+        if a.leader == self.spu && a.leader_epoch == epoch && !self.is_closed() {
+            Ok(())
+        } else {
+            Err(Fenced::NotLeader)
+        }
+    }
+
+    /// A follower's log end and high watermark (from its fetch or after it appended).
+    pub fn follower_report(
+        &self,
+        follower: SpuId,
+        epoch: i32,
+        leo: i64,
+        hw: i64,
+    ) -> std::result::Result<(), Fenced> {
+        self.check_leader_epoch(epoch)?;
+        let offsets = self.offsets().map_err(|_| Fenced::NotLeader)?;
+        let changed = {
+            let mut leader = lock(&self.leader);
+            let state = leader.as_mut().ok_or(Fenced::NotLeader)?;
+            if state.epoch != epoch {
+                return Err(Fenced::NotLeader);
+            }
+            state.follower_report(follower, leo, hw, offsets.leo, offsets.hw, Instant::now())
+        };
+        let before = offsets.hw;
+        let _ = self.recompute_hw();
+        let after = self.offsets().map_or(before, |o| o.hw);
+        if changed || after != before {
+            self.publish();
+        } else {
+            self.report_due.notify_one();
+        }
+        Ok(())
+    }
+
+    /// Drop followers that lag by more than `lag` from the in-sync set (reported to the
+    /// SC, which confirms).
+    pub fn check_in_sync(&self, lag: Duration) {
+        let Ok(leo) = self.with_log(|log| Ok(log.leo())) else {
+            return;
+        };
+        let changed = lock(&self.leader)
+            .as_mut()
+            .is_some_and(|s| s.shrink(leo, lag, Instant::now()));
+        if changed {
+            tracing::info!(replica = %self.key, "a follower fell behind; reporting a smaller in-sync set");
+            self.publish();
+        }
+    }
+
+    /// Where `epoch` ends in this log (answering a follower): the largest epoch known at
+    /// or below it and the offset after its last record.
+    pub fn epoch_end_offset(&self, epoch: i32) -> Result<(i32, i64)> {
+        let offsets = self.offsets()?;
+        let epochs = lock(&self.epochs);
+        Ok(match epochs.end_offset(epoch, offsets.leo) {
+            Some(found) => found,
+            None => (
+                -1,
+                epochs
+                    .entries()
+                    .first()
+                    .map_or(offsets.leo, |(_, start)| *start),
+            ),
+        })
+    }
+
+    /// The newest epoch this replica has records of.
+    pub fn latest_epoch(&self) -> Option<i32> {
+        lock(&self.epochs).latest_epoch()
+    }
+
+    /// Where `epoch` ends in this log by its own cache.
+    pub fn own_epoch_end(&self, epoch: i32) -> Option<i64> {
+        let leo = self.offsets().ok()?.leo;
+        lock(&self.epochs)
+            .end_offset(epoch, leo)
+            .map(|(_, end)| end)
+    }
+
+    /// Follower: append batches as the leader stored them, then take the leader's high
+    /// watermark up to this log's end. Blocking pool.
+    pub async fn append_replicated(
+        self: &Arc<Self>,
+        batches: Vec<u8>,
+        leader_hw: i64,
+    ) -> Result<Offsets> {
+        let this = self.clone();
+        let result = run_blocking(&self.dir, move || {
+            this.with_log(|log| {
+                {
+                    let mut epochs = lock(&this.epochs);
+                    for batch in protocol::record::batch::batches(&batches).flatten() {
+                        let h = batch.header;
+                        epochs.assign(h.partition_leader_epoch, h.base_offset)?;
+                    }
+                }
+                log.append_as_follower(&batches)?;
+                this.advance_hw(log, leader_hw.min(log.leo()))?;
+                Ok(log.offsets())
+            })
+        })
+        .await;
+        if result.is_ok() {
+            self.publish();
+        }
+        result
+    }
+
+    /// Follower: the leader's high watermark moved.
+    pub fn follow_hw(&self, leader_hw: i64) -> Result<()> {
+        let moved = self.with_log(|log| {
+            let before = log.hw();
+            self.advance_hw(log, leader_hw.min(log.leo()))?;
+            Ok(log.hw() != before)
+        })?;
+        if moved {
+            self.publish();
+        }
+        Ok(())
+    }
+
+    /// Follower: drop the records from `offset` on, which the new leader does not have.
+    pub async fn truncate_diverged(self: &Arc<Self>, offset: i64) -> Result<i64> {
+        let this = self.clone();
+        let result = run_blocking(&self.dir, move || {
+            this.with_log(|log| {
+                let leo = log.truncate_diverged(offset)?;
+                lock(&this.epochs).truncate_to(leo)?;
+                Ok(leo)
+            })
+        })
+        .await;
+        self.publish();
+        result
+    }
+
+    /// Follower: this log ends before the leader's starts; start over empty at `offset`.
+    pub async fn restart_at(self: &Arc<Self>, offset: i64) -> Result<()> {
+        let this = self.clone();
+        let result = run_blocking(&self.dir, move || {
+            this.with_log(|log| {
+                log.truncate_fully_and_start_at(offset)?;
+                lock(&this.epochs).restart_at(offset)
+            })
+        })
+        .await;
+        self.publish();
+        result
     }
 
     fn take_log(&self) -> Option<ReplicaLog> {
@@ -317,6 +639,7 @@ mod tests {
         Replica {
             key: ReplicaKey::new("t", 0),
             leader: 1,
+            in_sync: replicas.clone(),
             replicas,
             ..Default::default()
         }

@@ -4,17 +4,19 @@
 //! deleted) has its log deleted. Also: offset reports for the SC, periodic retention, and
 //! a clean close of every log at shutdown.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, SystemTime};
 
 use protocol::internal::{Replica, ReplicaOffsetReport};
-use protocol::sc::SpuId;
+use protocol::sc::{SpuId, SpuSpec};
 use protocol::spu::ReplicaKey;
 use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
+use super::follower::{self, Term};
 use super::partition::Partition;
 use crate::storage::FlushPolicy;
 
@@ -79,7 +81,20 @@ pub struct ReplicaStore {
     reassigned: Notify,
     /// Bumped after every reconciliation: requests waiting for a new replica re-check.
     reconciled: watch::Sender<u64>,
+    /// Every SPU's private address, from the SC, so followers find their leaders.
+    private_addrs: RwLock<BTreeMap<SpuId, String>>,
+    /// The fetch loops of the replicas this SPU follows.
+    followers: Mutex<HashMap<ReplicaKey, (Term, JoinHandle<()>)>>,
+    /// A follower that has not reached the leader's log end for this long leaves the
+    /// in-sync set.
+    replica_lag: RwLock<Duration>,
+    max_frame_bytes: usize,
+    /// Test fault injection: while this file exists, follower streams send nothing.
+    fault_hold: RwLock<Option<PathBuf>>,
 }
+
+/// `--replica-lag-ms`'s default.
+pub const DEFAULT_REPLICA_LAG: Duration = Duration::from_secs(10);
 
 /// The assignment to reconcile with.
 #[derive(Debug, Default)]
@@ -101,7 +116,137 @@ impl ReplicaStore {
             pending: Mutex::default(),
             reassigned: Notify::new(),
             reconciled: watch::Sender::new(0),
+            private_addrs: RwLock::default(),
+            followers: Mutex::default(),
+            replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
+            max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            fault_hold: RwLock::default(),
         })
+    }
+
+    /// See `--fault-hold-replication`.
+    pub fn set_fault_hold_replication(&self, file: Option<PathBuf>) {
+        *self
+            .fault_hold
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = file;
+    }
+
+    pub fn fault_hold_replication(&self) -> Option<PathBuf> {
+        self.fault_hold
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn set_replica_lag(&self, lag: Duration) {
+        *self
+            .replica_lag
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = lag;
+    }
+
+    fn replica_lag(&self) -> Duration {
+        *self
+            .replica_lag
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The SPU directory from the SC.
+    pub fn set_spus(&self, spus: &BTreeMap<SpuId, SpuSpec>) {
+        let addrs = spus
+            .iter()
+            .map(|(id, spec)| {
+                let e = &spec.private_endpoint;
+                (*id, format!("{}:{}", e.host, e.port))
+            })
+            .collect();
+        *self
+            .private_addrs
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = addrs;
+    }
+
+    /// Where SPU `id`'s private port is, `host:port`.
+    pub fn private_addr(&self, id: SpuId) -> Option<String> {
+        self.private_addrs
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned()
+    }
+
+    /// Start, restart or stop fetch loops so that every replica this SPU follows has one
+    /// for its current leader and epoch.
+    fn follow_leaders(self: &Arc<Self>) {
+        let mut followers = self
+            .followers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let partitions = self.all();
+        let mut wanted: HashMap<ReplicaKey, (Term, Arc<Partition>)> = HashMap::new();
+        for p in partitions {
+            let a = p.assignment();
+            if a.leader != self.spu && a.leader >= 0 && !p.is_closed() {
+                let term = Term {
+                    leader: a.leader,
+                    epoch: a.leader_epoch,
+                };
+                wanted.insert(p.key().clone(), (term, p));
+            }
+        }
+        followers.retain(|key, (term, task)| {
+            let keep = wanted.get(key).is_some_and(|(t, _)| t == term) && !task.is_finished();
+            if !keep {
+                task.abort();
+            }
+            keep
+        });
+        for (key, (term, p)) in wanted {
+            if followers.contains_key(&key) {
+                continue;
+            }
+            info!(spu = self.spu, replica = %key, leader = term.leader, epoch = term.epoch, "following the leader");
+            let task = tokio::spawn(follower::run(self.clone(), p, term, self.max_frame_bytes));
+            followers.insert(key, (term, task));
+        }
+    }
+
+    /// Every `every`: drop lagging followers from the in-sync sets of the replicas this
+    /// SPU leads, and keep the fetch loops in line with the assignment.
+    pub async fn replication_loop(
+        self: Arc<Self>,
+        every: Duration,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut reconciled = self.reconciled.subscribe();
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {
+                    let lag = self.replica_lag();
+                    for p in self.all() {
+                        if p.is_leader() {
+                            p.check_in_sync(lag);
+                        }
+                    }
+                    self.follow_leaders();
+                }
+                changed = reconciled.changed() => {
+                    if changed.is_err() { return; }
+                    self.follow_leaders();
+                }
+                _ = shutdown.changed() => {
+                    let followers = std::mem::take(&mut *self.followers.lock().unwrap_or_else(PoisonError::into_inner));
+                    for (_, (_, task)) in followers {
+                        task.abort();
+                    }
+                    return;
+                }
+            }
+        }
     }
 
     pub fn spu(&self) -> SpuId {

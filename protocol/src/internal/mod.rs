@@ -62,7 +62,7 @@
 //!   `NotLeaderForPartition` if it does not lead the replica or the epochs differ;
 //!   `OffsetOutOfRange` if `fetch_offset` is outside its log (the follower then asks
 //!   EpochEndOffset or restarts from `log_start`).
-//! * **FollowerOffsetUpdate** `{ follower_id i32, key, leo i64, hw i64 }` →
+//! * **FollowerOffsetUpdate** `{ follower_id i32, key, leo i64, hw i64, leader_epoch i32 }` →
 //!   `{ error_code }`. After appending, the follower reports its log end; the leader
 //!   advances the high watermark to what the in-sync replicas have.
 //! * **EpochEndOffset** `{ key, leader_epoch i32 }` → `{ error_code, leader_epoch i32,

@@ -43,6 +43,8 @@ wire_struct! {
         pub key: ReplicaKey,
         pub leo: i64,
         pub hw: i64,
+        /// The epoch of the leader the follower follows; a stale one is refused.
+        pub leader_epoch: i32,
     }
 }
 

@@ -4,7 +4,10 @@
 //! exactly one answer entry, in request order, even when a partition repeats. Entries are
 //! written in order, so offsets follow the request. With `ReadCommitted` (acks -1) an entry
 //! is answered once the high watermark covers it, or `RequestTimedOut` after the request's
-//! timeout; with `ReadUncommitted` (acks 1) once the leader stored it.
+//! timeout; with `ReadUncommitted` (acks 1) once the leader stored it. ReadCommitted
+//! needs at least the replica's `min_in_sync` replicas in sync, or is refused up front
+//! with a message saying so; a leader deposed while an entry waits answers
+//! `NotLeaderForPartition`.
 
 use std::time::Duration;
 
@@ -97,6 +100,20 @@ async fn write_entry(
     if let Err(code) = check_compression(entry.records.as_bytes(), partition.compression()) {
         return PartitionProduceResponse::error(index, code);
     }
+    if isolation == Isolation::ReadCommitted {
+        let (in_sync, min) = (partition.in_sync_count(), partition.min_in_sync());
+        if in_sync < min {
+            // Kafka's NOT_ENOUGH_REPLICAS; Fluvio has no code for it, so it is spelled out.
+            return PartitionProduceResponse::error(
+                index,
+                ErrorCode::Other(format!(
+                    "not enough in-sync replicas for {topic}-{index}: {in_sync} in sync, \
+                     at least {min} needed for read_committed (acks=all); retry later or \
+                     produce with read_uncommitted"
+                )),
+            );
+        }
+    }
     let info = match partition.append(entry.records.as_bytes().to_vec()).await {
         Ok(info) => info,
         Err(err) => {
@@ -107,6 +124,10 @@ async fn write_entry(
     if isolation == Isolation::ReadCommitted
         && !partition.wait_for_hw(info.next_offset, timeout).await
     {
+        if !partition.is_leader() || partition.is_closed() {
+            // Deposed while waiting: the new leader may not have the records.
+            return PartitionProduceResponse::error(index, ErrorCode::NotLeaderForPartition);
+        }
         return PartitionProduceResponse::error(
             index,
             ErrorCode::RequestTimedOut {

@@ -367,6 +367,7 @@ mod tests {
             key: ReplicaKey::new("t", 0),
             leader: 1,
             replicas: vec![1, 2],
+            in_sync: vec![1, 2],
             ..Default::default()
         };
         let assigned = [(replica.key.clone(), replica)].into_iter().collect();

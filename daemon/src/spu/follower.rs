@@ -1,0 +1,214 @@
+//! A follower replica's fetch loop: connect to the leader's private port, ask where this
+//! replica's last leader epoch ends there and cut what diverged, then stream the leader's
+//! batches from this log's end, appending them and reporting the new log end. Runs until
+//! the store aborts it (new leader or epoch, replica removed); errors reconnect with
+//! backoff.
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use protocol::api::ErrorCode;
+use protocol::internal::{
+    EpochEndOffsetRequest, EpochEndOffsetResponse, FollowerFetchRequest, FollowerFetchResponse,
+    FollowerOffsetUpdateRequest,
+};
+use protocol::sc::SpuId;
+use tokio::net::TcpStream;
+use tracing::{debug, info};
+
+use super::link::{Frames, decode, send};
+use super::partition::Partition;
+use super::store::ReplicaStore;
+
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// What a follower asks per frame.
+const FETCH_MAX_BYTES: i32 = 1 << 20;
+
+const EPOCH_CORR: i32 = 1;
+const FETCH_CORR: i32 = 2;
+
+/// Who this follower follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Term {
+    pub leader: SpuId,
+    pub epoch: i32,
+}
+
+/// Follow `term` until aborted.
+pub async fn run(store: Arc<ReplicaStore>, p: Arc<Partition>, term: Term, max_frame: usize) {
+    let mut backoff = BACKOFF_MIN;
+    loop {
+        if p.is_closed() {
+            return;
+        }
+        match follow(&store, &p, term, max_frame).await {
+            Ok(()) => backoff = BACKOFF_MIN,
+            Err(err) => {
+                debug!(spu = store.spu(), replica = %p.key(), leader = term.leader, %err, "following the leader failed; retrying");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
+        }
+    }
+}
+
+fn refused(code: &ErrorCode, what: &str) -> io::Error {
+    io::Error::other(format!("{what}: {code}"))
+}
+
+/// Where to cut this log after asking the leader about `my_epoch`. Pure, for tests.
+pub fn truncation_point(
+    my_epoch: i32,
+    answer: &EpochEndOffsetResponse,
+    own_end_of_answered_epoch: Option<i64>,
+    leo: i64,
+    hw: i64,
+) -> i64 {
+    if answer.leader_epoch < 0 {
+        // The leader knows no epoch this old: keep what is committed, cut the rest beyond
+        // where its records start.
+        return answer.end_offset.max(hw).min(leo);
+    }
+    let mut cut = answer.end_offset.min(leo);
+    if answer.leader_epoch < my_epoch {
+        // Our later epochs are unknown there: our records of its epoch end where ours do.
+        if let Some(own) = own_end_of_answered_epoch {
+            cut = cut.min(own);
+        }
+    }
+    cut
+}
+
+async fn follow(
+    store: &ReplicaStore,
+    p: &Arc<Partition>,
+    term: Term,
+    max_frame: usize,
+) -> io::Result<()> {
+    let addr = store.private_addr(term.leader).ok_or_else(|| {
+        io::Error::other(format!("SPU {} has no known private endpoint", term.leader))
+    })?;
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+        .await
+        .map_err(|_| io::Error::other(format!("connecting to {addr} timed out")))??;
+    let _ = stream.set_nodelay(true);
+    let (reader, mut writer) = stream.into_split();
+    let mut frames = Frames {
+        reader,
+        buf: BytesMut::with_capacity(64 * 1024),
+        max: max_frame,
+        peer: "leader",
+    };
+    let key = p.key().clone();
+
+    // Cut what diverged from the leader's log.
+    if let Some(my_epoch) = p.latest_epoch() {
+        let ask = EpochEndOffsetRequest {
+            key: key.clone(),
+            leader_epoch: my_epoch,
+        };
+        send(&mut writer, &ask, EPOCH_CORR).await?;
+        let answer: EpochEndOffsetResponse = loop {
+            let (corr, body) = frames.next().await?;
+            if corr == EPOCH_CORR {
+                break decode(&body)?;
+            }
+        };
+        if answer.error_code.is_error() {
+            return Err(refused(&answer.error_code, "epoch end offset"));
+        }
+        let offsets = p.offsets().map_err(io::Error::other)?;
+        let own = p.own_epoch_end(answer.leader_epoch);
+        let cut = truncation_point(my_epoch, &answer, own, offsets.leo, offsets.hw);
+        if cut < offsets.leo {
+            info!(spu = store.spu(), replica = %key, leader = term.leader, epoch = term.epoch, from = cut, leo = offsets.leo, "truncating records the new leader does not have");
+            p.truncate_diverged(cut).await.map_err(io::Error::other)?;
+        }
+    }
+
+    let offsets = p.offsets().map_err(io::Error::other)?;
+    let fetch = FollowerFetchRequest {
+        follower_id: store.spu(),
+        key: key.clone(),
+        fetch_offset: offsets.leo,
+        leader_epoch: term.epoch,
+        max_bytes: FETCH_MAX_BYTES,
+    };
+    send(&mut writer, &fetch, FETCH_CORR).await?;
+    let mut next_corr = FETCH_CORR;
+    loop {
+        let (corr, body) = frames.next().await?;
+        if corr != FETCH_CORR {
+            continue;
+        }
+        let frame: FollowerFetchResponse = decode(&body)?;
+        match frame.error_code {
+            ErrorCode::None => {}
+            ErrorCode::OffsetOutOfRange => {
+                let offsets = p.offsets().map_err(io::Error::other)?;
+                if frame.log_start > offsets.leo {
+                    info!(spu = store.spu(), replica = %key, log_start = frame.log_start, "this log ends before the leader's starts; starting over there");
+                    p.restart_at(frame.log_start)
+                        .await
+                        .map_err(io::Error::other)?;
+                    return Ok(());
+                }
+                return Err(refused(&frame.error_code, "follower fetch"));
+            }
+            code => return Err(refused(&code, "follower fetch")),
+        }
+        // Fencing: only the epoch we follow.
+        if frame.leader_epoch != term.epoch {
+            return Err(io::Error::other(format!(
+                "a frame from leader epoch {} while following epoch {}",
+                frame.leader_epoch, term.epoch
+            )));
+        }
+        let offsets = if frame.records.as_bytes().is_empty() {
+            p.follow_hw(frame.hw).map_err(io::Error::other)?;
+            continue;
+        } else {
+            p.append_replicated(frame.records.as_bytes().to_vec(), frame.hw)
+                .await
+                .map_err(io::Error::other)?
+        };
+        next_corr = next_corr.wrapping_add(1).max(FETCH_CORR + 1);
+        let update = FollowerOffsetUpdateRequest {
+            follower_id: store.spu(),
+            key: key.clone(),
+            leo: offsets.leo,
+            hw: offsets.hw,
+            leader_epoch: term.epoch,
+        };
+        send(&mut writer, &update, next_corr).await?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(leader_epoch: i32, end_offset: i64) -> EpochEndOffsetResponse {
+        EpochEndOffsetResponse {
+            error_code: ErrorCode::None,
+            leader_epoch,
+            end_offset,
+        }
+    }
+
+    #[test]
+    fn truncation_cuts_what_the_leader_does_not_have() {
+        // Same epoch on both sides, leader's ends earlier: cut there.
+        assert_eq!(truncation_point(3, &answer(3, 10), Some(14), 14, 8), 10);
+        // Leader has more: nothing to cut.
+        assert_eq!(truncation_point(3, &answer(3, 20), Some(14), 14, 8), 14);
+        // Leader never saw our epoch 3; its epoch 2 ends at 12, ours at 9.
+        assert_eq!(truncation_point(3, &answer(2, 12), Some(9), 14, 5), 9);
+        // Leader knows no such old epoch: keep what is committed.
+        assert_eq!(truncation_point(1, &answer(-1, 4), None, 14, 6), 6);
+    }
+}
