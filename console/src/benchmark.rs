@@ -47,6 +47,10 @@ pub struct BenchmarkArgs {
     /// Replicas of each partition.
     #[arg(long, default_value_t = 1)]
     pub replication: u32,
+    /// Run again on a topic with this replication factor and report its throughput and
+    /// acknowledgement latency as ratios to the first run (e.g. `--compare-replication 3`).
+    #[arg(long, value_name = "FACTOR")]
+    pub compare_replication: Option<u32>,
     /// Records per second in the latency phase.
     #[arg(long, default_value_t = 10_000)]
     pub rate: u64,
@@ -159,6 +163,19 @@ pub struct BenchReport {
     pub latency_rate: u64,
     pub ack_latency: Percentiles,
     pub end_to_end_latency: Percentiles,
+    /// With `--compare-replication`: the same benchmark at another replication factor.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub comparison: Option<Box<ReplicationComparison>>,
+}
+
+/// A second run at another replication factor, relative to the first.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicationComparison {
+    pub report: BenchReport,
+    /// Its throughput (MB/s) over the first run's.
+    pub throughput_ratio: f64,
+    /// Its p99 acknowledgement latency over the first run's.
+    pub p99_ack_ratio: f64,
 }
 
 impl BenchReport {
@@ -198,17 +215,59 @@ impl BenchReport {
                 ));
             }
         }
+        if let Some(c) = &self.comparison {
+            out.push('\n');
+            out.push_str(&c.report.to_text());
+            out.push_str(&format!(
+                "replication {r2} vs {r1}: throughput {t:.2}x, p99 ack latency {l:.2}x ({p2:.3} ms vs {p1:.3} ms)\n",
+                r2 = c.report.replication,
+                r1 = self.replication,
+                t = c.throughput_ratio,
+                l = c.p99_ack_ratio,
+                p2 = c.report.ack_latency.p99_ms,
+                p1 = self.ack_latency.p99_ms,
+            ));
+        }
         out
     }
 }
 
-/// Run a benchmark against the cluster behind `fluvio`.
+/// Run a benchmark against the cluster behind `fluvio`; with `--compare-replication`,
+/// a second one at that replication factor, compared with the first.
 pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, ClientError> {
+    let mut report = run_once(fluvio, cmd, "").await?;
+    let args = match cmd {
+        BenchmarkCmd::Produce(args) | BenchmarkCmd::Consume(args) => args,
+    };
+    if let Some(factor) = args.compare_replication {
+        let mut other = args.clone();
+        other.replication = factor;
+        other.compare_replication = None;
+        let other_cmd = match cmd {
+            BenchmarkCmd::Produce(_) => BenchmarkCmd::Produce(other),
+            BenchmarkCmd::Consume(_) => BenchmarkCmd::Consume(other),
+        };
+        let second = run_once(fluvio, &other_cmd, &format!("-r{factor}")).await?;
+        report.comparison = Some(Box::new(ReplicationComparison {
+            throughput_ratio: second.throughput.mb_per_s / report.throughput.mb_per_s.max(1e-9),
+            p99_ack_ratio: second.ack_latency.p99_ms / report.ack_latency.p99_ms.max(1e-9),
+            report: second,
+        }));
+    }
+    Ok(report)
+}
+
+/// One benchmark on a fresh topic.
+async fn run_once(
+    fluvio: &Fluvio,
+    cmd: &BenchmarkCmd,
+    suffix: &str,
+) -> Result<BenchReport, ClientError> {
     let (kind, args) = match cmd {
         BenchmarkCmd::Produce(args) => ("produce", args),
         BenchmarkCmd::Consume(args) => ("consume", args),
     };
-    let topic = format!("benchmark-{}", std::process::id());
+    let topic = format!("benchmark-{}{suffix}", std::process::id());
     let spec = TopicSpec {
         replicas: ReplicaSpec::Computed {
             partitions: args.partitions.max(1),
@@ -305,6 +364,7 @@ async fn measure(
         latency_rate: args.rate,
         ack_latency,
         end_to_end_latency,
+        comparison: None,
     })
 }
 
