@@ -122,6 +122,15 @@ impl Fluvio {
     pub(crate) async fn drop_spu(&self, id: SpuId) {
         self.spus.sockets.lock().await.remove(&id);
     }
+
+    /// Forget the connection to `addr`, if it is closed, so the next use dials again.
+    pub(crate) async fn drop_spu_at(&self, addr: &str) {
+        self.spus
+            .sockets
+            .lock()
+            .await
+            .retain(|_, socket| socket.addr() != addr || socket.is_open());
+    }
 }
 
 /// Connections to SPUs by id, opened on first use and re-opened after they close.

@@ -13,7 +13,7 @@ use protocol::{Decode, Reader};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::cluster::Fluvio;
+use super::cluster::{Fluvio, RETRY_BACKOFF};
 use super::error::{ClientError, Peer};
 use super::socket::{FrameStream, Socket};
 
@@ -194,6 +194,9 @@ impl PartitionConsumer {
             )
         };
         Ok(RecordStream {
+            fluvio: self.fluvio.clone(),
+            topic: self.topic.clone(),
+            request,
             socket,
             frames,
             partition: self.partition,
@@ -204,8 +207,13 @@ impl PartitionConsumer {
     }
 }
 
-/// Records of one partition in offset order, each offset once.
+/// Records of one partition in offset order, each offset once. When the partition's
+/// leader goes away (its connection drops, or it answers that it no longer leads), the
+/// stream follows the leadership to the new leader and carries on from the next offset.
 pub struct RecordStream {
+    fluvio: Fluvio,
+    topic: String,
+    request: StreamFetchRequest,
     socket: Socket,
     /// `None` once the stream has ended.
     frames: Option<FrameStream>,
@@ -217,8 +225,8 @@ pub struct RecordStream {
 }
 
 impl RecordStream {
-    /// The next record; `None` when the stream ended (its end offset was reached, the
-    /// offset fell out of range, or the SPU closed the connection).
+    /// The next record; `None` when the stream ended (its end offset was reached or the
+    /// offset fell out of range); an error when no leader could be reached again.
     pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ClientError>> {
         loop {
             if let Some(record) = self.buffered.pop_front() {
@@ -229,20 +237,73 @@ impl RecordStream {
                 return Some(Ok(record));
             }
             let frames = self.frames.as_mut()?;
-            let body = match frames.next().await {
-                Ok(body) => body,
-                Err(_) => {
-                    // The SPU hung up: like the official client, the stream just ends.
+            let outcome = match frames.next().await {
+                Ok(body) => self.take_frame(&body),
+                Err(_) => Err(FrameEnd::LeaderGone),
+            };
+            match outcome {
+                Ok(()) => {}
+                Err(FrameEnd::LeaderGone) => {
+                    if let Err(err) = self.resume().await {
+                        self.frames = None;
+                        return Some(Err(err));
+                    }
+                }
+                Err(FrameEnd::OutOfRange) => {
                     self.frames = None;
                     return None;
                 }
+                Err(FrameEnd::Error(err)) => {
+                    self.frames = None;
+                    return Some(Err(err));
+                }
+            }
+        }
+    }
+
+    /// Find the partition's leader again and stream from the next offset, retrying while
+    /// the cluster elects one, for up to [`RESUME_WITHIN`]. A deleted topic or a lost SC
+    /// ends the stream at once.
+    async fn resume(&mut self) -> Result<(), ClientError> {
+        self.frames = None;
+        let deadline = tokio::time::Instant::now() + RESUME_WITHIN;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            tokio::time::sleep(RETRY_BACKOFF * attempt.min(10)).await;
+            if !self.fluvio.admin().socket().is_open() {
+                return Err(ClientError::ConnectionLost {
+                    peer: Peer::Sc,
+                    addr: self.fluvio.admin().addr().to_string(),
+                    hint: super::error::hint_for(Peer::Sc),
+                });
+            }
+            // Fails with "does not exist" when the topic was deleted.
+            self.fluvio.topic(&self.topic).await?;
+            self.fluvio.drop_spu_at(self.socket.addr()).await;
+            self.request.fetch_offset = self.next_offset;
+            let error = match self.fluvio.leader(&self.topic, self.partition).await {
+                Ok((_, socket)) => match socket
+                    .stream(
+                        spu_keys::STREAM_FETCH,
+                        StreamFetchRequest::VERSION,
+                        &self.request,
+                    )
+                    .await
+                {
+                    Ok(frames) => {
+                        tracing::debug!(topic = %self.topic, partition = self.partition,
+                            offset = self.next_offset, leader = socket.addr(), "stream resumed");
+                        self.socket = socket;
+                        self.frames = Some(frames);
+                        return Ok(());
+                    }
+                    Err(err) => err,
+                },
+                Err(err) => err,
             };
-            if let Err(err) = self.take_frame(&body) {
-                self.frames = None;
-                return match err {
-                    FrameEnd::OutOfRange => None,
-                    FrameEnd::Error(err) => Some(Err(err)),
-                };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(error);
             }
         }
     }
@@ -302,6 +363,10 @@ impl RecordStream {
                 self.last = Some(self.next_offset - 1);
                 Ok(())
             }
+            // The partition moved: follow it.
+            ErrorCode::NotLeaderForPartition | ErrorCode::PartitionNotLeader => {
+                Err(FrameEnd::LeaderGone)
+            }
             code => Err(FrameEnd::Error(ClientError::Refused {
                 action: format!("cannot stream partition {}", self.partition),
                 code,
@@ -333,8 +398,13 @@ impl RecordStream {
 
 enum FrameEnd {
     OutOfRange,
+    /// The leader hung up or no longer leads the partition.
+    LeaderGone,
     Error(ClientError),
 }
+
+/// How long a stream looks for a new leader before giving up.
+const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Records of several partitions, interleaved as they arrive (each partition in order).
 pub struct MultiStream {
