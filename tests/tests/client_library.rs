@@ -37,19 +37,27 @@ async fn drain(
     out
 }
 
+/// Connect to the daemon's SC and create `topics` (name, partitions).
+async fn connect_with_topics(daemon: &Daemon, topics: &[(&str, u32)]) -> Fluvio {
+    let fluvio = Fluvio::connect(&daemon.public.to_string())
+        .await
+        .expect("connect");
+    for (name, partitions) in topics {
+        fluvio
+            .admin()
+            .create::<TopicSpec>(name, topic_spec(*partitions), false)
+            .await
+            .expect("create topic");
+    }
+    fluvio
+}
+
 #[test]
 fn produce_then_consume_keys_values_headers_in_order() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
-        fluvio
-            .admin()
-            .create::<TopicSpec>("orders", topic_spec(1), false)
-            .await
-            .expect("create topic");
+        let fluvio = connect_with_topics(&daemon, &[("orders", 1)]).await;
         let producer = fluvio
             .topic_producer("orders", ProducerConfig::default())
             .await
@@ -97,14 +105,7 @@ fn keys_choose_partitions_and_every_partition_is_consumed() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
-        fluvio
-            .admin()
-            .create::<TopicSpec>("events", topic_spec(3), false)
-            .await
-            .expect("create");
+        let fluvio = connect_with_topics(&daemon, &[("events", 3)]).await;
         let producer = fluvio
             .topic_producer("events", ProducerConfig::default())
             .await
@@ -170,16 +171,7 @@ fn records_are_batched_by_linger_and_by_size() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
-        for topic in ["lingered", "tiny"] {
-            fluvio
-                .admin()
-                .create::<TopicSpec>(topic, topic_spec(1), false)
-                .await
-                .expect("create");
-        }
+        let fluvio = connect_with_topics(&daemon, &[("lingered", 1), ("tiny", 1)]).await;
         // A long linger and a large batch: ten quick sends share one batch.
         let lingered = fluvio
             .topic_producer(
@@ -234,14 +226,7 @@ fn a_live_stream_receives_records_produced_after_it_started() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
-        fluvio
-            .admin()
-            .create::<TopicSpec>("live", topic_spec(1), false)
-            .await
-            .expect("create");
+        let fluvio = connect_with_topics(&daemon, &[("live", 1)]).await;
         let consumer = fluvio
             .partition_consumer("live", 0)
             .await
@@ -342,14 +327,7 @@ fn requests_stay_under_the_frame_limit_and_memory_stays_bounded() {
         &["--max-frame-bytes", "2097152"],
     );
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
-        fluvio
-            .admin()
-            .create::<TopicSpec>("large", topic_spec(1), false)
-            .await
-            .expect("create");
+        let fluvio = connect_with_topics(&daemon, &[("large", 1)]).await;
         let producer = fluvio
             .topic_producer(
                 "large",
