@@ -54,10 +54,39 @@ pub fn daemon_binary() -> &'static Path {
     })
 }
 
-/// A port free right now on 127.0.0.1 (the OS picks it).
+/// Ports for test servers come from below the kernel's ephemeral range (32768 and up by
+/// default), so an outgoing connection can never take one between our picking it and a
+/// daemon binding it, nor while a killed daemon is restarted on it.
+const TEST_PORTS: std::ops::Range<u32> = 20_000..32_000;
+
+/// A port free right now on 127.0.0.1.
 pub fn free_addr() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    listener.local_addr().expect("local addr")
+    free_ports(1)
+}
+
+/// The first of `count` consecutive ports, all free right now on 127.0.0.1 (managed SPUs
+/// take consecutive ports above their base). Each test process walks the range from its
+/// own starting point, so processes that follow each other do not reuse ports at once.
+pub fn free_ports(count: u16) -> SocketAddr {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let span = TEST_PORTS.end - TEST_PORTS.start;
+    let start = std::process::id().wrapping_mul(7919) % span;
+    for _ in 0..span {
+        let offset = NEXT.fetch_add(u32::from(count), Ordering::Relaxed);
+        let base = TEST_PORTS.start + (start + offset) % span;
+        if base + u32::from(count) > TEST_PORTS.end {
+            continue;
+        }
+        let all_free = (base..base + u32::from(count))
+            .map(|port| TcpListener::bind(("127.0.0.1", port as u16)))
+            .collect::<Result<Vec<_>, _>>()
+            .is_ok();
+        if all_free {
+            return SocketAddr::from(([127, 0, 0, 1], base as u16));
+        }
+    }
+    panic!("no {count} free consecutive ports in {TEST_PORTS:?}");
 }
 
 /// What to run.
@@ -139,7 +168,7 @@ impl Daemon {
                     .args(["--sc-private-addr", &private.to_string()])
                     .args(["--spus", &spus.to_string()]);
                 // Managed SPUs take consecutive port pairs above a free base.
-                let base = free_addr();
+                let base = free_ports(2 * spus);
                 cmd.args(["--spu-public-addr", &base.to_string()]).args([
                     "--spu-private-addr",
                     &SocketAddr::new(base.ip(), base.port().wrapping_add(1)).to_string(),
