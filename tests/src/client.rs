@@ -1,12 +1,12 @@
 //! A minimal blocking SC client for tests: one request at a time over a plain socket,
 //! built on the protocol types. (The console's client library will replace it.)
 
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use protocol::api::ApiVersionsRequest;
 use protocol::api::sc_keys;
-use protocol::api::{ApiVersionsRequest, RequestHeader, encode_request_frame};
 use protocol::sc::{
     AuthTokenCreate, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, Endpoint,
     IngressPort, Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
@@ -59,29 +59,13 @@ impl ScClient {
     pub fn send<B: Encode>(&mut self, api_key: u16, version: i16, body: &B) -> io::Result<i32> {
         let corr = self.next_corr;
         self.next_corr += 1;
-        let header = RequestHeader {
-            api_key,
-            api_version: version,
-            correlation_id: corr,
-            client_id: "tests".into(),
-        };
-        let frame = encode_request_frame(&header, body).map_err(io::Error::other)?;
-        self.stream.write_all(&frame)?;
+        crate::wire::write_request(&mut self.stream, corr, api_key, version, body)?;
         Ok(corr)
     }
 
     /// The next frame: correlation id and body.
     pub fn read_frame(&mut self) -> io::Result<(i32, Vec<u8>)> {
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len)?;
-        let len = i32::from_be_bytes(len);
-        if len < 4 {
-            return Err(io::Error::other(format!("bad response length {len}")));
-        }
-        let mut body = vec![0u8; len as usize];
-        self.stream.read_exact(&mut body)?;
-        let corr = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-        Ok((corr, body.split_off(4)))
+        crate::wire::read_response(&mut self.stream)
     }
 
     fn object_call(&mut self, request: ScRequest) -> io::Result<Vec<u8>> {

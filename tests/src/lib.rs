@@ -8,6 +8,7 @@ pub mod cluster;
 pub mod python;
 pub mod spu_client;
 pub mod tmux;
+pub mod wire;
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};

@@ -3,11 +3,11 @@
 //! per correlation id. For tests that need exact bytes or exact error codes.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
-use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader, encode_request_frame};
+use protocol::api::{ApiVersionsRequest, ApiVersionsResponse};
 use protocol::record::{Batch, Record, RecordSet};
 use protocol::spu::{
     ApiRequest, FetchOffsetsRequest, FetchOffsetsResponse, Isolation, PartitionProduceData,
@@ -82,28 +82,12 @@ impl SpuClient {
     pub fn send<B: Encode>(&mut self, api_key: u16, version: i16, body: &B) -> io::Result<i32> {
         let corr = self.next_corr;
         self.next_corr += 1;
-        let header = RequestHeader {
-            api_key,
-            api_version: version,
-            correlation_id: corr,
-            client_id: "tests".into(),
-        };
-        let frame = encode_request_frame(&header, body).map_err(io::Error::other)?;
-        self.stream.write_all(&frame)?;
+        crate::wire::write_request(&mut self.stream, corr, api_key, version, body)?;
         Ok(corr)
     }
 
     fn read_frame(&mut self) -> io::Result<(i32, Vec<u8>)> {
-        let mut len = [0u8; 4];
-        self.stream.read_exact(&mut len)?;
-        let len = i32::from_be_bytes(len);
-        if len < 4 {
-            return Err(io::Error::other(format!("bad response length {len}")));
-        }
-        let mut body = vec![0u8; len as usize];
-        self.stream.read_exact(&mut body)?;
-        let corr = i32::from_be_bytes([body[0], body[1], body[2], body[3]]);
-        Ok((corr, body.split_off(4)))
+        crate::wire::read_response(&mut self.stream)
     }
 
     /// The next frame for `corr` (response body after the correlation id).
