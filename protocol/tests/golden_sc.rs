@@ -225,6 +225,7 @@ fn watch_counts(watch: &ObjectWatchResponse) -> (usize, usize) {
         ObjectWatchResponse::Spu(u) => (u.changes.len(), u.all.len()),
         ObjectWatchResponse::CustomSpu(u) => (u.changes.len(), u.all.len()),
         ObjectWatchResponse::AuthToken(u) => (u.changes.len(), u.all.len()),
+        ObjectWatchResponse::PartitionState(u) => (u.changes.len(), u.all.len()),
     }
 }
 

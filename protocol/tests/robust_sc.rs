@@ -402,6 +402,14 @@ fn unknown_object_labels() {
         decode(&body).unwrap_err(),
         DecodeError::UnknownObjectType("SPU".into())
     );
+    // Nor can partition states (ours), which are only listed and watched.
+    let mut body = create_demo();
+    let label: Vec<u8> = [0, 14].into_iter().chain(*b"PartitionState").collect();
+    body.splice(16..23, label);
+    assert_eq!(
+        decode(&body).unwrap_err(),
+        DecodeError::UnknownObjectType("PartitionState".into())
+    );
     // A label that is not UTF-8.
     let mut body = watch("Topic", 19);
     body[17] = 0xff;

@@ -76,6 +76,37 @@ proptest! {
         prop_assert_eq!(wrapped.into_kind::<PartitionSpec>().unwrap(), partition);
     }
 
+    /// Ours: the partition state kind, on its own and wrapped in list and watch answers,
+    /// and asked for by list and watch requests under its own label.
+    #[test]
+    fn partition_state(
+        state in any::<Metadata<PartitionStateSpec>>(),
+        update in any::<MetadataUpdate<PartitionStateSpec>>(),
+        list in proptest::collection::vec(any::<Metadata<PartitionStateSpec>>(), 0..4),
+        request in any::<ListRequest>(),
+    ) {
+        round_trip(&state, V);
+        json_round_trip(&state);
+        let wrapped = ObjectWatchResponse::of(update.clone());
+        prop_assert_eq!(wrapped.kind(), ObjectKind::PartitionState);
+        round_trip(&wrapped, V);
+        prop_assert_eq!(wrapped.into_kind::<PartitionStateSpec>().unwrap(), update);
+        let listed = ObjectListResponse::of(list.clone());
+        prop_assert_eq!(listed.kind(), ObjectKind::PartitionState);
+        round_trip(&listed, V);
+        json_round_trip(&listed);
+        prop_assert!(listed.clone().into_kind::<PartitionSpec>().is_err());
+        prop_assert_eq!(listed.into_kind::<PartitionStateSpec>().unwrap(), list);
+        let asked = ObjectListRequest::of::<PartitionStateSpec>(request);
+        prop_assert_eq!(asked.kind(), ObjectKind::PartitionState);
+        round_trip(&asked, V);
+        let bytes = asked.to_bytes(V).unwrap();
+        // The typed buffer names the kind: a 14-byte label after the i16 length.
+        prop_assert_eq!(&bytes[..16], b"\x00\x0ePartitionState");
+        let watch = ObjectWatchRequest::of::<PartitionStateSpec>(WatchRequest::default());
+        round_trip(&watch, V);
+    }
+
     #[test]
     fn watch_response(object in any::<ObjectWatchResponse>()) {
         round_trip(&object, V);

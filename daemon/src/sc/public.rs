@@ -1,6 +1,7 @@
 //! The SC public port: the object API the official client speaks (ApiVersions, Watch,
 //! List, Create, Delete), one request kind per function with the same shape: decode,
-//! apply to the stores, encode the answer.
+//! apply to the stores, encode the answer. List and Watch also serve one kind of ours,
+//! PartitionState (leader epoch, confirmed in-sync set), which only our clients ask for.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +10,8 @@ use protocol::api::{ApiVersionsResponse, ErrorCode};
 use protocol::sc::{
     AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest, ListResponse, Message,
     Metadata, MetadataUpdate, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
-    ObjectSpec, ObjectWatchRequest, PartitionSpec, ScRequest, SpuSpec, Status, TopicSpec,
+    ObjectSpec, ObjectWatchRequest, PartitionSpec, PartitionStateSpec, ScRequest, SpuSpec, Status,
+    TopicSpec,
 };
 use protocol::{DecodeError, Reader, Version};
 use tokio::sync::broadcast;
@@ -167,6 +169,7 @@ fn watch_kind(request: &ObjectWatchRequest) -> &'static str {
         ObjectWatchRequest::Spu(_) => SpuSpec::LABEL,
         ObjectWatchRequest::CustomSpu(_) => CustomSpuSpec::LABEL,
         ObjectWatchRequest::AuthToken(_) => AuthTokenSpec::LABEL,
+        ObjectWatchRequest::PartitionState(_) => PartitionStateSpec::LABEL,
     }
 }
 
@@ -186,6 +189,9 @@ fn list_response(stores: &Stores, request: &ObjectListRequest) -> protocol::sc::
         ObjectListRequest::Spu(r) => R::Spu(filtered(views::spus(stores), r)),
         ObjectListRequest::CustomSpu(r) => R::CustomSpu(filtered(views::custom_spus(stores), r)),
         ObjectListRequest::AuthToken(r) => R::AuthToken(filtered(views::tokens(stores), r)),
+        ObjectListRequest::PartitionState(r) => {
+            R::PartitionState(filtered(views::partition_states(stores), r))
+        }
     }
 }
 
@@ -255,6 +261,18 @@ fn spawn_watch(
                     |f| &f.tokens,
                     views::tokens,
                     views::token,
+                )
+                .await
+            }
+            ObjectWatchRequest::PartitionState(_) => {
+                stream::<PartitionStateSpec, _>(
+                    &controller,
+                    &sink,
+                    corr,
+                    version,
+                    |f| &f.partition_states,
+                    views::partition_states,
+                    views::partition_state,
                 )
                 .await
             }

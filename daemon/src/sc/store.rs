@@ -10,8 +10,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use protocol::sc::{
-    AuthTokenSpec, AuthTokenStatus, Metadata, PartitionSpec, PartitionStatus, SpuResolution,
-    SpuSpec, SpuStatus, TopicSpec,
+    AuthTokenSpec, AuthTokenStatus, Metadata, PartitionSpec, PartitionStateSpec,
+    PartitionStateStatus, PartitionStatus, SpuResolution, SpuSpec, SpuStatus, TopicSpec,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use tokio::sync::{Mutex, MutexGuard, broadcast};
@@ -27,6 +27,9 @@ const FEED_CAPACITY: usize = 1024;
 pub type TopicObj = Metadata<TopicSpec>;
 pub type PartitionObj = Metadata<PartitionSpec>;
 pub type SpuObj = Metadata<SpuSpec>;
+/// A partition's replication state as our own clients see it (not persisted as such: it
+/// is built from the partition and its [`ReplicationState`]).
+pub type PartitionStateObj = Metadata<PartitionStateSpec>;
 
 /// An auth token: its listed spec and status, and the salted hash of its secret. The
 /// secret itself is never stored.
@@ -70,6 +73,20 @@ impl Stores {
             })
     }
 
+    /// What our clients are shown of a partition's replication state.
+    pub fn partition_state(&self, p: &PartitionObj) -> PartitionStateObj {
+        let repl = self.replication_of(p);
+        Metadata::new(
+            p.name.clone(),
+            PartitionStateSpec {
+                leader: p.spec.leader,
+                leader_epoch: repl.leader_epoch,
+                in_sync: repl.in_sync,
+            },
+            PartitionStateStatus::default(),
+        )
+    }
+
     pub fn spu_by_id(&self, id: i32) -> Option<&SpuObj> {
         self.spus.values().find(|spu| spu.spec.id == id)
     }
@@ -99,7 +116,7 @@ pub enum Mutation {
     SetSpuStatus(String, SpuStatus),
     SetPartitionStatus(String, PartitionStatus),
     /// Persisted; watchers of partitions (and the SPUs hosting it) see the partition
-    /// updated.
+    /// updated, watchers of partition states the new state.
     PutReplication(String, ReplicationState),
 }
 
@@ -125,6 +142,8 @@ pub struct Feeds {
     pub partitions: broadcast::Sender<Arc<Batch<PartitionObj>>>,
     pub spus: broadcast::Sender<Arc<Batch<SpuObj>>>,
     pub tokens: broadcast::Sender<Arc<Batch<TokenObj>>>,
+    /// Changes of a partition's leader, epoch or in-sync set, and partitions gone.
+    pub partition_states: broadcast::Sender<Arc<Batch<PartitionStateObj>>>,
 }
 
 impl Default for Feeds {
@@ -134,6 +153,7 @@ impl Default for Feeds {
             partitions: broadcast::channel(FEED_CAPACITY).0,
             spus: broadcast::channel(FEED_CAPACITY).0,
             tokens: broadcast::channel(FEED_CAPACITY).0,
+            partition_states: broadcast::channel(FEED_CAPACITY).0,
         }
     }
 }
@@ -287,6 +307,7 @@ impl MetadataStore {
         send(&self.feeds.spus, epoch, events.spus);
         send(&self.feeds.topics, epoch, events.topics);
         send(&self.feeds.partitions, epoch, events.partitions);
+        send(&self.feeds.partition_states, epoch, events.partition_states);
     }
 }
 
@@ -360,10 +381,21 @@ struct Events {
     spus: Vec<Event<SpuObj>>,
     topics: Vec<Event<TopicObj>>,
     partitions: Vec<Event<PartitionObj>>,
+    partition_states: Vec<Event<PartitionStateObj>>,
 }
 
 fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
     let mut ev = Events::default();
+    // Partitions whose state may have changed, in order, each once: a leader change puts
+    // the replication state and the partition in one commit, and watchers should see
+    // only the end result.
+    let mut states_touched: Vec<String> = Vec::new();
+    let mut states_gone: BTreeMap<String, PartitionStateObj> = BTreeMap::new();
+    let mut touch = |name: &str| {
+        if !states_touched.iter().any(|n| n == name) {
+            states_touched.push(name.to_string());
+        }
+    };
     for mutation in mutations {
         match mutation {
             Mutation::PutTopic(o) => {
@@ -376,10 +408,15 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
                 }
             }
             Mutation::PutPartition(o) => {
+                touch(&o.name);
                 stores.partitions.insert(o.name.clone(), o.clone());
                 ev.partitions.push(Event::Update(o));
             }
             Mutation::DeletePartition(name) => {
+                if let Some(o) = stores.partitions.get(&name) {
+                    states_gone.insert(name.clone(), stores.partition_state(o));
+                    touch(&name);
+                }
                 stores.replication.remove(&name);
                 if let Some(o) = stores.partitions.remove(&name) {
                     ev.partitions.push(Event::Delete(o));
@@ -413,6 +450,7 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
             },
             Mutation::PutReplication(name, state) => {
                 if stores.replication.get(&name) != Some(&state) {
+                    touch(&name);
                     stores.replication.insert(name.clone(), state);
                     if let Some(o) = stores.partitions.get(&name) {
                         ev.partitions.push(Event::Update(o.clone()));
@@ -427,6 +465,18 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
                 Some(_) => {}
                 None => warn!(partition = %name, "status for an unknown partition ignored"),
             },
+        }
+    }
+    for name in states_touched {
+        match stores.partitions.get(&name) {
+            Some(p) => ev
+                .partition_states
+                .push(Event::Update(stores.partition_state(p))),
+            None => {
+                if let Some(gone) = states_gone.remove(&name) {
+                    ev.partition_states.push(Event::Delete(gone));
+                }
+            }
         }
     }
     ev
@@ -477,6 +527,101 @@ mod tests {
             .read(|s| s.topics.keys().cloned().collect::<Vec<_>>())
             .await;
         assert_eq!(names, vec!["b".to_string()]);
+    }
+
+    fn partition(name: &str, leader: i32) -> PartitionObj {
+        Metadata::new(
+            name,
+            PartitionSpec {
+                leader,
+                replicas: vec![1, 2, 3],
+                ..Default::default()
+            },
+            PartitionStatus::default(),
+        )
+    }
+
+    #[tokio::test]
+    async fn partition_state_watchers_see_each_commit_once_as_it_ends() {
+        let store = MetadataStore::open(Arc::new(MemoryBackend::new()))
+            .await
+            .unwrap();
+        let mut feed = store.feeds().partition_states.subscribe();
+        store
+            .apply(vec![Mutation::PutPartition(partition("t-0", 1))])
+            .await
+            .unwrap();
+        let created = feed.recv().await.unwrap();
+        let [Event::Update(state)] = &created.events[..] else {
+            panic!("{:?}", created.events)
+        };
+        assert_eq!(
+            state.spec,
+            PartitionStateSpec {
+                leader: 1,
+                leader_epoch: 0,
+                in_sync: vec![1, 2, 3],
+            },
+            "a new partition: epoch 0, every replica in sync"
+        );
+
+        // A leader change: replication state and partition in one commit, one event.
+        store
+            .apply(vec![
+                Mutation::PutReplication(
+                    "t-0".into(),
+                    ReplicationState {
+                        leader_epoch: 1,
+                        in_sync: vec![2, 3],
+                    },
+                ),
+                Mutation::PutPartition(partition("t-0", 2)),
+            ])
+            .await
+            .unwrap();
+        let moved = feed.recv().await.unwrap();
+        let [Event::Update(state)] = &moved.events[..] else {
+            panic!("{:?}", moved.events)
+        };
+        assert_eq!(
+            (
+                state.spec.leader,
+                state.spec.leader_epoch,
+                &state.spec.in_sync[..]
+            ),
+            (2, 1, &[2, 3][..])
+        );
+
+        // Offsets alone change no state; the same state again is no change either.
+        store
+            .apply(vec![
+                Mutation::SetPartitionStatus(
+                    "t-0".into(),
+                    PartitionStatus {
+                        lsr: 2,
+                        ..Default::default()
+                    },
+                ),
+                Mutation::PutReplication(
+                    "t-0".into(),
+                    ReplicationState {
+                        leader_epoch: 1,
+                        in_sync: vec![2, 3],
+                    },
+                ),
+            ])
+            .await
+            .unwrap();
+        store
+            .apply(vec![Mutation::DeletePartition("t-0".into())])
+            .await
+            .unwrap();
+        let gone = feed.recv().await.unwrap();
+        let [Event::Delete(state)] = &gone.events[..] else {
+            panic!("{:?}", gone.events)
+        };
+        assert_eq!((state.name.as_str(), state.spec.leader_epoch), ("t-0", 1));
+        assert!(store.read(|s| s.replication.is_empty()).await);
     }
 
     #[tokio::test]

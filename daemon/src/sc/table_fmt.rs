@@ -167,20 +167,45 @@ pub fn topics(stores: &Stores) -> Table {
     t
 }
 
+/// The partitions table's columns; `fluvio advanced metadata` and the console's metadata
+/// view show the same ones.
+pub const PARTITION_COLUMNS: &[&str] = &[
+    "PARTITION",
+    "LEADER",
+    "EPOCH",
+    "REPLICAS",
+    "IN-SYNC-SET",
+    "RESOLUTION",
+    "HW",
+    "LEO",
+    "FOLLOWER-OFFSETS",
+];
+
+fn spu_list(ids: &[i32]) -> String {
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    format!("[{}]", ids.join(","))
+}
+
 pub fn partitions(stores: &Stores) -> Table {
-    let mut t = Table::new(
-        "partitions",
-        &["PARTITION", "LEADER", "REPLICAS", "RESOLUTION", "HW", "LEO"],
-    );
+    let mut t = Table::new("partitions", PARTITION_COLUMNS);
     for p in stores.partitions.values() {
-        let replicas: Vec<String> = p.spec.replicas.iter().map(ToString::to_string).collect();
+        let repl = stores.replication_of(p);
+        let followers: Vec<String> = p
+            .status
+            .replicas
+            .iter()
+            .map(|r| format!("{}(hw={},leo={})", r.spu, r.hw, r.leo))
+            .collect();
         t.push(vec![
             p.name.clone(),
             p.spec.leader.to_string(),
-            format!("[{}]", replicas.join(",")),
+            repl.leader_epoch.to_string(),
+            spu_list(&p.spec.replicas),
+            spu_list(&repl.in_sync),
             p.status.resolution.label().into(),
             p.status.leader.hw.to_string(),
             p.status.leader.leo.to_string(),
+            followers.join(","),
         ]);
     }
     t
@@ -310,5 +335,38 @@ mod tests {
         );
         assert!(!text.contains("abcdefgh12345678"), "never the secret");
         assert_eq!(table_fmt(&Stores::default()).lines().count(), 12);
+    }
+
+    #[test]
+    fn partitions_show_the_leader_epoch_in_sync_set_and_follower_offsets() {
+        let mut stores = sample();
+        let name = "short-0".to_string();
+        let p = stores.partitions.get_mut(&name).unwrap();
+        p.spec.leader = 5002;
+        p.spec.replicas = vec![5001, 5002];
+        p.status.replicas = vec![protocol::sc::ReplicaStatus {
+            spu: 5001,
+            hw: 3,
+            leo: 4,
+        }];
+        stores.replication.insert(
+            name.clone(),
+            crate::sc::store::ReplicationState {
+                leader_epoch: 2,
+                in_sync: vec![5002],
+            },
+        );
+        let table = partitions(&stores);
+        assert_eq!(table.header, PARTITION_COLUMNS);
+        let row = table.rows.iter().find(|r| r[0] == name).unwrap();
+        assert_eq!(
+            row[1..5],
+            ["5002", "2", "[5001,5002]", "[5002]"].map(String::from)
+        );
+        assert_eq!(row[8], "5001(hw=3,leo=4)");
+        // Never changed by the SC: epoch 0, every replica in sync, no followers reported.
+        let other = table.rows.iter().find(|r| r[0] != name).unwrap();
+        assert_eq!(other[2], "0");
+        assert_eq!(other[8], "-");
     }
 }

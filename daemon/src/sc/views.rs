@@ -1,17 +1,24 @@
 //! The objects clients see, built from the stores: topics, partitions and SPUs as stored,
-//! custom SPUs as the custom subset of SPUs, auth tokens without their secret.
+//! custom SPUs as the custom subset of SPUs, auth tokens without their secret, and (for
+//! our own clients) each partition's replication state.
 
 use protocol::sc::{
-    AuthTokenSpec, CustomSpuSpec, Metadata, PartitionSpec, SpuSpec, SpuType, TopicSpec,
+    AuthTokenSpec, CustomSpuSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec, SpuType,
+    TopicSpec,
 };
 
-use super::store::{PartitionObj, SpuObj, Stores, TokenObj, TopicObj};
+use super::store::{PartitionObj, PartitionStateObj, SpuObj, Stores, TokenObj, TopicObj};
 
 pub fn topic(o: &TopicObj) -> Option<Metadata<TopicSpec>> {
     Some(o.clone())
 }
 
 pub fn partition(o: &PartitionObj) -> Option<Metadata<PartitionSpec>> {
+    Some(o.clone())
+}
+
+/// The state feed carries finished objects already.
+pub fn partition_state(o: &PartitionStateObj) -> Option<Metadata<PartitionStateSpec>> {
     Some(o.clone())
 }
 
@@ -49,6 +56,13 @@ pub fn topics(s: &Stores) -> Vec<Metadata<TopicSpec>> {
 
 pub fn partitions(s: &Stores) -> Vec<Metadata<PartitionSpec>> {
     s.partitions.values().filter_map(partition).collect()
+}
+
+pub fn partition_states(s: &Stores) -> Vec<Metadata<PartitionStateSpec>> {
+    s.partitions
+        .values()
+        .map(|p| s.partition_state(p))
+        .collect()
 }
 
 pub fn spus(s: &Stores) -> Vec<Metadata<SpuSpec>> {

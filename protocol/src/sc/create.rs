@@ -146,7 +146,7 @@ impl Decode for ObjectCreateRequest {
                 ObjectKind::Topic => Self::Topic(Decode::decode(p, version)?),
                 ObjectKind::CustomSpu => Self::CustomSpu(Decode::decode(p, version)?),
                 ObjectKind::AuthToken => Self::AuthToken(Decode::decode(p, version)?),
-                ObjectKind::Partition | ObjectKind::Spu => {
+                ObjectKind::Partition | ObjectKind::Spu | ObjectKind::PartitionState => {
                     return Err(DecodeError::UnknownObjectType(label.to_string()));
                 }
             })

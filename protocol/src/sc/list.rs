@@ -64,6 +64,7 @@ pub enum ObjectListRequest {
     Spu(ListRequest),
     CustomSpu(ListRequest),
     AuthToken(ListRequest),
+    PartitionState(ListRequest),
 }
 
 impl ObjectListRequest {
@@ -74,6 +75,7 @@ impl ObjectListRequest {
             ObjectKind::Spu => Self::Spu(request),
             ObjectKind::CustomSpu => Self::CustomSpu(request),
             ObjectKind::AuthToken => Self::AuthToken(request),
+            ObjectKind::PartitionState => Self::PartitionState(request),
         }
     }
 
@@ -89,6 +91,7 @@ impl ObjectListRequest {
             Self::Spu(_) => ObjectKind::Spu,
             Self::CustomSpu(_) => ObjectKind::CustomSpu,
             Self::AuthToken(_) => ObjectKind::AuthToken,
+            Self::PartitionState(_) => ObjectKind::PartitionState,
         }
     }
 
@@ -98,7 +101,8 @@ impl ObjectListRequest {
             | Self::Partition(r)
             | Self::Spu(r)
             | Self::CustomSpu(r)
-            | Self::AuthToken(r) => r,
+            | Self::AuthToken(r)
+            | Self::PartitionState(r) => r,
         }
     }
 }
@@ -164,6 +168,13 @@ pub enum ObjectListResponse {
         )]
         ListResponse<AuthTokenSpec>,
     ),
+    PartitionState(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::small_vec()")
+        )]
+        ListResponse<PartitionStateSpec>,
+    ),
 }
 
 impl ObjectListResponse {
@@ -184,6 +195,7 @@ impl ObjectListResponse {
             Self::Spu(_) => ObjectKind::Spu,
             Self::CustomSpu(_) => ObjectKind::CustomSpu,
             Self::AuthToken(_) => ObjectKind::AuthToken,
+            Self::PartitionState(_) => ObjectKind::PartitionState,
         }
     }
 
@@ -195,6 +207,7 @@ impl ObjectListResponse {
             Self::Spu(v) => v.len(),
             Self::CustomSpu(v) => v.len(),
             Self::AuthToken(v) => v.len(),
+            Self::PartitionState(v) => v.len(),
         }
     }
 
@@ -218,6 +231,7 @@ impl Encode for ObjectListResponse {
             Self::Spu(v) => encode_typed(label, v, dst, version),
             Self::CustomSpu(v) => encode_typed(label, v, dst, version),
             Self::AuthToken(v) => encode_typed(label, v, dst, version),
+            Self::PartitionState(v) => encode_typed(label, v, dst, version),
         }
     }
 }
@@ -231,6 +245,7 @@ impl Decode for ObjectListResponse {
                 ObjectKind::Spu => Self::Spu(Decode::decode(p, version)?),
                 ObjectKind::CustomSpu => Self::CustomSpu(Decode::decode(p, version)?),
                 ObjectKind::AuthToken => Self::AuthToken(Decode::decode(p, version)?),
+                ObjectKind::PartitionState => Self::PartitionState(Decode::decode(p, version)?),
             })
         })
     }

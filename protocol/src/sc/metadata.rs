@@ -115,6 +115,8 @@ pub enum ObjectKind {
     Spu,
     CustomSpu,
     AuthToken,
+    /// Ours: a partition's leader epoch and confirmed in-sync set. List and watch only.
+    PartitionState,
 }
 
 impl ObjectKind {
@@ -124,6 +126,7 @@ impl ObjectKind {
         ObjectKind::Spu,
         ObjectKind::CustomSpu,
         ObjectKind::AuthToken,
+        ObjectKind::PartitionState,
     ];
 
     /// The label in the typed buffer.
@@ -134,6 +137,7 @@ impl ObjectKind {
             ObjectKind::Spu => "SPU",
             ObjectKind::CustomSpu => "CustomSpu",
             ObjectKind::AuthToken => "AuthToken",
+            ObjectKind::PartitionState => "PartitionState",
         }
     }
 
@@ -286,6 +290,7 @@ object_spec!(PartitionSpec, PartitionStatus, Partition);
 object_spec!(SpuSpec, SpuStatus, Spu);
 object_spec!(CustomSpuSpec, SpuStatus, CustomSpu);
 object_spec!(AuthTokenSpec, AuthTokenStatus, AuthToken);
+object_spec!(PartitionStateSpec, PartitionStateStatus, PartitionState);
 
 creatable!(TopicSpec, TopicSpec, String, Topic);
 creatable!(CustomSpuSpec, CustomSpuSpec, CustomSpuKey, CustomSpu);
@@ -358,6 +363,8 @@ mod tests {
         assert_eq!(TopicSpec::LABEL, "Topic");
         assert_eq!(SpuSpec::LABEL, "SPU");
         assert_eq!(CustomSpuSpec::LABEL, "CustomSpu");
+        assert_eq!(PartitionStateSpec::LABEL, "PartitionState");
+        assert!(!ObjectKind::PartitionState.is_creatable());
         assert_eq!(ObjectKind::from_label("spu"), None);
         assert_eq!(
             ObjectKind::parse("SmartModule"),

@@ -341,6 +341,30 @@ wire_struct! {
 }
 
 // ---------------------------------------------------------------------------------------
+// Partition state (ours): the SC's replication decisions about a partition, which the
+// official Partition object has no field for. A kind of its own, so the official client,
+// which never asks for it, sees the Partition bytes it always did.
+
+wire_struct! {
+    /// A partition's replication state as the SC decided it, named like its partition
+    /// (`<topic>-<n>`).
+    pub struct PartitionStateSpec {
+        /// The leader the epoch belongs to.
+        pub leader: SpuId,
+        /// Bumped on every leader change; followers fence older leaders with it.
+        pub leader_epoch: i32,
+        /// The replicas (leader included) the SC confirmed in sync, in replica order:
+        /// whom an election may choose.
+        pub in_sync: Vec<SpuId>,
+    }
+}
+
+wire_struct! {
+    /// Empty: every object carries a status, and this one has nothing to report yet.
+    pub struct PartitionStateStatus {}
+}
+
+// ---------------------------------------------------------------------------------------
 // SPU
 
 wire_enum! {
@@ -627,6 +651,24 @@ mod tests {
         assert_eq!(decoded.resolution, PartitionResolution::Online);
         assert_eq!(decoded.size, -2);
         assert_eq!(decoded.to_bytes(19).unwrap(), status);
+    }
+
+    #[test]
+    fn partition_state_layout() {
+        let state = PartitionStateSpec {
+            leader: 5002,
+            leader_epoch: 3,
+            in_sync: vec![5002, 5003],
+        };
+        let bytes = hex("0000138a 00000003 00000002 0000138a 0000138b");
+        assert_eq!(state.to_bytes(19).unwrap(), bytes);
+        assert_eq!(PartitionStateSpec::from_bytes(&bytes, 19).unwrap(), state);
+        assert!(
+            PartitionStateStatus::default()
+                .to_bytes(19)
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]

@@ -148,6 +148,7 @@ pub enum ObjectWatchRequest {
     Spu(WatchRequest),
     CustomSpu(WatchRequest),
     AuthToken(WatchRequest),
+    PartitionState(WatchRequest),
 }
 
 impl ObjectWatchRequest {
@@ -158,6 +159,7 @@ impl ObjectWatchRequest {
             ObjectKind::Spu => Self::Spu(request),
             ObjectKind::CustomSpu => Self::CustomSpu(request),
             ObjectKind::AuthToken => Self::AuthToken(request),
+            ObjectKind::PartitionState => Self::PartitionState(request),
         }
     }
 
@@ -173,6 +175,7 @@ impl ObjectWatchRequest {
             Self::Spu(_) => ObjectKind::Spu,
             Self::CustomSpu(_) => ObjectKind::CustomSpu,
             Self::AuthToken(_) => ObjectKind::AuthToken,
+            Self::PartitionState(_) => ObjectKind::PartitionState,
         }
     }
 
@@ -182,7 +185,8 @@ impl ObjectWatchRequest {
             | Self::Partition(r)
             | Self::Spu(r)
             | Self::CustomSpu(r)
-            | Self::AuthToken(r) => r,
+            | Self::AuthToken(r)
+            | Self::PartitionState(r) => r,
         }
     }
 }
@@ -247,6 +251,13 @@ pub enum ObjectWatchResponse {
         )]
         MetadataUpdate<AuthTokenSpec>,
     ),
+    PartitionState(
+        #[cfg_attr(
+            feature = "arbitrary",
+            proptest(strategy = "crate::sc::metadata::arb::boxed()")
+        )]
+        MetadataUpdate<PartitionStateSpec>,
+    ),
 }
 
 impl ObjectWatchResponse {
@@ -267,6 +278,7 @@ impl ObjectWatchResponse {
             Self::Spu(_) => ObjectKind::Spu,
             Self::CustomSpu(_) => ObjectKind::CustomSpu,
             Self::AuthToken(_) => ObjectKind::AuthToken,
+            Self::PartitionState(_) => ObjectKind::PartitionState,
         }
     }
 }
@@ -286,6 +298,7 @@ impl Encode for ObjectWatchResponse {
             Self::Spu(u) => encode_typed(label, u, dst, version),
             Self::CustomSpu(u) => encode_typed(label, u, dst, version),
             Self::AuthToken(u) => encode_typed(label, u, dst, version),
+            Self::PartitionState(u) => encode_typed(label, u, dst, version),
         }
     }
 }
@@ -299,6 +312,7 @@ impl Decode for ObjectWatchResponse {
                 ObjectKind::Spu => Self::Spu(Decode::decode(p, version)?),
                 ObjectKind::CustomSpu => Self::CustomSpu(Decode::decode(p, version)?),
                 ObjectKind::AuthToken => Self::AuthToken(Decode::decode(p, version)?),
+                ObjectKind::PartitionState => Self::PartitionState(Decode::decode(p, version)?),
             })
         })
     }
