@@ -353,6 +353,7 @@ fn partition_list_columns(c: &Cluster) {
             "TOPIC",
             "PARTITION",
             "LEADER",
+            "EPOCH",
             "REPLICAS",
             "RESOLUTION",
             "SIZE",
@@ -360,6 +361,7 @@ fn partition_list_columns(c: &Cluster) {
             "LEO",
             "LOG-START",
             "IN-SYNC",
+            "IN-SYNC-SET",
             "FOLLOWER-OFFSETS"
         ]
     );
@@ -368,6 +370,20 @@ fn partition_list_columns(c: &Cluster) {
     }
     assert_eq!(column(&header, &rows, "TOPIC"), ["p-one", "p-one", "p-two"]);
     assert_eq!(column(&header, &rows, "PARTITION"), ["0", "1", "0"]);
+    // New partitions: epoch 0, every replica in sync (in replica order).
+    assert_eq!(column(&header, &rows, "EPOCH"), ["0", "0", "0"]);
+    assert_eq!(
+        column(&header, &rows, "IN-SYNC-SET"),
+        column(&header, &rows, "REPLICAS")
+    );
+    let json = c.json(&["partition", "list", "-t", "p-one"]);
+    for p in json.as_array().unwrap() {
+        let state = &p["state"];
+        assert_eq!(state["leader"], p["spec"]["leader"], "{p}");
+        assert_eq!(state["leader_epoch"], 0, "{p}");
+        assert_eq!(state["in_sync"], p["spec"]["replicas"], "{p}");
+        assert_eq!(state["in_sync"].as_array().unwrap().len(), 2, "{p}");
+    }
 
     let (_, rows) = c.table(&["partition", "list", "--topic", "p-one"]);
     assert_eq!(rows.len(), 2, "exact topic, not a substring: {rows:?}");
@@ -664,13 +680,31 @@ fn advanced_metadata(c: &Cluster) {
             "R-MAP-ROWS",
             "REASON",
         ],
-        &["PARTITION", "LEADER", "REPLICAS", "RESOLUTION", "HW", "LEO"],
+        &[
+            "PARTITION",
+            "LEADER",
+            "EPOCH",
+            "REPLICAS",
+            "IN-SYNC-SET",
+            "RESOLUTION",
+            "HW",
+            "LEO",
+            "FOLLOWER-OFFSETS",
+        ],
     ];
     let mut row_counts = Vec::new();
     for ((title, body), expected) in sections.iter().zip(expected_headers) {
         let (header, rows) = parse_table(body);
         assert_eq!(header, expected, "{title}");
         row_counts.push(rows.len());
+        if title == "partitions" {
+            assert_eq!(column(&header, &rows, "EPOCH"), ["0", "0"], "{body}");
+            assert_eq!(
+                column(&header, &rows, "IN-SYNC-SET"),
+                column(&header, &rows, "REPLICAS"),
+                "{body}"
+            );
+        }
     }
     assert_eq!(row_counts, [1, 2, 1, 2]);
     let json = c.json(&["advanced", "metadata"]);
@@ -682,6 +716,8 @@ fn advanced_metadata(c: &Cluster) {
     ] {
         assert_eq!(json[key].as_array().unwrap().len(), count, "{key}: {json}");
     }
+    assert_eq!(json["partitions"][0]["name"], "meta-0", "{json}");
+    assert_eq!(json["partitions"][0]["state"]["leader_epoch"], 0, "{json}");
     c.run(&["topic", "delete", "meta"]).ok();
     c.run(&["auth-token", "delete", "-n", "meta-token"]).ok();
 }

@@ -175,16 +175,26 @@ q quit  ? help  : command
 ",
         );
         console.key(KeyCode::Char('3'));
+        // The epochs come from a watch of their own, so wait for them too.
         let partitions = console
-            .wait("three partitions", |s| {
-                s.contains("audit   0") && s.contains("orders  1")
+            .wait("three partitions with their epochs", |s| {
+                s.contains("audit   0") && s.contains("orders  1") && !s.contains("5001    -")
             })
             .await;
-        let header = partitions.lines().nth(1).unwrap_or_default();
+        let mut lines = partitions.lines().skip(1);
+        let header = lines.next().unwrap_or_default();
         assert_eq!(
             header,
-            "TOPIC   PARTITION  LEADER  REPLICAS  IN-SYNC  STATUS   HW  LEO  SIZE  RATE  TREND"
+            "TOPIC   PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC  STATUS   HW  LEO  SIZE  RATE  TREND"
         );
+        let rows: Vec<Vec<&str>> = lines
+            .take(3)
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        for row in &rows {
+            // LEADER, EPOCH, REPLICAS, IN-SYNC (the set) of a new one-replica partition.
+            assert_eq!(row[2..6], ["5001", "0", "[5001]", "[5001]"], "{partitions}");
+        }
         fluvio
             .admin()
             .create::<AuthTokenSpec>(
@@ -228,8 +238,8 @@ d delete  q quit  ? help  : command
         assert!(
             dump.contains(
                 "partitions:
-PARTITION  LEADER  REPLICAS  RESOLUTION  HW  LEO
-audit-0    5001    [5001]"
+PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC-SET  RESOLUTION  HW  LEO  FOLLOWER-OFFSETS
+audit-0    5001    0      [5001]    [5001]"
             ),
             "{dump}"
         );
@@ -344,7 +354,11 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
             .unwrap_or_default()
             .split_whitespace()
             .collect();
-        assert_eq!(row[..8], ["events", "0", "5001", "[5001]", "1", "online", "1", "1"]);
+        // TOPIC PARTITION LEADER EPOCH REPLICAS IN-SYNC STATUS HW LEO
+        assert_eq!(
+            row[..9],
+            ["events", "0", "5001", "0", "[5001]", "[5001]", "online", "1", "1"]
+        );
         console.key(KeyCode::Char('6'));
         console.terminal.backend_mut().resize(80, 20);
         console.key(KeyCode::Enter);

@@ -1,5 +1,5 @@
 //! The SC's object API as a client: create, delete, list and watch topics, partitions,
-//! SPUs, custom SPUs and auth tokens.
+//! SPUs, custom SPUs and auth tokens, and (from our own SC) partition states.
 
 use std::marker::PhantomData;
 
@@ -8,7 +8,7 @@ use protocol::api::sc_keys;
 use protocol::sc::{
     CreatableObject, CreateRequest, DeletableObject, DeleteRequest, ListRequest, Metadata,
     MetadataUpdate, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectSpec,
-    ObjectWatchRequest, ScResponse, Status, WatchRequest,
+    ObjectWatchRequest, PartitionStateSpec, ScResponse, Status, WatchRequest,
 };
 use protocol::{Reader, Version};
 
@@ -119,6 +119,42 @@ impl Admin {
             admin: self.clone(),
             kind: PhantomData,
         })
+    }
+
+    /// Each partition's replication state (leader epoch, confirmed in-sync set) for the
+    /// partitions whose name contains one of `filters`, or `None` when the SC does not
+    /// give it. Only our SC serves the kind; another SC closes the connection a request
+    /// for it came on, so it is asked on a connection of its own and the shared one lives
+    /// on. Any failure is `None`: callers show what they have, with `-` for the rest.
+    pub async fn partition_states(
+        &self,
+        filters: &[String],
+    ) -> Option<Vec<Metadata<PartitionStateSpec>>> {
+        let asked = async {
+            Admin::connect(self.addr())
+                .await?
+                .list::<PartitionStateSpec>(filters)
+                .await
+        };
+        match asked.await {
+            Ok(states) => Some(states),
+            Err(err) => {
+                tracing::debug!(%err, "the SC gave no partition states");
+                None
+            }
+        }
+    }
+
+    /// Follow the partition states, on a connection of their own (see
+    /// [`Admin::partition_states`]); the stream ends with an error at once when the SC
+    /// does not serve them.
+    pub async fn watch_partition_states(
+        &self,
+    ) -> Result<WatchStream<PartitionStateSpec>, ClientError> {
+        Admin::connect(self.addr())
+            .await?
+            .watch::<PartitionStateSpec>()
+            .await
     }
 
     fn decode(

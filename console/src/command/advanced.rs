@@ -10,7 +10,8 @@ use protocol::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
 use protocol::sc::{
     AuthTokenResolution, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest,
     Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectWatchRequest,
-    PartitionSpec, ReplicaSpec, ScRequest, ScResponse, SpuSpec, SpuType, TopicSpec, WatchRequest,
+    PartitionSpec, PartitionStateSpec, ReplicaSpec, ScRequest, ScResponse, SpuSpec, SpuType,
+    TopicSpec, WatchRequest,
 };
 use protocol::spu::{
     DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest, ProduceRequest,
@@ -21,6 +22,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::output::{Block, Body, Column, Output, Report, Table, to_data};
+use super::partition::{self, epoch, follower_offsets, in_sync_set};
 use super::topic::spu_list;
 use super::{CommandError, Context, OutputArgs};
 use crate::client::{Peer, Socket};
@@ -80,14 +82,15 @@ pub async fn execute(cmd: AdvancedCmd, ctx: &Context) -> Result<Output, CommandE
 }
 
 // ---------------------------------------------------------------------------------------
-// metadata: the four tables of daemon/src/sc/table_fmt.rs, built from List answers.
+// metadata: the four tables of daemon/src/sc/table_fmt.rs, built from List answers. The
+// console's metadata view shows these same columns.
 
 type Token = Metadata<AuthTokenSpec>;
 type Spu = Metadata<SpuSpec>;
 type Topic = Metadata<TopicSpec>;
-type Partition = Metadata<PartitionSpec>;
+type Partition = partition::Row;
 
-const TOKEN_COLUMNS: &[Column<Token>] = &[
+pub(crate) const TOKEN_COLUMNS: &[Column<Token>] = &[
     Column::new("TOKEN-NAME", |t| t.name.clone()),
     Column::new("STATUS", |t| {
         match t.status.resolution {
@@ -102,7 +105,7 @@ const TOKEN_COLUMNS: &[Column<Token>] = &[
     Column::new("REASON", |t| t.status.reason.clone()),
 ];
 
-const SPU_COLUMNS: &[Column<Spu>] = &[
+pub(crate) const SPU_COLUMNS: &[Column<Spu>] = &[
     Column::new("SPU", |s| s.name.clone()),
     Column::new("SPU-ID", |s| s.spec.id.to_string()),
     Column::new("STATUS", |s| s.status.resolution.label().into()),
@@ -139,7 +142,7 @@ fn topic_shape(t: &Topic) -> (&'static str, String, String, &'static str) {
     }
 }
 
-const TOPIC_COLUMNS: &[Column<Topic>] = &[
+pub(crate) const TOPIC_COLUMNS: &[Column<Topic>] = &[
     Column::new("TOPIC", |t| t.name.clone()),
     Column::new("TYPE", |t| topic_shape(t).0.into()),
     Column::new("PART", |t| topic_shape(t).1),
@@ -150,13 +153,18 @@ const TOPIC_COLUMNS: &[Column<Topic>] = &[
     Column::new("REASON", |t| t.status.reason.clone()),
 ];
 
-const PARTITION_COLUMNS: &[Column<Partition>] = &[
-    Column::new("PARTITION", |p| p.name.clone()),
-    Column::new("LEADER", |p| p.spec.leader.to_string()),
-    Column::new("REPLICAS", |p| spu_list(&p.spec.replicas)),
-    Column::new("RESOLUTION", |p| p.status.resolution.label().into()),
-    Column::new("HW", |p| p.status.leader.hw.to_string()),
-    Column::new("LEO", |p| p.status.leader.leo.to_string()),
+pub(crate) const PARTITION_COLUMNS: &[Column<Partition>] = &[
+    Column::new("PARTITION", |p| p.partition.name.clone()),
+    Column::new("LEADER", |p| p.partition.spec.leader.to_string()),
+    Column::new("EPOCH", |p| epoch(p.state.as_ref())),
+    Column::new("REPLICAS", |p| spu_list(&p.partition.spec.replicas)),
+    Column::new("IN-SYNC-SET", |p| in_sync_set(p.state.as_ref())),
+    Column::new("RESOLUTION", |p| {
+        p.partition.status.resolution.label().into()
+    }),
+    Column::new("HW", |p| p.partition.status.leader.hw.to_string()),
+    Column::new("LEO", |p| p.partition.status.leader.leo.to_string()),
+    Column::new("FOLLOWER-OFFSETS", |p| follower_offsets(&p.partition)),
 ];
 
 #[derive(Serialize)]
@@ -169,22 +177,27 @@ struct MetadataDump {
 
 async fn metadata(ctx: &Context) -> Result<Output, CommandError> {
     let admin = ctx.admin().await?;
-    let (tokens, spus, topics, partitions) = tokio::try_join!(
-        admin.list::<AuthTokenSpec>(&[]),
-        admin.list::<SpuSpec>(&[]),
-        admin.list::<TopicSpec>(&[]),
-        admin.list::<PartitionSpec>(&[]),
-    )?;
+    let (listed, states) = tokio::join!(
+        async {
+            tokio::try_join!(
+                admin.list::<AuthTokenSpec>(&[]),
+                admin.list::<SpuSpec>(&[]),
+                admin.list::<TopicSpec>(&[]),
+                admin.list::<PartitionSpec>(&[]),
+            )
+        },
+        admin.partition_states(&[]),
+    );
+    let (tokens, spus, topics, partitions) = listed?;
     let mut dump = MetadataDump {
         auth_tokens: tokens,
         spus,
         topics,
-        partitions,
+        partitions: partition::rows(partitions, states),
     };
     dump.auth_tokens.sort_by(|a, b| a.name.cmp(&b.name));
     dump.spus.sort_by_key(|s| s.spec.id);
     dump.topics.sort_by(|a, b| a.name.cmp(&b.name));
-    dump.partitions.sort_by(|a, b| a.name.cmp(&b.name));
     let blocks = vec![
         Block::Title("auth tokens:".into()),
         Block::Table(Table::build(TOKEN_COLUMNS, &dump.auth_tokens)),
@@ -310,6 +323,12 @@ fn apis() -> Vec<Api> {
         )),
         sc_api!("WatchSpu", WatchRequest, |r| ScRequest::Watch(
             ObjectWatchRequest::of::<SpuSpec>(r)
+        )),
+        sc_api!("ListPartitionState", ListRequest, |r| ScRequest::List(
+            ObjectListRequest::of::<PartitionStateSpec>(r)
+        )),
+        sc_api!("WatchPartitionState", WatchRequest, |r| ScRequest::Watch(
+            ObjectWatchRequest::of::<PartitionStateSpec>(r)
         )),
         spu_api!("Produce", ProduceRequest),
         spu_api!("FetchOffsets", FetchOffsetsRequest),
@@ -440,6 +459,26 @@ mod tests {
             }
             _ => panic!("expected UnknownApi"),
         }
+    }
+
+    #[test]
+    fn the_partitions_table_has_the_sc_table_fmt_columns() {
+        // daemon/src/sc/table_fmt.rs PARTITION_COLUMNS: the two must not drift apart.
+        let header: Vec<&str> = PARTITION_COLUMNS.iter().map(|c| c.header).collect();
+        assert_eq!(
+            header,
+            [
+                "PARTITION",
+                "LEADER",
+                "EPOCH",
+                "REPLICAS",
+                "IN-SYNC-SET",
+                "RESOLUTION",
+                "HW",
+                "LEO",
+                "FOLLOWER-OFFSETS",
+            ]
+        );
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! `fluvio partition list`.
 
+use std::collections::HashMap;
+
 use clap::{Args, Subcommand};
-use protocol::sc::{Metadata, PartitionSpec, parse_partition_name};
+use protocol::sc::{Metadata, PartitionSpec, PartitionStateSpec, parse_partition_name};
+use serde::Serialize;
 
 use super::output::{Column, Output, Report};
 use super::parse::human_bytes;
@@ -10,7 +13,8 @@ use super::{CommandError, Context, OutputArgs};
 
 #[derive(Debug, Subcommand)]
 pub enum PartitionCmd {
-    /// List partitions: leader, replicas, status, size and offsets.
+    /// List partitions: leader and its epoch, replicas, in-sync set, status, size and
+    /// offsets.
     List(ListArgs),
 }
 
@@ -37,11 +41,58 @@ pub async fn execute(cmd: PartitionCmd, ctx: &Context) -> Result<Output, Command
     }
 }
 
-/// A partition with its name split into topic and number.
+/// A partition with its name split into topic and number, and its replication state
+/// when the SC gives it. As data (`-O json|yaml`), the partition object as the SC sends
+/// it plus `state`: `{leader, leader_epoch, in_sync}`, or null.
+#[derive(Debug, Clone, Serialize)]
 pub struct Row {
+    #[serde(skip)]
     pub topic: String,
+    #[serde(skip)]
     pub number: u32,
+    #[serde(flatten)]
     pub partition: Metadata<PartitionSpec>,
+    pub state: Option<PartitionStateSpec>,
+}
+
+/// Rows for `partitions`, each joined with its state from `states` (none when `None`, an
+/// SC that does not give them), sorted by topic, then number.
+pub fn rows(
+    partitions: Vec<Metadata<PartitionSpec>>,
+    states: Option<Vec<Metadata<PartitionStateSpec>>>,
+) -> Vec<Row> {
+    let mut states: HashMap<String, PartitionStateSpec> = states
+        .unwrap_or_default()
+        .into_iter()
+        .map(|s| (s.name, s.spec))
+        .collect();
+    let mut rows: Vec<Row> = partitions
+        .into_iter()
+        .map(|partition| {
+            let (topic, number) = parse_partition_name(&partition.name)
+                .map_or((partition.name.clone(), 0), |(t, n)| (t.to_string(), n));
+            Row {
+                topic,
+                number,
+                state: states.remove(&partition.name),
+                partition,
+            }
+        })
+        .collect();
+    rows.sort_by(|a, b| (&a.topic, a.number).cmp(&(&b.topic, b.number)));
+    rows
+}
+
+/// The leader epoch, or nothing (shown `-`) when the state is not known.
+pub fn epoch(state: Option<&PartitionStateSpec>) -> String {
+    state
+        .map(|s| s.leader_epoch.to_string())
+        .unwrap_or_default()
+}
+
+/// The SC-confirmed in-sync set as `[5001,5002]`, or nothing when not known.
+pub fn in_sync_set(state: Option<&PartitionStateSpec>) -> String {
+    state.map(|s| spu_list(&s.in_sync)).unwrap_or_default()
 }
 
 fn size(bytes: i64) -> String {
@@ -53,8 +104,8 @@ fn size(bytes: i64) -> String {
 }
 
 /// Followers as `5002(hw=3,leo=4)`, comma-separated; readable, and one word per cell.
-fn follower_offsets(row: &Row) -> String {
-    row.partition
+pub fn follower_offsets(partition: &Metadata<PartitionSpec>) -> String {
+    partition
         .status
         .replicas
         .iter()
@@ -68,6 +119,7 @@ pub const COLUMNS: &[Column<Row>] = &[
     Column::new("TOPIC", |r| r.topic.clone()),
     Column::new("PARTITION", |r| r.number.to_string()),
     Column::new("LEADER", |r| r.partition.spec.leader.to_string()),
+    Column::new("EPOCH", |r| epoch(r.state.as_ref())),
     Column::new("REPLICAS", |r| spu_list(&r.partition.spec.replicas)),
     Column::new("RESOLUTION", |r| {
         r.partition.status.resolution.label().into()
@@ -77,34 +129,26 @@ pub const COLUMNS: &[Column<Row>] = &[
     Column::new("LEO", |r| r.partition.status.leader.leo.to_string()),
     Column::new("LOG-START", |r| r.partition.status.base_offset.to_string()),
     Column::new("IN-SYNC", |r| r.partition.status.lsr.to_string()),
-    Column::new("FOLLOWER-OFFSETS", follower_offsets),
+    Column::new("IN-SYNC-SET", |r| in_sync_set(r.state.as_ref())),
+    Column::new("FOLLOWER-OFFSETS", |r| follower_offsets(&r.partition)),
 ];
 
 async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     let filters: Vec<String> = args.topic.iter().cloned().collect();
-    let partitions = ctx.admin().await?.list::<PartitionSpec>(&filters).await?;
-    let mut rows: Vec<Row> = partitions
-        .into_iter()
-        .filter_map(|partition| {
-            let (topic, number) = parse_partition_name(&partition.name)?;
-            let topic = topic.to_string();
-            Some(Row {
-                topic,
-                number,
-                partition,
-            })
-        })
-        // The list filter matches substrings; --topic means that topic.
-        .filter(|row| args.topic.as_ref().is_none_or(|t| &row.topic == t))
-        .collect();
-    rows.sort_by(|a, b| (&a.topic, a.number).cmp(&(&b.topic, b.number)));
-    let data: Vec<&Metadata<PartitionSpec>> = rows.iter().map(|r| &r.partition).collect();
+    let admin = ctx.admin().await?;
+    let (partitions, states) = tokio::join!(
+        admin.list::<PartitionSpec>(&filters),
+        admin.partition_states(&filters),
+    );
+    let mut rows = rows(partitions?, states);
+    // The list filter matches substrings; --topic means that topic.
+    rows.retain(|row| args.topic.as_ref().is_none_or(|t| &row.topic == t));
     let empty = match &args.topic {
         Some(topic) => format!("No partitions found for topic '{topic}'"),
         None => "No partitions found".to_string(),
     };
     Ok(Output::report(Report::listing(
-        COLUMNS, &rows, &data, &empty,
+        COLUMNS, &rows, &rows, &empty,
     )?))
 }
 
@@ -137,10 +181,15 @@ mod tests {
             topic: "a-b".into(),
             number: 3,
             partition,
+            state: Some(PartitionStateSpec {
+                leader: 5001,
+                leader_epoch: 4,
+                in_sync: vec![5001, 5002],
+            }),
         };
         let table = Table::build(COLUMNS, std::slice::from_ref(&row));
-        assert_eq!(table.header().len(), 11);
-        assert_eq!(table.rows()[0].len(), 11);
+        assert_eq!(table.header().len(), 13);
+        assert_eq!(table.rows()[0].len(), 13);
         let cell = |h: &str| {
             let i = table.header().iter().position(|x| x == h).unwrap();
             table.rows()[0][i].clone()
@@ -149,7 +198,172 @@ mod tests {
         assert_eq!(cell("REPLICAS"), "[5001,5002]");
         assert_eq!(cell("SIZE"), "1.5KiB");
         assert_eq!(cell("FOLLOWER-OFFSETS"), "5002(hw=3,leo=4)");
+        assert_eq!(cell("EPOCH"), "4");
+        assert_eq!(cell("IN-SYNC-SET"), "[5001,5002]");
         assert_eq!(size(-2), "");
         assert_eq!(size(-1), "error");
+
+        // From an SC that gives no states: a dash, and null in the data.
+        let unknown = Row { state: None, ..row };
+        let table = Table::build(COLUMNS, std::slice::from_ref(&unknown));
+        let epoch_at = table.header().iter().position(|h| h == "EPOCH").unwrap();
+        assert_eq!(table.rows()[0][epoch_at], "-");
+        let data = serde_json::to_value(&unknown).unwrap();
+        assert_eq!(data["name"], "a-b-3");
+        assert_eq!(data["spec"]["leader"], 5001);
+        assert!(data["state"].is_null(), "{data}");
+        assert!(data.get("topic").is_none(), "{data}");
+    }
+
+    #[test]
+    fn the_header_keeps_its_columns_and_adds_epoch_and_the_in_sync_set() {
+        let header: Vec<&str> = COLUMNS.iter().map(|c| c.header).collect();
+        assert_eq!(
+            header,
+            [
+                "TOPIC",
+                "PARTITION",
+                "LEADER",
+                "EPOCH",
+                "REPLICAS",
+                "RESOLUTION",
+                "SIZE",
+                "HW",
+                "LEO",
+                "LOG-START",
+                "IN-SYNC",
+                "IN-SYNC-SET",
+                "FOLLOWER-OFFSETS",
+            ]
+        );
+    }
+
+    #[test]
+    fn rows_join_states_by_name_and_sort_naturally() {
+        let p = |name: &str| Metadata::new(name, PartitionSpec::default(), Default::default());
+        let state = |name: &str, epoch| {
+            Metadata::new(
+                name,
+                PartitionStateSpec {
+                    leader_epoch: epoch,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+        };
+        let joined = rows(
+            vec![p("t-10"), p("t-9"), p("a-0")],
+            Some(vec![state("t-9", 2), state("t-10", 5)]),
+        );
+        let seen: Vec<(&str, u32, Option<i32>)> = joined
+            .iter()
+            .map(|r| {
+                (
+                    r.topic.as_str(),
+                    r.number,
+                    r.state.as_ref().map(|s| s.leader_epoch),
+                )
+            })
+            .collect();
+        assert_eq!(
+            seen,
+            [("a", 0, None), ("t", 9, Some(2)), ("t", 10, Some(5))]
+        );
+        assert!(rows(vec![p("t-0")], None)[0].state.is_none());
+    }
+
+    /// An SC of the object API that knows no PartitionState kind, as an older one of
+    /// ours: it answers ApiVersions and lists partitions, and closes the connection on a
+    /// request for a kind it cannot decode.
+    async fn older_sc() -> String {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::sc::{ObjectListRequest, ObjectListResponse, ScRequest, ScResponse};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut conn, _)) = listener.accept().await else {
+                    return;
+                };
+                tokio::spawn(async move {
+                    loop {
+                        let Ok(size) = conn.read_i32().await else {
+                            return;
+                        };
+                        let mut frame = vec![0; size as usize];
+                        if conn.read_exact(&mut frame).await.is_err() {
+                            return;
+                        }
+                        let (header, request) = ScRequest::decode_frame(&frame).unwrap();
+                        let response = match request {
+                            ScRequest::ApiVersions(_) => {
+                                ScResponse::ApiVersions(ApiVersionsResponse::sc())
+                            }
+                            ScRequest::List(ObjectListRequest::Partition(_)) => {
+                                let status = PartitionStatus {
+                                    lsr: 1,
+                                    ..Default::default()
+                                };
+                                let spec = PartitionSpec {
+                                    leader: 5001,
+                                    replicas: vec![5001],
+                                    ..Default::default()
+                                };
+                                ScResponse::List(ObjectListResponse::Partition(vec![
+                                    Metadata::new("old-0", spec, status),
+                                ]))
+                            }
+                            // What it cannot decode ends the connection.
+                            _ => return,
+                        };
+                        let bytes = response
+                            .to_frame(header.correlation_id, header.api_version)
+                            .unwrap();
+                        if conn.write_all(&bytes).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn an_sc_without_partition_states_lists_partitions_with_dashes() {
+        use crate::command::{Body, Context};
+        use crate::config::{AddrOrigin, ScTarget};
+
+        let addr = older_sc().await;
+        let ctx = Context::new(ScTarget {
+            addr,
+            origin: AddrOrigin::Flag,
+        });
+        let list = |topic: Option<&str>| ListArgs {
+            topic: topic.map(str::to_string),
+            output: OutputArgs::default(),
+        };
+        let output = execute(PartitionCmd::List(list(None)), &ctx).await.unwrap();
+        let Body::Report(report) = output.body else {
+            panic!("{:?}", output.body)
+        };
+        let crate::command::Block::Table(table) = &report.blocks[0] else {
+            panic!("{:?}", report.blocks)
+        };
+        let cell = |h: &str| {
+            let i = table.header().iter().position(|x| x == h).unwrap();
+            table.rows()[0][i].clone()
+        };
+        assert_eq!(cell("TOPIC"), "old");
+        assert_eq!(cell("LEADER"), "5001");
+        assert_eq!(cell("EPOCH"), "-");
+        assert_eq!(cell("IN-SYNC-SET"), "-");
+        assert_eq!(cell("IN-SYNC"), "1");
+        assert!(report.data[0]["state"].is_null(), "{}", report.data);
+        // The shared connection outlived the refused request: the next command works.
+        let again = execute(PartitionCmd::List(list(Some("old"))), &ctx).await;
+        assert!(again.is_ok(), "{:?}", again.err());
     }
 }

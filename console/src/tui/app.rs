@@ -7,7 +7,9 @@ use std::time::Instant;
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
-use protocol::sc::{AuthTokenSpec, Metadata, PartitionSpec, SpuSpec, TopicSpec};
+use protocol::sc::{
+    AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec, TopicSpec,
+};
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::Style;
@@ -42,6 +44,8 @@ pub enum AppEvent {
         partitions: Vec<Metadata<PartitionSpec>>,
     },
     Tokens(Vec<Metadata<AuthTokenSpec>>),
+    /// Every partition's leader epoch and confirmed in-sync set, from an SC that gives them.
+    PartitionStates(Vec<Metadata<PartitionStateSpec>>),
     /// A watch ended: the SC connection is gone.
     Disconnected(String),
     TailStarted {
@@ -219,6 +223,7 @@ impl App {
                 self.cluster.set_tokens(tokens);
                 self.fit_lists();
             }
+            AppEvent::PartitionStates(states) => self.cluster.set_partition_states(states),
             AppEvent::Disconnected(why) => self.disconnected = Some(why),
             AppEvent::TailStarted { id } => self.tail.started(id),
             AppEvent::TailRecord { id, record } => self.tail.push(id, record),

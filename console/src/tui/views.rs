@@ -1,12 +1,17 @@
 //! The metadata views: the cluster as last seen through the watches, the columns of each
 //! table, a selectable list state, and the metadata dump's text.
 
+use std::collections::HashMap;
+
 use protocol::sc::{
-    AuthTokenResolution, AuthTokenSpec, Metadata, PartitionSpec, ReplicaSpec, SpuSpec, SpuType,
-    TopicSpec,
+    AuthTokenResolution, AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec,
+    SpuType, TopicSpec,
 };
 
 use super::rates::{Rates, rate_label, sparkline};
+use crate::command::advanced::{PARTITION_COLUMNS, SPU_COLUMNS, TOKEN_COLUMNS, TOPIC_COLUMNS};
+use crate::command::output::{Column as CommandColumn, Table};
+use crate::command::partition::{self, epoch, in_sync_set};
 
 /// The cluster's objects, each list sorted the way it is shown.
 #[derive(Debug, Clone, Default)]
@@ -17,6 +22,9 @@ pub struct Cluster {
     pub tokens: Vec<Metadata<AuthTokenSpec>>,
     /// Whether the auth token watch has answered yet.
     pub tokens_known: bool,
+    /// Leader epoch and confirmed in-sync set by partition name; empty from an SC that
+    /// does not give them (the cells show `-`).
+    pub partition_states: HashMap<String, PartitionStateSpec>,
 }
 
 impl Cluster {
@@ -32,6 +40,14 @@ impl Cluster {
         self.spus = spus;
         self.topics = topics;
         self.partitions = partitions;
+    }
+
+    pub fn set_partition_states(&mut self, states: Vec<Metadata<PartitionStateSpec>>) {
+        self.partition_states = states.into_iter().map(|s| (s.name, s.spec)).collect();
+    }
+
+    fn state_of(&self, partition: &str) -> Option<&PartitionStateSpec> {
+        self.partition_states.get(partition)
     }
 
     pub fn set_tokens(&mut self, mut tokens: Vec<Metadata<AuthTokenSpec>>) {
@@ -138,6 +154,15 @@ fn size(bytes: i64) -> String {
     }
 }
 
+/// The in-sync replicas: the set the SC confirmed, as SPU ids, when it gives it; else
+/// how many the leader counts (a narrow screen has no room for both).
+fn in_sync(state: Option<&PartitionStateSpec>, p: &Metadata<PartitionSpec>) -> String {
+    match state {
+        Some(_) => in_sync_set(state),
+        None => p.status.lsr.to_string(),
+    }
+}
+
 /// The sparkline column's width.
 pub const SPARK_WIDTH: usize = 20;
 
@@ -147,8 +172,9 @@ pub fn partitions(cluster: &Cluster, rates: &Rates) -> Grid {
             ("TOPIC", &|p| partition_key(&p.name).0.to_string()),
             ("PARTITION", &|p| partition_key(&p.name).1.to_string()),
             ("LEADER", &|p| p.spec.leader.to_string()),
+            ("EPOCH", &|p| epoch(cluster.state_of(&p.name))),
             ("REPLICAS", &|p| spu_list(&p.spec.replicas)),
-            ("IN-SYNC", &|p| p.status.lsr.to_string()),
+            ("IN-SYNC", &|p| in_sync(cluster.state_of(&p.name), p)),
             ("STATUS", &|p| p.status.resolution.label().into()),
             ("HW", &|p| p.status.leader.hw.to_string()),
             ("LEO", &|p| p.status.leader.leo.to_string()),
@@ -185,62 +211,21 @@ pub fn tokens(cluster: &Cluster) -> Grid {
     )
 }
 
-/// The metadata dump, laid out as the SC's `table_fmt` lays it out (the same four tables
-/// and columns as `fluvio advanced metadata`).
+/// The metadata dump, laid out as the SC's `table_fmt` lays it out: the four tables of
+/// `fluvio advanced metadata`, built from the same column lists.
 pub fn metadata_dump(cluster: &Cluster) -> Vec<String> {
-    let tokens = grid::<Metadata<AuthTokenSpec>>(
-        &[
-            ("TOKEN-NAME", &|t| t.name.clone()),
-            ("STATUS", &|t| token_status(t).into()),
-            ("SPU-MIN", &|t| t.spec.min_spu.to_string()),
-            ("SPU-MAX", &|t| t.spec.max_spu.to_string()),
-            ("TYPE", &|t| t.spec.token_type.label().into()),
-            ("REASON", &|t| t.status.reason.clone()),
-        ],
-        &cluster.tokens,
-    );
-    let spus = grid::<Metadata<SpuSpec>>(
-        &[
-            ("SPU", &|s| s.name.clone()),
-            ("SPU-ID", &|s| s.spec.id.to_string()),
-            ("STATUS", &|s| s.status.resolution.label().into()),
-            ("TYPE", &|s| spu_type(s.spec.spu_type).into()),
-            ("PUBLIC", &|s| s.spec.public_endpoint.addr()),
-            ("PRIVATE", &|s| s.spec.private_endpoint.addr()),
-            ("RACK", &|s| s.spec.rack.clone().unwrap_or_default()),
-        ],
-        &cluster.spus,
-    );
-    let topics = grid::<Metadata<TopicSpec>>(
-        &[
-            ("TOPIC", &|t| t.name.clone()),
-            ("TYPE", &|t| topic_shape(t).0.into()),
-            ("PART", &|t| topic_shape(t).1),
-            ("FACT", &|t| topic_shape(t).2),
-            ("IGN-RACK", &|t| topic_shape(t).3.into()),
-            ("RESOLUTION", &|t| t.status.resolution.label().into()),
-            ("R-MAP-ROWS", &|t| t.status.replica_map.len().to_string()),
-            ("REASON", &|t| t.status.reason.clone()),
-        ],
-        &cluster.topics,
-    );
-    let partitions = grid::<Metadata<PartitionSpec>>(
-        &[
-            ("PARTITION", &|p| p.name.clone()),
-            ("LEADER", &|p| p.spec.leader.to_string()),
-            ("REPLICAS", &|p| spu_list(&p.spec.replicas)),
-            ("RESOLUTION", &|p| p.status.resolution.label().into()),
-            ("HW", &|p| p.status.leader.hw.to_string()),
-            ("LEO", &|p| p.status.leader.leo.to_string()),
-        ],
-        &cluster.partitions,
-    );
+    let states = cluster
+        .partition_states
+        .iter()
+        .map(|(name, state)| Metadata::new(name.clone(), state.clone(), Default::default()))
+        .collect();
+    let partitions = partition::rows(cluster.partitions.clone(), Some(states));
     let mut lines = Vec::new();
     for (title, table) in [
-        ("auth tokens", tokens),
-        ("SPUs", spus),
-        ("topics", topics),
-        ("partitions", partitions),
+        ("auth tokens", command_grid(TOKEN_COLUMNS, &cluster.tokens)),
+        ("SPUs", command_grid(SPU_COLUMNS, &cluster.spus)),
+        ("topics", command_grid(TOPIC_COLUMNS, &cluster.topics)),
+        ("partitions", command_grid(PARTITION_COLUMNS, &partitions)),
     ] {
         lines.push(format!("{title}:"));
         lines.extend(aligned(&table));
@@ -249,24 +234,12 @@ pub fn metadata_dump(cluster: &Cluster) -> Vec<String> {
     lines
 }
 
-fn topic_shape(t: &Metadata<TopicSpec>) -> (&'static str, String, String, &'static str) {
-    match &t.spec.replicas {
-        ReplicaSpec::Computed {
-            partitions,
-            replication_factor,
-            ignore_rack_assignment,
-        } => (
-            "computed",
-            partitions.to_string(),
-            replication_factor.to_string(),
-            if *ignore_rack_assignment { "yes" } else { "" },
-        ),
-        ReplicaSpec::Assigned(maps) => (
-            "assigned",
-            maps.len().to_string(),
-            t.spec.replicas.replication_factor().to_string(),
-            "",
-        ),
+/// A grid from a command's column list.
+fn command_grid<T>(columns: &[CommandColumn<T>], items: &[T]) -> Grid {
+    let table = Table::build(columns, items);
+    Grid {
+        header: columns.iter().map(|c| c.header).collect(),
+        rows: table.rows().to_vec(),
     }
 }
 
@@ -339,7 +312,7 @@ impl ListState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::sc::{PartitionStatus, SpuStatus, TopicStatus};
+    use protocol::sc::{PartitionStatus, ReplicaSpec, SpuStatus, TopicStatus};
 
     fn topic(name: &str, partitions: u32) -> Metadata<TopicSpec> {
         let spec = TopicSpec {
@@ -392,8 +365,43 @@ mod tests {
         assert_eq!(topics(&cluster).rows[0][0], "a");
         assert_eq!(topics(&cluster).rows[0][4], "-", "empty reason");
         let parts = partitions(&cluster, &rates);
+        let cell = |row: usize, header: &str| {
+            let at = parts.header.iter().position(|h| *h == header).unwrap();
+            parts.rows[row][at].clone()
+        };
         assert_eq!(parts.rows[2][..2], ["a".to_string(), "10".to_string()]);
-        assert_eq!(parts.rows[2][8], "-", "unknown size");
+        assert_eq!(cell(2, "SIZE"), "-", "unknown size");
+        assert_eq!(cell(2, "EPOCH"), "-", "no state from the SC yet");
+        assert_eq!(cell(2, "IN-SYNC"), "0", "the leader's count meanwhile");
+
+        cluster.set_partition_states(vec![Metadata::new(
+            "a-10",
+            PartitionStateSpec {
+                leader: 0,
+                leader_epoch: 3,
+                in_sync: vec![5001, 5002],
+            },
+            Default::default(),
+        )]);
+        let parts = partitions(&cluster, &rates);
+        let cell = |row: usize, header: &str| {
+            let at = parts.header.iter().position(|h| *h == header).unwrap();
+            parts.rows[row][at].clone()
+        };
+        assert_eq!(
+            parts.header[..6],
+            [
+                "TOPIC",
+                "PARTITION",
+                "LEADER",
+                "EPOCH",
+                "REPLICAS",
+                "IN-SYNC"
+            ]
+        );
+        assert_eq!(cell(2, "EPOCH"), "3");
+        assert_eq!(cell(2, "IN-SYNC"), "[5001,5002]");
+        assert_eq!(cell(1, "EPOCH"), "-", "a-9 has no state");
     }
 
     #[test]
@@ -406,7 +414,23 @@ mod tests {
             "{dump}"
         );
         assert!(dump.contains("\ntopics:\nTOPIC  TYPE      PART  FACT  IGN-RACK  RESOLUTION  R-MAP-ROWS  REASON\nt      computed  1     1     -         init        0           -\n"), "{dump}");
-        assert!(dump.contains("partitions:\nPARTITION  LEADER  REPLICAS  RESOLUTION  HW  LEO\nt-0        0       []        offline     0   7"), "{dump}");
+        assert!(dump.contains("partitions:\nPARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC-SET  RESOLUTION  HW  LEO  FOLLOWER-OFFSETS\nt-0        0       -      []        -            offline     0   7    -\n"), "{dump}");
+        cluster.set_partition_states(vec![Metadata::new(
+            "t-0",
+            PartitionStateSpec {
+                leader: 0,
+                leader_epoch: 2,
+                in_sync: vec![0],
+            },
+            Default::default(),
+        )]);
+        let dump = metadata_dump(&cluster).join("\n");
+        assert!(
+            dump.contains(
+                "\nt-0        0       2      []        [0]          offline     0   7    -\n"
+            ),
+            "{dump}"
+        );
     }
 
     #[test]

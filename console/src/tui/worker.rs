@@ -1,4 +1,4 @@
-//! The background: metadata and auth token watches, the clock, the tail's consumer, and
+//! The background: metadata, auth token and partition state watches, the clock, the tail's consumer, and
 //! commands from the bar. Each reports to the app over the event channel; nothing here
 //! touches app state.
 
@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use protocol::sc::{AuthTokenSpec, Message, MessageType, Metadata};
+use protocol::sc::{AuthTokenSpec, Message, MessageType, Metadata, MetadataUpdate, ObjectSpec};
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
@@ -42,6 +42,10 @@ impl Worker {
             worker.events.clone(),
         )));
         worker.watches.push(tokio::spawn(watch_tokens(
+            worker.fluvio.clone(),
+            worker.events.clone(),
+        )));
+        worker.watches.push(tokio::spawn(watch_partition_states(
             worker.fluvio.clone(),
             worker.events.clone(),
         )));
@@ -117,24 +121,12 @@ async fn watch_tokens(fluvio: Fluvio, events: Sender<AppEvent>) {
             return;
         }
     };
-    let mut tokens: BTreeMap<String, Metadata<AuthTokenSpec>> = BTreeMap::new();
-    let mut first = true;
+    let mut tokens = Objects::default();
     loop {
         match stream.next().await {
             Ok(update) => {
-                if first || !update.all.is_empty() {
-                    tokens = update
-                        .all
-                        .into_iter()
-                        .map(|t| (t.name.clone(), t))
-                        .collect();
-                    first = false;
-                }
-                for change in update.changes {
-                    apply(&mut tokens, change);
-                }
-                let snapshot = tokens.values().cloned().collect();
-                if events.send(AppEvent::Tokens(snapshot)).await.is_err() {
+                tokens.apply(update);
+                if events.send(AppEvent::Tokens(tokens.all())).await.is_err() {
                     return;
                 }
             }
@@ -146,14 +138,84 @@ async fn watch_tokens(fluvio: Fluvio, events: Sender<AppEvent>) {
     }
 }
 
-fn apply(tokens: &mut BTreeMap<String, Metadata<AuthTokenSpec>>, change: Message<AuthTokenSpec>) {
-    match change.header {
-        MessageType::Update => {
-            tokens.insert(change.content.name.clone(), change.content);
+/// Follow the partitions' leader epochs and in-sync sets. An SC that does not give them
+/// ends the watch at once; the columns then show `-`, and nothing else is affected (a
+/// lost SC is reported by the other watches).
+async fn watch_partition_states(fluvio: Fluvio, events: Sender<AppEvent>) {
+    let mut stream = match fluvio.admin().watch_partition_states().await {
+        Ok(stream) => stream,
+        Err(err) => {
+            tracing::debug!(%err, "no partition state watch");
+            return;
         }
-        MessageType::Delete => {
-            tokens.remove(&change.content.name);
+    };
+    let mut states = Objects::default();
+    loop {
+        match stream.next().await {
+            Ok(update) => {
+                states.apply(update);
+                if events
+                    .send(AppEvent::PartitionStates(states.all()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            Err(err) => {
+                tracing::debug!(%err, "the partition state watch ended");
+                return;
+            }
         }
+    }
+}
+
+/// The objects of one watch, as its updates leave them.
+struct Objects<S: ObjectSpec> {
+    by_name: BTreeMap<String, Metadata<S>>,
+    first: bool,
+}
+
+impl<S: ObjectSpec> Default for Objects<S> {
+    fn default() -> Self {
+        Self {
+            by_name: BTreeMap::new(),
+            first: true,
+        }
+    }
+}
+
+impl<S: ObjectSpec> Objects<S> {
+    /// The first frame, or any with a non-empty `all`, replaces everything; then the
+    /// changes apply in order.
+    fn apply(&mut self, update: MetadataUpdate<S>) {
+        if self.first || !update.all.is_empty() {
+            self.by_name = update
+                .all
+                .into_iter()
+                .map(|o| (o.name.clone(), o))
+                .collect();
+            self.first = false;
+        }
+        for change in update.changes {
+            self.change(change);
+        }
+    }
+
+    fn change(&mut self, change: Message<S>) {
+        match change.header {
+            MessageType::Update => {
+                self.by_name
+                    .insert(change.content.name.clone(), change.content);
+            }
+            MessageType::Delete => {
+                self.by_name.remove(&change.content.name);
+            }
+        }
+    }
+
+    fn all(&self) -> Vec<Metadata<S>> {
+        self.by_name.values().cloned().collect()
     }
 }
 
