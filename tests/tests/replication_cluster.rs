@@ -1,13 +1,15 @@
 //! A replicated cluster end to end through the SC: rack-aware placement of leaders and
-//! replicas over racked SPUs, and the official Python client producing and consuming
-//! across a leader change (kill -9 of the leader).
+//! replicas over racked SPUs, the official Python client producing and consuming across
+//! a leader change (kill -9 of the leader), and the CLI showing the leader epoch and the
+//! in-sync set across one.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 use std::time::Duration;
 
 use protocol::sc::{PartitionResolution, ReplicaSpec, TopicSpec};
-use tests::cluster::Cluster;
+use tests::cli;
+use tests::cluster::{CONVERGE, Cluster};
 use tests::python;
 
 #[test]
@@ -187,4 +189,139 @@ fn the_python_client_keeps_going_across_a_leader_change() {
         expected = i + 1;
     }
     assert_eq!(expected, n, "{consumed:?}");
+}
+
+/// `fluvio partition list` as JSON: the one partition of `topic`.
+fn listed(sc: &str, topic: &str) -> serde_json::Value {
+    let run = cli::fluvio(sc, &["partition", "list", "-t", topic, "-O", "json"]);
+    run.ok();
+    let json: serde_json::Value = serde_json::from_str(&run.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}):\n{}", run.stdout));
+    assert_eq!(json.as_array().map(Vec::len), Some(1), "{json}");
+    json[0].clone()
+}
+
+/// Poll `fluvio partition list` until `done` holds for the partition; it then.
+fn wait_listed(
+    sc: &str,
+    topic: &str,
+    what: &str,
+    done: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + CONVERGE;
+    loop {
+        let p = listed(sc, topic);
+        if done(&p) {
+            return p;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never {what}; last {p}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The cells, by header, of the row whose first cell is `name` in the table `fluvio
+/// <args>` prints (for `advanced metadata`, its partitions table).
+fn table_row(sc: &str, args: &[&str], name: &str) -> BTreeMap<String, String> {
+    let run = cli::fluvio(sc, args);
+    run.ok();
+    let text = run
+        .stdout
+        .split("partitions:\n")
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let (header, rows) = cli::parse_table(&text);
+    let row = rows
+        .iter()
+        .find(|r| r[0] == name)
+        .unwrap_or_else(|| panic!("no row for {name}:\n{}", run.stdout));
+    header.into_iter().zip(row.iter().cloned()).collect()
+}
+
+#[test]
+fn the_cli_shows_the_leader_epoch_and_in_sync_set_across_a_leader_kill() {
+    let mut cluster = Cluster::start(
+        &[None, None, None],
+        &["--spu-heartbeat-timeout-ms", "2000"],
+        &["--replica-lag-ms", "1500"],
+    );
+    let spec = TopicSpec {
+        replicas: ReplicaSpec::Computed {
+            partitions: 1,
+            replication_factor: 3,
+            ignore_rack_assignment: true,
+        },
+        ..TopicSpec::default()
+    };
+    let status = cluster.admin().create_topic("epochs", spec).unwrap();
+    assert!(!status.error_code.is_error(), "{status:?}");
+    cluster.wait_partition("epochs-0", "online with 3 in sync", |p| {
+        p.status.resolution == PartitionResolution::Online && p.status.lsr == 3
+    });
+    let sc = cluster.sc.public.to_string();
+
+    // A new partition: epoch 0, every replica in sync, in replica order.
+    let first = listed(&sc, "epochs");
+    assert_eq!(first["name"], "epochs-0");
+    let state = &first["state"];
+    assert_eq!(state["leader_epoch"], 0, "{first}");
+    assert_eq!(state["leader"], first["spec"]["leader"], "{first}");
+    assert_eq!(state["in_sync"], first["spec"]["replicas"], "{first}");
+    assert_eq!(state["in_sync"].as_array().unwrap().len(), 3, "{first}");
+    let old = first["spec"]["leader"].as_i64().unwrap() as i32;
+    let replicas = first["spec"]["replicas"].clone();
+
+    let run = cli::fluvio(&sc, &["partition", "list"]);
+    run.ok();
+    let (header, _) = cli::parse_table(&run.stdout);
+    let at = |name: &str| header.iter().position(|h| h == name);
+    assert_eq!(at("EPOCH"), at("LEADER").map(|i| i + 1), "{header:?}");
+    let row = table_row(&sc, &["partition", "list"], "epochs");
+    assert_eq!(row["EPOCH"], "0");
+    assert_eq!(row["LEADER"], old.to_string());
+    assert_eq!(row["IN-SYNC-SET"], row["REPLICAS"]);
+
+    // kill -9 of the leader: the SC elects another in-sync replica in epoch 1, and the
+    // dead SPU leaves the in-sync set.
+    cluster.kill(old);
+    let moved = wait_listed(&sc, "epochs", "a new leader in a new epoch", |p| {
+        p["state"]["leader_epoch"].as_i64() > Some(0)
+    });
+    let state = &moved["state"];
+    let new = moved["spec"]["leader"].as_i64().unwrap() as i32;
+    assert_ne!(new, old, "{moved}");
+    assert_eq!(
+        state["leader_epoch"], 1,
+        "one leader change, one epoch: {moved}"
+    );
+    assert_eq!(state["leader"], new, "{moved}");
+    let in_sync: Vec<i64> = state["in_sync"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_i64())
+        .collect();
+    assert!(in_sync.contains(&i64::from(new)), "{moved}");
+    assert!(!in_sync.contains(&i64::from(old)), "{moved}");
+
+    let row = table_row(&sc, &["partition", "list", "-t", "epochs"], "epochs");
+    assert_eq!(row["EPOCH"], "1");
+    assert_eq!(row["LEADER"], new.to_string());
+    let row = table_row(&sc, &["advanced", "metadata"], "epochs-0");
+    assert_eq!(row["EPOCH"], "1");
+    assert_eq!(row["LEADER"], new.to_string());
+    assert!(!row["IN-SYNC-SET"].contains(&old.to_string()), "{row:?}");
+
+    // The old leader comes back as a follower: it rejoins the in-sync set, in the same
+    // epoch (no leader changed).
+    cluster.restart(old);
+    let back = wait_listed(&sc, "epochs", "the restarted SPU in sync again", |p| {
+        p["state"]["in_sync"].as_array().map(Vec::len) == Some(3)
+    });
+    assert_eq!(back["state"]["in_sync"], replicas, "{back}");
+    assert_eq!(back["state"]["leader_epoch"], 1, "{back}");
+    assert_eq!(back["state"]["leader"], new, "{back}");
 }
