@@ -72,11 +72,50 @@ pub enum EncodeError {
 pub struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,
+    /// The reference-counted bytes `buf` lies in, and where in them it starts, so large
+    /// payloads (record sets, record values) can be handed out as slices, not copies.
+    shared: Option<(&'a Bytes, usize)>,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
-        Self { buf, pos: 0 }
+        Self {
+            buf,
+            pos: 0,
+            shared: None,
+        }
+    }
+
+    /// A reader over reference-counted bytes: [`Reader::take_bytes`] slices them without
+    /// copying.
+    pub fn shared(bytes: &'a Bytes) -> Self {
+        Self {
+            buf: bytes,
+            pos: 0,
+            shared: Some((bytes, 0)),
+        }
+    }
+
+    /// Consume exactly `n` bytes as a reader of their own, which shares like this one.
+    pub fn take_reader(&mut self, n: usize, what: &'static str) -> Result<Reader<'a>, DecodeError> {
+        let start = self.pos;
+        let buf = self.take(n, what)?;
+        Ok(Reader {
+            buf,
+            pos: 0,
+            shared: self.shared.map(|(bytes, origin)| (bytes, origin + start)),
+        })
+    }
+
+    /// Consume exactly `n` bytes as an owned [`Bytes`]: a slice of the source when the
+    /// reader was made with [`Reader::shared`], a copy otherwise.
+    pub fn take_bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
+        let start = self.pos;
+        let taken = self.take(n, what)?;
+        Ok(match self.shared {
+            Some((bytes, origin)) => bytes.slice(origin + start..origin + start + n),
+            None => Bytes::copy_from_slice(taken),
+        })
     }
 
     /// Bytes not yet consumed.

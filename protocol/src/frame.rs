@@ -5,7 +5,9 @@ use bytes::{Buf, BytesMut};
 /// The largest frame body accepted unless configured otherwise (100 MiB).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 100 * 1024 * 1024;
 
-/// The most a pending frame makes the buffer reserve ahead of the bytes that arrived.
+/// The least a pending frame may make the buffer reserve ahead of the bytes that arrived;
+/// beyond it the reservation grows with what arrived (doubling), so a large frame costs
+/// few reallocations while a peer that announces much and sends little gets little.
 const RESERVE_STEP: usize = 1024 * 1024;
 
 /// Bytes of the length prefix.
@@ -32,7 +34,7 @@ pub fn take_frame(buf: &mut BytesMut, max: usize) -> Result<Option<BytesMut>, Fr
         // Make room for more of the body, but only a bounded step at a time: a peer that
         // announces a large frame and sends nothing must not make us reserve it all.
         let missing = FRAME_PREFIX_LEN + size - buf.len();
-        buf.reserve(missing.min(RESERVE_STEP));
+        buf.reserve(missing.min(RESERVE_STEP.max(buf.len())));
         return Ok(None);
     }
     buf.advance(FRAME_PREFIX_LEN);
@@ -69,6 +71,32 @@ pub fn put_frame(dst: &mut Vec<u8>, body: &[u8]) -> Result<(), FrameError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reservation_follows_the_bytes_that_arrived() {
+        // A 64 MiB frame arriving 64 KiB at a time, as a reader would fill the buffer.
+        let size = 64 * 1024 * 1024;
+        let mut buf = BytesMut::new();
+        buf.extend_from_slice(&(size as i32).to_be_bytes());
+        let chunk = vec![7u8; 64 * 1024];
+        let mut grown = 0;
+        let mut arrived = 0;
+        while arrived < size {
+            assert_eq!(take_frame(&mut buf, DEFAULT_MAX_FRAME_BYTES).unwrap(), None);
+            // Never far ahead of what the peer actually sent.
+            assert!(buf.capacity() <= 4 * buf.len() + 2 * RESERVE_STEP);
+            let before = buf.capacity();
+            buf.extend_from_slice(&chunk);
+            arrived += chunk.len();
+            grown += usize::from(buf.capacity() != before);
+        }
+        // Doubling: a handful of reallocations, not one per megabyte.
+        assert!(grown <= 12, "{grown} reallocations");
+        let frame = take_frame(&mut buf, DEFAULT_MAX_FRAME_BYTES)
+            .unwrap()
+            .unwrap();
+        assert_eq!(frame.len(), size);
+    }
 
     #[test]
     fn waits_for_whole_frame_then_splits() {

@@ -182,9 +182,10 @@ impl Encode for Record {
     }
 }
 
+/// Slices the source when the reader shares it (see [`Reader::shared`]), else copies.
 fn read_bytes(src: &mut Reader<'_>, what: &'static str) -> Result<Bytes, DecodeError> {
     let len = read_len(src, what)?;
-    Ok(Bytes::copy_from_slice(src.take(len, what)?))
+    src.take_bytes(len, what)
 }
 
 impl Decode for Record {
@@ -193,7 +194,7 @@ impl Decode for Record {
 
     fn decode(src: &mut Reader<'_>, _version: Version) -> Result<Self, DecodeError> {
         let len = read_len(src, "record")?;
-        let mut body = Reader::new(src.take(len, "record")?);
+        let mut body = src.take_reader(len, "record")?;
         let attributes = i8::decode(&mut body, 0)?;
         let timestamp_delta = read_varint(&mut body)?;
         let offset_delta = read_varint(&mut body)?;

@@ -260,6 +260,24 @@ impl Batch {
         raw: &RawBatch<'_>,
         max_decompressed: usize,
     ) -> Result<Self, RecordError> {
+        Self::from_raw_in(raw, None, max_decompressed)
+    }
+
+    /// [`Batch::from_raw_with_limit`] for a batch lying in `source`: the records' keys and
+    /// values are slices of it (of the decompressed section, if compressed), not copies.
+    pub fn from_raw_shared(
+        raw: &RawBatch<'_>,
+        source: &Bytes,
+        max_decompressed: usize,
+    ) -> Result<Self, RecordError> {
+        Self::from_raw_in(raw, Some(source), max_decompressed)
+    }
+
+    fn from_raw_in(
+        raw: &RawBatch<'_>,
+        source: Option<&Bytes>,
+        max_decompressed: usize,
+    ) -> Result<Self, RecordError> {
         let header = &raw.header;
         let schema_id = if header.has_schema_id() {
             let bytes = raw
@@ -274,7 +292,13 @@ impl Batch {
             None
         };
         let compression = Compression::from_attributes(header.attributes)?;
-        let records = decode_records_section(compression, raw.records_section(), max_decompressed)?;
+        let records = match source {
+            Some(source) => {
+                let section = source.slice_ref(raw.records_section());
+                decode_shared_records_section(compression, &section, max_decompressed)?
+            }
+            None => decode_records_section(compression, raw.records_section(), max_decompressed)?,
+        };
         if records.len() as i64 != header.record_count() {
             return Err(RecordError::CountMismatch {
                 announced: header.record_count(),
@@ -346,6 +370,33 @@ pub fn decode_records_section(
         &decompressed[..]
     };
     let mut reader = Reader::new(plain);
+    let records = Vec::<Record>::decode(&mut reader, 0)?;
+    reader.finish("records section")?;
+    Ok(records)
+}
+
+/// [`decode_records_section`] of reference-counted bytes: the records slice them (or the
+/// decompressed copy) instead of copying each key and value.
+pub fn decode_shared_records_section(
+    compression: Compression,
+    section: &Bytes,
+    max_decompressed: usize,
+) -> Result<Vec<Record>, RecordError> {
+    let decompressed;
+    let plain = if compression == Compression::None {
+        if section.len() > max_decompressed {
+            return Err(CompressionError::TooLarge {
+                codec: compression,
+                limit: max_decompressed,
+            }
+            .into());
+        }
+        section
+    } else {
+        decompressed = Bytes::from(compression.decompress(section, max_decompressed)?);
+        &decompressed
+    };
+    let mut reader = Reader::shared(plain);
     let records = Vec::<Record>::decode(&mut reader, 0)?;
     reader.finish("records section")?;
     Ok(records)

@@ -130,9 +130,10 @@ impl RecordSet {
 
     /// Decode every batch into its records, each batch's decompressed records section
     /// bounded by `max_decompressed` bytes.
+    /// The records' keys and values are slices of this set's bytes, not copies.
     pub fn decode_batches(&self, max_decompressed: usize) -> Result<Vec<Batch>, RecordError> {
         self.batches()
-            .map(|raw| Batch::from_raw_with_limit(&raw?, max_decompressed))
+            .map(|raw| Batch::from_raw_shared(&raw?, &self.0, max_decompressed))
             .collect()
     }
 }
@@ -173,8 +174,7 @@ impl Decode for RecordSet {
                 reason: "negative length",
             });
         }
-        let bytes = src.take(len as usize, "record set")?;
-        Ok(Self(Bytes::copy_from_slice(bytes)))
+        Ok(Self(src.take_bytes(len as usize, "record set")?))
     }
 }
 
@@ -194,6 +194,36 @@ mod tests {
         );
         assert!(<RecordSet as Decode>::from_bytes(&[0xff, 0xff, 0xff, 0xff], 0).is_err());
         assert!(<RecordSet as Decode>::from_bytes(&[0, 0, 0, 2, 1], 0).is_err());
+    }
+
+    #[test]
+    fn decoded_records_slice_the_set_and_a_shared_frame() {
+        let mut record = Record::with_key(&b"key"[..], vec![9u8; 300]);
+        record
+            .headers
+            .push(crate::record::RecordHeader::new("h", &b"hv"[..]));
+        let set = RecordSet::from_batch_values([&Batch::from_records([record.clone()])]).unwrap();
+        let within = |bytes: &Bytes, outer: &Bytes| {
+            let (start, end) = (
+                outer.as_ptr() as usize,
+                outer.as_ptr() as usize + outer.len(),
+            );
+            (start..end).contains(&(bytes.as_ptr() as usize))
+        };
+        let decoded = set.decode_batches(1 << 20).unwrap();
+        let value = &decoded[0].records[0].value;
+        assert_eq!(decoded[0].records[0], record);
+        assert!(within(value, set.as_bytes()));
+        // Decoded from a frame through a shared reader, the set itself is a slice.
+        let frame = Bytes::from(set.to_bytes(0).unwrap());
+        let again = RecordSet::decode(&mut Reader::shared(&frame), 0).unwrap();
+        assert!(within(again.as_bytes(), &frame));
+        let value = &again.decode_batches(1 << 20).unwrap()[0].records[0].value;
+        assert!(within(value, &frame));
+        // A plain reader copies.
+        let copied = RecordSet::decode(&mut Reader::new(&frame), 0).unwrap();
+        assert!(!within(copied.as_bytes(), &frame));
+        assert_eq!(copied, again);
     }
 
     #[test]
