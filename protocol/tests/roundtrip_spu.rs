@@ -103,6 +103,25 @@ proptest! {
     }
 
     #[test]
+    fn produce_frame_parts_join_to_the_frame(request in any::<ProduceRequest>(), version in 0i16..=24, correlation_id in any::<i32>()) {
+        let header = RequestHeader {
+            api_key: 0,
+            api_version: version,
+            correlation_id,
+            client_id: "fluvio".to_string(),
+        };
+        let parts = request.encode_frame_parts(&header).unwrap();
+        let joined: Vec<u8> = parts.iter().flat_map(|p| p.iter().copied()).collect();
+        prop_assert_eq!(joined, protocol::api::encode_request_frame(&header, &request).unwrap());
+        // Record sets travel as they are, not copied into the frame.
+        for entry in request.topics.iter().flat_map(|t| &t.partitions) {
+            if !entry.records.is_empty() {
+                prop_assert!(parts.iter().any(|p| p.as_ptr() == entry.records.as_bytes().as_ptr()));
+            }
+        }
+    }
+
+    #[test]
     fn fetch_offsets(request in any::<FetchOffsetsRequest>(), response in any::<FetchOffsetsResponse>()) {
         let request = FetchOffsetsRequest { consumer_id: None, ..request };
         round_trip(&request, 24);

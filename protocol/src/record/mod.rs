@@ -15,6 +15,7 @@ pub mod entry;
 pub mod memory;
 pub mod record_set;
 pub mod varint;
+pub mod writer;
 
 pub use batch::{BatchError, BatchHeader, RawBatch, batches};
 pub use compression::{Compression, CompressionError, DEFAULT_MAX_DECOMPRESSED_BYTES};
@@ -22,3 +23,4 @@ pub use entry::{Record, RecordHeader};
 pub use memory::{Batch, BatchRecord, RecordError, decode_records_section};
 pub use record_set::RecordSet;
 pub use varint::VarintError;
+pub use writer::BatchWriter;

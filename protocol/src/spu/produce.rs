@@ -13,11 +13,12 @@
 //! entry, in order, even when a partition appears several times. Empty requests
 //! (`partitions: []`, from `flush()`) get the topic with an empty list back.
 
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::common::Isolation;
 use super::smartmodule::SmartModuleInvocation;
-use crate::api::ErrorCode;
+use crate::api::{ErrorCode, RequestHeader};
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
 use crate::record::RecordSet;
 use crate::wire_struct;
@@ -173,6 +174,56 @@ impl PartitionProduceResponse {
 }
 
 impl ProduceRequest {
+    /// The whole request frame (size prefix, `header`, this body at the header's version)
+    /// as pieces to write in order: the encoded fields, with each record set in between as
+    /// it is, not copied. The pieces joined are exactly [`encode_request_frame`]'s bytes.
+    ///
+    /// [`encode_request_frame`]: crate::api::encode_request_frame
+    pub fn encode_frame_parts(&self, header: &RequestHeader) -> Result<Vec<Bytes>, EncodeError> {
+        let version = header.api_version;
+        let count = |len: usize, dst: &mut Vec<u8>| {
+            i32::try_from(len)
+                .map_err(|_| EncodeError::TooLong {
+                    what: "vector",
+                    len,
+                    max: i32::MAX as usize,
+                })?
+                .encode(dst, version)
+        };
+        let mut parts = Vec::new();
+        let mut fields = vec![0u8; 4];
+        header.write(&mut fields)?;
+        self.transactional_id.encode(&mut fields, version)?;
+        self.isolation.acks().encode(&mut fields, version)?;
+        self.timeout_ms.encode(&mut fields, version)?;
+        count(self.topics.len(), &mut fields)?;
+        for topic in &self.topics {
+            topic.name.encode(&mut fields, version)?;
+            count(topic.partitions.len(), &mut fields)?;
+            for entry in &topic.partitions {
+                entry.partition_index.encode(&mut fields, version)?;
+                let records = entry.records.as_bytes();
+                count(records.len(), &mut fields)?;
+                parts.push(Bytes::from(std::mem::take(&mut fields)));
+                parts.push(records.clone());
+            }
+        }
+        if version >= PRODUCE_SMARTMODULES_VERSION {
+            self.smartmodules.encode(&mut fields, version)?;
+        }
+        parts.push(Bytes::from(fields));
+        let body_len: usize = parts.iter().map(Bytes::len).sum::<usize>() - 4;
+        let size = i32::try_from(body_len).map_err(|_| EncodeError::TooLong {
+            what: "frame",
+            len: body_len,
+            max: i32::MAX as usize,
+        })?;
+        let mut first = Vec::from(parts[0].as_ref());
+        first[..4].copy_from_slice(&size.to_be_bytes());
+        parts[0] = Bytes::from(first);
+        Ok(parts)
+    }
+
     /// Every (topic, partition entry) in request order: the order responses must follow.
     pub fn entries(&self) -> impl Iterator<Item = (&str, &PartitionProduceData)> + '_ {
         self.topics.iter().flat_map(|topic| {
