@@ -77,8 +77,8 @@ impl Service for PrivateService {
                 .respond(corr, version, &ApiVersionsResponse::spu())
                 .await;
         }
-        let decoded = SpuPrivateRequest::decode(header, &mut Reader::new(&request.body)).map_err(
-            |source| match source {
+        let decoded = SpuPrivateRequest::decode(header, &mut Reader::shared(&request.body))
+            .map_err(|source| match source {
                 DecodeError::UnknownApiKey(api_key) => {
                     RequestError::UnknownApiKey { api_key, version }
                 }
@@ -87,8 +87,7 @@ impl Service for PrivateService {
                     version,
                     source,
                 },
-            },
-        )?;
+            })?;
         match decoded {
             SpuPrivateRequest::FollowerFetch(fetch) => {
                 session.streams.retain(|s| !s.is_finished());

@@ -55,7 +55,7 @@ pub struct Session {
 /// apart from malformed bodies.
 fn decode(request: &Request) -> Result<SpuRequest, RequestError> {
     let header = &request.header;
-    let mut body = Reader::new(&request.body);
+    let mut body = Reader::shared(&request.body);
     SpuRequest::decode(header, &mut body).map_err(|source| match source {
         DecodeError::UnknownApiKey(api_key) => RequestError::UnknownApiKey {
             api_key,

@@ -9,6 +9,7 @@
 //! with a message saying so; a leader deposed while an entry waits answers
 //! `NotLeaderForPartition`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use protocol::api::ErrorCode;
@@ -21,6 +22,7 @@ use protocol::spu::{
 };
 use tracing::warn;
 
+use crate::spu::partition::Partition;
 use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
 use crate::storage::StorageError;
 
@@ -39,23 +41,33 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
-        for entry in topic.partitions {
-            let response = if with_smartmodules {
+        let target = Target {
+            topic: &topic.name,
+            isolation: request.isolation,
+            timeout,
+            deadline,
+        };
+        let mut entries = topic.partitions.into_iter().peekable();
+        while let Some(first) = entries.next() {
+            if with_smartmodules {
                 // No SmartModule engine: refuse rather than store unfiltered records.
-                PartitionProduceResponse::error(entry.partition_index, ErrorCode::SmartModuleError)
-            } else {
-                let target = Target {
-                    topic: &topic.name,
-                    isolation: request.isolation,
-                    timeout,
-                    deadline,
-                };
-                write_entry(store, &target, entry).await
-            };
-            partitions.push(response);
+                partitions.push(PartitionProduceResponse::error(
+                    first.partition_index,
+                    ErrorCode::SmartModuleError,
+                ));
+                continue;
+            }
+            // A busy producer sends many batches for one partition in a request; they are
+            // appended together, one write and one wake-up instead of one per batch.
+            let index = first.partition_index;
+            let mut run = vec![first];
+            while let Some(next) = entries.next_if(|e| e.partition_index == index) {
+                run.push(next);
+            }
+            partitions.extend(write_run(store, &target, run).await);
         }
         responses.push(TopicProduceResponse {
-            name: topic.name,
+            name: topic.name.clone(),
             partitions,
         });
     }
@@ -73,71 +85,157 @@ struct Target<'a> {
     deadline: tokio::time::Instant,
 }
 
-async fn write_entry(
+/// Write consecutive entries for one partition, answering each in order. They go in one
+/// append when all are acceptable; otherwise (or if that append fails) one at a time, so
+/// each entry gets the answer it would have had alone.
+async fn write_run(
     store: &ReplicaStore,
+    target: &Target<'_>,
+    run: Vec<PartitionProduceData>,
+) -> Vec<PartitionProduceResponse> {
+    let index = run[0].partition_index;
+    let wait = target
+        .deadline
+        .saturating_duration_since(tokio::time::Instant::now());
+    let partition = match store.wait_leader(target.topic, index, wait).await {
+        Ok(p) => p,
+        // Fluvio's answer for a partition it does not lead, whether or not the topic exists.
+        Err(_) => {
+            return run
+                .iter()
+                .map(|_| PartitionProduceResponse::error(index, ErrorCode::NotLeaderForPartition))
+                .collect();
+        }
+    };
+    if run.len() > 1
+        && let Some(answers) = write_together(&partition, target, &run).await
+    {
+        return answers;
+    }
+    let mut answers = Vec::with_capacity(run.len());
+    for entry in run {
+        answers.push(write_entry(&partition, target, entry).await);
+    }
+    answers
+}
+
+/// Append every entry of `run` in one go; `None`, having written nothing, when some entry
+/// would be refused (the caller then answers them one by one).
+async fn write_together(
+    partition: &Arc<Partition>,
+    target: &Target<'_>,
+    run: &[PartitionProduceData],
+) -> Option<Vec<PartitionProduceResponse>> {
+    let index = run[0].partition_index;
+    let mut counts = Vec::with_capacity(run.len());
+    let mut total = 0;
+    for entry in run {
+        if entry.records.is_empty() || admit(partition, target, entry).is_err() {
+            return None;
+        }
+        let mut records = 0i64;
+        for batch in entry.records.batches() {
+            records += batch.ok()?.header.record_count();
+        }
+        counts.push(records);
+        total += entry.records.len();
+    }
+    let mut bytes = Vec::with_capacity(total);
+    for entry in run {
+        bytes.extend_from_slice(entry.records.as_bytes());
+    }
+    let info = partition.append(bytes).await.ok()?;
+    let answers = match confirm(partition, target, info.next_offset).await {
+        Err(code) => run
+            .iter()
+            .map(|_| PartitionProduceResponse::error(index, code.clone()))
+            .collect(),
+        Ok(log_start) => {
+            let mut base = info.base_offset;
+            counts
+                .iter()
+                .map(|count| {
+                    let answer = PartitionProduceResponse::ok(index, base, log_start);
+                    base += count;
+                    answer
+                })
+                .collect()
+        }
+    };
+    Some(answers)
+}
+
+async fn write_entry(
+    partition: &Arc<Partition>,
     target: &Target<'_>,
     entry: PartitionProduceData,
 ) -> PartitionProduceResponse {
-    let Target {
-        topic,
-        isolation,
-        timeout,
-        deadline,
-    } = *target;
     let index = entry.partition_index;
-    let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
-    let partition = match store.wait_leader(topic, index, wait).await {
-        Ok(p) => p,
-        // Fluvio's answer for a partition it does not lead, whether or not the topic exists.
-        Err(_) => return PartitionProduceResponse::error(index, ErrorCode::NotLeaderForPartition),
-    };
     if entry.records.is_empty() {
         return match partition.offsets() {
             Ok(o) => PartitionProduceResponse::ok(index, o.leo, o.log_start),
             Err(err) => PartitionProduceResponse::error(index, storage_error_code(&err)),
         };
     }
-    if let Err(code) = check_compression(entry.records.as_bytes(), partition.compression()) {
+    if let Err(code) = admit(partition, target, &entry) {
         return PartitionProduceResponse::error(index, code);
-    }
-    if isolation == Isolation::ReadCommitted {
-        let (in_sync, min) = (partition.in_sync_count(), partition.min_in_sync());
-        if in_sync < min {
-            // Kafka's NOT_ENOUGH_REPLICAS; Fluvio has no code for it, so it is spelled out.
-            return PartitionProduceResponse::error(
-                index,
-                ErrorCode::Other(format!(
-                    "not enough in-sync replicas for {topic}-{index}: {in_sync} in sync, \
-                     at least {min} needed for read_committed (acks=all); retry later or \
-                     produce with read_uncommitted"
-                )),
-            );
-        }
     }
     let info = match partition.append(entry.records.as_bytes().to_vec()).await {
         Ok(info) => info,
         Err(err) => {
-            warn!(topic, partition = index, %err, "produce refused");
+            warn!(topic = target.topic, partition = index, %err, "produce refused");
             return PartitionProduceResponse::error(index, storage_error_code(&err));
         }
     };
-    if isolation == Isolation::ReadCommitted
-        && !partition.wait_for_hw(info.next_offset, timeout).await
+    match confirm(partition, target, info.next_offset).await {
+        Ok(log_start) => PartitionProduceResponse::ok(index, info.base_offset, log_start),
+        Err(code) => PartitionProduceResponse::error(index, code),
+    }
+}
+
+/// The checks before an entry is written: the topic's compression, and for
+/// `ReadCommitted` enough replicas in sync.
+fn admit(
+    partition: &Partition,
+    target: &Target<'_>,
+    entry: &PartitionProduceData,
+) -> Result<(), ErrorCode> {
+    check_compression(entry.records.as_bytes(), partition.compression())?;
+    if target.isolation == Isolation::ReadCommitted {
+        let (in_sync, min) = (partition.in_sync_count(), partition.min_in_sync());
+        if in_sync < min {
+            let (topic, index) = (target.topic, entry.partition_index);
+            // Kafka's NOT_ENOUGH_REPLICAS; Fluvio has no code for it, so it is spelled out.
+            return Err(ErrorCode::Other(format!(
+                "not enough in-sync replicas for {topic}-{index}: {in_sync} in sync, \
+                 at least {min} needed for read_committed (acks=all); retry later or \
+                 produce with read_uncommitted"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// After the write: with `ReadCommitted`, wait until the high watermark reaches
+/// `next_offset`. The log start offset to answer with, or the error code.
+async fn confirm(
+    partition: &Partition,
+    target: &Target<'_>,
+    next_offset: i64,
+) -> Result<i64, ErrorCode> {
+    if target.isolation == Isolation::ReadCommitted
+        && !partition.wait_for_hw(next_offset, target.timeout).await
     {
         if !partition.is_leader() || partition.is_closed() {
             // Deposed while waiting: the new leader may not have the records.
-            return PartitionProduceResponse::error(index, ErrorCode::NotLeaderForPartition);
+            return Err(ErrorCode::NotLeaderForPartition);
         }
-        return PartitionProduceResponse::error(
-            index,
-            ErrorCode::RequestTimedOut {
-                timeout_ms: timeout.as_millis() as u64,
-                kind: 0,
-            },
-        );
+        return Err(ErrorCode::RequestTimedOut {
+            timeout_ms: target.timeout.as_millis() as u64,
+            kind: 0,
+        });
     }
-    let log_start = partition.offsets().map_or(0, |o| o.log_start);
-    PartitionProduceResponse::ok(index, info.base_offset, log_start)
+    Ok(partition.offsets().map_or(0, |o| o.log_start))
 }
 
 /// Unless the topic lets producers choose (`Any`), every batch must use its codec.
