@@ -313,7 +313,7 @@ impl RecordStream {
         self.next_offset
     }
 
-    fn take_frame(&mut self, body: &[u8]) -> Result<(), FrameEnd> {
+    fn take_frame(&mut self, body: &Bytes) -> Result<(), FrameEnd> {
         let bad = |source| {
             FrameEnd::Error(ClientError::BadResponse {
                 peer: Peer::Spu,
@@ -322,7 +322,7 @@ impl RecordStream {
             })
         };
         let response =
-            StreamFetchResponse::decode(&mut Reader::new(body), StreamFetchRequest::VERSION)
+            StreamFetchResponse::decode(&mut Reader::shared(body), StreamFetchRequest::VERSION)
                 .map_err(bad)?;
         let batches = response
             .records

@@ -1,25 +1,27 @@
 //! Producing records: batching by size and linger time, partitioning by key, offsets back.
 //!
-//! Each partition has a task that gathers records into batches. A batch is sealed when it
-//! reaches `batch_size` bytes or when its first record has waited `linger`. At most one
-//! produce request per partition is in flight; the batches sealed meanwhile all travel in
-//! the next request, so a busy partition sends large requests and an idle one answers
-//! fast. Order within a partition is the order of `send` calls.
+//! Each partition has a lane: `send` encodes the record straight into the lane's open
+//! batch (no hop through a channel, one copy of the value), and a delivery task sends what
+//! is ready. A batch is sealed before it would pass `batch_size` bytes, or when its first
+//! record has waited `linger`. At most one produce request per partition is in flight; the
+//! batches sealed meanwhile all travel in the next request, so a busy partition sends large
+//! requests and an idle one answers fast. Order within a partition is the order of `send`
+//! calls. The records of a batch share one acknowledgement.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use protocol::api::{ErrorCode, spu_keys};
-use protocol::record::{Batch, Compression, Record, RecordSet};
+use protocol::record::{BatchWriter, Compression, Record, RecordSet};
 use protocol::spu::{
     ApiRequest, Isolation, PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::Notify;
 
 use super::cluster::{Fluvio, RETRY_BACKOFF};
 use super::error::{ClientError, Peer};
@@ -72,25 +74,67 @@ pub struct RecordMetadata {
 
 /// The acknowledgement of one record, to await when it matters.
 pub struct PendingRecord {
-    reply: oneshot::Receiver<Result<RecordMetadata, ClientError>>,
+    ack: Arc<BatchAck>,
+    partition: u32,
+    /// Position in its batch.
+    index: i64,
 }
 
 impl PendingRecord {
     pub async fn wait(self) -> Result<RecordMetadata, ClientError> {
-        self.reply.await.unwrap_or_else(|_| {
-            Err(ClientError::NotFound(
-                "the producer stopped before the record was acknowledged".to_string(),
-            ))
-        })
+        match self.ack.wait().await {
+            Ok(base) => Ok(RecordMetadata {
+                partition: self.partition,
+                offset: base + self.index,
+            }),
+            Err(err) => Err(err.clone()),
+        }
     }
 }
 
-enum Command {
-    Send {
-        record: Record,
-        reply: oneshot::Sender<Result<RecordMetadata, ClientError>>,
-    },
-    Flush(oneshot::Sender<()>),
+/// The outcome of one batch (its base offset), shared by its records.
+#[derive(Default)]
+struct BatchAck {
+    result: OnceLock<Result<i64, ClientError>>,
+    done: Notify,
+}
+
+impl BatchAck {
+    async fn wait(&self) -> &Result<i64, ClientError> {
+        loop {
+            // Registered before the check, so a result set in between still wakes us.
+            let done = self.done.notified();
+            if let Some(result) = self.result.get() {
+                return result;
+            }
+            done.await;
+        }
+    }
+}
+
+/// The producer's side of a [`BatchAck`]: answers it once, and if dropped unanswered
+/// (the producer went away), fails it so no caller waits forever.
+struct Answer(Arc<BatchAck>);
+
+impl Answer {
+    fn new() -> Self {
+        Self(Arc::default())
+    }
+
+    fn send(&self, result: Result<i64, ClientError>) {
+        let _ = self.0.result.set(result);
+        self.0.done.notify_waiters();
+    }
+}
+
+impl Drop for Answer {
+    fn drop(&mut self) {
+        if self.0.result.get().is_none() {
+            self.send(Err(ClientError::NotFound(
+                "the producer stopped before the record was acknowledged".to_string(),
+            )));
+        }
+    }
 }
 
 /// A producer for one topic. Cheap to clone; records of all clones share the batches.
@@ -104,9 +148,19 @@ struct Inner {
     topic: String,
     partitions: u32,
     config: ProducerConfig,
-    /// One channel per partition, its task started on first use.
-    lanes: Mutex<Vec<Option<mpsc::Sender<Command>>>>,
+    /// One lane per partition, its delivery task started on first use.
+    lanes: Vec<OnceLock<Arc<Lane>>>,
     next_partition: AtomicU32,
+}
+
+impl Drop for Inner {
+    /// The last clone is gone: each lane delivers what it holds, then its task ends.
+    fn drop(&mut self) {
+        for lane in self.lanes.iter().filter_map(OnceLock::get) {
+            lane.lock().stopped = true;
+            lane.work.notify_one();
+        }
+    }
 }
 
 impl TopicProducer {
@@ -122,7 +176,7 @@ impl TopicProducer {
                 topic,
                 partitions,
                 config,
-                lanes: Mutex::new(vec![None; partitions as usize]),
+                lanes: (0..partitions).map(|_| OnceLock::new()).collect(),
                 next_partition: AtomicU32::new(0),
             }),
         }
@@ -163,7 +217,8 @@ impl TopicProducer {
         self.send_record(partition, record).await
     }
 
-    /// Send a record (with its headers) to a chosen partition.
+    /// Send a record (with its headers) to a chosen partition. Waits while the partition
+    /// already holds `max_buffered_bytes` unacknowledged.
     pub async fn send_record(
         &self,
         partition: u32,
@@ -175,63 +230,53 @@ impl TopicProducer {
                 self.inner.topic, self.inner.partitions
             )));
         }
-        let (reply, rx) = oneshot::channel();
-        let lane = self.lane(partition).await;
-        lane.send(Command::Send { record, reply })
-            .await
-            .map_err(|_| stopped())?;
-        Ok(PendingRecord { reply: rx })
+        let lane = self.lane(partition);
+        let config = &self.inner.config;
+        loop {
+            let space = lane.space.notified();
+            {
+                let mut state = lane.lock();
+                if state.buffered == 0 || state.buffered < config.max_buffered_bytes {
+                    return state.add(record, partition, config, &lane.work);
+                }
+            }
+            space.await;
+        }
     }
 
     /// Send everything gathered so far and wait until all of it is acknowledged (or
     /// failed; failures are reported on each record's [`PendingRecord`]).
     pub async fn flush(&self) -> Result<(), ClientError> {
-        let lanes: Vec<_> = self
-            .inner
-            .lanes
-            .lock()
-            .await
-            .iter()
-            .flatten()
-            .cloned()
-            .collect();
-        let mut waits = Vec::new();
-        for lane in lanes {
-            let (tx, rx) = oneshot::channel();
-            if lane.send(Command::Flush(tx)).await.is_ok() {
-                waits.push(rx);
+        let mut newest = Vec::new();
+        for lane in self.inner.lanes.iter().filter_map(OnceLock::get) {
+            let mut state = lane.lock();
+            state.seal();
+            if let Some(last) = state.last.clone() {
+                newest.push(last);
             }
+            drop(state);
+            lane.work.notify_one();
         }
-        for wait in waits {
-            let _ = wait.await;
+        // Batches of a partition are answered in order: the newest answers last.
+        for ack in newest {
+            let _ = ack.wait().await;
         }
         Ok(())
     }
 
-    async fn lane(&self, partition: u32) -> mpsc::Sender<Command> {
-        let mut lanes = self.inner.lanes.lock().await;
-        let slot = &mut lanes[partition as usize];
-        if let Some(lane) = slot
-            && !lane.is_closed()
-        {
-            return lane.clone();
-        }
-        // Enough room that a burst of sends does not wait on the batching task.
-        let (tx, rx) = mpsc::channel(4096);
-        let lane = PartitionLane {
-            fluvio: self.inner.fluvio.clone(),
-            topic: self.inner.topic.clone(),
-            partition,
-            config: self.inner.config.clone(),
-        };
-        tokio::spawn(lane.run(rx));
-        *slot = Some(tx.clone());
-        tx
+    fn lane(&self, partition: u32) -> &Arc<Lane> {
+        self.inner.lanes[partition as usize].get_or_init(|| {
+            let lane = Arc::new(Lane::default());
+            let delivery = Delivery {
+                fluvio: self.inner.fluvio.clone(),
+                topic: self.inner.topic.clone(),
+                partition,
+                config: self.inner.config.clone(),
+            };
+            tokio::spawn(delivery.run(Arc::clone(&lane)));
+            lane
+        })
     }
-}
-
-fn stopped() -> ClientError {
-    ClientError::NotFound("the producer's partition task stopped".to_string())
 }
 
 /// The partition a key goes to: FNV-1a of the key bytes, modulo the partition count.
@@ -245,133 +290,169 @@ pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
     (hash % u64::from(partitions.max(1))) as u32
 }
 
-type Reply = oneshot::Sender<Result<RecordMetadata, ClientError>>;
-
-/// A sealed batch with the callers waiting on its records.
-struct Sealed {
-    bytes: Bytes,
-    replies: Vec<Reply>,
+/// What `send` and the delivery task share for one partition.
+#[derive(Default)]
+struct Lane {
+    state: std::sync::Mutex<LaneState>,
+    /// Wakes the delivery task: a batch sealed or started, a flush, the producer gone.
+    work: Notify,
+    /// Wakes senders waiting for buffer space.
+    space: Notify,
 }
 
-/// Records not yet sealed.
+impl Lane {
+    fn lock(&self) -> std::sync::MutexGuard<'_, LaneState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 #[derive(Default)]
+struct LaneState {
+    open: Option<Open>,
+    ready: VecDeque<Sealed>,
+    /// Record bytes taken and not yet acknowledged (open, ready and in flight).
+    buffered: usize,
+    /// The newest sealed batch's acknowledgement, for `flush`.
+    last: Option<Arc<BatchAck>>,
+    /// Every producer handle is gone: deliver what is left, then stop.
+    stopped: bool,
+}
+
+/// The batch records are being added to.
 struct Open {
-    batch: Batch,
-    bytes: usize,
-    replies: Vec<Reply>,
-    since: Option<tokio::time::Instant>,
+    writer: BatchWriter,
+    answer: Answer,
+    since: tokio::time::Instant,
+    compression: Compression,
+}
+
+/// A finished batch waiting for (or on) its produce request.
+struct Sealed {
+    bytes: Bytes,
+    /// Record bytes it holds, as counted in `buffered`.
+    size: usize,
+    answer: Answer,
+}
+
+impl LaneState {
+    fn add(
+        &mut self,
+        record: Record,
+        partition: u32,
+        config: &ProducerConfig,
+        work: &Notify,
+    ) -> Result<PendingRecord, ClientError> {
+        let size = record.encoded_len();
+        if let Some(open) = &self.open
+            && open.writer.records_bytes() + size > config.batch_size
+        {
+            // Seal before passing the batch size; a record larger than it goes alone.
+            self.seal();
+            work.notify_one();
+        }
+        let open = match &mut self.open {
+            Some(open) => open,
+            started => {
+                // A new batch starts its linger clock: the delivery task must know.
+                work.notify_one();
+                started.insert(Open {
+                    writer: BatchWriter::with_capacity(
+                        config.batch_size.max(size),
+                        config.compression,
+                    ),
+                    answer: Answer::new(),
+                    since: tokio::time::Instant::now(),
+                    compression: config.compression,
+                })
+            }
+        };
+        let index = open.writer.len() as i64;
+        let before = open.writer.records_bytes();
+        open.writer
+            .push(record, now_ms())
+            .map_err(|err| ClientError::NotFound(format!("cannot encode the record: {err}")))?;
+        let pending = PendingRecord {
+            ack: Arc::clone(&open.answer.0),
+            partition,
+            index,
+        };
+        // What the batch grew by is what its delivery will give back.
+        self.buffered += open.writer.records_bytes() - before;
+        if open.writer.records_bytes() >= config.batch_size {
+            self.seal();
+            work.notify_one();
+        }
+        Ok(pending)
+    }
+
+    /// Finish the open batch, if any, and queue it.
+    fn seal(&mut self) {
+        let Some(open) = self.open.take() else {
+            return;
+        };
+        let size = open.writer.records_bytes();
+        match open.writer.finish() {
+            Ok(bytes) => {
+                self.last = Some(Arc::clone(&open.answer.0));
+                self.ready.push_back(Sealed {
+                    bytes,
+                    size,
+                    answer: open.answer,
+                });
+            }
+            Err(err) => {
+                self.buffered -= size;
+                open.answer.send(Err(ClientError::NotFound(format!(
+                    "cannot encode a {:?} record batch: {err}",
+                    open.compression
+                ))));
+            }
+        }
+    }
 }
 
 type InFlight = Pin<Box<dyn Future<Output = (Vec<Sealed>, Result<Vec<i64>, ClientError>)> + Send>>;
 
-struct PartitionLane {
+/// The task that sends a lane's batches.
+struct Delivery {
     fluvio: Fluvio,
     topic: String,
     partition: u32,
     config: ProducerConfig,
 }
 
-impl PartitionLane {
-    async fn run(self, mut commands: mpsc::Receiver<Command>) {
+impl Delivery {
+    async fn run(self, lane: Arc<Lane>) {
         let me = Arc::new(self);
-        let mut open = Open::default();
-        let mut ready: VecDeque<Sealed> = VecDeque::new();
         let mut in_flight: Option<InFlight> = None;
-        let mut flush_waiters: Vec<oneshot::Sender<()>> = Vec::new();
-        let mut closed = false;
         loop {
-            if in_flight.is_none() && !ready.is_empty() {
-                let request = take_request(&mut ready, me.config.max_request_bytes);
-                in_flight = Some(Box::pin(Arc::clone(&me).deliver(request)));
-            }
-            if in_flight.is_none() && ready.is_empty() && open.replies.is_empty() {
-                for waiter in flush_waiters.drain(..) {
-                    let _ = waiter.send(());
+            let mut linger_at = None;
+            if in_flight.is_none() {
+                let mut state = lane.lock();
+                if let Some(open) = &state.open {
+                    let due = open.since + me.config.linger;
+                    if state.stopped || due <= tokio::time::Instant::now() {
+                        state.seal();
+                    } else {
+                        linger_at = Some(due);
+                    }
                 }
-                if closed {
+                if !state.ready.is_empty() {
+                    let request = take_request(&mut state.ready, me.config.max_request_bytes);
+                    in_flight = Some(Box::pin(Arc::clone(&me).deliver(request)));
+                } else if state.stopped && state.open.is_none() {
                     return;
                 }
             }
-            // While this much waits to be sent, take no more records: `send` then waits on
-            // the full channel, which bounds the producer's memory.
-            let buffered: usize = ready.iter().map(|b| b.bytes.len()).sum::<usize>() + open.bytes;
-            let accepting = !closed && buffered < me.config.max_buffered_bytes;
-            if !accepting && !closed && ready.is_empty() && in_flight.is_none() {
-                // Full with nothing on its way: what is gathered must go, whatever the linger.
-                me.seal(&mut open, &mut ready);
-                continue;
-            }
-            let linger_at = open.since.map(|since| since + me.config.linger);
             tokio::select! {
-                command = commands.recv(), if accepting => {
-                    let mut next = command;
-                    // Take whatever else is already queued before deciding to seal, so a
-                    // burst shares batches even with no linger.
-                    loop {
-                        match next {
-                            Some(Command::Send { record, reply }) => {
-                                me.add(&mut open, record, reply);
-                                if open.bytes >= me.config.batch_size {
-                                    me.seal(&mut open, &mut ready);
-                                }
-                            }
-                            Some(Command::Flush(waiter)) => {
-                                me.seal(&mut open, &mut ready);
-                                flush_waiters.push(waiter);
-                            }
-                            None => {
-                                closed = true;
-                                me.seal(&mut open, &mut ready);
-                                break;
-                            }
-                        }
-                        if open.bytes >= me.config.max_buffered_bytes {
-                            break;
-                        }
-                        match commands.try_recv() {
-                            Ok(command) => next = Some(command),
-                            Err(_) => break,
-                        }
-                    }
-                    if me.config.linger.is_zero() {
-                        me.seal(&mut open, &mut ready);
-                    }
-                }
-                _ = sleep_until(linger_at), if linger_at.is_some() => {
-                    me.seal(&mut open, &mut ready);
-                }
+                _ = lane.work.notified() => {}
+                _ = sleep_until(linger_at), if linger_at.is_some() => {}
                 (sent, result) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     in_flight = None;
-                    answer(me.partition, sent, result);
-                }
-            }
-        }
-    }
-
-    fn add(&self, open: &mut Open, record: Record, reply: Reply) {
-        if open.since.is_none() {
-            open.since = Some(tokio::time::Instant::now());
-        }
-        open.bytes += record.encoded_len();
-        open.batch.push_at(record, now_ms());
-        open.replies.push(reply);
-    }
-
-    fn seal(&self, open: &mut Open, ready: &mut VecDeque<Sealed>) {
-        if open.replies.is_empty() {
-            return;
-        }
-        let taken = std::mem::take(open);
-        let batch = taken.batch.with_compression(self.config.compression);
-        match batch.to_bytes() {
-            Ok(bytes) => ready.push_back(Sealed {
-                bytes,
-                replies: taken.replies,
-            }),
-            Err(err) => {
-                let error = ClientError::NotFound(format!("cannot encode a record batch: {err}"));
-                for reply in taken.replies {
-                    let _ = reply.send(Err(error.clone()));
+                    let size: usize = sent.iter().map(|b| b.size).sum();
+                    answer(sent, result);
+                    lane.lock().buffered -= size;
+                    lane.space.notify_waiters();
                 }
             }
         }
@@ -421,7 +502,12 @@ impl PartitionLane {
             smartmodules: Vec::new(),
         };
         let version = ProduceRequest::VERSION;
-        let reply = match socket.request(spu_keys::PRODUCE, version, &request).await {
+        // The batches go out as they are, not copied into the frame.
+        let frame = |header: &_| request.encode_frame_parts(header);
+        let reply = match socket
+            .request_parts(spu_keys::PRODUCE, version, frame)
+            .await
+        {
             Ok(reply) => reply,
             Err(err) => {
                 self.fluvio.drop_spu(route.leader).await;
@@ -488,22 +574,17 @@ fn take_request(ready: &mut VecDeque<Sealed>, max_bytes: usize) -> Vec<Sealed> {
     request
 }
 
-/// Tell every caller of the sent batches where their record went, or why it failed.
-fn answer(partition: u32, sent: Vec<Sealed>, result: Result<Vec<i64>, ClientError>) {
+/// Tell every caller of the sent batches where their records went, or why they failed.
+fn answer(sent: Vec<Sealed>, result: Result<Vec<i64>, ClientError>) {
     match result {
         Ok(bases) => {
-            for (batch, base) in sent.into_iter().zip(bases) {
-                for (index, reply) in batch.replies.into_iter().enumerate() {
-                    let _ = reply.send(Ok(RecordMetadata {
-                        partition,
-                        offset: base + index as i64,
-                    }));
-                }
+            for (batch, base) in sent.iter().zip(bases) {
+                batch.answer.send(Ok(base));
             }
         }
         Err(error) => {
-            for reply in sent.into_iter().flat_map(|b| b.replies) {
-                let _ = reply.send(Err(error.clone()));
+            for batch in &sent {
+                batch.answer.send(Err(error.clone()));
             }
         }
     }

@@ -6,6 +6,7 @@
 //! under a lock, so concurrent requests never interleave bytes.
 
 use std::collections::HashMap;
+use std::io::IoSlice;
 use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -14,7 +15,7 @@ use bytes::{Bytes, BytesMut};
 use protocol::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
 use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, RequestHeader, encode_request_frame};
 use protocol::frame::{DEFAULT_MAX_FRAME_BYTES, take_frame};
-use protocol::{Decode, Encode, Reader, Version};
+use protocol::{Decode, Encode, EncodeError, Reader, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -198,8 +199,22 @@ impl Socket {
         version: Version,
         body: &B,
     ) -> Result<Bytes, ClientError> {
+        self.request_parts(api_key, version, |header| {
+            Ok(vec![Bytes::from(encode_request_frame(header, body)?)])
+        })
+        .await
+    }
+
+    /// [`Socket::request`] with the frame built by `frame` as pieces written in order
+    /// (one vectored write), so large payloads go out without being copied into a frame.
+    pub async fn request_parts(
+        &self,
+        api_key: u16,
+        version: Version,
+        frame: impl FnOnce(&RequestHeader) -> Result<Vec<Bytes>, EncodeError>,
+    ) -> Result<Bytes, ClientError> {
         let (tx, rx) = oneshot::channel();
-        let id = self.send(api_key, version, body, Waiter::Once(tx)).await?;
+        let id = self.send(api_key, version, frame, Waiter::Once(tx)).await?;
         match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(_)) => Err(self.lost()),
@@ -223,7 +238,9 @@ impl Socket {
         body: &B,
     ) -> Result<FrameStream, ClientError> {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
-        self.send(api_key, version, body, Waiter::Stream(tx))
+        let frame =
+            |header: &RequestHeader| Ok(vec![Bytes::from(encode_request_frame(header, body)?)]);
+        self.send(api_key, version, frame, Waiter::Stream(tx))
             .await?;
         Ok(FrameStream {
             frames: rx,
@@ -232,11 +249,11 @@ impl Socket {
         })
     }
 
-    async fn send<B: Encode + ?Sized>(
+    async fn send(
         &self,
         api_key: u16,
         version: Version,
-        body: &B,
+        frame: impl FnOnce(&RequestHeader) -> Result<Vec<Bytes>, EncodeError>,
         waiter: Waiter,
     ) -> Result<i32, ClientError> {
         let id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
@@ -246,7 +263,7 @@ impl Socket {
             correlation_id: id,
             client_id: CLIENT_ID.to_string(),
         };
-        let frame = encode_request_frame(&header, body)?;
+        let parts = frame(&header)?;
         {
             // Register before writing: the answer may arrive before write_all returns.
             let mut waiters = lock(&self.shared.waiters);
@@ -255,7 +272,7 @@ impl Socket {
             }
             waiters.by_id.insert(id, waiter);
         }
-        let written = self.shared.writer.lock().await.write_all(&frame).await;
+        let written = write_parts(&mut *self.shared.writer.lock().await, &parts).await;
         if written.is_err() {
             lock(&self.shared.waiters).by_id.remove(&id);
             return Err(self.lost());
@@ -268,6 +285,43 @@ impl Socket {
             peer: self.peer,
             addr: self.addr.clone(),
             hint: hint_for(self.peer),
+        }
+    }
+}
+
+/// Write `parts` in order, as few vectored writes as the socket allows.
+async fn write_parts(writer: &mut OwnedWriteHalf, parts: &[Bytes]) -> std::io::Result<()> {
+    /// Slices per write; far below any system's IOV_MAX.
+    const MAX_SLICES: usize = 64;
+    let (mut index, mut offset) = (0, 0);
+    loop {
+        // Skip what is written, and empty parts.
+        while index < parts.len() && offset == parts[index].len() {
+            index += 1;
+            offset = 0;
+        }
+        if index == parts.len() {
+            return Ok(());
+        }
+        let slices: Vec<IoSlice<'_>> = std::iter::once(&parts[index][offset..])
+            .chain(parts[index + 1..].iter().map(|part| &part[..]))
+            .take(MAX_SLICES)
+            .map(IoSlice::new)
+            .collect();
+        let mut written = writer.write_vectored(&slices).await?;
+        if written == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        while written > 0 {
+            let left = parts[index].len() - offset;
+            if written >= left {
+                written -= left;
+                index += 1;
+                offset = 0;
+            } else {
+                offset += written;
+                written = 0;
+            }
         }
     }
 }
