@@ -18,7 +18,7 @@ use protocol::sc::SpuId;
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
-use super::link::{Frames, decode, send};
+use super::link::{Frames, decode, decode_shared, send};
 use super::partition::Partition;
 use super::store::ReplicaStore;
 
@@ -145,7 +145,8 @@ async fn follow(
         if corr != FETCH_CORR {
             continue;
         }
-        let frame: FollowerFetchResponse = decode(&body)?;
+        // The record set stays a slice of the frame: appended as it arrived, never copied.
+        let frame: FollowerFetchResponse = decode_shared(&body)?;
         match frame.error_code {
             ErrorCode::None => {}
             ErrorCode::OffsetOutOfRange => {
@@ -172,7 +173,7 @@ async fn follow(
             p.follow_hw(frame.hw).map_err(io::Error::other)?;
             continue;
         } else {
-            p.append_replicated(frame.records.as_bytes().to_vec(), frame.hw)
+            p.append_replicated(frame.records.into_bytes(), frame.hw)
                 .await
                 .map_err(io::Error::other)?
         };

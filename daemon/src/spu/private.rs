@@ -18,6 +18,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 use protocol::api::versions::API_VERSIONS_KEY;
 use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode};
 use protocol::internal::{
@@ -30,9 +32,10 @@ use tokio::task::JoinHandle;
 use tracing::debug;
 
 use super::partition::Partition;
+use super::public::stream_fetch::frame_head;
 use super::store::ReplicaStore;
 use crate::net::{Request, RequestError, ResponseSink, Service};
-use crate::storage::Isolation;
+use crate::storage::{Isolation, ReadSlice};
 
 /// How often a held stream checks whether the hold is lifted.
 const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(50);
@@ -221,6 +224,7 @@ async fn stream(
             tokio::time::sleep(HOLD_POLL).await;
             continue;
         }
+        // Batches go out as file ranges (sendfile), like a consumer's stream.
         let frame = if next < offsets.leo {
             let slice = match p.read(next, max_bytes, Isolation::ReadUncommitted) {
                 Ok(slice) => slice,
@@ -236,30 +240,43 @@ async fn stream(
                     return;
                 }
             };
-            let Ok(bytes) = slice.to_vec() else { return };
             if slice.end_offset <= next {
                 None
             } else {
                 next = slice.end_offset;
-                Some((bytes, slice.hw, slice.leo, slice.log_start))
+                Some(slice)
             }
         } else if offsets.hw != hw_sent {
-            Some((Vec::new(), offsets.hw, offsets.leo, offsets.log_start))
+            Some(ReadSlice {
+                ranges: Vec::new(),
+                start_offset: next,
+                end_offset: next,
+                log_start: offsets.log_start,
+                hw: offsets.hw,
+                leo: offsets.leo,
+            })
         } else {
             None
         };
-        if let Some((records, hw, leo, log_start)) = frame {
-            hw_sent = hw;
+        if let Some(slice) = frame {
+            hw_sent = slice.hw;
             let response = FollowerFetchResponse {
                 key: fetch.key.clone(),
                 error_code: ErrorCode::None,
                 leader_epoch: fetch.leader_epoch,
-                hw,
-                leo,
-                log_start,
-                records: RecordSet::new(records),
+                hw: slice.hw,
+                leo: slice.leo,
+                log_start: slice.log_start,
+                records: RecordSet::default(),
             };
-            if sink.respond(corr, version, &response).await.is_err() {
+            let Ok(head) = frame_head(corr, version, &response, slice.len()) else {
+                return;
+            };
+            if sink
+                .send_spliced(Bytes::from(head), slice.ranges)
+                .await
+                .is_err()
+            {
                 return;
             }
             continue;

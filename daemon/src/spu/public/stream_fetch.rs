@@ -87,16 +87,15 @@ impl Streams {
     }
 }
 
-/// The frame's head: size prefix, correlation id and `frame` (whose record set must be
-/// empty) with its record set length set to `records_len`. The records themselves
-/// follow on the wire.
-pub fn frame_head(
+/// The frame's head: size prefix, correlation id and `frame`, whose last field must be
+/// an empty record set, with that record set's length set to `records_len`. The records
+/// themselves follow on the wire. Serves stream fetch and the follower stream alike.
+pub fn frame_head<T: Encode>(
     correlation_id: i32,
     version: Version,
-    frame: &StreamFetchResponse,
+    frame: &T,
     records_len: u64,
 ) -> Result<Vec<u8>, EncodeError> {
-    debug_assert!(frame.records.is_empty());
     let too_long = |len: u64| EncodeError::TooLong {
         what: "stream fetch frame",
         len: usize::try_from(len).unwrap_or(usize::MAX),
@@ -105,6 +104,10 @@ pub fn frame_head(
     let mut head = vec![0u8; 4];
     head.extend_from_slice(&correlation_id.to_be_bytes());
     frame.encode(&mut head, version)?;
+    debug_assert!(
+        head.ends_with(&[0, 0, 0, 0]),
+        "the frame must end with an empty record set"
+    );
     let records = i32::try_from(records_len).map_err(|_| too_long(records_len))?;
     let at = head.len() - 4;
     head[at..].copy_from_slice(&records.to_be_bytes());
