@@ -134,6 +134,26 @@ proptest! {
         prop_assert_eq!(Batch::decode(&bytes).unwrap(), batch);
     }
 
+    /// A batch written record by record is byte for byte the batch value's encoding, and
+    /// decodes (sliced from shared bytes) to the records pushed.
+    #[test]
+    fn batch_writer_matches_batch_encode(
+        compression in any::<Compression>(),
+        records in proptest::collection::vec(any::<Record>(), 1..8),
+        stamps in proptest::collection::vec(0i64..2_000_000_000_000, 8),
+    ) {
+        let mut writer = BatchWriter::with_capacity(64, compression);
+        let mut batch = Batch::new().with_compression(compression);
+        for (record, at) in records.iter().zip(&stamps) {
+            writer.push(record.clone(), *at).unwrap();
+            batch.push_at(record.clone(), *at);
+        }
+        let bytes = writer.finish().unwrap();
+        prop_assert_eq!(&bytes[..], &batch.encode().unwrap()[..]);
+        let set = RecordSet::new(bytes);
+        prop_assert_eq!(set.decode_batches(1 << 24).unwrap(), vec![batch]);
+    }
+
     #[test]
     fn record_set_of_batches(batches_in in proptest::collection::vec(small_batch(), 0..4)) {
         let set = RecordSet::from_batch_values(&batches_in).unwrap();
