@@ -387,7 +387,8 @@ impl LaneState {
 
     /// Finish the open batch, if any, and queue it.
     fn seal(&mut self) {
-        let Some(open) = self.open.take() else {
+        // A batch whose only record failed to encode has nothing to send.
+        let Some(open) = self.open.take().filter(|open| !open.writer.is_empty()) else {
             return;
         };
         let size = open.writer.records_bytes();
@@ -607,6 +608,64 @@ fn now_ms() -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::record::Batch;
+
+    #[tokio::test]
+    async fn batches_seal_before_the_batch_size_and_records_share_their_answer() {
+        let config = ProducerConfig {
+            batch_size: 3000,
+            ..ProducerConfig::default()
+        };
+        let work = Notify::new();
+        let mut state = LaneState::default();
+        let mut pending = Vec::new();
+        for i in 0..5u8 {
+            let record = Record::new(vec![i; 1000]);
+            pending.push(state.add(record, 7, &config, &work).unwrap());
+        }
+        // A 1000-byte value encodes to a little more: two fit in 3000 bytes, not three.
+        assert_eq!(state.ready.len(), 2);
+        assert_eq!(state.open.as_ref().map(|o| o.writer.len()), Some(1));
+        let indexes: Vec<i64> = pending.iter().map(|p| p.index).collect();
+        assert_eq!(indexes, [0, 1, 0, 1, 0]);
+        state.seal();
+        state.seal(); // nothing open: no empty batch
+        assert_eq!(state.ready.len(), 3);
+        // What is buffered is exactly what the batches hold, for delivery to give back.
+        let held: usize = state.ready.iter().map(|b| b.size).sum();
+        assert_eq!(state.buffered, held);
+        for (sealed, values) in state.ready.iter().zip([[0u8, 1].as_slice(), &[2, 3], &[4]]) {
+            let batch = Batch::decode(&sealed.bytes).unwrap();
+            let firsts: Vec<u8> = batch.records.iter().map(|r| r.value[0]).collect();
+            assert_eq!(firsts, values);
+        }
+        assert!(Arc::ptr_eq(
+            state.last.as_ref().unwrap(),
+            &state.ready.back().unwrap().answer.0
+        ));
+
+        let sent: Vec<Sealed> = state.ready.drain(..).collect();
+        answer(sent, Ok(vec![100, 102, 104]));
+        let mut offsets = Vec::new();
+        for record in pending {
+            let meta = record.wait().await.unwrap();
+            assert_eq!(meta.partition, 7);
+            offsets.push(meta.offset);
+        }
+        assert_eq!(offsets, [100, 101, 102, 103, 104]);
+    }
+
+    #[tokio::test]
+    async fn a_batch_dropped_unanswered_fails_its_records() {
+        let config = ProducerConfig::default();
+        let mut state = LaneState::default();
+        let pending = state
+            .add(Record::new(&b"v"[..]), 0, &config, &Notify::new())
+            .unwrap();
+        drop(state);
+        let err = pending.wait().await.unwrap_err();
+        assert!(err.to_string().contains("stopped"), "{err}");
+    }
 
     #[test]
     fn keys_hash_stably_into_range() {
