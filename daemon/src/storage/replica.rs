@@ -874,6 +874,7 @@ impl Shared {
         let base = st.leo();
         let new = Segment::create(&self.dir, base)?;
         let old = st.active_mut();
+        old.release_reserve();
         if let Err(err) = old.persist_index() {
             tracing::warn!(%err, "index write failed at roll; the next open rebuilds it");
         }
