@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use protocol::api::RequestHeader;
 use protocol::frame::take_frame;
 use protocol::{Decode, Reader};
@@ -103,7 +103,11 @@ pub(super) async fn run<S: Service>(
                 break;
             }
         };
-        let body = frame.slice(src.position()..);
+        let header_len = src.position();
+        // The body takes over the frame (no second reference), so a handler that ends up
+        // holding its only reference may reuse its bytes in place.
+        let mut body = frame;
+        body.advance(header_len);
         let api_key = header.api_key;
         let request = Request { header, body };
         if let Err(err) = service.call(&mut session, request).await {

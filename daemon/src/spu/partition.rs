@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use protocol::internal::{Replica, ReplicaOffsetReport};
 use protocol::sc::{CompressionAlgorithm, SpuId};
 use protocol::spu::{Isolation as WireIsolation, ReplicaKey};
@@ -334,8 +334,9 @@ impl Partition {
 
     /// Append batches as the leader (base offsets rewritten in `batches`); under `--flush
     /// always` on the blocking pool, returning after the data is synced.
-    pub async fn append(self: &Arc<Self>, batches: Vec<u8>) -> Result<AppendInfo> {
+    pub async fn append(self: &Arc<Self>, batches: impl Into<BytesMut>) -> Result<AppendInfo> {
         let this = self.clone();
+        let batches: BytesMut = batches.into();
         let append = move || {
             let mut batches = batches;
             let epoch = this.assignment().leader_epoch;
@@ -705,7 +706,10 @@ mod tests {
             .unwrap(),
         );
         let mut changes = p.subscribe();
-        let info = p.append(batch(&["a", "b"])).await.unwrap();
+        let info = p
+            .append(BytesMut::from(&batch(&["a", "b"])[..]))
+            .await
+            .unwrap();
         assert_eq!((info.base_offset, info.next_offset), (0, 2));
         assert!(changes.has_changed().unwrap());
         changes.borrow_and_update();
@@ -738,7 +742,7 @@ mod tests {
             )
             .unwrap(),
         );
-        p.append(batch(&["a"])).await.unwrap();
+        p.append(BytesMut::from(&batch(&["a"])[..])).await.unwrap();
         let offsets = p.offsets().unwrap();
         assert_eq!((offsets.hw, offsets.leo), (0, 1));
         assert!(!p.wait_for_hw(1, Duration::from_millis(20)).await);

@@ -562,7 +562,9 @@ mod tests {
         let p = store.leader("small", 0).unwrap();
         for _ in 0..40 {
             let batch = Batch::from_records([Record::new(vec![b'x'; 200])]);
-            p.append(batch.encode().unwrap()).await.unwrap();
+            p.append(bytes::BytesMut::from(&batch.encode().unwrap()[..]))
+                .await
+                .unwrap();
         }
         assert!(p.offsets().unwrap().log_start == 0);
         let reported = store.offsets_changed();

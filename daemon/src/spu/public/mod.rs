@@ -87,7 +87,10 @@ impl Service for PublicService {
         let corr = request.correlation_id();
         let version = request.version();
         let sink = session.sink.clone();
-        match decode(&request)? {
+        let decoded = decode(&request)?;
+        // Record sets are slices of the frame; let them be its only holders.
+        drop(request);
+        match decoded {
             SpuRequest::ApiVersions(_) => {
                 sink.respond(corr, version, &ApiVersionsResponse::spu())
                     .await

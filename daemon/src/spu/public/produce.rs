@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::BytesMut;
 use protocol::api::ErrorCode;
 use protocol::record::Compression;
 use protocol::record::batch::BatchHeader;
@@ -140,7 +141,7 @@ async fn write_together(
         counts.push(records);
         total += entry.records.len();
     }
-    let mut bytes = Vec::with_capacity(total);
+    let mut bytes = BytesMut::with_capacity(total);
     for entry in run {
         bytes.extend_from_slice(entry.records.as_bytes());
     }
@@ -180,7 +181,15 @@ async fn write_entry(
     if let Err(code) = admit(partition, target, &entry) {
         return PartitionProduceResponse::error(index, code);
     }
-    let info = match partition.append(entry.records.as_bytes().to_vec()).await {
+    // The leader rewrites base offsets in place: the entry's bytes are taken over when
+    // nothing else holds the request frame (one entry per request, as our producer sends),
+    // and copied otherwise.
+    let batches = entry
+        .records
+        .into_bytes()
+        .try_into_mut()
+        .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+    let info = match partition.append(batches).await {
         Ok(info) => info,
         Err(err) => {
             warn!(topic = target.topic, partition = index, %err, "produce refused");
@@ -299,6 +308,31 @@ mod tests {
             check_compression(b"junk", CompressionAlgorithm::Gzip),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_lone_entry_takes_over_the_frame_bytes() {
+        use protocol::spu::{ProduceRequest, TopicProduceData};
+        use protocol::{Decode, Encode, Reader};
+        let request = ProduceRequest {
+            topics: vec![TopicProduceData {
+                name: "t".to_string(),
+                partitions: vec![PartitionProduceData {
+                    partition_index: 0,
+                    records: protocol::record::RecordSet::new(batch(Compression::None)),
+                }],
+            }],
+            ..ProduceRequest::default()
+        };
+        // A frame body as the connection hands it over, decoded the way the SPU does.
+        let body = bytes::Bytes::from(request.to_bytes(24).unwrap());
+        let decoded = ProduceRequest::decode(&mut Reader::shared(&body), 24).unwrap();
+        drop(body);
+        let records = decoded.topics[0].partitions[0].records.clone().into_bytes();
+        drop(decoded);
+        let at = records.as_ptr();
+        let owned = records.try_into_mut().expect("the only holder");
+        assert_eq!(owned.as_ptr(), at, "reused in place, not copied");
     }
 
     #[test]

@@ -378,7 +378,10 @@ mod tests {
         let partition = store.leader("t", 0).unwrap();
         for value in ["a", "b", "c"] {
             let batch = Batch::from_records([Record::new(value.as_bytes().to_vec())]);
-            partition.append(batch.encode().unwrap()).await.unwrap();
+            partition
+                .append(bytes::BytesMut::from(&batch.encode().unwrap()[..]))
+                .await
+                .unwrap();
         }
 
         let mut streams = Streams::default();
