@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use protocol::api::{ErrorCode, spu_keys};
 use protocol::record::{BatchWriter, Compression, Record, RecordSet};
 use protocol::spu::{
@@ -329,6 +329,8 @@ struct Open {
 /// A finished batch waiting for (or on) its produce request.
 struct Sealed {
     bytes: Bytes,
+    /// Records in it.
+    records: usize,
     /// Record bytes it holds, as counted in `buffered`.
     size: usize,
     answer: Answer,
@@ -392,11 +394,13 @@ impl LaneState {
             return;
         };
         let size = open.writer.records_bytes();
+        let records = open.writer.len();
         match open.writer.finish() {
             Ok(bytes) => {
                 self.last = Some(Arc::clone(&open.answer.0));
                 self.ready.push_back(Sealed {
                     bytes,
+                    records,
                     size,
                     answer: open.answer,
                 });
@@ -490,15 +494,13 @@ impl Delivery {
             transactional_id: None,
             isolation: self.config.isolation,
             timeout_ms: self.config.timeout.as_millis().min(i32::MAX as u128) as i32,
+            // One entry holding every batch: the SPU appends it as one piece, in place.
             topics: vec![TopicProduceData {
                 name: self.topic.clone(),
-                partitions: batches
-                    .iter()
-                    .map(|b| PartitionProduceData {
-                        partition_index: self.partition,
-                        records: RecordSet::new(b.bytes.clone()),
-                    })
-                    .collect(),
+                partitions: vec![PartitionProduceData {
+                    partition_index: self.partition,
+                    records: RecordSet::new(concat(batches)),
+                }],
             }],
             smartmodules: Vec::new(),
         };
@@ -522,7 +524,17 @@ impl Delivery {
                 source,
             }
         })?;
-        self.base_offsets(&response, batches.len())
+        let base = self.base_offsets(&response, 1)?[0];
+        // Batches take consecutive offsets: each starts where the one before ended.
+        let mut next = base;
+        Ok(batches
+            .iter()
+            .map(|batch| {
+                let start = next;
+                next += batch.records as i64;
+                start
+            })
+            .collect())
     }
 
     /// The base offset of each batch, pairing response entries with batches by position.
@@ -573,6 +585,20 @@ fn take_request(ready: &mut VecDeque<Sealed>, max_bytes: usize) -> Vec<Sealed> {
         request.extend(ready.pop_front());
     }
     request
+}
+
+/// The batches laid end to end, as one record set.
+fn concat(batches: &[Sealed]) -> Bytes {
+    match batches {
+        [one] => one.bytes.clone(),
+        many => {
+            let mut out = BytesMut::with_capacity(many.iter().map(|b| b.bytes.len()).sum());
+            for batch in many {
+                out.extend_from_slice(&batch.bytes);
+            }
+            out.freeze()
+        }
+    }
 }
 
 /// Tell every caller of the sent batches where their records went, or why they failed.
