@@ -387,8 +387,18 @@ fn partition_list_columns(c: &Cluster) {
 
     let (_, rows) = c.table(&["partition", "list", "--topic", "p-one"]);
     assert_eq!(rows.len(), 2, "exact topic, not a substring: {rows:?}");
-    let json = c.json(&["partition", "list", "-t", "p-two"]);
+    // The status moves on its own (offline until the SPU reports, then online): compare
+    // JSON and YAML once it has settled.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let json = loop {
+        let json = c.json(&["partition", "list", "-t", "p-two"]);
+        if json[0]["status"]["resolution"] == "Online" || std::time::Instant::now() > deadline {
+            break json;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
     assert_eq!(names(&json), ["p-two-0"]);
+    assert_eq!(json[0]["status"]["resolution"], "Online", "{json}");
     assert_eq!(c.yaml(&["partition", "list", "-t", "p-two"]), json);
 
     let none = c.run(&["partition", "list", "--topic", "p"]);
