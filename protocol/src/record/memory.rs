@@ -7,6 +7,8 @@
 //! count − 1), the compression bits and the schema-id flag of `attributes`, and the CRC-32C.
 //! The records section, `u32 count` + records, is compressed as a whole when a codec is set.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -355,24 +357,10 @@ pub fn decode_records_section(
     section: &[u8],
     max_decompressed: usize,
 ) -> Result<Vec<Record>, RecordError> {
-    let decompressed;
-    let plain = if compression == Compression::None {
-        if section.len() > max_decompressed {
-            return Err(CompressionError::TooLarge {
-                codec: compression,
-                limit: max_decompressed,
-            }
-            .into());
-        }
-        section
-    } else {
-        decompressed = compression.decompress(section, max_decompressed)?;
-        &decompressed[..]
-    };
-    let mut reader = Reader::new(plain);
-    let records = Vec::<Record>::decode(&mut reader, 0)?;
-    reader.finish("records section")?;
-    Ok(records)
+    match plain_section(compression, section, max_decompressed)? {
+        Cow::Borrowed(plain) => read_records(Reader::new(plain)),
+        Cow::Owned(plain) => read_records(Reader::new(&plain)),
+    }
 }
 
 /// [`decode_records_section`] of reference-counted bytes: the records slice them (or the
@@ -382,21 +370,35 @@ pub fn decode_shared_records_section(
     section: &Bytes,
     max_decompressed: usize,
 ) -> Result<Vec<Record>, RecordError> {
-    let decompressed;
-    let plain = if compression == Compression::None {
-        if section.len() > max_decompressed {
-            return Err(CompressionError::TooLarge {
-                codec: compression,
-                limit: max_decompressed,
-            }
-            .into());
-        }
-        section
-    } else {
-        decompressed = Bytes::from(compression.decompress(section, max_decompressed)?);
-        &decompressed
+    let plain = match plain_section(compression, section, max_decompressed)? {
+        Cow::Borrowed(_) => section.clone(),
+        Cow::Owned(plain) => Bytes::from(plain),
     };
-    let mut reader = Reader::shared(plain);
+    read_records(Reader::shared(&plain))
+}
+
+/// The records section uncompressed, within `max_decompressed` bytes.
+fn plain_section(
+    compression: Compression,
+    section: &[u8],
+    max_decompressed: usize,
+) -> Result<Cow<'_, [u8]>, RecordError> {
+    if compression != Compression::None {
+        return Ok(Cow::Owned(
+            compression.decompress(section, max_decompressed)?,
+        ));
+    }
+    if section.len() > max_decompressed {
+        return Err(CompressionError::TooLarge {
+            codec: compression,
+            limit: max_decompressed,
+        }
+        .into());
+    }
+    Ok(Cow::Borrowed(section))
+}
+
+fn read_records(mut reader: Reader<'_>) -> Result<Vec<Record>, RecordError> {
     let records = Vec::<Record>::decode(&mut reader, 0)?;
     reader.finish("records section")?;
     Ok(records)
