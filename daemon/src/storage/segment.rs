@@ -14,7 +14,7 @@ use super::index::{IndexEntry, IndexProblem, OffsetIndex};
 
 /// The largest single write into the page cache. Measured on the 2-core VMs this runs on
 /// (`dd` of 1 GiB to ext4): 64 KiB writes go at 2.5 GB/s, 1 MiB writes at 0.4 GB/s, as the
-/// kernel then builds large folios for them; a produce request carries up to 4 MiB.
+/// kernel then builds large folios for them; a produce request can carry megabytes.
 pub const WRITE_CHUNK: usize = 64 * 1024;
 
 /// Disk blocks reserved ahead of an active segment's writes: at least this much...
