@@ -13,7 +13,8 @@
 //! .lock                        flock(2)ed while open
 //! ```
 //!
-//! [`ReplicaLog`] is the API: open (with recovery), append as leader or follower, read file
+//! [`ReplicaLog`] is the API: open (with recovery), append as leader or follower (also
+//! straight from a socket through a [`Pipe`]), read file
 //! ranges for zero-copy sends, high watermark, truncation, retention, flush, close, delete.
 //! See [`recovery`] for what happens after an unclean stop and [`FlushPolicy`] for
 //! durability.
@@ -24,6 +25,7 @@ mod epochs;
 mod error;
 mod group_commit;
 mod index;
+mod pipe;
 pub mod recovery;
 mod replica;
 mod segment;
@@ -34,6 +36,7 @@ pub mod test_support;
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
+pub use pipe::{Fill, Pipe};
 pub use recovery::RecoveryReport;
 pub use replica::{AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats};
 pub use slice::{FileRange, ReadSlice};
