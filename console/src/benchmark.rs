@@ -174,8 +174,9 @@ pub struct ReplicationComparison {
     pub report: BenchReport,
     /// Its throughput (MB/s) over the first run's.
     pub throughput_ratio: f64,
-    /// Its p99 acknowledgement latency over the first run's.
-    pub p99_ack_ratio: f64,
+    /// Its p99 acknowledgement latency over the first run's; `None` when the latency
+    /// phase was skipped (`--latency-secs 0`).
+    pub p99_ack_ratio: Option<f64>,
 }
 
 impl BenchReport {
@@ -219,14 +220,19 @@ impl BenchReport {
             out.push('\n');
             out.push_str(&c.report.to_text());
             out.push_str(&format!(
-                "replication {r2} vs {r1}: throughput {t:.2}x, p99 ack latency {l:.2}x ({p2:.3} ms vs {p1:.3} ms)\n",
+                "replication {r2} vs {r1}: throughput {t:.2}x",
                 r2 = c.report.replication,
                 r1 = self.replication,
                 t = c.throughput_ratio,
-                l = c.p99_ack_ratio,
-                p2 = c.report.ack_latency.p99_ms,
-                p1 = self.ack_latency.p99_ms,
             ));
+            if let Some(l) = c.p99_ack_ratio {
+                out.push_str(&format!(
+                    ", p99 ack latency {l:.2}x ({p2:.3} ms vs {p1:.3} ms)",
+                    p2 = c.report.ack_latency.p99_ms,
+                    p1 = self.ack_latency.p99_ms,
+                ));
+            }
+            out.push('\n');
         }
         out
     }
@@ -250,7 +256,8 @@ pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, Cli
         let second = run_once(fluvio, &other_cmd, &format!("-r{factor}")).await?;
         report.comparison = Some(Box::new(ReplicationComparison {
             throughput_ratio: second.throughput.mb_per_s / report.throughput.mb_per_s.max(1e-9),
-            p99_ack_ratio: second.ack_latency.p99_ms / report.ack_latency.p99_ms.max(1e-9),
+            p99_ack_ratio: (report.ack_latency.samples > 0 && second.ack_latency.samples > 0)
+                .then(|| second.ack_latency.p99_ms / report.ack_latency.p99_ms.max(1e-9)),
             report: second,
         }));
     }

@@ -52,3 +52,96 @@ fn benchmark_reports_throughput_baseline_and_latency_as_json() {
     run.ok();
     assert!(!run.stdout.contains("benchmark-"), "{}", run.stdout);
 }
+
+/// Concatenated `.log` segments of one replica, in offset order.
+fn replica_bytes(dir: &std::path::Path) -> Vec<u8> {
+    let mut logs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|err| panic!("{}: {err}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        .collect();
+    logs.sort();
+    logs.iter()
+        .flat_map(|p| std::fs::read(p).unwrap())
+        .collect()
+}
+
+#[test]
+fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_bytes() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 3 }, dir.path());
+    let sc = daemon.public.to_string();
+    // 12 MB at replication 3: followers receive frames of several hundred KiB, spliced
+    // from the socket into their logs.
+    let run = fluvio(
+        &sc,
+        &[
+            "benchmark",
+            "produce",
+            "--records",
+            "12000",
+            "--record-size",
+            "1000",
+            "--compare-replication",
+            "3",
+            "--isolation",
+            "read_committed",
+            "--latency-secs",
+            "0",
+            "--keep-topic",
+            "-O",
+            "json",
+        ],
+    );
+    run.ok();
+    let report: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|err| panic!("not one JSON object ({err}):\n{}", run.stdout));
+    assert_eq!(report["replication"], 1, "{report}");
+    let comparison = &report["comparison"];
+    assert_eq!(comparison["report"]["replication"], 3, "{report}");
+    assert_eq!(
+        comparison["report"]["throughput"]["records"], 12000,
+        "{report}"
+    );
+    assert!(
+        comparison["throughput_ratio"].as_f64().unwrap() > 0.0,
+        "{report}"
+    );
+    // No latency phase, so no latency ratio.
+    assert!(comparison["p99_ack_ratio"].is_null(), "{report}");
+
+    // Every record was acknowledged once replicated (read_committed): each follower holds
+    // exactly the leader's bytes.
+    let topic = comparison["report"]["topic"].as_str().unwrap();
+    let replicas: Vec<Vec<u8>> = (5001..=5003)
+        .map(|spu| replica_bytes(&dir.path().join(format!("spu-{spu}/{topic}-0"))))
+        .collect();
+    assert!(replicas[0].len() > 12_000_000, "{}", replicas[0].len());
+    assert!(
+        replicas.iter().all(|r| r == &replicas[0]),
+        "replicas differ"
+    );
+
+    let text = fluvio(
+        &sc,
+        &[
+            "benchmark",
+            "produce",
+            "--records",
+            "500",
+            "--compare-replication",
+            "3",
+            "--rate",
+            "200",
+            "--latency-secs",
+            "1",
+        ],
+    );
+    text.ok();
+    let line = text
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("replication 3 vs 1: throughput "))
+        .unwrap_or_else(|| panic!("{}", text.stdout));
+    assert!(line.contains(", p99 ack latency "), "{line}");
+}
