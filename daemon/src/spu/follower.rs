@@ -3,10 +3,6 @@
 //! batches from this log's end, appending them and reporting the new log end. Runs until
 //! the store aborts it (new leader or epoch, replica removed); errors reconnect with
 //! backoff.
-//!
-//! The connection is read frame by frame with exact reads, so a fetch frame's record
-//! section is still on the socket once its head is decoded: it is spliced through a pipe
-//! into the log (see `storage::Pipe`), never copied through this process.
 
 use std::io;
 use std::sync::Arc;
