@@ -146,6 +146,15 @@ pub(super) fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
     T::from_bytes(body, 0).map_err(io::Error::other)
 }
 
+/// [`decode`] whose record sets are slices of `body`, not copies. The whole body must be
+/// one message.
+pub(super) fn decode_shared<T: Decode>(body: &bytes::Bytes) -> io::Result<T> {
+    let mut src = Reader::shared(body);
+    let value = T::decode(&mut src, 0).map_err(io::Error::other)?;
+    src.finish("frame").map_err(io::Error::other)?;
+    Ok(value)
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

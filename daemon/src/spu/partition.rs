@@ -26,8 +26,8 @@ use tokio::sync::{Notify, watch};
 
 use super::replication::LeaderState;
 use crate::storage::{
-    AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, Pipe, ReadSlice, ReplicaLog,
-    Result, RetentionOutcome, StorageConfig, StorageError,
+    AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
+    RetentionOutcome, StorageConfig, StorageError,
 };
 
 /// Bytes read at a time when rebuilding the leader-epoch cache from the log.
@@ -570,47 +570,6 @@ impl Partition {
             self.publish();
         }
         result
-    }
-
-    /// Follower: [`Partition::append_replicated`] for `len` bytes of batches waiting in
-    /// `pipe`, spliced there from the leader's socket; they reach the log without a copy
-    /// in user space.
-    pub async fn append_replicated_from_pipe(
-        self: &Arc<Self>,
-        pipe: Arc<Pipe>,
-        len: usize,
-        leader_hw: i64,
-    ) -> Result<Offsets> {
-        let this = self.clone();
-        let append = move || {
-            this.with_log(|log| {
-                log.append_as_follower_from_pipe(&pipe, len, |batches| {
-                    let mut epochs = lock(&this.epochs);
-                    for batch in protocol::record::batch::batches(batches).flatten() {
-                        let h = batch.header;
-                        epochs.assign(h.partition_leader_epoch, h.base_offset)?;
-                    }
-                    Ok(())
-                })?;
-                this.advance_hw(log, leader_hw.min(log.leo()))?;
-                Ok(log.offsets())
-            })
-        };
-        let result = if self.appends_block {
-            run_blocking(&self.dir, append).await
-        } else {
-            append()
-        };
-        if result.is_ok() {
-            self.publish();
-        }
-        result
-    }
-
-    /// The most bytes a segment holds: a follower splices no larger run at once.
-    pub fn segment_max_bytes(&self) -> u64 {
-        self.with_log(|log| Ok(log.config().segment_max_bytes))
-            .unwrap_or(0)
     }
 
     /// Follower: the leader's high watermark moved.

@@ -13,8 +13,7 @@
 //! .lock                        flock(2)ed while open
 //! ```
 //!
-//! [`ReplicaLog`] is the API: open (with recovery), append as leader or follower (also
-//! straight from a socket through a [`Pipe`]), read file
+//! [`ReplicaLog`] is the API: open (with recovery), append as leader or follower, read file
 //! ranges for zero-copy sends, high watermark, truncation, retention, flush, close, delete.
 //! See [`recovery`] for what happens after an unclean stop and [`FlushPolicy`] for
 //! durability.
@@ -25,7 +24,6 @@ mod epochs;
 mod error;
 mod group_commit;
 mod index;
-mod pipe;
 pub mod recovery;
 mod replica;
 mod segment;
@@ -36,7 +34,6 @@ pub mod test_support;
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
-pub use pipe::{Fill, Pipe};
 pub use recovery::RecoveryReport;
 pub use replica::{AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats};
 pub use slice::{FileRange, ReadSlice};

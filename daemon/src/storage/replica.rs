@@ -3,7 +3,6 @@
 
 use std::fs::{self, File};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{
@@ -18,7 +17,6 @@ use super::checkpoint::{self, Checkpoint, CheckpointRead};
 use super::config::{FlushPolicy, StorageConfig};
 use super::error::{InvalidBatchReason, IoContext, Result, StorageError};
 use super::group_commit::{GroupCommit, SyncOutcome};
-use super::pipe::Pipe;
 use super::recovery::{self, RecoveryReport};
 use super::segment::Segment;
 use super::slice::{FileRange, ReadSlice};
@@ -360,20 +358,6 @@ impl ReplicaLog {
     /// this log exactly ([`StorageError::NonContiguousAppend`] otherwise).
     pub fn append_as_follower(&self, batches: &[u8]) -> Result<AppendInfo> {
         self.shared.append(Input::Follower(batches))
-    }
-
-    /// Follower: append `len` bytes of whole batches waiting in `pipe` (spliced there from
-    /// the leader's socket), without copying them through user space. Checked like
-    /// [`ReplicaLog::append_as_follower`], and `accept` sees the checked bytes before they
-    /// count; on any refusal the log is as it was and the bytes are gone from the pipe.
-    /// The run goes into one segment, rolled first unless it fits.
-    pub fn append_as_follower_from_pipe(
-        &self,
-        pipe: &Pipe,
-        len: usize,
-        accept: impl FnOnce(&[u8]) -> Result<()>,
-    ) -> Result<AppendInfo> {
-        self.shared.append_landed(pipe, len, accept)
     }
 
     /// [`ReplicaLog::append_as_leader`] on tokio's blocking pool, so an `always` append
@@ -856,90 +840,24 @@ impl Shared {
             let from = metas[i].start;
             let to = metas[end - 1].start + metas[end - 1].len;
             seg.write_at_end(&bytes[from..to])?;
-            record_run(seg, &metas[i..end], &offsets[i..end], interval);
+            let mut position = seg.size;
+            for j in i..end {
+                seg.note_batch(position, offsets[j], metas[j].len as u64, interval);
+                position += metas[j].len as u64;
+            }
+            seg.size = position;
+            seg.end = offsets[end - 1] + metas[end - 1].records;
+            let newest = metas[end - 1].max_time_stamp;
+            seg.newest_timestamp = (newest > 0).then_some(newest);
+            if seg.index.unpersisted() >= INDEX_WRITE_BATCH
+                && let Err(err) = seg.persist_index()
+            {
+                // The index is a hint; recovery rebuilds it. Data writes decide success.
+                tracing::warn!(%err, "index write failed");
+            }
             i = end;
         }
         Ok(())
-    }
-
-    /// Follower: append `len` bytes of whole batches waiting in `pipe`. They go straight
-    /// into the active segment (rolled first if they would not fit), are checked there
-    /// (CRCs, contiguous offsets, then `accept` with the checked bytes) and only then
-    /// become part of the log; refused or failed, they are cut off again.
-    fn append_landed(
-        self: &Arc<Self>,
-        pipe: &Pipe,
-        len: usize,
-        accept: impl FnOnce(&[u8]) -> Result<()>,
-    ) -> Result<AppendInfo> {
-        if len == 0 {
-            return Err(StorageError::InvalidBatch {
-                position: 0,
-                reason: InvalidBatchReason::Empty,
-            });
-        }
-        let (info, generation, rolled) = {
-            let mut st = self.open_state_mut()?;
-            self.group.check_failed()?;
-            let base = st.leo();
-            let max = self.config.segment_max_bytes;
-            // Records take at least a byte each, so `len` bounds how far offsets can go.
-            let fits = |seg: &Segment| {
-                seg.size + len as u64 <= max
-                    && base.saturating_add(len as i64) - seg.base <= MAX_RELATIVE_OFFSET
-            };
-            let mut rolled = false;
-            if st.active().size > 0 && !fits(st.active()) {
-                self.roll(&mut st)?;
-                rolled = true;
-            }
-            let interval = self.config.index_interval_bytes;
-            let config = &self.config;
-            let seg = st.active_mut();
-            let checked = seg.land_from_pipe(pipe, len).and_then(|()| {
-                // Checked from a copy read back (hot in the page cache): as cheap here as
-                // a mapping, whose per-page setup and teardown (with a TLB shootdown on
-                // every core running the daemon) cost as much as the copy saves.
-                SCRATCH.with_borrow_mut(|landed| {
-                    landed.resize(len, 0);
-                    seg.file
-                        .read_exact_at(landed, seg.size)
-                        .ctx("read back", &seg.log_path)?;
-                    let metas = check_batches(landed, config)?;
-                    let offsets = assign_offsets(base, &metas, true)?;
-                    accept(landed)?;
-                    Ok((metas, offsets))
-                })
-            });
-            let (metas, offsets) = match checked {
-                Ok(checked) => checked,
-                Err(err) => {
-                    if let Err(cut) = seg.discard_unrecorded() {
-                        tracing::error!(%cut, "cannot cut refused follower bytes off; the log refuses writes until reopened");
-                        self.poison_on(&cut);
-                    }
-                    return Err(err);
-                }
-            };
-            record_run(seg, &metas, &offsets, interval);
-            let info = AppendInfo {
-                base_offset: base,
-                next_offset: st.leo(),
-                batches: metas.len(),
-                bytes: len as u64,
-            };
-            (info, self.group.generation(), rolled)
-        };
-        self.appends.fetch_add(1, Ordering::Relaxed);
-        match self.config.flush {
-            FlushPolicy::Always => {
-                self.group
-                    .wait_durable(info.next_offset, generation, || self.sync_files(true))?;
-            }
-            FlushPolicy::Never | FlushPolicy::Interval(_) if rolled => self.wake_background(),
-            _ => {}
-        }
-        Ok(info)
     }
 
     /// Undo a partly written append so the log holds all of it or none.
@@ -1210,34 +1128,6 @@ impl Shared {
             return self.group.check_failed().is_ok();
         }
         true
-    }
-}
-
-thread_local! {
-    /// Spliced follower bytes read back for checking. One per thread rather than per
-    /// log, so a thousand follower replicas do not each keep a frame's worth.
-    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// Account for a run of batches just written at the end of `seg`: index, size, end
-/// offset, newest timestamp.
-fn record_run(seg: &mut Segment, metas: &[BatchMeta], offsets: &[i64], interval: u64) {
-    let mut position = seg.size;
-    for (meta, &offset) in metas.iter().zip(offsets) {
-        seg.note_batch(position, offset, meta.len as u64, interval);
-        position += meta.len as u64;
-    }
-    seg.size = position;
-    if let (Some(last), Some(&offset)) = (metas.last(), offsets.last()) {
-        seg.end = offset + last.records;
-        let newest = last.max_time_stamp;
-        seg.newest_timestamp = (newest > 0).then_some(newest);
-    }
-    if seg.index.unpersisted() >= INDEX_WRITE_BATCH
-        && let Err(err) = seg.persist_index()
-    {
-        // The index is a hint; recovery rebuilds it. Data writes decide success.
-        tracing::warn!(%err, "index write failed");
     }
 }
 
@@ -1581,106 +1471,6 @@ mod tests {
                 .to_vec()
                 .unwrap(),
             [b, next].concat()
-        );
-    }
-
-    #[test]
-    fn spliced_follower_appends_are_checked_in_place_and_leave_nothing_when_refused() {
-        let dir = tempfile::tempdir().unwrap();
-        let log = ReplicaLog::open(dir.path(), config()).unwrap();
-        let pipe = Pipe::new(1 << 16).unwrap();
-        let append = |bytes: &[u8], accept: &dyn Fn(&[u8]) -> Result<()>| {
-            pipe.put(bytes).unwrap();
-            log.append_as_follower_from_pipe(&pipe, bytes.len(), accept)
-        };
-        let ok = |_: &[u8]| Ok(());
-        let segments = || {
-            let mut logs: Vec<_> = fs::read_dir(dir.path())
-                .unwrap()
-                .map(|e| e.unwrap().path())
-                .filter(|p| p.extension().is_some_and(|e| e == "log"))
-                .collect();
-            logs.sort();
-            logs
-        };
-        let file_len = || fs::metadata(segments().last().unwrap()).unwrap().len();
-
-        let mut first = [batch(2, 10, 1), batch(3, 20, 2)].concat();
-        set_base_offset(&mut first[..], 0);
-        let second_at = batch(2, 10, 1).len();
-        set_base_offset(&mut first[second_at..], 2);
-        let seen = std::cell::RefCell::new(Vec::new());
-        let info = append(&first, &|bytes| {
-            seen.borrow_mut().extend_from_slice(bytes);
-            Ok(())
-        })
-        .unwrap();
-        assert_eq!(
-            (info.base_offset, info.next_offset, info.batches),
-            (0, 5, 2)
-        );
-        assert_eq!(*seen.borrow(), first, "accept sees the landed bytes");
-        let size = file_len();
-
-        // A flipped bit: refused, cut off again, the pipe emptied.
-        let mut bad = batch(1, 10, 3);
-        set_base_offset(&mut bad, 5);
-        let last = bad.len() - 1;
-        bad[last] ^= 1;
-        assert!(matches!(
-            append(&bad, &ok),
-            Err(StorageError::InvalidBatch { .. })
-        ));
-        assert_eq!(file_len(), size);
-        // Not where the log ends.
-        let mut gap = batch(1, 10, 3);
-        set_base_offset(&mut gap, 9);
-        assert!(matches!(
-            append(&gap, &ok),
-            Err(StorageError::NonContiguousAppend {
-                expected: 5,
-                found: 9
-            })
-        ));
-        // Refused by the caller.
-        let mut next = batch(1, 10, 3);
-        set_base_offset(&mut next, 5);
-        let refuse = |_: &[u8]| {
-            Err(StorageError::InvalidBatch {
-                position: 0,
-                reason: InvalidBatchReason::Empty,
-            })
-        };
-        assert!(append(&next, &refuse).is_err());
-        assert_eq!(file_len(), size);
-        assert_eq!(log.leo(), 5);
-
-        let info = append(&next, &ok).unwrap();
-        assert_eq!((info.base_offset, info.next_offset), (5, 6));
-        // A run that would overflow the 4 KiB segment goes to a new one.
-        let mut big = batch(1, 3000, 4);
-        set_base_offset(&mut big, 6);
-        append(&big, &ok).unwrap();
-        let mut bigger = batch(1, 3000, 5);
-        set_base_offset(&mut bigger, 7);
-        append(&bigger, &ok).unwrap();
-        assert_eq!(segments().len(), 2);
-        assert_eq!(
-            log.read(0, u64::MAX, Isolation::ReadUncommitted)
-                .unwrap()
-                .to_vec()
-                .unwrap(),
-            [first, next, big, bigger].concat()
-        );
-        // What was spliced survives a reopen, index and all.
-        drop(log);
-        let log = ReplicaLog::open(dir.path(), config()).unwrap();
-        assert_eq!(log.leo(), 8);
-        assert_eq!(
-            log.read(5, u64::MAX, Isolation::ReadUncommitted)
-                .unwrap()
-                .start_offset,
-            5
         );
     }
 

@@ -377,26 +377,6 @@ impl Segment {
         Ok(())
     }
 
-    /// Move `len` bytes waiting in `pipe` to the end of the log file. They are not part of
-    /// the segment until the caller accounts for them (size, end, index); until then
-    /// [`Segment::discard_unrecorded`] drops them.
-    pub fn land_from_pipe(&mut self, pipe: &super::pipe::Pipe, len: usize) -> Result<()> {
-        self.reserve(self.size + len as u64);
-        pipe.drain_to_file(&self.file, self.size, len)
-            .ctx("splice into", &self.log_path)
-    }
-
-    /// Cut the file back to the bytes the segment accounts for.
-    pub fn discard_unrecorded(&mut self) -> Result<()> {
-        self.file
-            .set_len(self.size)
-            .ctx("truncate", &self.log_path)?;
-        if self.preallocated != u64::MAX {
-            self.preallocated = self.preallocated.min(self.size);
-        }
-        Ok(())
-    }
-
     /// Make sure the file has disk blocks for `end` bytes, reserving ahead in steps that
     /// grow with the segment (1 MiB to [`PREALLOCATE_MAX_STEP`]). Writes into reserved
     /// blocks skip ext4's per-block delayed allocation: measured here, 1 GiB of 64 KiB
