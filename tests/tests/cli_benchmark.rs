@@ -71,8 +71,7 @@ fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_byte
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 3 }, dir.path());
     let sc = daemon.public.to_string();
-    // 12 MB at replication 3: followers receive frames of several hundred KiB, spliced
-    // from the socket into their logs.
+    // 12 MB at replication 3: followers receive frames of up to 1 MiB.
     let run = fluvio(
         &sc,
         &[
