@@ -51,6 +51,16 @@ pub struct BenchmarkArgs {
     /// acknowledgement latency as ratios to the first run (e.g. `--compare-replication 3`).
     #[arg(long, value_name = "FACTOR")]
     pub compare_replication: Option<u32>,
+    /// With `--compare-replication`: run the pair this many times, alternating, and
+    /// report the median of the per-round throughput ratios. Rounds after the first skip
+    /// the latency phase. Single runs on a noisy machine can swing by a third.
+    #[arg(
+        long,
+        default_value_t = 1,
+        requires = "compare_replication",
+        value_parser = clap::value_parser!(u32).range(1..=100)
+    )]
+    pub rounds: u32,
     /// Records per second in the latency phase.
     #[arg(long, default_value_t = 10_000)]
     pub rate: u64,
@@ -172,8 +182,10 @@ pub struct BenchReport {
 #[derive(Debug, Clone, Serialize)]
 pub struct ReplicationComparison {
     pub report: BenchReport,
-    /// Its throughput (MB/s) over the first run's.
+    /// Its throughput (MB/s) over the first run's: the median of `round_ratios`.
     pub throughput_ratio: f64,
+    /// The throughput ratio of each round (`--rounds`), in the order they ran.
+    pub round_ratios: Vec<f64>,
     /// Its p99 acknowledgement latency over the first run's; `None` when the latency
     /// phase was skipped (`--latency-secs 0`).
     pub p99_ack_ratio: Option<f64>,
@@ -225,6 +237,14 @@ impl BenchReport {
                 r1 = self.replication,
                 t = c.throughput_ratio,
             ));
+            if c.round_ratios.len() > 1 {
+                let each: Vec<String> = c.round_ratios.iter().map(|r| format!("{r:.2}")).collect();
+                out.push_str(&format!(
+                    " (median of {} rounds: {})",
+                    c.round_ratios.len(),
+                    each.join(" ")
+                ));
+            }
             if let Some(l) = c.p99_ack_ratio {
                 out.push_str(&format!(
                     ", p99 ack latency {l:.2}x ({p2:.3} ms vs {p1:.3} ms)",
@@ -246,22 +266,53 @@ pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, Cli
         BenchmarkCmd::Produce(args) | BenchmarkCmd::Consume(args) => args,
     };
     if let Some(factor) = args.compare_replication {
+        let same_kind = |args: BenchmarkArgs| match cmd {
+            BenchmarkCmd::Produce(_) => BenchmarkCmd::Produce(args),
+            BenchmarkCmd::Consume(_) => BenchmarkCmd::Consume(args),
+        };
         let mut other = args.clone();
         other.replication = factor;
         other.compare_replication = None;
-        let other_cmd = match cmd {
-            BenchmarkCmd::Produce(_) => BenchmarkCmd::Produce(other),
-            BenchmarkCmd::Consume(_) => BenchmarkCmd::Consume(other),
+        let second = run_once(fluvio, &same_kind(other.clone()), &format!("-r{factor}")).await?;
+        let ratio = |a: &BenchReport, b: &BenchReport| {
+            b.throughput.mb_per_s / a.throughput.mb_per_s.max(1e-9)
         };
-        let second = run_once(fluvio, &other_cmd, &format!("-r{factor}")).await?;
+        let mut round_ratios = vec![ratio(&report, &second)];
+        // Further rounds: throughput only, the pair run back to back as in the first.
+        let mut base = args.clone();
+        base.compare_replication = None;
+        base.latency_secs = 0;
+        other.latency_secs = 0;
+        for round in 2..=args.rounds {
+            let a = run_once(fluvio, &same_kind(base.clone()), &format!("-{round}")).await?;
+            let b = run_once(
+                fluvio,
+                &same_kind(other.clone()),
+                &format!("-r{factor}-{round}"),
+            )
+            .await?;
+            round_ratios.push(ratio(&a, &b));
+        }
         report.comparison = Some(Box::new(ReplicationComparison {
-            throughput_ratio: second.throughput.mb_per_s / report.throughput.mb_per_s.max(1e-9),
+            throughput_ratio: median(&round_ratios),
+            round_ratios,
             p99_ack_ratio: (report.ack_latency.samples > 0 && second.ack_latency.samples > 0)
                 .then(|| second.ack_latency.p99_ms / report.ack_latency.p99_ms.max(1e-9)),
             report: second,
         }));
     }
     Ok(report)
+}
+
+/// The middle value (the mean of the two middle ones for an even count); 0 when empty.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => sorted[n / 2],
+        n => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
+    }
 }
 
 /// One benchmark on a fresh topic.
@@ -535,6 +586,14 @@ pub fn loopback_baseline(total: u64, chunk: usize) -> Throughput {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn median_of_rounds() {
+        assert_eq!(median(&[]), 0.0);
+        assert_eq!(median(&[0.4]), 0.4);
+        assert_eq!(median(&[0.6, 0.2, 0.5]), 0.5);
+        assert!((median(&[0.6, 0.2, 0.5, 0.3]) - 0.4).abs() < 1e-12);
+    }
 
     #[test]
     fn percentiles_by_nearest_rank() {

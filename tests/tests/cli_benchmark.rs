@@ -130,6 +130,8 @@ fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_byte
             "500",
             "--compare-replication",
             "3",
+            "--rounds",
+            "3",
             "--rate",
             "200",
             "--latency-secs",
@@ -143,4 +145,22 @@ fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_byte
         .find(|l| l.starts_with("replication 3 vs 1: throughput "))
         .unwrap_or_else(|| panic!("{}", text.stdout));
     assert!(line.contains(", p99 ack latency "), "{line}");
+    // Three rounds: three ratios, and the one reported is their median.
+    let (_, rounds) = line
+        .split_once("(median of 3 rounds: ")
+        .unwrap_or_else(|| panic!("{line}"));
+    let mut ratios: Vec<f64> = rounds
+        .split(')')
+        .next()
+        .unwrap()
+        .split(' ')
+        .map(|r| r.parse().unwrap_or_else(|_| panic!("{line}")))
+        .collect();
+    assert_eq!(ratios.len(), 3, "{line}");
+    ratios.sort_by(f64::total_cmp);
+    let reported = line
+        .strip_prefix("replication 3 vs 1: throughput ")
+        .and_then(|rest| rest.split('x').next())
+        .unwrap();
+    assert_eq!(reported, format!("{:.2}", ratios[1]), "{line}");
 }
