@@ -258,6 +258,17 @@ mod tests {
         (client, server)
     }
 
+    /// What the connection loop reads first when its buffer is empty.
+    async fn first_read(reader: &mut OwnedReadHalf) -> BytesMut {
+        let mut buf = BytesMut::new();
+        reader
+            .take(FIRST_READ as u64)
+            .read_buf(&mut buf)
+            .await
+            .unwrap();
+        buf
+    }
+
     fn frame(body: &[u8]) -> Vec<u8> {
         let mut out = (body.len() as i32).to_be_bytes().to_vec();
         out.extend_from_slice(body);
@@ -278,12 +289,7 @@ mod tests {
             }
             client
         });
-        let mut buf = BytesMut::new();
-        (&mut reader)
-            .take(FIRST_READ as u64)
-            .read_buf(&mut buf)
-            .await
-            .unwrap();
+        let mut buf = first_read(&mut reader).await;
         assert!(big_frame_pending(&buf, 1 << 20));
         assert!(
             !big_frame_pending(&buf, 1000),
@@ -310,12 +316,7 @@ mod tests {
             .await
             .unwrap();
         drop(client);
-        let mut buf = BytesMut::new();
-        (&mut reader)
-            .take(FIRST_READ as u64)
-            .read_buf(&mut buf)
-            .await
-            .unwrap();
+        let mut buf = first_read(&mut reader).await;
         let err = read_own_frame(&mut reader, &mut buf).await.unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
         assert!(err.to_string().contains("of 100000"), "{err}");
