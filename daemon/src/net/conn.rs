@@ -3,16 +3,16 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, Bytes};
 use protocol::api::RequestHeader;
-use protocol::frame::{FRAME_PREFIX_LEN, peek_frame_len, take_frame};
 use protocol::{Decode, Reader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
+use super::frames::{FrameReadError, FrameReader};
 use super::sink::{Outgoing, QUEUE_FRAMES, ResponseSink};
 use crate::storage::FileRange;
 
@@ -59,61 +59,31 @@ pub(super) async fn run<S: Service>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
-    let (mut reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, rx));
     let mut session = service.open(peer, ResponseSink::new(tx));
-    let mut buf = BytesMut::with_capacity(4096);
+    let mut frames = FrameReader::new(reader, max_frame_bytes);
     debug!(server = name, %peer, "connection accepted");
 
     loop {
-        let frame = if big_frame_pending(&buf, max_frame_bytes) {
-            let read = tokio::select! {
-                read = read_own_frame(&mut reader, &mut buf) => read,
-                _ = shutdown.changed() => break,
-            };
-            match read {
-                Ok(frame) => frame,
-                Err(err) => {
-                    debug!(server = name, %peer, %err, "reading a frame failed");
-                    break;
-                }
+        let read = tokio::select! {
+            read = frames.next() => read,
+            _ = shutdown.changed() => break,
+        };
+        let frame = match read {
+            Ok(Some(frame)) => frame,
+            Ok(None) => {
+                debug!(server = name, %peer, "connection closed by peer");
+                break;
             }
-        } else {
-            match take_frame(&mut buf, max_frame_bytes) {
-                Ok(Some(frame)) => frame.freeze(),
-                Ok(None) => {
-                    // A frame's first read is small: if the frame is large, the rest goes
-                    // into a buffer of its own and little is copied over.
-                    let room = if buf.is_empty() {
-                        FIRST_READ
-                    } else {
-                        usize::MAX
-                    };
-                    let mut limited = (&mut reader).take(room as u64);
-                    tokio::select! {
-                        read = limited.read_buf(&mut buf) => match read {
-                            Ok(0) if buf.is_empty() => {
-                                debug!(server = name, %peer, "connection closed by peer");
-                                break;
-                            }
-                            Ok(0) => {
-                                warn!(server = name, %peer, pending = buf.len(), "connection closed in the middle of a frame");
-                                break;
-                            }
-                            Ok(_) => continue,
-                            Err(err) => {
-                                debug!(server = name, %peer, %err, "read failed");
-                                break;
-                            }
-                        },
-                        _ = shutdown.changed() => break,
-                    }
-                }
-                Err(err) => {
-                    warn!(server = name, %peer, %err, "bad frame; closing the connection");
-                    break;
-                }
+            Err(err @ (FrameReadError::Bad(_) | FrameReadError::Truncated { .. })) => {
+                warn!(server = name, %peer, %err, "bad frame; closing the connection");
+                break;
+            }
+            Err(FrameReadError::Io(err)) => {
+                debug!(server = name, %peer, %err, "read failed");
+                break;
             }
         };
 
@@ -154,48 +124,6 @@ pub(super) async fn run<S: Service>(
         writer_task.abort();
     }
     debug!(server = name, %peer, "connection ended");
-}
-
-/// What a frame's first read takes at most (see [`read_own_frame`]).
-const FIRST_READ: usize = 8 * 1024;
-
-/// Frames from this size on are read into a buffer of their own.
-const OWN_BUFFER_MIN: usize = 64 * 1024;
-
-/// Whether `buf` starts a large frame it does not hold whole yet.
-fn big_frame_pending(buf: &[u8], max: usize) -> bool {
-    matches!(peek_frame_len(buf, max), Ok(Some(size))
-        if size >= OWN_BUFFER_MIN && buf.len() < FRAME_PREFIX_LEN + size)
-}
-
-/// Read the rest of the large frame `buf` starts into a buffer of exactly its size and
-/// return its body. Cut from the shared read buffer, the frame would share its allocation
-/// with the bytes after it, and a produce could not take its batches over to rewrite their
-/// offsets in place; read on its own, the frame is never copied after the socket's copy.
-/// The buffer's pages are touched only as bytes arrive, so announcing a large frame and
-/// sending nothing costs address space, not memory.
-async fn read_own_frame(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> std::io::Result<Bytes> {
-    let size = match peek_frame_len(buf, usize::MAX) {
-        Ok(Some(size)) => size,
-        _ => return Err(std::io::Error::other("no frame prefix")),
-    };
-    buf.advance(FRAME_PREFIX_LEN);
-    let mut body = BytesMut::with_capacity(size);
-    body.extend_from_slice(buf);
-    buf.clear();
-    while body.len() < size {
-        let missing = (size - body.len()) as u64;
-        if (&mut *reader).take(missing).read_buf(&mut body).await? == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!(
-                    "connection closed {} bytes into a frame of {size}",
-                    body.len()
-                ),
-            ));
-        }
-    }
-    Ok(body.freeze())
 }
 
 /// Write queued frames in order; each is one whole frame, so streams never interleave.
@@ -242,83 +170,4 @@ async fn write_spliced(
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tokio::net::TcpListener;
-
-    async fn pair() -> (TcpStream, TcpStream) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let client = TcpStream::connect(listener.local_addr().unwrap())
-            .await
-            .unwrap();
-        let (server, _) = listener.accept().await.unwrap();
-        (client, server)
-    }
-
-    /// What the connection loop reads first when its buffer is empty.
-    async fn first_read(reader: &mut OwnedReadHalf) -> BytesMut {
-        let mut buf = BytesMut::new();
-        reader
-            .take(FIRST_READ as u64)
-            .read_buf(&mut buf)
-            .await
-            .unwrap();
-        buf
-    }
-
-    fn frame(body: &[u8]) -> Vec<u8> {
-        let mut out = (body.len() as i32).to_be_bytes().to_vec();
-        out.extend_from_slice(body);
-        out
-    }
-
-    #[tokio::test]
-    async fn a_large_frame_is_read_alone_into_a_buffer_it_owns() {
-        let (mut client, server) = pair().await;
-        let (mut reader, _writer) = server.into_split();
-        let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-        let small = b"next frame".to_vec();
-        let sent = [frame(&big), frame(&small)].concat();
-        let writer = tokio::spawn(async move {
-            for piece in sent.chunks(70_000) {
-                client.write_all(piece).await.unwrap();
-                tokio::task::yield_now().await;
-            }
-            client
-        });
-        let mut buf = first_read(&mut reader).await;
-        assert!(big_frame_pending(&buf, 1 << 20));
-        assert!(
-            !big_frame_pending(&buf, 1000),
-            "over the limit is take_frame's to refuse"
-        );
-        let body = read_own_frame(&mut reader, &mut buf).await.unwrap();
-        assert_eq!(&body[..], &big[..]);
-        assert!(buf.is_empty());
-        // Nobody else holds the allocation: a handler can take the bytes over.
-        assert!(body.try_into_mut().is_ok());
-        // The next frame was left on the socket, whole.
-        let _client = writer.await.unwrap();
-        let mut rest = vec![0u8; 4 + small.len()];
-        reader.read_exact(&mut rest).await.unwrap();
-        assert_eq!(rest, frame(&small));
-    }
-
-    #[tokio::test]
-    async fn a_large_frame_cut_short_is_an_error() {
-        let (mut client, server) = pair().await;
-        let (mut reader, _writer) = server.into_split();
-        client
-            .write_all(&frame(&vec![1u8; 100_000])[..50_000])
-            .await
-            .unwrap();
-        drop(client);
-        let mut buf = first_read(&mut reader).await;
-        let err = read_own_frame(&mut reader, &mut buf).await.unwrap_err();
-        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
-        assert!(err.to_string().contains("of 100000"), "{err}");
-    }
 }

@@ -8,10 +8,12 @@
 //! stream fetches answer many times on one correlation id).
 
 mod conn;
+mod frames;
 mod server;
 mod sink;
 
 pub use conn::Request;
+pub use frames::{FrameReadError, FrameReader};
 pub use server::{Server, ServerConfig, bind};
 pub use sink::{Outgoing, ResponseSink, SinkClosed};
 

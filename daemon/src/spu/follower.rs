@@ -8,7 +8,6 @@ use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use protocol::api::ErrorCode;
 use protocol::internal::{
     EpochEndOffsetRequest, EpochEndOffsetResponse, FollowerFetchRequest, FollowerFetchResponse,
@@ -97,12 +96,7 @@ async fn follow(
         .map_err(|_| io::Error::other(format!("connecting to {addr} timed out")))??;
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.into_split();
-    let mut frames = Frames {
-        reader,
-        buf: BytesMut::with_capacity(64 * 1024),
-        max: max_frame,
-        peer: "leader",
-    };
+    let mut frames = Frames::new(reader, max_frame, "leader");
     let key = p.key().clone();
 
     // Cut what diverged from the leader's log.

@@ -6,16 +6,14 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::BytesMut;
 use protocol::api::{RequestHeader, encode_request_frame};
-use protocol::frame::take_frame;
 use protocol::internal::{
     ApiRequest, ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse,
     ReportOffsetsRequest, WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
 use protocol::{Decode, Reader};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::watch;
@@ -24,6 +22,7 @@ use tracing::{debug, error, info, warn};
 use super::replicas::ReplicaState;
 use super::store::ReplicaStore;
 use super::{SpuConfig, SpuError};
+use crate::net::FrameReader;
 
 /// Well inside the SC's heartbeat timeout (`--spu-heartbeat-timeout-ms`, a few seconds).
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
@@ -106,31 +105,31 @@ pub(super) fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result
 
 /// Response frames read from one connection.
 pub(super) struct Frames {
-    pub(super) reader: OwnedReadHalf,
-    pub(super) buf: BytesMut,
-    pub(super) max: usize,
+    frames: FrameReader<OwnedReadHalf>,
     /// Names the peer in errors.
-    pub(super) peer: &'static str,
+    peer: &'static str,
 }
 
 impl Frames {
-    /// The next response: its correlation id and body.
-    pub(super) async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
-        loop {
-            if let Some(frame) = take_frame(&mut self.buf, self.max).map_err(io::Error::other)? {
-                let frame = frame.freeze();
-                let mut src = Reader::new(&frame);
-                let corr = i32::decode(&mut src, 0).map_err(io::Error::other)?;
-                let at = src.position();
-                return Ok((corr, frame.slice(at..)));
-            }
-            if self.reader.read_buf(&mut self.buf).await? == 0 {
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the {} closed the connection", self.peer),
-                ));
-            }
+    pub(super) fn new(reader: OwnedReadHalf, max: usize, peer: &'static str) -> Self {
+        Self {
+            frames: FrameReader::new(reader, max),
+            peer,
         }
+    }
+
+    /// The next response: its correlation id and body. Cancel safe.
+    pub(super) async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
+        let Some(frame) = self.frames.next().await? else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the {} closed the connection", self.peer),
+            ));
+        };
+        let mut src = Reader::new(&frame);
+        let corr = i32::decode(&mut src, 0).map_err(io::Error::other)?;
+        let at = src.position();
+        Ok((corr, frame.slice(at..)))
     }
 }
 
@@ -180,12 +179,7 @@ async fn session(
     };
     let _ = stream.set_nodelay(true);
     let (reader, mut writer) = stream.into_split();
-    let mut frames = Frames {
-        reader,
-        buf: BytesMut::with_capacity(4096),
-        max: config.max_frame_bytes,
-        peer: "SC",
-    };
+    let mut frames = Frames::new(reader, config.max_frame_bytes, "SC");
     match exchange(
         config,
         replicas,
