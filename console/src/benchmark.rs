@@ -3,10 +3,11 @@
 //! measured in the same run (plain bytes through a socket pair on 127.0.0.1 in the same
 //! chunk sizes), because absolute figures on a shared machine mean little.
 //!
-//! A run has two phases. The throughput phase sends `--records` as fast as the producer
-//! takes them (or, for `consume`, reads them back from the beginning). The latency phase
+//! A run has two phases, each on a topic of its own. The latency phase goes first: it
 //! sends at a fixed `--rate` with no linger, timing each record's acknowledgement and its
-//! arrival at a consumer that follows the topic (end to end).
+//! arrival at a consumer that follows the topic (end to end). The throughput phase then
+//! sends `--records` as fast as the producer takes them (or, for `consume`, reads them
+//! back from the beginning).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -260,35 +261,43 @@ impl BenchReport {
 
 /// Run a benchmark against the cluster behind `fluvio`; with `--compare-replication`,
 /// a second one at that replication factor, compared with the first.
+///
+/// Latency is measured first, for every replication factor, on topics of their own: a
+/// throughput phase leaves the kernel gigabytes to write back for a while, and a latency
+/// phase right after it would measure that writeback as much as the cluster.
 pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, ClientError> {
-    let mut report = run_once(fluvio, cmd, "").await?;
-    let args = match cmd {
-        BenchmarkCmd::Produce(args) | BenchmarkCmd::Consume(args) => args,
+    let (kind, args) = match cmd {
+        BenchmarkCmd::Produce(args) => ("produce", args),
+        BenchmarkCmd::Consume(args) => ("consume", args),
     };
-    if let Some(factor) = args.compare_replication {
-        let same_kind = |args: BenchmarkArgs| match cmd {
-            BenchmarkCmd::Produce(_) => BenchmarkCmd::Produce(args),
-            BenchmarkCmd::Consume(_) => BenchmarkCmd::Consume(args),
-        };
+    let compared = args.compare_replication.map(|factor| {
         let mut other = args.clone();
         other.replication = factor;
         other.compare_replication = None;
-        let second = run_once(fluvio, &same_kind(other.clone()), &format!("-r{factor}")).await?;
+        (factor, other)
+    });
+    let latency = latency_run(fluvio, args, "-latency").await?;
+    let other_latency = match &compared {
+        Some((factor, other)) => latency_run(fluvio, other, &format!("-r{factor}-latency")).await?,
+        None => Latency::default(),
+    };
+
+    let mut report = run_once(fluvio, kind, args, "", latency).await?;
+    if let Some((factor, other)) = compared {
+        let second = run_once(fluvio, kind, &other, &format!("-r{factor}"), other_latency).await?;
         let ratio = |a: &BenchReport, b: &BenchReport| {
             b.throughput.mb_per_s / a.throughput.mb_per_s.max(1e-9)
         };
         let mut round_ratios = vec![ratio(&report, &second)];
-        // Further rounds: throughput only, the pair run back to back as in the first.
-        let mut base = args.clone();
-        base.compare_replication = None;
-        base.latency_secs = 0;
-        other.latency_secs = 0;
+        // Further rounds: the pair run back to back as in the first.
         for round in 2..=args.rounds {
-            let a = run_once(fluvio, &same_kind(base.clone()), &format!("-{round}")).await?;
+            let a = run_once(fluvio, kind, args, &format!("-{round}"), Latency::default()).await?;
             let b = run_once(
                 fluvio,
-                &same_kind(other.clone()),
+                kind,
+                &other,
                 &format!("-r{factor}-{round}"),
+                Latency::default(),
             )
             .await?;
             round_ratios.push(ratio(&a, &b));
@@ -304,6 +313,13 @@ pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, Cli
     Ok(report)
 }
 
+/// Acknowledgement and end-to-end latency percentiles; empty when not measured.
+#[derive(Debug, Clone, Copy, Default)]
+struct Latency {
+    ack: Percentiles,
+    end_to_end: Percentiles,
+}
+
 /// The middle value (the mean of the two middle ones for an even count); 0 when empty.
 fn median(values: &[f64]) -> f64 {
     let mut sorted = values.to_vec();
@@ -315,17 +331,16 @@ fn median(values: &[f64]) -> f64 {
     }
 }
 
-/// One benchmark on a fresh topic.
-async fn run_once(
+fn topic_name(suffix: &str) -> String {
+    format!("benchmark-{}{suffix}", std::process::id())
+}
+
+/// Create the benchmark topic `name` with `args`' partitions and replication.
+async fn create_topic(
     fluvio: &Fluvio,
-    cmd: &BenchmarkCmd,
-    suffix: &str,
-) -> Result<BenchReport, ClientError> {
-    let (kind, args) = match cmd {
-        BenchmarkCmd::Produce(args) => ("produce", args),
-        BenchmarkCmd::Consume(args) => ("consume", args),
-    };
-    let topic = format!("benchmark-{}{suffix}", std::process::id());
+    args: &BenchmarkArgs,
+    name: &str,
+) -> Result<(), ClientError> {
     let spec = TopicSpec {
         replicas: ReplicaSpec::Computed {
             partitions: args.partitions.max(1),
@@ -334,17 +349,49 @@ async fn run_once(
         },
         ..TopicSpec::default()
     };
-    fluvio
-        .admin()
-        .create::<TopicSpec>(&topic, spec, false)
-        .await?;
-    let result = measure(fluvio, kind, args, &topic).await;
+    fluvio.admin().create::<TopicSpec>(name, spec, false).await
+}
+
+/// Delete the benchmark topic `name` unless `--keep-topic`.
+async fn remove_topic(fluvio: &Fluvio, args: &BenchmarkArgs, name: &str) {
     if !args.keep_topic {
         let _ = fluvio
             .admin()
-            .delete::<TopicSpec>(topic.clone(), &topic)
+            .delete::<TopicSpec>(name.to_string(), name)
             .await;
     }
+}
+
+/// The latency phase on a fresh topic, unless `--latency-secs 0` or `--rate 0`.
+async fn latency_run(
+    fluvio: &Fluvio,
+    args: &BenchmarkArgs,
+    suffix: &str,
+) -> Result<Latency, ClientError> {
+    if args.latency_secs == 0 || args.rate == 0 {
+        return Ok(Latency::default());
+    }
+    let topic = topic_name(suffix);
+    create_topic(fluvio, args, &topic).await?;
+    let partitions: Vec<u32> = (0..args.partitions.max(1)).collect();
+    let result = latency_phase(fluvio, args, &topic, &partitions).await;
+    remove_topic(fluvio, args, &topic).await;
+    let (ack, end_to_end) = result?;
+    Ok(Latency { ack, end_to_end })
+}
+
+/// One throughput phase on a fresh topic, reported with `latency` measured before.
+async fn run_once(
+    fluvio: &Fluvio,
+    kind: &'static str,
+    args: &BenchmarkArgs,
+    suffix: &str,
+    latency: Latency,
+) -> Result<BenchReport, ClientError> {
+    let topic = topic_name(suffix);
+    create_topic(fluvio, args, &topic).await?;
+    let result = measure(fluvio, kind, args, &topic, latency).await;
+    remove_topic(fluvio, args, &topic).await;
     result
 }
 
@@ -353,6 +400,7 @@ async fn measure(
     kind: &'static str,
     args: &BenchmarkArgs,
     topic: &str,
+    latency: Latency,
 ) -> Result<BenchReport, ClientError> {
     let value = Bytes::from(vec![b'x'; args.record_size]);
     let partitions: Vec<u32> = (0..args.partitions.max(1)).collect();
@@ -403,12 +451,6 @@ async fn measure(
     .await
     .unwrap_or_default();
 
-    let (ack_latency, end_to_end_latency) = if args.latency_secs > 0 && args.rate > 0 {
-        latency_phase(fluvio, args, topic, &partitions).await?
-    } else {
-        (Percentiles::default(), Percentiles::default())
-    };
-
     Ok(BenchReport {
         kind,
         topic: topic.to_string(),
@@ -420,8 +462,8 @@ async fn measure(
         throughput,
         loopback_baseline,
         latency_rate: args.rate,
-        ack_latency,
-        end_to_end_latency,
+        ack_latency: latency.ack,
+        end_to_end_latency: latency.end_to_end,
         comparison: None,
     })
 }

@@ -47,10 +47,69 @@ fn benchmark_reports_throughput_baseline_and_latency_as_json() {
         assert!(p["p50_ms"].as_f64() <= p["p99_ms"].as_f64());
         assert!(p["p99_ms"].as_f64() <= p["p999_ms"].as_f64());
     }
-    // The benchmark cleans up its topic.
+    // The benchmark cleans up its topics.
     let run = fluvio(&sc, &["topic", "list", "-O", "json"]);
     run.ok();
     assert!(!run.stdout.contains("benchmark-"), "{}", run.stdout);
+
+    // Kept, the topics show each phase wrote to its own: the latency phase's records are
+    // not in the throughput topic.
+    let run = fluvio(
+        &sc,
+        &[
+            "benchmark",
+            "produce",
+            "--records",
+            "3000",
+            "--record-size",
+            "256",
+            "--partitions",
+            "2",
+            "--rate",
+            "400",
+            "--latency-secs",
+            "1",
+            "--keep-topic",
+            "-O",
+            "json",
+        ],
+    );
+    run.ok();
+    let report: Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    let topic = report["topic"].as_str().unwrap().to_string();
+    // Log ends reach the SC's status within a report interval of the SPU's.
+    let records_in = |partitions: &Value, topic: &str| -> Option<i64> {
+        (0..2)
+            .map(|p| {
+                let name = format!("{topic}-{p}");
+                let partition = partitions
+                    .as_array()?
+                    .iter()
+                    .find(|p| p["name"] == name.as_str())?;
+                partition["status"]["leader"]["leo"].as_i64()
+            })
+            .sum()
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let latency_topic = format!("{topic}-latency");
+    let counts = loop {
+        let run = fluvio(&sc, &["partition", "list", "-O", "json"]);
+        run.ok();
+        let partitions: Value = serde_json::from_str(&run.stdout).unwrap();
+        let counts = (
+            records_in(&partitions, &topic),
+            records_in(&partitions, &latency_topic),
+        );
+        if counts == (Some(3000), Some(400)) || std::time::Instant::now() > deadline {
+            break counts;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(
+        counts,
+        (Some(3000), Some(400)),
+        "records in {topic} and {latency_topic}"
+    );
 }
 
 /// Concatenated `.log` segments of one replica, in offset order.
