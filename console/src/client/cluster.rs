@@ -15,10 +15,10 @@ use super::metadata::{METADATA_TIMEOUT, MetadataCache, PartitionRoute};
 use super::producer::{ProducerConfig, TopicProducer};
 use super::socket::Socket;
 
-/// The cluster client: cheap to clone, shared by producers and consumers.
+/// The cluster client: cheap to clone, shared by producers and consumers. It outlives a
+/// restart of the SC: the metadata cache connects again on its own.
 #[derive(Clone)]
 pub struct Fluvio {
-    admin: Admin,
     metadata: MetadataCache,
     spus: SpuPool,
 }
@@ -26,17 +26,17 @@ pub struct Fluvio {
 impl Fluvio {
     /// Connect to the SC at `addr` and start following its metadata.
     pub async fn connect(addr: &str) -> Result<Fluvio, ClientError> {
-        let admin = Admin::connect(addr).await?;
-        let metadata = MetadataCache::start(&admin).await?;
+        let metadata = MetadataCache::connect(addr).await?;
         Ok(Fluvio {
-            admin,
             metadata,
             spus: SpuPool::default(),
         })
     }
 
-    pub fn admin(&self) -> &Admin {
-        &self.admin
+    /// The admin connection to the SC: the metadata cache's, so after the SC was lost and
+    /// reached again, the new one.
+    pub fn admin(&self) -> Admin {
+        self.metadata.admin()
     }
 
     pub fn metadata(&self) -> &MetadataCache {
@@ -96,7 +96,7 @@ impl Fluvio {
         if let Some(topic) = self.metadata.topic(name).await? {
             return Ok(topic);
         }
-        let listed = self.admin.list::<TopicSpec>(&[name.to_string()]).await?;
+        let listed = self.admin().list::<TopicSpec>(&[name.to_string()]).await?;
         listed.into_iter().find(|t| t.name == name).ok_or_else(|| {
             ClientError::NotFound(format!(
                 "topic '{name}' does not exist; create it with `fluvio topic create {name}`"

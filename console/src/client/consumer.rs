@@ -271,13 +271,8 @@ impl RecordStream {
         loop {
             attempt += 1;
             tokio::time::sleep(RETRY_BACKOFF * attempt.min(10)).await;
-            if !self.fluvio.admin().socket().is_open() {
-                return Err(ClientError::ConnectionLost {
-                    peer: Peer::Sc,
-                    addr: self.fluvio.admin().addr().to_string(),
-                    hint: super::error::hint_for(Peer::Sc),
-                });
-            }
+            // Rather than wait for the SC to come back, the stream ends now.
+            self.fluvio.metadata().check_connected()?;
             // Fails with "does not exist" when the topic was deleted.
             self.fluvio.topic(&self.topic).await?;
             self.fluvio.drop_spu_at(self.socket.addr()).await;

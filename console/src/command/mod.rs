@@ -192,7 +192,9 @@ impl Context {
         Ok(fresh)
     }
 
-    /// The cluster client (metadata, producers, consumers), made on first use.
+    /// The cluster client (metadata, producers, consumers), made on first use. While the
+    /// kept one is reconnecting, a command asks for a new one, so it fails at once if the
+    /// SC is down and need not wait for the old one's next attempt if the SC is back.
     pub async fn fluvio(&self) -> Result<Fluvio, CommandError> {
         let mut fluvio = self.fluvio.lock().await;
         if let Some(existing) = fluvio.as_ref()
