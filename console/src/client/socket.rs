@@ -50,10 +50,12 @@ struct Shared {
     next_id: AtomicI32,
 }
 
-/// A connection, cheap to clone; the reader task ends when the socket closes.
+/// A connection, cheap to clone; the reader task ends when the socket closes, or when the
+/// last clone is dropped, which closes the connection.
 #[derive(Clone)]
 pub struct Socket {
     shared: Arc<Shared>,
+    _reader: Arc<StopReader>,
     peer: Peer,
     addr: String,
     versions: Arc<ApiVersionsResponse>,
@@ -148,9 +150,10 @@ impl Socket {
             waiters: Mutex::new(Waiters::default()),
             next_id: AtomicI32::new(1),
         });
-        tokio::spawn(route_frames(reader, buf, Arc::clone(&shared)));
+        let reader = tokio::spawn(route_frames(reader, buf, Arc::clone(&shared)));
         Ok(Socket {
             shared,
+            _reader: Arc::new(StopReader(reader.abort_handle())),
             peer,
             addr: addr.to_string(),
             versions: Arc::new(versions),
@@ -289,6 +292,18 @@ impl Socket {
     }
 }
 
+/// Stops the reader task when the last handle to its connection goes. Without it the
+/// reader would keep the connection open (and the server sending, on a watch) for nobody.
+/// With the reader gone, the writer half is dropped with the last handle too, and the
+/// connection closes; a stream still held ends as if the server had hung up.
+struct StopReader(tokio::task::AbortHandle);
+
+impl Drop for StopReader {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Write `parts` in order, as few vectored writes as the socket allows.
 async fn write_parts(writer: &mut OwnedWriteHalf, parts: &[Bytes]) -> std::io::Result<()> {
     /// Slices per write; far below any system's IOV_MAX.
@@ -418,6 +433,38 @@ mod tests {
                  Start it with fluvio-daemon, or point --sc at your SC."
             )
         );
+    }
+
+    #[tokio::test]
+    async fn dropping_the_last_handle_closes_the_connection() {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::sc::{ScRequest, ScResponse};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let server = tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let size = conn.read_i32().await.unwrap();
+            let mut frame = vec![0; size as usize];
+            conn.read_exact(&mut frame).await.unwrap();
+            let (header, _) = ScRequest::decode_frame(&frame).unwrap();
+            let answer = ScResponse::ApiVersions(ApiVersionsResponse::sc())
+                .to_frame(header.correlation_id, header.api_version)
+                .unwrap();
+            conn.write_all(&answer).await.unwrap();
+            // Reads end (0 bytes) once the client has closed its side.
+            let mut rest = Vec::new();
+            conn.read_to_end(&mut rest).await.unwrap();
+        });
+        let socket = Socket::connect(&addr, Peer::Sc).await.unwrap();
+        let clone = socket.clone();
+        drop(socket);
+        assert!(clone.is_open());
+        drop(clone);
+        tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .expect("the connection closed")
+            .unwrap();
     }
 
     #[tokio::test]
