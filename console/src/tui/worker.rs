@@ -10,7 +10,7 @@ use protocol::sc::{AuthTokenSpec, Message, MessageType, Metadata, MetadataUpdate
 use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
-use crate::client::{ConsumerConfig, Fluvio, MultiStream};
+use crate::client::{Admin, ClientError, ConsumerConfig, Fluvio, MultiStream, WatchStream};
 use crate::command::{self, Cli, Context};
 use crate::config::{AddrOrigin, ScTarget};
 use crate::render;
@@ -72,7 +72,7 @@ impl Worker {
                 tokio::spawn(run_command(
                     line,
                     cli,
-                    self.fluvio.admin().addr().to_string(),
+                    self.fluvio.metadata().addr().to_string(),
                     self.events.clone(),
                 ));
             }
@@ -96,15 +96,20 @@ impl Drop for Worker {
     }
 }
 
-/// Send the cache's objects now and after every change it sees.
+/// Send the cache's objects now and after every change it sees. While the SC is away the
+/// console says so instead; the cache connects again on its own, and the objects of the
+/// new connection clear the notice.
 async fn watch_objects(fluvio: Fluvio, events: Sender<AppEvent>) {
     let metadata = fluvio.metadata().clone();
     let mut changes = metadata.subscribe();
     loop {
-        let event = AppEvent::Objects {
-            spus: metadata.spus(),
-            topics: metadata.topics(),
-            partitions: metadata.partitions(),
+        let event = match metadata.check_connected() {
+            Err(why) => AppEvent::Disconnected(why.to_string()),
+            Ok(()) => AppEvent::Objects {
+                spus: metadata.spus(),
+                topics: metadata.topics(),
+                partitions: metadata.partitions(),
+            },
         };
         if events.send(event).await.is_err() || changes.changed().await.is_err() {
             return;
@@ -114,57 +119,57 @@ async fn watch_objects(fluvio: Fluvio, events: Sender<AppEvent>) {
 
 /// Follow the auth tokens (the metadata cache does not hold them).
 async fn watch_tokens(fluvio: Fluvio, events: Sender<AppEvent>) {
-    let mut stream = match fluvio.admin().watch::<AuthTokenSpec>().await {
-        Ok(stream) => stream,
-        Err(err) => {
-            let _ = events.send(AppEvent::Disconnected(err.to_string())).await;
-            return;
-        }
-    };
-    let mut tokens = Objects::default();
-    loop {
-        match stream.next().await {
-            Ok(update) => {
-                tokens.apply(update);
-                if events.send(AppEvent::Tokens(tokens.all())).await.is_err() {
-                    return;
-                }
-            }
-            Err(err) => {
-                let _ = events.send(AppEvent::Disconnected(err.to_string())).await;
-                return;
-            }
-        }
-    }
+    let open = |admin: Admin| async move { admin.watch::<AuthTokenSpec>().await };
+    follow_each_connection(fluvio, events, open, AppEvent::Tokens).await;
 }
 
 /// Follow the partitions' leader epochs and in-sync sets. An SC that does not give them
-/// ends the watch at once; the columns then show `-`, and nothing else is affected (a
-/// lost SC is reported by the other watches).
+/// ends the watch at once; the columns then show `-`, and nothing else is affected.
 async fn watch_partition_states(fluvio: Fluvio, events: Sender<AppEvent>) {
-    let mut stream = match fluvio.admin().watch_partition_states().await {
-        Ok(stream) => stream,
-        Err(err) => {
-            tracing::debug!(%err, "no partition state watch");
-            return;
-        }
-    };
-    let mut states = Objects::default();
+    let open = |admin: Admin| async move { admin.watch_partition_states().await };
+    follow_each_connection(fluvio, events, open, AppEvent::PartitionStates).await;
+}
+
+/// Follow objects the metadata cache does not hold with a watch of their own, started by
+/// `open` on the cache's connection and started again on each new connection the cache
+/// makes after the SC comes back (the new watch's first frame replaces what the old one
+/// left). A watch that ends waits for that next connection, so an SC that refuses the
+/// watch is asked once per connection, not in a loop. A lost SC is reported by
+/// [`watch_objects`].
+async fn follow_each_connection<S, Open, Opening>(
+    fluvio: Fluvio,
+    events: Sender<AppEvent>,
+    open: Open,
+    event: fn(Vec<Metadata<S>>) -> AppEvent,
+) where
+    S: ObjectSpec,
+    Open: Fn(Admin) -> Opening,
+    Opening: Future<Output = Result<WatchStream<S>, ClientError>>,
+{
+    let mut seen = None;
     loop {
-        match stream.next().await {
-            Ok(update) => {
-                states.apply(update);
-                if events
-                    .send(AppEvent::PartitionStates(states.all()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
+        let (connection, admin) = fluvio.metadata().connection_after(seen).await;
+        seen = Some(connection);
+        let mut stream = match open(admin).await {
+            Ok(stream) => stream,
             Err(err) => {
-                tracing::debug!(%err, "the partition state watch ended");
-                return;
+                tracing::debug!(%err, kind = S::LABEL, "no watch on this connection");
+                continue;
+            }
+        };
+        let mut objects = Objects::default();
+        loop {
+            match stream.next().await {
+                Ok(update) => {
+                    objects.apply(update);
+                    if events.send(event(objects.all())).await.is_err() {
+                        return;
+                    }
+                }
+                Err(err) => {
+                    tracing::debug!(%err, kind = S::LABEL, "the watch ended");
+                    break;
+                }
             }
         }
     }
