@@ -19,6 +19,7 @@ pub const CONVERGE: Duration = Duration::from_secs(30);
 pub struct Cluster {
     pub sc: Daemon,
     pub spus: BTreeMap<SpuId, Daemon>,
+    sc_extra: Vec<String>,
     spu_extra: Vec<String>,
     racks: BTreeMap<SpuId, Option<String>>,
     /// Keeps the data alive for the cluster's lifetime.
@@ -44,6 +45,7 @@ impl Cluster {
         let mut cluster = Cluster {
             sc,
             spus: BTreeMap::new(),
+            sc_extra: sc_extra.iter().map(|s| s.to_string()).collect(),
             spu_extra: spu_extra.iter().map(|s| s.to_string()).collect(),
             racks: BTreeMap::new(),
             _dir: dir,
@@ -121,6 +123,28 @@ impl Cluster {
     /// kill -9.
     pub fn kill(&mut self, id: SpuId) {
         self.spus.get_mut(&id).expect("SPU").kill();
+    }
+
+    /// kill -9 of the SC; the SPUs live on and try to reach it again.
+    pub fn kill_sc(&mut self) {
+        self.sc.kill();
+    }
+
+    /// Start a killed SC again on its ports and data, and wait until it serves.
+    pub fn restart_sc(&mut self) {
+        let (public, private) = (self.sc.public, self.sc.private);
+        let extra: Vec<&str> = self.sc_extra.iter().map(String::as_str).collect();
+        let sc = Daemon::spawn_with_args(
+            Role::Sc {
+                allow_unauthenticated_spus: true,
+            },
+            &self.root.join("sc"),
+            public,
+            private,
+            &extra,
+        );
+        sc.wait_ready();
+        self.sc = sc;
     }
 
     /// Start a killed SPU again on its ports and data.

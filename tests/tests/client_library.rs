@@ -1,18 +1,19 @@
 //! Our client library (console::client) against a real daemon: admin, producer batching
-//! and partitioning, consumer positions, live tail, errors.
+//! and partitioning, consumer positions, live tail, errors, a restart of the SC.
 
 use std::collections::BTreeSet;
 use std::time::Duration;
 
 use bytes::Bytes;
 use console::client::{
-    ClientError, ConsumerConfig, Fluvio, Offset, ProducerConfig, partition_for_key,
+    Admin, ClientError, ConsumerConfig, Fluvio, Offset, ProducerConfig, partition_for_key,
 };
 use protocol::api::{ErrorCode, spu_keys};
 use protocol::record::{Record, RecordHeader};
-use protocol::sc::TopicSpec;
+use protocol::sc::{PartitionResolution, TopicSpec};
 use protocol::spu::{ApiRequest, StreamFetchRequest, StreamFetchResponse};
 use protocol::{Decode, Reader};
+use tests::cluster::Cluster;
 use tests::{Daemon, Role, runtime, temp_dir, topic_spec};
 
 async fn drain(
@@ -361,4 +362,63 @@ fn requests_stay_under_the_frame_limit_and_memory_stays_bounded() {
         "a request was over the frame limit:\n{}",
         daemon.log()
     );
+}
+
+/// Poll `done` until it holds; panics naming `what` after a deadline.
+fn wait_until(what: &str, done: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while !done() {
+        assert!(std::time::Instant::now() < deadline, "never {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_handle_made_before_a_kill_9_of_the_sc_works_once_it_is_back() {
+    // The SPU runs on its own, so only the SC goes down.
+    let mut cluster = Cluster::start(&[None], &[], &[]);
+    let sc = cluster.sc.public.to_string();
+    let rt = runtime();
+    let fluvio = rt.block_on(Fluvio::connect(&sc)).expect("connect");
+
+    cluster.kill_sc();
+    wait_until("saw the SC go", || {
+        fluvio.metadata().check_connected().is_err()
+    });
+    cluster.restart_sc();
+    // The topic is made on a connection of its own: the old handle has never heard of it.
+    rt.block_on(async {
+        Admin::connect(&sc)
+            .await
+            .expect("the restarted SC answers")
+            .create::<TopicSpec>("after-restart", topic_spec(1), false)
+            .await
+            .expect("create topic");
+    });
+    // Once the SPU is back with the SC and holds the new replica, records can go there.
+    cluster.wait_partition("after-restart-0", "online", |p| {
+        p.status.resolution == PartitionResolution::Online
+    });
+
+    let sent: Vec<Bytes> = (0..100)
+        .map(|i| Bytes::from(format!("after-restart-{i}")))
+        .collect();
+    rt.block_on(async {
+        let producer = fluvio
+            .topic_producer("after-restart", ProducerConfig::default())
+            .await
+            .expect("the old handle finds the new topic");
+        let mut pending = Vec::new();
+        for value in &sent {
+            pending.push(producer.send(None, value.clone()).await.expect("send"));
+        }
+        producer.flush().await.expect("flush");
+        for p in pending {
+            p.wait().await.expect("acknowledged");
+        }
+        let records = drain(&fluvio, "after-restart", 0, Offset::Beginning).await;
+        let read: Vec<Bytes> = records.into_iter().map(|r| r.value).collect();
+        assert_eq!(read, sent);
+    });
+    assert!(fluvio.metadata().check_connected().is_ok());
 }
