@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::{Args, Subcommand, ValueEnum};
+use protocol::record::Record;
 use protocol::sc::{ReplicaSpec, TopicSpec};
 use protocol::spu::Isolation;
 use serde::Serialize;
@@ -498,6 +499,30 @@ async fn latency_phase(
     partitions: &[u32],
 ) -> Result<(Percentiles, Percentiles), ClientError> {
     let total = args.rate.saturating_mul(args.latency_secs);
+    let producer = fluvio
+        .topic_producer(
+            topic,
+            ProducerConfig {
+                batch_size: args.batch_size,
+                linger: Duration::ZERO,
+                isolation: args.isolation.into(),
+                ..ProducerConfig::default()
+            },
+        )
+        .await?;
+    // One record to every partition, acknowledged before the clock starts: the topic is
+    // new, and its first acknowledgements wait for connections to open and (with
+    // read_committed) for followers to start fetching, a one-off of tens of
+    // milliseconds that would otherwise be most of the p99. The consumer skips them
+    // (shorter than a timestamp).
+    let mut warm_up = Vec::with_capacity(partitions.len());
+    for &partition in partitions {
+        warm_up.push(producer.send_record(partition, Record::default()).await?);
+    }
+    for pending in warm_up {
+        pending.wait().await?;
+    }
+
     let epoch = Instant::now();
     let mut stream = MultiStream::start(
         fluvio,
@@ -523,17 +548,6 @@ async fn latency_phase(
         samples
     });
 
-    let producer = fluvio
-        .topic_producer(
-            topic,
-            ProducerConfig {
-                batch_size: args.batch_size,
-                linger: Duration::ZERO,
-                isolation: args.isolation.into(),
-                ..ProducerConfig::default()
-            },
-        )
-        .await?;
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel();
     let acks = tokio::spawn(async move {
