@@ -422,3 +422,92 @@ fn a_handle_made_before_a_kill_9_of_the_sc_works_once_it_is_back() {
     });
     assert!(fluvio.metadata().check_connected().is_ok());
 }
+
+#[test]
+fn a_following_stream_outlives_a_kill_9_and_restart_of_the_whole_daemon() {
+    let dir = temp_dir();
+    let mut daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    let rt = runtime();
+    let produce = |values: &[String]| {
+        rt.block_on(async {
+            // A connection of its own each time: the one before the restart is gone.
+            let fluvio = Fluvio::connect(&sc).await.expect("connect");
+            let producer = fluvio
+                .topic_producer("follow", ProducerConfig::default())
+                .await
+                .expect("producer");
+            let mut pending = Vec::new();
+            for value in values {
+                pending.push(producer.send(None, value.clone()).await.expect("send"));
+            }
+            producer.flush().await.expect("flush");
+            for p in pending {
+                p.wait().await.expect("acknowledged");
+            }
+        })
+    };
+    let fluvio = rt.block_on(connect_with_topics(&daemon, &[("follow", 1)]));
+    let mut stream = rt.block_on(async {
+        fluvio
+            .partition_consumer("follow", 0)
+            .await
+            .expect("consumer")
+            .stream(Offset::Beginning, ConsumerConfig::default())
+            .await
+            .expect("stream")
+    });
+    let mut next_values = |n: usize| -> Vec<(i64, String)> {
+        rt.block_on(async {
+            let mut out = Vec::new();
+            while out.len() < n {
+                let record = tokio::time::timeout(Duration::from_secs(60), stream.next())
+                    .await
+                    .expect("a record within a minute")
+                    .expect("the stream goes on")
+                    .expect("a record, not an error");
+                out.push((
+                    record.offset,
+                    String::from_utf8_lossy(&record.value).into_owned(),
+                ));
+            }
+            out
+        })
+    };
+
+    let before: Vec<String> = (0..5).map(|i| format!("before-{i}")).collect();
+    produce(&before);
+    let expected: Vec<(i64, String)> = before
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, v)| (i as i64, v))
+        .collect();
+    assert_eq!(next_values(5), expected);
+
+    // The daemon dies with the stream open, and comes back where it was.
+    let (public, private) = (daemon.public, daemon.private);
+    daemon.kill();
+    wait_until("saw the SC go", || {
+        fluvio.metadata().check_connected().is_err()
+    });
+    // Down for a while, so the stream's attempts to resume find the SC away, as they do
+    // while a daemon restarts.
+    std::thread::sleep(Duration::from_secs(2));
+    let daemon = Daemon::spawn_on(Role::AllInOne { spus: 1 }, dir.path(), public, private);
+    daemon.wait_ready();
+
+    let after: Vec<String> = (0..5).map(|i| format!("after-{i}")).collect();
+    produce(&after);
+    let expected: Vec<(i64, String)> = after
+        .iter()
+        .cloned()
+        .enumerate()
+        .map(|(i, v)| (5 + i as i64, v))
+        .collect();
+    assert_eq!(
+        next_values(5),
+        expected,
+        "the same stream, from where it was"
+    );
+}

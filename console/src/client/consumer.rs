@@ -262,8 +262,8 @@ impl RecordStream {
     }
 
     /// Find the partition's leader again and stream from the next offset, retrying while
-    /// the cluster elects one, for up to [`RESUME_WITHIN`]. A deleted topic or a lost SC
-    /// ends the stream at once.
+    /// the cluster elects one or the daemon restarts (the SC away too), for up to
+    /// [`RESUME_WITHIN`]. A deleted topic ends the stream at once.
     async fn resume(&mut self) -> Result<(), ClientError> {
         self.frames = None;
         let deadline = tokio::time::Instant::now() + RESUME_WITHIN;
@@ -271,8 +271,15 @@ impl RecordStream {
         loop {
             attempt += 1;
             tokio::time::sleep(RETRY_BACKOFF * attempt.min(10)).await;
-            // Rather than wait for the SC to come back, the stream ends now.
-            self.fluvio.metadata().check_connected()?;
+            // While the SC is away its copy of the metadata may be stale: wait for it to
+            // come back (the cache reconnects on its own). Past the deadline, the lost SC
+            // is the error.
+            if let Err(lost) = self.fluvio.metadata().check_connected() {
+                if tokio::time::Instant::now() >= deadline {
+                    return Err(lost);
+                }
+                continue;
+            }
             // Fails with "does not exist" when the topic was deleted.
             self.fluvio.topic(&self.topic).await?;
             self.fluvio.drop_spu_at(self.socket.addr()).await;
