@@ -5,6 +5,8 @@ pub mod cli;
 pub mod client;
 pub mod command;
 pub mod config;
+#[cfg(test)]
+mod fake_sc;
 pub mod render;
 pub mod repl;
 pub mod tui;

@@ -419,7 +419,6 @@ mod tests {
     use protocol::sc::{
         ObjectWatchRequest, ObjectWatchResponse, ScRequest, ScResponse, TopicStatus,
     };
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpSocket, TcpStream};
     use tokio::task::{JoinHandle, JoinSet};
 
@@ -508,17 +507,9 @@ mod tests {
         }
     }
 
-    async fn answer(mut conn: TcpStream, topics: Arc<std::sync::Mutex<Vec<String>>>) {
-        loop {
-            let Ok(size) = conn.read_i32().await else {
-                return;
-            };
-            let mut frame = vec![0; size as usize];
-            if conn.read_exact(&mut frame).await.is_err() {
-                return;
-            }
-            let (header, request) = ScRequest::decode_frame(&frame).unwrap();
-            let response = match request {
+    async fn answer(conn: TcpStream, topics: Arc<std::sync::Mutex<Vec<String>>>) {
+        crate::fake_sc::serve(conn, |request| {
+            Some(match request {
                 ScRequest::ApiVersions(_) => ScResponse::ApiVersions(ApiVersionsResponse::sc()),
                 ScRequest::Watch(ObjectWatchRequest::Topic(_)) => {
                     let all = topics.lock().unwrap().iter().map(|t| topic(t)).collect();
@@ -530,15 +521,10 @@ mod tests {
                 ScRequest::Watch(ObjectWatchRequest::Spu(_)) => ScResponse::Watch(
                     ObjectWatchResponse::Spu(MetadataUpdate::snapshot(1, vec![])),
                 ),
-                _ => return,
-            };
-            let bytes = response
-                .to_frame(header.correlation_id, header.api_version)
-                .unwrap();
-            if conn.write_all(&bytes).await.is_err() {
-                return;
-            }
-        }
+                _ => return None,
+            })
+        })
+        .await
     }
 
     fn names(cache: &MetadataCache) -> Vec<String> {

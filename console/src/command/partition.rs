@@ -278,54 +278,35 @@ mod tests {
     async fn older_sc() -> String {
         use protocol::api::ApiVersionsResponse;
         use protocol::sc::{ObjectListRequest, ObjectListResponse, ScRequest, ScResponse};
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move {
             loop {
-                let Ok((mut conn, _)) = listener.accept().await else {
+                let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(async move {
-                    loop {
-                        let Ok(size) = conn.read_i32().await else {
-                            return;
-                        };
-                        let mut frame = vec![0; size as usize];
-                        if conn.read_exact(&mut frame).await.is_err() {
-                            return;
-                        }
-                        let (header, request) = ScRequest::decode_frame(&frame).unwrap();
-                        let response = match request {
-                            ScRequest::ApiVersions(_) => {
-                                ScResponse::ApiVersions(ApiVersionsResponse::sc())
-                            }
-                            ScRequest::List(ObjectListRequest::Partition(_)) => {
-                                let status = PartitionStatus {
-                                    lsr: 1,
-                                    ..Default::default()
-                                };
-                                let spec = PartitionSpec {
-                                    leader: 5001,
-                                    replicas: vec![5001],
-                                    ..Default::default()
-                                };
-                                ScResponse::List(ObjectListResponse::Partition(vec![
-                                    Metadata::new("old-0", spec, status),
-                                ]))
-                            }
-                            // What it cannot decode ends the connection.
-                            _ => return,
-                        };
-                        let bytes = response
-                            .to_frame(header.correlation_id, header.api_version)
-                            .unwrap();
-                        if conn.write_all(&bytes).await.is_err() {
-                            return;
-                        }
+                tokio::spawn(crate::fake_sc::serve(conn, |request| match request {
+                    ScRequest::ApiVersions(_) => {
+                        Some(ScResponse::ApiVersions(ApiVersionsResponse::sc()))
                     }
-                });
+                    ScRequest::List(ObjectListRequest::Partition(_)) => {
+                        let status = PartitionStatus {
+                            lsr: 1,
+                            ..Default::default()
+                        };
+                        let spec = PartitionSpec {
+                            leader: 5001,
+                            replicas: vec![5001],
+                            ..Default::default()
+                        };
+                        Some(ScResponse::List(ObjectListResponse::Partition(vec![
+                            Metadata::new("old-0", spec, status),
+                        ])))
+                    }
+                    // What it cannot decode ends the connection.
+                    _ => None,
+                }));
             }
         });
         addr
