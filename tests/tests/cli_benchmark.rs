@@ -9,28 +9,31 @@ fn benchmark_reports_throughput_baseline_and_latency_as_json() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     let sc = daemon.public.to_string();
+    // 3000 records of 256 B over 2 partitions, then 400 records/s for one second.
+    let small_run = |kind: &str, extra: &[&str]| {
+        let mut args = vec![
+            "benchmark",
+            kind,
+            "--records",
+            "3000",
+            "--record-size",
+            "256",
+            "--batch-size",
+            "4096",
+            "--partitions",
+            "2",
+            "--rate",
+            "400",
+            "--latency-secs",
+            "1",
+            "-O",
+            "json",
+        ];
+        args.extend_from_slice(extra);
+        fluvio(&sc, &args)
+    };
     for kind in ["produce", "consume"] {
-        let run = fluvio(
-            &sc,
-            &[
-                "benchmark",
-                kind,
-                "--records",
-                "3000",
-                "--record-size",
-                "256",
-                "--batch-size",
-                "4096",
-                "--partitions",
-                "2",
-                "--rate",
-                "400",
-                "--latency-secs",
-                "1",
-                "-O",
-                "json",
-            ],
-        );
+        let run = small_run(kind, &[]);
         run.ok();
         let report: Value = serde_json::from_str(run.stdout.trim())
             .unwrap_or_else(|err| panic!("{kind}: not one JSON object ({err}):\n{}", run.stdout));
@@ -55,26 +58,7 @@ fn benchmark_reports_throughput_baseline_and_latency_as_json() {
     // Kept, the topics show each phase wrote to its own: the throughput topic holds its
     // 3000 records, the latency topic its 400 timed ones and one warm-up record per
     // partition (sent and acknowledged before the clock starts, so not among the samples).
-    let run = fluvio(
-        &sc,
-        &[
-            "benchmark",
-            "produce",
-            "--records",
-            "3000",
-            "--record-size",
-            "256",
-            "--partitions",
-            "2",
-            "--rate",
-            "400",
-            "--latency-secs",
-            "1",
-            "--keep-topic",
-            "-O",
-            "json",
-        ],
-    );
+    let run = small_run("produce", &["--keep-topic"]);
     run.ok();
     let report: Value = serde_json::from_str(run.stdout.trim()).unwrap();
     let topic = report["topic"].as_str().unwrap().to_string();

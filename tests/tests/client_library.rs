@@ -475,14 +475,15 @@ fn a_following_stream_outlives_a_kill_9_and_restart_of_the_whole_daemon() {
         })
     };
 
-    let before: Vec<String> = (0..5).map(|i| format!("before-{i}")).collect();
+    // Five values named `prefix`-N, and the offsets they should get from `first` on.
+    let numbered = |prefix: &str, first: i64| -> (Vec<String>, Vec<(i64, String)>) {
+        let values: Vec<String> = (0..5).map(|i| format!("{prefix}-{i}")).collect();
+        let expected = (first..).zip(values.iter().cloned()).collect();
+        (values, expected)
+    };
+
+    let (before, expected) = numbered("before", 0);
     produce(&before);
-    let expected: Vec<(i64, String)> = before
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(i, v)| (i as i64, v))
-        .collect();
     assert_eq!(next_values(5), expected);
 
     // The daemon dies with the stream open, and comes back where it was.
@@ -497,14 +498,8 @@ fn a_following_stream_outlives_a_kill_9_and_restart_of_the_whole_daemon() {
     let daemon = Daemon::spawn_on(Role::AllInOne { spus: 1 }, dir.path(), public, private);
     daemon.wait_ready();
 
-    let after: Vec<String> = (0..5).map(|i| format!("after-{i}")).collect();
+    let (after, expected) = numbered("after", 5);
     produce(&after);
-    let expected: Vec<(i64, String)> = after
-        .iter()
-        .cloned()
-        .enumerate()
-        .map(|(i, v)| (5 + i as i64, v))
-        .collect();
     assert_eq!(
         next_values(5),
         expected,
