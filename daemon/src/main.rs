@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use daemon::net::ListenerLimits;
+use daemon::net::limits::{self, FrameMemory};
 use daemon::sc::private::{AdmissionPolicy, MANAGED_TOKEN_NAME};
 use daemon::sc::server::{self, ManagedSpu, ScConfig};
 use daemon::spu::{self, SpuConfig};
@@ -56,6 +58,57 @@ struct Common {
     /// Log filter (tracing syntax, e.g. `info,daemon=debug`); RUST_LOG works too.
     #[arg(long)]
     log: Option<String>,
+    #[command(flatten)]
+    listener: ListenerArgs,
+}
+
+/// Limits every listener of the process enforces (SC public and private, each SPU's
+/// public and private).
+#[derive(Debug, Args)]
+struct ListenerArgs {
+    /// Connections each listener serves at once; one more is accepted and closed at once.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Connections each listener serves at once from one peer IP address.
+    #[arg(long, default_value_t = limits::DEFAULT_MAX_CONNECTIONS_PER_PEER)]
+    max_connections_per_peer: usize,
+    /// How long a frame may take to arrive whole once its first byte has come
+    /// (e.g. 30s, 500ms, 2m; bare numbers are seconds). Quiet time between frames is
+    /// not limited.
+    #[arg(long, default_value = "30s", value_parser = limits::parse_duration)]
+    frame_timeout: std::time::Duration,
+    /// How long a new connection may take to send its first whole frame.
+    #[arg(long, default_value = "10s", value_parser = limits::parse_duration)]
+    first_frame_timeout: std::time::Duration,
+    /// Memory for frames being received, shared by all connections of the process
+    /// (bytes, or with KiB/MiB/GiB); at least --max-frame-bytes. While it is spent,
+    /// large frames wait unread.
+    #[arg(long, default_value = "512MiB", value_parser = limits::parse_bytes)]
+    frame_memory: usize,
+}
+
+impl ListenerArgs {
+    /// The limits for every listener of this process: one frame-memory budget for all.
+    fn limits(&self, max_frame_bytes: usize) -> Result<ListenerLimits, String> {
+        if self.frame_memory < max_frame_bytes {
+            return Err(format!(
+                "--frame-memory {} is less than --max-frame-bytes {max_frame_bytes}: a frame of the largest allowed size could never be read; raise --frame-memory or lower --max-frame-bytes",
+                self.frame_memory
+            ));
+        }
+        if self.max_connections == 0 || self.max_connections_per_peer == 0 {
+            return Err(
+                "--max-connections and --max-connections-per-peer must be at least 1".into(),
+            );
+        }
+        Ok(ListenerLimits {
+            max_connections: self.max_connections,
+            max_connections_per_peer: self.max_connections_per_peer,
+            frame_timeout: self.frame_timeout,
+            first_frame_timeout: self.first_frame_timeout,
+            frame_memory: FrameMemory::new(self.frame_memory),
+        })
+    }
 }
 
 /// SC plus managed SPUs in one process.
@@ -209,6 +262,12 @@ fn main() -> ExitCode {
         None => cli.all.common.log.clone(),
     };
     init_logging(log.as_deref());
+    let (common, listeners) = match &cli.role {
+        Some(Role::Sc(a)) => (&a.common, 2),
+        Some(Role::Spu(a)) => (&a.common, 2),
+        None => (&cli.all.common, 2 + 2 * usize::from(cli.all.spus)),
+    };
+    raise_open_files_limit(&common.listener, listeners);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -236,6 +295,26 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lift the open-files limit as far as allowed, and say so when the connection limits of
+/// all listeners together still cannot be reached.
+fn raise_open_files_limit(args: &ListenerArgs, listeners: usize) {
+    match limits::raise_open_files_limit() {
+        Ok(open_files) => {
+            let wanted = args.max_connections.saturating_mul(listeners) as u64;
+            if open_files < wanted {
+                tracing::warn!(
+                    open_files,
+                    "the open-files limit ({open_files}) is below --max-connections ({}) times {listeners} listeners; connections beyond it fail at accept (raise the hard limit with ulimit -Hn)",
+                    args.max_connections
+                );
+            } else {
+                info!(open_files, "open-files limit");
+            }
+        }
+        Err(err) => tracing::warn!(%err, "cannot raise the open-files limit"),
+    }
+}
+
 /// Signal shutdown on SIGINT/SIGTERM.
 fn shutdown_channel() -> (watch::Sender<bool>, watch::Receiver<bool>) {
     watch::channel(false)
@@ -260,6 +339,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             rack: None,
         });
     }
+    let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
     let (stop, shutdown) = shutdown_channel();
     let sc = server::start(
         ScConfig {
@@ -269,6 +349,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             public_flag: "--sc-public-addr",
             private_flag: "--sc-private-addr",
             max_frame_bytes: args.common.max_frame_bytes,
+            limits: limits.clone(),
             policy: AdmissionPolicy {
                 allow_unauthenticated: false,
                 managed_secret: Some(secret.clone()),
@@ -296,6 +377,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 rack: m.rack,
                 token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                 max_frame_bytes: args.common.max_frame_bytes,
+                limits: limits.clone(),
                 flush: args.flush,
                 replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
                 fault_hold_replication: None,
@@ -330,6 +412,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
 }
 
 async fn run_sc(args: ScArgs) -> Result<(), String> {
+    let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
     let (stop, shutdown) = shutdown_channel();
     let sc = server::start(
         ScConfig {
@@ -339,6 +422,7 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
             public_flag: "--public-addr",
             private_flag: "--private-addr",
             max_frame_bytes: args.common.max_frame_bytes,
+            limits: limits.clone(),
             policy: AdmissionPolicy {
                 allow_unauthenticated: args.allow_unauthenticated_spus,
                 managed_secret: None,
@@ -368,6 +452,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
         }
         _ => None,
     };
+    let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
     let (stop, shutdown) = shutdown_channel();
     info!(flush = %args.flush, "partition log flush policy");
     let spu = spu::start(
@@ -383,6 +468,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             rack: args.rack,
             token,
             max_frame_bytes: args.common.max_frame_bytes,
+            limits,
             flush: args.flush,
             replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
             fault_hold_replication: args.fault_hold_replication,

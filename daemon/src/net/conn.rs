@@ -12,7 +12,8 @@ use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
 
-use super::frames::{FrameReadError, FrameReader};
+use super::frames::{FrameReadError, FrameReader, ReadLimits};
+use super::limits::LogThrottle;
 use super::sink::{Outgoing, QUEUE_FRAMES, ResponseSink};
 use crate::storage::FileRange;
 
@@ -49,13 +50,22 @@ impl Request {
     }
 }
 
-/// Serve one connection until the peer closes it, it breaks the protocol, or shutdown.
+/// What every connection of one server reads under, and where it reports missed deadlines.
+pub(super) struct ConnLimits {
+    pub max_frame_bytes: usize,
+    pub read: ReadLimits,
+    /// Missed deadlines come in floods when someone is attacking the port.
+    pub timeouts_log: LogThrottle,
+}
+
+/// Serve one connection until the peer closes it, it breaks the protocol, misses a
+/// deadline, or shutdown.
 pub(super) async fn run<S: Service>(
     name: &'static str,
     service: Arc<S>,
     stream: TcpStream,
     peer: SocketAddr,
-    max_frame_bytes: usize,
+    limits: Arc<ConnLimits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
@@ -63,15 +73,16 @@ pub(super) async fn run<S: Service>(
     let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, rx));
     let mut session = service.open(peer, ResponseSink::new(tx));
-    let mut frames = FrameReader::new(reader, max_frame_bytes);
+    let mut frames = FrameReader::with_limits(reader, limits.max_frame_bytes, limits.read.clone());
     debug!(server = name, %peer, "connection accepted");
 
     loop {
         let read = tokio::select! {
-            read = frames.next() => read,
+            read = frames.next_reserved() => read,
             _ = shutdown.changed() => break,
         };
-        let frame = match read {
+        // The frame's share of the memory budget is held until its request was handled.
+        let (frame, _memory) = match read {
             Ok(Some(frame)) => frame,
             Ok(None) => {
                 debug!(server = name, %peer, "connection closed by peer");
@@ -79,6 +90,12 @@ pub(super) async fn run<S: Service>(
             }
             Err(err @ (FrameReadError::Bad(_) | FrameReadError::Truncated { .. })) => {
                 warn!(server = name, %peer, %err, "bad frame; closing the connection");
+                break;
+            }
+            Err(err @ FrameReadError::TimedOut { .. }) => {
+                if let Some(left_out) = limits.timeouts_log.allow() {
+                    warn!(server = name, %peer, %err, left_out, "deadline missed; closing the connection");
+                }
                 break;
             }
             Err(FrameReadError::Io(err)) => {

@@ -1,7 +1,8 @@
-//! The TCP plumbing every server of the daemon shares: an accept loop with a connection
-//! limit, a frame reader per connection with a maximum frame size, a writer task per
-//! connection fed by a channel (so several streams can share one socket and every frame is
-//! written whole), and graceful shutdown.
+//! The TCP plumbing every server of the daemon shares: an accept loop with connection
+//! limits in total and per peer address, a frame reader per connection with a maximum
+//! frame size, deadlines and a memory budget shared by the process ([`limits`]), a writer
+//! task per connection fed by a channel (so several streams can share one socket and every
+//! frame is written whole), and graceful shutdown.
 //!
 //! A server is generic over a [`Service`]: it sees one decoded [`Request`] at a time per
 //! connection and answers through a [`ResponseSink`], as often as it likes (watches and
@@ -9,11 +10,13 @@
 
 mod conn;
 mod frames;
+pub mod limits;
 mod server;
 mod sink;
 
 pub use conn::Request;
-pub use frames::{FrameReadError, FrameReader};
+pub use frames::{Deadline, FrameReadError, FrameReader, ReadLimits};
+pub use limits::{FrameMemory, ListenerLimits, MemoryPermit};
 pub use server::{Server, ServerConfig, bind};
 pub use sink::{Outgoing, ResponseSink, SinkClosed};
 

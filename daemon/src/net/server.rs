@@ -1,5 +1,9 @@
-//! The accept loop: a bounded number of connections, each served on its own task, and a
-//! graceful stop that lets connections finish their current request.
+//! The accept loop: a bounded number of connections in total and per peer address, each
+//! served on its own task, and a graceful stop that lets connections finish their current
+//! request.
+//!
+//! A connection over a limit is accepted and closed at once rather than left in the listen
+//! backlog: waiting there, it would hold the place of every client behind it.
 
 use std::io;
 use std::net::SocketAddr;
@@ -8,10 +12,15 @@ use std::time::Duration;
 
 use protocol::frame::DEFAULT_MAX_FRAME_BYTES;
 use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
+use super::frames::ReadLimits;
+use super::limits::{ConnectionLimits, ListenerLimits, LogThrottle};
 use super::{Service, conn};
+
+/// How often a flood of refused connections or missed deadlines may write a log line.
+const FLOOD_LOG_EVERY: Duration = Duration::from_secs(5);
 
 /// How long shutdown waits for open connections to wind down before giving up on them.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -20,17 +29,16 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct ServerConfig {
     /// Names the server in logs ("SC public", "SC private", ...).
     pub name: &'static str,
-    /// Connections served at once; further clients wait in the listen backlog.
-    pub max_connections: usize,
     pub max_frame_bytes: usize,
+    pub limits: ListenerLimits,
 }
 
 impl ServerConfig {
     pub fn new(name: &'static str) -> Self {
         Self {
             name,
-            max_connections: 1024,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+            limits: ListenerLimits::default(),
         }
     }
 }
@@ -74,18 +82,23 @@ impl<S: Service> Server<S> {
     /// Accept connections until `shutdown` turns true, then wait (a bounded time) for the
     /// open connections to end.
     pub async fn run(self, mut shutdown: watch::Receiver<bool>) {
-        let limit = Arc::new(Semaphore::new(self.config.max_connections.max(1)));
+        let limits = &self.config.limits;
+        let connections =
+            ConnectionLimits::new(limits.max_connections, limits.max_connections_per_peer);
+        let conn_limits = Arc::new(conn::ConnLimits {
+            max_frame_bytes: self.config.max_frame_bytes,
+            read: ReadLimits {
+                frame_timeout: Some(limits.frame_timeout),
+                first_frame_timeout: Some(limits.first_frame_timeout),
+                memory: Some(limits.frame_memory.clone()),
+            },
+            timeouts_log: LogThrottle::new(FLOOD_LOG_EVERY),
+        });
+        let refusals_log = LogThrottle::new(FLOOD_LOG_EVERY);
         // Each connection task holds a clone; when every clone is dropped, `recv` ends.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let name = self.config.name;
         loop {
-            let permit = tokio::select! {
-                permit = limit.clone().acquire_owned() => match permit {
-                    Ok(permit) => permit,
-                    Err(_) => break,
-                },
-                _ = shutdown.changed() => break,
-            };
             let accepted = tokio::select! {
                 accepted = self.listener.accept() => accepted,
                 _ = shutdown.changed() => break,
@@ -99,13 +112,23 @@ impl<S: Service> Server<S> {
                     continue;
                 }
             };
+            let slot = match connections.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(refused) => {
+                    if let Some(left_out) = refusals_log.allow() {
+                        warn!(server = name, %peer, %refused, left_out, "connection over the limit; closing it");
+                    }
+                    drop(stream);
+                    continue;
+                }
+            };
             let service = self.service.clone();
             let shutdown = shutdown.clone();
             let done = done_tx.clone();
-            let max_frame = self.config.max_frame_bytes;
+            let conn_limits = conn_limits.clone();
             tokio::spawn(async move {
-                conn::run(name, service, stream, peer, max_frame, shutdown).await;
-                drop(permit);
+                conn::run(name, service, stream, peer, conn_limits, shutdown).await;
+                drop(slot);
                 drop(done);
             });
         }

@@ -35,6 +35,8 @@ pub struct ScConfig {
     pub public_flag: &'static str,
     pub private_flag: &'static str,
     pub max_frame_bytes: usize,
+    /// Connection, deadline and frame-memory limits of both ports.
+    pub limits: net::ListenerLimits,
     pub policy: AdmissionPolicy,
     pub managed: Vec<ManagedSpu>,
     pub replication: super::ReplicationPolicy,
@@ -110,6 +112,7 @@ pub async fn start(
     let private_addr = private.local_addr().map_err(ScError::Bind)?;
     let mut server_config = ServerConfig::new("SC public");
     server_config.max_frame_bytes = config.max_frame_bytes;
+    server_config.limits = config.limits.clone();
     let public_server = Server::new(
         server_config.clone(),
         public,

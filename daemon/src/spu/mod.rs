@@ -44,6 +44,8 @@ pub struct SpuConfig {
     /// Token name and secret presented at registration.
     pub token: Option<(String, String)>,
     pub max_frame_bytes: usize,
+    /// Connection, deadline and frame-memory limits of both ports.
+    pub limits: net::ListenerLimits,
     /// When replica logs are synced.
     pub flush: FlushPolicy,
     /// A follower this far behind the leader's log end leaves the in-sync set.
@@ -116,6 +118,7 @@ pub async fn start(
     replicas.set_fault_hold_replication(config.fault_hold_replication.clone());
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
+    server_config.limits = config.limits.clone();
     let public_service = Arc::new(public::PublicService::new(replicas.clone()));
     let public_server = Server::new(server_config.clone(), public, public_service);
     server_config.name = "SPU private";
