@@ -320,7 +320,7 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
         return Err(io::Error::last_os_error());
     }
     if limit.rlim_cur >= limit.rlim_max {
-        return Ok(limit.rlim_cur as u64);
+        return Ok(limit.rlim_cur);
     }
     let raised = libc::rlimit {
         rlim_cur: limit.rlim_max,
@@ -330,7 +330,7 @@ pub fn raise_open_files_limit() -> io::Result<u64> {
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &raised) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    Ok(raised.rlim_cur as u64)
+    Ok(raised.rlim_cur)
 }
 
 #[cfg(test)]
@@ -496,7 +496,7 @@ mod tests {
             unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
             0
         );
-        assert_eq!(soft, limit.rlim_cur as u64);
+        assert_eq!(soft, limit.rlim_cur);
         assert_eq!(limit.rlim_cur, limit.rlim_max);
     }
 }
