@@ -20,10 +20,13 @@ use daemon::storage::FlushPolicy;
 use protocol::frame::DEFAULT_MAX_FRAME_BYTES;
 use protocol::sc::SpuType;
 use tokio::sync::watch;
-use tracing::{error, info};
+use tracing::{error, info, warn};
 
 /// The first managed SPU's id.
 const FIRST_SPU_ID: i32 = 5001;
+/// How long the all-in-one daemon waits for its SPUs to register before it says it is ready
+/// anyway (they keep trying; topics created meanwhile wait for them).
+const SPUS_ONLINE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Parser)]
 #[command(
@@ -393,6 +396,16 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 return Err(err.to_string());
             }
         }
+    }
+    // Topics go to online SPUs only: "ready" means a topic created now lands on ours.
+    let ids: Vec<_> = spus.iter().map(|spu| spu.id).collect();
+    let offline = sc.controller.wait_online(&ids, SPUS_ONLINE_WAIT).await;
+    if !offline.is_empty() {
+        warn!(
+            ?offline,
+            "SPUs not online after {} s; topics wait for them",
+            SPUS_ONLINE_WAIT.as_secs()
+        );
     }
     info!(
         "fluvio-daemon ready: SC public {}, private {}; {} SPU(s)",

@@ -244,7 +244,7 @@ fn topic_settings_and_dry_run(c: &Cluster) {
         "--retention-time",
         "1h",
         "--segment-size",
-        "1MiB",
+        "4MiB",
         "--max-partition-size",
         "10MiB",
     ])
@@ -254,7 +254,7 @@ fn topic_settings_and_dry_run(c: &Cluster) {
     for line in [
         "Ignore Rack Assignment:  yes",
         "Retention Time:          1h",
-        "Segment Size:            1MiB",
+        "Segment Size:            4MiB",
         "Max Partition Size:      10MiB",
     ] {
         assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
@@ -265,7 +265,7 @@ fn topic_settings_and_dry_run(c: &Cluster) {
         spec["cleanup_policy"]["segment"]["time_in_seconds"], 3600,
         "{json}"
     );
-    assert_eq!(spec["storage"]["segment_size"], 1 << 20, "{json}");
+    assert_eq!(spec["storage"]["segment_size"], 4 << 20, "{json}");
     assert_eq!(spec["storage"]["max_partition_size"], 10 << 20, "{json}");
     let (header, rows) = c.table(&["topic", "list"]);
     assert_eq!(column(&header, &rows, "RETENTION"), ["1h"]);

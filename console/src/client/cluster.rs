@@ -11,7 +11,7 @@ use tokio::sync::Mutex;
 use super::admin::Admin;
 use super::consumer::PartitionConsumer;
 use super::error::{ClientError, Peer};
-use super::metadata::{METADATA_TIMEOUT, MetadataCache, PartitionRoute};
+use super::metadata::{METADATA_TIMEOUT, MetadataCache, PartitionRoute, not_provisioned};
 use super::producer::{ProducerConfig, TopicProducer};
 use super::socket::Socket;
 
@@ -43,13 +43,13 @@ impl Fluvio {
         &self.metadata
     }
 
-    /// A producer for `topic`, which must exist.
+    /// A producer for `topic`, which must exist and be placed.
     pub async fn topic_producer(
         &self,
         topic: &str,
         config: ProducerConfig,
     ) -> Result<TopicProducer, ClientError> {
-        let spec = self.topic(topic).await?;
+        let spec = self.placed_topic(topic).await?;
         let partitions = spec.spec.replicas.partition_count();
         if partitions == 0 {
             return Err(ClientError::NotFound(format!(
@@ -64,13 +64,13 @@ impl Fluvio {
         ))
     }
 
-    /// A consumer of one partition of `topic`, which must exist.
+    /// A consumer of one partition of `topic`, which must exist and be placed.
     pub async fn partition_consumer(
         &self,
         topic: &str,
         partition: u32,
     ) -> Result<PartitionConsumer, ClientError> {
-        let spec = self.topic(topic).await?;
+        let spec = self.placed_topic(topic).await?;
         let count = spec.spec.replicas.partition_count();
         if partition >= count {
             return Err(ClientError::NotFound(format!(
@@ -84,9 +84,24 @@ impl Fluvio {
         ))
     }
 
-    /// The number of partitions of `topic`.
+    /// The number of partitions of `topic`, which must be placed: those counting partitions
+    /// go on to read or write them.
     pub async fn partition_count(&self, topic: &str) -> Result<u32, ClientError> {
-        Ok(self.topic(topic).await?.spec.replicas.partition_count())
+        Ok(self
+            .placed_topic(topic)
+            .await?
+            .spec
+            .replicas
+            .partition_count())
+    }
+
+    /// [`Fluvio::topic`], refused with the SC's reason when the SC could not place it.
+    pub async fn placed_topic(&self, name: &str) -> Result<Metadata<TopicSpec>, ClientError> {
+        let topic = self.topic(name).await?;
+        match not_provisioned(&topic) {
+            Some(unplaced) => Err(unplaced),
+            None => Ok(topic),
+        }
     }
 
     /// The topic as the SC knows it. The watched copy answers when it has the topic; when

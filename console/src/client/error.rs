@@ -1,6 +1,7 @@
 //! What went wrong talking to the cluster, worded for the person who has to fix it.
 
 use protocol::api::ErrorCode;
+use protocol::sc::TopicResolution;
 use protocol::{DecodeError, EncodeError};
 
 /// Which server a connection goes to; named in every message.
@@ -65,6 +66,19 @@ pub enum ClientError {
     },
     #[error("{0}")]
     NotFound(String),
+    /// The topic exists but the SC could not place its partitions; the SC's reason says
+    /// why. Waiting for a leader would only end in a timeout that blames the metadata.
+    #[error(
+        "topic '{topic}' is not provisioned ({}): {}. {}",
+        resolution.label(),
+        if reason.is_empty() { "the SC gave no reason" } else { reason },
+        unplaced_hint(*resolution)
+    )]
+    TopicNotProvisioned {
+        topic: String,
+        resolution: TopicResolution,
+        reason: String,
+    },
 }
 
 impl ClientError {
@@ -73,6 +87,18 @@ impl ClientError {
         match self {
             ClientError::Refused { code, .. } => Some(code),
             _ => None,
+        }
+    }
+}
+
+/// What to do about a topic the SC could not place.
+fn unplaced_hint(resolution: TopicResolution) -> &'static str {
+    match resolution {
+        TopicResolution::InsufficientResources => {
+            "The SC places it as soon as enough SPUs are online (`fluvio spu list` shows them), or delete it and create it with a lower replication factor."
+        }
+        _ => {
+            "Delete the topic and create it again with SPUs that exist (`fluvio spu list` shows them)."
         }
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use protocol::sc::{
     Message, MessageType, Metadata, MetadataUpdate, ObjectSpec, PartitionSpec, SpuId, SpuSpec,
-    TopicSpec,
+    TopicResolution, TopicSpec,
 };
 use tokio::sync::{oneshot, watch};
 
@@ -195,14 +195,17 @@ impl MetadataCache {
     ) -> Result<PartitionRoute, ClientError> {
         let name = protocol::sc::partition_name(topic, partition);
         self.wait_for(timeout, &format!("partition {name}"), |s| {
+            if let Some(unplaced) = s.topics.get(topic).and_then(not_provisioned) {
+                return Some(Err(unplaced));
+            }
             let leader = s.partitions.get(&name)?.spec.leader;
             let spu = s.spus.values().find(|spu| spu.spec.id == leader)?;
-            Some(PartitionRoute {
+            Some(Ok(PartitionRoute {
                 leader,
                 leader_addr: spu.spec.public_endpoint.addr(),
-            })
+            }))
         })
-        .await
+        .await?
     }
 
     /// Subscribe to "something changed" notifications: updates, the loss of the SC and
@@ -228,6 +231,22 @@ impl MetadataCache {
             .values()
             .cloned()
             .collect()
+    }
+}
+
+/// Why a topic has no partitions to route to, when the SC could not place it: then no
+/// leader will show up until the cluster changes, and producers and consumers fail at once
+/// with the SC's reason instead of waiting for one.
+pub fn not_provisioned(topic: &Metadata<TopicSpec>) -> Option<ClientError> {
+    match topic.status.resolution {
+        resolution @ (TopicResolution::InsufficientResources | TopicResolution::InvalidConfig) => {
+            Some(ClientError::TopicNotProvisioned {
+                topic: topic.name.clone(),
+                resolution,
+                reason: topic.status.reason.clone(),
+            })
+        }
+        _ => None,
     }
 }
 

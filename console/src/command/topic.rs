@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::output::{Block, Column, Output, Report, Table, to_data};
 use super::parse::{self, human_bytes, human_secs};
 use super::{CommandError, Context, OutputArgs};
+use crate::client::metadata::not_provisioned;
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCmd {
@@ -108,14 +109,33 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError>
     admin
         .create::<TopicSpec>(&args.name, spec, args.dry_run)
         .await?;
-    Ok(Output::message(if args.dry_run {
-        format!(
+    if args.dry_run {
+        return Ok(Output::message(format!(
             "topic \"{}\" is valid; nothing was created (dry run)",
             args.name
-        )
-    } else {
-        format!("topic \"{}\" created", args.name)
-    }))
+        )));
+    }
+    let created = Output::message(format!("topic \"{}\" created", args.name));
+    // As in Fluvio, a topic the SC cannot place yet still exists and waits for SPUs; the
+    // person hears it now rather than from the first produce.
+    let status = admin
+        .list::<TopicSpec>(std::slice::from_ref(&args.name))
+        .await;
+    Ok(match status {
+        Ok(topics) => match topics
+            .iter()
+            .find(|t| t.name == args.name)
+            .and_then(not_provisioned)
+        {
+            Some(unplaced) => created.with_note(format!(
+                "warning: {unplaced} Produce and consume fail until then."
+            )),
+            None => created,
+        },
+        Err(err) => created.with_note(format!(
+            "warning: could not read the new topic's status: {err}"
+        )),
+    })
 }
 
 /// The spec a create asks for, the assignment file read and checked.

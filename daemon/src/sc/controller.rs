@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use protocol::api::ErrorCode;
 use protocol::sc::{
     AuthTokenCreate, AuthTokenResolution, AuthTokenStatus, CustomSpuKey, CustomSpuSpec, Metadata,
-    SpuResolution, SpuSpec, SpuStatus, SpuType, TopicSpec,
+    SpuId, SpuResolution, SpuSpec, SpuStatus, SpuType, TopicSpec,
 };
 use tokio::sync::{broadcast, watch};
 use tracing::{error, info};
@@ -92,8 +93,38 @@ impl Controller {
         Ok(())
     }
 
-    /// Register an SPU that runs elsewhere; it counts for placement at once and is
-    /// offline until it connects.
+    /// Wait until each SPU of `ids` is online, up to `timeout`; the ids still not online.
+    /// Topics are placed on online SPUs only, so the all-in-one daemon says it is ready
+    /// once its own SPUs are: a topic created right after lands on them.
+    pub async fn wait_online(&self, ids: &[SpuId], timeout: Duration) -> Vec<SpuId> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.store.feeds().spus.subscribe();
+        loop {
+            let missing: Vec<SpuId> = self
+                .store
+                .read(|stores| {
+                    ids.iter()
+                        .copied()
+                        .filter(|&id| {
+                            stores
+                                .spu_by_id(id)
+                                .is_none_or(|s| s.status.resolution != SpuResolution::Online)
+                        })
+                        .collect()
+                })
+                .await;
+            if missing.is_empty() {
+                return missing;
+            }
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                Ok(Err(broadcast::error::RecvError::Closed)) | Err(_) => return missing,
+            }
+        }
+    }
+
+    /// Register an SPU that runs elsewhere; it is offline until it connects, and replicas
+    /// are placed on it from then on.
     pub async fn register_custom_spu(
         &self,
         name: &str,

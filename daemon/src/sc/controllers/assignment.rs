@@ -19,11 +19,34 @@ pub struct SpuPlacement {
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AssignmentError {
-    #[error("need {missing} more SPU{}", if *missing == 1 { "" } else { "s" })]
-    NotEnoughSpus { missing: u32 },
+    /// Fewer SPUs to place on (online ones, as the SC calls it) than replicas per partition.
+    #[error(
+        "insufficient resources: replication factor {replication} needs {replication} online SPU{}, {online} online (need {} more SPU{})",
+        plural(*replication),
+        replication - online,
+        plural(replication - online)
+    )]
+    NotEnoughSpus { replication: u32, online: u32 },
 }
 
-/// Assign `partitions` partitions of `replication` replicas each over `spus`, starting at
+impl AssignmentError {
+    /// How many more SPUs must come online before the topic can be placed.
+    pub fn missing(&self) -> u32 {
+        match self {
+            AssignmentError::NotEnoughSpus {
+                replication,
+                online,
+            } => replication - online,
+        }
+    }
+}
+
+fn plural(n: u32) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// Assign `partitions` partitions of `replication` replicas each over `spus` (the SPUs that
+/// may take replicas now: the caller leaves out offline ones), starting at
 /// `start` (any number; taken modulo the SPU count). Rack-aware unless `ignore_rack` or no
 /// SPU has a rack.
 pub fn assign(
@@ -33,15 +56,16 @@ pub fn assign(
     start: usize,
     ignore_rack: bool,
 ) -> Result<Vec<Vec<SpuId>>, AssignmentError> {
-    let count = spus.len() as u32;
-    if count < replication {
-        return Err(AssignmentError::NotEnoughSpus {
-            missing: replication - count,
-        });
-    }
     let mut sorted = spus.to_vec();
     sorted.sort_by_key(|s| s.id);
     sorted.dedup_by_key(|s| s.id);
+    let count = sorted.len() as u32;
+    if count < replication {
+        return Err(AssignmentError::NotEnoughSpus {
+            replication,
+            online: count,
+        });
+    }
     let racked = !ignore_rack && sorted.iter().any(|s| s.rack.is_some());
     Ok(if racked {
         assign_with_racks(&sorted, partitions, replication, start)
@@ -216,13 +240,39 @@ mod tests {
 
     #[test]
     fn too_few_spus() {
+        let err = assign(&plain(&[1]), 1, 3, 0, false).unwrap_err();
         assert_eq!(
-            assign(&plain(&[1]), 1, 3, 0, false),
-            Err(AssignmentError::NotEnoughSpus { missing: 2 })
+            err,
+            AssignmentError::NotEnoughSpus {
+                replication: 3,
+                online: 1
+            }
+        );
+        assert_eq!(err.missing(), 2);
+        assert_eq!(
+            err.to_string(),
+            "insufficient resources: replication factor 3 needs 3 online SPUs, 1 online (need 2 more SPUs)"
+        );
+        let one_short = assign(&plain(&[1, 2]), 1, 3, 0, false).unwrap_err();
+        assert!(
+            one_short.to_string().ends_with("(need 1 more SPU)"),
+            "{one_short}"
         );
         assert_eq!(
-            AssignmentError::NotEnoughSpus { missing: 2 }.to_string(),
-            "need 2 more SPUs"
+            assign(&[], 1, 1, 0, false).unwrap_err().to_string(),
+            "insufficient resources: replication factor 1 needs 1 online SPU, 0 online (need 1 more SPU)"
+        );
+    }
+
+    #[test]
+    fn duplicate_entries_do_not_count_twice() {
+        let spus = plain(&[1, 1, 2]);
+        assert_eq!(
+            assign(&spus, 1, 3, 0, false),
+            Err(AssignmentError::NotEnoughSpus {
+                replication: 3,
+                online: 2
+            })
         );
     }
 }

@@ -6,12 +6,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use protocol::api::ErrorCode;
 use protocol::sc::Metadata;
 use protocol::sc::{
-    PartitionResolution, PartitionSpec, PartitionStatus, ReplicaSpec, ReplicaStatus, SpuId,
-    TopicResolution, TopicSpec, TopicStatus,
+    CleanupPolicy, PartitionResolution, PartitionSpec, PartitionStatus, ReplicaSpec, ReplicaStatus,
+    SpuId, SpuResolution, TopicResolution, TopicSpec, TopicStatus,
 };
 
-use super::assignment::{self, AssignmentError, SpuPlacement};
+use super::assignment::{self, SpuPlacement};
 use crate::sc::store::{Mutation, PartitionObj, Stores, TopicObj, partition_name};
+use crate::storage::StorageConfig;
 
 pub const MAX_NAME_LEN: usize = 63;
 /// Limits of the seed-era schema; beyond them a typo is more likely than intent.
@@ -53,6 +54,28 @@ pub enum TopicRejection {
     NegativeReplica { partition: u32, spu: SpuId },
     #[error("replica assignment: invalid spu id: {spu} (no such SPU)")]
     UnknownSpu { spu: SpuId },
+    #[error(
+        "segment size of {} is too small: the smallest allowed segment size is {}, so that a segment holds the largest batch a producer may send; use --segment-size {} or more",
+        size_text(u64::from(*size)),
+        size_text(*min),
+        short_size(*min)
+    )]
+    SegmentTooSmall { size: u32, min: u64 },
+    #[error(
+        "max partition size of {} is smaller than the {}segment size of {}; retention deletes whole segments, so the max partition size must be at least one segment: raise --max-partition-size or lower --segment-size",
+        size_text(*max_partition_size),
+        if *default_segment { "default " } else { "" },
+        size_text(*segment_size)
+    )]
+    PartitionSmallerThanSegment {
+        max_partition_size: u64,
+        segment_size: u64,
+        default_segment: bool,
+    },
+    #[error(
+        "a retention time of 0 s would delete every segment as soon as it is sealed; give a positive --retention-time"
+    )]
+    NoRetention,
 }
 
 impl TopicRejection {
@@ -94,8 +117,61 @@ pub fn validate_name(name: &str) -> Result<(), TopicRejection> {
     Ok(())
 }
 
+/// `2097152 bytes (2MiB)`: exact, and readable when the size is a round number.
+fn size_text(bytes: u64) -> String {
+    match short_size(bytes) {
+        short if short.ends_with("iB") => format!("{bytes} bytes ({short})"),
+        _ if bytes == 1 => "1 byte".to_string(),
+        _ => format!("{bytes} bytes"),
+    }
+}
+
+/// The size as `--segment-size` takes it: `2MiB` when it is a whole number of a binary
+/// unit, plain bytes otherwise.
+fn short_size(bytes: u64) -> String {
+    for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
+        if bytes >= 1 << shift && bytes.is_multiple_of(1 << shift) {
+            return format!("{}{unit}", bytes >> shift);
+        }
+    }
+    bytes.to_string()
+}
+
+/// Check the storage settings against each other and against the limits of the SPUs'
+/// logs (the storage defaults are the one definition of them): settings an SPU could not
+/// open a log with, or that would refuse the batches producers send, are refused here
+/// rather than leaving a partition offline for good.
+pub fn validate_storage(spec: &TopicSpec) -> Result<(), TopicRejection> {
+    let limits = StorageConfig::default();
+    let storage = spec.storage.as_ref();
+    let segment = storage.and_then(|s| s.segment_size);
+    if let Some(size) = segment
+        && u64::from(size) < limits.max_batch_bytes
+    {
+        return Err(TopicRejection::SegmentTooSmall {
+            size,
+            min: limits.max_batch_bytes,
+        });
+    }
+    let segment_size = segment.map_or(limits.segment_max_bytes, u64::from);
+    if let Some(max_partition_size) = storage.and_then(|s| s.max_partition_size)
+        && max_partition_size < segment_size
+    {
+        return Err(TopicRejection::PartitionSmallerThanSegment {
+            max_partition_size,
+            segment_size,
+            default_segment: segment.is_none(),
+        });
+    }
+    match spec.cleanup_policy {
+        Some(CleanupPolicy::Segment { time_in_seconds: 0 }) => Err(TopicRejection::NoRetention),
+        _ => Ok(()),
+    }
+}
+
 /// Check a spec on its own and, for an assigned map, against the SPUs that exist.
 pub fn validate_spec(spec: &TopicSpec, known_spus: &BTreeSet<SpuId>) -> Result<(), TopicRejection> {
+    validate_storage(spec)?;
     match &spec.replicas {
         ReplicaSpec::Computed {
             partitions,
@@ -172,32 +248,40 @@ pub struct TopicPlan {
     pub partitions: Vec<PartitionObj>,
 }
 
-/// Place a topic on `spus`. Too few SPUs gives `insufficient-resources` with a reason
-/// and no partitions; an assigned map naming a missing SPU gives `invalid-config`.
-pub fn plan(name: &str, spec: &TopicSpec, spus: &[SpuPlacement], start: usize) -> TopicPlan {
+/// The SPUs as placement sees them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SpuSet {
+    /// Online SPUs: a computed topic is placed on these only, because a replica on an SPU
+    /// that is down serves nobody until it comes back.
+    pub online: Vec<SpuPlacement>,
+    /// Every registered SPU, online or not: an assigned map may name any of them, as the
+    /// user chose it.
+    pub registered: BTreeSet<SpuId>,
+}
+
+/// Place a topic. Too few online SPUs gives `insufficient-resources` with a reason and no
+/// partitions; an assigned map naming an SPU that is not registered gives `invalid-config`.
+pub fn plan(name: &str, spec: &TopicSpec, spus: &SpuSet, start: usize) -> TopicPlan {
     let replica_map: Result<Vec<Vec<SpuId>>, String> = match &spec.replicas {
         ReplicaSpec::Computed {
             partitions,
             replication_factor,
             ignore_rack_assignment,
         } => assignment::assign(
-            spus,
+            &spus.online,
             *partitions,
             *replication_factor,
             start,
             *ignore_rack_assignment,
         )
-        .map_err(|AssignmentError::NotEnoughSpus { missing }| {
-            AssignmentError::NotEnoughSpus { missing }.to_string()
-        }),
+        .map_err(|err| err.to_string()),
         ReplicaSpec::Assigned(maps) => {
-            let known: BTreeSet<SpuId> = spus.iter().map(|s| s.id).collect();
             let mut maps = maps.clone();
             maps.sort_by_key(|m| m.id);
             match maps
                 .iter()
                 .flat_map(|m| &m.replicas)
-                .find(|id| !known.contains(id))
+                .find(|id| !spus.registered.contains(id))
             {
                 Some(missing) => Err(format!("invalid spu id: {missing}")),
                 None => Ok(maps.into_iter().map(|m| m.replicas).collect()),
@@ -261,17 +345,22 @@ fn new_partition(topic: &str, index: u32, spec: &TopicSpec, replicas: Vec<SpuId>
     )
 }
 
-/// The SPUs the SC may place replicas on: every SPU it knows, online or not (a registered
-/// SPU counts as soon as it is registered, as in seed-era Fluvio).
-pub fn placements(stores: &Stores) -> Vec<SpuPlacement> {
-    stores
-        .spus
-        .values()
-        .map(|s| SpuPlacement {
-            id: s.spec.id,
-            rack: s.spec.rack.clone(),
-        })
-        .collect()
+/// The SPUs the SC may place replicas on now. Seed-era Fluvio counted every registered
+/// SPU, so a topic could land on one that never started and report provisioned while no
+/// one could write to it.
+pub fn spu_set(stores: &Stores) -> SpuSet {
+    SpuSet {
+        online: stores
+            .spus
+            .values()
+            .filter(|s| s.status.resolution == SpuResolution::Online)
+            .map(|s| SpuPlacement {
+                id: s.spec.id,
+                rack: s.spec.rack.clone(),
+            })
+            .collect(),
+        registered: stores.spus.values().map(|s| s.spec.id).collect(),
+    }
 }
 
 /// Validate and plan a new topic: the mutations that create it.
@@ -285,9 +374,9 @@ pub fn create(
     if stores.topics.contains_key(name) {
         return Err(TopicRejection::AlreadyExists(name.to_string()));
     }
-    let known: BTreeSet<SpuId> = stores.spus.values().map(|s| s.spec.id).collect();
-    validate_spec(spec, &known)?;
-    let plan = plan(name, spec, &placements(stores), start);
+    let spus = spu_set(stores);
+    validate_spec(spec, &spus.registered)?;
+    let plan = plan(name, spec, &spus, start);
     let mut mutations = vec![Mutation::PutTopic(Metadata::new(
         name,
         spec.clone(),
@@ -311,7 +400,7 @@ pub fn delete(stores: &Stores, name: &str) -> Option<Vec<Mutation>> {
 /// Topics waiting for SPUs, re-planned against the current SPUs: the mutations that
 /// provision those that now fit (or update their reason).
 pub fn reconcile_waiting(stores: &Stores, start: usize) -> Vec<Mutation> {
-    let spus = placements(stores);
+    let spus = spu_set(stores);
     let mut mutations = Vec::new();
     for (offset, topic) in stores.topics.values().filter(|t| waiting(t)).enumerate() {
         let plan = plan(&topic.name, &topic.spec, &spus, start + offset);
@@ -340,7 +429,7 @@ fn waiting(topic: &TopicObj) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use protocol::sc::{PartitionMap, SpuSpec, SpuStatus};
+    use protocol::sc::{PartitionMap, SpuSpec, SpuStatus, TopicStorageConfig};
 
     fn computed(partitions: u32, replication_factor: u32) -> TopicSpec {
         TopicSpec {
@@ -368,22 +457,61 @@ mod tests {
         }
     }
 
+    fn add_spu(stores: &mut Stores, id: SpuId, rack: Option<&str>, resolution: SpuResolution) {
+        stores.spus.insert(
+            id.to_string(),
+            Metadata::new(
+                id.to_string(),
+                SpuSpec {
+                    id,
+                    rack: rack.map(str::to_string),
+                    ..Default::default()
+                },
+                SpuStatus { resolution },
+            ),
+        );
+    }
+
+    /// Online SPUs.
     fn stores_with_spus(ids: &[SpuId]) -> Stores {
         let mut stores = Stores::default();
         for &id in ids {
-            stores.spus.insert(
-                id.to_string(),
-                Metadata::new(
-                    id.to_string(),
-                    SpuSpec {
-                        id,
-                        ..Default::default()
-                    },
-                    SpuStatus::default(),
-                ),
-            );
+            add_spu(&mut stores, id, None, SpuResolution::Online);
         }
         stores
+    }
+
+    fn topic_of(mutations: &[Mutation]) -> &TopicObj {
+        match mutations.first() {
+            Some(Mutation::PutTopic(topic)) => topic,
+            other => panic!("expected the topic first, got {other:?}"),
+        }
+    }
+
+    fn partitions_of(mutations: &[Mutation]) -> Vec<&PartitionObj> {
+        mutations
+            .iter()
+            .filter_map(|m| match m {
+                Mutation::PutPartition(p) => Some(p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn with_storage(
+        segment_size: Option<u32>,
+        max_partition_size: Option<u64>,
+        retention_secs: Option<u32>,
+    ) -> TopicSpec {
+        TopicSpec {
+            storage: Some(TopicStorageConfig {
+                segment_size,
+                max_partition_size,
+            }),
+            cleanup_policy: retention_secs
+                .map(|time_in_seconds| CleanupPolicy::Segment { time_in_seconds }),
+            ..computed(1, 1)
+        }
     }
 
     #[test]
@@ -514,7 +642,10 @@ mod tests {
             topic.status.resolution,
             TopicResolution::InsufficientResources
         );
-        assert_eq!(topic.status.reason, "need 2 more SPUs");
+        assert_eq!(
+            topic.status.reason,
+            "insufficient resources: replication factor 3 needs 3 online SPUs, 1 online (need 2 more SPUs)"
+        );
         stores.topics.insert("t".into(), topic.clone());
 
         assert!(
@@ -529,6 +660,165 @@ mod tests {
         };
         assert_eq!(topic.status.resolution, TopicResolution::Provisioned);
         assert_eq!(mutations.len(), 3, "topic and two partitions");
+    }
+
+    #[test]
+    fn computed_topics_land_on_online_spus_only() {
+        let mut stores = stores_with_spus(&[5001]);
+        add_spu(&mut stores, 7001, None, SpuResolution::Offline);
+        add_spu(&mut stores, 7002, None, SpuResolution::Init);
+        let mutations = create(&stores, "place", &computed(4, 1), 0).unwrap();
+        assert_eq!(
+            topic_of(&mutations).status.resolution,
+            TopicResolution::Provisioned
+        );
+        let partitions = partitions_of(&mutations);
+        assert_eq!(partitions.len(), 4);
+        for p in partitions {
+            assert_eq!(p.spec.replicas, vec![5001], "{}", p.name);
+            assert_eq!(p.spec.leader, 5001, "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn offline_spus_do_not_count_towards_the_replication_factor() {
+        let mut stores = stores_with_spus(&[1]);
+        add_spu(&mut stores, 2, None, SpuResolution::Offline);
+        add_spu(&mut stores, 3, None, SpuResolution::Offline);
+        let mutations = create(&stores, "t", &computed(1, 3), 0).unwrap();
+        assert_eq!(mutations.len(), 1, "no partitions: {mutations:?}");
+        let topic = topic_of(&mutations);
+        assert_eq!(
+            topic.status.resolution,
+            TopicResolution::InsufficientResources
+        );
+        assert!(
+            topic.status.reason.ends_with("1 online (need 2 more SPUs)"),
+            "{}",
+            topic.status.reason
+        );
+    }
+
+    #[test]
+    fn racks_are_kept_among_online_spus() {
+        let mut stores = Stores::default();
+        add_spu(&mut stores, 1, Some("a"), SpuResolution::Online);
+        add_spu(&mut stores, 2, Some("a"), SpuResolution::Online);
+        add_spu(&mut stores, 3, Some("b"), SpuResolution::Offline);
+        add_spu(&mut stores, 4, Some("b"), SpuResolution::Online);
+        add_spu(&mut stores, 5, Some("b"), SpuResolution::Online);
+        let mutations = create(&stores, "t", &computed(6, 2), 0).unwrap();
+        assert_eq!(partitions_of(&mutations).len(), 6);
+        let rack = |id: SpuId| stores.spus[&id.to_string()].spec.rack.clone();
+        for p in partitions_of(&mutations) {
+            assert!(!p.spec.replicas.contains(&3), "{:?}", p.spec.replicas);
+            assert_ne!(
+                rack(p.spec.replicas[0]),
+                rack(p.spec.replicas[1]),
+                "{:?} spans both racks",
+                p.spec.replicas
+            );
+        }
+    }
+
+    #[test]
+    fn an_assigned_map_may_name_an_offline_spu() {
+        let mut stores = stores_with_spus(&[1]);
+        add_spu(&mut stores, 2, None, SpuResolution::Offline);
+        let mutations = create(&stores, "t", &assigned(&[(0, &[2, 1])]), 0).unwrap();
+        assert_eq!(
+            topic_of(&mutations).status.resolution,
+            TopicResolution::Provisioned
+        );
+        assert_eq!(partitions_of(&mutations)[0].spec.leader, 2);
+    }
+
+    #[test]
+    fn an_spu_coming_online_places_a_waiting_topic() {
+        let mut stores = stores_with_spus(&[1]);
+        add_spu(&mut stores, 2, None, SpuResolution::Offline);
+        let mutations = create(&stores, "t", &computed(2, 2), 0).unwrap();
+        let topic = topic_of(&mutations).clone();
+        assert_eq!(
+            topic.status.resolution,
+            TopicResolution::InsufficientResources
+        );
+        stores.topics.insert("t".into(), topic);
+        assert!(reconcile_waiting(&stores, 0).is_empty());
+
+        stores.spus.get_mut("2").unwrap().status.resolution = SpuResolution::Online;
+        let mutations = reconcile_waiting(&stores, 0);
+        assert_eq!(
+            topic_of(&mutations).status.resolution,
+            TopicResolution::Provisioned
+        );
+        let partitions = partitions_of(&mutations);
+        assert_eq!(partitions.len(), 2);
+        for p in partitions {
+            let mut replicas = p.spec.replicas.clone();
+            replicas.sort_unstable();
+            assert_eq!(replicas, vec![1, 2], "{}", p.name);
+        }
+    }
+
+    #[test]
+    fn storage_settings_are_checked_against_the_log_limits() {
+        let limits = StorageConfig::default();
+        let none = BTreeSet::new();
+        let tiny = validate_spec(&with_storage(Some(1), None, None), &none).unwrap_err();
+        assert_eq!(
+            tiny,
+            TopicRejection::SegmentTooSmall {
+                size: 1,
+                min: limits.max_batch_bytes
+            }
+        );
+        assert_eq!(tiny.error_code(), ErrorCode::TopicInvalidConfiguration);
+        assert!(
+            tiny.to_string().contains(
+                "segment size of 1 byte is too small: the smallest allowed segment size is 2097152 bytes (2MiB)"
+            ),
+            "{tiny}"
+        );
+        assert!(tiny.to_string().contains("--segment-size 2MiB"), "{tiny}");
+
+        let smallest = limits.max_batch_bytes as u32;
+        assert!(validate_storage(&with_storage(Some(smallest), None, None)).is_ok());
+        assert!(matches!(
+            validate_storage(&with_storage(Some(smallest - 1), None, None)),
+            Err(TopicRejection::SegmentTooSmall { .. })
+        ));
+
+        let below =
+            validate_storage(&with_storage(Some(4 << 20), Some(3 << 20), None)).unwrap_err();
+        assert_eq!(
+            below.to_string(),
+            "max partition size of 3145728 bytes (3MiB) is smaller than the segment size of 4194304 bytes (4MiB); retention deletes whole segments, so the max partition size must be at least one segment: raise --max-partition-size or lower --segment-size"
+        );
+        let below_default =
+            validate_storage(&with_storage(None, Some(10 << 20), None)).unwrap_err();
+        assert!(
+            below_default
+                .to_string()
+                .contains("smaller than the default segment size of 1073741824 bytes (1GiB)"),
+            "{below_default}"
+        );
+        assert!(validate_storage(&with_storage(Some(4 << 20), Some(4 << 20), Some(60))).is_ok());
+        assert!(
+            validate_storage(&with_storage(None, Some(limits.segment_max_bytes), None)).is_ok()
+        );
+
+        assert_eq!(
+            validate_storage(&with_storage(None, None, Some(0))),
+            Err(TopicRejection::NoRetention)
+        );
+    }
+
+    #[test]
+    fn a_refused_config_creates_nothing() {
+        let stores = stores_with_spus(&[1]);
+        let err = create(&stores, "x", &with_storage(Some(1), None, None), 0).unwrap_err();
+        assert!(matches!(err, TopicRejection::SegmentTooSmall { .. }));
     }
 
     #[test]
