@@ -20,6 +20,7 @@ use super::group_commit::{GroupCommit, SyncOutcome};
 use super::recovery::{self, RecoveryReport};
 use super::segment::Segment;
 use super::slice::{FileRange, ReadSlice};
+use super::verify::{SegmentView, VerifyReport, verify_segments};
 
 /// Which records a read may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -582,6 +583,24 @@ impl ReplicaLog {
         }
     }
 
+    /// Read every batch of every segment and report each range that does not read back
+    /// (see [`VerifyReport`]). Blocks on file I/O for as long as reading the whole log
+    /// takes; the log's lock is held only to list the segments, so appends and reads go
+    /// on meanwhile. Batches appended after the listing are not checked.
+    pub fn verify(&self) -> Result<VerifyReport> {
+        self.shared.verify()
+    }
+
+    /// [`ReplicaLog::verify`] on the blocking pool. The future does not borrow the log, so
+    /// a caller holding the log behind a lock can let go of it before awaiting.
+    pub fn verify_async(&self) -> impl Future<Output = Result<VerifyReport>> + Send + use<> {
+        let shared = self.shared.clone();
+        async move {
+            let scrub = shared.clone();
+            shared.run_blocking(move || scrub.verify()).await
+        }
+    }
+
     /// Sync everything written so far (data, rolled segments, the directory) and write the
     /// checkpoint, whatever the flush policy.
     pub fn flush(&self) -> Result<()> {
@@ -759,6 +778,32 @@ impl Shared {
                 path: self.dir.clone(),
             }),
         }
+    }
+
+    fn verify(&self) -> Result<VerifyReport> {
+        let views: Vec<SegmentView> = {
+            let st = self.open_state()?;
+            st.segments
+                .iter()
+                .map(|seg| SegmentView {
+                    file: seg.file.clone(),
+                    path: seg.log_path.clone(),
+                    base: seg.base,
+                    size: seg.size,
+                    end: seg.end,
+                })
+                .collect()
+        };
+        let mut report = verify_segments(&views)?;
+        // A truncation or retention during the scan removes data; what was read past the
+        // new end of a segment, or in a deleted one, is gone, not corrupt.
+        let st = self.read_state();
+        report.problems.retain(|problem| {
+            st.segments
+                .iter()
+                .any(|seg| *seg.log_path == *problem.segment && problem.position <= seg.size)
+        });
+        Ok(report)
     }
 
     /// Refuse further writes after an I/O error left the files in an unknown state.
