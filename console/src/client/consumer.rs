@@ -210,6 +210,7 @@ impl PartitionConsumer {
             last,
             buffered: VecDeque::new(),
             check_crcs: config.check_crcs,
+            failed: None,
         })
     }
 }
@@ -230,6 +231,8 @@ pub struct RecordStream {
     last: Option<i64>,
     buffered: VecDeque<ConsumerRecord>,
     check_crcs: bool,
+    /// A bad batch met after the buffered records: the stream's end, once they are out.
+    failed: Option<ClientError>,
 }
 
 impl RecordStream {
@@ -241,8 +244,13 @@ impl RecordStream {
                 if self.last.is_some_and(|last| record.offset >= last) {
                     self.frames = None;
                     self.buffered.clear();
+                    self.failed = None;
                 }
                 return Some(Ok(record));
+            }
+            if let Some(err) = self.failed.take() {
+                self.frames = None;
+                return Some(Err(err));
             }
             let frames = self.frames.as_mut()?;
             let outcome = match frames.next().await {
@@ -334,29 +342,30 @@ impl RecordStream {
         let response =
             StreamFetchResponse::decode(&mut Reader::shared(body), StreamFetchRequest::VERSION)
                 .map_err(bad)?;
-        let batches = frame_batches(&response.records, self.next_offset, self.check_crcs)
-            .map_err(|bad| {
-                let addr = self.socket.addr().to_string();
-                FrameEnd::Error(match bad {
-                    BadBatch::Corrupt {
-                        first_offset,
-                        last_offset,
-                        reason,
-                    } => ClientError::CorruptBatch {
-                        topic: self.topic.clone(),
-                        partition: self.partition,
-                        first_offset,
-                        last_offset,
-                        addr,
-                        reason,
-                    },
-                    BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
-                        peer: Peer::Spu,
-                        addr,
-                        what: format!("an unreadable record batch: {err}"),
-                    },
-                })
-            })?;
+        let (batches, bad) = frame_batches(&response.records, self.next_offset, self.check_crcs);
+        if let Some(bad) = bad {
+            let addr = self.socket.addr().to_string();
+            // Delivered after the good records before it, as Kafka's consumer does.
+            self.failed = Some(match bad {
+                BadBatch::Corrupt {
+                    first_offset,
+                    last_offset,
+                    reason,
+                } => ClientError::CorruptBatch {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    first_offset,
+                    last_offset,
+                    addr,
+                    reason,
+                },
+                BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
+                    peer: Peer::Spu,
+                    addr,
+                    what: format!("an unreadable record batch: {err}"),
+                },
+            });
+        }
         let mut delivered = false;
         for batch in &batches {
             for item in batch.iter() {
@@ -433,21 +442,22 @@ enum BadBatch {
 }
 
 /// The whole batches of a stream-fetch answer, decoded, each checked against its CRC-32C
-/// first when `check_crcs` (over the bytes as received: nothing is re-encoded).
+/// first when `check_crcs` (over the bytes as received: nothing is re-encoded), up to the
+/// first bad one, which is returned beside them.
 ///
 /// An answer may end in the middle of a batch (the real SPU cuts frames at `max_bytes`);
 /// that batch is dropped and comes whole in a later frame, once the acknowledgement says
 /// where to resume. A frame whose first batch is already cut short cannot make progress
 /// that way: its length field is damaged or the batch is larger than the frame, and it
-/// is reported as corrupt. `expected` is the offset the stream wants next, named when
-/// the damage hides the batch's own.
+/// is reported as corrupt. `expected` is the offset the stream wants next: where a damaged
+/// header hides a batch's own offsets, the offset after the good batches is named.
 fn frame_batches(
     records: &RecordSet,
     expected: i64,
     check_crcs: bool,
-) -> Result<Vec<Batch>, BadBatch> {
+) -> (Vec<Batch>, Option<BadBatch>) {
     let bytes = records.as_bytes();
-    let mut batches = Vec::new();
+    let mut batches: Vec<Batch> = Vec::new();
     let mut iter = records.batches();
     loop {
         let at = iter.position();
@@ -456,34 +466,38 @@ fn frame_batches(
             Ok(raw) => raw,
             Err(BatchError::Truncated { .. }) if !batches.is_empty() => break,
             Err(err) => {
+                let here = batches.last().map_or(expected, Batch::next_offset);
                 let header = BatchHeader::parse(&bytes[at..]).ok();
-                let (first_offset, last_offset) = header.map_or((expected, expected), offsets_of);
+                let (first_offset, last_offset) = header.map_or((here, here), offsets_of);
                 let reason = match err {
                     BatchError::Truncated { needed, available } => format!(
                         "the batch is cut short at the end of the answer ({available} of {needed} bytes): its length is damaged, or it is larger than the fetch size"
                     ),
                     err => err.to_string(),
                 };
-                return Err(BadBatch::Corrupt {
+                let bad = BadBatch::Corrupt {
                     first_offset,
                     last_offset,
                     reason,
-                });
+                };
+                return (batches, Some(bad));
             }
         };
         if check_crcs && let Err(err) = raw.verify_crc() {
             let (first_offset, last_offset) = offsets_of(raw.header);
-            return Err(BadBatch::Corrupt {
+            let bad = BadBatch::Corrupt {
                 first_offset,
                 last_offset,
                 reason: err.to_string(),
-            });
+            };
+            return (batches, Some(bad));
         }
-        let batch = Batch::from_raw_shared(&raw, bytes, DEFAULT_MAX_DECOMPRESSED_BYTES)
-            .map_err(BadBatch::Unreadable)?;
-        batches.push(batch);
+        match Batch::from_raw_shared(&raw, bytes, DEFAULT_MAX_DECOMPRESSED_BYTES) {
+            Ok(batch) => batches.push(batch),
+            Err(err) => return (batches, Some(BadBatch::Unreadable(err))),
+        }
     }
-    Ok(batches)
+    (batches, None)
 }
 
 /// The first and last offset a batch header claims, whatever damage it carries.
@@ -573,13 +587,16 @@ mod tests {
     #[test]
     fn whole_batches_are_delivered_and_a_cut_last_batch_waits_for_the_next_frame() {
         let bytes = three_batches();
-        let all = frame_batches(&RecordSet::new(bytes.clone()), 10, true).unwrap();
+        let (all, bad) = frame_batches(&RecordSet::new(bytes.clone()), 10, true);
         assert_eq!(values(&all), ["v10", "v11", "v12", "v13", "v14", "v15"]);
+        assert_eq!(bad, None);
         // Cut inside the third batch's records, then inside its header.
-        for cut in [bytes.len() - 3, position_of(&bytes, b"v14") - 40] {
+        let third = bytes.len() - BatchHeader::parse(&bytes).unwrap().total_len();
+        for cut in [bytes.len() - 3, third + 20] {
             let partial = RecordSet::new(bytes[..cut].to_vec());
-            let got = frame_batches(&partial, 10, true).unwrap();
+            let (got, bad) = frame_batches(&partial, 10, true);
             assert_eq!(values(&got), ["v10", "v11", "v12", "v13"]);
+            assert_eq!(bad, None);
         }
     }
 
@@ -589,8 +606,10 @@ mod tests {
         let at = position_of(&bytes, b"v13");
         bytes[at + 1] ^= 0x01; // "v13" reads "v03"
         let set = RecordSet::new(bytes);
-        match frame_batches(&set, 10, true) {
-            Err(BadBatch::Corrupt {
+        let (good, bad) = frame_batches(&set, 10, true);
+        assert_eq!(values(&good), ["v10", "v11"], "the batch before it is delivered");
+        match bad {
+            Some(BadBatch::Corrupt {
                 first_offset,
                 last_offset,
                 reason,
@@ -601,28 +620,33 @@ mod tests {
             other => panic!("expected a corrupt batch, got {other:?}"),
         }
         // With the check off the damage goes through, as Kafka's check.crcs=false does.
-        let unchecked = frame_batches(&set, 10, false).unwrap();
+        let (unchecked, bad) = frame_batches(&set, 10, false);
         assert_eq!(values(&unchecked)[3], "v03");
+        assert_eq!(bad, None);
     }
 
     #[test]
     fn a_damaged_header_or_a_first_batch_cut_short_is_corrupt_not_partial() {
         let bytes = three_batches();
         let cut = RecordSet::new(bytes[..30].to_vec());
+        let (good, bad) = frame_batches(&cut, 10, true);
+        assert!(good.is_empty());
         assert!(matches!(
-            frame_batches(&cut, 10, true),
-            Err(BadBatch::Corrupt { first_offset: 10, last_offset: 10, .. })
+            bad,
+            Some(BadBatch::Corrupt { first_offset: 10, last_offset: 10, .. })
         ));
         let mut bad_magic = bytes.clone();
         let second = BatchHeader::parse(&bytes).unwrap().total_len();
         bad_magic[second + 16] = 7;
-        match frame_batches(&RecordSet::new(bad_magic), 10, true) {
-            Err(BadBatch::Corrupt {
+        let (good, bad) = frame_batches(&RecordSet::new(bad_magic), 10, true);
+        assert_eq!(values(&good), ["v10", "v11"]);
+        match bad {
+            Some(BadBatch::Corrupt {
                 first_offset,
                 reason,
                 ..
             }) => {
-                assert_eq!(first_offset, 10, "names where the stream stands");
+                assert_eq!(first_offset, 12, "names the offset after the good batches");
                 assert!(reason.contains("magic 7"), "{reason}");
             }
             other => panic!("expected a corrupt batch, got {other:?}"),

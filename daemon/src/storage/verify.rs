@@ -94,7 +94,7 @@ fn verify_segment(seg: &SegmentView, report: &mut VerifyReport) -> Result<()> {
                 position: at,
                 length: seg.size - at,
                 first_offset: expected,
-                last_offset: (seg.end - 1).max(expected),
+                last_offset: seg.end.saturating_sub(1).max(expected),
                 kind,
             });
             return Ok(());
@@ -102,7 +102,10 @@ fn verify_segment(seg: &SegmentView, report: &mut VerifyReport) -> Result<()> {
         let len = header.total_len() as u64;
         let (first, next) = match &kind {
             // The batch is intact, only numbered wrong: report its own offsets.
-            CorruptionKind::OffsetGap { .. } => (header.base_offset, header.next_offset()),
+            CorruptionKind::OffsetGap { .. } => (
+                header.base_offset,
+                header.base_offset.saturating_add(header.record_count()),
+            ),
             // It holds no records (a valid CRC over a negative delta).
             CorruptionKind::Batch(BatchError::BadLength(_)) => (expected, expected),
             // The damage may be anywhere in the covered bytes, the record count included;
@@ -117,7 +120,7 @@ fn verify_segment(seg: &SegmentView, report: &mut VerifyReport) -> Result<()> {
             position: at,
             length: len,
             first_offset: first,
-            last_offset: (next - 1).max(first),
+            last_offset: next.saturating_sub(1).max(first),
             kind,
         });
         position = at + len;
