@@ -8,7 +8,7 @@ use protocol::record::batch::{BatchError, BatchHeader};
 use protocol::record::{Batch, DEFAULT_MAX_DECOMPRESSED_BYTES, RecordError, RecordHeader, RecordSet};
 use protocol::spu::{
     ApiRequest, FetchOffsetsRequest, Isolation, OffsetUpdate, StreamFetchRequest,
-    StreamFetchResponse, UpdateOffsetsRequest,
+    StreamFetchResponse, UpdateOffsetsRequest, VerifyReplicaRequest, VerifyReplicaResponse,
 };
 use protocol::{Decode, Reader};
 use serde::{Deserialize, Serialize};
@@ -165,6 +165,37 @@ impl PartitionConsumer {
             start: entry.start_offset,
             end: entry.last_stable_offset,
         })
+    }
+
+    /// Have the partition's leader read every batch of its log and report each range that
+    /// does not read back (`fluvio partition verify`). Takes as long as reading the whole
+    /// log on the SPU.
+    pub async fn verify(&self) -> Result<VerifyReplicaResponse, ClientError> {
+        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let version = VerifyReplicaRequest::VERSION;
+        let request = VerifyReplicaRequest::new(self.topic.clone(), self.partition);
+        // As a one-frame stream: a request's answer is given up after a minute, and
+        // reading a large log can take longer.
+        let reply = socket
+            .stream(spu_keys::VERIFY_REPLICA, version, &request)
+            .await?
+            .next()
+            .await?;
+        let response = VerifyReplicaRequest::decode_response(&reply, version).map_err(|source| {
+            ClientError::BadResponse {
+                peer: Peer::Spu,
+                addr: socket.addr().to_string(),
+                source,
+            }
+        })?;
+        if response.error_code.is_error() {
+            return Err(ClientError::Refused {
+                action: format!("cannot verify {}-{}", self.topic, self.partition),
+                code: response.error_code,
+                message: None,
+            });
+        }
+        Ok(response)
     }
 
     /// Stream records from `offset` on.
