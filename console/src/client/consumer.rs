@@ -5,7 +5,9 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use protocol::api::{ErrorCode, spu_keys};
 use protocol::record::batch::{BatchError, BatchHeader};
-use protocol::record::{Batch, DEFAULT_MAX_DECOMPRESSED_BYTES, RecordError, RecordHeader, RecordSet};
+use protocol::record::{
+    Batch, DEFAULT_MAX_DECOMPRESSED_BYTES, RecordError, RecordHeader, RecordSet,
+};
 use protocol::spu::{
     ApiRequest, FetchOffsetsRequest, Isolation, OffsetUpdate, StreamFetchRequest,
     StreamFetchResponse, UpdateOffsetsRequest, VerifyReplicaRequest, VerifyReplicaResponse,
@@ -181,13 +183,14 @@ impl PartitionConsumer {
             .await?
             .next()
             .await?;
-        let response = VerifyReplicaRequest::decode_response(&reply, version).map_err(|source| {
-            ClientError::BadResponse {
-                peer: Peer::Spu,
-                addr: socket.addr().to_string(),
-                source,
-            }
-        })?;
+        let response =
+            VerifyReplicaRequest::decode_response(&reply, version).map_err(|source| {
+                ClientError::BadResponse {
+                    peer: Peer::Spu,
+                    addr: socket.addr().to_string(),
+                    source,
+                }
+            })?;
         if response.error_code.is_error() {
             return Err(ClientError::Refused {
                 action: format!("cannot verify {}-{}", self.topic, self.partition),
@@ -612,7 +615,10 @@ mod tests {
     }
 
     fn position_of(bytes: &[u8], needle: &[u8]) -> usize {
-        bytes.windows(needle.len()).position(|w| w == needle).unwrap()
+        bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
     }
 
     #[test]
@@ -638,7 +644,11 @@ mod tests {
         bytes[at + 1] ^= 0x01; // "v13" reads "v03"
         let set = RecordSet::new(bytes);
         let (good, bad) = frame_batches(&set, 10, true);
-        assert_eq!(values(&good), ["v10", "v11"], "the batch before it is delivered");
+        assert_eq!(
+            values(&good),
+            ["v10", "v11"],
+            "the batch before it is delivered"
+        );
         match bad {
             Some(BadBatch::Corrupt {
                 first_offset,
@@ -664,7 +674,11 @@ mod tests {
         assert!(good.is_empty());
         assert!(matches!(
             bad,
-            Some(BadBatch::Corrupt { first_offset: 10, last_offset: 10, .. })
+            Some(BadBatch::Corrupt {
+                first_offset: 10,
+                last_offset: 10,
+                ..
+            })
         ));
         let mut bad_magic = bytes.clone();
         let second = BatchHeader::parse(&bytes).unwrap().total_len();

@@ -242,16 +242,13 @@ async fn verify(args: VerifyArgs, ctx: &Context) -> Result<Output, CommandError>
         }
     }
     let mut report = verify_report(&verified)?;
-    failures.extend(
-        verified
-            .iter()
-            .filter(|v| !v.problems.is_empty())
-            .map(|v| CommandError::CorruptPartition {
-                topic: v.topic.clone(),
-                partition: v.partition,
-                ranges: v.problems.len(),
-            }),
-    );
+    failures.extend(verified.iter().filter(|v| !v.problems.is_empty()).map(|v| {
+        CommandError::CorruptPartition {
+            topic: v.topic.clone(),
+            partition: v.partition,
+            ranges: v.problems.len(),
+        }
+    }));
     if verified.is_empty() {
         report.blocks = vec![Block::Empty(format!(
             "No partition of topic '{}' was verified",
