@@ -1,14 +1,17 @@
 //! Corrupt bytes on disk are never served as data: one flipped byte inside a record's
 //! value, in a sealed segment or in the active one after a clean stop, makes `fluvio
 //! consume` fail naming the topic, partition and offsets of the damaged batch, and
-//! `fluvio partition verify` list the range; a healthy topic verifies `ok`.
+//! `fluvio partition verify` list the range; a healthy topic verifies `ok`. A follower
+//! refuses a corrupt batch from its leader rather than store it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use protocol::record::batch::batches;
+use protocol::sc::PartitionResolution;
 use serde_json::Value;
 use tests::cli::{column, fluvio, fluvio_stdin, parse_table};
+use tests::cluster::{CONVERGE, Cluster};
 use tests::{Daemon, Role, temp_dir};
 
 /// Records per topic: with 1 KiB values and 2 MiB segments (the smallest size the SC
@@ -52,10 +55,19 @@ fn segments(data: &Path, topic: &str) -> Vec<PathBuf> {
     panic!("no replica directory {name} under {}", data.display());
 }
 
-/// Flip one byte inside record `n`'s value in `segment`; returns the offsets of the batch
-/// holding it as `first..=last`.
-fn flip_value_byte(segment: &Path, n: usize) -> String {
-    let mut bytes = std::fs::read(segment).unwrap();
+/// Where a flipped byte landed.
+struct Flipped {
+    /// The offsets of the batch holding it, `first..=last`.
+    range: String,
+    /// The batch is the segment's last.
+    last_batch: bool,
+}
+
+/// Flip one byte inside record `n`'s value in `segment`, in place (a running SPU may have
+/// the file open).
+fn flip_value_byte(segment: &Path, n: usize) -> Flipped {
+    use std::os::unix::fs::FileExt;
+    let bytes = std::fs::read(segment).unwrap();
     let needle = format!("value-{n:05}-");
     let at = bytes
         .windows(needle.len())
@@ -64,22 +76,37 @@ fn flip_value_byte(segment: &Path, n: usize) -> String {
         + needle.len()
         + 100;
     let mut start = 0;
-    let mut range = None;
+    let mut flipped = None;
     for batch in batches(&bytes) {
         let batch = batch.unwrap();
         let end = start + batch.bytes.len();
         if (start..end).contains(&at) {
             let h = batch.header;
-            range = Some(format!("{}..={}", h.base_offset, h.next_offset() - 1));
-            // Not the segment's last batch: recovery's cheap check covers the tail.
-            assert!(end < bytes.len(), "record {n} is in the last batch");
+            flipped = Some(Flipped {
+                range: format!("{}..={}", h.base_offset, h.next_offset() - 1),
+                last_batch: end == bytes.len(),
+            });
         }
         start = end;
     }
     assert_eq!(bytes[at], b'x');
-    bytes[at] = b'y';
-    std::fs::write(segment, bytes).unwrap();
-    range.unwrap()
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(segment)
+        .unwrap();
+    file.write_all_at(b"y", at as u64).unwrap();
+    flipped.unwrap()
+}
+
+/// The offset after the last batch stored in `segments`.
+fn stored_end(segments: &[PathBuf]) -> i64 {
+    let mut end = 0;
+    for segment in segments {
+        for batch in batches(&std::fs::read(segment).unwrap()) {
+            end = batch.unwrap().header.next_offset();
+        }
+    }
+    end
 }
 
 fn restart_cleanly(daemon: &mut Daemon, dir: &Path) -> Daemon {
@@ -113,7 +140,10 @@ fn a_flipped_byte_fails_consume_and_verify_naming_segment_and_offsets() {
 
     let sealed = segments(dir.path(), "sealed");
     assert!(sealed.len() >= 3, "{sealed:?}");
-    let sealed_range = flip_value_byte(&sealed[0], 40);
+    // Not a segment's last batch: recovery's cheap check covers the tail.
+    let sealed_flip = flip_value_byte(&sealed[0], 40);
+    assert!(!sealed_flip.last_batch);
+    let sealed_range = sealed_flip.range;
     let active = segments(dir.path(), "active");
     let active_segment = active.last().unwrap();
     let active_base: usize = active_segment
@@ -123,7 +153,9 @@ fn a_flipped_byte_fails_consume_and_verify_naming_segment_and_offsets() {
         .unwrap()
         .parse()
         .unwrap();
-    let active_range = flip_value_byte(active_segment, active_base + 40);
+    let active_flip = flip_value_byte(active_segment, active_base + 40);
+    assert!(!active_flip.last_batch);
+    let active_range = active_flip.range;
     let mut daemon = restart_cleanly(&mut daemon, dir.path());
     let sc = daemon.public.to_string();
 
@@ -186,4 +218,76 @@ fn a_flipped_byte_fails_consume_and_verify_naming_segment_and_offsets() {
             .ends_with("00000000000000000000.log")
     );
     daemon.kill();
+}
+
+fn lines(range: std::ops::Range<usize>) -> Vec<u8> {
+    range
+        .map(|n| value(n) + "\n")
+        .collect::<String>()
+        .into_bytes()
+}
+
+#[test]
+fn a_follower_refuses_a_corrupt_batch_and_keeps_the_good_ones_before_it() {
+    let cluster = Cluster::start(&[None, None], &[], &[]);
+    let sc = cluster.sc.public.to_string();
+    fluvio(&sc, &["topic", "create", "mirror", "-r", "2"]).ok();
+    let p = cluster.wait_partition("mirror-0", "online, both in sync", |p| {
+        p.status.resolution == PartitionResolution::Online && p.status.lsr == 2
+    });
+    let leader = p.spec.leader;
+    let follower = *p.spec.replicas.iter().find(|&&id| id != leader).unwrap();
+    let follower_leo = |p: &protocol::sc::Metadata<protocol::sc::PartitionSpec>| {
+        p.status
+            .replicas
+            .iter()
+            .find(|r| r.spu == follower)
+            .map(|r| r.leo)
+    };
+
+    // Offsets 0..10 reach the follower; 10..20 stay on the leader, where one byte of
+    // record 15 then goes bad.
+    fluvio_stdin(&sc, &["produce", "mirror"], &lines(0..10)).ok();
+    cluster.wait_partition("mirror-0", "follower at 10", |p| {
+        follower_leo(p) == Some(10)
+    });
+    cluster.hold_replication(leader, true);
+    fluvio_stdin(&sc, &["produce", "mirror"], &lines(10..20)).ok();
+    fluvio_stdin(&sc, &["produce", "mirror"], &lines(20..30)).ok();
+    let leader_segments = segments(&cluster.spu(leader).data_dir, "mirror");
+    let flipped = flip_value_byte(leader_segments.last().unwrap(), 15);
+    assert_eq!(flipped.range, "10..=19");
+    cluster.hold_replication(leader, false);
+
+    // Refused, named, and asked for again: the follower never runs past it.
+    let refusal = "refusing a corrupt batch from the leader";
+    let log = &cluster.spu(follower);
+    log.wait_for_log(refusal, CONVERGE);
+    let deadline = std::time::Instant::now() + CONVERGE;
+    while log.log().matches(refusal).count() < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no retry:\n{}",
+            log.log()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = log
+        .log()
+        .lines()
+        .find(|l| l.contains(refusal))
+        .unwrap()
+        .to_string();
+    for fragment in [
+        "replica=mirror-0".to_string(),
+        format!("leader={leader}"),
+        "first_offset=10".to_string(),
+        "last_offset=19".to_string(),
+        "CRC mismatch".to_string(),
+    ] {
+        assert!(line.contains(&fragment), "{fragment:?} not in {line}");
+    }
+    let follower_segments = segments(&cluster.spu(follower).data_dir, "mirror");
+    assert_eq!(stored_end(&follower_segments), 10);
+    assert_eq!(follower_leo(&cluster.partition("mirror-0")), Some(10));
 }

@@ -86,6 +86,8 @@ pub fn truncation_point(
 /// A batch from the leader that is not what its producer sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CorruptFromLeader {
+    /// Where the bad batch starts in the answer: the bytes before it are good batches.
+    pub position: usize,
     pub first_offset: i64,
     pub last_offset: i64,
     pub reason: BatchError,
@@ -105,6 +107,7 @@ pub fn first_corrupt_batch(records: &[u8], expected: i64) -> Option<CorruptFromL
                 let (first_offset, last_offset) =
                     BatchHeader::parse(&records[at..]).map_or((next, next), |h| offsets_of(&h));
                 return Some(CorruptFromLeader {
+                    position: at,
                     first_offset,
                     last_offset,
                     reason,
@@ -114,6 +117,7 @@ pub fn first_corrupt_batch(records: &[u8], expected: i64) -> Option<CorruptFromL
         let (first_offset, last_offset) = offsets_of(&batch.header);
         if let Err(reason) = batch.verify_crc() {
             return Some(CorruptFromLeader {
+                position: at,
                 first_offset,
                 last_offset,
                 reason,
@@ -210,24 +214,25 @@ async fn follow(
                 frame.leader_epoch, term.epoch
             )));
         }
-        let offsets = if frame.records.as_bytes().is_empty() {
+        if frame.records.as_bytes().is_empty() {
             p.follow_hw(frame.hw).map_err(io::Error::other)?;
             continue;
-        } else if let Some(bad) = first_corrupt_batch(
-            frame.records.as_bytes(),
-            p.offsets().map_err(io::Error::other)?.leo,
-        ) {
-            // Nothing of the answer is stored: the log must not run past a hole, and the
-            // next attempt asks again from this log's end, so it never skips the batch.
+        }
+        let mut records = frame.records.into_bytes();
+        let leo = p.offsets().map_err(io::Error::other)?.leo;
+        let corrupt = first_corrupt_batch(&records, leo);
+        if let Some(bad) = &corrupt {
+            // The batch is not stored: the log must not run past a hole. The good batches
+            // before it are, and the next attempt asks again from there.
             error!(spu = store.spu(), replica = %key, leader = term.leader, first_offset = bad.first_offset,
                 last_offset = bad.last_offset, reason = %bad.reason,
                 "refusing a corrupt batch from the leader; will fetch it again");
-            return Err(io::Error::other(format!(
-                "leader {} sent a corrupt batch of {key} at offsets {}..={}: {}",
-                term.leader, bad.first_offset, bad.last_offset, bad.reason
-            )));
+            records.truncate(bad.position);
+        }
+        let offsets = if records.is_empty() {
+            p.offsets().map_err(io::Error::other)?
         } else {
-            p.append_replicated(frame.records.into_bytes(), frame.hw)
+            p.append_replicated(records, frame.hw)
                 .await
                 .map_err(io::Error::other)?
         };
@@ -240,6 +245,12 @@ async fn follow(
             leader_epoch: term.epoch,
         };
         send(&mut writer, &update, next_corr).await?;
+        if let Some(bad) = corrupt {
+            return Err(io::Error::other(format!(
+                "leader {} sent a corrupt batch of {key} at offsets {}..={}: {}",
+                term.leader, bad.first_offset, bad.last_offset, bad.reason
+            )));
+        }
     }
 }
 
@@ -274,6 +285,7 @@ mod tests {
         flipped[at] = b'D';
         let bad = first_corrupt_batch(&flipped, 20).unwrap();
         assert_eq!((bad.first_offset, bad.last_offset), (22, 24));
+        assert_eq!(bad.position, second_at, "the batch before it is good");
         assert!(matches!(bad.reason, BatchError::CrcMismatch { .. }));
 
         // A damaged magic byte: the header is unreadable, the offsets are where the
