@@ -46,6 +46,9 @@ fn any_request() -> impl Strategy<Value = SpuRequest> {
         any::<FetchConsumerOffsetsRequest>()
             .prop_map(SpuRequest::from)
             .boxed(),
+        any::<VerifyReplicaRequest>()
+            .prop_map(SpuRequest::from)
+            .boxed(),
     ]
 }
 
@@ -74,6 +77,9 @@ fn any_response() -> impl Strategy<Value = (SpuResponse, i16)> {
             .boxed(),
         any::<FetchConsumerOffsetsResponse>()
             .prop_map(|r| (SpuResponse::FetchConsumerOffsets(r), 24))
+            .boxed(),
+        any::<VerifyReplicaResponse>()
+            .prop_map(|r| (SpuResponse::VerifyReplica(r), 0))
             .boxed(),
     ]
 }
@@ -119,6 +125,12 @@ proptest! {
                 prop_assert!(parts.iter().any(|p| p.as_ptr() == entry.records.as_bytes().as_ptr()));
             }
         }
+    }
+
+    #[test]
+    fn verify_replica(request in any::<VerifyReplicaRequest>(), response in any::<VerifyReplicaResponse>()) {
+        round_trip(&request, 0);
+        round_trip(&response, 0);
     }
 
     #[test]

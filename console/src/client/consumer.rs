@@ -4,10 +4,13 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 use protocol::api::{ErrorCode, spu_keys};
-use protocol::record::{DEFAULT_MAX_DECOMPRESSED_BYTES, RecordHeader};
+use protocol::record::batch::{BatchError, BatchHeader};
+use protocol::record::{
+    Batch, DEFAULT_MAX_DECOMPRESSED_BYTES, RecordError, RecordHeader, RecordSet,
+};
 use protocol::spu::{
     ApiRequest, FetchOffsetsRequest, Isolation, OffsetUpdate, StreamFetchRequest,
-    StreamFetchResponse, UpdateOffsetsRequest,
+    StreamFetchResponse, UpdateOffsetsRequest, VerifyReplicaRequest, VerifyReplicaResponse,
 };
 use protocol::{Decode, Reader};
 use serde::{Deserialize, Serialize};
@@ -60,6 +63,10 @@ pub struct ConsumerConfig {
     /// Stop at the partition's end as it was when the stream started, instead of
     /// following new records.
     pub stop_at_end: bool,
+    /// Check every batch's CRC-32C before delivering its records (Kafka's `check.crcs`);
+    /// a mismatch fails the stream with [`ClientError::CorruptBatch`]. On by default: the
+    /// check runs over the bytes as received and costs little next to the network.
+    pub check_crcs: bool,
 }
 
 impl Default for ConsumerConfig {
@@ -69,6 +76,7 @@ impl Default for ConsumerConfig {
             isolation: Isolation::ReadUncommitted,
             end: None,
             stop_at_end: false,
+            check_crcs: true,
         }
     }
 }
@@ -161,6 +169,38 @@ impl PartitionConsumer {
         })
     }
 
+    /// Have the partition's leader read every batch of its log and report each range that
+    /// does not read back (`fluvio partition verify`). Takes as long as reading the whole
+    /// log on the SPU.
+    pub async fn verify(&self) -> Result<VerifyReplicaResponse, ClientError> {
+        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let version = VerifyReplicaRequest::VERSION;
+        let request = VerifyReplicaRequest::new(self.topic.clone(), self.partition);
+        // As a one-frame stream: a request's answer is given up after a minute, and
+        // reading a large log can take longer.
+        let reply = socket
+            .stream(spu_keys::VERIFY_REPLICA, version, &request)
+            .await?
+            .next()
+            .await?;
+        let response =
+            VerifyReplicaRequest::decode_response(&reply, version).map_err(|source| {
+                ClientError::BadResponse {
+                    peer: Peer::Spu,
+                    addr: socket.addr().to_string(),
+                    source,
+                }
+            })?;
+        if response.error_code.is_error() {
+            return Err(ClientError::Refused {
+                action: format!("cannot verify {}-{}", self.topic, self.partition),
+                code: response.error_code,
+                message: None,
+            });
+        }
+        Ok(response)
+    }
+
     /// Stream records from `offset` on.
     pub async fn stream(
         &self,
@@ -203,6 +243,8 @@ impl PartitionConsumer {
             next_offset: start,
             last,
             buffered: VecDeque::new(),
+            check_crcs: config.check_crcs,
+            failed: None,
         })
     }
 }
@@ -222,6 +264,9 @@ pub struct RecordStream {
     next_offset: i64,
     last: Option<i64>,
     buffered: VecDeque<ConsumerRecord>,
+    check_crcs: bool,
+    /// A bad batch met after the buffered records: the stream's end, once they are out.
+    failed: Option<ClientError>,
 }
 
 impl RecordStream {
@@ -233,8 +278,13 @@ impl RecordStream {
                 if self.last.is_some_and(|last| record.offset >= last) {
                     self.frames = None;
                     self.buffered.clear();
+                    self.failed = None;
                 }
                 return Some(Ok(record));
+            }
+            if let Some(err) = self.failed.take() {
+                self.frames = None;
+                return Some(Err(err));
             }
             let frames = self.frames.as_mut()?;
             let outcome = match frames.next().await {
@@ -326,16 +376,30 @@ impl RecordStream {
         let response =
             StreamFetchResponse::decode(&mut Reader::shared(body), StreamFetchRequest::VERSION)
                 .map_err(bad)?;
-        let batches = response
-            .records
-            .decode_batches(DEFAULT_MAX_DECOMPRESSED_BYTES)
-            .map_err(|err| {
-                FrameEnd::Error(ClientError::UnexpectedResponse {
+        let (batches, bad) = frame_batches(&response.records, self.next_offset, self.check_crcs);
+        if let Some(bad) = bad {
+            let addr = self.socket.addr().to_string();
+            // Delivered after the good records before it, as Kafka's consumer does.
+            self.failed = Some(match bad {
+                BadBatch::Corrupt {
+                    first_offset,
+                    last_offset,
+                    reason,
+                } => ClientError::CorruptBatch {
+                    topic: self.topic.clone(),
+                    partition: self.partition,
+                    first_offset,
+                    last_offset,
+                    addr,
+                    reason,
+                },
+                BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
                     peer: Peer::Spu,
-                    addr: self.socket.addr().to_string(),
+                    addr,
                     what: format!("an unreadable record batch: {err}"),
-                })
-            })?;
+                },
+            });
+        }
         let mut delivered = false;
         for batch in &batches {
             for item in batch.iter() {
@@ -398,6 +462,85 @@ impl RecordStream {
     }
 }
 
+/// Why the batches of a stream-fetch answer cannot be delivered.
+#[derive(Debug, PartialEq)]
+enum BadBatch {
+    /// The bytes are not what the producer sent (CRC mismatch, damaged header).
+    Corrupt {
+        first_offset: i64,
+        last_offset: i64,
+        reason: String,
+    },
+    /// The CRC matched (or was not checked) but the records do not decode.
+    Unreadable(RecordError),
+}
+
+/// The whole batches of a stream-fetch answer, decoded, each checked against its CRC-32C
+/// first when `check_crcs` (over the bytes as received: nothing is re-encoded), up to the
+/// first bad one, which is returned beside them.
+///
+/// An answer may end in the middle of a batch (the real SPU cuts frames at `max_bytes`);
+/// that batch is dropped and comes whole in a later frame, once the acknowledgement says
+/// where to resume. A frame whose first batch is already cut short cannot make progress
+/// that way: its length field is damaged or the batch is larger than the frame, and it
+/// is reported as corrupt. `expected` is the offset the stream wants next: where a damaged
+/// header hides a batch's own offsets, the offset after the good batches is named.
+fn frame_batches(
+    records: &RecordSet,
+    expected: i64,
+    check_crcs: bool,
+) -> (Vec<Batch>, Option<BadBatch>) {
+    let bytes = records.as_bytes();
+    let mut batches: Vec<Batch> = Vec::new();
+    let mut iter = records.batches();
+    loop {
+        let at = iter.position();
+        let Some(next) = iter.next() else { break };
+        let raw = match next {
+            Ok(raw) => raw,
+            Err(BatchError::Truncated { .. }) if !batches.is_empty() => break,
+            Err(err) => {
+                let here = batches.last().map_or(expected, Batch::next_offset);
+                let header = BatchHeader::parse(&bytes[at..]).ok();
+                let (first_offset, last_offset) = header.map_or((here, here), offsets_of);
+                let reason = match err {
+                    BatchError::Truncated { needed, available } => format!(
+                        "the batch is cut short at the end of the answer ({available} of {needed} bytes): its length is damaged, or it is larger than the fetch size"
+                    ),
+                    err => err.to_string(),
+                };
+                let bad = BadBatch::Corrupt {
+                    first_offset,
+                    last_offset,
+                    reason,
+                };
+                return (batches, Some(bad));
+            }
+        };
+        if check_crcs && let Err(err) = raw.verify_crc() {
+            let (first_offset, last_offset) = offsets_of(raw.header);
+            let bad = BadBatch::Corrupt {
+                first_offset,
+                last_offset,
+                reason: err.to_string(),
+            };
+            return (batches, Some(bad));
+        }
+        match Batch::from_raw_shared(&raw, bytes, DEFAULT_MAX_DECOMPRESSED_BYTES) {
+            Ok(batch) => batches.push(batch),
+            Err(err) => return (batches, Some(BadBatch::Unreadable(err))),
+        }
+    }
+    (batches, None)
+}
+
+/// The first and last offset a batch header claims, whatever damage it carries.
+fn offsets_of(header: BatchHeader) -> (i64, i64) {
+    let first = header.base_offset;
+    let last = first.saturating_add(i64::from(header.last_offset_delta));
+    (first, last.max(first))
+}
+
 enum FrameEnd {
     OutOfRange,
     /// The leader hung up or no longer leads the partition.
@@ -447,6 +590,113 @@ impl MultiStream {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use protocol::record::Record;
+
+    /// Three batches at offsets 10, 12, 14, two records each: `v10`..`v15`.
+    fn three_batches() -> Vec<u8> {
+        let mut out = Vec::new();
+        for base in [10i64, 12, 14] {
+            let mut batch = Batch::from_records([
+                Record::new(format!("v{base}").into_bytes()),
+                Record::new(format!("v{}", base + 1).into_bytes()),
+            ]);
+            batch.base_offset = base;
+            out.extend_from_slice(&batch.encode().unwrap());
+        }
+        out
+    }
+
+    fn values(batches: &[Batch]) -> Vec<String> {
+        batches
+            .iter()
+            .flat_map(|b| b.iter())
+            .map(|r| String::from_utf8_lossy(&r.record.value).into_owned())
+            .collect()
+    }
+
+    fn position_of(bytes: &[u8], needle: &[u8]) -> usize {
+        bytes
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .unwrap()
+    }
+
+    #[test]
+    fn whole_batches_are_delivered_and_a_cut_last_batch_waits_for_the_next_frame() {
+        let bytes = three_batches();
+        let (all, bad) = frame_batches(&RecordSet::new(bytes.clone()), 10, true);
+        assert_eq!(values(&all), ["v10", "v11", "v12", "v13", "v14", "v15"]);
+        assert_eq!(bad, None);
+        // Cut inside the third batch's records, then inside its header.
+        let third = bytes.len() - BatchHeader::parse(&bytes).unwrap().total_len();
+        for cut in [bytes.len() - 3, third + 20] {
+            let partial = RecordSet::new(bytes[..cut].to_vec());
+            let (got, bad) = frame_batches(&partial, 10, true);
+            assert_eq!(values(&got), ["v10", "v11", "v12", "v13"]);
+            assert_eq!(bad, None);
+        }
+    }
+
+    #[test]
+    fn a_flipped_value_byte_fails_the_batch_naming_its_offsets() {
+        let mut bytes = three_batches();
+        let at = position_of(&bytes, b"v13");
+        bytes[at + 1] ^= 0x01; // "v13" reads "v03"
+        let set = RecordSet::new(bytes);
+        let (good, bad) = frame_batches(&set, 10, true);
+        assert_eq!(
+            values(&good),
+            ["v10", "v11"],
+            "the batch before it is delivered"
+        );
+        match bad {
+            Some(BadBatch::Corrupt {
+                first_offset,
+                last_offset,
+                reason,
+            }) => {
+                assert_eq!((first_offset, last_offset), (12, 13));
+                assert!(reason.contains("CRC mismatch"), "{reason}");
+            }
+            other => panic!("expected a corrupt batch, got {other:?}"),
+        }
+        // With the check off the damage goes through, as Kafka's check.crcs=false does.
+        let (unchecked, bad) = frame_batches(&set, 10, false);
+        assert_eq!(values(&unchecked)[3], "v03");
+        assert_eq!(bad, None);
+    }
+
+    #[test]
+    fn a_damaged_header_or_a_first_batch_cut_short_is_corrupt_not_partial() {
+        let bytes = three_batches();
+        let cut = RecordSet::new(bytes[..30].to_vec());
+        let (good, bad) = frame_batches(&cut, 10, true);
+        assert!(good.is_empty());
+        assert!(matches!(
+            bad,
+            Some(BadBatch::Corrupt {
+                first_offset: 10,
+                last_offset: 10,
+                ..
+            })
+        ));
+        let mut bad_magic = bytes.clone();
+        let second = BatchHeader::parse(&bytes).unwrap().total_len();
+        bad_magic[second + 16] = 7;
+        let (good, bad) = frame_batches(&RecordSet::new(bad_magic), 10, true);
+        assert_eq!(values(&good), ["v10", "v11"]);
+        match bad {
+            Some(BadBatch::Corrupt {
+                first_offset,
+                reason,
+                ..
+            }) => {
+                assert_eq!(first_offset, 12, "names the offset after the good batches");
+                assert!(reason.contains("magic 7"), "{reason}");
+            }
+            other => panic!("expected a corrupt batch, got {other:?}"),
+        }
+    }
 
     #[test]
     fn offsets_resolve_and_clamp() {

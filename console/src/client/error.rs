@@ -79,6 +79,19 @@ pub enum ClientError {
         resolution: TopicResolution,
         reason: String,
     },
+    /// A consumed batch failed its CRC-32C or did not parse: the bytes are not what the
+    /// producer sent. Nothing of the batch was delivered.
+    #[error(
+        "corrupt record batch in topic '{topic}' partition {partition} at offsets {first_offset}..={last_offset} (from the SPU at {addr}): {reason}. The stored data is damaged; `fluvio partition verify {topic} -p {partition}` lists every damaged range"
+    )]
+    CorruptBatch {
+        topic: String,
+        partition: u32,
+        first_offset: i64,
+        last_offset: i64,
+        addr: String,
+        reason: String,
+    },
 }
 
 impl ClientError {

@@ -64,6 +64,14 @@ pub enum CommandError {
     Yaml { source: serde_norway::Error },
     #[error("cannot generate a secret: the operating system's random generator failed: {0}")]
     Random(String),
+    #[error(
+        "topic '{topic}' partition {partition}: {ranges} corrupt range(s) found by the leader; the records there cannot be read as written"
+    )]
+    CorruptPartition {
+        topic: String,
+        partition: u32,
+        ranges: usize,
+    },
     #[error("cannot write completions for {shell}: {source}")]
     Completions {
         shell: String,

@@ -1,12 +1,13 @@
-//! `fluvio partition list`.
+//! `fluvio partition list` and `fluvio partition verify`.
 
 use std::collections::HashMap;
 
 use clap::{Args, Subcommand};
 use protocol::sc::{Metadata, PartitionSpec, PartitionStateSpec, parse_partition_name};
+use protocol::spu::VerifyProblem;
 use serde::Serialize;
 
-use super::output::{Column, Output, Report};
+use super::output::{Block, Column, Output, Report, Table, to_data};
 use super::parse::human_bytes;
 use super::topic::spu_list;
 use super::{CommandError, Context, OutputArgs};
@@ -16,6 +17,21 @@ pub enum PartitionCmd {
     /// List partitions: leader and its epoch, replicas, in-sync set, status, size and
     /// offsets.
     List(ListArgs),
+    /// Have each partition's leader read every batch of its log and check it (length,
+    /// CRC-32C, offsets continuing). One line per partition; every corrupt range is listed
+    /// with its segment file, byte position and offsets, and the exit code is 1.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The topic to verify.
+    pub topic: String,
+    /// Only this partition; all of the topic's by default.
+    #[arg(short = 'p', long = "partition", value_name = "P")]
+    pub partition: Option<u32>,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]
@@ -31,6 +47,7 @@ impl PartitionCmd {
     pub fn output(&self) -> Option<OutputArgs> {
         match self {
             PartitionCmd::List(args) => Some(args.output),
+            PartitionCmd::Verify(args) => Some(args.output),
         }
     }
 }
@@ -38,6 +55,7 @@ impl PartitionCmd {
 pub async fn execute(cmd: PartitionCmd, ctx: &Context) -> Result<Output, CommandError> {
     match cmd {
         PartitionCmd::List(args) => list(args, ctx).await,
+        PartitionCmd::Verify(args) => verify(args, ctx).await,
     }
 }
 
@@ -150,6 +168,121 @@ async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     Ok(Output::report(Report::listing(
         COLUMNS, &rows, &rows, &empty,
     )?))
+}
+
+/// What one partition's leader found. As data: the topic and partition, the counts, and
+/// `problems` (empty when the log reads back).
+#[derive(Debug, Clone, Serialize)]
+pub struct Verified {
+    pub topic: String,
+    pub partition: u32,
+    pub segments: u32,
+    pub batches: u64,
+    pub records: u64,
+    pub bytes: u64,
+    pub problems: Vec<VerifyProblem>,
+}
+
+/// One corrupt range with the partition it belongs to, for the ranges table.
+pub struct ProblemRow {
+    pub topic: String,
+    pub partition: u32,
+    pub problem: VerifyProblem,
+}
+
+pub const VERIFY_COLUMNS: &[Column<Verified>] = &[
+    Column::new("TOPIC", |v| v.topic.clone()),
+    Column::new("PARTITION", |v| v.partition.to_string()),
+    Column::new("SEGMENTS", |v| v.segments.to_string()),
+    Column::new("BATCHES", |v| v.batches.to_string()),
+    Column::new("RECORDS", |v| v.records.to_string()),
+    Column::new("BYTES", |v| v.bytes.to_string()),
+    Column::new("STATUS", |v| match v.problems.len() {
+        0 => "ok".to_string(),
+        n => format!("corrupt ({n} range{})", if n == 1 { "" } else { "s" }),
+    }),
+];
+
+pub const PROBLEM_COLUMNS: &[Column<ProblemRow>] = &[
+    Column::new("TOPIC", |r| r.topic.clone()),
+    Column::new("PARTITION", |r| r.partition.to_string()),
+    Column::new("SEGMENT", |r| r.problem.segment.clone()),
+    Column::new("POSITION", |r| r.problem.position.to_string()),
+    Column::new("LENGTH", |r| r.problem.length.to_string()),
+    Column::new("OFFSETS", |r| {
+        format!("{}..={}", r.problem.first_offset, r.problem.last_offset)
+    }),
+    Column::new("PROBLEM", |r| {
+        format!("{}: {}", r.problem.kind.label(), r.problem.detail)
+    }),
+];
+
+async fn verify(args: VerifyArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let fluvio = ctx.fluvio().await?;
+    let partitions: Vec<u32> = match args.partition {
+        Some(p) => vec![p],
+        None => (0..fluvio.partition_count(&args.topic).await?).collect(),
+    };
+    let mut verified = Vec::with_capacity(partitions.len());
+    let mut failures = Vec::new();
+    for partition in partitions {
+        let consumer = fluvio.partition_consumer(&args.topic, partition).await?;
+        // One partition's leader being away does not stop the others being checked.
+        match consumer.verify().await {
+            Ok(answer) => verified.push(Verified {
+                topic: args.topic.clone(),
+                partition,
+                segments: answer.segments,
+                batches: answer.batches,
+                records: answer.records,
+                bytes: answer.bytes,
+                problems: answer.problems,
+            }),
+            Err(err) => failures.push(err.into()),
+        }
+    }
+    let mut report = verify_report(&verified)?;
+    failures.extend(verified.iter().filter(|v| !v.problems.is_empty()).map(|v| {
+        CommandError::CorruptPartition {
+            topic: v.topic.clone(),
+            partition: v.partition,
+            ranges: v.problems.len(),
+        }
+    }));
+    if verified.is_empty() {
+        report.blocks = vec![Block::Empty(format!(
+            "No partition of topic '{}' was verified",
+            args.topic
+        ))];
+    }
+    let mut output = Output::report(report);
+    output.failures = failures;
+    Ok(output)
+}
+
+/// The partitions table, then the corrupt ranges (if any) for people; the list of
+/// [`Verified`] as data.
+pub fn verify_report(verified: &[Verified]) -> Result<Report, CommandError> {
+    let mut blocks = vec![Block::Table(Table::build(VERIFY_COLUMNS, verified))];
+    let problems: Vec<ProblemRow> = verified
+        .iter()
+        .flat_map(|v| {
+            v.problems.iter().map(|problem| ProblemRow {
+                topic: v.topic.clone(),
+                partition: v.partition,
+                problem: problem.clone(),
+            })
+        })
+        .collect();
+    if !problems.is_empty() {
+        blocks.push(Block::Title(String::new()));
+        blocks.push(Block::Title("Corrupt ranges:".into()));
+        blocks.push(Block::Table(Table::build(PROBLEM_COLUMNS, &problems)));
+    }
+    Ok(Report {
+        blocks,
+        data: to_data(verified)?,
+    })
 }
 
 #[cfg(test)]

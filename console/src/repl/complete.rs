@@ -351,7 +351,7 @@ fn name_kind(path: &[&str], id: &str, values: &HashMap<String, Vec<String>>) -> 
     let topic = || values.get("topic").and_then(|v| v.last()).cloned();
     match (path, id) {
         (_, "topic") | (["topic", "describe" | "delete"], "names") => Some(NameKind::Topic),
-        (["consume"], "partitions") | (["produce"], "partition") => {
+        (["consume"], "partitions") | (["produce" | "partition", ..], "partition") => {
             Some(NameKind::Partition { topic: topic() })
         }
         (["auth-token", "delete" | "list"], "name" | "names") => Some(NameKind::Token),

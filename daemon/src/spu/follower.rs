@@ -13,9 +13,10 @@ use protocol::internal::{
     EpochEndOffsetRequest, EpochEndOffsetResponse, FollowerFetchRequest, FollowerFetchResponse,
     FollowerOffsetUpdateRequest,
 };
+use protocol::record::batch::{BatchError, BatchHeader, batches};
 use protocol::sc::SpuId;
 use tokio::net::TcpStream;
-use tracing::{debug, info};
+use tracing::{debug, error, info};
 
 use super::link::{Frames, decode, decode_shared, send};
 use super::partition::Partition;
@@ -80,6 +81,56 @@ pub fn truncation_point(
         }
     }
     cut
+}
+
+/// A batch from the leader that is not what its producer sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorruptFromLeader {
+    /// Where the bad batch starts in the answer: the bytes before it are good batches.
+    pub position: usize,
+    pub first_offset: i64,
+    pub last_offset: i64,
+    pub reason: BatchError,
+}
+
+/// The first batch of a leader's answer whose header, length or CRC-32C is wrong, if any.
+/// `expected` is the offset the follower asked from, named when a header is unreadable.
+/// Pure, for tests.
+pub fn first_corrupt_batch(records: &[u8], expected: i64) -> Option<CorruptFromLeader> {
+    let mut next = expected;
+    let mut iter = batches(records);
+    loop {
+        let at = iter.position();
+        let batch = match iter.next()? {
+            Ok(batch) => batch,
+            Err(reason) => {
+                let (first_offset, last_offset) =
+                    BatchHeader::parse(&records[at..]).map_or((next, next), |h| offsets_of(&h));
+                return Some(CorruptFromLeader {
+                    position: at,
+                    first_offset,
+                    last_offset,
+                    reason,
+                });
+            }
+        };
+        let (first_offset, last_offset) = offsets_of(&batch.header);
+        if let Err(reason) = batch.verify_crc() {
+            return Some(CorruptFromLeader {
+                position: at,
+                first_offset,
+                last_offset,
+                reason,
+            });
+        }
+        next = last_offset.saturating_add(1);
+    }
+}
+
+fn offsets_of(header: &BatchHeader) -> (i64, i64) {
+    let first = header.base_offset;
+    let last = first.saturating_add(i64::from(header.last_offset_delta));
+    (first, last.max(first))
 }
 
 async fn follow(
@@ -163,11 +214,25 @@ async fn follow(
                 frame.leader_epoch, term.epoch
             )));
         }
-        let offsets = if frame.records.as_bytes().is_empty() {
+        if frame.records.as_bytes().is_empty() {
             p.follow_hw(frame.hw).map_err(io::Error::other)?;
             continue;
+        }
+        let mut records = frame.records.into_bytes();
+        let leo = p.offsets().map_err(io::Error::other)?.leo;
+        let corrupt = first_corrupt_batch(&records, leo);
+        if let Some(bad) = &corrupt {
+            // The batch is not stored: the log must not run past a hole. The good batches
+            // before it are, and the next attempt asks again from there.
+            error!(spu = store.spu(), replica = %key, leader = term.leader, first_offset = bad.first_offset,
+                last_offset = bad.last_offset, reason = %bad.reason,
+                "refusing a corrupt batch from the leader; will fetch it again");
+            records.truncate(bad.position);
+        }
+        let offsets = if records.is_empty() {
+            p.offsets().map_err(io::Error::other)?
         } else {
-            p.append_replicated(frame.records.into_bytes(), frame.hw)
+            p.append_replicated(records, frame.hw)
                 .await
                 .map_err(io::Error::other)?
         };
@@ -180,6 +245,12 @@ async fn follow(
             leader_epoch: term.epoch,
         };
         send(&mut writer, &update, next_corr).await?;
+        if let Some(bad) = corrupt {
+            return Err(io::Error::other(format!(
+                "leader {} sent a corrupt batch of {key} at offsets {}..={}: {}",
+                term.leader, bad.first_offset, bad.last_offset, bad.reason
+            )));
+        }
     }
 }
 
@@ -193,6 +264,43 @@ mod tests {
             leader_epoch,
             end_offset,
         }
+    }
+
+    fn batch(base: i64, values: &[&[u8]]) -> Vec<u8> {
+        let values: Vec<Vec<u8>> = values.iter().map(|v| v.to_vec()).collect();
+        let mut bytes = crate::storage::test_support::batch_with_values(&values, 1);
+        protocol::record::batch::set_base_offset(&mut bytes, base);
+        bytes
+    }
+
+    #[test]
+    fn a_corrupt_batch_from_the_leader_is_found_with_its_offsets() {
+        let mut answer = batch(20, &[b"aaaa", b"bbbb"]);
+        let second_at = answer.len();
+        answer.extend(batch(22, &[b"cccc", b"dddd", b"eeee"]));
+        assert_eq!(first_corrupt_batch(&answer, 20), None);
+
+        let mut flipped = answer.clone();
+        let at = flipped.windows(4).position(|w| w == b"dddd").unwrap();
+        flipped[at] = b'D';
+        let bad = first_corrupt_batch(&flipped, 20).unwrap();
+        assert_eq!((bad.first_offset, bad.last_offset), (22, 24));
+        assert_eq!(bad.position, second_at, "the batch before it is good");
+        assert!(matches!(bad.reason, BatchError::CrcMismatch { .. }));
+
+        // A damaged magic byte: the header is unreadable, the offsets are where the
+        // good batches ended.
+        let mut bad_magic = answer.clone();
+        bad_magic[second_at + 16] = 9;
+        let bad = first_corrupt_batch(&bad_magic, 20).unwrap();
+        assert_eq!((bad.first_offset, bad.last_offset), (22, 22));
+        assert_eq!(bad.reason, BatchError::BadMagic(9));
+
+        // Cut short: the leader sends whole batches, so this is damage too.
+        let cut = &answer[..answer.len() - 1];
+        let bad = first_corrupt_batch(cut, 20).unwrap();
+        assert_eq!((bad.first_offset, bad.last_offset), (22, 24));
+        assert!(matches!(bad.reason, BatchError::Truncated { .. }));
     }
 
     #[test]

@@ -27,7 +27,7 @@ use tokio::sync::{Notify, watch};
 use super::replication::LeaderState;
 use crate::storage::{
     AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
-    RetentionOutcome, StorageConfig, StorageError,
+    RetentionOutcome, StorageConfig, StorageError, VerifyReport,
 };
 
 /// Bytes read at a time when rebuilding the leader-epoch cache from the log.
@@ -390,6 +390,14 @@ impl Partition {
     /// [`ReplicaLog::read`]).
     pub fn read(&self, offset: i64, max_bytes: u64, isolation: Isolation) -> Result<ReadSlice> {
         self.with_log(|log| log.read(offset, max_bytes, isolation))
+    }
+
+    /// Scrub the whole log (see [`ReplicaLog::verify`]) on the blocking pool. The replica
+    /// stays open for everything else meanwhile, close and delete included: the scan
+    /// holds its own references to the segment files.
+    pub async fn verify(&self) -> Result<VerifyReport> {
+        let scrub = self.with_log(|log| Ok(log.verify_async()))?;
+        scrub.await
     }
 
     /// Delete segments past the topic's retention. Blocks on file I/O.

@@ -16,7 +16,7 @@
 //! [`ReplicaLog`] is the API: open (with recovery), append as leader or follower, read file
 //! ranges for zero-copy sends, high watermark, truncation, retention, flush, close, delete.
 //! See [`recovery`] for what happens after an unclean stop and [`FlushPolicy`] for
-//! durability.
+//! durability; [`ReplicaLog::verify`] scrubs a whole log on request.
 
 mod checkpoint;
 mod config;
@@ -30,6 +30,7 @@ mod segment;
 mod slice;
 #[doc(hidden)]
 pub mod test_support;
+mod verify;
 
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
@@ -37,3 +38,4 @@ pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
 pub use recovery::RecoveryReport;
 pub use replica::{AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats};
 pub use slice::{FileRange, ReadSlice};
+pub use verify::{CorruptRange, VerifyReport};

@@ -67,6 +67,8 @@ pub mod spu_keys {
     pub const UPDATE_CONSUMER_OFFSET: u16 = 1006;
     pub const DELETE_CONSUMER_OFFSET: u16 = 1007;
     pub const FETCH_CONSUMER_OFFSETS: u16 = 1008;
+    /// Ours, not Fluvio's: scrub a replica's log ([`crate::spu::VerifyReplicaRequest`]).
+    pub const VERIFY_REPLICA: u16 = 1090;
 }
 
 /// The object API version the official client negotiates with our SC.

@@ -11,6 +11,7 @@
 //! | 1006 | [`UpdateConsumerOffsetRequest`] | [`UpdateConsumerOffsetResponse`] | not served |
 //! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | not served |
 //! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | not served |
+//! | 1090 | [`VerifyReplicaRequest`] | [`VerifyReplicaResponse`] | ours: scrub a replica, v0 |
 //!
 //! A server reads the [`RequestHeader`], then [`SpuRequest::decode`] (or both at once with
 //! [`SpuRequest::decode_frame`]); it answers with [`SpuResponse::to_frame`] at the
@@ -29,6 +30,7 @@ pub mod produce;
 pub mod smartmodule;
 pub mod stream_fetch;
 pub mod update_offsets;
+pub mod verify;
 
 pub use common::{Isolation, ReplicaKey};
 pub use consumer_offset::*;
@@ -37,6 +39,7 @@ pub use produce::*;
 pub use smartmodule::*;
 pub use stream_fetch::*;
 pub use update_offsets::*;
+pub use verify::*;
 
 use crate::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
 use crate::api::{
@@ -370,6 +373,7 @@ impl_api_request! {
         spu_keys::DELETE_CONSUMER_OFFSET, SPU_API_VERSION, [CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION];
     FetchConsumerOffsetsRequest => FetchConsumerOffsetsResponse,
         spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, [CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION];
+    VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0, [0, 0];
 }
 
 api_enums! {
@@ -383,5 +387,6 @@ api_enums! {
         UpdateConsumerOffset(UpdateConsumerOffsetRequest),
         DeleteConsumerOffset(DeleteConsumerOffsetRequest),
         FetchConsumerOffsets(FetchConsumerOffsetsRequest),
+        VerifyReplica(VerifyReplicaRequest),
     }
 }

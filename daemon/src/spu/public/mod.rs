@@ -9,6 +9,7 @@
 //! | 1003 | [`stream_fetch`] | a session pushing batches as they are written |
 //! | 1005 | [`update_offsets`] | consumer acknowledgements (flow control) |
 //! | 1006-1008 | here | consumer offsets: not kept, answered `OffsetManagementDisabled` |
+//! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
 //! frames that cannot be decoded (and unknown api keys) close it.
@@ -17,6 +18,7 @@ pub mod fetch_offsets;
 pub mod produce;
 pub mod stream_fetch;
 pub mod update_offsets;
+pub mod verify;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -137,6 +139,11 @@ impl Service for PublicService {
                     error_code: ErrorCode::OffsetManagementDisabled,
                     consumers: Vec::new(),
                 };
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::VerifyReplica(request) => {
+                debug!(peer = %session.peer, topic = %request.topic, partition = request.partition, "verify");
+                let response = verify::verify(&self.store, &request).await;
                 sink.respond(corr, version, &response).await
             }
         }
