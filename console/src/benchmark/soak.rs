@@ -55,7 +55,8 @@ pub struct SoakArgs {
     pub rate: u64,
     /// Fluvio connections the clients share (client i uses connection i mod K). Each
     /// connection is one socket to the SC and one to each SPU it uses. Default: one per
-    /// client.
+    /// client, at most 500, which stays under a daemon's default limit of 512 connections
+    /// per client address (--max-connections-per-peer); more need that limit raised.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: Option<u32>,
     /// How long consumers may take, once the producers stopped, to reach the last
@@ -320,6 +321,9 @@ impl Check {
 /// Bytes at the start of every soak record: magic, run, producer, number.
 const STAMP_LEN: usize = 20;
 const MAGIC: &[u8; 4] = b"soak";
+/// The most connections opened when --connections is not given: under the daemon's
+/// default per-address limit (512), with room for an admin's CLI from the same address.
+const DEFAULT_MAX_CONNECTIONS: u32 = 500;
 /// Connections or streams being opened at once while setting up.
 const PARALLEL_SETUP: usize = 32;
 /// Records a producer may have unacknowledged before it waits (matters when unpaced).
@@ -389,7 +393,7 @@ async fn soak(
             .await?;
     }
     let clients = args.clients;
-    let wanted = args.connections.unwrap_or(clients).clamp(1, clients);
+    let wanted = connections_for(clients, args.connections);
     let handles = connect_all(addr, wanted).await?;
     let run_id = run_id();
 
@@ -568,6 +572,14 @@ fn finished<T>(
         Ok((_, Err(err))) => Err(err),
         Err(err) => Err(SoakError::Task(err.to_string())),
     }
+}
+
+/// The Fluvio connections `clients` share: as asked (at most one per client), else one
+/// per client up to [`DEFAULT_MAX_CONNECTIONS`].
+fn connections_for(clients: u32, asked: Option<u32>) -> u32 {
+    asked
+        .unwrap_or(clients.min(DEFAULT_MAX_CONNECTIONS))
+        .clamp(1, clients.max(1))
 }
 
 /// A number that tells this run's records from any other's in the same topic.
@@ -1244,6 +1256,16 @@ mod tests {
         assert_eq!(runs.len(), 8);
         assert!(runs.contains(0) && runs.contains(5) && runs.contains(9));
         assert!(!runs.contains(6) && !runs.contains(7) && !runs.contains(10));
+    }
+
+    #[test]
+    fn clients_get_a_connection_each_up_to_the_default_limit() {
+        assert_eq!(connections_for(4, None), 4);
+        assert_eq!(connections_for(500, None), 500);
+        assert_eq!(connections_for(1000, None), 500);
+        assert_eq!(connections_for(1000, Some(1000)), 1000);
+        assert_eq!(connections_for(1000, Some(8)), 8);
+        assert_eq!(connections_for(4, Some(10)), 4);
     }
 
     #[test]
