@@ -95,20 +95,20 @@ pub enum SoakError {
         opened: u32,
         wanted: u32,
         addr: String,
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("client {client} cannot start reading {topic}-{partition}: {source}")]
     StartConsumer {
         client: u32,
         topic: String,
         partition: u32,
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("client {client} cannot start producing to {topic}: {source}")]
     StartProducer {
         client: u32,
         topic: String,
-        source: ClientError,
+        source: Box<ClientError>,
     },
     #[error("a soak task stopped unexpectedly: {0}")]
     Task(String),
@@ -419,7 +419,7 @@ async fn soak(
             .map_err(|source| SoakError::StartProducer {
                 client,
                 topic: topic.to_string(),
-                source,
+                source: Box::new(source),
             })?;
         producers.push(producer);
     }
@@ -525,7 +525,7 @@ async fn connect_all(addr: &str, wanted: u32) -> Result<Vec<Fluvio>, SoakError> 
             opened: opened.load(Ordering::Relaxed),
             wanted,
             addr: addr.to_string(),
-            source,
+            source: Box::new(source),
         },
         other => other,
     })
@@ -793,7 +793,7 @@ async fn start_readers(
                 client,
                 topic: topic.clone(),
                 partition,
-                source,
+                source: Box::new(source),
             })?;
             let reader = Reader::new(client, partition, run_id);
             Ok(tokio::spawn(reader.read(stream, finish)))
