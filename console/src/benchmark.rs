@@ -24,12 +24,19 @@ use crate::client::{
     ClientError, ConsumerConfig, Fluvio, MultiStream, Offset, ProducerConfig, TopicProducer,
 };
 
+mod soak;
+pub use soak::{Check, RssReport, RssSample, SoakArgs, SoakError, SoakReport, run as run_soak};
+
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchmarkCmd {
     /// Measure producing: throughput, then acknowledgement and end-to-end latency.
     Produce(BenchmarkArgs),
     /// Measure consuming records already written, from the beginning.
     Consume(BenchmarkArgs),
+    /// Hold a load: N clients produce and consume for S seconds; report throughput,
+    /// acknowledgement latency and the daemon's memory, then check that every
+    /// acknowledged record was consumed exactly once, in order (exit 1 if not).
+    Soak(SoakArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -266,11 +273,12 @@ impl BenchReport {
 /// Latency is measured first, for every replication factor, on topics of their own: a
 /// throughput phase leaves the kernel gigabytes to write back for a while, and a latency
 /// phase right after it would measure that writeback as much as the cluster.
-pub async fn run(fluvio: &Fluvio, cmd: &BenchmarkCmd) -> Result<BenchReport, ClientError> {
-    let (kind, args) = match cmd {
-        BenchmarkCmd::Produce(args) => ("produce", args),
-        BenchmarkCmd::Consume(args) => ("consume", args),
-    };
+/// `kind` is `produce` or `consume`.
+pub async fn run(
+    fluvio: &Fluvio,
+    kind: &'static str,
+    args: &BenchmarkArgs,
+) -> Result<BenchReport, ClientError> {
     let compared = args.compare_replication.map(|factor| {
         let mut other = args.clone();
         other.replication = factor;

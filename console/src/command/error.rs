@@ -11,6 +11,8 @@ pub enum CommandError {
     Client(#[from] ClientError),
     #[error(transparent)]
     Config(#[from] ConfigError),
+    #[error(transparent)]
+    Soak(#[from] crate::benchmark::SoakError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,

@@ -85,7 +85,8 @@ pub enum Command {
     Advanced(advanced::AdvancedCmd),
     /// The CLI's version and the cluster's platform version.
     Version(version::VersionArgs),
-    /// Measure produce or consume throughput and latency against a loopback baseline.
+    /// Measure produce or consume throughput and latency against a loopback baseline,
+    /// or hold a load for a while and check nothing acknowledged was lost (soak).
     #[command(subcommand)]
     Benchmark(crate::benchmark::BenchmarkCmd),
     /// A full-screen console: live views of the cluster, a live tail, a command bar.
@@ -246,22 +247,41 @@ async fn benchmark(
     cmd: crate::benchmark::BenchmarkCmd,
     ctx: &Context,
 ) -> Result<Output, CommandError> {
-    use crate::benchmark::{BenchFormat, BenchmarkCmd};
-    let format = match &cmd {
-        BenchmarkCmd::Produce(args) | BenchmarkCmd::Consume(args) => args.format,
+    use crate::benchmark::BenchmarkCmd;
+    let (kind, args) = match cmd {
+        BenchmarkCmd::Produce(args) => ("produce", args),
+        BenchmarkCmd::Consume(args) => ("consume", args),
+        BenchmarkCmd::Soak(args) => {
+            let report = crate::benchmark::run_soak(&ctx.fluvio().await?, &args).await?;
+            let failures = report.check_error().map(CommandError::from);
+            return Ok(Output {
+                body: benchmark_body(args.format, &report, |r| r.to_text()),
+                failures: failures.into_iter().collect(),
+                ..Output::default()
+            });
+        }
     };
-    let report = crate::benchmark::run(&ctx.fluvio().await?, &cmd).await?;
-    let body = match format {
-        BenchFormat::Text => Body::Text(report.to_text()),
-        BenchFormat::Json => Body::Text(format!(
-            "{}\n",
-            serde_json::to_string(&report).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
-        )),
-    };
+    let report = crate::benchmark::run(&ctx.fluvio().await?, kind, &args).await?;
     Ok(Output {
-        body,
+        body: benchmark_body(args.format, &report, |r| r.to_text()),
         ..Output::default()
     })
+}
+
+/// A benchmark report as text for people or as one JSON object.
+fn benchmark_body<R: serde::Serialize>(
+    format: crate::benchmark::BenchFormat,
+    report: &R,
+    text: impl Fn(&R) -> String,
+) -> Body {
+    use crate::benchmark::BenchFormat;
+    match format {
+        BenchFormat::Text => Body::Text(text(report)),
+        BenchFormat::Json => Body::Text(format!(
+            "{}\n",
+            serde_json::to_string(report).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+        )),
+    }
 }
 
 fn completions(shell: clap_complete::Shell) -> Result<Output, CommandError> {
