@@ -7,8 +7,12 @@ use std::time::Duration;
 use bytes::Bytes;
 use console::client::{ClientError, ConsumerConfig, Fluvio, Offset, RecordSpan};
 use protocol::api::ErrorCode;
+use protocol::record::RecordSet;
 use protocol::sc::TopicSpec;
+use protocol::spu::{Isolation, PartitionProduceData, ProduceRequest, TopicProduceData};
 use tests::cli::fluvio;
+use tests::client::ScClient;
+use tests::spu_client::{SpuClient, batch_of, spu_addr};
 use tests::{Daemon, Role, temp_dir, topic_spec};
 
 /// No file of the daemon may grow past this: the segment of each topic below fills it.
@@ -207,4 +211,81 @@ fn the_producer_fails_what_was_queued_then_goes_on_once_the_failure_is_seen() {
         assert_eq!(stored.len(), expected.len());
         assert!(stored == expected, "the log holds the records sent, in order");
     });
+}
+
+/// The answers of one produce request with `entries` (partition, batch bytes) for `topic`.
+fn produce_entries(
+    spu: &mut SpuClient,
+    topic: &str,
+    entries: Vec<(u32, Vec<u8>)>,
+) -> Vec<ErrorCode> {
+    let request = ProduceRequest {
+        topics: vec![TopicProduceData {
+            name: topic.into(),
+            partitions: entries
+                .into_iter()
+                .map(|(partition_index, batches)| PartitionProduceData {
+                    partition_index,
+                    records: RecordSet::new(batches),
+                })
+                .collect(),
+        }],
+        ..Default::default()
+    };
+    let response = spu.produce_request(&request).unwrap();
+    response.responses[0]
+        .partitions
+        .iter()
+        .map(|p| p.error_code.clone())
+        .collect()
+}
+
+#[test]
+fn the_spu_writes_no_entry_of_a_request_behind_one_the_disk_refused() {
+    let dir = temp_dir();
+    let daemon =
+        Daemon::start_with_file_size_limit(Role::AllInOne { spus: 1 }, dir.path(), FILE_LIMIT);
+    let mut sc = ScClient::connect(daemon.public).unwrap();
+    let status = sc.create_topic("raw", topic_spec(2)).unwrap();
+    assert!(status.error_code.is_ok(), "{status:?}");
+    let mut spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
+
+    // 1.2 MB of the 2 MiB partition 0 may hold, then a batch too large for the rest.
+    let value = vec![b'v'; 1200];
+    let prefix = batch_of(&vec![value.as_slice(); 1000]);
+    let stored = spu
+        .produce("raw", 0, prefix, Isolation::ReadUncommitted)
+        .unwrap();
+    assert_eq!(
+        (stored.error_code, stored.base_offset),
+        (ErrorCode::None, 0)
+    );
+    let large = vec![b'L'; 1 << 20];
+    let large = || batch_of(&[large.as_slice()]);
+    let small = || batch_of(&[b"small".as_slice()]);
+
+    // Entries next to each other, appended together: all refused, none stored.
+    let answers = produce_entries(&mut spu, "raw", vec![(0, large()), (0, small())]);
+    assert_eq!(answers, [ErrorCode::StorageError, ErrorCode::StorageError]);
+    // Apart: the other partition is written, the later entry for partition 0 is not.
+    let answers = produce_entries(
+        &mut spu,
+        "raw",
+        vec![(0, large()), (1, small()), (0, small())],
+    );
+    assert_eq!(answers[..2], [ErrorCode::StorageError, ErrorCode::None]);
+    let ErrorCode::Other(message) = &answers[2] else {
+        panic!("expected a refusal with a message, got {:?}", answers[2]);
+    };
+    assert!(
+        message.starts_with("not written: an earlier batch to raw-0 in the same request failed"),
+        "{message}"
+    );
+
+    // Nothing was stored behind the refused batches: the next one lands right after the
+    // prefix.
+    let next = spu
+        .produce("raw", 0, small(), Isolation::ReadUncommitted)
+        .unwrap();
+    assert_eq!((next.error_code, next.base_offset), (ErrorCode::None, 1000));
 }
