@@ -18,7 +18,7 @@ use super::config::{FlushPolicy, StorageConfig};
 use super::error::{InvalidBatchReason, IoContext, Result, StorageError};
 use super::group_commit::{GroupCommit, SyncOutcome};
 use super::recovery::{self, RecoveryReport};
-use super::segment::Segment;
+use super::segment::{Segment, WriteShape};
 use super::slice::{FileRange, ReadSlice};
 
 /// Which records a read may see.
@@ -819,6 +819,10 @@ impl Shared {
     ) -> Result<()> {
         let max = self.config.segment_max_bytes;
         let interval = self.config.index_interval_bytes;
+        let shape = match self.config.flush {
+            FlushPolicy::Always => WriteShape::Whole,
+            FlushPolicy::Never | FlushPolicy::Interval(_) => WriteShape::Pieces,
+        };
         let mut i = 0;
         while i < metas.len() {
             let fits = |seg: &Segment, extra: u64, j: usize| {
@@ -839,7 +843,7 @@ impl Shared {
             }
             let from = metas[i].start;
             let to = metas[end - 1].start + metas[end - 1].len;
-            seg.write_at_end(&bytes[from..to])?;
+            seg.write_at_end(&bytes[from..to], shape)?;
             let mut position = seg.size;
             for j in i..end {
                 seg.note_batch(position, offsets[j], metas[j].len as u64, interval);
