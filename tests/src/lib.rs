@@ -152,6 +152,15 @@ impl Daemon {
         daemon
     }
 
+    /// Start with fresh ports where no file the daemon writes may grow past `bytes`:
+    /// writes beyond it fail with EFBIG (SIGXFSZ ignored), as when a disk or quota is full.
+    /// The daemon's own log counts too, so keep `bytes` well above what it logs.
+    pub fn start_with_file_size_limit(role: Role, data_dir: &Path, bytes: u64) -> Daemon {
+        let daemon = Self::spawn_inner(role, data_dir, free_addr(), free_addr(), &[], Some(bytes));
+        daemon.wait_ready();
+        daemon
+    }
+
     /// Start on given addresses with `extra` flags after the role's own.
     pub fn spawn_with_args(
         role: Role,
@@ -159,6 +168,17 @@ impl Daemon {
         public: SocketAddr,
         private: SocketAddr,
         extra: &[&str],
+    ) -> Daemon {
+        Self::spawn_inner(role, data_dir, public, private, extra, None)
+    }
+
+    fn spawn_inner(
+        role: Role,
+        data_dir: &Path,
+        public: SocketAddr,
+        private: SocketAddr,
+        extra: &[&str],
+        file_size_limit: Option<u64>,
     ) -> Daemon {
         let mut cmd = Command::new(daemon_binary());
         let data = data_dir.display().to_string();
@@ -205,6 +225,21 @@ impl Daemon {
             }
         }
         cmd.args(extra);
+        if let Some(bytes) = file_size_limit {
+            // The shell sets the limit and execs the daemon in its place; `sh` counts
+            // `ulimit -f` in 512-byte blocks.
+            let script = format!(
+                "trap '' XFSZ; ulimit -f {}; exec \"$0\" \"$@\"",
+                bytes.div_ceil(512)
+            );
+            let mut wrapped = Command::new("sh");
+            wrapped
+                .arg("-c")
+                .arg(script)
+                .arg(cmd.get_program())
+                .args(cmd.get_args());
+            cmd = wrapped;
+        }
         std::fs::create_dir_all(data_dir).expect("create data dir");
         let log = data_dir.join(format!(
             "daemon-{}-{}.log",

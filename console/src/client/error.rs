@@ -92,6 +92,40 @@ pub enum ClientError {
         addr: String,
         reason: String,
     },
+    /// A batch was failed without being sent because an earlier batch to its partition
+    /// failed: sending it would have stored it after a hole in the records sent.
+    #[error(
+        "not sent: an earlier batch to {topic}-{partition} failed: {cause} (that batch held {failed}; \
+         nothing sent to {topic}-{partition} after it was written: send from there again, in order)"
+    )]
+    NotSent {
+        topic: String,
+        partition: u32,
+        /// The records of the batch that failed, numbered in the order they were sent.
+        failed: RecordSpan,
+        cause: Box<ClientError>,
+    },
+}
+
+/// Records numbered from 1 in the order one producer sent them to one partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RecordSpan {
+    pub first: u64,
+    pub last: u64,
+}
+
+impl std::fmt::Display for RecordSpan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.first == self.last {
+            write!(f, "record #{} of those sent to it", self.first)
+        } else {
+            write!(
+                f,
+                "records #{} to #{} of those sent to it",
+                self.first, self.last
+            )
+        }
+    }
 }
 
 impl ClientError {

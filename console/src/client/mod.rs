@@ -15,7 +15,7 @@ pub use consumer::{
     ConsumerConfig, ConsumerRecord, MultiStream, Offset, PartitionConsumer, PartitionOffsets,
     RecordStream,
 };
-pub use error::{ClientError, Peer};
+pub use error::{ClientError, Peer, RecordSpan};
 pub use metadata::{MetadataCache, PartitionRoute};
 pub use producer::{
     PendingRecord, ProducerConfig, RecordMetadata, TopicProducer, partition_for_key,

@@ -7,11 +7,17 @@
 //! batches sealed meanwhile all travel in the next request, so a busy partition sends large
 //! requests and an idle one answers fast. Order within a partition is the order of `send`
 //! calls. The records of a batch share one acknowledgement.
+//!
+//! Order survives failures too: when a request fails for good, every batch queued behind
+//! it for that partition (sealed or still open) fails without being sent, since storing it
+//! would leave a hole in the records the caller sent. Until the caller has seen that
+//! failure (an error from a record's [`PendingRecord::wait`], or from `send` itself), sends
+//! to the partition are refused the same way; sends after that go out as usual.
 
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,7 +30,7 @@ use protocol::spu::{
 use tokio::sync::Notify;
 
 use super::cluster::{Fluvio, RETRY_BACKOFF};
-use super::error::{ClientError, Peer};
+use super::error::{ClientError, Peer, RecordSpan};
 
 /// How records are batched and acknowledged.
 #[derive(Debug, Clone)]
@@ -89,7 +95,12 @@ impl PendingRecord {
                 partition: self.partition,
                 offset: base + self.index,
             }),
-            Err(err) => Err(err.clone()),
+            Err(err) => {
+                if let Some(seen) = self.ack.seen.get() {
+                    seen.store(true, Ordering::Release);
+                }
+                Err(err.clone())
+            }
         }
     }
 }
@@ -99,6 +110,8 @@ impl PendingRecord {
 struct BatchAck {
     result: OnceLock<Result<i64, ClientError>>,
     done: Notify,
+    /// For a batch failed with its partition's lane: raised once a caller got the error.
+    seen: OnceLock<Arc<AtomicBool>>,
 }
 
 impl BatchAck {
@@ -126,6 +139,12 @@ impl Answer {
     fn send(&self, result: Result<i64, ClientError>) {
         let _ = self.0.result.set(result);
         self.0.done.notify_waiters();
+    }
+
+    /// Fail the batch as part of its lane's failure, which lifts once `seen` is raised.
+    fn fail(&self, error: ClientError, seen: &Arc<AtomicBool>) {
+        let _ = self.0.seen.set(Arc::clone(seen));
+        self.send(Err(error));
     }
 }
 
@@ -220,7 +239,9 @@ impl TopicProducer {
     }
 
     /// Send a record (with its headers) to a chosen partition. Waits while the partition
-    /// already holds `max_buffered_bytes` unacknowledged.
+    /// already holds `max_buffered_bytes` unacknowledged. Refused with
+    /// [`ClientError::NotSent`] when a batch to the partition failed and the caller has not
+    /// yet seen that error.
     pub async fn send_record(
         &self,
         partition: u32,
@@ -238,6 +259,7 @@ impl TopicProducer {
             let space = lane.space.notified();
             {
                 let mut state = lane.lock();
+                state.admit()?;
                 if state.buffered == 0 || state.buffered < config.max_buffered_bytes {
                     return state.add(record, partition, config, &lane.work);
                 }
@@ -318,11 +340,24 @@ struct LaneState {
     last: Option<Arc<BatchAck>>,
     /// Every producer handle is gone: deliver what is left, then stop.
     stopped: bool,
+    /// Records taken so far; numbers them for error messages.
+    taken: u64,
+    /// A batch failed and the caller has perhaps not heard of it yet.
+    failure: Option<LaneFailure>,
+}
+
+/// Why sends to a lane are refused until the caller has seen an earlier failure.
+struct LaneFailure {
+    error: ClientError,
+    /// Raised when a caller received the error of one of the failed batches.
+    seen: Arc<AtomicBool>,
 }
 
 /// The batch records are being added to.
 struct Open {
     writer: BatchWriter,
+    /// The lane's number (from 0) for the first record.
+    first: u64,
     answer: Answer,
     since: tokio::time::Instant,
     compression: Compression,
@@ -331,6 +366,8 @@ struct Open {
 /// A finished batch waiting for (or on) its produce request.
 struct Sealed {
     bytes: Bytes,
+    /// The lane's number (from 0) for its first record.
+    first: u64,
     /// Records in it.
     records: usize,
     /// Record bytes it holds, as counted in `buffered`.
@@ -339,6 +376,15 @@ struct Sealed {
 }
 
 impl LaneState {
+    /// Refuse a send while a failure is pending that the caller has not seen; the refusal
+    /// is how it sees it, so the send after it goes ahead.
+    fn admit(&mut self) -> Result<(), ClientError> {
+        match self.failure.take() {
+            Some(failure) if !failure.seen.load(Ordering::Acquire) => Err(failure.error),
+            _ => Ok(()),
+        }
+    }
+
     fn add(
         &mut self,
         record: Record,
@@ -364,6 +410,7 @@ impl LaneState {
                         config.batch_size.max(size),
                         config.compression,
                     ),
+                    first: self.taken,
                     answer: Answer::new(),
                     since: tokio::time::Instant::now(),
                     compression: config.compression,
@@ -382,6 +429,7 @@ impl LaneState {
         };
         // What the batch grew by is what its delivery will give back.
         self.buffered += open.writer.records_bytes() - before;
+        self.taken += 1;
         if open.writer.records_bytes() >= config.batch_size {
             self.seal();
             work.notify_one();
@@ -402,6 +450,7 @@ impl LaneState {
                 self.last = Some(Arc::clone(&open.answer.0));
                 self.ready.push_back(Sealed {
                     bytes,
+                    first: open.first,
                     records,
                     size,
                     answer: open.answer,
@@ -415,6 +464,40 @@ impl LaneState {
                 ))));
             }
         }
+    }
+
+    /// The request carrying `failed` failed for good with `cause`: fail every batch
+    /// queued behind it, unsent, and refuse sends until the caller has seen an error.
+    /// Returns the flag the failed request's own batches raise when their error is seen.
+    fn fail_queued(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        failed: &[Sealed],
+        cause: &ClientError,
+    ) -> Arc<AtomicBool> {
+        let seen = Arc::new(AtomicBool::new(false));
+        let first = failed.first().map_or(0, |b| b.first);
+        let last = failed.last().map_or(first, |b| b.first + b.records as u64);
+        let error = ClientError::NotSent {
+            topic: topic.to_string(),
+            partition,
+            failed: RecordSpan {
+                first: first + 1,
+                last: last.max(first + 1),
+            },
+            cause: Box::new(cause.clone()),
+        };
+        self.seal();
+        for batch in self.ready.drain(..) {
+            self.buffered -= batch.size;
+            batch.answer.fail(error.clone(), &seen);
+        }
+        self.failure = Some(LaneFailure {
+            error,
+            seen: Arc::clone(&seen),
+        });
+        seen
     }
 }
 
@@ -457,8 +540,16 @@ impl Delivery {
                 (sent, result) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
                     in_flight = None;
                     let size: usize = sent.iter().map(|b| b.size).sum();
-                    answer(sent, result);
-                    lane.lock().buffered -= size;
+                    let seen = {
+                        let mut state = lane.lock();
+                        state.buffered -= size;
+                        // Before anyone hears of the failure, so a send made after
+                        // hearing of it is not failed with the batches queued before.
+                        result.as_ref().err().map(|cause| {
+                            state.fail_queued(&me.topic, me.partition, &sent, cause)
+                        })
+                    };
+                    answer(sent, result, seen.as_ref());
                     lane.space.notify_waiters();
                 }
             }
@@ -566,7 +657,11 @@ impl Delivery {
                     Err(ClientError::Refused {
                         action: format!("cannot produce to {}-{}", self.topic, self.partition),
                         code: entry.error_code.clone(),
-                        message: None,
+                        message: (entry.error_code == ErrorCode::StorageError).then(|| {
+                            "storage error: the SPU could not write the records to its disk; \
+                             its log names the file and the cause"
+                                .to_string()
+                        }),
                     })
                 }
             })
@@ -603,8 +698,13 @@ fn concat(batches: &[Sealed]) -> Bytes {
     }
 }
 
-/// Tell every caller of the sent batches where their records went, or why they failed.
-fn answer(sent: Vec<Sealed>, result: Result<Vec<i64>, ClientError>) {
+/// Tell every caller of the sent batches where their records went, or why they failed
+/// (raising `seen` when one of them reads the error).
+fn answer(
+    sent: Vec<Sealed>,
+    result: Result<Vec<i64>, ClientError>,
+    seen: Option<&Arc<AtomicBool>>,
+) {
     match result {
         Ok(bases) => {
             for (batch, base) in sent.iter().zip(bases) {
@@ -613,7 +713,10 @@ fn answer(sent: Vec<Sealed>, result: Result<Vec<i64>, ClientError>) {
         }
         Err(error) => {
             for batch in &sent {
-                batch.answer.send(Err(error.clone()));
+                match seen {
+                    Some(seen) => batch.answer.fail(error.clone(), seen),
+                    None => batch.answer.send(Err(error.clone())),
+                }
             }
         }
     }
@@ -673,7 +776,7 @@ mod tests {
         ));
 
         let sent: Vec<Sealed> = state.ready.drain(..).collect();
-        answer(sent, Ok(vec![100, 102, 104]));
+        answer(sent, Ok(vec![100, 102, 104]), None);
         let mut offsets = Vec::new();
         for record in pending {
             let meta = record.wait().await.unwrap();
@@ -693,6 +796,118 @@ mod tests {
         drop(state);
         let err = pending.wait().await.unwrap_err();
         assert!(err.to_string().contains("stopped"), "{err}");
+    }
+
+    /// Four batches of two records: the first goes out and fails, the second and third
+    /// wait behind it sealed, the fourth is still open.
+    fn lane_with_a_failed_request() -> (LaneState, Vec<PendingRecord>, Vec<Sealed>) {
+        let config = ProducerConfig {
+            batch_size: 2100,
+            ..ProducerConfig::default()
+        };
+        let work = Notify::new();
+        let mut state = LaneState::default();
+        let mut pending = Vec::new();
+        for i in 0..7u8 {
+            let record = Record::new(vec![i; 1000]);
+            pending.push(state.add(record, 0, &config, &work).unwrap());
+        }
+        assert_eq!(state.ready.len(), 3);
+        let sent = take_request(&mut state.ready, 1);
+        assert_eq!(sent.len(), 1);
+        (state, pending, sent)
+    }
+
+    fn refused() -> ClientError {
+        ClientError::Refused {
+            action: "cannot produce to orders-0".to_string(),
+            code: ErrorCode::StorageError,
+            message: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_request_fails_every_batch_queued_behind_it_unsent() {
+        let (mut state, pending, sent) = lane_with_a_failed_request();
+        let in_flight: usize = sent.iter().map(|b| b.size).sum();
+        let seen = state.fail_queued("orders", 0, &sent, &refused());
+        answer(sent, Err(refused()), Some(&seen));
+        // Nothing is left to send, and only the failed request's bytes are still counted
+        // (delivery gives those back itself).
+        assert!(state.ready.is_empty());
+        assert!(state.open.is_none());
+        assert_eq!(state.buffered, in_flight);
+
+        let mut errors = Vec::new();
+        for record in pending {
+            errors.push(record.wait().await.unwrap_err());
+        }
+        assert!(
+            matches!(errors[0], ClientError::Refused { .. }),
+            "{}",
+            errors[0]
+        );
+        assert!(
+            matches!(errors[1], ClientError::Refused { .. }),
+            "{}",
+            errors[1]
+        );
+        for err in &errors[2..] {
+            let ClientError::NotSent {
+                topic,
+                partition,
+                failed,
+                cause,
+            } = err
+            else {
+                panic!("expected NotSent, got {err}");
+            };
+            assert_eq!((topic.as_str(), *partition), ("orders", 0));
+            assert_eq!(*failed, RecordSpan { first: 1, last: 2 });
+            assert!(matches!(**cause, ClientError::Refused { .. }));
+            let text = err.to_string();
+            assert!(
+                text.starts_with("not sent: an earlier batch to orders-0 failed: cannot produce to orders-0: storage error"),
+                "{text}"
+            );
+            assert!(text.contains("records #1 to #2"), "{text}");
+        }
+    }
+
+    #[tokio::test]
+    async fn sends_are_refused_until_the_failure_is_seen_then_go_ahead() {
+        // Seen through a refused send: that refusal is the news, the next send proceeds.
+        let (mut state, _pending, sent) = lane_with_a_failed_request();
+        state.fail_queued("orders", 0, &sent, &refused());
+        let err = state.admit().unwrap_err();
+        assert!(
+            matches!(err, ClientError::NotSent { partition: 0, .. }),
+            "{err}"
+        );
+        state.admit().unwrap();
+
+        // Seen through a failed record's answer: no send is refused.
+        let (mut state, mut pending, sent) = lane_with_a_failed_request();
+        let seen = state.fail_queued("orders", 0, &sent, &refused());
+        answer(sent, Err(refused()), Some(&seen));
+        assert!(pending.remove(0).wait().await.is_err());
+        state.admit().unwrap();
+        // Records sent now start a fresh batch, numbered after all the failed ones.
+        let config = ProducerConfig::default();
+        let next = state
+            .add(Record::new(&b"after"[..]), 0, &config, &Notify::new())
+            .unwrap();
+        assert_eq!(next.index, 0);
+        assert_eq!(state.open.as_ref().map(|o| o.first), Some(7));
+    }
+
+    #[tokio::test]
+    async fn a_successful_request_leaves_the_queue_alone() {
+        let (mut state, _pending, sent) = lane_with_a_failed_request();
+        answer(sent, Ok(vec![0]), None);
+        assert_eq!(state.ready.len(), 2);
+        state.admit().unwrap();
+        assert!(state.failure.is_none());
     }
 
     #[test]

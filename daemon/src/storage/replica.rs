@@ -18,7 +18,7 @@ use super::config::{FlushPolicy, StorageConfig};
 use super::error::{InvalidBatchReason, IoContext, Result, StorageError};
 use super::group_commit::{GroupCommit, SyncOutcome};
 use super::recovery::{self, RecoveryReport};
-use super::segment::Segment;
+use super::segment::{Segment, WriteShape};
 use super::slice::{FileRange, ReadSlice};
 use super::verify::{SegmentView, VerifyReport, verify_segments};
 
@@ -447,7 +447,7 @@ impl ReplicaLog {
         if offset == leo {
             return Ok(leo);
         }
-        let new_leo = self.shared.truncate_locked(&mut st, offset)?;
+        let new_leo = self.shared.truncate_locked(&mut st, offset, Cut::Records)?;
         self.shared.write_checkpoint(true)?;
         Ok(new_leo)
     }
@@ -476,7 +476,7 @@ impl ReplicaLog {
         let new_leo = if offset == leo {
             leo
         } else {
-            self.shared.truncate_locked(&mut st, offset)?
+            self.shared.truncate_locked(&mut st, offset, Cut::Records)?
         };
         self.shared.write_checkpoint(true)?;
         Ok(new_leo)
@@ -864,6 +864,10 @@ impl Shared {
     ) -> Result<()> {
         let max = self.config.segment_max_bytes;
         let interval = self.config.index_interval_bytes;
+        let shape = match self.config.flush {
+            FlushPolicy::Always => WriteShape::Whole,
+            FlushPolicy::Never | FlushPolicy::Interval(_) => WriteShape::Pieces,
+        };
         let mut i = 0;
         while i < metas.len() {
             let fits = |seg: &Segment, extra: u64, j: usize| {
@@ -884,7 +888,7 @@ impl Shared {
             }
             let from = metas[i].start;
             let to = metas[end - 1].start + metas[end - 1].len;
-            seg.write_at_end(&bytes[from..to])?;
+            seg.write_at_end(&bytes[from..to], shape)?;
             let mut position = seg.size;
             for j in i..end {
                 seg.note_batch(position, offsets[j], metas[j].len as u64, interval);
@@ -905,10 +909,12 @@ impl Shared {
         Ok(())
     }
 
-    /// Undo a partly written append so the log holds all of it or none.
+    /// Undo a partly written append so the log holds all of it or none: the files,
+    /// index and offsets as they were before it, so the next append lands right after the
+    /// last one that succeeded.
     fn roll_back(&self, st: &mut LogState, base: i64, cause: &StorageError) {
         tracing::error!(%cause, "append failed; rolling the log back to offset {base}");
-        if let Err(err) = self.truncate_locked(st, base) {
+        if let Err(err) = self.truncate_locked(st, base, Cut::FailedAppend) {
             tracing::error!(%err, "rollback failed; the log refuses writes until reopened");
             self.poison_on(&err);
             self.poison_on(cause);
@@ -933,7 +939,7 @@ impl Shared {
     }
 
     /// Cut the log to end at or before `offset` (the start of the batch holding it).
-    fn truncate_locked(&self, st: &mut LogState, offset: i64) -> Result<i64> {
+    fn truncate_locked(&self, st: &mut LogState, offset: i64, cut: Cut) -> Result<i64> {
         let idx = st.segment_index(offset);
         let (size, end) = {
             let seg = &st.segments[idx];
@@ -978,7 +984,9 @@ impl Shared {
             );
             self.hw.store(end, Ordering::Release);
         }
-        self.group.truncated(end);
+        if cut == Cut::Records {
+            self.group.truncated(end);
+        }
         tracing::info!(dir = %self.dir.display(), offset, leo = end, "log truncated");
         Ok(end)
     }
@@ -1176,6 +1184,17 @@ impl Shared {
     }
 }
 
+/// What a cut removes, which decides whether appends waiting for a sync must be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cut {
+    /// Records that were in the log: a sync may have covered them, so appends still
+    /// waiting for one cannot be acknowledged by it.
+    Records,
+    /// The bytes of an append that failed while it held the write lock: no sync can have
+    /// seen them, so appends waiting for a sync of the records before them still get it.
+    FailedAppend,
+}
+
 fn assign_offsets(base: i64, metas: &[BatchMeta], follower: bool) -> Result<Vec<i64>> {
     let overflow = |m: &BatchMeta| StorageError::InvalidBatch {
         position: m.start,
@@ -1290,6 +1309,113 @@ mod tests {
 
     fn headers(bytes: &[u8]) -> Vec<BatchHeader> {
         batches(bytes).map(|b| b.unwrap().header).collect()
+    }
+
+    /// Set in the copy of this test binary that runs a test under a file size limit.
+    const FILE_LIMIT_CHILD: &str = "FLUVIO_STORAGE_TEST_FILE_LIMIT";
+
+    /// Run the test `name` again in a child copy of this binary whose files may not grow
+    /// past `limit` bytes (writes past it fail with EFBIG, as on a full quota), so the limit
+    /// does not reach the other tests. Returns true in the child, which runs the body.
+    fn under_file_size_limit(name: &str, limit: u64) -> bool {
+        if std::env::var_os(FILE_LIMIT_CHILD).is_some() {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            // SAFETY: plain system calls on this process, no pointers kept.
+            unsafe {
+                assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &rlimit), 0);
+                libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+            }
+            return true;
+        }
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([name, "--exact", "--nocapture", "--test-threads=1"])
+            .env(FILE_LIMIT_CHILD, "1")
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && text.contains("1 passed"),
+            "{name} under a file size limit:\n{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        false
+    }
+
+    #[test]
+    fn a_write_refused_by_the_disk_leaves_the_log_as_it_was() {
+        const LIMIT: u64 = 64 * 1024;
+        let name = "storage::replica::tests::a_write_refused_by_the_disk_leaves_the_log_as_it_was";
+        if !under_file_size_limit(name, LIMIT) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig {
+            segment_max_bytes: 1 << 20,
+            index_interval_bytes: 1024,
+            flush: FlushPolicy::Never,
+            hw_checkpoint_interval: Duration::ZERO,
+            ..StorageConfig::default()
+        };
+        let log = ReplicaLog::open(dir.path(), config.clone()).unwrap();
+        let mut stored = Vec::new();
+        for i in 0..20 {
+            let mut one = batch(2, 1000, i);
+            log.append_as_leader(&mut one).unwrap();
+            stored.extend(one);
+        }
+        let segment = dir.path().join(super::super::segment::file_name(0, "log"));
+        let file_len = || std::fs::metadata(&segment).unwrap().len();
+        let index_entries = || {
+            let st = log.shared.read_state();
+            (
+                st.active().index.entries().to_vec(),
+                st.active().bytes_since_index,
+            )
+        };
+        let before = (log.offsets(), file_len(), index_entries(), log.stats());
+        assert_eq!(before.0.leo, 40);
+        assert!(
+            !before.2.0.is_empty(),
+            "the test wants index entries to compare"
+        );
+        // Written before the failure and still waiting for its sync, as under `always`.
+        let generation = log.shared.group.generation();
+
+        // 40 KiB more passes the limit partway through: the disk takes some, then refuses.
+        let mut refused = batch(40, 1000, 99);
+        let err = log.append_as_leader(&mut refused).unwrap_err();
+        assert!(
+            matches!(&err, StorageError::Io { source, .. } if source.raw_os_error() == Some(libc::EFBIG)),
+            "{err}"
+        );
+        assert_eq!(
+            (log.offsets(), file_len(), index_entries(), log.stats()),
+            before
+        );
+        // The failed append did not take the sync from the appends before it.
+        log.shared
+            .group
+            .wait_durable(40, generation, || log.shared.sync_files(true))
+            .unwrap();
+
+        // The next append that fits lands right after the last good one.
+        let mut next = batch(1, 100, 100);
+        let info = log.append_as_leader(&mut next).unwrap();
+        assert_eq!((info.base_offset, info.next_offset), (40, 41));
+        stored.extend(&next);
+        let all = log.read(0, u64::MAX, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(all.end_offset, 41);
+        assert_eq!(all.to_vec().unwrap(), stored);
+        assert_eq!(file_len(), stored.len() as u64);
+
+        // Recovery after a crash finds nothing to cut.
+        drop(log);
+        let log = ReplicaLog::open(dir.path(), config).unwrap();
+        assert_eq!(log.recovery_report().truncated_bytes, 0);
+        assert_eq!(log.leo(), 41);
     }
 
     #[test]

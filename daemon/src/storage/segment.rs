@@ -12,10 +12,22 @@ use protocol::record::batch::{BATCH_HEADER_LEN, BatchError, BatchHeader, CRC_STA
 use super::error::{CorruptionKind, IoContext, Result, StorageError};
 use super::index::{IndexEntry, IndexProblem, OffsetIndex};
 
-/// The largest single write into the page cache. Measured on the 2-core VMs this runs on
-/// (`dd` of 1 GiB to ext4): 64 KiB writes go at 2.5 GB/s, 1 MiB writes at 0.4 GB/s, as the
-/// kernel then builds large folios for them; a produce request can carry megabytes.
+/// The largest single write into the page cache when the data stays there for a while
+/// (`--flush never` or `interval`). Measured on the 2-core VMs this runs on (`dd` of 1 GiB
+/// to ext4): 64 KiB writes go at 2.5 GB/s, 1 MiB writes at 0.4 GB/s, as the kernel then
+/// builds large folios for them; a produce request can carry megabytes.
 pub const WRITE_CHUNK: usize = 64 * 1024;
+
+/// How an append's bytes are handed to the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteShape {
+    /// In pieces of [`WRITE_CHUNK`]: the bytes stay in the page cache until a later flush.
+    Pieces,
+    /// In one write: an fdatasync follows at once, and writeback of the large folios one
+    /// write builds goes faster than of many small ones. Measured here, 1 MiB appends each
+    /// followed by fdatasync, interleaved: 16 writes of 64 KiB took 12-15% longer than one.
+    Whole,
+}
 
 /// Disk blocks reserved ahead of an active segment's writes: at least this much...
 const PREALLOCATE_MIN_STEP: u64 = 1 << 20;
@@ -364,11 +376,15 @@ impl Segment {
         Ok((position, offset))
     }
 
-    /// Write bytes at the end of the log, in pieces of at most [`WRITE_CHUNK`].
-    pub fn write_at_end(&mut self, bytes: &[u8]) -> Result<()> {
+    /// Write bytes at the end of the log, in the shape given.
+    pub fn write_at_end(&mut self, bytes: &[u8], shape: WriteShape) -> Result<()> {
         self.reserve(self.size + bytes.len() as u64);
+        let piece = match shape {
+            WriteShape::Pieces => WRITE_CHUNK,
+            WriteShape::Whole => bytes.len().max(1),
+        };
         let mut at = self.size;
-        for piece in bytes.chunks(WRITE_CHUNK) {
+        for piece in bytes.chunks(piece) {
             self.file
                 .write_all_at(piece, at)
                 .ctx("write", &self.log_path)?;
@@ -735,7 +751,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut seg = Segment::create(dir.path(), 0).unwrap();
         let data = vec![7u8; 300_000];
-        seg.write_at_end(&data).unwrap();
+        seg.write_at_end(&data, WriteShape::Pieces).unwrap();
         seg.size += data.len() as u64;
         let meta = fs::metadata(&*seg.log_path).unwrap();
         // The size is the data's; the blocks reach past it (where the file system allows).
@@ -752,6 +768,25 @@ mod tests {
             );
         }
         assert_eq!(fs::read(&*seg.log_path).unwrap(), data);
+    }
+
+    #[test]
+    fn both_write_shapes_store_the_same_bytes_at_the_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = Segment::create(dir.path(), 0).unwrap();
+        // Not a multiple of the piece size, so the last piece is short.
+        let first: Vec<u8> = (0..WRITE_CHUNK * 3 + 17).map(|i| i as u8).collect();
+        let second: Vec<u8> = (0..WRITE_CHUNK + 5).map(|i| (i * 7) as u8).collect();
+        seg.write_at_end(&first, WriteShape::Pieces).unwrap();
+        seg.size += first.len() as u64;
+        seg.write_at_end(&second, WriteShape::Whole).unwrap();
+        seg.size += second.len() as u64;
+        seg.write_at_end(&[], WriteShape::Whole).unwrap();
+        assert_eq!(
+            fs::read(&*seg.log_path).unwrap(),
+            [first, second].concat(),
+            "each write continues where the last ended"
+        );
     }
 
     fn numbered(count: usize) -> Vec<Vec<u8>> {

@@ -2,13 +2,16 @@
 //!
 //! The client pairs answers with its batches by position, so every request entry gets
 //! exactly one answer entry, in request order, even when a partition repeats. Entries are
-//! written in order, so offsets follow the request. With `ReadCommitted` (acks -1) an entry
+//! written in order, so offsets follow the request; once an entry for a partition fails,
+//! the request's later entries for it are refused unwritten, since storing them would
+//! leave a hole in the records the producer sent. With `ReadCommitted` (acks -1) an entry
 //! is answered once the high watermark covers it, or `RequestTimedOut` after the request's
 //! timeout; with `ReadUncommitted` (acks 1) once the leader stored it. ReadCommitted
 //! needs at least the replica's `min_in_sync` replicas in sync, or is refused up front
 //! with a message saying so; a leader deposed while an entry waits answers
 //! `NotLeaderForPartition`.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,6 +42,8 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
     let with_smartmodules = !request.smartmodules.is_empty();
     // One bound for the whole request on waiting for replicas still being opened.
     let deadline = tokio::time::Instant::now() + NEW_REPLICA_WAIT;
+    // Partitions an entry of this request failed for: their later entries are not written.
+    let mut failed: HashSet<(String, u32)> = HashSet::new();
     let mut responses = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
@@ -65,7 +70,16 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
             while let Some(next) = entries.next_if(|e| e.partition_index == index) {
                 run.push(next);
             }
-            partitions.extend(write_run(store, &target, run).await);
+            let key = (topic.name.clone(), index);
+            if failed.contains(&key) {
+                partitions.extend(run.iter().map(|_| behind_a_failure(&topic.name, index)));
+                continue;
+            }
+            let answers = write_run(store, &target, run).await;
+            if answers.iter().any(|a| a.error_code.is_error()) {
+                failed.insert(key);
+            }
+            partitions.extend(answers);
         }
         responses.push(TopicProduceResponse {
             name: topic.name.clone(),
@@ -86,9 +100,21 @@ struct Target<'a> {
     deadline: tokio::time::Instant,
 }
 
+/// The answer for an entry not written because an earlier one for its partition failed.
+fn behind_a_failure(topic: &str, index: u32) -> PartitionProduceResponse {
+    PartitionProduceResponse::error(
+        index,
+        ErrorCode::Other(format!(
+            "not written: an earlier batch to {topic}-{index} in the same request failed; \
+             send this one again after it"
+        )),
+    )
+}
+
 /// Write consecutive entries for one partition, answering each in order. They go in one
-/// append when all are acceptable; otherwise (or if that append fails) one at a time, so
-/// each entry gets the answer it would have had alone.
+/// append when all are acceptable; otherwise one at a time, up to the first that fails
+/// (the rest are refused unwritten). An append that fails leaves the log as it was, so a
+/// failed together-append is answered as failed for every entry.
 async fn write_run(
     store: &ReplicaStore,
     target: &Target<'_>,
@@ -115,13 +141,22 @@ async fn write_run(
     }
     let mut answers = Vec::with_capacity(run.len());
     for entry in run {
-        answers.push(write_entry(&partition, target, entry).await);
+        if answers
+            .last()
+            .is_some_and(|a: &PartitionProduceResponse| a.error_code.is_error())
+        {
+            answers.push(behind_a_failure(target.topic, index));
+        } else {
+            answers.push(write_entry(&partition, target, entry).await);
+        }
     }
     answers
 }
 
 /// Append every entry of `run` in one go; `None`, having written nothing, when some entry
-/// would be refused (the caller then answers them one by one).
+/// would be refused, or the storage engine refuses a batch (the caller then answers them
+/// one by one). An append that failed writing fails every entry: writing them one by one
+/// could store a later entry after a hole.
 async fn write_together(
     partition: &Arc<Partition>,
     target: &Target<'_>,
@@ -145,7 +180,24 @@ async fn write_together(
     for entry in run {
         bytes.extend_from_slice(entry.records.as_bytes());
     }
-    let info = partition.append(bytes).await.ok()?;
+    let info = match partition.append(bytes).await {
+        Ok(info) => info,
+        // Refused before anything was written: one by one, each entry gets its own answer.
+        Err(
+            StorageError::BatchTooLarge { .. }
+            | StorageError::BatchTooLargeForSegment { .. }
+            | StorageError::InvalidBatch { .. },
+        ) => return None,
+        Err(err) => {
+            warn!(topic = target.topic, partition = index, %err, "produce refused");
+            let code = storage_error_code(&err);
+            return Some(
+                run.iter()
+                    .map(|_| PartitionProduceResponse::error(index, code.clone()))
+                    .collect(),
+            );
+        }
+    };
     let answers = match confirm(partition, target, info.next_offset).await {
         Err(code) => run
             .iter()
