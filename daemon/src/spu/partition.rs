@@ -392,6 +392,11 @@ impl Partition {
         self.with_log(|log| log.read(offset, max_bytes, isolation))
     }
 
+    /// See [`ReplicaLog::segment_end`].
+    pub fn segment_end(&self, offset: i64) -> Result<i64> {
+        self.with_log(|log| log.segment_end(offset))
+    }
+
     /// Scrub the whole log (see [`ReplicaLog::verify`]) on the blocking pool. The replica
     /// stays open for everything else meanwhile, close and delete included: the scan
     /// holds its own references to the segment files.
