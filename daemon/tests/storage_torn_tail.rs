@@ -289,12 +289,7 @@ fn corruption_in_a_sealed_segment_is_reported_and_never_dropped() {
 }
 
 fn base_of(path: &Path) -> i64 {
-    path.file_stem()
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .parse()
-        .unwrap()
+    path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
 }
 
 /// Fill a log over several segments and close it cleanly; returns what was written and
@@ -311,7 +306,11 @@ fn closed_cleanly(dir: &Path, seed: u64) -> (Vec<(i64, Vec<u8>)>, PathBuf) {
 
 fn flip_at(path: &Path, at: u64) {
     use std::os::unix::fs::FileExt;
-    let file = OpenOptions::new().read(true).write(true).open(path).unwrap();
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, at).unwrap();
     file.write_all_at(&[byte[0] ^ 0x01], at).unwrap();
@@ -348,7 +347,11 @@ fn corruption_in_the_active_segment_after_a_clean_stop_is_marked_never_cut() {
     assert_eq!(report.corrupt_segments, vec![active.clone()]);
     assert_eq!(report.rolled_past_corruption, Some(leo));
     assert_eq!(log.leo(), leo);
-    assert_eq!(fs::metadata(&active).unwrap().len(), size, "nothing was cut");
+    assert_eq!(
+        fs::metadata(&active).unwrap().len(),
+        size,
+        "nothing was cut"
+    );
     let logs = files_with(dir.path(), "log");
     assert_eq!(base_of(logs.last().unwrap()), leo, "{logs:?}");
 
@@ -363,7 +366,10 @@ fn corruption_in_the_active_segment_after_a_clean_stop_is_marked_never_cut() {
     let read = log
         .read(base_of(&active), u64::MAX, Isolation::ReadUncommitted)
         .unwrap();
-    assert_eq!(read.end_offset, last_offset, "a read stops before the damage");
+    assert_eq!(
+        read.end_offset, last_offset,
+        "a read stops before the damage"
+    );
     let verified = log.verify().unwrap();
     assert_eq!(verified.problems.len(), 1, "{verified:?}");
     assert_eq!(verified.problems[0].segment, active);

@@ -238,7 +238,12 @@ fn base_of(segment: &Path) -> usize {
 
 /// `printed` is exactly the values of `range`, in order (reported briefly: they are long).
 #[track_caller]
-fn assert_records(printed: &[String], range: std::ops::Range<usize>, stderr: &str, daemon: &Daemon) {
+fn assert_records(
+    printed: &[String],
+    range: std::ops::Range<usize>,
+    stderr: &str,
+    daemon: &Daemon,
+) {
     let expected: Vec<String> = range.clone().map(value).collect();
     if printed != expected {
         let log = daemon.log();
@@ -331,7 +336,12 @@ fn a_flipped_byte_in_the_active_segments_last_batch_is_kept_named_and_appended_a
     let run = fluvio(&sc, &["partition", "verify", "tail"]);
     run.expect_code(1);
     let file = active.file_name().unwrap().to_str().unwrap();
-    for fragment in [file, flip.range.as_str(), "CRC mismatch", "corrupt (1 range)"] {
+    for fragment in [
+        file,
+        flip.range.as_str(),
+        "CRC mismatch",
+        "corrupt (1 range)",
+    ] {
         assert!(
             run.stdout.contains(fragment),
             "{fragment:?} not in\n{}",

@@ -579,12 +579,8 @@ mod tests {
         let err = socket
             .request_within(1091, 0, &7u32, Duration::from_secs(1))
             .await
-            .err()
-            .expect("no answer");
-        assert!(
-            matches!(err, ClientError::Timeout { secs: 1, .. }),
-            "{err}"
-        );
+            .expect_err("no answer");
+        assert!(matches!(err, ClientError::Timeout { secs: 1, .. }), "{err}");
         assert_eq!(socket.waiting(), 0);
         // The connection still serves other requests.
         let answer = socket.request(1090, 0, &7u32).await.unwrap();

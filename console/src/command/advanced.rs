@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use protocol::api::ApiVersionsRequest;
-use protocol::api::{SC_API_VERSION, spu_keys};
 use protocol::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
+use protocol::api::{SC_API_VERSION, spu_keys};
 use protocol::sc::{
     AuthTokenResolution, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest,
     Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectWatchRequest,
@@ -14,9 +14,9 @@ use protocol::sc::{
     TopicSpec, WatchRequest,
 };
 use protocol::spu::{
-    ApiRequest, DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest, ProduceRequest,
-    SpuRequest, SpuResponse, StreamFetchRequest, UpdateConsumerOffsetRequest, UpdateOffsetsRequest,
-    VerifyReplicaRequest,
+    ApiRequest, DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest,
+    ProduceRequest, SpuRequest, SpuResponse, StreamFetchRequest, UpdateConsumerOffsetRequest,
+    UpdateOffsetsRequest, VerifyReplicaRequest,
 };
 use protocol::{Reader, Version};
 use serde::Serialize;

@@ -293,7 +293,13 @@ fn mark_corrupt(
         expected: next_base,
         found: scan.end_offset,
     });
-    Ok(set_mark(seg, scan.end_position, scan.end_offset, kind, report))
+    Ok(set_mark(
+        seg,
+        scan.end_position,
+        scan.end_offset,
+        kind,
+        report,
+    ))
 }
 
 /// The cheap check starts at the last index entry; locate the first bad batch exactly.
@@ -343,13 +349,10 @@ fn seal_damaged_active(
 ) -> Result<Option<i64>> {
     let scan = locate_damage(seg, scan, interval, report)?;
     let (position, first) = (scan.end_position, scan.end_offset);
-    let kind = scan
-        .problem
-        .clone()
-        .unwrap_or(CorruptionKind::MissingTail {
-            expected: i64::MAX,
-            found: first,
-        });
+    let kind = scan.problem.clone().unwrap_or(CorruptionKind::MissingTail {
+        expected: i64::MAX,
+        found: first,
+    });
     let chained = chained_end(seg, position, first)?;
     if let (Some(chained), Some(recorded)) = (chained, recovery_point)
         && chained != recorded

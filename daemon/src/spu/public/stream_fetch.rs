@@ -309,7 +309,9 @@ impl Session {
                                     .segment_end(first)
                                     .map_or(first, |end| (end - 1).max(first));
                                 let (topic, partition) = (&self.topic, self.partition_index);
-                                ErrorCode::Other(corrupt_message(topic, partition, first, last, kind))
+                                ErrorCode::Other(corrupt_message(
+                                    topic, partition, first, last, kind,
+                                ))
                             }
                             other => read_error_code(other),
                         };
