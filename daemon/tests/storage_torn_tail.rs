@@ -287,3 +287,198 @@ fn corruption_in_a_sealed_segment_is_reported_and_never_dropped() {
         assert_eq!(slice.end_offset, last_offset);
     }
 }
+
+fn base_of(path: &Path) -> i64 {
+    path.file_stem().unwrap().to_str().unwrap().parse().unwrap()
+}
+
+/// Fill a log over several segments and close it cleanly; returns what was written and
+/// the active segment's file.
+fn closed_cleanly(dir: &Path, seed: u64) -> (Vec<(i64, Vec<u8>)>, PathBuf) {
+    let mut rng = Rng::new(seed);
+    let log = ReplicaLog::open(dir, config()).unwrap();
+    let written = fill(&log, &mut rng, 150);
+    log.close().unwrap();
+    let logs = files_with(dir, "log");
+    assert!(logs.len() > 2, "the test needs sealed segments");
+    (written, logs.last().unwrap().clone())
+}
+
+fn flip_at(path: &Path, at: u64) {
+    use std::os::unix::fs::FileExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x01], at).unwrap();
+}
+
+/// Reads of `offset` fail naming the segment and the first offset of the damage.
+fn assert_corrupt_at(log: &ReplicaLog, offset: i64, first: i64, segment: &Path) {
+    match log.read(offset, 1, Isolation::ReadUncommitted) {
+        Err(StorageError::Corrupt { path, offset, .. }) => {
+            assert_eq!(path, segment);
+            assert_eq!(offset, first);
+        }
+        other => panic!("expected a corruption error at offset {offset}, got {other:?}"),
+    }
+}
+
+/// After a clean stop the active segment's last batch does not read back: it was
+/// acknowledged and synced, so it is marked corrupt, never cut, and appends go on at the
+/// offset after it, through later clean and unclean restarts.
+#[test]
+fn corruption_in_the_active_segment_after_a_clean_stop_is_marked_never_cut() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut written, active) = closed_cleanly(dir.path(), 31);
+    let leo = next_offset(&written);
+    let size = fs::metadata(&active).unwrap().len();
+    let (last_offset, last_batch) = written.last().unwrap().clone();
+    // A byte of the last batch's records: its header still reads.
+    flip_at(&active, size - last_batch.len() as u64 + 70);
+
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    let report = log.recovery_report().clone();
+    assert!(report.clean_shutdown);
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(report.corrupt_segments, vec![active.clone()]);
+    assert_eq!(report.rolled_past_corruption, Some(leo));
+    assert_eq!(log.leo(), leo);
+    assert_eq!(
+        fs::metadata(&active).unwrap().len(),
+        size,
+        "nothing was cut"
+    );
+    let logs = files_with(dir.path(), "log");
+    assert_eq!(base_of(logs.last().unwrap()), leo, "{logs:?}");
+
+    // Everything before the damage reads back; the damaged batch fails, named.
+    let good = &written[..written.len() - 1];
+    for (offset, batch) in good.iter().rev().take(20) {
+        let slice = log.read(*offset, 1, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(&slice.to_vec().unwrap(), batch);
+    }
+    assert_corrupt_at(&log, last_offset, last_offset, &active);
+    assert_corrupt_at(&log, leo - 1, last_offset, &active);
+    let read = log
+        .read(base_of(&active), u64::MAX, Isolation::ReadUncommitted)
+        .unwrap();
+    assert_eq!(
+        read.end_offset, last_offset,
+        "a read stops before the damage"
+    );
+    let verified = log.verify().unwrap();
+    assert_eq!(verified.problems.len(), 1, "{verified:?}");
+    assert_eq!(verified.problems[0].segment, active);
+    assert_eq!(verified.problems[0].first_offset, last_offset);
+    assert_eq!(verified.problems[0].last_offset, leo - 1);
+
+    // Appends land at the next offset, in the new segment.
+    let mut rng = Rng::new(32);
+    let more = fill(&log, &mut rng, 5);
+    assert_eq!(more[0].0, leo);
+    written.extend(more.clone());
+    let check = |log: &ReplicaLog| {
+        for (offset, batch) in &more {
+            let slice = log.read(*offset, 1, Isolation::ReadUncommitted).unwrap();
+            assert_eq!(&slice.to_vec().unwrap(), batch);
+        }
+        assert_corrupt_at(log, last_offset, last_offset, &active);
+        assert_eq!(log.leo(), next_offset(&written));
+    };
+    check(&log);
+
+    // The mark is found again after an unclean stop (the damaged segment is sealed now)...
+    drop(log);
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    let report = log.recovery_report().clone();
+    assert!(!report.clean_shutdown);
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(report.corrupt_segments, vec![active.clone()]);
+    assert_eq!(report.rolled_past_corruption, None);
+    check(&log);
+    // ...and after a clean one.
+    log.close().unwrap();
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    assert_eq!(log.recovery_report().corrupt_segments, vec![active.clone()]);
+    assert_eq!(fs::metadata(&active).unwrap().len(), size);
+    check(&log);
+}
+
+/// A damaged header in the active segment after a clean stop: the batches cannot be
+/// walked, but the checkpoint written at the close still gives the log end.
+#[test]
+fn a_damaged_header_in_the_active_segment_keeps_the_log_end_from_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let (written, active) = closed_cleanly(dir.path(), 41);
+    let leo = next_offset(&written);
+    let size = fs::metadata(&active).unwrap().len();
+    let (last_offset, last_batch) = written.last().unwrap().clone();
+    // The magic byte (offset 16 in the header): the header no longer parses.
+    flip_at(&active, size - last_batch.len() as u64 + 16);
+
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    let report = log.recovery_report().clone();
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(report.rolled_past_corruption, Some(leo));
+    assert_eq!(log.leo(), leo);
+    assert_corrupt_at(&log, last_offset, last_offset, &active);
+    let mut rng = Rng::new(42);
+    assert_eq!(fill(&log, &mut rng, 1)[0].0, leo);
+}
+
+/// With the header damaged and no checkpoint either, the log end is unknown: nothing is
+/// cut, and new offsets start past any the damaged bytes could hold, so none is reused.
+#[test]
+fn an_unknown_log_end_after_a_clean_stop_skips_past_every_offset_the_damage_can_hold() {
+    let dir = tempfile::tempdir().unwrap();
+    let (written, active) = closed_cleanly(dir.path(), 51);
+    let leo = next_offset(&written);
+    let size = fs::metadata(&active).unwrap().len();
+    let (last_offset, last_batch) = written.last().unwrap().clone();
+    flip_at(&active, size - last_batch.len() as u64 + 16);
+    fs::remove_file(dir.path().join("replica.checkpoint")).unwrap();
+
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    let report = log.recovery_report().clone();
+    assert_eq!(report.truncated_bytes, 0, "{report:?}");
+    assert_eq!(fs::metadata(&active).unwrap().len(), size);
+    let batches = (last_batch.len() as i64 + 56) / 57;
+    let end = last_offset + batches * (1 << 31);
+    assert!(end > leo);
+    assert_eq!(report.rolled_past_corruption, Some(end));
+    assert_eq!(log.leo(), end);
+    assert_corrupt_at(&log, last_offset, last_offset, &active);
+    assert_corrupt_at(&log, leo, last_offset, &active);
+    let mut rng = Rng::new(52);
+    let more = fill(&log, &mut rng, 2);
+    assert_eq!(more[0].0, end);
+    let slice = log.read(end, 1, Isolation::ReadUncommitted).unwrap();
+    assert_eq!(slice.to_vec().unwrap(), more[0].1);
+}
+
+/// After an unclean stop the rule stays: from the recovery point on, a bad tail is cut.
+#[test]
+fn a_bad_last_batch_after_an_unclean_stop_is_still_cut() {
+    let mut rng = Rng::new(61);
+    let dir = tempfile::tempdir().unwrap();
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    let written = fill(&log, &mut rng, 150);
+    drop(log);
+    let active = files_with(dir.path(), "log").pop().unwrap();
+    let size = fs::metadata(&active).unwrap().len();
+    let (last_offset, last_batch) = written.last().unwrap().clone();
+    flip_at(&active, size - last_batch.len() as u64 + 70);
+
+    let log = ReplicaLog::open(dir.path(), config()).unwrap();
+    let report = log.recovery_report().clone();
+    assert!(!report.clean_shutdown);
+    assert_eq!(report.truncated_bytes, last_batch.len() as u64);
+    assert_eq!(report.rolled_past_corruption, None);
+    assert!(report.corrupt_segments.is_empty());
+    assert_eq!(log.leo(), last_offset);
+    assert_reads_back(&log, &written[..written.len() - 1]);
+}

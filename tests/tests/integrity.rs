@@ -2,7 +2,9 @@
 //! value, in a sealed segment or in the active one after a clean stop, makes `fluvio
 //! consume` fail naming the topic, partition and offsets of the damaged batch, and
 //! `fluvio partition verify` list the range; a healthy topic verifies `ok`. A follower
-//! refuses a corrupt batch from its leader rather than store it.
+//! refuses a corrupt batch from its leader rather than store it. Damage that recovery
+//! finds on open (the last batch of a segment, the active one included) is marked, never
+//! cut: consumers fail naming the offsets, and appends go on after it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -217,6 +219,220 @@ fn a_flipped_byte_fails_consume_and_verify_naming_segment_and_offsets() {
             .unwrap()
             .ends_with("00000000000000000000.log")
     );
+    daemon.kill();
+}
+
+fn first_offset(range: &str) -> usize {
+    range.split("..=").next().unwrap().parse().unwrap()
+}
+
+fn base_of(segment: &Path) -> usize {
+    segment
+        .file_stem()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// `printed` is exactly the values of `range`, in order (reported briefly: they are long).
+#[track_caller]
+fn assert_records(
+    printed: &[String],
+    range: std::ops::Range<usize>,
+    stderr: &str,
+    daemon: &Daemon,
+) {
+    let expected: Vec<String> = range.clone().map(value).collect();
+    if printed != expected {
+        let log = daemon.log();
+        let tail = &log[log.len().saturating_sub(4000)..];
+        panic!(
+            "expected the records {range:?}, got {} records (first {:?}, last {:?})\nstderr: {stderr}\ndaemon log tail:\n{tail}",
+            printed.len(),
+            printed.first().map(|v| &v[..12.min(v.len())]),
+            printed.last().map(|v| &v[..12.min(v.len())]),
+        );
+    }
+}
+
+/// `fluvio consume topic -B` without `-d`, which only ends on an error. Killed (and the
+/// test failed) if it is still running after two minutes: it would wait forever.
+fn continuous_consume(sc: &str, topic: &str, dir: &Path) -> (Option<i32>, String, String) {
+    use std::process::{Command, Stdio};
+    let (out, err) = (dir.join("consume.out"), dir.join("consume.err"));
+    let mut child = Command::new(tests::cli::fluvio_binary())
+        .args(["consume", topic, "-B"])
+        .env("FLUVIO_SC", sc)
+        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&out).unwrap())
+        .stderr(std::fs::File::create(&err).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let read = |path: &Path| std::fs::read_to_string(path).unwrap();
+    let (stdout, stderr) = (read(&out), read(&err));
+    let Some(status) = status else {
+        panic!("the consumer was still waiting after 2 minutes\n{stderr}");
+    };
+    (status.code(), stdout, stderr)
+}
+
+/// `fluvio consume topic -o offset -d`.
+fn consume_from(sc: &str, topic: &str, offset: usize) -> tests::cli::Run {
+    let offset = offset.to_string();
+    fluvio(sc, &["consume", topic, "-o", &offset, "-d"])
+}
+
+fn assert_names(stderr: &str, topic: &str, range: &str) {
+    for fragment in [
+        format!("topic '{topic}' partition 0 at offsets {range}"),
+        "CRC mismatch".to_string(),
+        format!("fluvio partition verify {topic} -p 0"),
+    ] {
+        assert!(
+            stderr.contains(&fragment),
+            "{topic}: {fragment:?} not in {stderr}"
+        );
+    }
+}
+
+/// After a clean stop, one flipped byte in the LAST batch of the active segment (past its
+/// last index entry, where recovery used to cut the batch and consume then ended early
+/// with success): consume fails naming the batch, verify finds it, every record before it
+/// is there, and a record produced after the restart lands at the next offset.
+#[test]
+fn a_flipped_byte_in_the_active_segments_last_batch_is_kept_named_and_appended_after() {
+    let dir = temp_dir();
+    let mut daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    produce(&sc, "tail");
+    let logs = segments(dir.path(), "tail");
+    let active = logs.last().unwrap();
+    let flip = flip_value_byte(active, RECORDS - 1);
+    assert!(flip.last_batch, "{}", flip.range);
+    let first = first_offset(&flip.range);
+    assert_eq!(flip.range, format!("{first}..={}", RECORDS - 1));
+    let mut daemon = restart_cleanly(&mut daemon, dir.path());
+    let sc = daemon.public.to_string();
+
+    let (printed, stderr) = consume_until_failure(&sc, "tail");
+    assert_records(&printed, 0..first, &stderr, &daemon);
+    assert_names(&stderr, "tail", &flip.range);
+
+    let run = fluvio(&sc, &["partition", "verify", "tail"]);
+    run.expect_code(1);
+    let file = active.file_name().unwrap().to_str().unwrap();
+    for fragment in [
+        file,
+        flip.range.as_str(),
+        "CRC mismatch",
+        "corrupt (1 range)",
+    ] {
+        assert!(
+            run.stdout.contains(fragment),
+            "{fragment:?} not in\n{}",
+            run.stdout
+        );
+    }
+
+    // The same scrub, sent raw to the SPU with `advanced run`.
+    let (header, rows) = parse_table(&fluvio(&sc, &["spu", "list"]).ok().stdout);
+    let spu = column(&header, &rows, "PUBLIC")[0].clone();
+    let template = fluvio(&sc, &["advanced", "generate", "--api", "VerifyReplica"]);
+    template.ok();
+    let mut request: Value = serde_json::from_str(&template.stdout).unwrap();
+    request["topic"] = "tail".into();
+    let json = dir.path().join("verify.json");
+    std::fs::write(&json, request.to_string()).unwrap();
+    let run = fluvio(
+        &sc,
+        &[
+            "advanced",
+            "run",
+            "-r",
+            "VerifyReplica",
+            "-j",
+            json.to_str().unwrap(),
+            "--spu",
+            &spu,
+        ],
+    );
+    run.ok();
+    let response: Value = serde_json::from_str(&run.stdout).unwrap();
+    let problems = &response["VerifyReplica"]["problems"];
+    assert_eq!(problems.as_array().map(Vec::len), Some(1), "{response}");
+    assert_eq!(problems[0]["first_offset"], first, "{response}");
+    assert_eq!(problems[0]["last_offset"], RECORDS - 1, "{response}");
+    assert_eq!(problems[0]["kind"], "crc-mismatch", "{response}");
+
+    // Appends go on at the next offset and read back from there.
+    fluvio_stdin(&sc, &["produce", "tail"], b"after-the-restart\n").ok();
+    let run = consume_from(&sc, "tail", RECORDS);
+    run.ok();
+    assert_eq!(run.stdout, "after-the-restart\n");
+    // Reading into the damaged batch from inside it fails too, naming it.
+    let run = consume_from(&sc, "tail", first + 1);
+    run.expect_code(1);
+    assert_names(&run.stderr, "tail", &flip.range);
+    daemon.kill();
+}
+
+/// A sealed segment that recovery marks corrupt (a flipped byte in its last batch, which
+/// the open-time check reads): a consumer gets every record before the damage, then an
+/// error naming the unreadable offsets, and exits; reading from inside the damaged batch
+/// fails the same way; the next segment reads normally.
+#[test]
+fn a_sealed_segment_marked_corrupt_by_recovery_fails_consumers_naming_offsets() {
+    let dir = temp_dir();
+    let mut daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    produce(&sc, "marked");
+    let logs = segments(dir.path(), "marked");
+    assert!(logs.len() >= 3, "{logs:?}");
+    let next_base = base_of(&logs[1]);
+    let flip = flip_value_byte(&logs[0], next_base - 1);
+    assert!(flip.last_batch, "{}", flip.range);
+    let first = first_offset(&flip.range);
+    assert_eq!(flip.range, format!("{first}..={}", next_base - 1));
+    let mut daemon = restart_cleanly(&mut daemon, dir.path());
+    let sc = daemon.public.to_string();
+    daemon.wait_for_log(
+        "sealed segment is corrupt; reads from this point will fail",
+        CONVERGE,
+    );
+
+    let (printed, stderr) = consume_until_failure(&sc, "marked");
+    assert_records(&printed, 0..first, &stderr, &daemon);
+    assert_names(&stderr, "marked", &flip.range);
+    // A continuous consumer (no -d) ends at the error too instead of waiting.
+    let (code, stdout, stderr) = continuous_consume(&sc, "marked", dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert_eq!(stdout.lines().count(), first, "{stderr}");
+    assert_names(&stderr, "marked", &flip.range);
+
+    let run = consume_from(&sc, "marked", first + 1);
+    run.expect_code(1);
+    assert_eq!(run.stdout, "");
+    assert_names(&run.stderr, "marked", &flip.range);
+
+    let run = consume_from(&sc, "marked", next_base);
+    run.ok();
+    let after: Vec<String> = run.stdout.lines().map(str::to_string).collect();
+    assert_records(&after, next_base..RECORDS, &run.stderr, &daemon);
     daemon.kill();
 }
 

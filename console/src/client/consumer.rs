@@ -20,6 +20,11 @@ use super::cluster::{Fluvio, RETRY_BACKOFF};
 use super::error::{ClientError, Peer};
 use super::socket::{FrameStream, Socket};
 
+/// How long `partition verify` waits for the leader's answer. The SPU reads every byte of
+/// the log before answering, and a log of hundreds of GB takes many minutes at disk speed;
+/// the usual minute for a request would give up on it.
+pub const VERIFY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60 * 60);
+
 /// Where a stream starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Offset {
@@ -176,12 +181,8 @@ impl PartitionConsumer {
         let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
         let version = VerifyReplicaRequest::VERSION;
         let request = VerifyReplicaRequest::new(self.topic.clone(), self.partition);
-        // As a one-frame stream: a request's answer is given up after a minute, and
-        // reading a large log can take longer.
         let reply = socket
-            .stream(spu_keys::VERIFY_REPLICA, version, &request)
-            .await?
-            .next()
+            .request_within(spu_keys::VERIFY_REPLICA, version, &request, VERIFY_TIMEOUT)
             .await?;
         let response =
             VerifyReplicaRequest::decode_response(&reply, version).map_err(|source| {

@@ -2,8 +2,8 @@
 //!
 //! Requests are tagged with correlation ids; a reader task routes every response frame to
 //! whoever waits for that id. A serial request waits for one frame; a stream (watch, stream
-//! fetch) receives every frame on its id until it is dropped. Frames are written whole
-//! under a lock, so concurrent requests never interleave bytes.
+//! fetch) receives every frame on its id until it is dropped, which unregisters it. Frames
+//! are written whole under a lock, so concurrent requests never interleave bytes.
 
 use std::collections::HashMap;
 use std::io::IoSlice;
@@ -67,6 +67,19 @@ pub struct FrameStream {
     frames: mpsc::Receiver<Bytes>,
     peer: Peer,
     addr: String,
+    id: i32,
+    /// Weak: a stream alone does not keep the connection open.
+    shared: std::sync::Weak<Shared>,
+}
+
+impl Drop for FrameStream {
+    fn drop(&mut self) {
+        // Otherwise the entry stays until the server sends on this id again, which for a
+        // finished stream is never: one entry per stream for the connection's lifetime.
+        if let Some(shared) = self.shared.upgrade() {
+            lock(&shared.waiters).by_id.remove(&self.id);
+        }
+    }
 }
 
 impl FrameStream {
@@ -195,17 +208,31 @@ impl Socket {
             })
     }
 
-    /// Send one request and wait for its answer (the body after the correlation id).
+    /// Send one request and wait for its answer (the body after the correlation id), at
+    /// most [`REQUEST_TIMEOUT`].
     pub async fn request<B: Encode + ?Sized>(
         &self,
         api_key: u16,
         version: Version,
         body: &B,
     ) -> Result<Bytes, ClientError> {
-        self.request_parts(api_key, version, |header| {
-            Ok(vec![Bytes::from(encode_request_frame(header, body)?)])
-        })
-        .await
+        self.request_within(api_key, version, body, REQUEST_TIMEOUT)
+            .await
+    }
+
+    /// [`Socket::request`] for answers that take the server longer to work out (a scrub of
+    /// a whole log): waits at most `timeout`.
+    pub async fn request_within<B: Encode + ?Sized>(
+        &self,
+        api_key: u16,
+        version: Version,
+        body: &B,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
+        let frame =
+            |header: &RequestHeader| Ok(vec![Bytes::from(encode_request_frame(header, body)?)]);
+        self.request_parts_within(api_key, version, frame, timeout)
+            .await
     }
 
     /// [`Socket::request`] with the frame built by `frame` as pieces written in order
@@ -216,9 +243,20 @@ impl Socket {
         version: Version,
         frame: impl FnOnce(&RequestHeader) -> Result<Vec<Bytes>, EncodeError>,
     ) -> Result<Bytes, ClientError> {
+        self.request_parts_within(api_key, version, frame, REQUEST_TIMEOUT)
+            .await
+    }
+
+    async fn request_parts_within(
+        &self,
+        api_key: u16,
+        version: Version,
+        frame: impl FnOnce(&RequestHeader) -> Result<Vec<Bytes>, EncodeError>,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
         let (tx, rx) = oneshot::channel();
         let id = self.send(api_key, version, frame, Waiter::Once(tx)).await?;
-        match tokio::time::timeout(REQUEST_TIMEOUT, rx).await {
+        match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(_)) => Err(self.lost()),
             Err(_) => {
@@ -226,10 +264,16 @@ impl Socket {
                 Err(ClientError::Timeout {
                     peer: self.peer,
                     addr: self.addr.clone(),
-                    secs: REQUEST_TIMEOUT.as_secs(),
+                    secs: timeout.as_secs(),
                 })
             }
         }
+    }
+
+    /// Requests and streams waiting for frames.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        lock(&self.shared.waiters).by_id.len()
     }
 
     /// Send a streaming request; every frame the server sends on its id arrives on the
@@ -243,12 +287,15 @@ impl Socket {
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let frame =
             |header: &RequestHeader| Ok(vec![Bytes::from(encode_request_frame(header, body)?)]);
-        self.send(api_key, version, frame, Waiter::Stream(tx))
+        let id = self
+            .send(api_key, version, frame, Waiter::Stream(tx))
             .await?;
         Ok(FrameStream {
             frames: rx,
             peer: self.peer,
             addr: self.addr.clone(),
+            id,
+            shared: Arc::downgrade(&self.shared),
         })
     }
 
@@ -465,6 +512,79 @@ mod tests {
             .await
             .expect("the connection closed")
             .unwrap();
+    }
+
+    /// A server that answers the handshake, then every request with api key 1090 with one
+    /// frame `ok` on its correlation id, and ignores the rest.
+    async fn answer_once_server() -> String {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::sc::{ScRequest, ScResponse};
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            let (mut conn, _) = listener.accept().await.unwrap();
+            let mut handshake = true;
+            while let Ok(size) = conn.read_i32().await {
+                let mut frame = vec![0; size as usize];
+                conn.read_exact(&mut frame).await.unwrap();
+                if handshake {
+                    handshake = false;
+                    let (header, _) = ScRequest::decode_frame(&frame).unwrap();
+                    let answer = ScResponse::ApiVersions(ApiVersionsResponse::sc())
+                        .to_frame(header.correlation_id, header.api_version)
+                        .unwrap();
+                    conn.write_all(&answer).await.unwrap();
+                    continue;
+                }
+                let api_key = u16::from_be_bytes([frame[0], frame[1]]);
+                if api_key == 1090 {
+                    let mut answer = 6i32.to_be_bytes().to_vec();
+                    answer.extend_from_slice(&frame[4..8]);
+                    answer.extend_from_slice(b"ok");
+                    conn.write_all(&answer).await.unwrap();
+                }
+            }
+        });
+        addr
+    }
+
+    #[tokio::test]
+    async fn answered_requests_and_dropped_streams_leave_no_waiter_behind() {
+        let addr = answer_once_server().await;
+        let socket = Socket::connect(&addr, Peer::Spu).await.unwrap();
+        for _ in 0..3 {
+            let answer = socket
+                .request_within(1090, 0, &7u32, Duration::from_secs(3600))
+                .await
+                .unwrap();
+            assert_eq!(&answer[..], b"ok");
+        }
+        assert_eq!(socket.waiting(), 0);
+        // A stream that got the one frame it will ever get, then was dropped.
+        for _ in 0..3 {
+            let mut stream = socket.stream(1090, 0, &7u32).await.unwrap();
+            assert_eq!(&stream.next().await.unwrap()[..], b"ok");
+            drop(stream);
+        }
+        assert_eq!(socket.waiting(), 0);
+        assert!(socket.is_open());
+    }
+
+    #[tokio::test]
+    async fn a_request_gives_up_after_its_own_timeout_and_unregisters() {
+        let addr = answer_once_server().await;
+        let socket = Socket::connect(&addr, Peer::Spu).await.unwrap();
+        // Never answered.
+        let err = socket
+            .request_within(1091, 0, &7u32, Duration::from_secs(1))
+            .await
+            .expect_err("no answer");
+        assert!(matches!(err, ClientError::Timeout { secs: 1, .. }), "{err}");
+        assert_eq!(socket.waiting(), 0);
+        // The connection still serves other requests.
+        let answer = socket.request(1090, 0, &7u32).await.unwrap();
+        assert_eq!(&answer[..], b"ok");
     }
 
     #[tokio::test]

@@ -5,8 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use protocol::api::ApiVersionsRequest;
-use protocol::api::SC_API_VERSION;
 use protocol::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
+use protocol::api::{SC_API_VERSION, spu_keys};
 use protocol::sc::{
     AuthTokenResolution, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest,
     Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectWatchRequest,
@@ -14,8 +14,9 @@ use protocol::sc::{
     TopicSpec, WatchRequest,
 };
 use protocol::spu::{
-    DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest, ProduceRequest,
-    SpuRequest, SpuResponse, StreamFetchRequest, UpdateConsumerOffsetRequest, UpdateOffsetsRequest,
+    ApiRequest, DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest,
+    ProduceRequest, SpuRequest, SpuResponse, StreamFetchRequest, UpdateConsumerOffsetRequest,
+    UpdateOffsetsRequest, VerifyReplicaRequest,
 };
 use protocol::{Reader, Version};
 use serde::Serialize;
@@ -25,6 +26,8 @@ use super::output::{Block, Body, Column, Output, Report, Table, to_data};
 use super::partition::{self, epoch, follower_offsets, in_sync_set};
 use super::topic::spu_list;
 use super::{CommandError, Context, OutputArgs};
+use crate::client::consumer::VERIFY_TIMEOUT;
+use crate::client::socket::REQUEST_TIMEOUT;
 use crate::client::{Peer, Socket};
 
 #[derive(Debug, Subcommand)]
@@ -337,6 +340,7 @@ fn apis() -> Vec<Api> {
         spu_api!("UpdateConsumerOffset", UpdateConsumerOffsetRequest),
         spu_api!("DeleteConsumerOffset", DeleteConsumerOffsetRequest),
         spu_api!("FetchConsumerOffsets", FetchConsumerOffsetsRequest),
+        spu_api!("VerifyReplica", VerifyReplicaRequest),
     ]
 }
 
@@ -399,7 +403,15 @@ async fn run(args: RunArgs, ctx: &Context) -> Result<Output, CommandError> {
         (Request::Spu(request), Some(addr)) => {
             let socket = Socket::connect(addr, Peer::Spu).await?;
             let version = version_for(&socket, request.api_key(), request.default_version())?;
-            let body = socket.request(request.api_key(), version, &request).await?;
+            // A scrub reads the whole log before it answers.
+            let timeout = if request.api_key() == spu_keys::VERIFY_REPLICA {
+                VERIFY_TIMEOUT
+            } else {
+                REQUEST_TIMEOUT
+            };
+            let body = socket
+                .request_within(request.api_key(), version, &request, timeout)
+                .await?;
             let response = SpuResponse::decode(request.api_key(), version, &mut Reader::new(&body))
                 .map_err(|source| bad_response(&socket, api.name, source))?;
             to_data(&response)?
@@ -421,6 +433,10 @@ async fn run(args: RunArgs, ctx: &Context) -> Result<Output, CommandError> {
 fn version_for(socket: &Socket, api_key: u16, max: Version) -> Result<Version, CommandError> {
     if api_key == API_VERSIONS_KEY {
         return Ok(API_VERSIONS_CLIENT_VERSION);
+    }
+    // Ours, so not in ApiVersions (the official client must not see it): its only version.
+    if api_key == spu_keys::VERIFY_REPLICA {
+        return Ok(<VerifyReplicaRequest as ApiRequest>::VERSION);
     }
     Ok(socket.version_for(api_key, 0, max)?)
 }

@@ -130,7 +130,22 @@ fn rebuild_epochs(log: &ReplicaLog, epochs: &mut LeaderEpochCache) -> Result<()>
         .clamp(offsets.log_start, offsets.leo);
     let mut buf = Vec::new();
     while at < offsets.leo {
-        let slice = log.read(at, EPOCH_SCAN_BYTES, Isolation::ReadUncommitted)?;
+        let slice = match log.read(at, EPOCH_SCAN_BYTES, Isolation::ReadUncommitted) {
+            Ok(slice) => slice,
+            // Damage recovery marked: its batches cannot tell their epochs. Reads resume at
+            // the next segment; refusing to open would make the healthy rest unreadable too.
+            Err(StorageError::Corrupt { path, offset, .. }) => {
+                let next = log.segment_end(at)?;
+                tracing::warn!(path = %path.display(), offset, resume = next,
+                    "leader epochs of a corrupt range are unknown; skipping it");
+                if next <= at {
+                    break;
+                }
+                at = next;
+                continue;
+            }
+            Err(err) => return Err(err),
+        };
         if slice.is_empty() || slice.end_offset <= at {
             break;
         }
@@ -390,6 +405,11 @@ impl Partition {
     /// [`ReplicaLog::read`]).
     pub fn read(&self, offset: i64, max_bytes: u64, isolation: Isolation) -> Result<ReadSlice> {
         self.with_log(|log| log.read(offset, max_bytes, isolation))
+    }
+
+    /// See [`ReplicaLog::segment_end`].
+    pub fn segment_end(&self, offset: i64) -> Result<i64> {
+        self.with_log(|log| log.segment_end(offset))
     }
 
     /// Scrub the whole log (see [`ReplicaLog::verify`]) on the blocking pool. The replica

@@ -393,6 +393,14 @@ impl ReplicaLog {
         self.shared.read(offset, max_bytes, isolation)
     }
 
+    /// The offset after the segment holding `offset`. A read that fails with
+    /// [`StorageError::Corrupt`] at `offset` fails for every offset up to there (reads stop
+    /// at a segment's first bad batch); the next segment reads again.
+    pub fn segment_end(&self, offset: i64) -> Result<i64> {
+        let st = self.shared.open_state()?;
+        Ok(st.segments[st.segment_index(offset)].end)
+    }
+
     /// Move the high watermark to `hw`, anywhere in `[log_start, leo]` (keeping it monotonic
     /// is the replication layer's rule). Returns whether it changed.
     ///

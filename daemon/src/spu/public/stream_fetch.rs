@@ -35,7 +35,7 @@ use tracing::{debug, warn};
 use crate::net::{RequestError, ResponseSink};
 use crate::spu::partition::{Partition, isolation, read_cap};
 use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
-use crate::storage::{Isolation, ReadSlice, StorageError};
+use crate::storage::{CorruptionKind, Isolation, ReadSlice, StorageError};
 
 /// Frames a pacing session sends ahead of the consumer's acknowledgements.
 pub const MAX_UNACKED_FRAMES: usize = 4;
@@ -134,6 +134,23 @@ fn read_error_code(err: &StorageError) -> ErrorCode {
         StorageError::Closed { .. } => ErrorCode::NotLeaderForPartition,
         _ => ErrorCode::StorageError,
     }
+}
+
+/// What a consumer is told when stored data does not read back: the offsets it cannot get
+/// (from the first bad batch to the end of its segment, where reads stop) and why. Sent as
+/// `Other`, the one code that carries text, so the consumer can name them.
+fn corrupt_message(
+    topic: &str,
+    partition: u32,
+    first: i64,
+    last: i64,
+    kind: &CorruptionKind,
+) -> String {
+    format!(
+        "corrupt data in topic '{topic}' partition {partition} at offsets {first}..={last}: \
+         {kind}. The stored data is damaged and cannot be sent; `fluvio partition verify \
+         {topic} -p {partition}` lists every damaged range"
+    )
 }
 
 /// Start a session for `request` (or answer it with one error frame).
@@ -285,7 +302,20 @@ impl Session {
                             warn!(topic = %self.topic, partition = self.partition_index, offset = next, %err, "stream fetch read failed");
                         }
                         let offsets = partition.offsets().ok().map(|o| (o.hw, o.log_start));
-                        let _ = self.send_error(read_error_code(&err), offsets).await;
+                        let code = match &err {
+                            StorageError::Corrupt { offset, kind, .. } => {
+                                let first = if *offset >= 0 { *offset } else { next };
+                                let last = partition
+                                    .segment_end(first)
+                                    .map_or(first, |end| (end - 1).max(first));
+                                let (topic, partition) = (&self.topic, self.partition_index);
+                                ErrorCode::Other(corrupt_message(
+                                    topic, partition, first, last, kind,
+                                ))
+                            }
+                            other => read_error_code(other),
+                        };
+                        let _ = self.send_error(code, offsets).await;
                         return;
                     }
                 }
