@@ -15,13 +15,13 @@ use protocol::api::{ApiVersionsRequest, RequestHeader, encode_request_frame, sc_
 use protocol::codec::{DECODE_MEMORY_RATIO, DECODE_MEMORY_SLACK};
 use protocol::internal::{
     EpochEndOffsetRequest, FollowerFetchRequest, FollowerOffsetUpdateRequest, HeartbeatRequest,
-    RegisterSpuRequest, ReportOffsetsRequest, ScPrivateRequest, SpuPrivateRequest,
-    WatchControlRequest,
+    RegisterSpuRequest, ReplicaOffsetReport, ReportOffsetsRequest, ScPrivateRequest,
+    SpuPrivateRequest, WatchControlRequest,
 };
-use protocol::sc::{ListFilter, ListRequest, ObjectListRequest, ScRequest};
+use protocol::sc::{ListFilter, ListRequest, ObjectListRequest, ReplicaStatus, ScRequest};
 use protocol::spu::{
     ApiRequest, DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest,
-    ProduceRequest, SpuRequest, StreamFetchRequest, UpdateConsumerOffsetRequest,
+    ProduceRequest, ReplicaKey, SpuRequest, StreamFetchRequest, UpdateConsumerOffsetRequest,
     UpdateOffsetsRequest,
 };
 use protocol::{DecodeError, Encode};
@@ -306,6 +306,38 @@ fn a_list_request_with_a_thousand_names_decodes() {
     let (decoded, _) = peak_of(|| ScRequest::decode_frame(&body));
     assert_eq!(decoded.unwrap().1, request);
     assert_eq!(sc_keys::LIST, request.api_key());
+}
+
+/// An SPU leading ten thousand replicas reports them all in one request (about 80 bytes
+/// on the wire and 150 in memory each): it decodes.
+#[test]
+fn an_offset_report_of_ten_thousand_replicas_decodes() {
+    let reports = (0..10_000)
+        .map(|i| ReplicaOffsetReport {
+            key: ReplicaKey::new(format!("t-{}", i / 10), i % 10),
+            leader_epoch: 1,
+            hw: 10,
+            leo: 12,
+            followers: vec![ReplicaStatus {
+                spu: 2,
+                hw: 10,
+                leo: 11,
+            }],
+            in_sync: vec![1],
+            ..ReplicaOffsetReport::default()
+        })
+        .collect();
+    let request = ReportOffsetsRequest { spu_id: 1, reports };
+    let body = body_of(&request);
+    let [_, _, (result, peak), _] = decode_bounded(&body);
+    result.unwrap();
+    eprintln!(
+        "10,000 replica reports: {} bytes, {peak} bytes decoded ({:.2}x)",
+        body.len(),
+        peak as f64 / body.len() as f64
+    );
+    let (_, decoded) = ScPrivateRequest::decode_frame(&body).unwrap();
+    assert_eq!(decoded, ScPrivateRequest::ReportOffsets(request));
 }
 
 proptest! {
