@@ -8,6 +8,13 @@
 //! Decoding works on a [`Reader`] over the frame body. It never panics and never reserves
 //! more memory than the bytes left in the frame could fill, so a hostile length or count
 //! costs nothing but a typed error.
+//!
+//! A request read by a server is also held to a memory budget ([`Reader::limit_memory`]):
+//! decoded values are larger than their encoding (a one-byte string is a 24-byte `String`
+//! plus a heap block), so every decoder that allocates first charges what it is about to
+//! allocate to the reader ([`Reader::reserve`], [`Reader::charge_allocation`]). A request
+//! whose decoded form would take more than [`DECODE_MEMORY_RATIO`] times its size (plus
+//! [`DECODE_MEMORY_SLACK`]) is refused before the memory is taken.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -34,6 +41,16 @@ pub enum DecodeError {
         what: &'static str,
         claimed: u64,
         remaining: usize,
+    },
+    #[error(
+        "too much memory to decode {what}: it needs {needed} bytes and only {left} are left of \
+         the request's budget ({DECODE_MEMORY_RATIO} times its size plus {DECODE_MEMORY_SLACK} \
+         bytes); send fewer or longer elements"
+    )]
+    OverBudget {
+        what: &'static str,
+        needed: usize,
+        left: usize,
     },
     #[error("not valid bool value: {0:#04x}")]
     InvalidBool(u8),
@@ -67,6 +84,23 @@ pub enum EncodeError {
     },
 }
 
+/// How many times its own size a request may take in memory once decoded.
+pub const DECODE_MEMORY_RATIO: usize = 4;
+
+/// Memory every request may take on top of [`DECODE_MEMORY_RATIO`] times its size, so a
+/// small request with a few short strings is never refused for its fixed costs.
+pub const DECODE_MEMORY_SLACK: usize = 64 * 1024;
+
+/// The heap block the allocator hands out for `len` bytes: glibc's chunks carry an 8-byte
+/// header, are 16-byte aligned and at least 32 bytes, which is what makes a one-byte
+/// string cost 32 bytes of heap.
+pub fn allocation_footprint(len: usize) -> usize {
+    if len == 0 {
+        return 0;
+    }
+    len.saturating_add(8).max(32).saturating_add(15) & !15
+}
+
 /// A cursor over bytes being decoded. Every read is bounds-checked.
 #[derive(Debug, Clone)]
 pub struct Reader<'a> {
@@ -75,6 +109,8 @@ pub struct Reader<'a> {
     /// The reference-counted bytes `buf` lies in, and where in them it starts, so large
     /// payloads (record sets, record values) can be handed out as slices, not copies.
     shared: Option<(&'a Bytes, usize)>,
+    /// Bytes of memory decoders may still allocate (see [`Reader::limit_memory`]).
+    budget: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -83,6 +119,7 @@ impl<'a> Reader<'a> {
             buf,
             pos: 0,
             shared: None,
+            budget: usize::MAX,
         }
     }
 
@@ -93,24 +130,88 @@ impl<'a> Reader<'a> {
             buf: bytes,
             pos: 0,
             shared: Some((bytes, 0)),
+            budget: usize::MAX,
         }
     }
 
-    /// Consume exactly `n` bytes as a reader of their own, which shares like this one.
-    pub fn take_reader(&mut self, n: usize, what: &'static str) -> Result<Reader<'a>, DecodeError> {
+    /// Hold what is decoded from here on to [`DECODE_MEMORY_RATIO`] times the bytes left
+    /// plus [`DECODE_MEMORY_SLACK`]. Servers call it (through the request decoders) for
+    /// every request a peer sends; responses and records, which come from a server the
+    /// reader chose to trust, keep the count checks alone.
+    pub fn limit_memory(&mut self) {
+        let limit = self
+            .remaining()
+            .saturating_mul(DECODE_MEMORY_RATIO)
+            .saturating_add(DECODE_MEMORY_SLACK);
+        self.budget = self.budget.min(limit);
+    }
+
+    /// Bytes of memory decoding may still take.
+    pub fn memory_budget(&self) -> usize {
+        self.budget
+    }
+
+    /// Take `bytes` from the memory budget for `what`, which is about to be allocated.
+    pub fn charge(&mut self, bytes: usize, what: &'static str) -> Result<(), DecodeError> {
+        match self.budget.checked_sub(bytes) {
+            Some(left) => {
+                self.budget = left;
+                Ok(())
+            }
+            None => Err(DecodeError::OverBudget {
+                what,
+                needed: bytes,
+                left: self.budget,
+            }),
+        }
+    }
+
+    /// Charge one heap allocation of `len` bytes, as the allocator will round it.
+    pub fn charge_allocation(&mut self, len: usize, what: &'static str) -> Result<(), DecodeError> {
+        self.charge(allocation_footprint(len), what)
+    }
+
+    /// The one rule for every count on the wire: `count` values of `T` must fit in the
+    /// bytes left at `T`'s smallest encoding, and the block that holds them in memory must
+    /// fit the budget. Returns the count, to reserve exactly that much.
+    pub fn reserve<T: Decode>(
+        &mut self,
+        count: u64,
+        what: &'static str,
+    ) -> Result<usize, DecodeError> {
+        let count = self.check_count(count, T::MIN_WIRE_SIZE, what)?;
+        self.charge_allocation(count.saturating_mul(std::mem::size_of::<T>()), what)?;
+        Ok(count)
+    }
+
+    /// Decode from the next `n` bytes as a reader of their own (which shares like this
+    /// one and spends this one's memory budget), and consume them.
+    pub fn decode_within<T>(
+        &mut self,
+        n: usize,
+        what: &'static str,
+        read: impl FnOnce(&mut Reader<'a>) -> Result<T, DecodeError>,
+    ) -> Result<T, DecodeError> {
         let start = self.pos;
         let buf = self.take(n, what)?;
-        Ok(Reader {
+        let mut inner = Reader {
             buf,
             pos: 0,
             shared: self.shared.map(|(bytes, origin)| (bytes, origin + start)),
-        })
+            budget: self.budget,
+        };
+        let out = read(&mut inner);
+        self.budget = inner.budget;
+        out
     }
 
     /// Consume exactly `n` bytes as an owned [`Bytes`]: a slice of the source when the
     /// reader was made with [`Reader::shared`], a copy otherwise.
     pub fn take_bytes(&mut self, n: usize, what: &'static str) -> Result<Bytes, DecodeError> {
         let start = self.pos;
+        if self.shared.is_none() && n <= self.remaining() {
+            self.charge_allocation(n, what)?;
+        }
         let taken = self.take(n, what)?;
         Ok(match self.shared {
             Some((bytes, origin)) => bytes.slice(origin + start..origin + start + n),
@@ -285,6 +386,7 @@ impl Decode for String {
             return Ok(String::new());
         }
         let bytes = src.take(len as usize, "string")?;
+        src.charge_allocation(bytes.len(), "string")?;
         String::from_utf8(bytes.to_vec()).map_err(|_| DecodeError::InvalidUtf8 { what: "string" })
     }
 }
@@ -307,7 +409,7 @@ impl<T: Decode> Decode for Vec<T> {
         if count <= 0 {
             return Ok(Vec::new());
         }
-        let count = src.check_count(count as u64, T::MIN_WIRE_SIZE, "vector")?;
+        let count = src.reserve::<T>(count as u64, std::any::type_name::<Self>())?;
         let mut out = Vec::with_capacity(count);
         for _ in 0..count {
             out.push(T::decode(src, version)?);
@@ -370,7 +472,14 @@ impl<K: Decode + Ord, V: Decode> Decode for BTreeMap<K, V> {
     const MIN_WIRE_SIZE: usize = 2;
     fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
         let count = u16::decode(src, version)?;
-        let count = src.check_count(count as u64, K::MIN_WIRE_SIZE + V::MIN_WIRE_SIZE, "map")?;
+        let what = std::any::type_name::<Self>();
+        let count = src.check_count(count as u64, K::MIN_WIRE_SIZE + V::MIN_WIRE_SIZE, what)?;
+        if count > 0 {
+            // B-tree nodes hold 11 entries and are at least half full (the root aside), and
+            // inner nodes add about a fifth: three entries' room per entry, one node more.
+            let entry = std::mem::size_of::<(K, V)>();
+            src.charge_allocation(count.saturating_add(4).saturating_mul(3 * entry), what)?;
+        }
         let mut out = BTreeMap::new();
         for _ in 0..count {
             let key = K::decode(src, version)?;
@@ -418,6 +527,7 @@ impl<T: Encode + ?Sized> Encode for Box<T> {
 impl<T: Decode> Decode for Box<T> {
     const MIN_WIRE_SIZE: usize = T::MIN_WIRE_SIZE;
     fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
+        src.charge_allocation(std::mem::size_of::<T>(), "box")?;
         Ok(Box::new(T::decode(src, version)?))
     }
 }
@@ -467,6 +577,7 @@ impl Decode for ByteBuf {
             return Ok(Self::default());
         }
         let bytes = src.take(len as usize, "byte buffer")?;
+        src.charge_allocation(bytes.len(), "byte buffer")?;
         Ok(Self(Bytes::copy_from_slice(bytes)))
     }
 }
@@ -480,6 +591,19 @@ macro_rules! version_in {
     };
     ($version:expr, $($range:tt)+) => {
         ($($range)+).contains(&$version)
+    };
+}
+
+/// The fewest bytes a field takes in every version: its type's minimum when it is always
+/// present, nothing when it exists only in some versions.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! min_wire_size_always {
+    ($ty:ty) => {
+        <$ty as $crate::codec::Decode>::MIN_WIRE_SIZE
+    };
+    ($ty:ty, $($range:tt)+) => {
+        0
     };
 }
 
@@ -534,6 +658,9 @@ macro_rules! wire_struct {
         }
 
         impl $crate::codec::Decode for $name {
+            const MIN_WIRE_SIZE: usize =
+                0 $( + $crate::min_wire_size_always!($ty $(, $($range)+)?) )*;
+
             #[allow(unused_variables, unused_mut)]
             fn decode(
                 src: &mut $crate::codec::Reader<'_>,
@@ -711,6 +838,81 @@ mod tests {
             ByteBuf::from_bytes(&[0x7f, 0xff, 0xff, 0xff], 0),
             Err(DecodeError::Truncated { .. })
         ));
+    }
+
+    #[test]
+    fn a_struct_is_at_least_its_fields_present_in_every_version() {
+        // `always` only: the other fields exist in some versions alone.
+        assert_eq!(<Versioned as Decode>::MIN_WIRE_SIZE, 4);
+        // 1000 claimed values of at least 4 bytes do not fit in 3999 bytes.
+        let mut bytes = 1000u32.to_be_bytes().to_vec();
+        bytes.resize(4 + 3999, 0);
+        assert!(matches!(
+            Vec::<Versioned>::from_bytes(&bytes, 0),
+            Err(DecodeError::CountTooLarge { claimed: 1000, .. })
+        ));
+    }
+
+    #[test]
+    fn a_limited_reader_refuses_what_would_outgrow_its_budget() {
+        // 40,000 empty strings: 2 bytes each on the wire, 24 in memory.
+        let mut bytes = 40_000u32.to_be_bytes().to_vec();
+        bytes.resize(4 + 80_000, 0);
+        let mut unlimited = Reader::new(&bytes);
+        assert_eq!(
+            Vec::<String>::decode(&mut unlimited, 0).unwrap().len(),
+            40_000
+        );
+        let mut limited = Reader::new(&bytes);
+        limited.limit_memory();
+        assert_eq!(limited.memory_budget(), 4 * 80_004 + DECODE_MEMORY_SLACK);
+        let err = Vec::<String>::decode(&mut limited, 0).unwrap_err();
+        assert_eq!(
+            err,
+            DecodeError::OverBudget {
+                what: "alloc::vec::Vec<alloc::string::String>",
+                needed: allocation_footprint(40_000 * 24),
+                left: 4 * 80_004 + DECODE_MEMORY_SLACK,
+            }
+        );
+        assert!(
+            err.to_string().contains("too much memory to decode"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn sub_readers_spend_the_same_budget() {
+        let mut bytes = vec![0, 1, b'a', 0, 1, b'b'];
+        bytes.extend_from_slice(&[0, 1, b'c']);
+        let mut reader = Reader::new(&bytes);
+        reader.budget = 64;
+        let first = reader
+            .decode_within(6, "pair", |inner| {
+                let a = String::decode(inner, 0)?;
+                let b = String::decode(inner, 0)?;
+                Ok(a + &b)
+            })
+            .unwrap();
+        assert_eq!(first, "ab");
+        assert_eq!(reader.memory_budget(), 0);
+        assert!(matches!(
+            String::decode(&mut reader, 0),
+            Err(DecodeError::OverBudget {
+                needed: 32,
+                left: 0,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn allocations_are_charged_as_the_allocator_rounds_them() {
+        assert_eq!(allocation_footprint(0), 0);
+        assert_eq!(allocation_footprint(1), 32);
+        assert_eq!(allocation_footprint(24), 32);
+        assert_eq!(allocation_footprint(25), 48);
+        assert_eq!(allocation_footprint(usize::MAX), usize::MAX & !15);
     }
 
     #[test]

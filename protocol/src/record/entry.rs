@@ -194,49 +194,50 @@ impl Decode for Record {
 
     fn decode(src: &mut Reader<'_>, _version: Version) -> Result<Self, DecodeError> {
         let len = read_len(src, "record")?;
-        let mut body = src.take_reader(len, "record")?;
-        let attributes = i8::decode(&mut body, 0)?;
-        let timestamp_delta = read_varint(&mut body)?;
-        let offset_delta = read_varint(&mut body)?;
-        let key = match u8::decode(&mut body, 0)? {
-            0 => None,
-            1 => Some(read_bytes(&mut body, "record key")?),
-            other => {
-                return Err(DecodeError::UnknownTag {
-                    kind: "record key presence",
-                    tag: other.into(),
+        src.decode_within(len, "record", |body| {
+            let attributes = i8::decode(body, 0)?;
+            let timestamp_delta = read_varint(body)?;
+            let offset_delta = read_varint(body)?;
+            let key = match u8::decode(body, 0)? {
+                0 => None,
+                1 => Some(read_bytes(body, "record key")?),
+                other => {
+                    return Err(DecodeError::UnknownTag {
+                        kind: "record key presence",
+                        tag: other.into(),
+                    });
+                }
+            };
+            let value = read_bytes(body, "record value")?;
+            let count = read_varint(body)?;
+            if count < 0 {
+                return Err(DecodeError::Invalid {
+                    what: "record header count",
+                    reason: "negative count",
                 });
             }
-        };
-        let value = read_bytes(&mut body, "record value")?;
-        let count = read_varint(&mut body)?;
-        if count < 0 {
-            return Err(DecodeError::Invalid {
-                what: "record header count",
-                reason: "negative count",
-            });
-        }
-        // Each header takes at least two bytes (two empty lengths).
-        let count = body.check_count(count as u64, 2, "record headers")?;
-        let mut headers = Vec::with_capacity(count);
-        for _ in 0..count {
-            let key_len = read_len(&mut body, "record header key")?;
-            let key = std::str::from_utf8(body.take(key_len, "record header key")?)
-                .map_err(|_| DecodeError::InvalidUtf8 {
-                    what: "record header key",
-                })?
-                .to_string();
-            let value = read_bytes(&mut body, "record header value")?;
-            headers.push(RecordHeader { key, value });
-        }
-        body.finish("record")?;
-        Ok(Self {
-            attributes,
-            timestamp_delta,
-            offset_delta,
-            key,
-            value,
-            headers,
+            // Each header takes at least two bytes (two empty lengths).
+            let count = body.check_count(count as u64, 2, "record headers")?;
+            let mut headers = Vec::with_capacity(count);
+            for _ in 0..count {
+                let key_len = read_len(body, "record header key")?;
+                let key = std::str::from_utf8(body.take(key_len, "record header key")?)
+                    .map_err(|_| DecodeError::InvalidUtf8 {
+                        what: "record header key",
+                    })?
+                    .to_string();
+                let value = read_bytes(body, "record header value")?;
+                headers.push(RecordHeader { key, value });
+            }
+            body.finish("record")?;
+            Ok(Self {
+                attributes,
+                timestamp_delta,
+                offset_delta,
+                key,
+                value,
+                headers,
+            })
         })
     }
 }

@@ -82,7 +82,9 @@ impl ScRequest {
     /// version outside what the SC advertises is [`DecodeError::UnsupportedVersion`]; a
     /// label that names no object kind the api accepts is
     /// [`DecodeError::UnknownObjectType`].
+    /// What it decodes is held to the reader's memory budget ([`Reader::limit_memory`]).
     pub fn decode(header: &RequestHeader, body: &mut Reader<'_>) -> Result<ScRequest, DecodeError> {
+        body.limit_memory();
         let version = header.api_version;
         let request = match header.api_key {
             API_VERSIONS_KEY => {

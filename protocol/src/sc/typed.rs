@@ -44,11 +44,11 @@ pub fn decode_typed<T>(
         return read(&label, src);
     }
     let len = u32::decode(src, version)?;
-    let payload = src.take(len as usize, "typed buffer payload")?;
-    let mut payload = Reader::new(payload);
-    let value = read(&label, &mut payload)?;
-    payload.finish("typed buffer payload")?;
-    Ok(value)
+    src.decode_within(len as usize, "typed buffer payload", |payload| {
+        let value = read(&label, payload)?;
+        payload.finish("typed buffer payload")?;
+        Ok(value)
+    })
 }
 
 #[cfg(test)]

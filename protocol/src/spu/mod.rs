@@ -132,10 +132,13 @@ macro_rules! api_enums {
             /// [`DecodeError::UnknownApiKey`](crate::codec::DecodeError::UnknownApiKey); a
             /// version whose layout we do not know is
             /// [`DecodeError::UnsupportedVersion`](crate::codec::DecodeError::UnsupportedVersion).
+            /// What it decodes is held to the reader's memory budget
+            /// ([`Reader::limit_memory`](crate::codec::Reader::limit_memory)).
             pub fn decode(
                 header: &$crate::api::RequestHeader,
                 body: &mut $crate::codec::Reader<'_>,
             ) -> ::std::result::Result<Self, $crate::codec::DecodeError> {
+                body.limit_memory();
                 let version = header.api_version;
                 let request = match header.api_key {
                     $(
