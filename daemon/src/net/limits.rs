@@ -245,34 +245,20 @@ impl LogThrottle {
 
 /// Parse a duration flag: `30s`, `500ms`, `2m`, `1h`, or bare seconds (`30`).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
+    const UNITS: &[(&str, u64)] = &[
+        ("ms", 1),
+        ("", 1_000),
+        ("s", 1_000),
+        ("m", 60_000),
+        ("h", 3_600_000),
+    ];
     let hint = "expected a whole number with an optional unit: 500ms, 30s, 2m, 1h (bare numbers are seconds)";
-    if number.is_empty() {
-        return Err(format!("invalid duration {text:?}: {hint}"));
-    }
-    let value: u64 = number
-        .parse()
-        .map_err(|_| format!("invalid duration {text:?}: {number} is too large"))?;
-    let millis_per = match unit.trim() {
-        "ms" => 1,
-        "" | "s" => 1_000,
-        "m" => 60_000,
-        "h" => 3_600_000,
-        other => {
-            return Err(format!(
-                "invalid duration {text:?}: unknown unit {other:?}; {hint}"
-            ));
-        }
-    };
-    let millis = value
-        .checked_mul(millis_per)
-        .ok_or_else(|| format!("invalid duration {text:?}: too large"))?;
+    let millis = parse_with_unit(text, "duration", UNITS, hint)?;
     if millis == 0 {
-        return Err(format!("invalid duration {text:?}: must be more than zero"));
+        return Err(format!(
+            "invalid duration {:?}: must be more than zero",
+            text.trim()
+        ));
     }
     Ok(Duration::from_millis(millis))
 }
@@ -280,32 +266,49 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
 /// Parse a size flag: bytes (`536870912`) or with a binary unit (`512KiB`, `512MiB`,
 /// `1GiB`; `K`, `M`, `G` mean the same).
 pub fn parse_bytes(text: &str) -> Result<usize, String> {
+    const UNITS: &[(&str, u64)] = &[
+        ("", 1),
+        ("B", 1),
+        ("K", 1 << 10),
+        ("KiB", 1 << 10),
+        ("M", 1 << 20),
+        ("MiB", 1 << 20),
+        ("G", 1 << 30),
+        ("GiB", 1 << 30),
+    ];
+    let hint = "expected a whole number of bytes with an optional unit: KiB, MiB, GiB";
+    let bytes = parse_with_unit(text, "size", UNITS, hint)?;
+    usize::try_from(bytes).map_err(|_| format!("invalid size {:?}: too large", text.trim()))
+}
+
+/// A whole number followed by one of `units` (name, multiplier), multiplied out.
+/// `kind` and `hint` word the errors.
+fn parse_with_unit(
+    text: &str,
+    kind: &str,
+    units: &[(&str, u64)],
+    hint: &str,
+) -> Result<u64, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let hint = "expected a whole number of bytes with an optional unit: KiB, MiB, GiB";
     if number.is_empty() {
-        return Err(format!("invalid size {text:?}: {hint}"));
+        return Err(format!("invalid {kind} {text:?}: {hint}"));
     }
-    let value: usize = number
+    let value: u64 = number
         .parse()
-        .map_err(|_| format!("invalid size {text:?}: {number} is too large"))?;
-    let unit_bytes: usize = match unit.trim() {
-        "" | "B" => 1,
-        "K" | "KiB" => 1 << 10,
-        "M" | "MiB" => 1 << 20,
-        "G" | "GiB" => 1 << 30,
-        other => {
-            return Err(format!(
-                "invalid size {text:?}: unknown unit {other:?}; {hint}"
-            ));
-        }
+        .map_err(|_| format!("invalid {kind} {text:?}: {number} is too large"))?;
+    let unit = unit.trim();
+    let Some(&(_, multiplier)) = units.iter().find(|(name, _)| *name == unit) else {
+        return Err(format!(
+            "invalid {kind} {text:?}: unknown unit {unit:?}; {hint}"
+        ));
     };
     value
-        .checked_mul(unit_bytes)
-        .ok_or_else(|| format!("invalid size {text:?}: too large"))
+        .checked_mul(multiplier)
+        .ok_or_else(|| format!("invalid {kind} {text:?}: too large"))
 }
 
 /// Raise the soft limit on open files to the hard limit, so the connection limits are
