@@ -190,7 +190,13 @@ mod tests {
         file.write_all_at(&[byte[0] ^ 0xff], position).unwrap();
     }
 
-    /// Where each batch of a segment starts and its size.
+    /// The base offset a segment's file name gives.
+    fn base_of(path: &Path) -> i64 {
+        let stem = path.file_stem().unwrap().to_str().unwrap();
+        stem.parse().unwrap()
+    }
+
+    /// The size of a segment's first batch.
     fn batch_len(path: &Path) -> u64 {
         let bytes = std::fs::read(path).unwrap();
         protocol::record::batch::BatchHeader::parse(&bytes)
@@ -220,13 +226,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let logs = filled(dir.path());
         let len = batch_len(&logs[0]);
-        let second_base: i64 = logs[1]
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let second_base: i64 = base_of(&logs[1]);
         // A value byte of the first segment's second batch, a value byte of the second
         // segment's first batch, and the magic byte of the third segment's first batch.
         flip(&logs[0], len + len - 10);
@@ -234,21 +234,9 @@ mod tests {
         flip(&logs[2], 16);
         let log = ReplicaLog::open(dir.path(), config()).unwrap();
         let report = log.verify().unwrap();
-        let third_base: i64 = logs[2]
-            .file_stem()
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let third_base: i64 = base_of(&logs[2]);
         let third_end = if logs.len() > 3 {
-            logs[3]
-                .file_stem()
-                .unwrap()
-                .to_str()
-                .unwrap()
-                .parse::<i64>()
-                .unwrap()
+            base_of(&logs[3])
         } else {
             30
         };
