@@ -373,3 +373,16 @@ pub fn topic_spec(partitions: u32) -> protocol::sc::TopicSpec {
         ..protocol::sc::TopicSpec::default()
     }
 }
+
+/// One memory figure of process `pid` from `/proc/<pid>/status`, in bytes: `"VmRSS"` for
+/// the resident set now, `"VmHWM"` for its peak so far.
+pub fn proc_memory(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|err| panic!("read /proc/{pid}/status: {err}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in kB in /proc/{pid}/status"));
+    kib * 1024
+}

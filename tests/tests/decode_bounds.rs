@@ -44,19 +44,8 @@ fn name_filters(name: &str, count: usize, last: &str) -> RawBody {
     RawBody(body)
 }
 
-/// The peak resident set of process `pid` so far (VmHWM), in bytes.
 fn peak_rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmHWM:"))
-        .expect("VmHWM in /proc/<pid>/status");
-    let kib: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmHWM in kB");
-    kib * 1024
+    tests::proc_memory(pid, "VmHWM")
 }
 
 /// Send the request on a fresh connection; the answer's body, or `None` when the SC

@@ -331,17 +331,7 @@ fn a_connection_that_never_speaks_is_closed_and_a_quiet_admin_is_not() {
 }
 
 fn rss_bytes(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("proc status");
-    let line = status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .expect("VmRSS line");
-    let kb: u64 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .expect("VmRSS in kB");
-    kb * 1024
+    tests::proc_memory(pid, "VmRSS")
 }
 
 #[test]
