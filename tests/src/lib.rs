@@ -349,6 +349,13 @@ impl Daemon {
     pub fn id(&self) -> u32 {
         self.child.id()
     }
+
+    /// A client library handle on this daemon's SC.
+    pub async fn connect(&self) -> console::client::Fluvio {
+        console::client::Fluvio::connect(&self.public.to_string())
+            .await
+            .expect("connect to the daemon")
+    }
 }
 
 impl Drop for Daemon {
