@@ -14,6 +14,7 @@ pub mod metadata;
 pub mod objects;
 pub mod request;
 pub mod status;
+pub mod table;
 pub mod typed;
 pub mod watch;
 
