@@ -1,16 +1,18 @@
 //! The tables people are shown of the metadata objects, defined once for every place that
-//! shows them: the CLI and the REPL (`topic list`, `partition list`, `cluster spu list`,
+//! shows them: the CLI and the REPL (`topic list`, `partition list`, `spu list`,
 //! `auth-token list`, `advanced metadata`), the TUI's views and the SC's `table_fmt` in the
 //! daemon's logs.
 //!
-//! A table is a list of [`Column`]s, each a header and the function that makes its cell from
-//! an object, so a header and its cells cannot drift apart, and a column shown in several
-//! tables has one name and one format everywhere. Each object kind has its columns in a
-//! module of its own ([`topic`], [`partition`], [`spu`], [`token`]) and the tables as lists
-//! of them: `LIST` for the list commands, `COMPACT` for the TUI's narrower views where they
-//! differ, `METADATA` for the metadata dump, which keeps the SC's `table_fmt` layout of the
-//! seed-era Fluvio SC. Nothing here knows about terminals: the console styles [`Table`]s
-//! itself, and [`Table::render_plain`] is the plain text of the logs and the metadata dump.
+//! A table is a list of [`Column`]s, each a header and the function that makes its cell
+//! from an object, so a header and its cells cannot drift apart, and a column shown in
+//! several tables has one name and one format everywhere. Each object kind has its columns
+//! in a module of its own ([`topic`], [`partition`], [`spu`], [`token`]) and its tables as
+//! lists of them: `LIST` for the list commands, `COMPACT` for the TUI's narrower views
+//! where they differ, `METADATA` for the metadata dump, which keeps the columns of
+//! `table_fmt` in the first open-source Fluvio SC (2020), our model for it.
+//!
+//! Nothing here knows about terminals: the console styles a [`Table`] itself, and
+//! [`Table::render_plain`] is the plain text of the logs and the metadata dump.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;

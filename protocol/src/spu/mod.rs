@@ -1,5 +1,5 @@
 //! The SPU public API, at the versions the official client negotiates with our SPUs
-//! (v24; UpdateOffsets v0). §6 of the wire spec.
+//! (v24; UpdateOffsets v0). Each request's module shows its layout.
 //!
 //! | key | request | response | notes |
 //! |---|---|---|---|
