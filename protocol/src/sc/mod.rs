@@ -9,6 +9,7 @@
 
 pub mod create;
 pub mod delete;
+pub(crate) mod kind_enum;
 pub mod list;
 pub mod metadata;
 pub mod objects;
