@@ -77,8 +77,8 @@ pub use spu::*;
 
 pub use crate::spu::{ApiRequest, ReplicaKey};
 
+use crate::api::api_enums;
 use crate::codec::Version;
-use crate::spu::api_enums;
 
 /// The version of every internal message.
 pub const INTERNAL_API_VERSION: Version = 0;
