@@ -922,9 +922,9 @@ mod tests {
             screen,
             [
                 " 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metada",
-                "NAME    PARTITIONS  REPLICATION  STATUS       REASON",
-                "audit   1           1            provisioned  -",
-                "orders  2           1            provisioned  -",
+                "NAME    PARTITIONS  REPLICAS  STATUS       REASON",
+                "audit   1           1         provisioned  -",
+                "orders  2           1         provisioned  -",
                 "",
                 "",
                 "",
