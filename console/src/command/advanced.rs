@@ -400,29 +400,6 @@ mod tests {
     }
 
     #[test]
-    fn the_partitions_table_has_the_sc_table_fmt_columns() {
-        // The daemon's table_fmt renders this same list; this pins its seed-era layout.
-        let header: Vec<&str> = table::partition::METADATA
-            .iter()
-            .map(|c| c.header)
-            .collect();
-        assert_eq!(
-            header,
-            [
-                "PARTITION",
-                "LEADER",
-                "EPOCH",
-                "REPLICAS",
-                "IN-SYNC-SET",
-                "RESOLUTION",
-                "HW",
-                "LEO",
-                "FOLLOWER-OFFSETS",
-            ]
-        );
-    }
-
-    #[test]
     fn the_topic_template_is_a_computed_topic() {
         let Body::Json(json) = generate("CreateTopic").unwrap().body else {
             panic!()

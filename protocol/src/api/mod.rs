@@ -9,7 +9,7 @@ pub mod versions;
 pub use error_code::ErrorCode;
 pub use message::{encode_request_frame, encode_response_frame};
 pub use request::ApiRequest;
-pub(crate) use request::api_enums;
+pub(crate) use request::{api_enums, impl_api_request};
 pub use versions::{ApiVersionKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};

@@ -41,11 +41,45 @@ pub trait ApiRequest: Encode + Decode {
     }
 }
 
+/// Implement [`ApiRequest`] for request types: `Request => Response, api key, version`,
+/// then, unless it is `0..=version`, the versions decoded: `versions (min, max)`.
+macro_rules! impl_api_request {
+    ($(
+        $request:ty => $response:ty, $key:expr, $version:expr $(, versions $range:expr)?;
+    )+) => {$(
+        impl $crate::api::ApiRequest for $request {
+            const API_KEY: u16 = $key;
+            const VERSION: $crate::codec::Version = $version;
+            $(
+                const MIN_VERSION: $crate::codec::Version = $range.0;
+                const MAX_VERSION: $crate::codec::Version = $range.1;
+            )?
+            type Response = $response;
+        }
+    )+};
+}
+pub(crate) use impl_api_request;
+
 /// Define a request enum and its response enum over [`ApiRequest`] types: decoding by api
 /// key (checking the version is one we know), encoding, frames. What a decoding error
 /// calls the bodies is `"<enum name> body"`, or the names given after `bodies`
 /// (`bodies("SC request body", "SC response body")`).
 macro_rules! api_enums {
+    // The body alone, at `version`: what the variant holds.
+    (@encode $name:ident { $($variant:ident),+ }) => {
+        /// The body alone, at `version`.
+        impl $crate::codec::Encode for $name {
+            fn encode(
+                &self,
+                dst: &mut ::std::vec::Vec<u8>,
+                version: $crate::codec::Version,
+            ) -> ::std::result::Result<(), $crate::codec::EncodeError> {
+                match self {
+                    $( $name::$variant(body) => $crate::codec::Encode::encode(body, dst, version), )+
+                }
+            }
+        }
+    };
     (
         $(#[$rmeta:meta])*
         pub enum $req:ident / $resp:ident {
@@ -193,18 +227,7 @@ macro_rules! api_enums {
             }
         }
 
-        /// The body alone, at `version`.
-        impl $crate::codec::Encode for $req {
-            fn encode(
-                &self,
-                dst: &mut ::std::vec::Vec<u8>,
-                version: $crate::codec::Version,
-            ) -> ::std::result::Result<(), $crate::codec::EncodeError> {
-                match self {
-                    $( $req::$variant(body) => body.encode(dst, version), )+
-                }
-            }
-        }
+        $crate::api::api_enums!(@encode $req { $($variant),+ });
 
         // Hand-written rather than derived: a derived strategy over this many large
         // variants is one deeply nested type whose construction overflows a test thread's
@@ -311,18 +334,7 @@ macro_rules! api_enums {
             }
         }
 
-        /// The body alone, at `version`.
-        impl $crate::codec::Encode for $resp {
-            fn encode(
-                &self,
-                dst: &mut ::std::vec::Vec<u8>,
-                version: $crate::codec::Version,
-            ) -> ::std::result::Result<(), $crate::codec::EncodeError> {
-                match self {
-                    $( $resp::$variant(body) => body.encode(dst, version), )+
-                }
-            }
-        }
+        $crate::api::api_enums!(@encode $resp { $($variant),+ });
     };
 }
 pub(crate) use api_enums;

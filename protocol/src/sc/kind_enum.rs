@@ -9,25 +9,30 @@
 //! default (the first variant). [`kind_enum!`] writes them from a list of variants, in two
 //! forms:
 //!
-//! * `pub enum ObjectListRequest(ListRequest) { Topic, Partition, ... }`: every kind carries
-//!   the same payload; adds `new(kind, payload)`, `of::<S>(payload)` and `request()`.
-//! * `pub enum ObjectListResponse: ListResponse<S: ObjectSpec> by wrap_list / unwrap_list
-//!   { Topic(TopicSpec), ... }`: each kind carries the generic payload for its spec; adds
-//!   `of::<S>(payload)` and `into_kind::<S>()` through the spec trait's `wrap_*` and
-//!   `unwrap_*` functions.
+//! * `pub enum ObjectListRequest(ListRequest);`: every object kind carries the same
+//!   payload; adds `new(kind, payload)`, `of::<S>(payload)` and `request()`.
+//! * `pub enum ObjectCreateRequest: CreateRequest<S: CreatableObject> by wrap_create /
+//!   unwrap_create, strategy = "..." { Topic(TopicSpec), ... }`: each kind listed carries
+//!   the generic payload for its spec (every object kind when the list is left out and the
+//!   line ends in `;`); adds `of::<S>(payload)` and `into_kind::<S>()` through the spec
+//!   trait's `wrap_*` and `unwrap_*` functions.
 //!
 //! With the `arbitrary` feature, each variant's strategy is the function named by
 //! `strategy`, so that the enums' generated values stay small (see `metadata::arb`).
 
 /// See the module documentation.
 macro_rules! kind_enum {
-    // Every kind carries the same payload.
+    // Every kind carries the same payload: a variant for each kind of `ObjectKind::ALL`.
     (
         $(#[$meta:meta])*
-        pub enum $name:ident($payload:ty) {
-            $($kind:ident),+ $(,)?
-        }
+        pub enum $name:ident($payload:ty);
     ) => {
+        $crate::sc::kind_enum::kind_enum! {
+            @same $(#[$meta])* $name($payload)
+                { Topic, Partition, Spu, CustomSpu, AuthToken, PartitionState }
+        }
+    };
+    (@same $(#[$meta:meta])* $name:ident($payload:ty) { $($kind:ident),+ }) => {
         $(#[$meta])*
         #[derive(Debug, Clone, PartialEq, ::serde::Serialize, ::serde::Deserialize)]
         #[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
@@ -64,7 +69,25 @@ macro_rules! kind_enum {
         $crate::sc::kind_enum::kind_enum!(@codec $name { $($kind),+ });
     };
 
-    // Each kind carries the payload for its spec.
+    // Each kind of `ObjectKind::ALL` carries the payload for its spec.
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident: $payload:ident<S: $bound:ident> by $wrap:ident / $unwrap:ident,
+            strategy = $strategy:literal;
+    ) => {
+        $crate::sc::kind_enum::kind_enum! {
+            $(#[$meta])*
+            pub enum $name: $payload<S: $bound> by $wrap / $unwrap, strategy = $strategy {
+                Topic($crate::sc::TopicSpec),
+                Partition($crate::sc::PartitionSpec),
+                Spu($crate::sc::SpuSpec),
+                CustomSpu($crate::sc::CustomSpuSpec),
+                AuthToken($crate::sc::AuthTokenSpec),
+                PartitionState($crate::sc::PartitionStateSpec),
+            }
+        }
+    };
+    // Each kind listed carries the payload for its spec.
     (
         $(#[$meta:meta])*
         pub enum $name:ident: $payload:ident<S: $bound:ident> by $wrap:ident / $unwrap:ident,

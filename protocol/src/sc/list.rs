@@ -2,7 +2,6 @@
 
 use crate::sc::kind_enum::kind_enum;
 use crate::sc::metadata::{Metadata, ObjectSpec};
-use crate::sc::objects::*;
 use crate::wire_struct;
 
 wire_struct! {
@@ -54,28 +53,14 @@ pub type ListResponse<S> = Vec<Metadata<S>>;
 
 kind_enum! {
     /// A list request as a server decodes it: the kind comes from the typed buffer's label.
-    pub enum ObjectListRequest(ListRequest) {
-        Topic,
-        Partition,
-        Spu,
-        CustomSpu,
-        AuthToken,
-        PartitionState,
-    }
+    pub enum ObjectListRequest(ListRequest);
 }
 
 kind_enum! {
     /// A list response as a client decodes it (or a server builds it). The client fails if
     /// the label differs from the one it asked for.
     pub enum ObjectListResponse: ListResponse<S: ObjectSpec> by wrap_list / unwrap_list,
-        strategy = "crate::sc::metadata::arb::small_vec()" {
-        Topic(TopicSpec),
-        Partition(PartitionSpec),
-        Spu(SpuSpec),
-        CustomSpu(CustomSpuSpec),
-        AuthToken(AuthTokenSpec),
-        PartitionState(PartitionStateSpec),
-    }
+        strategy = "crate::sc::metadata::arb::small_vec()";
 }
 
 impl ObjectListResponse {

@@ -15,40 +15,18 @@ use crate::sc::watch::{MetadataUpdate, ObjectWatchResponse};
 
 /// Declares [`WireValue`] with the bounds every wire value has, plus `$extra`.
 macro_rules! wire_value {
-    ($($extra:tt)*) => {
+    (@bounds $($bounds:tt)*) => {
         /// What every value carried inside an object message can do. Implemented for every
         /// type that satisfies the bounds (with the `arbitrary` feature, that includes
         /// `Arbitrary`).
-        pub trait WireValue:
-            Encode
-            + Decode
-            + Clone
-            + Debug
-            + PartialEq
-            + Default
-            + Serialize
-            + DeserializeOwned
-            + Send
-            + Sync
-            + 'static
-            $($extra)*
-        {
-        }
+        pub trait WireValue: $($bounds)* {}
 
-        impl<T> WireValue for T where
-            T: Encode
-                + Decode
-                + Clone
-                + Debug
-                + PartialEq
-                + Default
-                + Serialize
-                + DeserializeOwned
-                + Send
-                + Sync
-                + 'static
-                $($extra)*
-        {
+        impl<T> WireValue for T where T: $($bounds)* {}
+    };
+    ($($extra:tt)*) => {
+        wire_value! {
+            @bounds Encode + Decode + Clone + Debug + PartialEq + Default + Serialize
+                + DeserializeOwned + Send + Sync + 'static $($extra)*
         }
     };
 }

@@ -2,7 +2,7 @@
 //! header's api key and version.
 
 use crate::api::versions::SC_API_KEYS;
-use crate::api::{ApiRequest, ApiVersionsRequest, SC_API_VERSION, api_enums, sc_keys};
+use crate::api::{ApiVersionsRequest, SC_API_VERSION, api_enums, impl_api_request, sc_keys};
 use crate::codec::Version;
 use crate::sc::create::ObjectCreateRequest;
 use crate::sc::delete::ObjectDeleteRequest;
@@ -30,23 +30,15 @@ const fn advertised(api_key: u16) -> (Version, Version) {
     panic!("an object API the SC does not advertise")
 }
 
-macro_rules! impl_object_api {
-    ($($request:ty => $response:ty, $key:expr;)+) => {$(
-        impl ApiRequest for $request {
-            const API_KEY: u16 = $key;
-            const VERSION: Version = SC_API_VERSION;
-            const MIN_VERSION: Version = advertised($key).0;
-            const MAX_VERSION: Version = advertised($key).1;
-            type Response = $response;
-        }
-    )+};
-}
-
-impl_object_api! {
-    ObjectWatchRequest => ObjectWatchResponse, sc_keys::WATCH;
-    ObjectListRequest => ObjectListResponse, sc_keys::LIST;
-    ObjectCreateRequest => Status, sc_keys::CREATE;
-    ObjectDeleteRequest => Status, sc_keys::DELETE;
+impl_api_request! {
+    ObjectWatchRequest => ObjectWatchResponse, sc_keys::WATCH, SC_API_VERSION,
+        versions advertised(sc_keys::WATCH);
+    ObjectListRequest => ObjectListResponse, sc_keys::LIST, SC_API_VERSION,
+        versions advertised(sc_keys::LIST);
+    ObjectCreateRequest => Status, sc_keys::CREATE, SC_API_VERSION,
+        versions advertised(sc_keys::CREATE);
+    ObjectDeleteRequest => Status, sc_keys::DELETE, SC_API_VERSION,
+        versions advertised(sc_keys::DELETE);
 }
 
 api_enums! {

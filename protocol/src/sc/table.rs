@@ -375,7 +375,7 @@ pub mod spu {
 
     type Spu = Metadata<SpuSpec>;
 
-    /// `cluster spu list` and the TUI's SPUs view.
+    /// `spu list` and the TUI's SPUs view.
     pub const LIST: &[Column<Spu>] = &[
         Column::new("ID", |s| s.spec.id.to_string()),
         Column::new("NAME", |s| s.name.clone()),
@@ -517,6 +517,26 @@ mod tests {
         assert_eq!(cell(0, "EPOCH"), "4");
         assert_eq!(cell(0, "IN-SYNC-SET"), "[1,2]");
         assert_eq!(cell(1, "EPOCH"), "-", "no state");
+    }
+
+    #[test]
+    fn the_metadata_partitions_table_keeps_the_table_fmt_columns() {
+        // The daemon's logs, `advanced metadata` and the TUI's dump all render this list.
+        let header: Vec<&str> = partition::METADATA.iter().map(|c| c.header).collect();
+        assert_eq!(
+            header,
+            [
+                "PARTITION",
+                "LEADER",
+                "EPOCH",
+                "REPLICAS",
+                "IN-SYNC-SET",
+                "RESOLUTION",
+                "HW",
+                "LEO",
+                "FOLLOWER-OFFSETS",
+            ]
+        );
     }
 
     #[test]

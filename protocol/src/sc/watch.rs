@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
 use crate::sc::kind_enum::kind_enum;
 use crate::sc::metadata::{Metadata, ObjectSpec};
-use crate::sc::objects::*;
 use crate::{wire_enum, wire_struct};
 
 wire_struct! {
@@ -141,25 +140,11 @@ impl<S: ObjectSpec> Decode for MetadataUpdate<S> {
 
 kind_enum! {
     /// A watch request as a server decodes it: the kind comes from the typed buffer's label.
-    pub enum ObjectWatchRequest(WatchRequest) {
-        Topic,
-        Partition,
-        Spu,
-        CustomSpu,
-        AuthToken,
-        PartitionState,
-    }
+    pub enum ObjectWatchRequest(WatchRequest);
 }
 
 kind_enum! {
     /// One watch response frame as a client decodes it (or a server builds it).
     pub enum ObjectWatchResponse: MetadataUpdate<S: ObjectSpec> by wrap_watch / unwrap_watch,
-        strategy = "crate::sc::metadata::arb::boxed()" {
-        Topic(TopicSpec),
-        Partition(PartitionSpec),
-        Spu(SpuSpec),
-        CustomSpu(CustomSpuSpec),
-        AuthToken(AuthTokenSpec),
-        PartitionState(PartitionStateSpec),
-    }
+        strategy = "crate::sc::metadata::arb::boxed()";
 }

@@ -43,41 +43,28 @@ pub use verify::*;
 
 pub use crate::api::ApiRequest;
 
-use crate::api::api_enums;
 use crate::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
 use crate::api::{ApiVersionsRequest, ApiVersionsResponse, SPU_API_VERSION, spu_keys};
-use crate::codec::Version;
-
-macro_rules! impl_api_request {
-    ($($request:ty => $response:ty, $key:expr, $version:expr, [$min:expr, $max:expr];)+) => {$(
-        impl ApiRequest for $request {
-            const API_KEY: u16 = $key;
-            const VERSION: Version = $version;
-            const MIN_VERSION: Version = $min;
-            const MAX_VERSION: Version = $max;
-            type Response = $response;
-        }
-    )+};
-}
+use crate::api::{api_enums, impl_api_request};
 
 impl_api_request! {
     // The handshake's layout does not depend on the version (fields exist from v1 on), so
     // every version is accepted, as on the SC.
     ApiVersionsRequest => ApiVersionsResponse,
-        API_VERSIONS_KEY, API_VERSIONS_CLIENT_VERSION, [0, i16::MAX];
-    ProduceRequest => ProduceResponse, spu_keys::PRODUCE, SPU_API_VERSION, [0, SPU_API_VERSION];
+        API_VERSIONS_KEY, API_VERSIONS_CLIENT_VERSION, versions (0, i16::MAX);
+    ProduceRequest => ProduceResponse, spu_keys::PRODUCE, SPU_API_VERSION;
     FetchOffsetsRequest => FetchOffsetsResponse,
-        spu_keys::FETCH_OFFSETS, SPU_API_VERSION, [0, SPU_API_VERSION];
+        spu_keys::FETCH_OFFSETS, SPU_API_VERSION;
     StreamFetchRequest => StreamFetchResponse,
-        spu_keys::STREAM_FETCH, SPU_API_VERSION, [STREAM_FETCH_MIN_VERSION, SPU_API_VERSION];
-    UpdateOffsetsRequest => UpdateOffsetsResponse, spu_keys::UPDATE_OFFSETS, 0, [0, 0];
+        spu_keys::STREAM_FETCH, SPU_API_VERSION, versions (STREAM_FETCH_MIN_VERSION, SPU_API_VERSION);
+    UpdateOffsetsRequest => UpdateOffsetsResponse, spu_keys::UPDATE_OFFSETS, 0;
     UpdateConsumerOffsetRequest => UpdateConsumerOffsetResponse,
-        spu_keys::UPDATE_CONSUMER_OFFSET, SPU_API_VERSION, [CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION];
+        spu_keys::UPDATE_CONSUMER_OFFSET, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION);
     DeleteConsumerOffsetRequest => DeleteConsumerOffsetResponse,
-        spu_keys::DELETE_CONSUMER_OFFSET, SPU_API_VERSION, [CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION];
+        spu_keys::DELETE_CONSUMER_OFFSET, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION);
     FetchConsumerOffsetsRequest => FetchConsumerOffsetsResponse,
-        spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, [CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION];
-    VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0, [0, 0];
+        spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION);
+    VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0;
 }
 
 api_enums! {
