@@ -2,11 +2,10 @@
 
 pub mod benchmark;
 pub mod cli;
-pub mod client;
+/// The client library, a crate of its own so that it cannot depend on the console.
+pub use client;
 pub mod command;
 pub mod config;
-#[cfg(test)]
-mod fake_sc;
 pub mod render;
 pub mod repl;
 pub mod tui;
