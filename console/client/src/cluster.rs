@@ -52,9 +52,9 @@ impl Fluvio {
         let spec = self.placed_topic(topic).await?;
         let partitions = spec.spec.replicas.partition_count();
         if partitions == 0 {
-            return Err(ClientError::NotFound(format!(
-                "topic '{topic}' has no partitions"
-            )));
+            return Err(ClientError::NoPartitions {
+                topic: topic.to_string(),
+            });
         }
         Ok(TopicProducer::new(
             self.clone(),
@@ -73,9 +73,11 @@ impl Fluvio {
         let spec = self.placed_topic(topic).await?;
         let count = spec.spec.replicas.partition_count();
         if partition >= count {
-            return Err(ClientError::NotFound(format!(
-                "topic '{topic}' has {count} partition(s); there is no partition {partition}"
-            )));
+            return Err(ClientError::PartitionNotFound {
+                topic: topic.to_string(),
+                partition,
+                partitions: count,
+            });
         }
         Ok(PartitionConsumer::new(
             self.clone(),
@@ -112,11 +114,12 @@ impl Fluvio {
             return Ok(topic);
         }
         let listed = self.admin().list::<TopicSpec>(&[name.to_string()]).await?;
-        listed.into_iter().find(|t| t.name == name).ok_or_else(|| {
-            ClientError::NotFound(format!(
-                "topic '{name}' does not exist; create it with `fluvio topic create {name}`"
-            ))
-        })
+        listed
+            .into_iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| ClientError::TopicNotFound {
+                topic: name.to_string(),
+            })
     }
 
     /// The leader of a partition and a live connection to it.
@@ -170,7 +173,6 @@ impl SpuPool {
                     peer: Peer::Spu,
                     addr: format!("{addr} (SPU {id})"),
                     reason,
-                    hint: super::error::hint_for(Peer::Spu),
                 },
                 other => other,
             })?;

@@ -151,9 +151,7 @@ impl Answer {
 impl Drop for Answer {
     fn drop(&mut self) {
         if self.0.result.get().is_none() {
-            self.send(Err(ClientError::NotFound(
-                "the producer stopped before the record was acknowledged".to_string(),
-            )));
+            self.send(Err(ClientError::ProducerStopped));
         }
     }
 }
@@ -248,10 +246,11 @@ impl TopicProducer {
         record: Record,
     ) -> Result<PendingRecord, ClientError> {
         if partition >= self.inner.partitions {
-            return Err(ClientError::NotFound(format!(
-                "topic '{}' has {} partition(s); there is no partition {partition}",
-                self.inner.topic, self.inner.partitions
-            )));
+            return Err(ClientError::PartitionNotFound {
+                topic: self.inner.topic.clone(),
+                partition,
+                partitions: self.inner.partitions,
+            });
         }
         let lane = self.lane(partition);
         let config = &self.inner.config;
@@ -421,7 +420,7 @@ impl LaneState {
         let before = open.writer.records_bytes();
         open.writer
             .push(record, now_ms())
-            .map_err(|err| ClientError::NotFound(format!("cannot encode the record: {err}")))?;
+            .map_err(|source| ClientError::EncodeRecord { source })?;
         let pending = PendingRecord {
             ack: Arc::clone(&open.answer.0),
             partition,
@@ -456,12 +455,12 @@ impl LaneState {
                     answer: open.answer,
                 });
             }
-            Err(err) => {
+            Err(source) => {
                 self.buffered -= size;
-                open.answer.send(Err(ClientError::NotFound(format!(
-                    "cannot encode a {:?} record batch: {err}",
-                    open.compression
-                ))));
+                open.answer.send(Err(ClientError::EncodeBatch {
+                    compression: open.compression,
+                    source,
+                }));
             }
         }
     }
@@ -795,7 +794,7 @@ mod tests {
             .unwrap();
         drop(state);
         let err = pending.wait().await.unwrap_err();
-        assert!(err.to_string().contains("stopped"), "{err}");
+        assert!(matches!(err, ClientError::ProducerStopped), "{err}");
     }
 
     /// Four batches of two records: the first goes out and fails, the second and third

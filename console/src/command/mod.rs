@@ -28,7 +28,7 @@ use tokio::sync::Mutex;
 use crate::client::{Admin, Fluvio};
 use crate::config::ScTarget;
 
-pub use error::CommandError;
+pub use error::{CommandError, advised};
 pub use output::{Block, Body, Column, Output, Report, Table};
 
 /// The `fluvio` command line.
