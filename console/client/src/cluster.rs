@@ -1,26 +1,20 @@
 //! A connection to a whole cluster: the SC for metadata and administration, and a pool of
 //! SPU connections (one per leader) for producing and consuming.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Duration;
-
-use protocol::sc::{Metadata, SpuId, TopicSpec};
-use tokio::sync::Mutex;
+use protocol::sc::{Metadata, TopicSpec};
 
 use super::admin::Admin;
 use super::consumer::PartitionConsumer;
-use super::error::{ClientError, Peer};
-use super::metadata::{METADATA_TIMEOUT, MetadataCache, PartitionRoute, not_provisioned};
+use super::error::ClientError;
+use super::metadata::{MetadataCache, not_provisioned};
 use super::producer::{ProducerConfig, TopicProducer};
-use super::socket::Socket;
+use super::routing::Routing;
 
 /// The cluster client: cheap to clone, shared by producers and consumers. It outlives a
 /// restart of the SC: the metadata cache connects again on its own.
 #[derive(Clone)]
 pub struct Fluvio {
-    metadata: MetadataCache,
-    spus: SpuPool,
+    routing: Routing,
 }
 
 impl Fluvio {
@@ -28,19 +22,18 @@ impl Fluvio {
     pub async fn connect(addr: &str) -> Result<Fluvio, ClientError> {
         let metadata = MetadataCache::connect(addr).await?;
         Ok(Fluvio {
-            metadata,
-            spus: SpuPool::default(),
+            routing: Routing::new(metadata),
         })
     }
 
     /// The admin connection to the SC: the metadata cache's, so after the SC was lost and
     /// reached again, the new one.
     pub fn admin(&self) -> Admin {
-        self.metadata.admin()
+        self.routing.metadata().admin()
     }
 
     pub fn metadata(&self) -> &MetadataCache {
-        &self.metadata
+        self.routing.metadata()
     }
 
     /// A producer for `topic`, which must exist and be placed.
@@ -57,7 +50,7 @@ impl Fluvio {
             });
         }
         Ok(TopicProducer::new(
-            self.clone(),
+            self.routing.clone(),
             topic.to_string(),
             partitions,
             config,
@@ -80,7 +73,7 @@ impl Fluvio {
             });
         }
         Ok(PartitionConsumer::new(
-            self.clone(),
+            self.routing.clone(),
             topic.to_string(),
             partition,
         ))
@@ -105,81 +98,9 @@ impl Fluvio {
             None => Ok(topic),
         }
     }
-
-    /// The topic as the SC knows it. The watched copy answers when it has the topic; when
-    /// it does not, the SC is asked directly, because a topic created a moment ago (by us,
-    /// say) may not have reached the watch yet.
+    /// The topic as the SC knows it, from the watched copy or, when a topic created a
+    /// moment ago has not reached the watch yet, from the SC directly.
     pub async fn topic(&self, name: &str) -> Result<Metadata<TopicSpec>, ClientError> {
-        if let Some(topic) = self.metadata.topic(name).await? {
-            return Ok(topic);
-        }
-        let listed = self.admin().list::<TopicSpec>(&[name.to_string()]).await?;
-        listed
-            .into_iter()
-            .find(|t| t.name == name)
-            .ok_or_else(|| ClientError::TopicNotFound {
-                topic: name.to_string(),
-            })
-    }
-
-    /// The leader of a partition and a live connection to it.
-    pub(crate) async fn leader(
-        &self,
-        topic: &str,
-        partition: u32,
-    ) -> Result<(PartitionRoute, Socket), ClientError> {
-        let route = self
-            .metadata
-            .route(topic, partition, METADATA_TIMEOUT)
-            .await?;
-        let socket = self.spus.get(route.leader, &route.leader_addr).await?;
-        Ok((route, socket))
-    }
-
-    /// Forget a connection that failed, so the next use dials again.
-    pub(crate) async fn drop_spu(&self, id: SpuId) {
-        self.spus.sockets.lock().await.remove(&id);
-    }
-
-    /// Forget the connection to `addr`, if it is closed, so the next use dials again.
-    pub(crate) async fn drop_spu_at(&self, addr: &str) {
-        self.spus
-            .sockets
-            .lock()
-            .await
-            .retain(|_, socket| socket.addr() != addr || socket.is_open());
+        self.routing.topic(name).await
     }
 }
-
-/// Connections to SPUs by id, opened on first use and re-opened after they close.
-#[derive(Clone, Default)]
-struct SpuPool {
-    sockets: Arc<Mutex<HashMap<SpuId, Socket>>>,
-}
-
-impl SpuPool {
-    async fn get(&self, id: SpuId, addr: &str) -> Result<Socket, ClientError> {
-        let mut sockets = self.sockets.lock().await;
-        if let Some(socket) = sockets.get(&id)
-            && socket.is_open()
-            && socket.addr() == addr
-        {
-            return Ok(socket.clone());
-        }
-        let socket = Socket::connect(addr, Peer::Spu)
-            .await
-            .map_err(|err| match err {
-                ClientError::Unreachable { addr, reason, .. } => ClientError::Unreachable {
-                    peer: Peer::Spu,
-                    addr: format!("{addr} (SPU {id})"),
-                    reason,
-                },
-                other => other,
-            })?;
-        sockets.insert(id, socket.clone());
-        Ok(socket)
-    }
-}
-
-/// How long producers and consumers wait between attempts to reach a moving leader.
-pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(100);

@@ -43,17 +43,19 @@ pub mod error;
 #[cfg(any(test, feature = "fake-sc"))]
 pub mod fake_sc;
 pub mod metadata;
+pub mod multi;
 pub mod producer;
+mod routing;
 pub mod socket;
 
 pub use admin::{Admin, WatchStream};
 pub use cluster::Fluvio;
 pub use consumer::{
-    ConsumerConfig, ConsumerRecord, MultiStream, Offset, PartitionConsumer, PartitionOffsets,
-    RecordStream,
+    ConsumerConfig, ConsumerRecord, Offset, PartitionConsumer, PartitionOffsets, RecordStream,
 };
 pub use error::{ClientError, Peer, RecordSpan};
 pub use metadata::{MetadataCache, PartitionRoute};
+pub use multi::MultiStream;
 pub use producer::{
     PendingRecord, ProducerConfig, RecordMetadata, TopicProducer, partition_for_key,
 };

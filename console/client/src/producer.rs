@@ -29,8 +29,8 @@ use protocol::spu::{
 };
 use tokio::sync::Notify;
 
-use super::cluster::{Fluvio, RETRY_BACKOFF};
 use super::error::{ClientError, Peer, RecordSpan};
+use super::routing::{RETRY_BACKOFF, Routing};
 
 /// How records are batched and acknowledged.
 #[derive(Debug, Clone)]
@@ -163,7 +163,7 @@ pub struct TopicProducer {
 }
 
 struct Inner {
-    fluvio: Fluvio,
+    routing: Routing,
     topic: String,
     partitions: u32,
     config: ProducerConfig,
@@ -184,14 +184,14 @@ impl Drop for Inner {
 
 impl TopicProducer {
     pub(crate) fn new(
-        fluvio: Fluvio,
+        routing: Routing,
         topic: String,
         partitions: u32,
         config: ProducerConfig,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
-                fluvio,
+                routing,
                 topic,
                 partitions,
                 config,
@@ -291,7 +291,7 @@ impl TopicProducer {
         self.inner.lanes[partition as usize].get_or_init(|| {
             let lane = Arc::new(Lane::default());
             let delivery = Delivery {
-                fluvio: self.inner.fluvio.clone(),
+                routing: self.inner.routing.clone(),
                 topic: self.inner.topic.clone(),
                 partition,
                 config: self.inner.config.clone(),
@@ -504,7 +504,7 @@ type InFlight = Pin<Box<dyn Future<Output = (Vec<Sealed>, Result<Vec<i64>, Clien
 
 /// The task that sends a lane's batches.
 struct Delivery {
-    fluvio: Fluvio,
+    routing: Routing,
     topic: String,
     partition: u32,
     config: ProducerConfig,
@@ -581,7 +581,7 @@ impl Delivery {
     }
 
     async fn send_once(&self, batches: &[Sealed]) -> Result<Vec<i64>, ClientError> {
-        let (route, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let (route, socket) = self.routing.leader(&self.topic, self.partition).await?;
         let request = ProduceRequest {
             transactional_id: None,
             isolation: self.config.isolation,
@@ -605,7 +605,7 @@ impl Delivery {
         {
             Ok(reply) => reply,
             Err(err) => {
-                self.fluvio.drop_spu(route.leader).await;
+                self.routing.drop_spu(route.leader).await;
                 return Err(err);
             }
         };
