@@ -13,7 +13,7 @@ pub enum CommandError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Soak(#[from] crate::benchmark::SoakError),
+    Soak(#[from] super::benchmark::SoakError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,
