@@ -174,7 +174,7 @@ impl PartitionConsumer {
     }
 
     /// Have the partition's leader read every batch of its log and report each range that
-    /// does not read back (`fluvio partition verify`). Takes as long as reading the whole
+    /// does not read back: a scrub on request. Takes as long as reading the whole
     /// log on the SPU.
     pub async fn verify(&self) -> Result<VerifyReplicaResponse, ClientError> {
         let (_, socket) = self.routing.leader(&self.topic, self.partition).await?;
@@ -210,7 +210,7 @@ impl PartitionConsumer {
         let (_, socket) = self.routing.leader(&self.topic, self.partition).await?;
         let offsets = self.offsets_on(&socket).await?;
         let start = offset.resolve(offsets.start, offsets.end);
-        // The last offset to deliver, if the stream stops: `--end`, or the end as of now.
+        // The last offset to deliver, if the stream stops: `config.end`, or the end as of now.
         let mut last = config.end;
         if config.stop_at_end {
             let at_end = offsets.end - 1;
