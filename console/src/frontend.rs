@@ -50,23 +50,18 @@ pub fn report_usage(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    if error.use_stderr() {
-        let text = if env.stderr_color {
-            error.render().ansi().to_string()
-        } else {
-            error.render().to_string()
-        };
-        let _ = err.write_all(text.as_bytes());
-        EXIT_USAGE
+    let (to, color, code): (&mut dyn Write, _, _) = if error.use_stderr() {
+        (err, env.stderr_color, EXIT_USAGE)
     } else {
-        let text = if env.stdout_color {
-            error.render().ansi().to_string()
-        } else {
-            error.render().to_string()
-        };
-        let _ = out.write_all(text.as_bytes());
-        EXIT_OK
-    }
+        (out, env.stdout_color, EXIT_OK)
+    };
+    let text = if color {
+        error.render().ansi().to_string()
+    } else {
+        error.render().to_string()
+    };
+    let _ = to.write_all(text.as_bytes());
+    code
 }
 
 /// Execute a parsed command against `ctx` and print what came of it. Shared by the CLI
