@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::output::{Block, Column, Output, Report, Table, to_data};
 use super::parse::{self, human_bytes, human_secs};
-use super::{CommandError, Context, OutputArgs};
+use super::{CommandError, Context, OutputArgs, advised};
 use crate::client::metadata::not_provisioned;
 
 #[derive(Debug, Subcommand)]
@@ -128,12 +128,14 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError>
             .and_then(not_provisioned)
         {
             Some(unplaced) => created.with_note(format!(
-                "warning: {unplaced} Produce and consume fail until then."
+                "warning: {} Produce and consume fail until then.",
+                advised(&unplaced)
             )),
             None => created,
         },
         Err(err) => created.with_note(format!(
-            "warning: could not read the new topic's status: {err}"
+            "warning: could not read the new topic's status: {}",
+            advised(&err)
         )),
     })
 }
