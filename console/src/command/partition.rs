@@ -337,7 +337,7 @@ mod tests {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(crate::fake_sc::serve(conn, |request| match request {
+                tokio::spawn(client::fake_sc::serve(conn, |request| match request {
                     ScRequest::ApiVersions(_) => {
                         Some(ScResponse::ApiVersions(ApiVersionsResponse::sc()))
                     }

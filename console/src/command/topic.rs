@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::output::{Block, Column, Output, Report, Table, to_data};
 use super::parse;
-use super::{CommandError, Context, OutputArgs};
+use super::{CommandError, Context, OutputArgs, advised};
 use crate::client::metadata::not_provisioned;
 
 #[derive(Debug, Subcommand)]
@@ -129,12 +129,14 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError>
             .and_then(not_provisioned)
         {
             Some(unplaced) => created.with_note(format!(
-                "warning: {unplaced} Produce and consume fail until then."
+                "warning: {} Produce and consume fail until then.",
+                advised(&unplaced)
             )),
             None => created,
         },
         Err(err) => created.with_note(format!(
-            "warning: could not read the new topic's status: {err}"
+            "warning: could not read the new topic's status: {}",
+            advised(&err)
         )),
     })
 }
