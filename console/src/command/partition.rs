@@ -1,8 +1,7 @@
 //! `fluvio partition list` and `fluvio partition verify`.
 
 use clap::{Args, Subcommand};
-use protocol::sc::PartitionSpec;
-use protocol::sc::table;
+use protocol::sc::{PartitionSpec, table};
 use protocol::spu::VerifyProblem;
 use serde::Serialize;
 
