@@ -65,6 +65,24 @@ pub(crate) use impl_api_request;
 /// calls the bodies is `"<enum name> body"`, or the names given after `bodies`
 /// (`bodies("SC request body", "SC response body")`).
 macro_rules! api_enums {
+    // Hand-written rather than derived: a derived strategy over this many large variants
+    // is one deeply nested type whose construction overflows a test thread's stack in debug
+    // builds. Boxing each variant keeps it flat.
+    (@arbitrary $name:ident { $($variant:ident($ty:ty)),+ }) => {
+        #[cfg(feature = "arbitrary")]
+        impl ::proptest::arbitrary::Arbitrary for $name {
+            type Parameters = ();
+            type Strategy = ::proptest::strategy::BoxedStrategy<Self>;
+
+            fn arbitrary_with(_: ()) -> Self::Strategy {
+                use ::proptest::strategy::Strategy as _;
+                ::proptest::strategy::Union::new(vec![
+                    $(::proptest::arbitrary::any::<$ty>().prop_map($name::$variant).boxed(),)+
+                ])
+                .boxed()
+            }
+        }
+    };
     // The body alone, at `version`: what the variant holds.
     (@encode $name:ident { $($variant:ident),+ }) => {
         /// The body alone, at `version`.
@@ -229,42 +247,10 @@ macro_rules! api_enums {
 
         $crate::api::api_enums!(@encode $req { $($variant),+ });
 
-        // Hand-written rather than derived: a derived strategy over this many large
-        // variants is one deeply nested type whose construction overflows a test thread's
-        // stack in debug builds. Boxing each variant keeps it flat.
-        #[cfg(feature = "arbitrary")]
-        impl ::proptest::arbitrary::Arbitrary for $req {
-            type Parameters = ();
-            type Strategy = ::proptest::strategy::BoxedStrategy<Self>;
-
-            fn arbitrary_with(_: ()) -> Self::Strategy {
-                use ::proptest::strategy::Strategy as _;
-                ::proptest::strategy::Union::new(vec![
-                    $(
-                        ::proptest::arbitrary::any::<$rq>().prop_map($req::$variant).boxed(),
-                    )+
-                ])
-                .boxed()
-            }
-        }
-
-        #[cfg(feature = "arbitrary")]
-        impl ::proptest::arbitrary::Arbitrary for $resp {
-            type Parameters = ();
-            type Strategy = ::proptest::strategy::BoxedStrategy<Self>;
-
-            fn arbitrary_with(_: ()) -> Self::Strategy {
-                use ::proptest::strategy::Strategy as _;
-                ::proptest::strategy::Union::new(vec![
-                    $(
-                        ::proptest::arbitrary::any::<<$rq as $crate::api::ApiRequest>::Response>()
-                            .prop_map($resp::$variant)
-                            .boxed(),
-                    )+
-                ])
-                .boxed()
-            }
-        }
+        $crate::api::api_enums!(@arbitrary $req { $($variant($rq)),+ });
+        $crate::api::api_enums!(@arbitrary $resp {
+            $($variant(<$rq as $crate::api::ApiRequest>::Response)),+
+        });
 
         $(
             impl From<$rq> for $req {
