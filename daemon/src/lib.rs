@@ -14,3 +14,4 @@ pub mod net;
 pub mod sc;
 pub mod spu;
 pub mod storage;
+pub mod sync;

@@ -36,6 +36,9 @@ pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
 pub use recovery::RecoveryReport;
-pub use replica::{AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats};
+pub use replica::{
+    AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats, Truncate,
+    TruncatePolicy,
+};
 pub use slice::{FileRange, ReadSlice};
 pub use verify::{CorruptRange, VerifyReport};
