@@ -1,16 +1,19 @@
-//! The SPU role: the link to the SC (register, follow replica assignments, report
-//! offsets, heartbeats, reconnect), the replica logs the assignments open ([`store`]),
-//! the public port serving produce, fetch offsets and stream fetch ([`public`]), and the
-//! private port serving followers ([`private`]; the follower side is [`follower`]).
+//! The SPU role, one folder per part:
+//!
+//! - [`control`]: the link to the SC (register, follow the replica assignment, report
+//!   offsets, heartbeats, reconnect).
+//! - [`replica`]: the replicas the assignment gives this SPU, each with its log
+//!   ([`replica::store::ReplicaStore`], [`replica::partition::Partition`]).
+//! - [`replication`]: leader and follower per partition; the leader's view of its
+//!   followers and the private port that serves them, and the follower's fetch loop.
+//! - [`public`]: the public port serving produce, fetch offsets and stream fetch.
+//!
+//! [`start`] binds both ports and runs them all with one [`SpuConfig`].
 
-pub mod follower;
-pub mod link;
-pub mod partition;
-pub mod private;
+pub mod control;
 pub mod public;
-pub mod replicas;
+pub mod replica;
 pub mod replication;
-pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +25,9 @@ use tracing::info;
 
 use crate::net::{self, Server, ServerConfig};
 use crate::storage::FlushPolicy;
-use store::ReplicaStore;
+use control::link;
+use replica::store::{self, ReplicaStore};
+use replication::private;
 
 /// How often leaders check their followers' lag.
 const REPLICATION_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);

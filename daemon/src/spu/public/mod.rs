@@ -32,7 +32,7 @@ use protocol::spu::{
 use protocol::{DecodeError, Reader};
 use tracing::debug;
 
-use super::store::ReplicaStore;
+use super::replica::store::ReplicaStore;
 use crate::net::{Request, RequestError, ResponseSink, Service};
 
 /// The public port's service.

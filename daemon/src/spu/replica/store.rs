@@ -16,8 +16,8 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use super::follower::{self, Term};
 use super::partition::Partition;
+use crate::spu::replication::follower::{self, Term};
 use crate::storage::FlushPolicy;
 use crate::sync::{lock, read, run_blocking, write};
 

@@ -5,7 +5,7 @@
 //! everything the leader stored is on every in-sync replica, so the leader moves the high
 //! watermark to the log end after each append, once the append is as durable as the flush
 //! policy makes it. With followers it is the smallest log end in the in-sync set (see
-//! [`replication`](super::replication)); a follower takes the leader's, capped at its own
+//! [`replication`](crate::spu::replication::leader)); a follower takes the leader's, capped at its own
 //! log end.
 //!
 //! Leader epochs: the leader stamps its epoch into every batch it stores
@@ -24,7 +24,7 @@ use protocol::sc::{CompressionAlgorithm, SpuId};
 use protocol::spu::{Isolation as WireIsolation, ReplicaKey};
 use tokio::sync::{Notify, watch};
 
-use super::replication::LeaderState;
+use crate::spu::replication::leader::LeaderState;
 use crate::storage::{
     AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
     RetentionOutcome, StorageConfig, StorageError, Truncate, VerifyReport,

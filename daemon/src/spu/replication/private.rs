@@ -31,10 +31,10 @@ use protocol::{DecodeError, Reader, Version};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::partition::Partition;
-use super::public::stream_fetch::frame_head;
-use super::store::ReplicaStore;
 use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::spu::public::stream_fetch::frame_head;
+use crate::spu::replica::partition::Partition;
+use crate::spu::replica::store::ReplicaStore;
 use crate::storage::{Isolation, ReadSlice};
 
 /// How often a held stream checks whether the hold is lifted.
