@@ -56,6 +56,8 @@ pub struct SpuConfig {
     /// A follower this far behind the leader's log end leaves the in-sync set.
     pub replica_lag: std::time::Duration,
     /// Test fault injection: while this file exists, follower streams send nothing.
+    /// Honoured only in builds with the `fault-injection` feature (ignored, with a
+    /// warning, otherwise), so that the field is the same in every build.
     pub fault_hold_replication: Option<PathBuf>,
 }
 
@@ -120,7 +122,15 @@ pub async fn start(
 
     let replicas = ReplicaStore::new(config.id, dir, config.flush);
     replicas.set_replica_lag(config.replica_lag);
+    #[cfg(feature = "fault-injection")]
     replicas.set_fault_hold_replication(config.fault_hold_replication.clone());
+    #[cfg(not(feature = "fault-injection"))]
+    if config.fault_hold_replication.is_some() {
+        tracing::warn!(
+            spu = config.id,
+            "fault_hold_replication ignored: built without the fault-injection feature"
+        );
+    }
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();

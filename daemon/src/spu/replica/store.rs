@@ -91,6 +91,7 @@ pub struct ReplicaStore {
     replica_lag: RwLock<Duration>,
     max_frame_bytes: usize,
     /// Test fault injection: while this file exists, follower streams send nothing.
+    #[cfg(feature = "fault-injection")]
     fault_hold: RwLock<Option<PathBuf>>,
 }
 
@@ -121,15 +122,18 @@ impl ReplicaStore {
             followers: Mutex::default(),
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            #[cfg(feature = "fault-injection")]
             fault_hold: RwLock::default(),
         })
     }
 
     /// See `--fault-hold-replication`.
+    #[cfg(feature = "fault-injection")]
     pub fn set_fault_hold_replication(&self, file: Option<PathBuf>) {
         *write(&self.fault_hold) = file;
     }
 
+    #[cfg(feature = "fault-injection")]
     pub fn fault_hold_replication(&self) -> Option<PathBuf> {
         read(&self.fault_hold).clone()
     }
