@@ -111,7 +111,7 @@ impl Shared {
     }
 
     /// One pass of background work. Returns false when the log is gone or failed.
-    pub(super) fn background_pass(&self) -> bool {
+    fn background_pass(&self) -> bool {
         if self.read_state().closed {
             return false;
         }
@@ -193,7 +193,7 @@ impl Background {
 
 impl Signal {
     /// Sleep for `tick` or until woken. False when told to stop.
-    pub(super) fn wait(&self, tick: Duration) -> bool {
+    fn wait(&self, tick: Duration) -> bool {
         let st = lock(&self.state);
         let (mut st, _) = sync::wait_timeout_while(&self.cond, st, tick, |s| !s.stop && !s.work);
         st.work = false;

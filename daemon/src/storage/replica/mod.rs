@@ -96,7 +96,7 @@ const LOCK_FILE: &str = ".lock";
 ///
 /// Every method takes `&self` and is safe to call from many threads: share it with
 /// `Arc<ReplicaLog>`. Appends serialize on a lock while they write; under
-/// [`FlushPolicy::Always`] they then wait for a sync that covers them, shared with every
+/// [`FlushPolicy::Always`](crate::storage::FlushPolicy::Always) they then wait for a sync that covers them, shared with every
 /// append that wrote meanwhile (group commit). Reads take the lock shared and return file
 /// ranges, never copying data.
 ///
@@ -174,6 +174,19 @@ impl LogState {
 
     fn size(&self) -> u64 {
         self.segments.iter().map(|s| s.size).sum()
+    }
+
+    /// `offset` if it is in `[log_start, leo]`, else [`StorageError::OffsetOutOfRange`].
+    fn check_in_log(&self, offset: i64) -> Result<()> {
+        let (log_start, leo) = (self.log_start(), self.leo());
+        if offset < log_start || offset > leo {
+            return Err(StorageError::OffsetOutOfRange {
+                requested: offset,
+                log_start,
+                leo,
+            });
+        }
+        Ok(())
     }
 
     /// The segment holding `offset` (the last whose base is at or below it).
@@ -322,15 +335,9 @@ impl ReplicaLog {
     /// fsyncs) before returning instead.
     pub fn set_hw(&self, hw: i64) -> Result<bool> {
         let changed = {
+            // Held while the high watermark moves: a truncation cannot run in between.
             let st = self.shared.open_state()?;
-            let (log_start, leo) = (st.log_start(), st.leo());
-            if hw < log_start || hw > leo {
-                return Err(StorageError::OffsetOutOfRange {
-                    requested: hw,
-                    log_start,
-                    leo,
-                });
-            }
+            st.check_in_log(hw)?;
             self.shared.hw.swap(hw, Ordering::AcqRel) != hw
         };
         if changed && self.shared.config.hw_checkpoint_interval.is_zero() {

@@ -31,12 +31,7 @@ impl ReplicaLog {
 }
 
 impl Shared {
-    pub(super) fn read(
-        &self,
-        offset: i64,
-        max_bytes: u64,
-        isolation: Isolation,
-    ) -> Result<ReadSlice> {
+    fn read(&self, offset: i64, max_bytes: u64, isolation: Isolation) -> Result<ReadSlice> {
         self.read_ranges(offset, max_bytes, isolation)
             .inspect_err(|err| {
                 if let StorageError::Corrupt { path, position, offset, kind } = err {
@@ -45,22 +40,11 @@ impl Shared {
             })
     }
 
-    pub(super) fn read_ranges(
-        &self,
-        offset: i64,
-        max_bytes: u64,
-        isolation: Isolation,
-    ) -> Result<ReadSlice> {
+    fn read_ranges(&self, offset: i64, max_bytes: u64, isolation: Isolation) -> Result<ReadSlice> {
         let st = self.open_state()?;
+        st.check_in_log(offset)?;
         let (log_start, leo) = (st.log_start(), st.leo());
         let hw = self.hw.load(Ordering::Acquire);
-        if offset < log_start || offset > leo {
-            return Err(StorageError::OffsetOutOfRange {
-                requested: offset,
-                log_start,
-                leo,
-            });
-        }
         let cap = match isolation {
             Isolation::ReadCommitted => hw,
             Isolation::ReadUncommitted => leo,

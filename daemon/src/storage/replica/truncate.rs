@@ -60,14 +60,8 @@ impl ReplicaLog {
         let Truncate { offset, policy } = to.into();
         let mut st = self.shared.open_state_mut()?;
         self.shared.group.check_failed()?;
-        let (log_start, leo) = (st.log_start(), st.leo());
-        if offset < log_start || offset > leo {
-            return Err(StorageError::OffsetOutOfRange {
-                requested: offset,
-                log_start,
-                leo,
-            });
-        }
+        st.check_in_log(offset)?;
+        let leo = st.leo();
         let hw = self.shared.hw.load(Ordering::Acquire);
         if offset < hw {
             match policy {
