@@ -96,7 +96,7 @@ const LOCK_FILE: &str = ".lock";
 ///
 /// Every method takes `&self` and is safe to call from many threads: share it with
 /// `Arc<ReplicaLog>`. Appends serialize on a lock while they write; under
-/// [`FlushPolicy::Always`](crate::storage::FlushPolicy::Always) they then wait for a sync that covers them, shared with every
+/// [`FlushPolicy::Always`] they then wait for a sync that covers them, shared with every
 /// append that wrote meanwhile (group commit). Reads take the lock shared and return file
 /// ranges, never copying data.
 ///
@@ -106,6 +106,8 @@ const LOCK_FILE: &str = ".lock";
 ///
 /// `close` is a clean shutdown. Dropping the log without `close` is treated as a crash: the
 /// next `open` validates the segments written since the last checkpoint.
+///
+/// [`FlushPolicy::Always`]: crate::storage::FlushPolicy::Always
 #[derive(Debug)]
 pub struct ReplicaLog {
     shared: Arc<Shared>,
