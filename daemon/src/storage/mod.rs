@@ -34,6 +34,7 @@ mod verify;
 
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
+pub(crate) use error::run_blocking;
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
 pub use recovery::RecoveryReport;
 pub use replica::{

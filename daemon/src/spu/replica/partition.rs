@@ -27,7 +27,7 @@ use tokio::sync::{Notify, watch};
 use crate::spu::replication::leader::LeaderState;
 use crate::storage::{
     AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
-    RetentionOutcome, StorageConfig, StorageError, Truncate, VerifyReport,
+    RetentionOutcome, StorageConfig, StorageError, Truncate, VerifyReport, run_blocking,
 };
 use crate::sync::{lock, read as read_lock, write as write_lock};
 
@@ -157,18 +157,6 @@ fn rebuild_epochs(log: &ReplicaLog, epochs: &mut LeaderEpochCache) -> Result<()>
         at = slice.end_offset;
     }
     Ok(())
-}
-
-/// Run `f` on the blocking pool; a runtime shutting down fails it as for the log in `dir`.
-async fn run_blocking<T: Send + 'static>(
-    dir: &std::path::Path,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    crate::sync::run_blocking(f).await.unwrap_or_else(|_| {
-        Err(StorageError::RuntimeShutdown {
-            path: dir.to_path_buf(),
-        })
-    })
 }
 
 impl Partition {

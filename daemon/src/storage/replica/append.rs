@@ -11,7 +11,7 @@ use protocol::record::batch::{batches, set_base_offset};
 use super::truncate::Cut;
 use super::{AppendInfo, LogState, ReplicaLog, Shared, lock, sealed_file};
 use crate::storage::config::{FlushPolicy, StorageConfig};
-use crate::storage::error::{InvalidBatchReason, Result, StorageError};
+use crate::storage::error::{InvalidBatchReason, Result, StorageError, run_blocking};
 use crate::storage::segment::{Segment, WriteShape};
 
 /// Offsets past a segment's base that an index entry can hold.
@@ -62,19 +62,19 @@ impl ReplicaLog {
     /// waiting for its fsync never blocks a runtime thread.
     pub async fn append_as_leader_async(&self, mut batches: Vec<u8>) -> Result<AppendInfo> {
         let shared = self.shared.clone();
-        shared
-            .clone()
-            .run_blocking(move || shared.append(Input::Leader(&mut batches)))
-            .await
+        run_blocking(&self.shared.dir, move || {
+            shared.append(Input::Leader(&mut batches))
+        })
+        .await
     }
 
     /// [`ReplicaLog::append_as_follower`] on tokio's blocking pool.
     pub async fn append_as_follower_async(&self, batches: Vec<u8>) -> Result<AppendInfo> {
         let shared = self.shared.clone();
-        shared
-            .clone()
-            .run_blocking(move || shared.append(Input::Follower(&batches)))
-            .await
+        run_blocking(&self.shared.dir, move || {
+            shared.append(Input::Follower(&batches))
+        })
+        .await
     }
 }
 

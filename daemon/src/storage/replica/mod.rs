@@ -30,7 +30,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, Checkpoint, CheckpointRead};
 use super::config::StorageConfig;
-use super::error::{IoContext, Result, StorageError};
+use super::error::{IoContext, Result, StorageError, run_blocking};
 use super::group_commit::GroupCommit;
 use super::recovery::{self, RecoveryReport};
 use super::segment::Segment;
@@ -362,7 +362,7 @@ impl ReplicaLog {
         let shared = self.shared.clone();
         async move {
             let scrub = shared.clone();
-            shared.run_blocking(move || scrub.verify()).await
+            run_blocking(&shared.dir, move || scrub.verify()).await
         }
     }
 
@@ -474,18 +474,6 @@ impl Shared {
             return Err(self.closed_error());
         }
         Ok(st)
-    }
-
-    /// Run `f` on tokio's blocking pool, for the async wrappers of blocking calls.
-    async fn run_blocking<T: Send + 'static>(
-        self: Arc<Self>,
-        f: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
-        sync::run_blocking(f).await.unwrap_or_else(|_| {
-            Err(StorageError::RuntimeShutdown {
-                path: self.dir.clone(),
-            })
-        })
     }
 
     fn verify(&self) -> Result<VerifyReport> {
