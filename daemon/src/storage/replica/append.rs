@@ -271,3 +271,341 @@ impl Shared {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::replica::tests::*;
+
+    #[test]
+    fn a_write_refused_by_the_disk_leaves_the_log_as_it_was() {
+        const LIMIT: u64 = 64 * 1024;
+        let name =
+            "storage::replica::append::tests::a_write_refused_by_the_disk_leaves_the_log_as_it_was";
+        if !under_file_size_limit(name, LIMIT) {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig {
+            segment_max_bytes: 1 << 20,
+            index_interval_bytes: 1024,
+            flush: FlushPolicy::Never,
+            hw_checkpoint_interval: Duration::ZERO,
+            ..StorageConfig::default()
+        };
+        let log = ReplicaLog::open(dir.path(), config.clone()).unwrap();
+        let mut stored = Vec::new();
+        for i in 0..20 {
+            let mut one = batch(2, 1000, i);
+            log.append_as_leader(&mut one).unwrap();
+            stored.extend(one);
+        }
+        let segment = dir
+            .path()
+            .join(crate::storage::segment::file_name(0, "log"));
+        let file_len = || std::fs::metadata(&segment).unwrap().len();
+        let index_entries = || {
+            let st = log.shared.read_state();
+            (
+                st.active().index.entries().to_vec(),
+                st.active().bytes_since_index,
+            )
+        };
+        let before = (log.offsets(), file_len(), index_entries(), log.stats());
+        assert_eq!(before.0.leo, 40);
+        assert!(
+            !before.2.0.is_empty(),
+            "the test wants index entries to compare"
+        );
+        // Written before the failure and still waiting for its sync, as under `always`.
+        let generation = log.shared.group.generation();
+
+        // 40 KiB more passes the limit partway through: the disk takes some, then refuses.
+        let mut refused = batch(40, 1000, 99);
+        let err = log.append_as_leader(&mut refused).unwrap_err();
+        assert!(
+            matches!(&err, StorageError::Io { source, .. } if source.raw_os_error() == Some(libc::EFBIG)),
+            "{err}"
+        );
+        assert_eq!(
+            (log.offsets(), file_len(), index_entries(), log.stats()),
+            before
+        );
+        // The failed append did not take the sync from the appends before it.
+        log.shared
+            .group
+            .wait_durable(40, generation, || log.shared.sync_files(true))
+            .unwrap();
+
+        // The next append that fits lands right after the last good one.
+        let mut next = batch(1, 100, 100);
+        let info = log.append_as_leader(&mut next).unwrap();
+        assert_eq!((info.base_offset, info.next_offset), (40, 41));
+        stored.extend(&next);
+        let all = log.read(0, u64::MAX, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(all.end_offset, 41);
+        assert_eq!(all.to_vec().unwrap(), stored);
+        assert_eq!(file_len(), stored.len() as u64);
+
+        // Recovery after a crash finds nothing to cut.
+        drop(log);
+        let log = ReplicaLog::open(dir.path(), config).unwrap();
+        assert_eq!(log.recovery_report().truncated_bytes, 0);
+        assert_eq!(log.leo(), 41);
+    }
+
+    #[test]
+    fn leader_appends_assign_offsets_and_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        assert_eq!(
+            log.offsets(),
+            Offsets {
+                log_start: 0,
+                hw: 0,
+                leo: 0
+            }
+        );
+        let mut first = batch(3, 10, 1);
+        let info = log.append_as_leader(&mut first).unwrap();
+        assert_eq!(
+            (info.base_offset, info.next_offset, info.batches),
+            (0, 3, 1)
+        );
+        let mut two = [batch(2, 10, 2), batch(1, 10, 3)].concat();
+        let info = log.append_as_leader(&mut two).unwrap();
+        assert_eq!(
+            (info.base_offset, info.next_offset, info.batches),
+            (3, 6, 2)
+        );
+        // The caller's buffer carries the assigned offsets, and so does the log.
+        assert_eq!(
+            headers(&two)
+                .iter()
+                .map(|h| h.base_offset)
+                .collect::<Vec<_>>(),
+            vec![3, 5]
+        );
+        let all = log.read(0, u64::MAX, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(all.to_vec().unwrap(), [first.clone(), two.clone()].concat());
+        assert_eq!((all.start_offset, all.end_offset), (0, 6));
+        // A read from inside a batch starts at that batch.
+        let mid = log.read(4, u64::MAX, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(mid.start_offset, 3);
+        assert_eq!(mid.to_vec().unwrap(), two);
+        // Reading at the end is empty, past it is out of range.
+        assert!(
+            log.read(6, 100, Isolation::ReadUncommitted)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(matches!(
+            log.read(7, 100, Isolation::ReadUncommitted),
+            Err(StorageError::OffsetOutOfRange {
+                requested: 7,
+                log_start: 0,
+                leo: 6
+            })
+        ));
+    }
+
+    #[test]
+    fn segments_roll_and_reads_span_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        let mut written = Vec::new();
+        for i in 0..20 {
+            let mut b = batch(2, 300, i);
+            log.append_as_leader(&mut b).unwrap();
+            written.extend_from_slice(&b);
+        }
+        let stats = log.stats();
+        assert!(stats.segments > 3, "{stats:?}");
+        assert_eq!(stats.size_bytes, written.len() as u64);
+        let slice = log.read(0, u64::MAX, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(slice.ranges.len(), stats.segments);
+        assert_eq!(slice.to_vec().unwrap(), written);
+        for seg in log.shared.read_state().segments.iter() {
+            assert!(seg.size <= 4096);
+            assert!(!seg.index.entries().is_empty() || seg.size < 2 * 256);
+        }
+        // Every offset reads back from its own batch, whichever segment holds it.
+        for offset in 0..40 {
+            let slice = log.read(offset, 1, Isolation::ReadUncommitted).unwrap();
+            assert_eq!(slice.start_offset, offset - offset % 2);
+        }
+    }
+
+    #[test]
+    fn bad_appends_are_rejected_whole_with_typed_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(
+            dir.path(),
+            StorageConfig {
+                max_batch_bytes: 2000,
+                ..config()
+            },
+        )
+        .unwrap();
+        let good = batch(1, 10, 1);
+        let mut corrupt = [good.clone(), good.clone()].concat();
+        let last = corrupt.len() - 3;
+        corrupt[last] ^= 0x40;
+        assert!(matches!(
+            log.append_as_leader(&mut corrupt),
+            Err(StorageError::InvalidBatch { position, reason: InvalidBatchReason::Malformed(_) })
+                if position == good.len()
+        ));
+        assert!(matches!(
+            log.append_as_leader(&mut []),
+            Err(StorageError::InvalidBatch {
+                reason: InvalidBatchReason::Empty,
+                ..
+            })
+        ));
+        let mut torn = good[..good.len() - 1].to_vec();
+        assert!(matches!(
+            log.append_as_leader(&mut torn),
+            Err(StorageError::InvalidBatch { .. })
+        ));
+        assert!(matches!(
+            log.append_as_leader(&mut batch(1, 3000, 1)),
+            Err(StorageError::BatchTooLarge { max: 2000, .. })
+        ));
+        let mut no_records = good.clone();
+        no_records[23..27].copy_from_slice(&(-1i32).to_be_bytes());
+        let crc = protocol::record::batch::compute_crc(&no_records);
+        no_records[17..21].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            log.append_as_leader(&mut no_records),
+            Err(StorageError::InvalidBatch {
+                reason: InvalidBatchReason::NoRecords(-1),
+                ..
+            })
+        ));
+        assert_eq!(log.leo(), 0);
+        assert_eq!(log.size_bytes(), 0);
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        assert!(matches!(
+            log.append_as_leader(&mut batch(1, 5000, 1)),
+            Err(StorageError::BatchTooLargeForSegment {
+                segment_max_bytes: 4096,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn follower_appends_keep_offsets_and_must_continue_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        let mut b = batch(2, 10, 1);
+        set_base_offset(&mut b, 0);
+        log.append_as_follower(&b).unwrap();
+        let mut next = batch(3, 10, 2);
+        set_base_offset(&mut next, 5);
+        assert!(matches!(
+            log.append_as_follower(&next),
+            Err(StorageError::NonContiguousAppend {
+                expected: 2,
+                found: 5
+            })
+        ));
+        set_base_offset(&mut next, 2);
+        let info = log.append_as_follower(&next).unwrap();
+        assert_eq!((info.base_offset, info.next_offset), (2, 5));
+        assert_eq!(
+            log.read(0, u64::MAX, Isolation::ReadUncommitted)
+                .unwrap()
+                .to_vec()
+                .unwrap(),
+            [b, next].concat()
+        );
+    }
+
+    #[test]
+    fn concurrent_always_appends_share_syncs_and_get_distinct_offsets() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(
+            ReplicaLog::open(
+                dir.path(),
+                StorageConfig {
+                    flush: FlushPolicy::Always,
+                    segment_max_bytes: 64 * 1024,
+                    ..config()
+                },
+            )
+            .unwrap(),
+        );
+        let threads: Vec<_> = (0..8)
+            .map(|t| {
+                let log = log.clone();
+                std::thread::spawn(move || {
+                    (0..25)
+                        .map(|i| {
+                            let mut b = batch(1 + (t + i) % 3, 50, i as i64);
+                            let info = log.append_as_leader(&mut b).unwrap();
+                            (info.base_offset, info.next_offset)
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut ranges: Vec<(i64, i64)> = threads
+            .into_iter()
+            .flat_map(|t| t.join().unwrap())
+            .collect();
+        ranges.sort();
+        let mut expect = 0;
+        for (base, next) in &ranges {
+            assert_eq!(*base, expect);
+            expect = *next;
+        }
+        assert_eq!(log.leo(), expect);
+        let stats = log.stats();
+        assert_eq!(stats.appends, 200);
+        assert!(stats.syncs <= stats.appends, "{stats:?}");
+        // Everything acknowledged is durable by the time append returns.
+        assert_eq!(log.shared.group.durable(), expect);
+    }
+
+    #[test]
+    fn async_appends_run_on_the_blocking_pool() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(
+            ReplicaLog::open(
+                dir.path(),
+                StorageConfig {
+                    flush: FlushPolicy::Always,
+                    ..config()
+                },
+            )
+            .unwrap(),
+        );
+        // A current-thread runtime: an `always` append blocking it would deadlock the test.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let total = rt.block_on(async {
+            let tasks: Vec<_> = (0..16)
+                .map(|i| {
+                    let log = log.clone();
+                    tokio::spawn(async move { log.append_as_leader_async(batch(2, 20, i)).await })
+                })
+                .collect();
+            let mut total = 0;
+            for task in tasks {
+                let info = task.await.unwrap().unwrap();
+                total += info.next_offset - info.base_offset;
+            }
+            let mut follower_batch = batch(1, 1, 1);
+            set_base_offset(&mut follower_batch, 32);
+            log.append_as_follower_async(follower_batch).await.unwrap();
+            total + 1
+        });
+        assert_eq!(total, 33);
+        assert_eq!(log.leo(), 33);
+    }
+}

@@ -12,6 +12,9 @@
 //! - [`retention`]: deleting whole segments by age and partition size;
 //! - [`background`]: syncs and checkpoints, and the thread that runs them off the write
 //!   path.
+//!
+//! Each part's tests sit at the end of its file; `tests.rs` holds what they share and the
+//! tests of the log's life cycle (open, close, delete).
 
 mod append;
 mod background;

@@ -116,3 +116,65 @@ impl Shared {
         Ok(slice)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::replica::tests::*;
+
+    #[test]
+    fn reads_respect_max_bytes_but_always_return_one_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        let batches: Vec<Vec<u8>> = (0..4).map(|i| batch(1, 100, i)).collect();
+        for b in &batches {
+            log.append_as_leader(&mut b.clone()).unwrap();
+        }
+        let len = batches[0].len() as u64;
+        let slice = log
+            .read(0, 2 * len + len / 2, Isolation::ReadUncommitted)
+            .unwrap();
+        assert_eq!(slice.len(), 2 * len);
+        assert_eq!(slice.end_offset, 2);
+        let slice = log.read(1, 1, Isolation::ReadUncommitted).unwrap();
+        assert_eq!(slice.len(), len);
+        assert_eq!((slice.start_offset, slice.end_offset), (1, 2));
+    }
+
+    #[test]
+    fn read_committed_stops_at_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        for i in 0..3 {
+            log.append_as_leader(&mut batch(2, 10, i)).unwrap();
+        }
+        assert!(
+            log.read(0, u64::MAX, Isolation::ReadCommitted)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(log.set_hw(4).unwrap());
+        assert!(!log.set_hw(4).unwrap());
+        let slice = log.read(0, u64::MAX, Isolation::ReadCommitted).unwrap();
+        assert_eq!(slice.end_offset, 4);
+        // The high watermark inside a batch holds that whole batch back.
+        log.set_hw(5).unwrap();
+        let slice = log.read(0, u64::MAX, Isolation::ReadCommitted).unwrap();
+        assert_eq!(slice.end_offset, 4);
+        assert!(
+            log.read(4, u64::MAX, Isolation::ReadCommitted)
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(
+            log.read(4, u64::MAX, Isolation::ReadUncommitted)
+                .unwrap()
+                .end_offset,
+            6
+        );
+        assert!(matches!(
+            log.set_hw(7),
+            Err(StorageError::OffsetOutOfRange { requested: 7, .. })
+        ));
+    }
+}

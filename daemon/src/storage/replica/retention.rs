@@ -86,3 +86,89 @@ fn segment_age_ms(seg: &Segment, now_ms: i64) -> i64 {
     // Unknown age: keep it.
     newest.map_or(i64::MIN, |t| now_ms.saturating_sub(t))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::replica::tests::*;
+
+    #[test]
+    fn retention_deletes_old_and_excess_sealed_segments_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = Duration::from_secs(3600);
+        let log = ReplicaLog::open(
+            dir.path(),
+            StorageConfig {
+                retention_time: Some(hour),
+                max_partition_size: None,
+                ..config()
+            },
+        )
+        .unwrap();
+        let t0: i64 = 1_700_000_000_000;
+        // Batches an hour apart: each segment holds 3 (3 x ~1.3 KB per 4 KiB segment).
+        for i in 0..12 {
+            log.append_as_leader(&mut batch(1, 1200, t0 + i * 3_600_000))
+                .unwrap();
+        }
+        let segments = log.stats().segments;
+        assert_eq!(segments, 4);
+        let at = |ms: i64| UNIX_EPOCH + Duration::from_millis(ms as u64);
+        // Nothing is committed yet: nothing goes.
+        let outcome = log.enforce_retention(at(t0 + 100 * 3_600_000)).unwrap();
+        assert_eq!(outcome.deleted_segments, 0);
+        log.set_hw(12).unwrap();
+        // Segment 0's newest batch (t0 + 2h) is 1.5 h old at t0 + 3.5 h; segment 1's is not.
+        let outcome = log
+            .enforce_retention(at(t0 + 3 * 3_600_000 + 1_800_000))
+            .unwrap();
+        assert_eq!((outcome.deleted_segments, outcome.log_start), (1, 3));
+        assert_eq!(log.log_start_offset(), 3);
+        assert!(matches!(
+            log.read(0, 10, Isolation::ReadUncommitted),
+            Err(StorageError::OffsetOutOfRange {
+                requested: 0,
+                log_start: 3,
+                ..
+            })
+        ));
+        // Far in the future everything sealed goes, never the active segment.
+        let outcome = log.enforce_retention(at(t0 + 1000 * 3_600_000)).unwrap();
+        assert_eq!(outcome.deleted_segments, 2);
+        assert_eq!(log.stats().segments, 1);
+        assert_eq!(log.log_start_offset(), 9);
+        assert_eq!(
+            log.read(9, u64::MAX, Isolation::ReadCommitted)
+                .unwrap()
+                .end_offset,
+            12
+        );
+    }
+
+    #[test]
+    fn retention_by_size_keeps_the_log_under_the_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(
+            dir.path(),
+            StorageConfig {
+                retention_time: None,
+                max_partition_size: Some(9000),
+                ..config()
+            },
+        )
+        .unwrap();
+        for i in 0..20 {
+            log.append_as_leader(&mut batch(1, 1200, i)).unwrap();
+        }
+        log.set_hw(log.leo()).unwrap();
+        let outcome = log.enforce_retention(SystemTime::now()).unwrap();
+        assert!(outcome.deleted_segments > 0);
+        assert!(log.size_bytes() <= 9000, "{}", log.size_bytes());
+        assert_eq!(
+            log.read(log.log_start_offset(), u64::MAX, Isolation::ReadCommitted)
+                .unwrap()
+                .end_offset,
+            20
+        );
+    }
+}

@@ -187,3 +187,128 @@ pub(super) enum Cut {
     /// seen them, so appends waiting for a sync of the records before them still get it.
     FailedAppend,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::replica::tests::*;
+
+    #[test]
+    fn truncation_drops_whole_batches_never_below_the_high_watermark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        let mut written = Vec::new();
+        for i in 0..20 {
+            let mut b = batch(2, 300, i);
+            log.append_as_leader(&mut b).unwrap();
+            written.push(b);
+        }
+        log.set_hw(10).unwrap();
+        assert!(matches!(
+            log.truncate(9),
+            Err(StorageError::TruncateBelowHighWatermark {
+                requested: 9,
+                hw: 10
+            })
+        ));
+        assert!(matches!(
+            log.truncate(41),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        // Inside the batch [12, 14): the log is cut before it.
+        assert_eq!(log.truncate(13).unwrap(), 12);
+        assert_eq!(
+            log.offsets(),
+            Offsets {
+                log_start: 0,
+                hw: 10,
+                leo: 12
+            }
+        );
+        let segments_left = log.stats().segments;
+        let files = fs::read_dir(dir.path()).unwrap().filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "log")
+        });
+        assert_eq!(files.count(), segments_left);
+        assert_eq!(
+            log.read(0, u64::MAX, Isolation::ReadUncommitted)
+                .unwrap()
+                .to_vec()
+                .unwrap(),
+            written[..6].concat()
+        );
+        let mut more = batch(1, 10, 99);
+        assert_eq!(log.append_as_leader(&mut more).unwrap().base_offset, 12);
+        // Truncating to the hw itself is allowed.
+        assert_eq!(log.truncate(10).unwrap(), 10);
+        assert_eq!(log.leo(), 10);
+    }
+
+    #[test]
+    fn diverged_truncation_may_lower_the_high_watermark_and_persists_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        for i in 0..5 {
+            log.append_as_leader(&mut batch(2, 100, i)).unwrap();
+        }
+        log.set_hw(8).unwrap();
+        assert!(matches!(
+            log.truncate(Truncate::diverged(11)),
+            Err(StorageError::OffsetOutOfRange { .. })
+        ));
+        // At or above the hw it behaves like truncate.
+        assert_eq!(log.truncate(Truncate::diverged(9)).unwrap(), 8);
+        assert_eq!(log.hw(), 8);
+        assert_eq!(log.truncate(Truncate::diverged(4)).unwrap(), 4);
+        assert_eq!(
+            log.offsets(),
+            Offsets {
+                log_start: 0,
+                hw: 4,
+                leo: 4
+            }
+        );
+        let mut b = batch(2, 10, 9);
+        set_base_offset(&mut b, 4);
+        log.append_as_follower(&b).unwrap();
+        assert_eq!(log.leo(), 6);
+        drop(log);
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        assert_eq!((log.hw(), log.leo()), (4, 6));
+    }
+
+    #[test]
+    fn truncate_fully_restarts_the_log_at_an_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        for i in 0..10 {
+            log.append_as_leader(&mut batch(2, 300, i)).unwrap();
+        }
+        log.truncate_fully_and_start_at(1000).unwrap();
+        assert_eq!(
+            log.offsets(),
+            Offsets {
+                log_start: 1000,
+                hw: 1000,
+                leo: 1000
+            }
+        );
+        let mut b = batch(1, 1, 1);
+        set_base_offset(&mut b, 1000);
+        log.append_as_follower(&b).unwrap();
+        log.close().unwrap();
+        let log = ReplicaLog::open(dir.path(), config()).unwrap();
+        assert_eq!(
+            log.offsets(),
+            Offsets {
+                log_start: 1000,
+                hw: 1000,
+                leo: 1001
+            }
+        );
+    }
+}
