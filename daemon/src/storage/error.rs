@@ -1,7 +1,7 @@
 //! What can go wrong in the storage engine, in types a caller can match on.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use protocol::record::batch::BatchError;
 
@@ -94,6 +94,19 @@ pub enum StorageError {
     /// The async runtime shut down while a blocking storage task was queued.
     #[error("the runtime shut down before the storage task for {} ran", path.display())]
     RuntimeShutdown { path: PathBuf },
+}
+
+/// [`crate::sync::run_blocking`] for storage work on the log in `dir`: a runtime shutting
+/// down fails it with [`StorageError::RuntimeShutdown`].
+pub async fn run_blocking<T: Send + 'static>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    crate::sync::run_blocking(f).await.unwrap_or_else(|_| {
+        Err(StorageError::RuntimeShutdown {
+            path: dir.to_path_buf(),
+        })
+    })
 }
 
 /// Why appended bytes are not acceptable batches.
