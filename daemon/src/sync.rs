@@ -43,19 +43,50 @@ pub fn wait_timeout_while<'a, T>(
         .unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The runtime shut down before blocking work finished.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the runtime is shutting down")]
-pub struct RuntimeShutdown;
+/// Why blocking work gave no value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BlockingError {
+    #[error("the runtime is shutting down")]
+    RuntimeShutdown,
+    /// `f` panicked: a bug. It is reported rather than resumed so that one replica's or
+    /// one request's bug fails that piece of work, not the task serving everything else
+    /// (the SPU's reconcile loop, a connection with many streams).
+    #[error("the blocking task panicked: {0}")]
+    Panicked(String),
+}
 
-/// Run `f` on tokio's blocking pool, so it never stalls a runtime thread. A panic in `f`
-/// resumes in the caller, as if `f` had run inline: it is a bug, not an outcome to handle.
+/// Run `f` on tokio's blocking pool, so it never stalls a runtime thread.
 pub async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, RuntimeShutdown> {
+) -> Result<T, BlockingError> {
     match tokio::task::spawn_blocking(f).await {
         Ok(value) => Ok(value),
-        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(_) => Err(RuntimeShutdown),
+        Err(err) if err.is_panic() => {
+            let payload = err.into_panic();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic without a message".to_string());
+            Err(BlockingError::Panicked(message))
+        }
+        Err(_) => Err(BlockingError::RuntimeShutdown),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panic_in_blocking_work_is_an_error_with_its_message() {
+        assert_eq!(run_blocking(|| 7).await, Ok(7));
+        let failed = run_blocking(|| -> u8 { panic!("bad offset {}", 3) }).await;
+        assert_eq!(failed, Err(BlockingError::Panicked("bad offset 3".into())));
+        let failed = run_blocking(|| -> u8 { panic!("static message") }).await;
+        assert_eq!(
+            failed,
+            Err(BlockingError::Panicked("static message".into()))
+        );
     }
 }
