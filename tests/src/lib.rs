@@ -40,7 +40,15 @@ pub fn daemon_binary() -> &'static Path {
     BINARY.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let out = Command::new(cargo)
-            .args(["build", "-p", "daemon", "--bin", "fluvio-daemon"])
+            .args([
+                "build",
+                "-p",
+                "daemon",
+                "--bin",
+                "fluvio-daemon",
+                "--features",
+                "fault-injection",
+            ])
             .current_dir(workspace_root())
             .output()
             .expect("run cargo build for fluvio-daemon");
