@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let env = console::cli::Env::from_process();
+    let env = console::frontend::Env::from_process();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -11,7 +11,7 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(err) => {
             eprintln!("error: cannot start the async runtime: {err}");
-            return ExitCode::from(console::cli::EXIT_FAILED);
+            return ExitCode::from(console::frontend::EXIT_FAILED);
         }
     };
     let mut stdout = std::io::stdout();

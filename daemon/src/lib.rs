@@ -2,15 +2,20 @@
 //!
 //! # Layout
 //!
-//! - `net`: accept loop, connection limit, per-connection frame reader and writer task,
-//!   graceful shutdown; generic over a request handler ([`net::Service`]).
+//! - `net`: accept loop, connection limits, per-connection frame reader and writer task,
+//!   graceful shutdown; generic over a request handler ([`net::Service`]); and the framing
+//!   of the daemon's own outgoing connections ([`net::client`]).
 //! - `kv`: metadata backends the SC writes through to (`local`: embedded redb).
-//! - `sc`: metadata stores, controllers, `table_fmt`, public and private servers.
-//! - `spu`: the SPU role: link to the SC, replica assignments, ports.
-//! - `storage`: replica logs.
+//! - `sc`: metadata stores, controllers and the actions that apply them, `table_fmt`,
+//!   public and private servers.
+//! - `spu`: the SPU role: control link to the SC, hosted replicas, replication leader and
+//!   follower, public port.
+//! - `storage`: replica logs (segments, index, recovery, retention, flush policy).
+//! - `sync`: poison-tolerant locks and running blocking work from async code.
 
 pub mod kv;
 pub mod net;
 pub mod sc;
 pub mod spu;
 pub mod storage;
+pub mod sync;

@@ -215,6 +215,7 @@ struct SpuArgs {
     replica_lag_ms: u64,
     /// Fault injection for tests: while this file exists, followers get nothing from
     /// this SPU.
+    #[cfg(feature = "fault-injection")]
     #[arg(long, hide = true)]
     fault_hold_replication: Option<PathBuf>,
 }
@@ -484,7 +485,10 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             limits,
             flush: args.flush,
             replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
+            #[cfg(feature = "fault-injection")]
             fault_hold_replication: args.fault_hold_replication,
+            #[cfg(not(feature = "fault-injection"))]
+            fault_hold_replication: None,
         },
         shutdown,
     )

@@ -1,4 +1,14 @@
 //! Size-prefixed frames: an `i32` big-endian length, then that many bytes of body.
+//!
+//! Every message in either direction is one frame, over plain TCP (or TLS when the profile
+//! asks for it). The length does not count its own four bytes. A request's body is the
+//! request header ([`crate::api::RequestHeader`]: api key, api version, correlation id,
+//! client id) and then the request encoded at that api version; a response's body is the
+//! request's `i32` correlation id and then the response, encoded at the version the
+//! request was sent with: there is no other response header (no error code, no tagged
+//! fields). Responses may come in any order, and one request may be answered by many
+//! frames (a watch, a stream fetch), all on its correlation id; so a server writes whole
+//! frames one at a time per connection.
 
 use bytes::{Buf, BytesMut};
 

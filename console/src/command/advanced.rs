@@ -8,10 +8,9 @@ use protocol::api::ApiVersionsRequest;
 use protocol::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
 use protocol::api::{SC_API_VERSION, spu_keys};
 use protocol::sc::{
-    AuthTokenResolution, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest,
-    Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectWatchRequest,
-    PartitionSpec, PartitionStateSpec, ReplicaSpec, ScRequest, ScResponse, SpuSpec, SpuType,
-    TopicSpec, WatchRequest,
+    AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest, Metadata,
+    ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectWatchRequest, PartitionSpec,
+    PartitionStateSpec, ScRequest, ScResponse, SpuSpec, TopicSpec, WatchRequest, table,
 };
 use protocol::spu::{
     ApiRequest, DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, FetchOffsetsRequest,
@@ -22,9 +21,8 @@ use protocol::{Reader, Version};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::output::{Block, Body, Column, Output, Report, Table, to_data};
-use super::partition::{self, epoch, follower_offsets, in_sync_set};
-use super::topic::spu_list;
+use super::output::{Block, Body, Output, Report, Table, to_data};
+use super::partition;
 use super::{CommandError, Context, OutputArgs};
 use crate::client::consumer::VERIFY_TIMEOUT;
 use crate::client::socket::REQUEST_TIMEOUT;
@@ -85,90 +83,14 @@ pub async fn execute(cmd: AdvancedCmd, ctx: &Context) -> Result<Output, CommandE
 }
 
 // ---------------------------------------------------------------------------------------
-// metadata: the four tables of daemon/src/sc/table_fmt.rs, built from List answers. The
-// console's metadata view shows these same columns.
+// metadata: the four tables of the SC's table_fmt (`protocol::sc::table`'s `METADATA`
+// lists, which the daemon's logs and the console's metadata view render too), built from
+// List answers.
 
 type Token = Metadata<AuthTokenSpec>;
 type Spu = Metadata<SpuSpec>;
 type Topic = Metadata<TopicSpec>;
 type Partition = partition::Row;
-
-pub(crate) const TOKEN_COLUMNS: &[Column<Token>] = &[
-    Column::new("TOKEN-NAME", |t| t.name.clone()),
-    Column::new("STATUS", |t| {
-        match t.status.resolution {
-            AuthTokenResolution::Ok => "ok",
-            AuthTokenResolution::Invalid => "invalid",
-        }
-        .into()
-    }),
-    Column::new("SPU-MIN", |t| t.spec.min_spu.to_string()),
-    Column::new("SPU-MAX", |t| t.spec.max_spu.to_string()),
-    Column::new("TYPE", |t| t.spec.token_type.label().into()),
-    Column::new("REASON", |t| t.status.reason.clone()),
-];
-
-pub(crate) const SPU_COLUMNS: &[Column<Spu>] = &[
-    Column::new("SPU", |s| s.name.clone()),
-    Column::new("SPU-ID", |s| s.spec.id.to_string()),
-    Column::new("STATUS", |s| s.status.resolution.label().into()),
-    Column::new("TYPE", |s| {
-        match s.spec.spu_type {
-            SpuType::Managed => "managed",
-            SpuType::Custom => "custom",
-        }
-        .into()
-    }),
-    Column::new("PUBLIC", |s| s.spec.public_endpoint.addr()),
-    Column::new("PRIVATE", |s| s.spec.private_endpoint.addr()),
-    Column::new("RACK", |s| s.spec.rack.clone().unwrap_or_default()),
-];
-
-fn topic_shape(t: &Topic) -> (&'static str, String, String, &'static str) {
-    match &t.spec.replicas {
-        ReplicaSpec::Computed {
-            partitions,
-            replication_factor,
-            ignore_rack_assignment,
-        } => (
-            "computed",
-            partitions.to_string(),
-            replication_factor.to_string(),
-            if *ignore_rack_assignment { "yes" } else { "" },
-        ),
-        ReplicaSpec::Assigned(maps) => (
-            "assigned",
-            maps.len().to_string(),
-            t.spec.replicas.replication_factor().to_string(),
-            "",
-        ),
-    }
-}
-
-pub(crate) const TOPIC_COLUMNS: &[Column<Topic>] = &[
-    Column::new("TOPIC", |t| t.name.clone()),
-    Column::new("TYPE", |t| topic_shape(t).0.into()),
-    Column::new("PART", |t| topic_shape(t).1),
-    Column::new("FACT", |t| topic_shape(t).2),
-    Column::new("IGN-RACK", |t| topic_shape(t).3.into()),
-    Column::new("RESOLUTION", |t| t.status.resolution.label().into()),
-    Column::new("R-MAP-ROWS", |t| t.status.replica_map.len().to_string()),
-    Column::new("REASON", |t| t.status.reason.clone()),
-];
-
-pub(crate) const PARTITION_COLUMNS: &[Column<Partition>] = &[
-    Column::new("PARTITION", |p| p.partition.name.clone()),
-    Column::new("LEADER", |p| p.partition.spec.leader.to_string()),
-    Column::new("EPOCH", |p| epoch(p.state.as_ref())),
-    Column::new("REPLICAS", |p| spu_list(&p.partition.spec.replicas)),
-    Column::new("IN-SYNC-SET", |p| in_sync_set(p.state.as_ref())),
-    Column::new("RESOLUTION", |p| {
-        p.partition.status.resolution.label().into()
-    }),
-    Column::new("HW", |p| p.partition.status.leader.hw.to_string()),
-    Column::new("LEO", |p| p.partition.status.leader.leo.to_string()),
-    Column::new("FOLLOWER-OFFSETS", |p| follower_offsets(&p.partition)),
-];
 
 #[derive(Serialize)]
 struct MetadataDump {
@@ -203,13 +125,13 @@ async fn metadata(ctx: &Context) -> Result<Output, CommandError> {
     dump.topics.sort_by(|a, b| a.name.cmp(&b.name));
     let blocks = vec![
         Block::Title("auth tokens:".into()),
-        Block::Table(Table::build(TOKEN_COLUMNS, &dump.auth_tokens)),
+        Block::Table(Table::build(table::token::METADATA, &dump.auth_tokens)),
         Block::Title("SPUs:".into()),
-        Block::Table(Table::build(SPU_COLUMNS, &dump.spus)),
+        Block::Table(Table::build(table::spu::METADATA, &dump.spus)),
         Block::Title("topics:".into()),
-        Block::Table(Table::build(TOPIC_COLUMNS, &dump.topics)),
+        Block::Table(Table::build(table::topic::METADATA, &dump.topics)),
         Block::Title("partitions:".into()),
-        Block::Table(Table::build(PARTITION_COLUMNS, &dump.partitions)),
+        Block::Table(Table::build(table::partition::METADATA, &dump.partitions)),
     ];
     Ok(Output::report(Report {
         blocks,
@@ -475,26 +397,6 @@ mod tests {
             }
             _ => panic!("expected UnknownApi"),
         }
-    }
-
-    #[test]
-    fn the_partitions_table_has_the_sc_table_fmt_columns() {
-        // daemon/src/sc/table_fmt.rs PARTITION_COLUMNS: the two must not drift apart.
-        let header: Vec<&str> = PARTITION_COLUMNS.iter().map(|c| c.header).collect();
-        assert_eq!(
-            header,
-            [
-                "PARTITION",
-                "LEADER",
-                "EPOCH",
-                "REPLICAS",
-                "IN-SYNC-SET",
-                "RESOLUTION",
-                "HW",
-                "LEO",
-                "FOLLOWER-OFFSETS",
-            ]
-        );
     }
 
     #[test]

@@ -1,9 +1,7 @@
 //! `fluvio auth-token create | list | delete`: the tokens SPUs present to join the cluster.
 
 use clap::{ArgGroup, Args, Subcommand, ValueEnum};
-use protocol::sc::{
-    AuthTokenCreate, AuthTokenResolution, AuthTokenSpec, Metadata, SpuId, TokenType,
-};
+use protocol::sc::{AuthTokenCreate, AuthTokenSpec, Metadata, SpuId, TokenType};
 
 use super::output::{Body, Column, Output, Report};
 use super::parse;
@@ -125,20 +123,8 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError>
 
 type Token = Metadata<AuthTokenSpec>;
 
-pub const COLUMNS: &[Column<Token>] = &[
-    Column::new("TOKEN-NAME", |t| t.name.clone()),
-    Column::new("STATUS", |t| {
-        match t.status.resolution {
-            AuthTokenResolution::Ok => "ok",
-            AuthTokenResolution::Invalid => "invalid",
-        }
-        .into()
-    }),
-    Column::new("SPU-MIN", |t| t.spec.min_spu.to_string()),
-    Column::new("SPU-MAX", |t| t.spec.max_spu.to_string()),
-    Column::new("TYPE", |t| t.spec.token_type.label().into()),
-    Column::new("REASON", |t| t.status.reason.clone()),
-];
+/// The columns of `auth-token list`, shared with the TUI and the metadata dump.
+pub const COLUMNS: &[Column<Token>] = protocol::sc::table::token::LIST;
 
 async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     let mut tokens = ctx

@@ -2,17 +2,18 @@
 
 use std::path::PathBuf;
 
-use crate::client::ClientError;
+use crate::client::{ClientError, Peer};
 use crate::config::ConfigError;
+use protocol::sc::TopicResolution;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CommandError {
-    #[error(transparent)]
+    #[error("{}", advised(.0))]
     Client(#[from] ClientError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
-    Soak(#[from] crate::benchmark::SoakError),
+    Soak(#[from] super::benchmark::SoakError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,
@@ -79,4 +80,110 @@ pub enum CommandError {
         shell: String,
         source: std::string::FromUtf8Error,
     },
+}
+
+/// A client error followed by what to do about it. The client library says what failed;
+/// the advice names the commands and flags of this command line that help, so it lives
+/// here. Every front end shows client errors through this.
+pub fn advised(error: &ClientError) -> String {
+    match advice(error) {
+        Some(advice) => format!("{error}{advice}"),
+        None => error.to_string(),
+    }
+}
+
+/// What to do about `error`, with the punctuation that joins it to the message.
+fn advice(error: &ClientError) -> Option<String> {
+    Some(match error {
+        ClientError::Unreachable { peer, .. } | ClientError::ConnectionLost { peer, .. } => {
+            format!(". {}", reach_hint(*peer))
+        }
+        ClientError::TopicNotFound { topic } => {
+            format!("; create it with `fluvio topic create {topic}`")
+        }
+        ClientError::TopicNotProvisioned { resolution, .. } => {
+            format!(". {}", unplaced_hint(*resolution))
+        }
+        ClientError::CorruptBatch {
+            topic, partition, ..
+        } => {
+            format!("; `fluvio partition verify {topic} -p {partition}` lists every damaged range")
+        }
+        // The batch failed for its cause: what helps with that helps here.
+        ClientError::NotSent { cause, .. } => return advice(cause),
+        _ => return None,
+    })
+}
+
+/// What to tell a user whose connection to `peer` failed.
+fn reach_hint(peer: Peer) -> &'static str {
+    match peer {
+        Peer::Sc => {
+            "Is fluvio-daemon running? Start it with fluvio-daemon, or point --sc at your SC."
+        }
+        Peer::Spu => "Is the SPU running? `fluvio spu list` shows which SPUs are online.",
+    }
+}
+
+/// What to do about a topic the SC could not place.
+fn unplaced_hint(resolution: TopicResolution) -> &'static str {
+    match resolution {
+        TopicResolution::InsufficientResources => {
+            "The SC places it as soon as enough SPUs are online (`fluvio spu list` shows them), or delete it and create it with a lower replication factor."
+        }
+        _ => {
+            "Delete the topic and create it again with SPUs that exist (`fluvio spu list` shows them)."
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_come_with_what_to_do() {
+        let unreachable = ClientError::Unreachable {
+            peer: Peer::Sc,
+            addr: "127.0.0.1:9".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(
+            CommandError::from(unreachable).to_string(),
+            "cannot reach the SC at 127.0.0.1:9: connection refused. Is fluvio-daemon running? \
+             Start it with fluvio-daemon, or point --sc at your SC."
+        );
+        let missing = ClientError::TopicNotFound {
+            topic: "nope".into(),
+        };
+        assert_eq!(
+            CommandError::from(missing).to_string(),
+            "topic 'nope' does not exist; create it with `fluvio topic create nope`"
+        );
+        let lost = ClientError::ConnectionLost {
+            peer: Peer::Spu,
+            addr: "127.0.0.1:9005".into(),
+        };
+        assert_eq!(
+            advised(&lost),
+            "the connection to the SPU at 127.0.0.1:9005 was lost. Is the SPU running? \
+             `fluvio spu list` shows which SPUs are online."
+        );
+        let corrupt = ClientError::CorruptBatch {
+            topic: "t".into(),
+            partition: 2,
+            first_offset: 5,
+            last_offset: 9,
+            addr: "127.0.0.1:9005".into(),
+            reason: "CRC mismatch".into(),
+        };
+        assert_eq!(
+            advised(&corrupt),
+            "corrupt record batch in topic 't' partition 2 at offsets 5..=9 (from the SPU at \
+             127.0.0.1:9005): CRC mismatch. The stored data is damaged; \
+             `fluvio partition verify t -p 2` lists every damaged range"
+        );
+        let stopped = ClientError::ProducerStopped;
+        assert_eq!(advised(&stopped), stopped.to_string());
+    }
 }

@@ -4,15 +4,17 @@
 //!   or a REPL line split with shell quoting), so every front end parses the same way.
 //! * [`execute`] runs one [`Command`] against a [`Context`] (the SC to talk to, and the
 //!   connection once made) and returns typed [`Output`]; it never prints and never exits.
-//! * Rendering [`Output`] as text, JSON or YAML is [`crate::render`]'s job.
+//! * Rendering [`Output`] as text, JSON or YAML is the job of `render`, the layer above.
 //!
 //! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
-//! [`advanced`], [`version`].
+//! [`advanced`], [`version`], [`benchmark`]; the flags of `repl` and `tui` in [`interactive`].
 
 pub mod advanced;
 pub mod auth_token;
+pub mod benchmark;
 pub mod consume;
 pub mod error;
+pub mod interactive;
 pub mod output;
 pub mod parse;
 pub mod partition;
@@ -28,7 +30,7 @@ use tokio::sync::Mutex;
 use crate::client::{Admin, Fluvio};
 use crate::config::ScTarget;
 
-pub use error::CommandError;
+pub use error::{CommandError, advised};
 pub use output::{Block, Body, Column, Output, Report, Table};
 
 /// The `fluvio` command line.
@@ -79,7 +81,7 @@ pub enum Command {
     Consume(consume::ConsumeArgs),
     /// An interactive session: every command without `fluvio`, completion, history;
     /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
-    Repl(crate::repl::ReplArgs),
+    Repl(interactive::ReplArgs),
     /// Metadata dump and raw requests, for debugging.
     #[command(subcommand)]
     Advanced(advanced::AdvancedCmd),
@@ -88,9 +90,9 @@ pub enum Command {
     /// Measure produce or consume throughput and latency against a loopback baseline,
     /// or hold a load for a while and check nothing acknowledged was lost (soak).
     #[command(subcommand)]
-    Benchmark(crate::benchmark::BenchmarkCmd),
+    Benchmark(benchmark::BenchmarkCmd),
     /// A full-screen console: live views of the cluster, a live tail, a command bar.
-    Tui(crate::tui::TuiArgs),
+    Tui(interactive::TuiArgs),
     /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
     Completions {
         #[arg(value_enum)]
@@ -230,7 +232,7 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Version(args) => version::execute(args, ctx).await,
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
-        Command::Benchmark(cmd) => benchmark(cmd, ctx).await,
+        Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
         // The console takes over the terminal, so `cli::run` starts it itself.
         Command::Tui(_) => Ok(Output::message(
@@ -239,47 +241,6 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         // A session reads the terminal or a script, so `cli::run` starts it itself.
         Command::Repl(_) => Ok(Output::message(
             "`fluvio repl` runs on its own; start it from a shell",
-        )),
-    }
-}
-
-async fn benchmark(
-    cmd: crate::benchmark::BenchmarkCmd,
-    ctx: &Context,
-) -> Result<Output, CommandError> {
-    use crate::benchmark::BenchmarkCmd;
-    let (kind, args) = match cmd {
-        BenchmarkCmd::Produce(args) => ("produce", args),
-        BenchmarkCmd::Consume(args) => ("consume", args),
-        BenchmarkCmd::Soak(args) => {
-            let report = crate::benchmark::run_soak(&ctx.fluvio().await?, &args).await?;
-            let failures = report.check_error().map(CommandError::from);
-            return Ok(Output {
-                body: benchmark_body(args.format, &report, |r| r.to_text()),
-                failures: failures.into_iter().collect(),
-                ..Output::default()
-            });
-        }
-    };
-    let report = crate::benchmark::run(&ctx.fluvio().await?, kind, &args).await?;
-    Ok(Output {
-        body: benchmark_body(args.format, &report, |r| r.to_text()),
-        ..Output::default()
-    })
-}
-
-/// A benchmark report as text for people or as one JSON object.
-fn benchmark_body<R: serde::Serialize>(
-    format: crate::benchmark::BenchFormat,
-    report: &R,
-    text: impl Fn(&R) -> String,
-) -> Body {
-    use crate::benchmark::BenchFormat;
-    match format {
-        BenchFormat::Text => Body::Text(text(report)),
-        BenchFormat::Json => Body::Text(format!(
-            "{}\n",
-            serde_json::to_string(report).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
         )),
     }
 }

@@ -98,99 +98,17 @@ pub fn to_data<D: Serialize + ?Sized>(data: &D) -> Result<serde_json::Value, Com
     serde_json::to_value(data).map_err(|source| CommandError::Serialize { source })
 }
 
-/// One column: its header and how to get its cell from a row's item. A table is built from
-/// a list of these, so header and cells cannot disagree on the number or order of columns.
-pub struct Column<T> {
-    pub header: &'static str,
-    pub cell: fn(&T) -> String,
-}
-
-impl<T> Column<T> {
-    pub const fn new(header: &'static str, cell: fn(&T) -> String) -> Self {
-        Self { header, cell }
-    }
-}
-
-/// A header and rows that all have as many cells as the header. Empty cells are `-`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    header: Vec<String>,
-    rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    pub fn build<T>(columns: &[Column<T>], items: &[T]) -> Self {
-        let header = columns.iter().map(|c| c.header.to_string()).collect();
-        let rows = items
-            .iter()
-            .map(|item| {
-                columns
-                    .iter()
-                    .map(|c| {
-                        let cell = (c.cell)(item);
-                        if cell.trim().is_empty() {
-                            "-".to_string()
-                        } else {
-                            cell
-                        }
-                    })
-                    .collect()
-            })
-            .collect();
-        Self { header, rows }
-    }
-
-    pub fn header(&self) -> &[String] {
-        &self.header
-    }
-
-    pub fn rows(&self) -> &[Vec<String>] {
-        &self.rows
-    }
-}
+/// Tables are built from the column lists shared with the TUI and the SC's logs.
+pub use protocol::sc::table::{Column, Table};
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    struct Item {
-        name: &'static str,
-        n: u32,
-        note: &'static str,
-    }
-
-    const COLUMNS: &[Column<Item>] = &[
-        Column::new("NAME", |i| i.name.to_string()),
-        Column::new("N", |i| i.n.to_string()),
-        Column::new("NOTE", |i| i.note.to_string()),
-    ];
-
-    #[test]
-    fn every_row_has_a_cell_per_header_and_empty_cells_are_dashes() {
-        let items = [
-            Item {
-                name: "a",
-                n: 1,
-                note: "",
-            },
-            Item {
-                name: "bb",
-                n: 22,
-                note: "x y",
-            },
-        ];
-        let table = Table::build(COLUMNS, &items);
-        assert_eq!(table.header(), ["NAME", "N", "NOTE"]);
-        for row in table.rows() {
-            assert_eq!(row.len(), table.header().len());
-        }
-        assert_eq!(table.rows()[0], ["a", "1", "-"]);
-        assert_eq!(table.rows()[1], ["bb", "22", "x y"]);
-    }
-
     #[test]
     fn an_empty_listing_says_so_instead_of_a_bare_header() {
-        let report = Report::listing(COLUMNS, &[], &Vec::<u32>::new(), "No items found").unwrap();
+        const NAMES: &[Column<String>] = &[Column::new("NAME", String::clone)];
+        let report = Report::listing(NAMES, &[], &Vec::<u32>::new(), "No items found").unwrap();
         assert_eq!(report.blocks, vec![Block::Empty("No items found".into())]);
         assert_eq!(report.data, serde_json::json!([]));
     }

@@ -201,32 +201,6 @@ pub fn host_port(text: &str) -> Result<(String, u16), String> {
     Ok((host.to_string(), port))
 }
 
-/// Bytes for people, without spaces so table cells stay single words: `0B`, `1.5KiB`.
-pub fn human_bytes(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
-    if bytes < 1024 {
-        return format!("{bytes}B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    let text = format!("{value:.1}");
-    format!("{}{}", text.trim_end_matches(".0"), UNITS[unit])
-}
-
-/// Seconds for people: the largest unit that divides them (`7d`, `90m`, `3601s`).
-pub fn human_secs(secs: u64) -> String {
-    for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
-        if secs >= size && secs.is_multiple_of(size) {
-            return format!("{}{unit}", secs / size);
-        }
-    }
-    format!("{secs}s")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,18 +315,5 @@ mod tests {
         for bad in ["nohost", ":9000", "h:x", "h:70000", "h:0"] {
             assert!(host_port(bad).is_err(), "{bad}");
         }
-    }
-
-    #[test]
-    fn human_units() {
-        assert_eq!(human_bytes(0), "0B");
-        assert_eq!(human_bytes(1023), "1023B");
-        assert_eq!(human_bytes(1024), "1KiB");
-        assert_eq!(human_bytes(1536), "1.5KiB");
-        assert_eq!(human_bytes(10 << 30), "10GiB");
-        assert_eq!(human_secs(604_800), "1w");
-        assert_eq!(human_secs(86_400), "1d");
-        assert_eq!(human_secs(5400), "90m");
-        assert_eq!(human_secs(3601), "3601s");
     }
 }

@@ -1,15 +1,11 @@
 //! `fluvio partition list` and `fluvio partition verify`.
 
-use std::collections::HashMap;
-
 use clap::{Args, Subcommand};
-use protocol::sc::{Metadata, PartitionSpec, PartitionStateSpec, parse_partition_name};
+use protocol::sc::{PartitionSpec, table};
 use protocol::spu::VerifyProblem;
 use serde::Serialize;
 
 use super::output::{Block, Column, Output, Report, Table, to_data};
-use super::parse::human_bytes;
-use super::topic::spu_list;
 use super::{CommandError, Context, OutputArgs};
 
 #[derive(Debug, Subcommand)]
@@ -59,97 +55,13 @@ pub async fn execute(cmd: PartitionCmd, ctx: &Context) -> Result<Output, Command
     }
 }
 
-/// A partition with its name split into topic and number, and its replication state
-/// when the SC gives it. As data (`-O json|yaml`), the partition object as the SC sends
-/// it plus `state`: `{leader, leader_epoch, in_sync}`, or null.
-#[derive(Debug, Clone, Serialize)]
-pub struct Row {
-    #[serde(skip)]
-    pub topic: String,
-    #[serde(skip)]
-    pub number: u32,
-    #[serde(flatten)]
-    pub partition: Metadata<PartitionSpec>,
-    pub state: Option<PartitionStateSpec>,
-}
-
-/// Rows for `partitions`, each joined with its state from `states` (none when `None`, an
-/// SC that does not give them), sorted by topic, then number.
-pub fn rows(
-    partitions: Vec<Metadata<PartitionSpec>>,
-    states: Option<Vec<Metadata<PartitionStateSpec>>>,
-) -> Vec<Row> {
-    let mut states: HashMap<String, PartitionStateSpec> = states
-        .unwrap_or_default()
-        .into_iter()
-        .map(|s| (s.name, s.spec))
-        .collect();
-    let mut rows: Vec<Row> = partitions
-        .into_iter()
-        .map(|partition| {
-            let (topic, number) = parse_partition_name(&partition.name)
-                .map_or((partition.name.clone(), 0), |(t, n)| (t.to_string(), n));
-            Row {
-                topic,
-                number,
-                state: states.remove(&partition.name),
-                partition,
-            }
-        })
-        .collect();
-    rows.sort_by(|a, b| (&a.topic, a.number).cmp(&(&b.topic, b.number)));
-    rows
-}
-
-/// The leader epoch, or nothing (shown `-`) when the state is not known.
-pub fn epoch(state: Option<&PartitionStateSpec>) -> String {
-    state
-        .map(|s| s.leader_epoch.to_string())
-        .unwrap_or_default()
-}
-
-/// The SC-confirmed in-sync set as `[5001,5002]`, or nothing when not known.
-pub fn in_sync_set(state: Option<&PartitionStateSpec>) -> String {
-    state.map(|s| spu_list(&s.in_sync)).unwrap_or_default()
-}
-
-fn size(bytes: i64) -> String {
-    match bytes {
-        -1 => "error".into(),
-        b if b < 0 => String::new(),
-        b => human_bytes(b as u64),
-    }
-}
-
-/// Followers as `5002(hw=3,leo=4)`, comma-separated; readable, and one word per cell.
-pub fn follower_offsets(partition: &Metadata<PartitionSpec>) -> String {
-    partition
-        .status
-        .replicas
-        .iter()
-        .map(|r| format!("{}(hw={},leo={})", r.spu, r.hw, r.leo))
-        .collect::<Vec<_>>()
-        .join(",")
-}
+/// A partition with its topic, number and replication state: the rows of `partition list`.
+pub use protocol::sc::table::PartitionRow as Row;
+/// Rows for `partitions`, sorted by topic, then number.
+pub use protocol::sc::table::partition_rows as rows;
 
 /// The columns of `partition list`: the header and every row come from this one list.
-pub const COLUMNS: &[Column<Row>] = &[
-    Column::new("TOPIC", |r| r.topic.clone()),
-    Column::new("PARTITION", |r| r.number.to_string()),
-    Column::new("LEADER", |r| r.partition.spec.leader.to_string()),
-    Column::new("EPOCH", |r| epoch(r.state.as_ref())),
-    Column::new("REPLICAS", |r| spu_list(&r.partition.spec.replicas)),
-    Column::new("RESOLUTION", |r| {
-        r.partition.status.resolution.label().into()
-    }),
-    Column::new("SIZE", |r| size(r.partition.status.size)),
-    Column::new("HW", |r| r.partition.status.leader.hw.to_string()),
-    Column::new("LEO", |r| r.partition.status.leader.leo.to_string()),
-    Column::new("LOG-START", |r| r.partition.status.base_offset.to_string()),
-    Column::new("IN-SYNC", |r| r.partition.status.lsr.to_string()),
-    Column::new("IN-SYNC-SET", |r| in_sync_set(r.state.as_ref())),
-    Column::new("FOLLOWER-OFFSETS", |r| follower_offsets(&r.partition)),
-];
+pub const COLUMNS: &[Column<Row>] = table::partition::LIST;
 
 async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     let filters: Vec<String> = args.topic.iter().cloned().collect();
@@ -289,7 +201,7 @@ pub fn verify_report(verified: &[Verified]) -> Result<Report, CommandError> {
 mod tests {
     use super::*;
     use crate::command::Table;
-    use protocol::sc::{PartitionStatus, ReplicaStatus};
+    use protocol::sc::{Metadata, PartitionStateSpec, PartitionStatus, ReplicaStatus};
 
     #[test]
     fn every_column_has_a_cell_and_followers_read_well() {
@@ -329,10 +241,15 @@ mod tests {
         };
         assert_eq!(cell("TOPIC"), "a-b");
         assert_eq!(cell("REPLICAS"), "[5001,5002]");
-        assert_eq!(cell("SIZE"), "1.5KiB");
+        assert_eq!(cell("SIZE"), "1.5 KiB");
         assert_eq!(cell("FOLLOWER-OFFSETS"), "5002(hw=3,leo=4)");
         assert_eq!(cell("EPOCH"), "4");
         assert_eq!(cell("IN-SYNC-SET"), "[5001,5002]");
+        let size = |bytes| {
+            let mut row = row.clone();
+            row.partition.status.size = bytes;
+            (table::partition::SIZE.cell)(&row)
+        };
         assert_eq!(size(-2), "");
         assert_eq!(size(-1), "error");
 
@@ -419,7 +336,7 @@ mod tests {
                 let Ok((conn, _)) = listener.accept().await else {
                     return;
                 };
-                tokio::spawn(crate::fake_sc::serve(conn, |request| match request {
+                tokio::spawn(client::fake_sc::serve(conn, |request| match request {
                     ScRequest::ApiVersions(_) => {
                         Some(ScResponse::ApiVersions(ApiVersionsResponse::sc()))
                     }

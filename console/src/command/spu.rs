@@ -1,9 +1,7 @@
 //! `fluvio spu list | register | unregister`.
 
 use clap::{ArgGroup, Args, Subcommand};
-use protocol::sc::{
-    CustomSpuKey, CustomSpuSpec, Endpoint, IngressPort, Metadata, SpuId, SpuSpec, SpuType,
-};
+use protocol::sc::{CustomSpuKey, CustomSpuSpec, Endpoint, IngressPort, Metadata, SpuId, SpuSpec};
 
 use super::output::{Column, Output, Report};
 use super::parse;
@@ -74,21 +72,8 @@ pub async fn execute(cmd: SpuCmd, ctx: &Context) -> Result<Output, CommandError>
 
 type Spu = Metadata<SpuSpec>;
 
-pub const COLUMNS: &[Column<Spu>] = &[
-    Column::new("ID", |s| s.spec.id.to_string()),
-    Column::new("NAME", |s| s.name.clone()),
-    Column::new("TYPE", |s| {
-        match s.spec.spu_type {
-            SpuType::Managed => "managed",
-            SpuType::Custom => "custom",
-        }
-        .into()
-    }),
-    Column::new("STATUS", |s| s.status.resolution.label().into()),
-    Column::new("PUBLIC", |s| s.spec.public_endpoint.addr()),
-    Column::new("PRIVATE", |s| s.spec.private_endpoint.addr()),
-    Column::new("RACK", |s| s.spec.rack.clone().unwrap_or_default()),
-];
+/// The columns of `spu list`, shared with the TUI.
+pub const COLUMNS: &[Column<Spu>] = protocol::sc::table::spu::LIST;
 
 async fn list(ctx: &Context) -> Result<Output, CommandError> {
     let mut spus = ctx.admin().await?.list::<SpuSpec>(&[]).await?;

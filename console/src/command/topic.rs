@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
+use protocol::sc::table::{self, human_bytes, spu_list};
 use protocol::sc::{
     CleanupPolicy, Metadata, PartitionMap, PartitionSpec, ReplicaSpec, TopicSpec,
     TopicStorageConfig, parse_partition_name,
@@ -11,8 +12,8 @@ use protocol::sc::{
 use serde::{Deserialize, Serialize};
 
 use super::output::{Block, Column, Output, Report, Table, to_data};
-use super::parse::{self, human_bytes, human_secs};
-use super::{CommandError, Context, OutputArgs};
+use super::parse;
+use super::{CommandError, Context, OutputArgs, advised};
 use crate::client::metadata::not_provisioned;
 
 #[derive(Debug, Subcommand)]
@@ -128,12 +129,14 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError>
             .and_then(not_provisioned)
         {
             Some(unplaced) => created.with_note(format!(
-                "warning: {unplaced} Produce and consume fail until then."
+                "warning: {} Produce and consume fail until then.",
+                advised(&unplaced)
             )),
             None => created,
         },
         Err(err) => created.with_note(format!(
-            "warning: could not read the new topic's status: {err}"
+            "warning: could not read the new topic's status: {}",
+            advised(&err)
         )),
     })
 }
@@ -243,53 +246,11 @@ pub fn parse_assignment(text: &str) -> Result<Vec<PartitionMap>, String> {
 type Topic = Metadata<TopicSpec>;
 type Partition = Metadata<PartitionSpec>;
 
-fn kind(topic: &Topic) -> &'static str {
-    match topic.spec.replicas {
-        ReplicaSpec::Assigned(_) => "assigned",
-        ReplicaSpec::Computed { .. } => "computed",
-    }
-}
-
-fn ignore_rack(topic: &Topic) -> String {
-    match topic.spec.replicas {
-        ReplicaSpec::Computed {
-            ignore_rack_assignment: true,
-            ..
-        } => "yes".into(),
-        ReplicaSpec::Computed { .. } => "no".into(),
-        ReplicaSpec::Assigned(_) => String::new(),
-    }
-}
-
-fn retention(topic: &Topic) -> String {
-    let secs = topic
-        .spec
-        .cleanup_policy
-        .unwrap_or_default()
-        .retention_secs();
-    human_secs(u64::from(secs))
-}
-
-pub const TOPIC_COLUMNS: &[Column<Topic>] = &[
-    Column::new("NAME", |t| t.name.clone()),
-    Column::new("TYPE", |t| kind(t).into()),
-    Column::new("PARTITIONS", |t| {
-        t.spec.replicas.partition_count().to_string()
-    }),
-    Column::new("REPLICAS", |t| {
-        t.spec.replicas.replication_factor().to_string()
-    }),
-    Column::new("IGNORE-RACK", ignore_rack),
-    Column::new("RETENTION", retention),
-    Column::new("STATUS", |t| t.status.resolution.label().into()),
-    Column::new("REASON", |t| t.status.reason.clone()),
-];
-
 async fn list(ctx: &Context) -> Result<Output, CommandError> {
     let mut topics = ctx.admin().await?.list::<TopicSpec>(&[]).await?;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Output::report(Report::listing(
-        TOPIC_COLUMNS,
+        table::topic::LIST,
         &topics,
         &topics,
         "No topics found",
@@ -340,11 +301,6 @@ const MAP_COLUMNS: &[Column<MapRow>] = &[
 ];
 
 /// `[5001,5002]`.
-pub fn spu_list(ids: &[i32]) -> String {
-    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    format!("[{}]", ids.join(","))
-}
-
 #[derive(Serialize)]
 struct Described<'a> {
     #[serde(flatten)]
@@ -414,7 +370,7 @@ fn topic_fields(topic: &Topic) -> Vec<(String, String)> {
     let storage = topic.spec.storage.clone().unwrap_or_default();
     let mut fields = vec![
         ("Name", topic.name.clone()),
-        ("Type", kind(topic).to_string()),
+        ("Type", (table::topic::TYPE.cell)(topic)),
         (
             "Partition Count",
             topic.spec.replicas.partition_count().to_string(),
@@ -425,10 +381,13 @@ fn topic_fields(topic: &Topic) -> Vec<(String, String)> {
         ),
     ];
     if let ReplicaSpec::Computed { .. } = topic.spec.replicas {
-        fields.push(("Ignore Rack Assignment", ignore_rack(topic)));
+        fields.push((
+            "Ignore Rack Assignment",
+            (table::topic::IGNORE_RACK.cell)(topic),
+        ));
     }
     fields.extend([
-        ("Retention Time", retention(topic)),
+        ("Retention Time", (table::topic::RETENTION.cell)(topic)),
         (
             "Segment Size",
             storage

@@ -29,7 +29,7 @@ use super::error::ReplError;
 use super::line;
 use super::names::LiveNames;
 use super::session::{Flow, Origin, Session};
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::frontend::{EXIT_FAILED, EXIT_OK};
 
 /// Lines kept in the history file and in memory.
 const HISTORY_SIZE: usize = 1000;

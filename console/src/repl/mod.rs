@@ -36,37 +36,17 @@ pub mod script;
 pub mod session;
 
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use clap::Args;
-
-use crate::cli::Env;
 use crate::config::ScTarget;
+use crate::frontend::{EXIT_FAILED, EXIT_OK, Env};
 
+pub use crate::command::interactive::ReplArgs;
 pub use error::ReplError;
 pub use session::{Flow, Origin, Session, Status, Stdin};
 
 /// Overrides where the history file is.
 pub const HISTORY_ENV: &str = "FLUVIO_HISTORY";
-
-/// `fluvio repl`.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ReplArgs {
-    /// Run the lines of this script (`#` comments allowed) instead of reading a terminal.
-    #[arg(
-        short = 'f',
-        long = "file",
-        value_name = "FILE",
-        conflicts_with = "command"
-    )]
-    pub file: Option<PathBuf>,
-    /// Run this one line and exit with its status.
-    #[arg(short = 'c', long = "command", value_name = "LINE")]
-    pub command: Option<String>,
-    /// In a script, run every line even after one fails (the exit code is still 1).
-    #[arg(long)]
-    pub continue_on_error: bool,
-}
 
 /// Run a session against `target` as `args` say; the exit code.
 pub async fn run(
@@ -82,7 +62,7 @@ pub async fn run(
             .run_line(text, Origin::Typed, out, err, std::future::pending::<()>())
             .await;
         return match flow {
-            Flow::Exit => crate::cli::EXIT_OK,
+            Flow::Exit => EXIT_OK,
             Flow::Continue(status) => status.exit_code(),
         };
     }
@@ -91,7 +71,7 @@ pub async fn run(
             Ok(lines) => lines,
             Err(error) => {
                 let _ = writeln!(err, "error: {error}");
-                return crate::cli::EXIT_FAILED;
+                return EXIT_FAILED;
             }
         };
         let mut session = Session::new(target, env.clone(), Stdin::Free);

@@ -12,7 +12,7 @@ use tokio::sync::mpsc;
 use super::error::ReplError;
 use super::line;
 use super::session::{Flow, Origin, Session, Status};
-use crate::cli::{EXIT_FAILED, EXIT_OK};
+use crate::frontend::{EXIT_FAILED, EXIT_OK};
 
 /// Lines as they are read, from a thread, so a slow pipe never blocks the runtime.
 pub type Lines = mpsc::Receiver<std::io::Result<String>>;

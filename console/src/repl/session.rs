@@ -14,9 +14,9 @@ use super::builtin::{self, Builtin, Toggle};
 use super::complete::NOT_IN_SESSION;
 use super::error::ReplError;
 use super::line;
-use crate::cli::{self, Env};
 use crate::command::{self, Cli, Command, CommandError, Context, Output, OutputFormat};
 use crate::config::{self, AddrOrigin, ScTarget};
+use crate::frontend::{self, Env};
 use crate::render;
 
 /// What a line came to.
@@ -32,9 +32,9 @@ pub enum Status {
 impl Status {
     pub fn exit_code(self) -> u8 {
         match self {
-            Status::Ok => cli::EXIT_OK,
-            Status::Failed => cli::EXIT_FAILED,
-            Status::Usage => cli::EXIT_USAGE,
+            Status::Ok => frontend::EXIT_OK,
+            Status::Failed => frontend::EXIT_FAILED,
+            Status::Usage => frontend::EXIT_USAGE,
         }
     }
 }
@@ -378,8 +378,8 @@ impl Session {
         err: &mut dyn Write,
     ) -> Status {
         let Some(place) = origin.place() else {
-            return match cli::report_usage(error, &self.env, out, err) {
-                cli::EXIT_OK => Status::Ok,
+            return match frontend::report_usage(error, &self.env, out, err) {
+                frontend::EXIT_OK => Status::Ok,
                 _ => Status::Usage,
             };
         };
@@ -411,7 +411,7 @@ impl Session {
         origin: Origin,
         err: &mut dyn Write,
     ) {
-        cli::print_error_at(error, origin.place().as_deref(), target, &self.env, err);
+        frontend::print_error_at(error, origin.place().as_deref(), target, &self.env, err);
     }
 
     fn error_prefix(&self) -> &'static str {

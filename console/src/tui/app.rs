@@ -702,29 +702,29 @@ impl App {
         state: &ListState,
         empty: &str,
     ) {
-        if grid.rows.is_empty() {
+        if grid.rows().is_empty() {
             frame.render_widget(Paragraph::new(empty.to_string()), area);
             return;
         }
         let mut widths: Vec<u16> = grid
-            .header
+            .header()
             .iter()
             .map(|h| h.chars().count() as u16)
             .collect();
-        for row in &grid.rows {
+        for row in grid.rows() {
             for (w, cell) in widths.iter_mut().zip(row) {
                 *w = (*w).max(cell.chars().count() as u16);
             }
         }
         let height = area.height.saturating_sub(1) as usize;
         let rows = grid
-            .rows
+            .rows()
             .iter()
             .skip(state.offset)
             .take(height)
             .map(|cells| Row::new(cells.clone()));
         let table = Table::new(rows, widths.into_iter().map(Constraint::Length))
-            .header(Row::new(grid.header.clone()).style(theme::header()))
+            .header(Row::new(grid.header().to_vec()).style(theme::header()))
             .column_spacing(2)
             .row_highlight_style(theme::selected());
         let mut table_state =
@@ -922,9 +922,9 @@ mod tests {
             screen,
             [
                 " 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metada",
-                "NAME    PARTITIONS  REPLICATION  STATUS       REASON",
-                "audit   1           1            provisioned  -",
-                "orders  2           1            provisioned  -",
+                "NAME    PARTITIONS  REPLICAS  STATUS       REASON",
+                "audit   1           1         provisioned  -",
+                "orders  2           1         provisioned  -",
                 "",
                 "",
                 "",

@@ -4,9 +4,6 @@
 
 use std::collections::VecDeque;
 
-/// The default number of records a tail keeps.
-pub const DEFAULT_CAPACITY: usize = 10_000;
-
 #[derive(Debug, Clone)]
 pub struct Bounded<T> {
     items: VecDeque<T>,

@@ -38,25 +38,13 @@ use ratatui::buffer::Buffer;
 use tokio::sync::mpsc;
 
 use crate::client::Fluvio;
+use crate::command::interactive::DEFAULT_TAIL_BUFFER;
+
+pub use crate::command::interactive::TuiArgs;
 
 pub use app::{App, AppEvent, Effect};
 /// The ratatui and crossterm the console is built with, for tests and embedders.
 pub use {crossterm, ratatui};
-
-/// `fluvio tui`'s flags.
-#[derive(Debug, Clone, clap::Args)]
-pub struct TuiArgs {
-    /// Disable everything that changes the cluster (create, delete, register...).
-    #[arg(long)]
-    pub read_only: bool,
-    /// Take mouse input (wheel scrolls, clicks select). Off by default, so the terminal's
-    /// own text selection keeps working.
-    #[arg(long)]
-    pub mouse: bool,
-    /// Records the tail keeps; older ones are dropped.
-    #[arg(long, value_name = "RECORDS", default_value_t = buffer::DEFAULT_CAPACITY)]
-    pub buffer: usize,
-}
 
 /// How the console behaves.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,7 +60,7 @@ impl Default for TuiOptions {
         Self {
             read_only: false,
             mouse: false,
-            buffer: buffer::DEFAULT_CAPACITY,
+            buffer: DEFAULT_TAIL_BUFFER,
         }
     }
 }
@@ -268,25 +256,25 @@ pub async fn run(fluvio: Fluvio, options: TuiOptions) -> Result<(), TuiError> {
 pub async fn run_cli(
     args: &TuiArgs,
     target: &crate::config::ScTarget,
-    env: &crate::cli::Env,
+    env: &crate::frontend::Env,
     err: &mut dyn std::io::Write,
 ) -> u8 {
     if !std::io::stdin().is_terminal() || !std::io::stdout().is_terminal() {
         let _ = writeln!(err, "error: {}", TuiError::NotATerminal);
-        return crate::cli::EXIT_FAILED;
+        return crate::frontend::EXIT_FAILED;
     }
     let fluvio = match Fluvio::connect(&target.addr).await {
         Ok(fluvio) => fluvio,
         Err(error) => {
-            crate::cli::print_error(&error.into(), Some(target), env, err);
-            return crate::cli::EXIT_FAILED;
+            crate::frontend::print_error(&error.into(), Some(target), env, err);
+            return crate::frontend::EXIT_FAILED;
         }
     };
     match run(fluvio, TuiOptions::from(args)).await {
-        Ok(()) => crate::cli::EXIT_OK,
+        Ok(()) => crate::frontend::EXIT_OK,
         Err(error) => {
             let _ = writeln!(err, "error: {error}");
-            crate::cli::EXIT_FAILED
+            crate::frontend::EXIT_FAILED
         }
     }
 }

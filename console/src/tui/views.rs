@@ -3,15 +3,12 @@
 
 use std::collections::HashMap;
 
+use protocol::sc::table::{self, PartitionRow, Table};
 use protocol::sc::{
-    AuthTokenResolution, AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec,
-    SpuType, TopicSpec,
+    AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec, TopicSpec,
 };
 
 use super::rates::{Rates, rate_label, sparkline};
-use crate::command::advanced::{PARTITION_COLUMNS, SPU_COLUMNS, TOKEN_COLUMNS, TOPIC_COLUMNS};
-use crate::command::output::{Column as CommandColumn, Table};
-use crate::command::partition::{self, epoch, in_sync_set};
 
 /// The cluster's objects, each list sorted the way it is shown.
 #[derive(Debug, Clone, Default)]
@@ -46,10 +43,6 @@ impl Cluster {
         self.partition_states = states.into_iter().map(|s| (s.name, s.spec)).collect();
     }
 
-    fn state_of(&self, partition: &str) -> Option<&PartitionStateSpec> {
-        self.partition_states.get(partition)
-    }
-
     pub fn set_tokens(&mut self, mut tokens: Vec<Metadata<AuthTokenSpec>>) {
         tokens.sort_by(|a, b| a.name.cmp(&b.name));
         self.tokens = tokens;
@@ -68,208 +61,72 @@ pub fn partition_key(name: &str) -> (&str, u32) {
     }
 }
 
-/// A table: header and rows with as many cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Grid {
-    pub header: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
-}
-
-/// A column: its header and how to get a row's cell.
-type Column<'a, T> = (&'static str, &'a dyn Fn(&T) -> String);
-
-fn grid<T>(columns: &[Column<'_, T>], items: &[T]) -> Grid {
-    Grid {
-        header: columns.iter().map(|(h, _)| *h).collect(),
-        rows: items
-            .iter()
-            .map(|item| {
-                columns
-                    .iter()
-                    .map(|(_, cell)| {
-                        let text = cell(item);
-                        if text.is_empty() {
-                            "-".to_string()
-                        } else {
-                            text
-                        }
-                    })
-                    .collect()
-            })
-            .collect(),
-    }
-}
-
-fn spu_type(t: SpuType) -> &'static str {
-    match t {
-        SpuType::Managed => "managed",
-        SpuType::Custom => "custom",
-    }
-}
+/// A view's table: the column lists of `protocol::sc::table`, which the CLI renders too.
+pub type Grid = Table;
 
 pub fn spus(cluster: &Cluster) -> Grid {
-    grid::<Metadata<SpuSpec>>(
-        &[
-            ("ID", &|s| s.spec.id.to_string()),
-            ("NAME", &|s| s.name.clone()),
-            ("TYPE", &|s| spu_type(s.spec.spu_type).into()),
-            ("STATUS", &|s| s.status.resolution.label().into()),
-            ("RACK", &|s| s.spec.rack.clone().unwrap_or_default()),
-            ("PUBLIC", &|s| s.spec.public_endpoint.addr()),
-            ("PRIVATE", &|s| s.spec.private_endpoint.addr()),
-        ],
-        &cluster.spus,
-    )
+    Table::build(table::spu::LIST, &cluster.spus)
 }
 
 pub fn topics(cluster: &Cluster) -> Grid {
-    grid::<Metadata<TopicSpec>>(
-        &[
-            ("NAME", &|t| t.name.clone()),
-            ("PARTITIONS", &|t| {
-                t.spec.replicas.partition_count().to_string()
-            }),
-            ("REPLICATION", &|t| {
-                t.spec.replicas.replication_factor().to_string()
-            }),
-            ("STATUS", &|t| t.status.resolution.label().into()),
-            ("REASON", &|t| t.status.reason.clone()),
-        ],
-        &cluster.topics,
-    )
+    Table::build(table::topic::COMPACT, &cluster.topics)
 }
 
-fn spu_list(ids: &[i32]) -> String {
-    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    format!("[{}]", ids.join(","))
-}
-
-fn size(bytes: i64) -> String {
-    match bytes {
-        b if b < 0 => "-".into(),
-        b if b < 1024 => format!("{b} B"),
-        b if b < 1 << 20 => format!("{:.1} KiB", b as f64 / 1024.0),
-        b if b < 1 << 30 => format!("{:.1} MiB", b as f64 / f64::from(1 << 20)),
-        b => format!("{:.1} GiB", b as f64 / f64::from(1 << 30)),
-    }
-}
-
-/// The in-sync replicas: the set the SC confirmed, as SPU ids, when it gives it; else
-/// how many the leader counts (a narrow screen has no room for both).
-fn in_sync(state: Option<&PartitionStateSpec>, p: &Metadata<PartitionSpec>) -> String {
-    match state {
-        Some(_) => in_sync_set(state),
-        None => p.status.lsr.to_string(),
-    }
-}
-
-/// The sparkline column's width.
-pub const SPARK_WIDTH: usize = 20;
-
-pub fn partitions(cluster: &Cluster, rates: &Rates) -> Grid {
-    grid::<Metadata<PartitionSpec>>(
-        &[
-            ("TOPIC", &|p| partition_key(&p.name).0.to_string()),
-            ("PARTITION", &|p| partition_key(&p.name).1.to_string()),
-            ("LEADER", &|p| p.spec.leader.to_string()),
-            ("EPOCH", &|p| epoch(cluster.state_of(&p.name))),
-            ("REPLICAS", &|p| spu_list(&p.spec.replicas)),
-            ("IN-SYNC", &|p| in_sync(cluster.state_of(&p.name), p)),
-            ("STATUS", &|p| p.status.resolution.label().into()),
-            ("HW", &|p| p.status.leader.hw.to_string()),
-            ("LEO", &|p| p.status.leader.leo.to_string()),
-            ("SIZE", &|p| size(p.status.size)),
-            ("RATE", &|p| rate_label(rates.rate(&p.name))),
-            ("TREND", &|p| {
-                sparkline(&rates.history(&p.name), SPARK_WIDTH)
-            }),
-        ],
-        &cluster.partitions,
-    )
-}
-
-fn token_status(t: &Metadata<AuthTokenSpec>) -> &'static str {
-    match t.status.resolution {
-        AuthTokenResolution::Ok => "ok",
-        AuthTokenResolution::Invalid => "invalid",
-    }
-}
-
-pub fn tokens(cluster: &Cluster) -> Grid {
-    // Never the secret: the SC does not send it, and nothing here would show it.
-    grid::<Metadata<AuthTokenSpec>>(
-        &[
-            ("NAME", &|t| t.name.clone()),
-            ("TYPE", &|t| t.spec.token_type.label().into()),
-            ("SPU RANGE", &|t| {
-                format!("{}-{}", t.spec.min_spu, t.spec.max_spu)
-            }),
-            ("STATUS", &|t| token_status(t).into()),
-            ("REASON", &|t| t.status.reason.clone()),
-        ],
-        &cluster.tokens,
-    )
-}
-
-/// The metadata dump, laid out as the SC's `table_fmt` lays it out: the four tables of
-/// `fluvio advanced metadata`, built from the same column lists.
-pub fn metadata_dump(cluster: &Cluster) -> Vec<String> {
+/// The partitions with their states, as the tables take them.
+fn partition_rows(cluster: &Cluster) -> Vec<PartitionRow> {
     let states = cluster
         .partition_states
         .iter()
         .map(|(name, state)| Metadata::new(name.clone(), state.clone(), Default::default()))
         .collect();
-    let partitions = partition::rows(cluster.partitions.clone(), Some(states));
+    table::partition_rows(cluster.partitions.clone(), Some(states))
+}
+
+/// The sparkline column's width.
+pub const SPARK_WIDTH: usize = 20;
+
+/// The partitions, with the live rate and its trend after the shared columns.
+pub fn partitions(cluster: &Cluster, rates: &Rates) -> Grid {
+    let rows = partition_rows(cluster);
+    let mut grid = Table::build(table::partition::COMPACT, &rows);
+    let names = || rows.iter().map(|r| &r.partition.name);
+    grid.push_column("RATE", names().map(|n| rate_label(rates.rate(n))));
+    grid.push_column(
+        "TREND",
+        names().map(|n| sparkline(&rates.history(n), SPARK_WIDTH)),
+    );
+    grid
+}
+
+pub fn tokens(cluster: &Cluster) -> Grid {
+    Table::build(table::token::LIST, &cluster.tokens)
+}
+
+/// The metadata dump, laid out as the SC's `table_fmt` lays it out: the four tables of
+/// `fluvio advanced metadata`, built from the same column lists.
+pub fn metadata_dump(cluster: &Cluster) -> Vec<String> {
+    let partitions = partition_rows(cluster);
     let mut lines = Vec::new();
     for (title, table) in [
-        ("auth tokens", command_grid(TOKEN_COLUMNS, &cluster.tokens)),
-        ("SPUs", command_grid(SPU_COLUMNS, &cluster.spus)),
-        ("topics", command_grid(TOPIC_COLUMNS, &cluster.topics)),
-        ("partitions", command_grid(PARTITION_COLUMNS, &partitions)),
+        (
+            "auth tokens",
+            Table::build(table::token::METADATA, &cluster.tokens),
+        ),
+        ("SPUs", Table::build(table::spu::METADATA, &cluster.spus)),
+        (
+            "topics",
+            Table::build(table::topic::METADATA, &cluster.topics),
+        ),
+        (
+            "partitions",
+            Table::build(table::partition::METADATA, &partitions),
+        ),
     ] {
         lines.push(format!("{title}:"));
-        lines.extend(aligned(&table));
+        lines.extend(table.render_lines());
         lines.push(String::new());
     }
     lines
-}
-
-/// A grid from a command's column list.
-fn command_grid<T>(columns: &[CommandColumn<T>], items: &[T]) -> Grid {
-    let table = Table::build(columns, items);
-    Grid {
-        header: columns.iter().map(|c| c.header).collect(),
-        rows: table.rows().to_vec(),
-    }
-}
-
-/// Columns left-aligned to their widest cell, two spaces apart (as `table_fmt` does).
-pub fn aligned(table: &Grid) -> Vec<String> {
-    let mut widths: Vec<usize> = table.header.iter().map(|h| h.chars().count()).collect();
-    for row in &table.rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
-    let line = |cells: Vec<&str>| {
-        let mut text = String::new();
-        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
-            if i > 0 {
-                text.push_str("  ");
-            }
-            text.push_str(cell);
-            text.extend(std::iter::repeat_n(' ', w - cell.chars().count().min(*w)));
-        }
-        text.trim_end().to_string()
-    };
-    std::iter::once(line(table.header.clone()))
-        .chain(
-            table
-                .rows
-                .iter()
-                .map(|row| line(row.iter().map(String::as_str).collect())),
-        )
-        .collect()
 }
 
 /// A selectable list: the selected row and the first row shown.
@@ -356,23 +213,23 @@ mod tests {
             partitions(&cluster, &rates),
             tokens(&cluster),
         ] {
-            for row in &table.rows {
-                assert_eq!(row.len(), table.header.len(), "{:?}", table.header);
+            for row in table.rows() {
+                assert_eq!(row.len(), table.header().len(), "{:?}", table.header());
             }
         }
         let names: Vec<_> = cluster.partitions.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, vec!["a-1", "a-9", "a-10"]);
-        assert_eq!(topics(&cluster).rows[0][0], "a");
-        assert_eq!(topics(&cluster).rows[0][4], "-", "empty reason");
+        assert_eq!(topics(&cluster).rows()[0][0], "a");
+        assert_eq!(topics(&cluster).rows()[0][4], "-", "empty reason");
         let parts = partitions(&cluster, &rates);
         let cell = |row: usize, header: &str| {
-            let at = parts.header.iter().position(|h| *h == header).unwrap();
-            parts.rows[row][at].clone()
+            let at = parts.header().iter().position(|h| h == header).unwrap();
+            parts.rows()[row][at].clone()
         };
-        assert_eq!(parts.rows[2][..2], ["a".to_string(), "10".to_string()]);
+        assert_eq!(parts.rows()[2][..2], ["a".to_string(), "10".to_string()]);
         assert_eq!(cell(2, "SIZE"), "-", "unknown size");
         assert_eq!(cell(2, "EPOCH"), "-", "no state from the SC yet");
-        assert_eq!(cell(2, "IN-SYNC"), "0", "the leader's count meanwhile");
+        assert_eq!(cell(2, "IN-SYNC-SET"), "-", "not known yet either");
 
         cluster.set_partition_states(vec![Metadata::new(
             "a-10",
@@ -385,22 +242,22 @@ mod tests {
         )]);
         let parts = partitions(&cluster, &rates);
         let cell = |row: usize, header: &str| {
-            let at = parts.header.iter().position(|h| *h == header).unwrap();
-            parts.rows[row][at].clone()
+            let at = parts.header().iter().position(|h| h == header).unwrap();
+            parts.rows()[row][at].clone()
         };
         assert_eq!(
-            parts.header[..6],
+            parts.header()[..6],
             [
                 "TOPIC",
                 "PARTITION",
                 "LEADER",
                 "EPOCH",
                 "REPLICAS",
-                "IN-SYNC"
+                "IN-SYNC-SET"
             ]
         );
         assert_eq!(cell(2, "EPOCH"), "3");
-        assert_eq!(cell(2, "IN-SYNC"), "[5001,5002]");
+        assert_eq!(cell(2, "IN-SYNC-SET"), "[5001,5002]");
         assert_eq!(cell(1, "EPOCH"), "-", "a-9 has no state");
     }
 

@@ -11,7 +11,7 @@ use tokio::sync::mpsc::Sender;
 use tokio::task::JoinHandle;
 
 use crate::client::{Admin, ClientError, ConsumerConfig, Fluvio, MultiStream, WatchStream};
-use crate::command::{self, Cli, Context};
+use crate::command::{self, Cli, Context, advised};
 use crate::config::{AddrOrigin, ScTarget};
 use crate::render;
 
@@ -104,7 +104,7 @@ async fn watch_objects(fluvio: Fluvio, events: Sender<AppEvent>) {
     let mut changes = metadata.subscribe();
     loop {
         let event = match metadata.check_connected() {
-            Err(why) => AppEvent::Disconnected(why.to_string()),
+            Err(why) => AppEvent::Disconnected(advised(&why)),
             Ok(()) => AppEvent::Objects {
                 spus: metadata.spus(),
                 topics: metadata.topics(),
@@ -258,7 +258,7 @@ async fn tail(fluvio: Fluvio, id: u64, source: TailSource, events: Sender<AppEve
     let mut stream = match stream {
         Ok(stream) => stream,
         Err(err) => {
-            let error = Some(err.to_string());
+            let error = Some(advised(&err));
             let _ = events.send(AppEvent::TailEnded { id, error }).await;
             return;
         }
@@ -277,7 +277,7 @@ async fn tail(fluvio: Fluvio, id: u64, source: TailSource, events: Sender<AppEve
                     return;
                 }
             }
-            Some(Err(err)) => break Some(err.to_string()),
+            Some(Err(err)) => break Some(advised(&err)),
             None => break None,
         }
     };

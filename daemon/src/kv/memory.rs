@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
+use crate::sync::lock;
+
 use super::{Kind, KvError, KvOp, MetadataBackend};
 
 #[derive(Debug, Default)]
@@ -18,7 +20,7 @@ impl MemoryBackend {
 
 impl MetadataBackend for MemoryBackend {
     fn load(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, KvError> {
-        let data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let data = lock(&self.data);
         Ok(data
             .iter()
             .filter(|((k, _), _)| *k == kind)
@@ -27,7 +29,7 @@ impl MetadataBackend for MemoryBackend {
     }
 
     fn commit(&self, ops: &[KvOp]) -> Result<(), KvError> {
-        let mut data = self.data.lock().unwrap_or_else(|e| e.into_inner());
+        let mut data = lock(&self.data);
         for op in ops {
             match op {
                 KvOp::Put { kind, key, value } => {

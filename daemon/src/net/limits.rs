@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::sync;
+
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
 pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 512;
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
@@ -87,9 +89,7 @@ impl ConnectionLimits {
     fn open(&self) -> MutexGuard<'_, OpenConnections> {
         // The counts stay consistent whatever panicked while holding the lock: every
         // update is a single step.
-        self.open
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        sync::lock(&self.open)
     }
 
     /// Count a connection from `peer`, or say which limit it would break. The slot gives
@@ -231,7 +231,7 @@ impl LogThrottle {
 
     /// `Some(lines left out since the last one)` when a line may be logged now.
     pub fn allow(&self) -> Option<u64> {
-        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = sync::lock(&self.state);
         let (last, suppressed) = &mut *state;
         let now = Instant::now();
         if last.is_some_and(|at| now.duration_since(at) < self.every) {

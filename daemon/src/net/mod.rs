@@ -7,7 +7,11 @@
 //! A server is generic over a [`Service`]: it sees one decoded [`Request`] at a time per
 //! connection and answers through a [`ResponseSink`], as often as it likes (watches and
 //! stream fetches answer many times on one correlation id).
+//!
+//! The other direction, the daemon's own outgoing connections (an SPU to the SC, a
+//! follower to its leader), frames its requests with [`client`].
 
+pub mod client;
 mod conn;
 mod frames;
 pub mod limits;

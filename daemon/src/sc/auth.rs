@@ -113,13 +113,6 @@ pub enum Rejection {
     },
 }
 
-fn spu_type_label(t: SpuType) -> &'static str {
-    match t {
-        SpuType::Managed => "managed",
-        SpuType::Custom => "custom",
-    }
-}
-
 /// The token an SPU presented, as found in the store (if it exists).
 pub struct PresentedToken<'a> {
     pub name: &'a str,
@@ -154,7 +147,7 @@ pub fn check_token(
         return Err(Rejection::WrongType {
             name: token.name.to_string(),
             token_type: spec.token_type.label(),
-            spu_type: spu_type_label(spu_type),
+            spu_type: spu_type.label(),
         });
     }
     Ok(())

@@ -1,9 +1,19 @@
 //! The Streaming Controller: owns the metadata (auth tokens, SPUs, topics, partitions),
 //! reconciles it with controllers, serves clients on the public port and SPUs on the
 //! private port.
+//!
+//! - [`server`]: start the SC ([`server::start`], [`server::ScConfig`]).
+//! - [`store`]: the metadata in memory, written through to the KV backend, with change
+//!   feeds; [`views`] builds what clients see from it; [`table_fmt`] prints it.
+//! - [`controllers`]: the decisions, pure functions over the stores (replica assignment,
+//!   topic and partition reconciliation), tested without I/O.
+//! - [`actions`]: applies those decisions through the store for each request that changes
+//!   metadata, and runs the reconcile loop ([`Controller`]).
+//! - [`public`]: the client port; [`private`]: the SPU port; [`auth`]: SPU admission by
+//!   auth token.
 
+pub mod actions;
 pub mod auth;
-pub mod controller;
 pub mod controllers;
 pub mod private;
 pub mod public;
@@ -12,7 +22,7 @@ pub mod store;
 pub mod table_fmt;
 pub mod views;
 
-pub use controller::Controller;
+pub use actions::Controller;
 
 use std::time::Duration;
 

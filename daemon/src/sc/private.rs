@@ -9,7 +9,7 @@
 use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use protocol::api::ErrorCode;
@@ -29,6 +29,7 @@ use super::controllers::partition::{self, LeaderReport};
 use super::store::{Event, Mutation, PartitionObj, ReplicationState, Stores, split_partition_name};
 use super::{Controller, ReplicationPolicy};
 use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::sync::lock;
 
 /// The token name the daemon's own (managed) SPUs present, with the per-process secret.
 pub const MANAGED_TOKEN_NAME: &str = "fluvio-daemon-managed";
@@ -148,10 +149,7 @@ impl Service for PrivateService {
                 session.spu.as_ref().map_or(-1, |(id, _)| *id)
             )));
         }
-        *session
-            .last_seen
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+        *lock(&session.last_seen) = Instant::now();
         let decoded = match ScPrivateRequest::decode(header, &mut Reader::new(&request.body)) {
             Ok(decoded) => decoded,
             Err(DecodeError::UnknownApiKey(api_key)) => {
@@ -264,7 +262,7 @@ async fn watchdog(
 ) {
     let timeout = policy.heartbeat_timeout;
     loop {
-        let seen = *last_seen.lock().unwrap_or_else(PoisonError::into_inner);
+        let seen = *lock(&last_seen);
         let deadline = seen + timeout;
         if Instant::now() >= deadline {
             break;
@@ -329,10 +327,7 @@ impl PrivateService {
         let response = match outcome {
             Ok(name) => {
                 info!(spu = id, peer = %session.peer, "SPU registered; now online");
-                *session
-                    .last_seen
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+                *lock(&session.last_seen) = Instant::now();
                 session.watchdog = Some(tokio::spawn(watchdog(
                     self.controller.clone(),
                     id,

@@ -97,7 +97,7 @@ pub async fn start(
         .await
         .map_err(ScError::Bind)?;
     let dir = config.data_dir.clone();
-    let backend = tokio::task::spawn_blocking(move || LocalBackend::open(&dir))
+    let backend = crate::sync::run_blocking(move || LocalBackend::open(&dir))
         .await
         .map_err(|e| KvError::Task(e.to_string()))??;
     info!(

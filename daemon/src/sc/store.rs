@@ -19,6 +19,7 @@ use tracing::warn;
 
 use super::auth::SecretHash;
 use crate::kv::{Kind, KvError, KvOp, MetadataBackend};
+use crate::sync::run_blocking;
 
 /// Change events buffered per kind before a slow watcher lags (and gets a full snapshot).
 const FEED_CAPACITY: usize = 1024;
@@ -230,7 +231,7 @@ impl MetadataStore {
     /// until they connect, partitions until their leader reports.
     pub async fn open(backend: Arc<dyn MetadataBackend>) -> Result<Self, StoreError> {
         let loader = backend.clone();
-        let stores = tokio::task::spawn_blocking(move || load(&*loader))
+        let stores = run_blocking(move || load(&*loader))
             .await
             .map_err(|e| KvError::Task(e.to_string()))??;
         Ok(Self {
@@ -274,7 +275,7 @@ impl MetadataStore {
         let ops = kv_ops(&mutations)?;
         if !ops.is_empty() {
             let backend = self.backend.clone();
-            tokio::task::spawn_blocking(move || backend.commit(&ops))
+            run_blocking(move || backend.commit(&ops))
                 .await
                 .map_err(|e| StoreError::Kv(KvError::Task(e.to_string())))?
                 .map_err(StoreError::Kv)?;

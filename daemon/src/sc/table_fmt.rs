@@ -1,227 +1,53 @@
 //! Plain-text tables of the four stores, for logs and `fluvio advanced metadata`.
 //!
-//! Each table is built as a header and rows of cells, and every row is built from the
-//! same column list as its header, so the two cannot drift apart. Empty cells show `-`.
+//! The columns are those of `protocol::sc::table` (the `METADATA` lists), which the
+//! console's `advanced metadata` and its TUI dump render too, so the three cannot drift
+//! apart. The stores are shown as the SC's clients see them. Empty cells show `-`.
 
 use std::fmt::Write as _;
 
-use protocol::sc::{ReplicaSpec, SpuType};
+use protocol::sc::table::{self, PartitionRow, Table};
 
 use super::store::Stores;
-
-/// A header and rows with the same number of cells.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Table {
-    pub title: &'static str,
-    pub header: Vec<&'static str>,
-    pub rows: Vec<Vec<String>>,
-}
-
-impl Table {
-    fn new(title: &'static str, header: &[&'static str]) -> Self {
-        Self {
-            title,
-            header: header.to_vec(),
-            rows: Vec::new(),
-        }
-    }
-
-    fn push(&mut self, cells: Vec<String>) {
-        debug_assert_eq!(cells.len(), self.header.len(), "{} row width", self.title);
-        let mut cells = cells;
-        cells.resize(self.header.len(), String::new());
-        for cell in &mut cells {
-            if cell.is_empty() {
-                *cell = "-".to_string();
-            }
-        }
-        self.rows.push(cells);
-    }
-
-    /// Columns left-aligned to their widest cell, two spaces apart.
-    pub fn render(&self) -> String {
-        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
-        for row in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.chars().count());
-            }
-        }
-        let mut out = String::new();
-        let line = |out: &mut String, cells: &mut dyn Iterator<Item = &str>| {
-            let mut text = String::new();
-            for (i, (cell, w)) in cells.zip(&widths).enumerate() {
-                if i > 0 {
-                    text.push_str("  ");
-                }
-                let _ = write!(text, "{cell:<w$}");
-            }
-            out.push_str(text.trim_end());
-            out.push('\n');
-        };
-        line(&mut out, &mut self.header.iter().copied());
-        for row in &self.rows {
-            line(&mut out, &mut row.iter().map(String::as_str));
-        }
-        out
-    }
-}
+use super::views;
 
 pub fn auth_tokens(stores: &Stores) -> Table {
-    let mut t = Table::new(
-        "auth tokens",
-        &[
-            "TOKEN-NAME",
-            "STATUS",
-            "SPU-MIN",
-            "SPU-MAX",
-            "TYPE",
-            "REASON",
-        ],
-    );
-    for token in stores.tokens.values() {
-        t.push(vec![
-            token.name.clone(),
-            match token.status.resolution {
-                protocol::sc::AuthTokenResolution::Ok => "ok".into(),
-                protocol::sc::AuthTokenResolution::Invalid => "invalid".into(),
-            },
-            token.spec.min_spu.to_string(),
-            token.spec.max_spu.to_string(),
-            token.spec.token_type.label().into(),
-            token.status.reason.clone(),
-        ]);
-    }
-    t
+    Table::build(table::token::METADATA, &views::tokens(stores))
 }
 
 pub fn spus(stores: &Stores) -> Table {
-    let mut t = Table::new(
-        "SPUs",
-        &[
-            "SPU", "SPU-ID", "STATUS", "TYPE", "PUBLIC", "PRIVATE", "RACK",
-        ],
-    );
-    let mut spus: Vec<_> = stores.spus.values().collect();
+    let mut spus = views::spus(stores);
     spus.sort_by_key(|s| s.spec.id);
-    for spu in spus {
-        t.push(vec![
-            spu.name.clone(),
-            spu.spec.id.to_string(),
-            spu.status.resolution.label().into(),
-            match spu.spec.spu_type {
-                SpuType::Managed => "managed".into(),
-                SpuType::Custom => "custom".into(),
-            },
-            spu.spec.public_endpoint.addr(),
-            spu.spec.private_endpoint.addr(),
-            spu.spec.rack.clone().unwrap_or_default(),
-        ]);
-    }
-    t
+    Table::build(table::spu::METADATA, &spus)
 }
 
 pub fn topics(stores: &Stores) -> Table {
-    let mut t = Table::new(
-        "topics",
-        &[
-            "TOPIC",
-            "TYPE",
-            "PART",
-            "FACT",
-            "IGN-RACK",
-            "RESOLUTION",
-            "R-MAP-ROWS",
-            "REASON",
-        ],
-    );
-    for topic in stores.topics.values() {
-        let (kind, part, fact, ignore) = match &topic.spec.replicas {
-            ReplicaSpec::Computed {
-                partitions,
-                replication_factor,
-                ignore_rack_assignment,
-            } => (
-                "computed",
-                partitions.to_string(),
-                replication_factor.to_string(),
-                if *ignore_rack_assignment { "yes" } else { "" },
-            ),
-            ReplicaSpec::Assigned(maps) => (
-                "assigned",
-                maps.len().to_string(),
-                topic.spec.replicas.replication_factor().to_string(),
-                "",
-            ),
-        };
-        t.push(vec![
-            topic.name.clone(),
-            kind.into(),
-            part,
-            fact,
-            ignore.into(),
-            topic.status.resolution.label().into(),
-            topic.status.replica_map.len().to_string(),
-            topic.status.reason.clone(),
-        ]);
-    }
-    t
-}
-
-/// The partitions table's columns; `fluvio advanced metadata` and the console's metadata
-/// view show the same ones.
-pub const PARTITION_COLUMNS: &[&str] = &[
-    "PARTITION",
-    "LEADER",
-    "EPOCH",
-    "REPLICAS",
-    "IN-SYNC-SET",
-    "RESOLUTION",
-    "HW",
-    "LEO",
-    "FOLLOWER-OFFSETS",
-];
-
-fn spu_list(ids: &[i32]) -> String {
-    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    format!("[{}]", ids.join(","))
+    Table::build(table::topic::METADATA, &views::topics(stores))
 }
 
 pub fn partitions(stores: &Stores) -> Table {
-    let mut t = Table::new("partitions", PARTITION_COLUMNS);
-    for p in stores.partitions.values() {
-        let repl = stores.replication_of(p);
-        let followers: Vec<String> = p
-            .status
-            .replicas
-            .iter()
-            .map(|r| format!("{}(hw={},leo={})", r.spu, r.hw, r.leo))
-            .collect();
-        t.push(vec![
-            p.name.clone(),
-            p.spec.leader.to_string(),
-            repl.leader_epoch.to_string(),
-            spu_list(&p.spec.replicas),
-            spu_list(&repl.in_sync),
-            p.status.resolution.label().into(),
-            p.status.leader.hw.to_string(),
-            p.status.leader.leo.to_string(),
-            followers.join(","),
-        ]);
-    }
-    t
+    let rows: Vec<PartitionRow> = stores
+        .partitions
+        .values()
+        .map(|p| {
+            let state = stores.partition_state(p).spec;
+            PartitionRow::new(p.clone(), Some(state))
+        })
+        .collect();
+    Table::build(table::partition::METADATA, &rows)
 }
 
 /// All four stores, one table after another, each preceded by its title.
 pub fn table_fmt(stores: &Stores) -> String {
     let mut out = String::new();
-    for table in [
-        auth_tokens(stores),
-        spus(stores),
-        topics(stores),
-        partitions(stores),
+    for (title, table) in [
+        ("auth tokens", auth_tokens(stores)),
+        ("SPUs", spus(stores)),
+        ("topics", topics(stores)),
+        ("partitions", partitions(stores)),
     ] {
-        let _ = writeln!(out, "{}:", table.title);
-        out.push_str(&table.render());
+        let _ = writeln!(out, "{title}:");
+        out.push_str(&table.render_plain());
         out.push('\n');
     }
     out
@@ -285,36 +111,38 @@ mod tests {
     }
 
     /// Byte offsets where each column starts, found from the header.
-    fn column_starts(header: &str, names: &[&str]) -> Vec<usize> {
-        names.iter().map(|n| header.find(n).unwrap()).collect()
+    fn column_starts(header: &str, names: &[String]) -> Vec<usize> {
+        names
+            .iter()
+            .map(|n| header.find(n.as_str()).unwrap())
+            .collect()
     }
 
     #[test]
     fn header_and_rows_have_the_same_columns() {
         let stores = sample();
-        for table in [
-            auth_tokens(&stores),
-            spus(&stores),
-            topics(&stores),
-            partitions(&stores),
+        for (title, table) in [
+            ("auth tokens", auth_tokens(&stores)),
+            ("SPUs", spus(&stores)),
+            ("topics", topics(&stores)),
+            ("partitions", partitions(&stores)),
         ] {
-            assert!(!table.rows.is_empty(), "{} has rows", table.title);
-            for row in &table.rows {
-                assert_eq!(row.len(), table.header.len(), "{}: {row:?}", table.title);
+            assert!(!table.rows().is_empty(), "{title} has rows");
+            for row in table.rows() {
+                assert_eq!(row.len(), table.header().len(), "{title}: {row:?}");
             }
-            let rendered = table.render();
+            let rendered = table.render_plain();
             let mut lines = rendered.lines();
             let header = lines.next().unwrap();
-            let starts = column_starts(header, &table.header);
+            let starts = column_starts(header, table.header());
             for line in lines {
                 let cells: Vec<&str> = line.split_whitespace().collect();
-                assert_eq!(cells.len(), table.header.len(), "{}: {line}", table.title);
+                assert_eq!(cells.len(), table.header().len(), "{title}: {line}");
                 for (start, cell) in starts.iter().zip(&cells) {
                     assert_eq!(
                         &line[*start..*start + cell.len()],
                         *cell,
-                        "{}: column of {cell}",
-                        table.title
+                        "{title}: column of {cell}"
                     );
                 }
             }
@@ -328,7 +156,7 @@ mod tests {
         for title in ["auth tokens:", "SPUs:", "topics:", "partitions:"] {
             assert!(text.contains(title), "{text}");
         }
-        let spu_table = spus(&stores).render();
+        let spu_table = spus(&stores).render_plain();
         assert!(
             spu_table.lines().nth(1).unwrap().ends_with('-'),
             "{spu_table}"
@@ -357,15 +185,15 @@ mod tests {
             },
         );
         let table = partitions(&stores);
-        assert_eq!(table.header, PARTITION_COLUMNS);
-        let row = table.rows.iter().find(|r| r[0] == name).unwrap();
+        // The columns are `protocol::sc::table::partition::METADATA`, pinned where defined.
+        let row = table.rows().iter().find(|r| r[0] == name).unwrap();
         assert_eq!(
             row[1..5],
             ["5002", "2", "[5001,5002]", "[5002]"].map(String::from)
         );
         assert_eq!(row[8], "5001(hw=3,leo=4)");
         // Never changed by the SC: epoch 0, every replica in sync, no followers reported.
-        let other = table.rows.iter().find(|r| r[0] != name).unwrap();
+        let other = table.rows().iter().find(|r| r[0] != name).unwrap();
         assert_eq!(other[2], "0");
         assert_eq!(other[8], "-");
     }

@@ -1,16 +1,19 @@
-//! The SPU role: the link to the SC (register, follow replica assignments, report
-//! offsets, heartbeats, reconnect), the replica logs the assignments open ([`store`]),
-//! the public port serving produce, fetch offsets and stream fetch ([`public`]), and the
-//! private port serving followers ([`private`]; the follower side is [`follower`]).
+//! The SPU role, one folder per part:
+//!
+//! - [`control`]: the link to the SC (register, follow the replica assignment, report
+//!   offsets, heartbeats, reconnect).
+//! - [`replica`]: the replicas the assignment gives this SPU, each with its log
+//!   ([`replica::store::ReplicaStore`], [`replica::partition::Partition`]).
+//! - [`replication`]: leader and follower per partition; the leader's view of its
+//!   followers and the private port that serves them, and the follower's fetch loop.
+//! - [`public`]: the public port serving produce, fetch offsets and stream fetch.
+//!
+//! [`start`] binds both ports and runs them all with one [`SpuConfig`].
 
-pub mod follower;
-pub mod link;
-pub mod partition;
-pub mod private;
+pub mod control;
 pub mod public;
-pub mod replicas;
+pub mod replica;
 pub mod replication;
-pub mod store;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,7 +25,9 @@ use tracing::info;
 
 use crate::net::{self, Server, ServerConfig};
 use crate::storage::FlushPolicy;
-use store::ReplicaStore;
+use control::link;
+use replica::store::{self, ReplicaStore};
+use replication::private;
 
 /// How often leaders check their followers' lag.
 const REPLICATION_CHECK_EVERY: std::time::Duration = std::time::Duration::from_millis(250);
@@ -51,6 +56,8 @@ pub struct SpuConfig {
     /// A follower this far behind the leader's log end leaves the in-sync set.
     pub replica_lag: std::time::Duration,
     /// Test fault injection: while this file exists, follower streams send nothing.
+    /// Honoured only in builds with the `fault-injection` feature (ignored, with a
+    /// warning, otherwise), so that the field is the same in every build.
     pub fault_hold_replication: Option<PathBuf>,
 }
 
@@ -115,7 +122,15 @@ pub async fn start(
 
     let replicas = ReplicaStore::new(config.id, dir, config.flush);
     replicas.set_replica_lag(config.replica_lag);
+    #[cfg(feature = "fault-injection")]
     replicas.set_fault_hold_replication(config.fault_hold_replication.clone());
+    #[cfg(not(feature = "fault-injection"))]
+    if config.fault_hold_replication.is_some() {
+        tracing::warn!(
+            spu = config.id,
+            "fault_hold_replication ignored: built without the fault-injection feature"
+        );
+    }
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();

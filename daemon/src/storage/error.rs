@@ -1,7 +1,7 @@
 //! What can go wrong in the storage engine, in types a caller can match on.
 
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use protocol::record::batch::BatchError;
 
@@ -94,6 +94,29 @@ pub enum StorageError {
     /// The async runtime shut down while a blocking storage task was queued.
     #[error("the runtime shut down before the storage task for {} ran", path.display())]
     RuntimeShutdown { path: PathBuf },
+
+    /// The blocking storage task panicked (a bug); the log may need `partition verify`.
+    #[error("the storage task for {} panicked: {message}", path.display())]
+    Panicked { path: PathBuf, message: String },
+}
+
+/// [`crate::sync::run_blocking`] for storage work on the log in `dir`: a runtime shutting
+/// down fails it with [`StorageError::RuntimeShutdown`], a panic with
+/// [`StorageError::Panicked`].
+pub async fn run_blocking<T: Send + 'static>(
+    dir: &Path,
+    f: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let path = dir.to_path_buf();
+    match crate::sync::run_blocking(f).await {
+        Ok(result) => result,
+        Err(crate::sync::BlockingError::RuntimeShutdown) => {
+            Err(StorageError::RuntimeShutdown { path })
+        }
+        Err(crate::sync::BlockingError::Panicked(message)) => {
+            Err(StorageError::Panicked { path, message })
+        }
+    }
 }
 
 /// Why appended bytes are not acceptable batches.

@@ -11,9 +11,10 @@
 
 use std::io;
 use std::path::PathBuf;
-use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Condvar, Mutex, MutexGuard};
 
 use super::error::{Result, StorageError};
+use crate::sync;
 
 /// What one sync made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,7 +63,7 @@ impl GroupCommit {
 
     fn lock(&self) -> MutexGuard<'_, CommitState> {
         // Nothing here panics while holding the lock; a poisoned mutex still holds valid state.
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        sync::lock(&self.state)
     }
 
     pub fn durable(&self) -> i64 {
@@ -133,7 +134,7 @@ impl GroupCommit {
                 return Ok(());
             }
             if st.flushing {
-                st = self.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
+                st = sync::wait(&self.cond, st);
                 continue;
             }
             let (guard, result) = self.lead(st, &mut sync);
@@ -146,7 +147,7 @@ impl GroupCommit {
     pub fn sync_now(&self, mut sync: impl FnMut() -> Result<SyncOutcome>) -> Result<()> {
         let mut st = self.lock();
         while st.flushing {
-            st = self.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
+            st = sync::wait(&self.cond, st);
         }
         if let Some(f) = &st.failed {
             return Err(f.to_error());

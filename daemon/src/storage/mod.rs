@@ -34,8 +34,12 @@ mod verify;
 
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
+pub(crate) use error::run_blocking;
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};
 pub use recovery::RecoveryReport;
-pub use replica::{AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats};
+pub use replica::{
+    AppendInfo, Isolation, Offsets, ReplicaLog, RetentionOutcome, StorageStats, Truncate,
+    TruncatePolicy,
+};
 pub use slice::{FileRange, ReadSlice};
 pub use verify::{CorruptRange, VerifyReport};

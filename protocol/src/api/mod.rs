@@ -3,10 +3,13 @@
 
 pub mod error_code;
 pub mod message;
+pub mod request;
 pub mod versions;
 
 pub use error_code::ErrorCode;
 pub use message::{encode_request_frame, encode_response_frame};
+pub use request::ApiRequest;
+pub(crate) use request::{api_enums, impl_api_request};
 pub use versions::{ApiVersionKey, ApiVersionsRequest, ApiVersionsResponse};
 
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};

@@ -77,8 +77,8 @@ pub use spu::*;
 
 pub use crate::spu::{ApiRequest, ReplicaKey};
 
+use crate::api::{api_enums, impl_api_request};
 use crate::codec::Version;
-use crate::spu::api_enums;
 
 /// The version of every internal message.
 pub const INTERNAL_API_VERSION: Version = 0;
@@ -96,24 +96,14 @@ pub mod keys {
     pub const EPOCH_END_OFFSET: u16 = 2103;
 }
 
-macro_rules! impl_internal_request {
-    ($($request:ty => $response:ty, $key:expr;)+) => {$(
-        impl ApiRequest for $request {
-            const API_KEY: u16 = $key;
-            const VERSION: Version = INTERNAL_API_VERSION;
-            type Response = $response;
-        }
-    )+};
-}
-
-impl_internal_request! {
-    RegisterSpuRequest => RegisterSpuResponse, keys::REGISTER_SPU;
-    WatchControlRequest => ControlUpdate, keys::WATCH_CONTROL;
-    ReportOffsetsRequest => ReportOffsetsResponse, keys::REPORT_OFFSETS;
-    HeartbeatRequest => HeartbeatResponse, keys::HEARTBEAT;
-    FollowerFetchRequest => FollowerFetchResponse, keys::FOLLOWER_FETCH;
-    FollowerOffsetUpdateRequest => FollowerOffsetUpdateResponse, keys::FOLLOWER_OFFSET_UPDATE;
-    EpochEndOffsetRequest => EpochEndOffsetResponse, keys::EPOCH_END_OFFSET;
+impl_api_request! {
+    RegisterSpuRequest => RegisterSpuResponse, keys::REGISTER_SPU, INTERNAL_API_VERSION;
+    WatchControlRequest => ControlUpdate, keys::WATCH_CONTROL, INTERNAL_API_VERSION;
+    ReportOffsetsRequest => ReportOffsetsResponse, keys::REPORT_OFFSETS, INTERNAL_API_VERSION;
+    HeartbeatRequest => HeartbeatResponse, keys::HEARTBEAT, INTERNAL_API_VERSION;
+    FollowerFetchRequest => FollowerFetchResponse, keys::FOLLOWER_FETCH, INTERNAL_API_VERSION;
+    FollowerOffsetUpdateRequest => FollowerOffsetUpdateResponse, keys::FOLLOWER_OFFSET_UPDATE, INTERNAL_API_VERSION;
+    EpochEndOffsetRequest => EpochEndOffsetResponse, keys::EPOCH_END_OFFSET, INTERNAL_API_VERSION;
 }
 
 api_enums! {

@@ -1,5 +1,6 @@
-//! Record batch compression (§9.1): the codec named by the batch attributes' low three bits
-//! compresses the records section, `u32 count` included.
+//! Record batch compression: the codec named by the batch attributes' low three bits
+//! (see [`crate::record::batch`]) compresses the records section, `u32 count` included,
+//! so unlike Kafka the count sits inside the compressed bytes.
 //!
 //! | batch code | codec | format |
 //! |---|---|---|

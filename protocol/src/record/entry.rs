@@ -1,4 +1,5 @@
-//! One record inside a batch (§9.2 of the wire spec).
+//! One record inside a batch, as Fluvio's `Record` is encoded (Kafka-like varints, but a
+//! key is a presence byte first, so a null key is not Kafka's length -1).
 //!
 //! ```text
 //! length           varint  bytes of everything after it

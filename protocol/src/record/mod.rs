@@ -1,4 +1,6 @@
-//! Record batches and records (§9 of the wire spec).
+//! Record batches and records: Fluvio's `Batch` and `Record`. Batches look like Kafka's
+//! magic-2 batches but are not Kafka-compatible: null keys, where the record count sits and
+//! the attribute bits all differ.
 //!
 //! * [`batch`]: the fixed batch header, CRC-32C, and walking raw batches ([`RawBatch`],
 //!   [`batches`]) — all a server needs, since it stores batches opaquely.

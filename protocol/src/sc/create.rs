@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
-use crate::sc::metadata::{CreatableObject, ObjectKind, ObjectSpec};
+use crate::sc::kind_enum::kind_enum;
+use crate::sc::metadata::CreatableObject;
 use crate::sc::objects::*;
-use crate::sc::typed::{decode_typed, encode_typed};
 
 /// Create the object `name` of kind `S`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -66,53 +66,17 @@ impl<S: CreatableObject> Decode for CreateRequest<S> {
     }
 }
 
-/// A create request as a server decodes it: the kind comes from the typed buffer's label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub enum ObjectCreateRequest {
-    Topic(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        CreateRequest<TopicSpec>,
-    ),
-    CustomSpu(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        CreateRequest<CustomSpuSpec>,
-    ),
-    AuthToken(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        CreateRequest<AuthTokenSpec>,
-    ),
+kind_enum! {
+    /// A create request as a server decodes it: the kind comes from the typed buffer's label.
+    pub enum ObjectCreateRequest: CreateRequest<S: CreatableObject> by wrap_create / unwrap_create,
+        strategy = "crate::sc::metadata::arb::boxed()" {
+        Topic(TopicSpec),
+        CustomSpu(CustomSpuSpec),
+        AuthToken(AuthTokenSpec),
+    }
 }
 
 impl ObjectCreateRequest {
-    /// Wrap a create of an `S` object.
-    pub fn of<S: CreatableObject>(request: CreateRequest<S>) -> Self {
-        S::wrap_create(request)
-    }
-
-    /// The request, if it creates an `S` object; otherwise the request back.
-    #[allow(clippy::result_large_err)]
-    pub fn into_kind<S: CreatableObject>(self) -> Result<CreateRequest<S>, Self> {
-        S::unwrap_create(self)
-    }
-
-    pub fn kind(&self) -> ObjectKind {
-        match self {
-            Self::Topic(_) => ObjectKind::Topic,
-            Self::CustomSpu(_) => ObjectKind::CustomSpu,
-            Self::AuthToken(_) => ObjectKind::AuthToken,
-        }
-    }
-
     /// The name of the object to create.
     pub fn name(&self) -> &str {
         match self {
@@ -120,36 +84,5 @@ impl ObjectCreateRequest {
             Self::CustomSpu(r) => &r.name,
             Self::AuthToken(r) => &r.name,
         }
-    }
-}
-
-impl Default for ObjectCreateRequest {
-    fn default() -> Self {
-        Self::Topic(CreateRequest::default())
-    }
-}
-
-impl Encode for ObjectCreateRequest {
-    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
-        match self {
-            Self::Topic(r) => encode_typed(TopicSpec::LABEL, r, dst, version),
-            Self::CustomSpu(r) => encode_typed(CustomSpuSpec::LABEL, r, dst, version),
-            Self::AuthToken(r) => encode_typed(AuthTokenSpec::LABEL, r, dst, version),
-        }
-    }
-}
-
-impl Decode for ObjectCreateRequest {
-    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
-        decode_typed(src, version, |label, p| {
-            Ok(match ObjectKind::parse(label)? {
-                ObjectKind::Topic => Self::Topic(Decode::decode(p, version)?),
-                ObjectKind::CustomSpu => Self::CustomSpu(Decode::decode(p, version)?),
-                ObjectKind::AuthToken => Self::AuthToken(Decode::decode(p, version)?),
-                ObjectKind::Partition | ObjectKind::Spu | ObjectKind::PartitionState => {
-                    return Err(DecodeError::UnknownObjectType(label.to_string()));
-                }
-            })
-        })
     }
 }

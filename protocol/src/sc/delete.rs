@@ -4,9 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
-use crate::sc::metadata::{DeletableObject, ObjectKind, ObjectSpec};
+use crate::sc::kind_enum::kind_enum;
+use crate::sc::metadata::DeletableObject;
 use crate::sc::objects::*;
-use crate::sc::typed::{decode_typed, encode_typed};
 
 /// Delete the `S` object named by `key`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -49,52 +49,17 @@ impl<S: DeletableObject> Decode for DeleteRequest<S> {
     }
 }
 
-/// A delete request as a server decodes it: the kind comes from the typed buffer's label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub enum ObjectDeleteRequest {
-    Topic(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        DeleteRequest<TopicSpec>,
-    ),
-    CustomSpu(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        DeleteRequest<CustomSpuSpec>,
-    ),
-    AuthToken(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        DeleteRequest<AuthTokenSpec>,
-    ),
+kind_enum! {
+    /// A delete request as a server decodes it: the kind comes from the typed buffer's label.
+    pub enum ObjectDeleteRequest: DeleteRequest<S: DeletableObject> by wrap_delete / unwrap_delete,
+        strategy = "crate::sc::metadata::arb::boxed()" {
+        Topic(TopicSpec),
+        CustomSpu(CustomSpuSpec),
+        AuthToken(AuthTokenSpec),
+    }
 }
 
 impl ObjectDeleteRequest {
-    /// Wrap a delete of an `S` object.
-    pub fn of<S: DeletableObject>(request: DeleteRequest<S>) -> Self {
-        S::wrap_delete(request)
-    }
-
-    /// The request, if it deletes an `S` object.
-    pub fn into_kind<S: DeletableObject>(self) -> Result<DeleteRequest<S>, Self> {
-        S::unwrap_delete(self)
-    }
-
-    pub fn kind(&self) -> ObjectKind {
-        match self {
-            Self::Topic(_) => ObjectKind::Topic,
-            Self::CustomSpu(_) => ObjectKind::CustomSpu,
-            Self::AuthToken(_) => ObjectKind::AuthToken,
-        }
-    }
-
     /// The key as text: the name, or for a custom SPU given by id, the id.
     pub fn key_name(&self) -> String {
         match self {
@@ -105,36 +70,5 @@ impl ObjectDeleteRequest {
                 CustomSpuKey::Id(id) => id.to_string(),
             },
         }
-    }
-}
-
-impl Default for ObjectDeleteRequest {
-    fn default() -> Self {
-        Self::Topic(DeleteRequest::default())
-    }
-}
-
-impl Encode for ObjectDeleteRequest {
-    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
-        match self {
-            Self::Topic(r) => encode_typed(TopicSpec::LABEL, r, dst, version),
-            Self::CustomSpu(r) => encode_typed(CustomSpuSpec::LABEL, r, dst, version),
-            Self::AuthToken(r) => encode_typed(AuthTokenSpec::LABEL, r, dst, version),
-        }
-    }
-}
-
-impl Decode for ObjectDeleteRequest {
-    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
-        decode_typed(src, version, |label, p| {
-            Ok(match ObjectKind::parse(label)? {
-                ObjectKind::Topic => Self::Topic(Decode::decode(p, version)?),
-                ObjectKind::CustomSpu => Self::CustomSpu(Decode::decode(p, version)?),
-                ObjectKind::AuthToken => Self::AuthToken(Decode::decode(p, version)?),
-                ObjectKind::Partition | ObjectKind::Spu | ObjectKind::PartitionState => {
-                    return Err(DecodeError::UnknownObjectType(label.to_string()));
-                }
-            })
-        })
     }
 }

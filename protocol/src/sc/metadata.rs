@@ -13,75 +13,28 @@ use crate::sc::list::{ListResponse, ObjectListResponse};
 use crate::sc::objects::*;
 use crate::sc::watch::{MetadataUpdate, ObjectWatchResponse};
 
-/// What every value carried inside an object message can do. Implemented for every type
-/// that satisfies the bounds (with the `arbitrary` feature, that includes `Arbitrary`).
-#[cfg(not(feature = "arbitrary"))]
-pub trait WireValue:
-    Encode
-    + Decode
-    + Clone
-    + Debug
-    + PartialEq
-    + Default
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-{
+/// Declares [`WireValue`] with the bounds every wire value has, plus `$extra`.
+macro_rules! wire_value {
+    (@bounds $($bounds:tt)*) => {
+        /// What every value carried inside an object message can do. Implemented for every
+        /// type that satisfies the bounds (with the `arbitrary` feature, that includes
+        /// `Arbitrary`).
+        pub trait WireValue: $($bounds)* {}
+
+        impl<T> WireValue for T where T: $($bounds)* {}
+    };
+    ($($extra:tt)*) => {
+        wire_value! {
+            @bounds Encode + Decode + Clone + Debug + PartialEq + Default + Serialize
+                + DeserializeOwned + Send + Sync + 'static $($extra)*
+        }
+    };
 }
 
 #[cfg(not(feature = "arbitrary"))]
-impl<T> WireValue for T where
-    T: Encode
-        + Decode
-        + Clone
-        + Debug
-        + PartialEq
-        + Default
-        + Serialize
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static
-{
-}
-
-/// What every value carried inside an object message can do. Implemented for every type
-/// that satisfies the bounds (with the `arbitrary` feature, that includes `Arbitrary`).
+wire_value!();
 #[cfg(feature = "arbitrary")]
-pub trait WireValue:
-    Encode
-    + Decode
-    + Clone
-    + Debug
-    + PartialEq
-    + Default
-    + Serialize
-    + DeserializeOwned
-    + Send
-    + Sync
-    + 'static
-    + proptest::arbitrary::Arbitrary
-{
-}
-
-#[cfg(feature = "arbitrary")]
-impl<T> WireValue for T where
-    T: Encode
-        + Decode
-        + Clone
-        + Debug
-        + PartialEq
-        + Default
-        + Serialize
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static
-        + proptest::arbitrary::Arbitrary
-{
-}
+wire_value!(+ proptest::arbitrary::Arbitrary);
 
 /// Strategies that keep generated values' trees small: the derived strategies of the
 /// nested message enums are large enough to overflow a 2 MiB stack in debug builds when

@@ -9,11 +9,13 @@
 
 pub mod create;
 pub mod delete;
+pub(crate) mod kind_enum;
 pub mod list;
 pub mod metadata;
 pub mod objects;
 pub mod request;
 pub mod status;
+pub mod table;
 pub mod typed;
 pub mod watch;
 

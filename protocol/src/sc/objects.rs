@@ -374,6 +374,16 @@ wire_enum! {
     }
 }
 
+impl SpuType {
+    /// The lowercase label shown in tables and messages.
+    pub fn label(self) -> &'static str {
+        match self {
+            SpuType::Managed => "managed",
+            SpuType::Custom => "custom",
+        }
+    }
+}
+
 wire_enum! {
     pub enum EncryptionType: u8 {
         Plaintext = 0,
@@ -589,6 +599,16 @@ wire_enum! {
     pub enum AuthTokenResolution: u8 {
         Ok = 0,
         Invalid = 1,
+    }
+}
+
+impl AuthTokenResolution {
+    /// The lowercase label shown in tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            AuthTokenResolution::Ok => "ok",
+            AuthTokenResolution::Invalid => "invalid",
+        }
     }
 }
 

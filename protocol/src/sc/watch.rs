@@ -5,9 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Decode, DecodeError, Encode, EncodeError, Reader, Version};
-use crate::sc::metadata::{Metadata, ObjectKind, ObjectSpec};
-use crate::sc::objects::*;
-use crate::sc::typed::{decode_typed, encode_typed};
+use crate::sc::kind_enum::kind_enum;
+use crate::sc::metadata::{Metadata, ObjectSpec};
 use crate::{wire_enum, wire_struct};
 
 wire_struct! {
@@ -139,181 +138,13 @@ impl<S: ObjectSpec> Decode for MetadataUpdate<S> {
     }
 }
 
-/// A watch request as a server decodes it: the kind comes from the typed buffer's label.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub enum ObjectWatchRequest {
-    Topic(WatchRequest),
-    Partition(WatchRequest),
-    Spu(WatchRequest),
-    CustomSpu(WatchRequest),
-    AuthToken(WatchRequest),
-    PartitionState(WatchRequest),
+kind_enum! {
+    /// A watch request as a server decodes it: the kind comes from the typed buffer's label.
+    pub enum ObjectWatchRequest(WatchRequest);
 }
 
-impl ObjectWatchRequest {
-    pub fn new(kind: ObjectKind, request: WatchRequest) -> Self {
-        match kind {
-            ObjectKind::Topic => Self::Topic(request),
-            ObjectKind::Partition => Self::Partition(request),
-            ObjectKind::Spu => Self::Spu(request),
-            ObjectKind::CustomSpu => Self::CustomSpu(request),
-            ObjectKind::AuthToken => Self::AuthToken(request),
-            ObjectKind::PartitionState => Self::PartitionState(request),
-        }
-    }
-
-    /// A watch of `S` objects.
-    pub fn of<S: ObjectSpec>(request: WatchRequest) -> Self {
-        Self::new(S::KIND, request)
-    }
-
-    pub fn kind(&self) -> ObjectKind {
-        match self {
-            Self::Topic(_) => ObjectKind::Topic,
-            Self::Partition(_) => ObjectKind::Partition,
-            Self::Spu(_) => ObjectKind::Spu,
-            Self::CustomSpu(_) => ObjectKind::CustomSpu,
-            Self::AuthToken(_) => ObjectKind::AuthToken,
-            Self::PartitionState(_) => ObjectKind::PartitionState,
-        }
-    }
-
-    pub fn request(&self) -> &WatchRequest {
-        match self {
-            Self::Topic(r)
-            | Self::Partition(r)
-            | Self::Spu(r)
-            | Self::CustomSpu(r)
-            | Self::AuthToken(r)
-            | Self::PartitionState(r) => r,
-        }
-    }
-}
-
-impl Default for ObjectWatchRequest {
-    fn default() -> Self {
-        Self::Topic(WatchRequest::default())
-    }
-}
-
-impl Encode for ObjectWatchRequest {
-    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
-        encode_typed(self.kind().label(), self.request(), dst, version)
-    }
-}
-
-impl Decode for ObjectWatchRequest {
-    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
-        decode_typed(src, version, |label, payload| {
-            let kind = ObjectKind::parse(label)?;
-            Ok(Self::new(kind, WatchRequest::decode(payload, version)?))
-        })
-    }
-}
-
-/// One watch response frame as a client decodes it (or a server builds it).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[cfg_attr(feature = "arbitrary", derive(proptest_derive::Arbitrary))]
-pub enum ObjectWatchResponse {
-    Topic(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        MetadataUpdate<TopicSpec>,
-    ),
-    Partition(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        MetadataUpdate<PartitionSpec>,
-    ),
-    Spu(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        MetadataUpdate<SpuSpec>,
-    ),
-    CustomSpu(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        MetadataUpdate<CustomSpuSpec>,
-    ),
-    AuthToken(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        MetadataUpdate<AuthTokenSpec>,
-    ),
-    PartitionState(
-        #[cfg_attr(
-            feature = "arbitrary",
-            proptest(strategy = "crate::sc::metadata::arb::boxed()")
-        )]
-        MetadataUpdate<PartitionStateSpec>,
-    ),
-}
-
-impl ObjectWatchResponse {
-    /// Wrap an update of `S` objects.
-    pub fn of<S: ObjectSpec>(update: MetadataUpdate<S>) -> Self {
-        S::wrap_watch(update)
-    }
-
-    /// The update, if it is about `S` objects.
-    pub fn into_kind<S: ObjectSpec>(self) -> Result<MetadataUpdate<S>, Self> {
-        S::unwrap_watch(self)
-    }
-
-    pub fn kind(&self) -> ObjectKind {
-        match self {
-            Self::Topic(_) => ObjectKind::Topic,
-            Self::Partition(_) => ObjectKind::Partition,
-            Self::Spu(_) => ObjectKind::Spu,
-            Self::CustomSpu(_) => ObjectKind::CustomSpu,
-            Self::AuthToken(_) => ObjectKind::AuthToken,
-            Self::PartitionState(_) => ObjectKind::PartitionState,
-        }
-    }
-}
-
-impl Default for ObjectWatchResponse {
-    fn default() -> Self {
-        Self::Topic(MetadataUpdate::default())
-    }
-}
-
-impl Encode for ObjectWatchResponse {
-    fn encode(&self, dst: &mut Vec<u8>, version: Version) -> Result<(), EncodeError> {
-        let label = self.kind().label();
-        match self {
-            Self::Topic(u) => encode_typed(label, u, dst, version),
-            Self::Partition(u) => encode_typed(label, u, dst, version),
-            Self::Spu(u) => encode_typed(label, u, dst, version),
-            Self::CustomSpu(u) => encode_typed(label, u, dst, version),
-            Self::AuthToken(u) => encode_typed(label, u, dst, version),
-            Self::PartitionState(u) => encode_typed(label, u, dst, version),
-        }
-    }
-}
-
-impl Decode for ObjectWatchResponse {
-    fn decode(src: &mut Reader<'_>, version: Version) -> Result<Self, DecodeError> {
-        decode_typed(src, version, |label, p| {
-            Ok(match ObjectKind::parse(label)? {
-                ObjectKind::Topic => Self::Topic(Decode::decode(p, version)?),
-                ObjectKind::Partition => Self::Partition(Decode::decode(p, version)?),
-                ObjectKind::Spu => Self::Spu(Decode::decode(p, version)?),
-                ObjectKind::CustomSpu => Self::CustomSpu(Decode::decode(p, version)?),
-                ObjectKind::AuthToken => Self::AuthToken(Decode::decode(p, version)?),
-                ObjectKind::PartitionState => Self::PartitionState(Decode::decode(p, version)?),
-            })
-        })
-    }
+kind_enum! {
+    /// One watch response frame as a client decodes it (or a server builds it).
+    pub enum ObjectWatchResponse: MetadataUpdate<S: ObjectSpec> by wrap_watch / unwrap_watch,
+        strategy = "crate::sc::metadata::arb::boxed()";
 }

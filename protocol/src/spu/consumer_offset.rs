@@ -1,4 +1,6 @@
-//! The consumer-offset APIs (1006, 1007, 1008 at v24; §6.5). Types only: this cluster keeps
+//! The consumer-offset APIs (1006, 1007, 1008 at v24), Fluvio's
+//! `UpdateConsumerOffsetRequest`, `DeleteConsumerOffsetRequest` and
+//! `FetchConsumerOffsetsRequest`. Types only: this cluster keeps
 //! no consumer offsets, and an SPU answers them with `OffsetManagementDisabled`.
 //!
 //! ```text

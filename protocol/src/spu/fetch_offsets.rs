@@ -1,5 +1,5 @@
-//! FetchOffsets (api key 1002, served at v24; §6.2): a partition's log start and high
-//! watermark, asked by a consumer before it streams.
+//! FetchOffsets (api key 1002, served at v24), Fluvio's `FetchOffsetsRequest`: a
+//! partition's log start and high watermark, asked by a consumer before it streams.
 //!
 //! ```text
 //! request   topics Vec<{ name string, partitions Vec<{ partition_index u32 }> }>,

@@ -1,4 +1,5 @@
-//! SmartModule invocations (§6.6), as Produce (v≥8) and StreamFetch (v≥18) carry them.
+//! SmartModule invocations (Fluvio's `SmartModuleInvocation`), as Produce (v≥8) and
+//! StreamFetch (v≥18) carry them.
 //!
 //! This cluster runs no SmartModules. The types decode completely anyway, so a server can
 //! read the whole request and answer a non-empty list with a proper error code (a produce

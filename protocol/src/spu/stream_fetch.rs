@@ -1,5 +1,5 @@
-//! StreamFetch (api key 1003, served at v24; §6.3): a consumer's continuous read of one
-//! partition. Any number of response frames follow on the request's correlation id, for as
+//! StreamFetch (api key 1003, served at v24), Fluvio's `StreamFetchRequest`: a consumer's
+//! continuous read of one partition. Any number of response frames follow on the request's correlation id, for as
 //! long as the connection lives.
 //!
 //! ```text

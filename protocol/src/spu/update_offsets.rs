@@ -1,4 +1,4 @@
-//! UpdateOffsets (api key 1005, v0; §6.4): the consumer reports, per stream session, the
+//! UpdateOffsets (api key 1005, v0), Fluvio's `UpdateOffsetsRequest`: the consumer reports, per stream session, the
 //! next offset it expects. The real SPU uses it for flow control and answers 3002
 //! `FetchSessionNotFoud` for unknown sessions.
 //!

@@ -254,8 +254,8 @@ fn topic_settings_and_dry_run(c: &Cluster) {
     for line in [
         "Ignore Rack Assignment:  yes",
         "Retention Time:          1h",
-        "Segment Size:            4MiB",
-        "Max Partition Size:      10MiB",
+        "Segment Size:            4 MiB",
+        "Max Partition Size:      10 MiB",
     ] {
         assert!(run.stdout.contains(line), "{line:?} in\n{}", run.stdout);
     }

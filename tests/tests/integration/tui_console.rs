@@ -142,9 +142,9 @@ fn the_views_follow_the_cluster_live() {
             &topics,
             "
  1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
-NAME    PARTITIONS  REPLICATION  STATUS       REASON
-audit   1           1            provisioned  -
-orders  2           1            provisioned  -
+NAME    PARTITIONS  REPLICAS  STATUS       REASON
+audit   1           1         provisioned  -
+orders  2           1         provisioned  -
 
 
 
@@ -161,8 +161,8 @@ Enter tail  d delete  q quit  ? help  : command
             &spus,
             "
  1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
-ID    NAME  TYPE     STATUS  RACK  PUBLIC           PRIVATE
-5001  5001  managed  online  -     127.0.0.1:PORT  127.0.0.1:PORT
+ID    NAME  TYPE     STATUS  PUBLIC           PRIVATE          RACK
+5001  5001  managed  online  127.0.0.1:PORT  127.0.0.1:PORT  -
 
 
 
@@ -183,14 +183,14 @@ q quit  ? help  : command
         let header = lines.next().unwrap_or_default();
         assert_eq!(
             header,
-            "TOPIC   PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC  STATUS   HW  LEO  SIZE  RATE  TREND"
+            "TOPIC   PARTITION  LEADER  EPOCH  REPLICAS  IN-SYNC-SET  RESOLUTION  HW  LEO  SIZE  RATE  TREND"
         );
         let rows: Vec<Vec<&str>> = lines
             .take(3)
             .map(|l| l.split_whitespace().collect())
             .collect();
         for row in &rows {
-            // LEADER, EPOCH, REPLICAS, IN-SYNC (the set) of a new one-replica partition.
+            // LEADER, EPOCH, REPLICAS, IN-SYNC-SET of a new one-replica partition.
             assert_eq!(row[2..6], ["5001", "0", "[5001]", "[5001]"], "{partitions}");
         }
         fluvio
@@ -215,8 +215,8 @@ q quit  ? help  : command
             &tokens,
             "
  1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
-NAME       TYPE    SPU RANGE  STATUS  REASON
-edge-spus  custom  7000-7999  ok      -
+TOKEN-NAME  STATUS  SPU-MIN  SPU-MAX  TYPE    REASON
+edge-spus   ok      7000     7999     custom  -
 
 
 
@@ -352,7 +352,7 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
             .unwrap_or_default()
             .split_whitespace()
             .collect();
-        // TOPIC PARTITION LEADER EPOCH REPLICAS IN-SYNC STATUS HW LEO
+        // TOPIC PARTITION LEADER EPOCH REPLICAS IN-SYNC-SET RESOLUTION HW LEO
         assert_eq!(
             row[..9],
             ["events", "0", "5001", "0", "[5001]", "[5001]", "online", "1", "1"]
@@ -413,8 +413,8 @@ fn the_command_bar_runs_cli_commands() {
             &confirm,
             "
  1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ SC 127.0.0.1:PORT
-NAME       PARTITIONS  REPLICATION  STATUS       REASON
-made-here  2           1            provisioned  -
+NAME       PARTITIONS  REPLICAS  STATUS       REASON
+made-here  2           1         provisioned  -
                     ┌ Confirm ─────────────────────────────────────────────────┐
                     │Delete topic 'made-here' and all its records?             │
                     │                                                          │

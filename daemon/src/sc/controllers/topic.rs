@@ -15,7 +15,8 @@ use crate::sc::store::{Mutation, PartitionObj, Stores, TopicObj, partition_name}
 use crate::storage::StorageConfig;
 
 pub const MAX_NAME_LEN: usize = 63;
-/// Limits of the seed-era schema; beyond them a typo is more likely than intent.
+/// The limits the original Fluvio's topic schema (its Kubernetes custom resource) set on
+/// partitions and replication factor; beyond them a typo is more likely than intent.
 pub const MAX_PARTITIONS: u32 = 5000;
 pub const MAX_REPLICATION: u32 = 5000;
 

@@ -9,7 +9,7 @@ use protocol::spu::{
     FetchOffsetsResponse,
 };
 
-use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
+use crate::spu::replica::store::{NEW_REPLICA_WAIT, ReplicaStore};
 
 pub async fn fetch_offsets(
     store: &ReplicaStore,

@@ -1,14 +1,15 @@
 //! The SPU's public port: what clients (the official client, our console) send to the
-//! leader of a partition (§6 of the wire spec), one request kind per file:
+//! leader of a partition, in the official Fluvio SPU API (`SpuServerApiKey` of the
+//! `fluvio-spu-schema` crate), one request kind per file:
 //!
 //! | key | file | |
 //! |---|---|---|
 //! | 18 | here | ApiVersions: the SPU table, `(0,0,24) (1002,24,24) (1003,0,24) (1005,0,0)` |
-//! | 0 | [`produce`] | append batches, one answer entry per request entry |
-//! | 1002 | [`fetch_offsets`] | log start and high watermark |
-//! | 1003 | [`stream_fetch`] | a session pushing batches as they are written |
-//! | 1005 | [`update_offsets`] | consumer acknowledgements (flow control) |
-//! | 1006-1008 | here | consumer offsets: not kept, answered `OffsetManagementDisabled` |
+//! | 0 | [`produce`] | Produce: append batches, one answer entry per request entry |
+//! | 1002 | [`fetch_offsets`] | FetchOffsets: log start and high watermark |
+//! | 1003 | [`stream_fetch`] | StreamFetch: a session pushing batches as they are written |
+//! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
+//! | 1006-1008 | here | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets: not kept, answered `OffsetManagementDisabled` |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
@@ -32,7 +33,7 @@ use protocol::spu::{
 use protocol::{DecodeError, Reader};
 use tracing::debug;
 
-use super::store::ReplicaStore;
+use super::replica::store::ReplicaStore;
 use crate::net::{Request, RequestError, ResponseSink, Service};
 
 /// The public port's service.

@@ -26,8 +26,8 @@ use protocol::spu::{
 };
 use tracing::warn;
 
-use crate::spu::partition::Partition;
-use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
+use crate::spu::replica::partition::Partition;
+use crate::spu::replica::store::{NEW_REPLICA_WAIT, ReplicaStore};
 use crate::storage::StorageError;
 
 /// Used when a request carries no usable timeout.

@@ -33,8 +33,8 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::net::{RequestError, ResponseSink};
-use crate::spu::partition::{Partition, isolation, read_cap};
-use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
+use crate::spu::replica::partition::{Partition, isolation, read_cap};
+use crate::spu::replica::store::{NEW_REPLICA_WAIT, ReplicaStore};
 use crate::storage::{CorruptionKind, Isolation, ReadSlice, StorageError};
 
 /// Frames a pacing session sends ahead of the consumer's acknowledgements.

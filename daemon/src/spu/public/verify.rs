@@ -7,7 +7,7 @@ use protocol::record::batch::BatchError;
 use protocol::spu::{ProblemKind, VerifyProblem, VerifyReplicaRequest, VerifyReplicaResponse};
 use tracing::{error, info};
 
-use crate::spu::store::{NEW_REPLICA_WAIT, ReplicaStore};
+use crate::spu::replica::store::{NEW_REPLICA_WAIT, ReplicaStore};
 use crate::storage::{CorruptRange, CorruptionKind, VerifyReport};
 
 pub async fn verify(store: &ReplicaStore, request: &VerifyReplicaRequest) -> VerifyReplicaResponse {

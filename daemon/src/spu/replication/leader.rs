@@ -1,5 +1,5 @@
 //! The leader's view of its followers: their log ends, the in-sync set, and the high
-//! watermark that follows from them. Pure state, no I/O: [`Partition`](super::partition)
+//! watermark that follows from them. Pure state, no I/O: [`Partition`](crate::spu::replica::partition)
 //! feeds it follower reports and the SC's assignment and applies what it decides.
 //!
 //! Rules (Kafka's, with the SC owning the in-sync set like KRaft's AlterPartition):

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use protocol::internal::{Replica, ReplicaOffsetReport};
@@ -16,9 +16,10 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, error, info, warn};
 
-use super::follower::{self, Term};
 use super::partition::Partition;
+use crate::spu::replication::follower::{self, Term};
 use crate::storage::FlushPolicy;
+use crate::sync::{lock, read, run_blocking, write};
 
 /// How often retention runs over every hosted replica.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
@@ -90,6 +91,7 @@ pub struct ReplicaStore {
     replica_lag: RwLock<Duration>,
     max_frame_bytes: usize,
     /// Test fault injection: while this file exists, follower streams send nothing.
+    #[cfg(feature = "fault-injection")]
     fault_hold: RwLock<Option<PathBuf>>,
 }
 
@@ -120,37 +122,28 @@ impl ReplicaStore {
             followers: Mutex::default(),
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            #[cfg(feature = "fault-injection")]
             fault_hold: RwLock::default(),
         })
     }
 
     /// See `--fault-hold-replication`.
+    #[cfg(feature = "fault-injection")]
     pub fn set_fault_hold_replication(&self, file: Option<PathBuf>) {
-        *self
-            .fault_hold
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = file;
+        *write(&self.fault_hold) = file;
     }
 
+    #[cfg(feature = "fault-injection")]
     pub fn fault_hold_replication(&self) -> Option<PathBuf> {
-        self.fault_hold
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        read(&self.fault_hold).clone()
     }
 
     pub fn set_replica_lag(&self, lag: Duration) {
-        *self
-            .replica_lag
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = lag;
+        *write(&self.replica_lag) = lag;
     }
 
     fn replica_lag(&self) -> Duration {
-        *self
-            .replica_lag
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+        *read(&self.replica_lag)
     }
 
     /// The SPU directory from the SC.
@@ -162,28 +155,18 @@ impl ReplicaStore {
                 (*id, format!("{}:{}", e.host, e.port))
             })
             .collect();
-        *self
-            .private_addrs
-            .write()
-            .unwrap_or_else(PoisonError::into_inner) = addrs;
+        *write(&self.private_addrs) = addrs;
     }
 
     /// Where SPU `id`'s private port is, `host:port`.
     pub fn private_addr(&self, id: SpuId) -> Option<String> {
-        self.private_addrs
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&id)
-            .cloned()
+        read(&self.private_addrs).get(&id).cloned()
     }
 
     /// Start, restart or stop fetch loops so that every replica this SPU follows has one
     /// for its current leader and epoch.
     fn follow_leaders(self: &Arc<Self>) {
-        let mut followers = self
-            .followers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut followers = lock(&self.followers);
         let partitions = self.all();
         let mut wanted: HashMap<ReplicaKey, (Term, Arc<Partition>)> = HashMap::new();
         for p in partitions {
@@ -239,7 +222,7 @@ impl ReplicaStore {
                     self.follow_leaders();
                 }
                 _ = shutdown.changed() => {
-                    let followers = std::mem::take(&mut *self.followers.lock().unwrap_or_else(PoisonError::into_inner));
+                    let followers = std::mem::take(&mut *lock(&self.followers));
                     for (_, (_, task)) in followers {
                         task.abort();
                     }
@@ -260,11 +243,7 @@ impl ReplicaStore {
 
     /// A hosted replica, leader or not.
     pub fn get(&self, key: &ReplicaKey) -> Option<Arc<Partition>> {
-        self.partitions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            .cloned()
+        read(&self.partitions).get(key).cloned()
     }
 
     /// The replica of `topic`/`partition` if this SPU leads it.
@@ -308,7 +287,7 @@ impl ReplicaStore {
     /// background by [`ReplicaStore::reconcile`], so the link to the SC never waits for
     /// log recovery.
     pub fn assign(&self, replicas: BTreeMap<ReplicaKey, Replica>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = lock(&self.pending);
         let removed: Vec<ReplicaKey> = pending
             .assigned
             .keys()
@@ -322,7 +301,7 @@ impl ReplicaStore {
     }
 
     fn take_pending(&self) -> (BTreeMap<ReplicaKey, Replica>, BTreeSet<ReplicaKey>) {
-        let mut pending = self.pending.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = lock(&self.pending);
         let removed = std::mem::take(&mut pending.removed);
         (pending.assigned.clone(), removed)
     }
@@ -340,12 +319,7 @@ impl ReplicaStore {
     }
 
     fn all(&self) -> Vec<Arc<Partition>> {
-        self.partitions
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
+        read(&self.partitions).values().cloned().collect()
     }
 
     /// Follow the assignment until shutdown: open, update and delete replica logs.
@@ -398,10 +372,8 @@ impl ReplicaStore {
             let key = replica.key.clone();
             let dir = self.replica_dir(&key);
             let (spu, flush, report_due) = (self.spu, self.flush, self.report_due.clone());
-            let opened = tokio::task::spawn_blocking(move || {
-                Partition::open(dir, spu, replica, flush, report_due)
-            })
-            .await;
+            let opened =
+                run_blocking(move || Partition::open(dir, spu, replica, flush, report_due)).await;
             match opened {
                 Ok(Ok(p)) => {
                     let offsets = p.offsets().ok();
@@ -413,10 +385,7 @@ impl ReplicaStore {
                         leo = offsets.map(|o| o.leo),
                         "replica log open"
                     );
-                    self.partitions
-                        .write()
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .insert(key, Arc::new(p));
+                    write(&self.partitions).insert(key, Arc::new(p));
                 }
                 Ok(Err(err)) => {
                     complete = false;
@@ -435,13 +404,9 @@ impl ReplicaStore {
 
     /// Stop serving a replica and delete its log.
     async fn delete(&self, key: &ReplicaKey) {
-        let removed = self
-            .partitions
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(key);
+        let removed = write(&self.partitions).remove(key);
         let Some(p) = removed else { return };
-        match tokio::task::spawn_blocking(move || p.delete()).await {
+        match run_blocking(move || p.delete()).await {
             Ok(Ok(())) => {
                 info!(spu = self.spu, replica = %key, "replica removed; its log is deleted")
             }
@@ -459,8 +424,7 @@ impl ReplicaStore {
         let mut deleted = 0;
         for p in self.all() {
             let key = p.key().clone();
-            match tokio::task::spawn_blocking(move || p.enforce_retention(SystemTime::now())).await
-            {
+            match run_blocking(move || p.enforce_retention(SystemTime::now())).await {
                 Ok(Ok(outcome)) => deleted += outcome.deleted_segments,
                 Ok(Err(err)) => warn!(spu = self.spu, replica = %key, %err, "retention failed"),
                 Err(err) => warn!(spu = self.spu, replica = %key, %err, "retention task failed"),
@@ -488,17 +452,12 @@ impl ReplicaStore {
 
     /// Close every log cleanly (shutdown): the next start skips recovery.
     pub async fn close_all(&self) {
-        let partitions: Vec<Arc<Partition>> = std::mem::take(
-            &mut *self
-                .partitions
-                .write()
-                .unwrap_or_else(PoisonError::into_inner),
-        )
-        .into_values()
-        .collect();
+        let partitions: Vec<Arc<Partition>> = std::mem::take(&mut *write(&self.partitions))
+            .into_values()
+            .collect();
         for p in partitions {
             let key = p.key().clone();
-            match tokio::task::spawn_blocking(move || p.close()).await {
+            match run_blocking(move || p.close()).await {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     warn!(spu = self.spu, replica = %key, %err, "closing the replica log failed")

@@ -1,4 +1,5 @@
-//! For unit tests: one connection of a scripted SC of the object API.
+//! For unit tests (this crate's, and with the `fake-sc` feature those of the crates built
+//! on it): one connection of a scripted SC of the object API.
 
 use protocol::sc::{ScRequest, ScResponse};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -6,23 +6,20 @@ use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use protocol::api::{RequestHeader, encode_request_frame};
 use protocol::internal::{
-    ApiRequest, ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse,
-    ReportOffsetsRequest, WatchControlRequest,
+    ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse, ReportOffsetsRequest,
+    WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
-use protocol::{Decode, Reader};
-use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
-use super::store::ReplicaStore;
-use super::{SpuConfig, SpuError};
-use crate::net::FrameReader;
+use crate::net::client::{Frames, decode, send};
+use crate::spu::replica::store::ReplicaStore;
+use crate::spu::{SpuConfig, SpuError};
 
 /// Well inside the SC's heartbeat timeout (`--spu-heartbeat-timeout-ms`, a few seconds).
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
@@ -96,62 +93,6 @@ pub async fn run(
         }
         backoff = (backoff * 2).min(BACKOFF_MAX);
     }
-}
-
-pub(super) fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
-    let header: RequestHeader = R::header(corr, "fluvio-spu");
-    encode_request_frame(&header, request).map_err(io::Error::other)
-}
-
-/// Response frames read from one connection.
-pub(super) struct Frames {
-    frames: FrameReader<OwnedReadHalf>,
-    /// Names the peer in errors.
-    peer: &'static str,
-}
-
-impl Frames {
-    pub(super) fn new(reader: OwnedReadHalf, max: usize, peer: &'static str) -> Self {
-        Self {
-            frames: FrameReader::new(reader, max),
-            peer,
-        }
-    }
-
-    /// The next response: its correlation id and body. Cancel safe.
-    pub(super) async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
-        let Some(frame) = self.frames.next().await? else {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("the {} closed the connection", self.peer),
-            ));
-        };
-        let mut src = Reader::new(&frame);
-        let corr = i32::decode(&mut src, 0).map_err(io::Error::other)?;
-        let at = src.position();
-        Ok((corr, frame.slice(at..)))
-    }
-}
-
-pub(super) async fn send<R: ApiRequest>(
-    writer: &mut OwnedWriteHalf,
-    request: &R,
-    corr: i32,
-) -> io::Result<()> {
-    writer.write_all(&request_frame(request, corr)?).await
-}
-
-pub(super) fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
-    T::from_bytes(body, 0).map_err(io::Error::other)
-}
-
-/// [`decode`] whose record sets are slices of `body`, not copies. The whole body must be
-/// one message.
-pub(super) fn decode_shared<T: Decode>(body: &bytes::Bytes) -> io::Result<T> {
-    let mut src = Reader::shared(body);
-    let value = T::decode(&mut src, 0).map_err(io::Error::other)?;
-    src.finish("frame").map_err(io::Error::other)?;
-    Ok(value)
 }
 
 fn now_ms() -> i64 {

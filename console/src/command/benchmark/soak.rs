@@ -30,6 +30,7 @@ use crate::client::{
     ClientError, ConsumerConfig, Fluvio, Offset, ProducerConfig, RecordMetadata, RecordStream,
     TopicProducer,
 };
+use crate::command::advised;
 
 #[derive(Debug, Clone, Args)]
 pub struct SoakArgs {
@@ -89,7 +90,8 @@ pub enum SoakError {
     )]
     RecordTooSmall { given: usize },
     #[error(
-        "opened {opened} of {wanted} connections to the SC at {addr}, then: {source}. The daemon limits connections per client address (--max-connections-per-peer) and in total (--max-connections) on each listener: share fewer with --connections K, or raise those limits on the daemon"
+        "opened {opened} of {wanted} connections to the SC at {addr}, then: {}. The daemon limits connections per client address (--max-connections-per-peer) and in total (--max-connections) on each listener: share fewer with --connections K, or raise those limits on the daemon",
+        advised(source)
     )]
     Connect {
         opened: u32,
@@ -97,14 +99,20 @@ pub enum SoakError {
         addr: String,
         source: Box<ClientError>,
     },
-    #[error("client {client} cannot start reading {topic}-{partition}: {source}")]
+    #[error(
+        "client {client} cannot start reading {topic}-{partition}: {}",
+        advised(source)
+    )]
     StartConsumer {
         client: u32,
         topic: String,
         partition: u32,
         source: Box<ClientError>,
     },
-    #[error("client {client} cannot start producing to {topic}: {source}")]
+    #[error(
+        "client {client} cannot start producing to {topic}: {}",
+        advised(source)
+    )]
     StartProducer {
         client: u32,
         topic: String,
@@ -114,7 +122,7 @@ pub enum SoakError {
     Task(String),
     #[error("the soak check failed: {0}")]
     CheckFailed(String),
-    #[error(transparent)]
+    #[error("{}", advised(.0))]
     Client(#[from] ClientError),
 }
 
@@ -654,7 +662,7 @@ impl ProducerOutcome {
     fn fail(&mut self, err: &ClientError) {
         self.failures += 1;
         if self.first_failure.is_none() {
-            self.first_failure = Some(err.to_string());
+            self.first_failure = Some(advised(err));
         }
     }
 
@@ -872,7 +880,7 @@ impl Reader {
                             self.check.observe(producer, number, record.offset);
                         }
                     }
-                    Some(Err(err)) => break Some(err.to_string()),
+                    Some(Err(err)) => break Some(advised(&err)),
                     None => break Some("the stream ended".to_string()),
                 },
                 changed = finish.changed(), if told.is_none() => {

@@ -5,7 +5,7 @@
 //! everything the leader stored is on every in-sync replica, so the leader moves the high
 //! watermark to the log end after each append, once the append is as durable as the flush
 //! policy makes it. With followers it is the smallest log end in the in-sync set (see
-//! [`replication`](super::replication)); a follower takes the leader's, capped at its own
+//! [`replication`](crate::spu::replication::leader)); a follower takes the leader's, capped at its own
 //! log end.
 //!
 //! Leader epochs: the leader stamps its epoch into every batch it stores
@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::{Bytes, BytesMut};
@@ -24,11 +24,12 @@ use protocol::sc::{CompressionAlgorithm, SpuId};
 use protocol::spu::{Isolation as WireIsolation, ReplicaKey};
 use tokio::sync::{Notify, watch};
 
-use super::replication::LeaderState;
+use crate::spu::replication::leader::LeaderState;
 use crate::storage::{
     AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
-    RetentionOutcome, StorageConfig, StorageError, VerifyReport,
+    RetentionOutcome, StorageConfig, StorageError, Truncate, VerifyReport, run_blocking,
 };
+use crate::sync::{lock, read as read_lock, write as write_lock};
 
 /// Bytes read at a time when rebuilding the leader-epoch cache from the log.
 const EPOCH_SCAN_BYTES: u64 = 1 << 20;
@@ -101,10 +102,6 @@ pub fn read_cap(offsets: Offsets, isolation: Isolation) -> i64 {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// Write the leader epoch into every batch's header (not covered by the CRC).
 fn stamp_epoch(batches: &mut [u8], epoch: i32) {
     let mut at = 0;
@@ -160,27 +157,6 @@ fn rebuild_epochs(log: &ReplicaLog, epochs: &mut LeaderEpochCache) -> Result<()>
         at = slice.end_offset;
     }
     Ok(())
-}
-
-async fn run_blocking<T: Send + 'static>(
-    dir: &std::path::Path,
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result,
-        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
-        Err(_) => Err(StorageError::RuntimeShutdown {
-            path: dir.to_path_buf(),
-        }),
-    }
-}
-
-fn read_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(PoisonError::into_inner)
-}
-
-fn write_lock<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Partition {
@@ -331,7 +307,7 @@ impl Partition {
     }
 
     fn advance_hw(&self, log: &ReplicaLog, to: i64) -> Result<()> {
-        let _guard = self.hw_lock.lock().unwrap_or_else(PoisonError::into_inner);
+        let _guard = lock(&self.hw_lock);
         if to > log.hw() {
             log.set_hw(to)?;
         }
@@ -618,7 +594,7 @@ impl Partition {
         let this = self.clone();
         let result = run_blocking(&self.dir, move || {
             this.with_log(|log| {
-                let leo = log.truncate_diverged(offset)?;
+                let leo = log.truncate(Truncate::diverged(offset))?;
                 lock(&this.epochs).truncate_to(leo)?;
                 Ok(leo)
             })

@@ -21,7 +21,7 @@ use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
-use super::error::{ClientError, Peer, hint_for};
+use super::error::{ClientError, Peer};
 
 /// How long to wait for a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -92,7 +92,6 @@ impl FrameStream {
             .ok_or_else(|| ClientError::ConnectionLost {
                 peer: self.peer,
                 addr: self.addr.clone(),
-                hint: hint_for(self.peer),
             })
     }
 }
@@ -104,7 +103,6 @@ impl Socket {
             peer,
             addr: addr.to_string(),
             reason,
-            hint: hint_for(peer),
         };
         let stream = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Err(_) => {
@@ -129,7 +127,6 @@ impl Socket {
         let lost = || ClientError::ConnectionLost {
             peer,
             addr: addr.to_string(),
-            hint: hint_for(peer),
         };
         writer.write_all(&frame).await.map_err(|_| lost())?;
         let mut buf = BytesMut::with_capacity(4096);
@@ -334,7 +331,6 @@ impl Socket {
         ClientError::ConnectionLost {
             peer: self.peer,
             addr: self.addr.clone(),
-            hint: hint_for(self.peer),
         }
     }
 }
@@ -460,7 +456,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_dead_sc_is_reported_with_what_to_do() {
+    async fn a_dead_sc_is_reported_by_its_address() {
         // A port that was just free: nothing listens there.
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
@@ -475,10 +471,7 @@ mod tests {
         let text = err.to_string();
         assert_eq!(
             text,
-            format!(
-                "cannot reach the SC at {addr}: connection refused. Is fluvio-daemon running? \
-                 Start it with fluvio-daemon, or point --sc at your SC."
-            )
+            format!("cannot reach the SC at {addr}: connection refused")
         );
     }
 

@@ -143,11 +143,13 @@ impl MetadataCache {
 
     /// Wait until `probe` answers `Some` (after each applied update), up to `timeout`.
     /// While the SC is away the wait goes on: the answer may come with the snapshots of
-    /// the next connection. At the deadline, a lost connection is the error.
+    /// the next connection. At the deadline, a lost connection is the error; otherwise
+    /// the topic (or the partition, when given) did not show up.
     async fn wait_for<T>(
         &self,
         timeout: Duration,
-        what: &str,
+        topic: &str,
+        partition: Option<u32>,
         probe: impl Fn(&State) -> Option<T>,
     ) -> Result<T, ClientError> {
         let mut rx = self.shared.changes.subscribe();
@@ -162,10 +164,11 @@ impl MetadataCache {
                     if let Some(why) = &read(&self.shared.state).lost {
                         return Err(why.clone());
                     }
-                    return Err(ClientError::NotFound(format!(
-                        "{what} did not appear in the SC's metadata within {} s",
-                        timeout.as_secs()
-                    )));
+                    return Err(ClientError::MetadataTimeout {
+                        topic: topic.to_string(),
+                        partition,
+                        timeout,
+                    });
                 }
             }
         }
@@ -174,12 +177,10 @@ impl MetadataCache {
     /// The topic, or `None` if it does not exist. While the SC is away, a topic missing
     /// from the (maybe stale) copy is waited for, up to [`METADATA_TIMEOUT`].
     pub async fn topic(&self, name: &str) -> Result<Option<Metadata<TopicSpec>>, ClientError> {
-        self.wait_for(METADATA_TIMEOUT, &format!("topic '{name}'"), |s| {
-            match s.topics.get(name) {
-                Some(topic) => Some(Some(topic.clone())),
-                None if s.lost.is_some() => None,
-                None => Some(None),
-            }
+        self.wait_for(METADATA_TIMEOUT, name, None, |s| match s.topics.get(name) {
+            Some(topic) => Some(Some(topic.clone())),
+            None if s.lost.is_some() => None,
+            None => Some(None),
         })
         .await
     }
@@ -194,7 +195,7 @@ impl MetadataCache {
         timeout: Duration,
     ) -> Result<PartitionRoute, ClientError> {
         let name = protocol::sc::partition_name(topic, partition);
-        self.wait_for(timeout, &format!("partition {name}"), |s| {
+        self.wait_for(timeout, topic, Some(partition), |s| {
             if let Some(unplaced) = s.topics.get(topic).and_then(not_provisioned) {
                 return Some(Err(unplaced));
             }

@@ -14,10 +14,9 @@ use protocol::spu::{
 };
 use protocol::{Decode, Reader};
 use serde::{Deserialize, Serialize};
-use tokio::sync::mpsc;
 
-use super::cluster::{Fluvio, RETRY_BACKOFF};
 use super::error::{ClientError, Peer};
+use super::routing::{RETRY_BACKOFF, Routing};
 use super::socket::{FrameStream, Socket};
 
 /// How long `partition verify` waits for the leader's answer. The SPU reads every byte of
@@ -101,7 +100,7 @@ pub struct ConsumerRecord {
 /// A consumer of one partition.
 #[derive(Clone)]
 pub struct PartitionConsumer {
-    fluvio: Fluvio,
+    routing: Routing,
     topic: String,
     partition: u32,
 }
@@ -116,9 +115,9 @@ pub struct PartitionOffsets {
 }
 
 impl PartitionConsumer {
-    pub(crate) fn new(fluvio: Fluvio, topic: String, partition: u32) -> Self {
+    pub(crate) fn new(routing: Routing, topic: String, partition: u32) -> Self {
         Self {
-            fluvio,
+            routing,
             topic,
             partition,
         }
@@ -134,7 +133,7 @@ impl PartitionConsumer {
 
     /// Ask the leader for the log start and high watermark.
     pub async fn offsets(&self) -> Result<PartitionOffsets, ClientError> {
-        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let (_, socket) = self.routing.leader(&self.topic, self.partition).await?;
         self.offsets_on(&socket).await
     }
 
@@ -175,10 +174,10 @@ impl PartitionConsumer {
     }
 
     /// Have the partition's leader read every batch of its log and report each range that
-    /// does not read back (`fluvio partition verify`). Takes as long as reading the whole
+    /// does not read back: a scrub on request. Takes as long as reading the whole
     /// log on the SPU.
     pub async fn verify(&self) -> Result<VerifyReplicaResponse, ClientError> {
-        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let (_, socket) = self.routing.leader(&self.topic, self.partition).await?;
         let version = VerifyReplicaRequest::VERSION;
         let request = VerifyReplicaRequest::new(self.topic.clone(), self.partition);
         let reply = socket
@@ -208,10 +207,10 @@ impl PartitionConsumer {
         offset: Offset,
         config: ConsumerConfig,
     ) -> Result<RecordStream, ClientError> {
-        let (_, socket) = self.fluvio.leader(&self.topic, self.partition).await?;
+        let (_, socket) = self.routing.leader(&self.topic, self.partition).await?;
         let offsets = self.offsets_on(&socket).await?;
         let start = offset.resolve(offsets.start, offsets.end);
-        // The last offset to deliver, if the stream stops: `--end`, or the end as of now.
+        // The last offset to deliver, if the stream stops: `config.end`, or the end as of now.
         let mut last = config.end;
         if config.stop_at_end {
             let at_end = offsets.end - 1;
@@ -235,7 +234,7 @@ impl PartitionConsumer {
             )
         };
         Ok(RecordStream {
-            fluvio: self.fluvio.clone(),
+            routing: self.routing.clone(),
             topic: self.topic.clone(),
             request,
             socket,
@@ -254,7 +253,7 @@ impl PartitionConsumer {
 /// leader goes away (its connection drops, or it answers that it no longer leads), the
 /// stream follows the leadership to the new leader and carries on from the next offset.
 pub struct RecordStream {
-    fluvio: Fluvio,
+    routing: Routing,
     topic: String,
     request: StreamFetchRequest,
     socket: Socket,
@@ -325,17 +324,17 @@ impl RecordStream {
             // While the SC is away its copy of the metadata may be stale: wait for it to
             // come back (the cache reconnects on its own). Past the deadline, the lost SC
             // is the error.
-            if let Err(lost) = self.fluvio.metadata().check_connected() {
+            if let Err(lost) = self.routing.metadata().check_connected() {
                 if tokio::time::Instant::now() >= deadline {
                     return Err(lost);
                 }
                 continue;
             }
             // Fails with "does not exist" when the topic was deleted.
-            self.fluvio.topic(&self.topic).await?;
-            self.fluvio.drop_spu_at(self.socket.addr()).await;
+            self.routing.topic(&self.topic).await?;
+            self.routing.drop_spu_at(self.socket.addr()).await;
             self.request.fetch_offset = self.next_offset;
-            let error = match self.fluvio.leader(&self.topic, self.partition).await {
+            let error = match self.routing.leader(&self.topic, self.partition).await {
                 Ok((_, socket)) => match socket
                     .stream(
                         spu_keys::STREAM_FETCH,
@@ -551,42 +550,6 @@ enum FrameEnd {
 
 /// How long a stream looks for a new leader before giving up.
 const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
-
-/// Records of several partitions, interleaved as they arrive (each partition in order).
-pub struct MultiStream {
-    records: mpsc::Receiver<Result<ConsumerRecord, ClientError>>,
-}
-
-impl MultiStream {
-    /// Stream every partition in `partitions` of `topic` from `offset`.
-    pub async fn start(
-        fluvio: &Fluvio,
-        topic: &str,
-        partitions: &[u32],
-        offset: Offset,
-        config: ConsumerConfig,
-    ) -> Result<MultiStream, ClientError> {
-        let (tx, rx) = mpsc::channel(1024);
-        for &partition in partitions {
-            let consumer = fluvio.partition_consumer(topic, partition).await?;
-            let mut stream = consumer.stream(offset, config.clone()).await?;
-            let tx = tx.clone();
-            tokio::spawn(async move {
-                while let Some(item) = stream.next().await {
-                    if tx.send(item).await.is_err() {
-                        return;
-                    }
-                }
-            });
-        }
-        Ok(MultiStream { records: rx })
-    }
-
-    /// The next record of any partition; `None` when every partition's stream ended.
-    pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ClientError>> {
-        self.records.recv().await
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -18,9 +18,9 @@ use protocol::sc::SpuId;
 use tokio::net::TcpStream;
 use tracing::{debug, error, info};
 
-use super::link::{Frames, decode, decode_shared, send};
-use super::partition::Partition;
-use super::store::ReplicaStore;
+use crate::net::client::{Frames, decode, decode_shared, send};
+use crate::spu::replica::partition::Partition;
+use crate::spu::replica::store::ReplicaStore;
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);

@@ -1,6 +1,10 @@
-//! What went wrong talking to the cluster, worded for the person who has to fix it.
+//! What went wrong talking to the cluster: what failed and where, in fields a caller can
+//! match on. What to do about it is for the program built on the library to say.
+
+use std::time::Duration;
 
 use protocol::api::ErrorCode;
+use protocol::record::{Compression, RecordError};
 use protocol::sc::TopicResolution;
 use protocol::{DecodeError, EncodeError};
 
@@ -22,19 +26,14 @@ impl std::fmt::Display for Peer {
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ClientError {
-    #[error("cannot reach the {peer} at {addr}: {reason}. {hint}")]
+    #[error("cannot reach the {peer} at {addr}: {reason}")]
     Unreachable {
         peer: Peer,
         addr: String,
         reason: String,
-        hint: &'static str,
     },
-    #[error("the connection to the {peer} at {addr} was lost. {hint}")]
-    ConnectionLost {
-        peer: Peer,
-        addr: String,
-        hint: &'static str,
-    },
+    #[error("the connection to the {peer} at {addr} was lost")]
+    ConnectionLost { peer: Peer, addr: String },
     #[error("the {peer} at {addr} did not answer within {secs} s")]
     Timeout { peer: Peer, addr: String, secs: u64 },
     #[error("the {peer} at {addr} sent a response this client cannot read: {source}")]
@@ -64,15 +63,49 @@ pub enum ClientError {
         code: ErrorCode,
         message: Option<String>,
     },
-    #[error("{0}")]
-    NotFound(String),
+    /// Neither the SC's watched metadata nor the SC itself knows the topic.
+    #[error("topic '{topic}' does not exist")]
+    TopicNotFound { topic: String },
+    /// The topic is placed but has no partitions to produce to.
+    #[error("topic '{topic}' has no partitions")]
+    NoPartitions { topic: String },
+    #[error("topic '{topic}' has {partitions} partition(s); there is no partition {partition}")]
+    PartitionNotFound {
+        topic: String,
+        partition: u32,
+        /// How many partitions the topic has.
+        partitions: u32,
+    },
+    /// The SC is connected but its metadata did not show the topic, or the partition and
+    /// its leader's SPU, within the time a lookup waits.
+    #[error(
+        "{} did not appear in the SC's metadata within {} s",
+        metadata_object(topic, *partition),
+        timeout.as_secs()
+    )]
+    MetadataTimeout {
+        topic: String,
+        /// `None` when the topic itself was waited for.
+        partition: Option<u32>,
+        timeout: Duration,
+    },
+    /// The producer was dropped with the record still unacknowledged: nobody will know
+    /// whether it was stored.
+    #[error("the producer stopped before the record was acknowledged")]
+    ProducerStopped,
+    #[error("cannot encode the record: {source}")]
+    EncodeRecord { source: EncodeError },
+    #[error("cannot encode a {compression:?} record batch: {source}")]
+    EncodeBatch {
+        compression: Compression,
+        source: RecordError,
+    },
     /// The topic exists but the SC could not place its partitions; the SC's reason says
     /// why. Waiting for a leader would only end in a timeout that blames the metadata.
     #[error(
-        "topic '{topic}' is not provisioned ({}): {}. {}",
+        "topic '{topic}' is not provisioned ({}): {}",
         resolution.label(),
-        if reason.is_empty() { "the SC gave no reason" } else { reason },
-        unplaced_hint(*resolution)
+        if reason.is_empty() { "the SC gave no reason" } else { reason }
     )]
     TopicNotProvisioned {
         topic: String,
@@ -82,7 +115,7 @@ pub enum ClientError {
     /// A consumed batch failed its CRC-32C or did not parse: the bytes are not what the
     /// producer sent. Nothing of the batch was delivered.
     #[error(
-        "corrupt record batch in topic '{topic}' partition {partition} at offsets {first_offset}..={last_offset} (from the SPU at {addr}): {reason}. The stored data is damaged; `fluvio partition verify {topic} -p {partition}` lists every damaged range"
+        "corrupt record batch in topic '{topic}' partition {partition} at offsets {first_offset}..={last_offset} (from the SPU at {addr}): {reason}. The stored data is damaged"
     )]
     CorruptBatch {
         topic: String,
@@ -138,24 +171,13 @@ impl ClientError {
     }
 }
 
-/// What to do about a topic the SC could not place.
-fn unplaced_hint(resolution: TopicResolution) -> &'static str {
-    match resolution {
-        TopicResolution::InsufficientResources => {
-            "The SC places it as soon as enough SPUs are online (`fluvio spu list` shows them), or delete it and create it with a lower replication factor."
-        }
-        _ => {
-            "Delete the topic and create it again with SPUs that exist (`fluvio spu list` shows them)."
-        }
-    }
-}
-
-/// What to tell a user whose connection to `peer` failed.
-pub(crate) fn hint_for(peer: Peer) -> &'static str {
-    match peer {
-        Peer::Sc => {
-            "Is fluvio-daemon running? Start it with fluvio-daemon, or point --sc at your SC."
-        }
-        Peer::Spu => "Is the SPU running? `fluvio spu list` shows which SPUs are online.",
+/// How a metadata lookup names what it waited for.
+fn metadata_object(topic: &str, partition: Option<u32>) -> String {
+    match partition {
+        Some(partition) => format!(
+            "partition {}",
+            protocol::sc::partition_name(topic, partition)
+        ),
+        None => format!("topic '{topic}'"),
     }
 }

@@ -20,6 +20,7 @@ use protocol::sc::{ReplicaSpec, TopicSpec};
 use protocol::spu::Isolation;
 use serde::Serialize;
 
+use super::{Body, CommandError, Context, Output};
 use crate::client::{
     ClientError, ConsumerConfig, Fluvio, MultiStream, Offset, ProducerConfig, TopicProducer,
 };
@@ -645,6 +646,43 @@ pub fn loopback_baseline(total: u64, chunk: usize) -> Throughput {
     drop(writer);
     let received = reader.join().unwrap_or(0);
     Throughput::new(0, received, started.elapsed())
+}
+
+/// Run one benchmark and report it as text or JSON.
+pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, CommandError> {
+    let (kind, args) = match cmd {
+        BenchmarkCmd::Produce(args) => ("produce", args),
+        BenchmarkCmd::Consume(args) => ("consume", args),
+        BenchmarkCmd::Soak(args) => {
+            let report = run_soak(&ctx.fluvio().await?, &args).await?;
+            let failures = report.check_error().map(CommandError::from);
+            return Ok(Output {
+                body: benchmark_body(args.format, &report, |r| r.to_text()),
+                failures: failures.into_iter().collect(),
+                ..Output::default()
+            });
+        }
+    };
+    let report = run(&ctx.fluvio().await?, kind, &args).await?;
+    Ok(Output {
+        body: benchmark_body(args.format, &report, |r| r.to_text()),
+        ..Output::default()
+    })
+}
+
+/// A benchmark report as text for people or as one JSON object.
+fn benchmark_body<R: serde::Serialize>(
+    format: BenchFormat,
+    report: &R,
+    text: impl Fn(&R) -> String,
+) -> Body {
+    match format {
+        BenchFormat::Text => Body::Text(text(report)),
+        BenchFormat::Json => Body::Text(format!(
+            "{}\n",
+            serde_json::to_string(report).unwrap_or_else(|err| format!("{{\"error\":\"{err}\"}}"))
+        )),
+    }
 }
 
 #[cfg(test)]

@@ -11,9 +11,10 @@
 //! * EpochEndOffset (2103): where an epoch ends here, for a follower's truncation.
 //! * ApiVersions (18): the SPU's table, as before.
 //!
-//! Fault injection for tests (`--fault-hold-replication <file>`, hidden): while that file
-//! exists, follower streams send nothing, so records reach this leader only. That is how
-//! a test gives a leader a tail its followers never saw without a network partition.
+//! Fault injection for tests (`--fault-hold-replication <file>`, only in builds with the
+//! `fault-injection` feature): while that file exists, follower streams send nothing, so
+//! records reach this leader only. That is how a test gives a leader a tail its followers
+//! never saw without a network partition.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,14 +32,43 @@ use protocol::{DecodeError, Reader, Version};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use super::partition::Partition;
-use super::public::stream_fetch::frame_head;
-use super::store::ReplicaStore;
 use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::spu::public::stream_fetch::frame_head;
+use crate::spu::replica::partition::Partition;
+use crate::spu::replica::store::ReplicaStore;
 use crate::storage::{Isolation, ReadSlice};
 
 /// How often a held stream checks whether the hold is lifted.
 const HOLD_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Test fault injection: whether follower streams are held (see the module doc). Without
+/// the `fault-injection` feature it is never held.
+#[derive(Debug, Clone, Default)]
+struct Hold {
+    #[cfg(feature = "fault-injection")]
+    file: Option<std::path::PathBuf>,
+}
+
+impl Hold {
+    #[cfg(feature = "fault-injection")]
+    fn of(store: &ReplicaStore) -> Self {
+        Self {
+            file: store.fault_hold_replication(),
+        }
+    }
+
+    #[cfg(not(feature = "fault-injection"))]
+    fn of(_store: &ReplicaStore) -> Self {
+        Self::default()
+    }
+
+    fn held(&self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        return self.file.as_deref().is_some_and(std::path::Path::exists);
+        #[cfg(not(feature = "fault-injection"))]
+        false
+    }
+}
 
 /// The most a follower frame carries, whatever the follower asks.
 const MAX_FOLLOWER_FRAME_BYTES: i32 = 8 << 20;
@@ -188,7 +218,7 @@ async fn follower_fetch(
         fetch.fetch_offset,
         -1,
     );
-    let hold = store.fault_hold_replication();
+    let hold = Hold::of(store);
     Ok(Some(tokio::spawn(stream(
         p, sink, corr, version, fetch, hold,
     ))))
@@ -200,7 +230,7 @@ async fn stream(
     corr: i32,
     version: Version,
     fetch: FollowerFetchRequest,
-    store_hold: Option<std::path::PathBuf>,
+    hold: Hold,
 ) {
     let max_bytes = fetch.max_bytes.clamp(1, MAX_FOLLOWER_FRAME_BYTES) as u64;
     let mut changes = p.subscribe();
@@ -219,7 +249,7 @@ async fn stream(
             return;
         }
         let Ok(offsets) = p.offsets() else { return };
-        if store_hold.as_deref().is_some_and(std::path::Path::exists) {
+        if hold.held() {
             // Fault injection: replication held, nothing goes out.
             tokio::time::sleep(HOLD_POLL).await;
             continue;

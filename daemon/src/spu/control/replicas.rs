@@ -1,12 +1,11 @@
-//! The replicas the SC assigned to this SPU, kept from the control stream.
-//!
-//! Replica logs are not opened yet: the storage engine lands separately, and the produce
-//! and fetch paths that use it come with the next issue. Until then an SPU reports each
-//! replica it leads at offset 0.
+//! The SPU directory and the replicas the SC assigned to this SPU, as the control stream
+//! states them (a full snapshot, then changes). The link applies each update here and
+//! hands the resulting assignment to the replica store, which opens and deletes logs;
+//! offset reports come from the store, which knows the logs' offsets.
 
 use std::collections::BTreeMap;
 
-use protocol::internal::{ControlUpdate, Replica, ReplicaOffsetReport};
+use protocol::internal::{ControlUpdate, Replica};
 use protocol::sc::{SpuId, SpuSpec};
 use protocol::spu::ReplicaKey;
 
@@ -51,24 +50,6 @@ impl ReplicaState {
                 .zip(after)
                 .any(|((k1, r1), (k2, r2))| k1 != k2 || r1 != r2)
     }
-
-    /// Offsets of the replicas `id` leads.
-    pub fn reports(&self, id: SpuId) -> Vec<ReplicaOffsetReport> {
-        self.replicas
-            .values()
-            .filter(|r| r.leader == id)
-            .map(|r| ReplicaOffsetReport {
-                key: r.key.clone(),
-                leader_epoch: r.leader_epoch,
-                hw: 0,
-                leo: 0,
-                log_start: 0,
-                size: 0,
-                followers: Vec::new(),
-                in_sync: vec![id],
-            })
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -102,7 +83,7 @@ mod tests {
         };
         assert!(state.apply(full.clone()));
         assert!(!state.apply(full), "same snapshot changes nothing");
-        assert_eq!(state.reports(1).len(), 1);
+        assert_eq!(state.replicas.len(), 2);
         let removal = ControlUpdate {
             epoch: 2,
             replicas: ReplicaUpdates {
@@ -112,6 +93,9 @@ mod tests {
             ..Default::default()
         };
         assert!(state.apply(removal));
-        assert!(state.reports(1).is_empty());
+        assert_eq!(
+            state.replicas.keys().collect::<Vec<_>>(),
+            [&ReplicaKey::new("b", 0)]
+        );
     }
 }

@@ -1,0 +1,74 @@
+//! Client-side framing, for the daemon's own outgoing connections: the SPU's link to the
+//! SC and a follower's connection to its leader. Requests go out as whole frames with a
+//! correlation id; responses come back through a [`FrameReader`] with theirs, so the caller
+//! can tell a stream's frames from the answers to its other requests. (The server side of
+//! a connection is the accept loop, reader and writer task of this module's parent.)
+
+use std::io;
+
+use protocol::api::{RequestHeader, encode_request_frame};
+use protocol::internal::ApiRequest;
+use protocol::{Decode, Reader};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+use super::FrameReader;
+
+/// `request` as one frame, with the SPU's client id.
+fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
+    let header: RequestHeader = R::header(corr, "fluvio-spu");
+    encode_request_frame(&header, request).map_err(io::Error::other)
+}
+
+/// Response frames read from one outgoing connection.
+pub struct Frames {
+    frames: FrameReader<OwnedReadHalf>,
+    /// Names the peer in errors.
+    peer: &'static str,
+}
+
+impl Frames {
+    pub fn new(reader: OwnedReadHalf, max: usize, peer: &'static str) -> Self {
+        Self {
+            frames: FrameReader::new(reader, max),
+            peer,
+        }
+    }
+
+    /// The next response: its correlation id and body. Cancel safe.
+    pub async fn next(&mut self) -> io::Result<(i32, bytes::Bytes)> {
+        let Some(frame) = self.frames.next().await? else {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("the {} closed the connection", self.peer),
+            ));
+        };
+        let mut src = Reader::new(&frame);
+        let corr = i32::decode(&mut src, 0).map_err(io::Error::other)?;
+        let at = src.position();
+        Ok((corr, frame.slice(at..)))
+    }
+}
+
+/// Write `request` as one frame.
+pub async fn send<R: ApiRequest>(
+    writer: &mut OwnedWriteHalf,
+    request: &R,
+    corr: i32,
+) -> io::Result<()> {
+    writer.write_all(&request_frame(request, corr)?).await
+}
+
+/// Decode a whole response body (version 0 of our internal messages).
+pub fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
+    T::from_bytes(body, 0).map_err(io::Error::other)
+}
+
+/// [`decode`] whose record sets are slices of `body`, not copies. The whole body must be
+/// one message.
+pub fn decode_shared<T: Decode>(body: &bytes::Bytes) -> io::Result<T> {
+    let mut src = Reader::shared(body);
+    let value = T::decode(&mut src, 0).map_err(io::Error::other)?;
+    src.finish("frame").map_err(io::Error::other)?;
+    Ok(value)
+}
