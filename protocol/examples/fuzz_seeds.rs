@@ -10,7 +10,7 @@
 //!
 //! `cargo run -p protocol --example fuzz_seeds -- fuzz/corpus`
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/wire/common.rs"]
 mod common;
 
 use std::collections::BTreeSet;

@@ -1,31 +1,18 @@
 //! The `fluvio` CLI binary for tests: built once per test process, run against a daemon,
 //! and helpers to read what it prints.
 
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
+use std::sync::mpsc;
 
-use crate::{target_dir, workspace_root};
+use crate::workspace_binary;
 
-/// The `fluvio` binary, built once per test process.
+/// The `fluvio` binary.
 pub fn fluvio_binary() -> &'static Path {
     static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-        let out = Command::new(cargo)
-            .args(["build", "-p", "console", "--bin", "fluvio"])
-            .current_dir(workspace_root())
-            .output()
-            .expect("run cargo build for fluvio");
-        assert!(
-            out.status.success(),
-            "building fluvio failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let binary = target_dir().join("debug").join("fluvio");
-        assert!(binary.exists(), "{} missing after build", binary.display());
-        binary
-    })
+    BINARY.get_or_init(|| workspace_binary("fluvio"))
 }
 
 /// What one run of the CLI did.
@@ -102,6 +89,51 @@ fn run_fluvio(sc: &str, args: &[&str], env: &[(&str, &str)], input: Option<&[u8]
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
+}
+
+/// `fluvio auth-token create` of a token named `name` with a generated secret, for SPU
+/// ids 1 to 9; the run must succeed.
+pub fn create_token(sc: &str, name: &str) -> Run {
+    let run = fluvio(
+        sc,
+        &[
+            "auth-token",
+            "create",
+            "-n",
+            name,
+            "-g",
+            "-m",
+            "1",
+            "-x",
+            "9",
+        ],
+    );
+    run.ok();
+    run
+}
+
+/// `fluvio args...` left running (a `consume` that follows), its stdout lines on a
+/// channel as they come; kill the child when done.
+pub fn fluvio_lines(sc: &str, args: &[&str]) -> (Child, mpsc::Receiver<String>) {
+    let mut child = Command::new(fluvio_binary())
+        .args(args)
+        .env("FLUVIO_SC", sc)
+        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run fluvio");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    (child, rx)
 }
 
 /// A plain-column table read back: header names and each row's cells, split at the

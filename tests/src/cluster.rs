@@ -16,6 +16,13 @@ use crate::{Daemon, Role, free_addr, temp_dir};
 /// How long waits for the cluster to converge may take before a test fails.
 pub const CONVERGE: Duration = Duration::from_secs(30);
 
+/// SC flags of the fail-over tests: a read_committed produce needs two replicas in sync,
+/// and an SPU silent for two seconds loses its leaderships.
+pub const FAILOVER_SC_FLAGS: &[&str] =
+    &["--min-in-sync", "2", "--spu-heartbeat-timeout-ms", "2000"];
+/// SPU flags of the fail-over tests: a follower 1.5 s behind leaves the in-sync set.
+pub const FAILOVER_SPU_FLAGS: &[&str] = &["--replica-lag-ms", "1500"];
+
 pub struct Cluster {
     pub sc: Daemon,
     pub spus: BTreeMap<SpuId, Daemon>,

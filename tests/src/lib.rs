@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests: the daemon binary, free ports, fresh data
-//! dirs, child daemons that die with the test, the official Python client in a
-//! virtualenv, and a minimal blocking SC client built on the protocol types.
+//! dirs, child daemons that die with the test, daemons inside the test process, the
+//! official Python client in a virtualenv, and a minimal blocking SC client built on the
+//! protocol types.
 
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod inproc;
 pub mod python;
 pub mod spu_client;
 pub mod tmux;
@@ -33,34 +35,36 @@ pub fn target_dir() -> PathBuf {
         .unwrap_or_else(|| workspace_root().join("target"))
 }
 
-/// The `fluvio-daemon` binary, built once per test process. (A test in another package
-/// cannot use `CARGO_BIN_EXE_*`; a nested `cargo build` is fine inside `cargo test`.)
-pub fn daemon_binary() -> &'static Path {
-    static BINARY: OnceLock<PathBuf> = OnceLock::new();
-    BINARY.get_or_init(|| {
+/// The workspace's binaries, built once per test process, and the path of `name`
+/// among them. (A test in another package cannot use `CARGO_BIN_EXE_*`; a nested
+/// `cargo build` is fine inside `cargo test`.) `--examples` brings in the features that
+/// dev-dependencies add, as `cargo test --workspace` does, so after that command, or
+/// `.ci/run`'s build step (the same command), this finds nothing to do instead of
+/// compiling the dependencies again with another feature set.
+pub fn workspace_binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
         let out = Command::new(cargo)
-            .args([
-                "build",
-                "-p",
-                "daemon",
-                "--bin",
-                "fluvio-daemon",
-                "--features",
-                "fault-injection",
-            ])
+            .args(["build", "--workspace", "--bins", "--examples"])
             .current_dir(workspace_root())
             .output()
-            .expect("run cargo build for fluvio-daemon");
+            .expect("run cargo build for the binaries");
         assert!(
             out.status.success(),
-            "building fluvio-daemon failed:\n{}",
+            "building the binaries failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let binary = target_dir().join("debug").join("fluvio-daemon");
-        assert!(binary.exists(), "{} missing after build", binary.display());
-        binary
-    })
+    });
+    let binary = target_dir().join("debug").join(name);
+    assert!(binary.exists(), "{} missing after build", binary.display());
+    binary
+}
+
+/// The `fluvio-daemon` binary.
+pub fn daemon_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| workspace_binary("fluvio-daemon"))
 }
 
 /// Ports for test servers come from below the kernel's ephemeral range (32768 and up by
@@ -345,12 +349,32 @@ impl Daemon {
     pub fn id(&self) -> u32 {
         self.child.id()
     }
+
+    /// A client library handle on this daemon's SC.
+    pub async fn connect(&self) -> console::client::Fluvio {
+        console::client::Fluvio::connect(&self.public.to_string())
+            .await
+            .expect("connect to the daemon")
+    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Held by the tests that keep the CPU busy on purpose (connection floods, soaks,
+/// benchmarks, memory bounds under load) so that they run one at a time while the tests
+/// that mostly wait on I/O run around them: `cargo test` runs more test threads than the
+/// machine has cores (`.cargo/config.toml`), and two floods at once would starve daemons of
+/// other tests past deadlines those tests are not about.
+pub fn cpu_heavy() -> std::sync::MutexGuard<'static, ()> {
+    static HEAVY: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    // A failed heavy test must not fail the next one.
+    HEAVY
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// A fresh temporary directory, removed on drop.
@@ -377,6 +401,19 @@ pub fn topic_spec(partitions: u32) -> protocol::sc::TopicSpec {
             partitions,
             replication_factor: 1,
             ignore_rack_assignment: false,
+        },
+        ..protocol::sc::TopicSpec::default()
+    }
+}
+
+/// A computed topic spec: `partitions` partitions, `replication_factor` replicas each,
+/// racks ignored.
+pub fn replicated(partitions: u32, replication_factor: u32) -> protocol::sc::TopicSpec {
+    protocol::sc::TopicSpec {
+        replicas: protocol::sc::ReplicaSpec::Computed {
+            partitions,
+            replication_factor,
+            ignore_rack_assignment: true,
         },
         ..protocol::sc::TopicSpec::default()
     }

@@ -106,6 +106,7 @@ fn topic_names(answer: &[u8]) -> Vec<String> {
 
 #[test]
 fn one_byte_name_filters_cost_a_bounded_multiple_of_the_frame() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     let daemon = Daemon::start(
         Role::Sc {

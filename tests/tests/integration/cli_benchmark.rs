@@ -6,6 +6,7 @@ use tests::{Daemon, Role, temp_dir};
 
 #[test]
 fn benchmark_reports_throughput_baseline_and_latency_as_json() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     let sc = daemon.public.to_string();
@@ -112,6 +113,7 @@ fn replica_bytes(dir: &std::path::Path) -> Vec<u8> {
 
 #[test]
 fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_bytes() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 3 }, dir.path());
     let sc = daemon.public.to_string();

@@ -1,7 +1,7 @@
 //! Reads the hex captures of the official client's sessions (`tests/data/*.log`) into
 //! frames, pairing every server frame with the request it answers.
 
-#![allow(dead_code)] // each test binary uses a different part of this module
+#![allow(dead_code)] // the tests and examples/fuzz_seeds.rs each use a different part
 
 use std::collections::HashMap;
 use std::path::PathBuf;

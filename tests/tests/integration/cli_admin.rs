@@ -5,7 +5,7 @@
 //! uses its own names and leaves nothing behind that a later step could trip over.
 
 use serde_json::Value;
-use tests::cli::{Run, column, fluvio, parse_table};
+use tests::cli::{Run, column, create_token, fluvio, parse_table};
 use tests::{Daemon, Role, temp_dir};
 
 struct Cluster {
@@ -646,18 +646,7 @@ fn sections(text: &str) -> Vec<(String, String)> {
 
 fn advanced_metadata(c: &Cluster) {
     c.run(&["topic", "create", "meta", "-p", "2"]).ok();
-    c.run(&[
-        "auth-token",
-        "create",
-        "-n",
-        "meta-token",
-        "-g",
-        "-m",
-        "1",
-        "-x",
-        "9",
-    ])
-    .ok();
+    create_token(&c.sc, "meta-token");
     let run = c.run(&["advanced", "metadata"]);
     run.ok();
     let sections = sections(&run.stdout);

@@ -2,50 +2,18 @@
 //! connection; batches that are not valid are refused with an error code on a connection
 //! that stays open. The SPU keeps serving the official client.
 
-use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
-
-use protocol::Encode;
-use protocol::api::{ErrorCode, RequestHeader};
+use protocol::api::ErrorCode;
 use protocol::spu::Isolation;
 use tests::client::ScClient;
+use tests::inproc::InProcess;
 use tests::spu_client::{SpuClient, batch_of, spu_addr};
-use tests::{Daemon, Role, python, temp_dir};
-
-/// Send `bytes` and report whether the server closed the connection without answering.
-fn closes_after(addr: SocketAddr, bytes: &[u8]) -> bool {
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .unwrap();
-    let _ = stream.write_all(bytes);
-    let mut buf = [0u8; 64];
-    matches!(stream.read(&mut buf), Ok(0) | Err(_))
-        && !matches!(stream.read(&mut buf), Ok(n) if n > 0)
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut out = (body.len() as i32).to_be_bytes().to_vec();
-    out.extend_from_slice(body);
-    out
-}
-
-fn header(api_key: u16, version: i16) -> Vec<u8> {
-    RequestHeader {
-        api_key,
-        api_version: version,
-        correlation_id: 1,
-        client_id: "bad".into(),
-    }
-    .to_bytes(0)
-    .unwrap()
-}
+use tests::wire::{abandon_frame, closes_after, frame, header, unreadable_frames};
+use tests::{Role, python, temp_dir};
 
 #[test]
 fn bad_frames_and_bad_batches_leave_the_spu_serving() {
     let dir = temp_dir();
-    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let daemon = InProcess::start(Role::AllInOne { spus: 1 }, dir.path());
     let mut sc = ScClient::connect(daemon.public).unwrap();
     assert!(
         sc.create_topic("target", Default::default())
@@ -55,13 +23,8 @@ fn bad_frames_and_bad_batches_leave_the_spu_serving() {
     );
     let addr = spu_addr(daemon.public, 5001);
 
-    let mut oversize = (200 * 1024 * 1024i32).to_be_bytes().to_vec();
-    oversize.extend_from_slice(&[0; 16]);
-    let cases: Vec<(&str, Vec<u8>)> = vec![
-        ("garbage header", frame(b"\xff\xff\xff")),
-        ("negative length", (-5i32).to_be_bytes().to_vec()),
-        ("oversize frame", oversize),
-        ("unknown api key", frame(&header(4242, 0))),
+    let mut cases = unreadable_frames();
+    cases.extend([
         (
             "truncated produce body",
             frame(&[header(0, 24), vec![0, 0, 1, 0, 0]].concat()),
@@ -79,14 +42,11 @@ fn bad_frames_and_bad_batches_leave_the_spu_serving() {
             ),
         ),
         ("truncated header", frame(&header(18, 2)[..3])),
-    ];
+    ]);
     for (name, bytes) in &cases {
         assert!(closes_after(addr, bytes), "{name}: connection stays open");
     }
-    // A frame cut off mid-way, then the client goes away.
-    let mut stream = TcpStream::connect(addr).unwrap();
-    stream.write_all(&[0, 0, 0, 100, 1, 2, 3]).unwrap();
-    drop(stream);
+    abandon_frame(addr);
 
     // Batches that are not valid get an error code; the connection goes on.
     let mut spu = SpuClient::connect(addr).unwrap();

@@ -1,7 +1,7 @@
 //! Records and batches: varints, records with headers, batch build then decode with every
 //! codec, record sets, and interoperability with the reference C codecs.
 
-mod common;
+use crate::common;
 
 use bytes::Bytes;
 use proptest::prelude::*;

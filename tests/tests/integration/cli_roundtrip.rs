@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use tests::cli::{fluvio, fluvio_binary, fluvio_stdin};
+use tests::cli::{fluvio, fluvio_binary, fluvio_lines, fluvio_stdin};
 use tests::{Daemon, Role, temp_dir};
 
 fn json_lines(text: &str) -> Vec<Value> {
@@ -140,33 +140,12 @@ fn produce_sends_each_line_as_it_arrives() {
 
 #[test]
 fn a_live_tail_prints_records_produced_after_it_started() {
-    use std::io::BufRead;
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     let sc = daemon.public.to_string();
     fluvio(&sc, &["topic", "create", "tail"]).ok();
     fluvio_stdin(&sc, &["produce", "tail"], b"old record\n").ok();
-    let mut tail = Command::new(fluvio_binary())
-        .args(["consume", "tail"])
-        .env("FLUVIO_SC", &sc)
-        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run fluvio consume");
-    let stdout = tail.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
+    let (mut tail, rx) = fluvio_lines(&sc, &["consume", "tail"]);
     // The tail starts at the end, so the old record never shows. Records produced after
     // it started do; keep producing until one arrives (the tail may take a moment to
     // open its stream).

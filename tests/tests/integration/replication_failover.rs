@@ -18,27 +18,14 @@ use std::thread;
 use std::time::Duration;
 
 use protocol::api::ErrorCode;
-use protocol::sc::{PartitionResolution, ReplicaSpec, SpuId, TopicSpec};
+use protocol::sc::{PartitionResolution, SpuId};
 use protocol::spu::{Isolation, StreamFetchRequest, UpdateOffsetsRequest};
-use tests::cluster::Cluster;
+use tests::cluster::{Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
+use tests::replicated;
 use tests::spu_client::{SpuClient, batch_of};
 
-const SC_FLAGS: &[&str] = &["--min-in-sync", "2", "--spu-heartbeat-timeout-ms", "2000"];
-const SPU_FLAGS: &[&str] = &["--replica-lag-ms", "1500"];
-
-fn replicated(partitions: u32, replication_factor: u32) -> TopicSpec {
-    TopicSpec {
-        replicas: ReplicaSpec::Computed {
-            partitions,
-            replication_factor,
-            ignore_rack_assignment: true,
-        },
-        ..TopicSpec::default()
-    }
-}
-
 fn cluster_with_topic(topic: &str) -> Cluster {
-    let cluster = Cluster::start(&[None, None, None], SC_FLAGS, SPU_FLAGS);
+    let cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
     let status = cluster
         .admin()
         .create_topic(topic, replicated(1, 3))

@@ -3,10 +3,8 @@
 //! a value or a typed error; it never panics, and never allocates much more than the input
 //! (decompression included: it is capped by the caller's limit).
 
-mod common;
+use crate::{alloc, common};
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
@@ -21,40 +19,6 @@ use protocol::record::{
 use protocol::spu::{SpuRequest, SpuResponse};
 use protocol::{Decode, DecodeError, Encode, Reader};
 
-/// Records, per thread and only while a decode is being checked, the largest single
-/// allocation: hostile lengths and counts must never turn into large reservations.
-struct TrackingAllocator;
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static LARGEST: Cell<usize> = const { Cell::new(0) };
-}
-
-fn note(size: usize) {
-    let _ = TRACKING.try_with(|tracking| {
-        if tracking.get() {
-            let _ = LARGEST.try_with(|largest| largest.set(largest.get().max(size)));
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for TrackingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size());
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: TrackingAllocator = TrackingAllocator;
-
 /// The decompression limit the fuzzing uses.
 const LIMIT: usize = 64 * 1024;
 
@@ -66,11 +30,8 @@ const RECORDS_BOUND: usize = 9 * 1024 * 1024;
 
 /// Run `f`, failing if it asked for more than `bound` bytes in one allocation.
 fn bounded<R>(bound: usize, f: impl FnOnce() -> R) -> R {
-    LARGEST.with(|largest| largest.set(0));
-    TRACKING.with(|tracking| tracking.set(true));
-    let result = f();
-    TRACKING.with(|tracking| tracking.set(false));
-    let largest = LARGEST.with(Cell::get);
+    let (result, measured) = alloc::measure(f);
+    let largest = measured.largest;
     assert!(largest <= bound, "largest allocation {largest} bytes");
     result
 }

@@ -118,9 +118,7 @@ fn the_views_follow_the_cluster_live() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
+        let fluvio = daemon.connect().await;
         let mut console = Console::start(&fluvio, TuiOptions::default(), 100, 10);
         console
             .wait("the empty topics view", |s| s.contains("No topics"))
@@ -263,7 +261,7 @@ fn produced_records_stream_into_the_tail_which_pauses_and_filters() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string()).await.expect("connect");
+        let fluvio = daemon.connect().await;
         fluvio
             .admin()
             .create::<TopicSpec>("events", topic_spec(2), false)
@@ -396,7 +394,7 @@ fn the_command_bar_runs_cli_commands() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string()).await.expect("connect");
+        let fluvio = daemon.connect().await;
         let mut console = Console::start(&fluvio, TuiOptions::default(), 100, 12);
         console.wait("the topics view", |s| s.contains("No topics")).await;
         console.command("topic create made-here -p 2");

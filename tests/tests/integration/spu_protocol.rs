@@ -13,8 +13,9 @@ use protocol::spu::{
     TopicProduceData, UpdateConsumerOffsetRequest, UpdateOffsetsRequest,
 };
 use tests::client::ScClient;
+use tests::inproc::InProcess;
 use tests::spu_client::{SpuClient, batch_of, spu_addr};
-use tests::{Daemon, Role, temp_dir};
+use tests::{Role, temp_dir};
 
 fn topic(partitions: u32) -> TopicSpec {
     TopicSpec {
@@ -35,13 +36,13 @@ fn entry(partition: u32, batches: Vec<u8>) -> PartitionProduceData {
 }
 
 struct Cluster {
-    daemon: Daemon,
+    daemon: InProcess,
     spu: SpuClient,
     sc: ScClient,
 }
 
 fn cluster(dir: &std::path::Path, topics: &[(&str, u32)]) -> Cluster {
-    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir);
+    let daemon = InProcess::start(Role::AllInOne { spus: 1 }, dir);
     let mut sc = ScClient::connect(daemon.public).unwrap();
     for (name, partitions) in topics {
         let status = sc.create_topic(name, topic(*partitions)).unwrap();

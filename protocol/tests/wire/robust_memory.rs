@@ -3,10 +3,7 @@
 //! `DECODE_MEMORY_SLACK`: whatever count a field claims and however small the elements
 //! behind it. A tracking allocator measures the peak of live bytes while each decoder runs.
 
-mod common;
-
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
+use crate::{alloc, common};
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
@@ -26,53 +23,10 @@ use protocol::spu::{
 };
 use protocol::{DecodeError, Encode};
 
-/// Counts, per thread and only while a decode is measured, the bytes allocated and not yet
-/// freed, and their peak.
-struct TrackingAllocator;
-
-thread_local! {
-    static TRACKING: Cell<bool> = const { Cell::new(false) };
-    static LIVE: Cell<isize> = const { Cell::new(0) };
-    static PEAK: Cell<isize> = const { Cell::new(0) };
-}
-
-fn note(delta: isize) {
-    let _ = TRACKING.try_with(|tracking| {
-        if tracking.get() {
-            let _ = LIVE.try_with(|live| {
-                live.set(live.get() + delta);
-                let _ = PEAK.try_with(|peak| peak.set(peak.get().max(live.get())));
-            });
-        }
-    });
-}
-
-unsafe impl GlobalAlloc for TrackingAllocator {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note(layout.size() as isize);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        note(-(layout.size() as isize));
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note(new_size as isize - layout.size() as isize);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: TrackingAllocator = TrackingAllocator;
-
 /// Run `f`; what it returns and the most memory it held at once.
 fn peak_of<R>(f: impl FnOnce() -> R) -> (R, usize) {
-    LIVE.with(|live| live.set(0));
-    PEAK.with(|peak| peak.set(0));
-    TRACKING.with(|tracking| tracking.set(true));
-    let result = f();
-    TRACKING.with(|tracking| tracking.set(false));
-    (result, PEAK.with(Cell::get).max(0) as usize)
+    let (result, measured) = alloc::measure(f);
+    (result, measured.peak)
 }
 
 /// The most a request frame body of `len` bytes may cost to decode.

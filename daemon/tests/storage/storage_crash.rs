@@ -91,7 +91,7 @@ fn run_and_kill(dir: &Path, round: u64, kill_after: usize) -> Vec<Ack> {
     let mut child = Command::new(exe)
         .args([
             "--exact",
-            "crash_writer_child_process",
+            "storage_crash::crash_writer_child_process",
             "--nocapture",
             "--test-threads=1",
         ])

@@ -1,4 +1,4 @@
-mod common;
+use crate::common;
 
 #[test]
 fn every_capture_parses_into_frames() {

@@ -7,7 +7,7 @@ use console::command::Context;
 use console::config::{AddrOrigin, ScTarget};
 use console::repl::complete::Completer;
 use console::repl::names::LiveNames;
-use tests::cli::fluvio;
+use tests::cli::{create_token, fluvio};
 use tests::{Daemon, Role, temp_dir};
 
 /// Candidates for the end of `line`, once they are `expected` (metadata arrives as a
@@ -40,21 +40,7 @@ fn completion_offers_the_clusters_live_names() {
     fluvio(&sc, &["topic", "create", "alpha", "-p", "2"]).ok();
     fluvio(&sc, &["topic", "create", "alpine"]).ok();
     fluvio(&sc, &["topic", "create", "beta"]).ok();
-    fluvio(
-        &sc,
-        &[
-            "auth-token",
-            "create",
-            "-n",
-            "tok-x",
-            "-g",
-            "-m",
-            "1",
-            "-x",
-            "9",
-        ],
-    )
-    .ok();
+    create_token(&sc, "tok-x");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -103,21 +89,7 @@ fn completion_offers_the_clusters_live_names() {
         fluvio(&sc, &["topic", "delete", "alpine"]).ok();
         wait_for_candidates(&completer, &names, "consume al", &["alpha"]).await;
         // Tokens too: they have a watch of their own.
-        fluvio(
-            &sc,
-            &[
-                "auth-token",
-                "create",
-                "-n",
-                "tok-y",
-                "-g",
-                "-m",
-                "1",
-                "-x",
-                "9",
-            ],
-        )
-        .ok();
+        create_token(&sc, "tok-y");
         wait_for_candidates(
             &completer,
             &names,

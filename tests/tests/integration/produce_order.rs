@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use console::client::{ClientError, ConsumerConfig, Fluvio, Offset, RecordSpan};
+use console::client::{ClientError, ConsumerConfig, Offset, RecordSpan};
 use protocol::api::ErrorCode;
 use protocol::record::RecordSet;
 use protocol::sc::TopicSpec;
@@ -126,7 +126,7 @@ fn the_producer_fails_what_was_queued_then_goes_on_once_the_failure_is_seen() {
         .build()
         .unwrap();
     runtime.block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string()).await.unwrap();
+        let fluvio = daemon.connect().await;
         fluvio
             .admin()
             .create::<TopicSpec>("lib", topic_spec(1), false)

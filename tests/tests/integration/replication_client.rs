@@ -5,26 +5,15 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use console::client::{ConsumerConfig, Fluvio, Offset, ProducerConfig};
-use protocol::sc::{PartitionResolution, ReplicaSpec, TopicSpec};
+use protocol::sc::PartitionResolution;
 use protocol::spu::Isolation;
-use tests::cluster::Cluster;
-use tests::runtime;
+use tests::cluster::{Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
+use tests::{replicated, runtime};
 
 #[test]
 fn producer_and_consumer_follow_a_new_leader() {
-    let mut cluster = Cluster::start(
-        &[None, None, None],
-        &["--min-in-sync", "2", "--spu-heartbeat-timeout-ms", "2000"],
-        &["--replica-lag-ms", "1500"],
-    );
-    let spec = TopicSpec {
-        replicas: ReplicaSpec::Computed {
-            partitions: 1,
-            replication_factor: 3,
-            ignore_rack_assignment: true,
-        },
-        ..TopicSpec::default()
-    };
+    let mut cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
+    let spec = replicated(1, 3);
     let status = cluster
         .admin()
         .create_topic("moving", spec)

@@ -40,9 +40,7 @@ async fn drain(
 
 /// Connect to the daemon's SC and create `topics` (name, partitions).
 async fn connect_with_topics(daemon: &Daemon, topics: &[(&str, u32)]) -> Fluvio {
-    let fluvio = Fluvio::connect(&daemon.public.to_string())
-        .await
-        .expect("connect");
+    let fluvio = daemon.connect().await;
     for (name, partitions) in topics {
         fluvio
             .admin()
@@ -264,9 +262,7 @@ fn errors_name_the_problem() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     runtime().block_on(async {
-        let fluvio = Fluvio::connect(&daemon.public.to_string())
-            .await
-            .expect("connect");
+        let fluvio = daemon.connect().await;
         let err = fluvio
             .topic_producer("nope", ProducerConfig::default())
             .await

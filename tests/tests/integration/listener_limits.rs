@@ -6,16 +6,14 @@
 //! Floods come from 127.0.0.2 (loopback answers any 127.x.y.z source); the admin, the
 //! producer, the consumer and the SPUs that must keep working come from 127.0.0.1.
 
-use std::io::{self, BufRead, Read, Write};
+use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use protocol::api::ApiVersionsRequest;
 use protocol::sc::{SpuResolution, TokenType};
-use tests::cli::{fluvio, fluvio_binary, fluvio_stdin};
+use tests::cli::{fluvio, fluvio_lines, fluvio_stdin};
 use tests::client::ScClient;
 use tests::{Daemon, Role, free_addr, temp_dir};
 
@@ -141,6 +139,7 @@ fn admin_and_producer_are_served(sc: &str, topic: &str) {
 
 #[test]
 fn a_flood_from_one_address_leaves_every_port_to_the_others() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     // A long first-frame deadline keeps the silent flood connections open: what keeps the
     // ports usable here is the per-peer limit alone.
@@ -196,6 +195,7 @@ fn a_flood_from_one_address_leaves_every_port_to_the_others() {
 
 #[test]
 fn the_issues_flood_of_1030_connections_is_held_off_by_the_default_limits() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     let spu_public = managed_spu_public(&daemon);
@@ -207,29 +207,6 @@ fn the_issues_flood_of_1030_connections_is_held_off_by_the_default_limits() {
     assert_eq!(still_open(&spu), 512);
     admin_and_producer_are_served(&sc, "defaults");
     drop((sc_public, spu));
-}
-
-/// `fluvio consume TOPIC -B` running, its lines on a channel.
-fn tail(sc: &str, topic: &str) -> (Child, mpsc::Receiver<String>) {
-    let mut child = Command::new(fluvio_binary())
-        .args(["consume", topic, "-B"])
-        .env("FLUVIO_SC", sc)
-        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("run fluvio consume");
-    let stdout = child.stdout.take().expect("stdout");
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for line in io::BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                return;
-            }
-        }
-    });
-    (child, rx)
 }
 
 /// Send `head`, then `bytes` one a second until the daemon closes the connection; how
@@ -266,7 +243,7 @@ fn a_frame_sent_a_byte_a_second_is_cut_off_while_an_idle_consumer_stays() {
     let spu_public = managed_spu_public(&daemon);
     let sc = daemon.public.to_string();
     fluvio(&sc, &["topic", "create", "quiet"]).ok();
-    let (mut consumer, lines) = tail(&sc, "quiet");
+    let (mut consumer, lines) = fluvio_lines(&sc, &["consume", "quiet", "-B"]);
     fluvio_stdin(&sc, &["produce", "quiet"], b"before the wait\n").ok();
     assert_eq!(
         lines.recv_timeout(Duration::from_secs(30)).as_deref(),
@@ -336,6 +313,7 @@ fn rss_bytes(pid: u32) -> u64 {
 
 #[test]
 fn half_sent_frames_cannot_grow_the_daemon_past_its_frame_memory() {
+    let _heavy = tests::cpu_heavy();
     const MIB: usize = 1 << 20;
     const FRAME: usize = 8 * MIB;
     const BUDGET: usize = 32 * MIB;

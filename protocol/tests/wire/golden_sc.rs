@@ -2,7 +2,7 @@
 //! with the SC types and re-encodes to the identical bytes. Responses are also checked
 //! against the reference server's own one-line description in the log.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

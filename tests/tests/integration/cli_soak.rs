@@ -7,6 +7,7 @@ use tests::{Daemon, Role, temp_dir};
 
 #[test]
 fn a_small_soak_consumes_every_acknowledged_record_once_and_samples_the_daemon() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     let sc = daemon.public.to_string();
@@ -83,6 +84,7 @@ fn a_small_soak_consumes_every_acknowledged_record_once_and_samples_the_daemon()
 
 #[test]
 fn soak_clients_share_connections_and_the_text_report_says_what_was_used() {
+    let _heavy = tests::cpu_heavy();
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
     let sc = daemon.public.to_string();

@@ -1,7 +1,7 @@
 //! Every SPU frame the official client exchanged in the captures decodes and re-encodes to
 //! the same bytes, and the main sessions decode to what the client sent.
 
-mod common;
+use crate::common;
 
 use common::{CapturedFrame, Role};
 use protocol::api::{ErrorCode, spu_keys};

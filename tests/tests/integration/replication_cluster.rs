@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use protocol::sc::{PartitionResolution, ReplicaSpec, TopicSpec};
 use tests::cli;
-use tests::cluster::{CONVERGE, Cluster};
+use tests::cluster::{CONVERGE, Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
 use tests::python;
+use tests::replicated;
 
 #[test]
 fn placement_spreads_leaders_and_replicas_over_spus_and_racks() {
@@ -97,19 +98,8 @@ print("consumed", " ".join(got), flush=True)
 
 #[test]
 fn the_python_client_keeps_going_across_a_leader_change() {
-    let mut cluster = Cluster::start(
-        &[None, None, None],
-        &["--min-in-sync", "2", "--spu-heartbeat-timeout-ms", "2000"],
-        &["--replica-lag-ms", "1500"],
-    );
-    let spec = TopicSpec {
-        replicas: ReplicaSpec::Computed {
-            partitions: 1,
-            replication_factor: 3,
-            ignore_rack_assignment: true,
-        },
-        ..TopicSpec::default()
-    };
+    let mut cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
+    let spec = replicated(1, 3);
     assert!(
         !cluster
             .admin()
@@ -248,14 +238,7 @@ fn the_cli_shows_the_leader_epoch_and_in_sync_set_across_a_leader_kill() {
         &["--spu-heartbeat-timeout-ms", "2000"],
         &["--replica-lag-ms", "1500"],
     );
-    let spec = TopicSpec {
-        replicas: ReplicaSpec::Computed {
-            partitions: 1,
-            replication_factor: 3,
-            ignore_rack_assignment: true,
-        },
-        ..TopicSpec::default()
-    };
+    let spec = replicated(1, 3);
     let status = cluster.admin().create_topic("epochs", spec).unwrap();
     assert!(!status.error_code.is_error(), "{status:?}");
     cluster.wait_partition("epochs-0", "online with 3 in sync", |p| {

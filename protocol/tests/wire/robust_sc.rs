@@ -2,7 +2,7 @@
 //! message (which then re-encodes and decodes to itself) or a typed error. Each error kind
 //! is also shown on a hand-made frame.
 
-mod common;
+use crate::common;
 
 use common::Role;
 use proptest::prelude::*;

@@ -1,0 +1,32 @@
+//! The integration tests, one module per area, linked into one test binary so the suite
+//! builds and links it once: real daemons on loopback, the CLI, REPL and TUI, the official
+//! Python client, fault injection. The shared support lives in the `tests` library.
+
+mod cli_admin;
+mod cli_benchmark;
+mod cli_data;
+mod cli_offline;
+mod cli_roundtrip;
+mod cli_soak;
+mod client_library;
+mod decode_bounds;
+mod integrity;
+mod listener_limits;
+mod produce_order;
+mod repl_complete;
+mod repl_interactive;
+mod repl_script;
+mod replication_client;
+mod replication_cluster;
+mod replication_failover;
+mod sc_auth;
+mod sc_bad_input;
+mod sc_crash;
+mod sc_python_admin;
+mod spu_bad_input;
+mod spu_durability;
+mod spu_protocol;
+mod spu_python;
+mod topic_placement;
+mod tui_console;
+mod tui_tmux;
