@@ -81,7 +81,13 @@ fn run_fluvio(sc: &str, args: &[&str], env: &[(&str, &str)], input: Option<&[u8]
     }
     let mut child = cmd.spawn().expect("run fluvio");
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin.write_all(input).expect("write fluvio's stdin");
+        // A command that fails before reading its input (a refused produce) closes its
+        // stdin: that is its answer, which the exit code and stderr below carry.
+        if let Err(err) = stdin.write_all(input)
+            && err.kind() != std::io::ErrorKind::BrokenPipe
+        {
+            panic!("write fluvio's stdin: {err}");
+        }
     }
     let out = child.wait_with_output().expect("wait for fluvio");
     Run {
