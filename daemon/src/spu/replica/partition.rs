@@ -342,6 +342,15 @@ impl Partition {
                 Ok(info)
             })
         };
+        self.run_append(append).await
+    }
+
+    /// Run an append: on the blocking pool when appends block (`--flush always` syncs
+    /// before returning), inline otherwise; wake readers and the offset report after.
+    async fn run_append<T: Send + 'static>(
+        &self,
+        append: impl FnOnce() -> Result<T> + Send + 'static,
+    ) -> Result<T> {
         let result = if self.appends_block {
             run_blocking(&self.dir, append).await
         } else {
@@ -565,15 +574,7 @@ impl Partition {
                 Ok(log.offsets())
             })
         };
-        let result = if self.appends_block {
-            run_blocking(&self.dir, append).await
-        } else {
-            append()
-        };
-        if result.is_ok() {
-            self.publish();
-        }
-        result
+        self.run_append(append).await
     }
 
     /// Follower: the leader's high watermark moved.
