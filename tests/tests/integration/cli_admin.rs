@@ -203,7 +203,7 @@ fn topics_create_list_describe_delete(c: &Cluster) {
     );
     assert_eq!(
         missing.stderr,
-        "error: topic 'nope' not found; `fluvio topic list` lists them\n"
+        "error: topic 'nope' does not exist; create it with `fluvio topic create nope`\n"
     );
 
     let run = c.run(&["topic", "delete", "orders", "nope", "events"]);
@@ -214,7 +214,7 @@ fn topics_create_list_describe_delete(c: &Cluster) {
     );
     assert!(
         run.stderr
-            .starts_with("error: cannot delete topic 'nope': "),
+            .starts_with("error: topic 'nope' does not exist; create it with"),
         "{}",
         run.stderr
     );
