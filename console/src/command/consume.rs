@@ -110,7 +110,9 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
             let consumer = fluvio.partition_consumer(&args.topic, partition).await?;
             let end = consumer.offsets().await?.end;
             if wanted > end {
-                output.notes.push(past_the_end(&args.topic, partition, wanted, end));
+                output
+                    .notes
+                    .push(past_the_end(&args.topic, partition, wanted, end));
             }
         }
     }
@@ -381,9 +383,14 @@ mod tests {
         assert_eq!(err.exit_code(), 2);
         let text = err.to_string();
         assert!(text.contains("unknown placeholder {{vaule}}"), "{text}");
-        assert!(text.contains("{{value}}") && text.contains("{{headers}}"), "{text}");
+        assert!(
+            text.contains("{{value}}") && text.contains("{{headers}}"),
+            "{text}"
+        );
         assert_eq!(
-            args(&["t", "-F", "{{ {{key}}: {{value"]).template.as_deref(),
+            args(&["t", "-F", "{{ {{key}}: {{value"])
+                .template
+                .as_deref(),
             Some("{{ {{key}}: {{value")
         );
         assert_eq!(
