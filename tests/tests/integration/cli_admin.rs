@@ -401,10 +401,14 @@ fn partition_list_columns(c: &Cluster) {
     assert_eq!(json[0]["status"]["resolution"], "Online", "{json}");
     assert_eq!(c.yaml(&["partition", "list", "-t", "p-two"]), json);
 
+    // `p` only matches the others' names as a substring: a topic that does not exist.
     let none = c.run(&["partition", "list", "--topic", "p"]);
-    none.ok();
+    none.expect_code(1);
     assert_eq!(none.stdout, "");
-    assert_eq!(none.stderr, "No partitions found for topic 'p'\n");
+    assert_eq!(
+        none.stderr,
+        "error: topic 'p' does not exist; create it with `fluvio topic create p`\n"
+    );
     c.run(&["topic", "delete", "p-one", "p-two"]).ok();
 }
 
