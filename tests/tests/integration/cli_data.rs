@@ -142,44 +142,11 @@ fn cli_following_consume_ends_when_its_reader_is_gone() {
     fluvio(&sc, &["topic", "create", "piped"]).ok();
     fluvio_stdin(&sc, &["produce", "piped"], b"first\nsecond\nthird\n").ok();
 
-    let mut child = Command::new(fluvio_binary())
-        .args(["consume", "piped", "-B"])
-        .env("FLUVIO_SC", &sc)
-        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run fluvio");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("read the first record");
-    assert_eq!(first, "first\n");
-    // What `head -1` does next: close its end of the pipe.
-    drop(stdout);
-
-    // The bound is generous: the assertion is that it ends, not how fast.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("poll fluvio") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("consume went on following after its stdout was closed");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let mut stderr = String::new();
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
-    assert_eq!(stderr, "");
+    // `| head -1`: the reader goes while records may still be coming (the next write
+    // fails); `| head -3`: it goes once all are read (nothing more to write, only a
+    // following consume idle on a closed pipe).
+    consume_until_the_reader_goes(&sc, &["first"]);
+    consume_until_the_reader_goes(&sc, &["first", "second", "third"]);
 
     // Output of other commands into a closed pipe is not an error either.
     let mut child = Command::new(fluvio_binary())
@@ -297,4 +264,49 @@ fn cli_a_missing_topic_is_an_error_everywhere() {
     let run = fluvio(&sc, &["partition", "list", "-t", "here"]);
     run.ok();
     assert!(run.stdout.contains("here"), "{}", run.stdout);
+}
+
+/// `fluvio consume piped -B` reading `expected` lines before closing its stdout: it must
+/// then exit 0 with nothing on stderr.
+fn consume_until_the_reader_goes(sc: &str, expected: &[&str]) {
+    let mut child = Command::new(fluvio_binary())
+        .args(["consume", "piped", "-B"])
+        .env("FLUVIO_SC", sc)
+        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fluvio");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    for want in expected {
+        let mut line = String::new();
+        stdout.read_line(&mut line).expect("read a record");
+        assert_eq!(line, format!("{want}\n"));
+    }
+    // What `head` does next: close its end of the pipe.
+    drop(stdout);
+
+    // The bound is generous: the assertion is that it ends, not how fast.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("poll fluvio") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("consume went on following after its stdout was closed ({expected:?} read)");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
+    assert_eq!(status.code(), Some(0), "stderr: {stderr}");
+    assert_eq!(stderr, "");
 }
