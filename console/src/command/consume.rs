@@ -48,7 +48,7 @@ pub struct ConsumeArgs {
     pub format: RecordFormat,
     /// Print each record with a template: {{key}} {{value}} {{offset}} {{partition}}
     /// {{time}} (RFC 3339) {{timestamp}} (ms) {{headers}} (k=v,...).
-    #[arg(short = 'F', long = "format", value_name = "TEMPLATE")]
+    #[arg(short = 'F', long = "format", value_name = "TEMPLATE", value_parser = parse_template)]
     pub template: Option<String>,
     /// Bytes per fetch the SPU may send.
     #[arg(long, value_name = "N")]
@@ -102,18 +102,83 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
     if args.num == Some(0) {
         return Ok(Output::default());
     }
+    let mut output = Output::default();
+    if let (Offset::Absolute(wanted), true) = (offset, args.disable_continuous) {
+        // The stream clamps a start past the end to the end and, told to stop there,
+        // stops at once: say why nothing came, and where the end is.
+        for &partition in &partitions {
+            let consumer = fluvio.partition_consumer(&args.topic, partition).await?;
+            let end = consumer.offsets().await?.end;
+            if wanted > end {
+                output
+                    .notes
+                    .push(past_the_end(&args.topic, partition, wanted, end));
+            }
+        }
+    }
     let mut stream = MultiStream::start(&fluvio, &args.topic, &partitions, offset, config).await?;
     let mut count = 0u64;
-    while let Some(record) = stream.next().await {
+    loop {
+        let next = tokio::select! {
+            next = stream.next() => next,
+            // Nobody reads any more (`| head -1`): done, quietly, like `cat`.
+            () = ctx.records_gone() => break,
+        };
+        let Some(record) = next else { break };
         let record = record?;
         let text = format_record(&record, &args);
-        ctx.write_records(&text);
+        if ctx.write_records(&text).is_err() {
+            break;
+        }
         count += 1;
         if args.num.is_some_and(|n| count >= n) {
             break;
         }
     }
-    Ok(Output::default())
+    Ok(output)
+}
+
+/// What `consume -o OFFSET -d` says when a partition ends before OFFSET.
+fn past_the_end(topic: &str, partition: u32, wanted: i64, end: i64) -> String {
+    format!(
+        "offset {wanted} is past the end of topic '{topic}' partition {partition}: \
+         its end is {end} (the next record written gets offset {end})"
+    )
+}
+
+/// The placeholders `-F/--format` fills in.
+pub const PLACEHOLDERS: &[&str] = &[
+    "key",
+    "value",
+    "offset",
+    "partition",
+    "time",
+    "timestamp",
+    "headers",
+];
+
+/// `-F/--format`'s value, checked as clap parses it, so an unknown placeholder is a usage
+/// error (exit 2) like any bad flag value, rather than printed literally on every record.
+pub fn parse_template(template: &str) -> Result<String, String> {
+    let mut rest = template;
+    // Each `}}` closes the nearest `{{` before it; an unpaired brace is text like any other.
+    while let Some(close) = rest.find("}}") {
+        if let Some(open) = rest[..close].rfind("{{") {
+            let name = &rest[open + 2..close];
+            if !PLACEHOLDERS.contains(&name) {
+                let known = PLACEHOLDERS
+                    .iter()
+                    .map(|p| format!("{{{{{p}}}}}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                return Err(format!(
+                    "unknown placeholder {{{{{name}}}}}; known placeholders: {known}"
+                ));
+            }
+        }
+        rest = &rest[close + 2..];
+    }
+    Ok(template.to_string())
 }
 
 /// One record as the flags ask, newline included.
@@ -308,6 +373,31 @@ mod tests {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
         assert_eq!(rfc3339(-1), "-");
+    }
+
+    #[test]
+    fn unknown_placeholders_are_usage_errors() {
+        let err = Wrap::try_parse_from(["c", "t", "-F", "{{offset}} {{vaule}}"])
+            .err()
+            .expect("an unknown placeholder");
+        assert_eq!(err.exit_code(), 2);
+        let text = err.to_string();
+        assert!(text.contains("unknown placeholder {{vaule}}"), "{text}");
+        assert!(
+            text.contains("{{value}}") && text.contains("{{headers}}"),
+            "{text}"
+        );
+        assert_eq!(
+            args(&["t", "-F", "{{ {{key}}: {{value"])
+                .template
+                .as_deref(),
+            Some("{{ {{key}}: {{value")
+        );
+        assert_eq!(
+            past_the_end("t", 1, 99, 5),
+            "offset 99 is past the end of topic 't' partition 1: its end is 5 \
+             (the next record written gets offset 5)"
+        );
     }
 
     #[test]

@@ -21,12 +21,6 @@ pub enum CommandError {
     },
     #[error("replica assignment file {}: {problem}", path.display())]
     AssignmentFile { path: PathBuf, problem: String },
-    #[error("{kind} '{name}' not found; `fluvio {command}` lists them")]
-    NotFound {
-        kind: &'static str,
-        name: String,
-        command: &'static str,
-    },
     #[error("unknown api '{name}'; valid names: {known}")]
     UnknownApi { name: String, known: String },
     #[error("{} is not a valid {api} request: {source}. `fluvio advanced generate --api {api}` prints a template", path.display())]

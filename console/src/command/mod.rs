@@ -160,12 +160,16 @@ pub struct Context {
     admin: Mutex<Option<Admin>>,
     fluvio: Mutex<Option<Fluvio>>,
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
+    /// Records go to this process's stdout, whose reader may go away (`| head -1`).
+    records_to_stdout: bool,
 }
 
 impl Context {
     /// Streamed records (`consume`) go to stdout.
     pub fn new(target: ScTarget) -> Self {
-        Self::with_record_writer(target, Box::new(std::io::stdout()))
+        let mut ctx = Self::with_record_writer(target, Box::new(std::io::stdout()));
+        ctx.records_to_stdout = true;
+        ctx
     }
 
     /// Streamed records go to `records`, as they arrive.
@@ -175,6 +179,7 @@ impl Context {
             admin: Mutex::new(None),
             fluvio: Mutex::new(None),
             records: std::sync::Mutex::new(records),
+            records_to_stdout: false,
         }
     }
 
@@ -210,15 +215,46 @@ impl Context {
         Ok(fresh)
     }
 
-    /// Write streamed output now. A closed pipe is not an error worth reporting.
-    pub fn write_records(&self, bytes: &[u8]) {
+    /// Write streamed output now. An error (a closed pipe: Rust ignores SIGPIPE, so the
+    /// write says `BrokenPipe`) means nobody reads any more: the caller stops, quietly.
+    pub fn write_records(&self, bytes: &[u8]) -> std::io::Result<()> {
         let mut records = self
             .records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let _ = records.write_all(bytes);
-        let _ = records.flush();
+        records.write_all(bytes)?;
+        records.flush()
     }
+
+    /// Resolves once the reader of the records has gone (the pipe's read end closed), so a
+    /// following `consume` that has nothing to write still ends like `cat` would on its
+    /// next write. Never resolves for other writers (the TUI's, a terminal).
+    pub async fn records_gone(&self) {
+        if !self.records_to_stdout {
+            return std::future::pending().await;
+        }
+        loop {
+            if stdout_closed() {
+                return;
+            }
+            // Polling stays cheap and needs no thread; a quarter second is soon enough
+            // for a person whose `head` has already printed.
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+}
+
+/// Is stdout a pipe or socket whose reading end is closed? poll(2) reports POLLERR for
+/// such a pipe (and POLLHUP for a socket) whatever events are asked for.
+fn stdout_closed() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout; poll only writes `revents`.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready > 0 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
 /// Run one command.

@@ -73,6 +73,13 @@ async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     let mut rows = rows(partitions?, states);
     // The list filter matches substrings; --topic means that topic.
     rows.retain(|row| args.topic.as_ref().is_none_or(|t| &row.topic == t));
+    // A topic named that does not exist is an error, as in `topic describe`, not an
+    // empty listing; a topic without partitions yet is an empty listing.
+    if let Some(topic) = &args.topic
+        && rows.is_empty()
+    {
+        super::topic::require_topic(&admin, topic).await?;
+    }
     let empty = match &args.topic {
         Some(topic) => format!("No partitions found for topic '{topic}'"),
         None => "No partitions found".to_string(),

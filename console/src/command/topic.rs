@@ -15,6 +15,7 @@ use super::output::{Block, Column, Output, Report, Table, to_data};
 use super::parse;
 use super::{CommandError, Context, OutputArgs, advised};
 use crate::client::metadata::not_provisioned;
+use crate::client::{Admin, ClientError};
 
 #[derive(Debug, Subcommand)]
 pub enum TopicCmd {
@@ -317,11 +318,7 @@ async fn describe(args: DescribeArgs, ctx: &Context) -> Result<Output, CommandEr
     let mut data = Vec::new();
     for name in dedup(&args.names) {
         let Some(topic) = topics.iter().find(|t| &t.name == name) else {
-            output.failures.push(CommandError::NotFound {
-                kind: "topic",
-                name: name.clone(),
-                command: "topic list",
-            });
+            output.failures.push(topic_not_found(name));
             continue;
         };
         let mut own: Vec<(u32, &Partition)> = partitions
@@ -419,6 +416,25 @@ fn dedup(names: &[String]) -> Vec<&String> {
     names.iter().filter(|n| seen.insert(n.as_str())).collect()
 }
 
+/// The error for a named topic that does not exist, the same from every command: what is
+/// missing and how to create it.
+pub fn topic_not_found(name: &str) -> CommandError {
+    ClientError::TopicNotFound {
+        topic: name.to_string(),
+    }
+    .into()
+}
+
+/// Succeeds when the topic `name` exists.
+pub async fn require_topic(admin: &Admin, name: &str) -> Result<(), CommandError> {
+    let topics = admin.list::<TopicSpec>(&[name.to_string()]).await?;
+    if topics.iter().any(|t| t.name == name) {
+        Ok(())
+    } else {
+        Err(topic_not_found(name))
+    }
+}
+
 async fn delete(args: DeleteArgs, ctx: &Context) -> Result<Output, CommandError> {
     let admin = ctx.admin().await?;
     let mut output = Output::default();
@@ -426,6 +442,11 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> Result<Output, CommandError>
     for name in dedup(&args.names) {
         match admin.delete::<TopicSpec>(name.clone(), name).await {
             Ok(()) => deleted.push(format!("topic \"{name}\" deleted")),
+            // Worded as every other command words a missing topic.
+            Err(ClientError::Refused {
+                code: protocol::api::ErrorCode::TopicNotFound,
+                ..
+            }) => output.failures.push(topic_not_found(name)),
             Err(err) => output.failures.push(err.into()),
         }
     }

@@ -203,7 +203,7 @@ fn topics_create_list_describe_delete(c: &Cluster) {
     );
     assert_eq!(
         missing.stderr,
-        "error: topic 'nope' not found; `fluvio topic list` lists them\n"
+        "error: topic 'nope' does not exist; create it with `fluvio topic create nope`\n"
     );
 
     let run = c.run(&["topic", "delete", "orders", "nope", "events"]);
@@ -214,7 +214,7 @@ fn topics_create_list_describe_delete(c: &Cluster) {
     );
     assert!(
         run.stderr
-            .starts_with("error: cannot delete topic 'nope': "),
+            .starts_with("error: topic 'nope' does not exist; create it with"),
         "{}",
         run.stderr
     );
@@ -401,10 +401,14 @@ fn partition_list_columns(c: &Cluster) {
     assert_eq!(json[0]["status"]["resolution"], "Online", "{json}");
     assert_eq!(c.yaml(&["partition", "list", "-t", "p-two"]), json);
 
+    // `p` only matches the others' names as a substring: a topic that does not exist.
     let none = c.run(&["partition", "list", "--topic", "p"]);
-    none.ok();
+    none.expect_code(1);
     assert_eq!(none.stdout, "");
-    assert_eq!(none.stderr, "No partitions found for topic 'p'\n");
+    assert_eq!(
+        none.stderr,
+        "error: topic 'p' does not exist; create it with `fluvio topic create p`\n"
+    );
     c.run(&["topic", "delete", "p-one", "p-two"]).ok();
 }
 

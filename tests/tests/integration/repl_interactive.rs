@@ -82,7 +82,7 @@ fn an_interactive_session() {
     tmux.type_text("topic describe nope");
     tmux.send_keys(&["Enter"]);
     tmux.wait_for("the error", |s| {
-        s.contains("error: topic 'nope' not found") && at_prompt(s)
+        s.contains("error: topic 'nope' does not exist") && at_prompt(s)
     });
 
     // Ctrl-D leaves with exit code 0.

@@ -73,7 +73,7 @@ fn scripts_run_line_by_line_and_stop_at_the_first_failure() {
     run.expect_code(1);
     assert!(
         run.stderr
-            .starts_with("error: line 3: topic 'nope' not found"),
+            .starts_with("error: line 3: topic 'nope' does not exist"),
         "{}",
         run.stderr
     );
@@ -161,7 +161,7 @@ fn one_line_with_c_exits_with_its_status() {
     let run = fluvio(&sc, &["repl", "-c", "topic describe nope"]);
     run.expect_code(1);
     assert!(
-        run.stderr.starts_with("error: topic 'nope' not found"),
+        run.stderr.starts_with("error: topic 'nope' does not exist"),
         "{}",
         run.stderr
     );
