@@ -104,14 +104,25 @@ async fn register(args: RegisterArgs, ctx: &Context) -> Result<Output, CommandEr
         .await?
         .create::<CustomSpuSpec>(&name, spec, false)
         .await?;
-    Ok(Output::message(format!(
-        "custom SPU \"{name}\" (id {}) registered",
-        args.id
-    ))
-    .with_note(format!(
-        "note: start it with: fluvio-daemon spu --id {} --public-addr {public_host}:{public_port} --private-addr {private_host}:{private_port}",
-        args.id
-    )))
+    Ok(
+        Output::message(format!("custom SPU \"{name}\" (id {}) registered", args.id)).with_note(
+            start_hint(args.id, &args.public_server, &args.private_server),
+        ),
+    )
+}
+
+/// How to start the SPU just registered. The client knows neither the SC's private address
+/// nor the token the SPU will present, so both are named with where to find them.
+fn start_hint(id: SpuId, public: &(String, u16), private: &(String, u16)) -> String {
+    format!(
+        "note: start it with: fluvio-daemon spu --id {id} --public-addr {}:{} --private-addr {}:{} \
+         --sc-private-addr SC_PRIVATE_ADDR --token-name NAME --token-secret-file FILE\n\
+         SC_PRIVATE_ADDR is where the SC listens for SPUs (its --private-addr, 127.0.0.1:9004 by \
+         default). The token comes from `fluvio auth-token create --token-name NAME --min-spu {id} \
+         --max-spu {id} --generate-secret`, its secret saved in FILE; an SC started with \
+         --allow-unauthenticated-spus needs no token.",
+        public.0, public.1, private.0, private.1
+    )
 }
 
 async fn unregister(args: UnregisterArgs, ctx: &Context) -> Result<Output, CommandError> {

@@ -92,7 +92,11 @@ pub enum Rejection {
     NotRegistered { id: SpuId },
     #[error("SPU {id} is already online")]
     AlreadyOnline { id: SpuId },
-    #[error("SPU {id} presented no auth token, and the SC requires one")]
+    #[error(
+        "SPU {id} presented no auth token, and the SC requires one: start the SPU with \
+         --token-name NAME --token-secret-file FILE (a token made with `fluvio auth-token \
+         create` whose SPU range holds {id}), or start the SC with --allow-unauthenticated-spus"
+    )]
     NoToken { id: SpuId },
     #[error("auth token '{name}' does not exist")]
     UnknownToken { name: String },

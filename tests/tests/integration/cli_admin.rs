@@ -439,8 +439,13 @@ fn spus_register_list_unregister(c: &Cluster) {
         run.stdout,
         "custom SPU \"custom-spu-7001\" (id 7001) registered\n"
     );
+    // The whole command to start it, once, with the flags the SPU cannot join without.
+    let start = "fluvio-daemon spu --id 7001 --public-addr 127.0.0.1:17001 \
+                 --private-addr 127.0.0.1:17002 --sc-private-addr SC_PRIVATE_ADDR \
+                 --token-name NAME --token-secret-file FILE";
+    assert_eq!(run.stderr.matches(start).count(), 1, "{}", run.stderr);
     assert!(
-        run.stderr.contains("fluvio-daemon spu --id 7001"),
+        run.stderr.contains("--min-spu 7001 --max-spu 7001"),
         "{}",
         run.stderr
     );

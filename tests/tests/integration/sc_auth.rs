@@ -124,7 +124,13 @@ fn external_spus_need_a_valid_token() {
     assert_refused(unknown, &sc, 6003, "auth token 'nope' does not exist");
 
     let no_token = spu(&sc, &mut client, dir.path(), 6004, None);
-    assert_refused(no_token, &sc, 6004, "presented no auth token");
+    assert_refused(
+        no_token,
+        &sc,
+        6004,
+        "SPU 6004 presented no auth token, and the SC requires one: start the SPU with \
+         --token-name NAME --token-secret-file FILE",
+    );
 
     // Killing the good SPU takes it offline.
     drop(good);
