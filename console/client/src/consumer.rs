@@ -299,6 +299,12 @@ impl RecordStream {
                         return Some(Err(err));
                     }
                 }
+                Err(FrameEnd::Refetch(max_bytes)) => {
+                    if let Err(err) = self.refetch(max_bytes).await {
+                        self.frames = None;
+                        return Some(Err(err));
+                    }
+                }
                 Err(FrameEnd::OutOfRange) => {
                     self.frames = None;
                     return None;
@@ -376,53 +382,33 @@ impl RecordStream {
         let response =
             StreamFetchResponse::decode(&mut Reader::shared(body), StreamFetchRequest::VERSION)
                 .map_err(bad)?;
-        let (batches, bad) = frame_batches(&response.records, self.next_offset, self.check_crcs);
-        if let Some(bad) = bad {
-            let addr = self.socket.addr().to_string();
-            // Delivered after the good records before it, as Kafka's consumer does.
-            self.failed = Some(match bad {
-                BadBatch::Corrupt {
-                    first_offset,
-                    last_offset,
-                    reason,
-                } => ClientError::CorruptBatch {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    first_offset,
-                    last_offset,
-                    addr,
-                    reason,
-                },
-                BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
-                    peer: Peer::Spu,
-                    addr,
-                    what: format!("an unreadable record batch: {err}"),
-                },
-            });
-        }
-        let mut delivered = false;
-        for batch in &batches {
-            for item in batch.iter() {
-                if item.offset < self.next_offset {
-                    continue;
-                }
-                self.next_offset = item.offset + 1;
-                delivered = true;
-                self.buffered.push_back(ConsumerRecord {
-                    partition: self.partition,
-                    offset: item.offset,
-                    timestamp: item.timestamp,
-                    key: item.record.key.clone(),
-                    value: item.record.value.clone(),
-                    headers: item.record.headers.clone(),
-                });
+        let frame = read_frame(
+            &response.records,
+            self.partition,
+            self.next_offset,
+            self.check_crcs,
+        );
+        self.next_offset = frame.next_offset;
+        let delivered = !frame.records.is_empty();
+        self.buffered.extend(frame.records);
+        let mut refetch = None;
+        if let Some(bad) = frame.bad {
+            match refetch_size(&bad, self.request.max_bytes) {
+                Some(needed) => refetch = Some(needed),
+                // Delivered after the good records before it, as Kafka's consumer does.
+                None => self.failed = Some(self.batch_error(bad)),
             }
         }
-        if delivered || !batches.is_empty() {
+        // The acknowledgement also tells a Fluvio SPU where to send from next: a batch cut
+        // off at the end of this frame comes again, whole, from its own offset.
+        if delivered || frame.whole_batches > 0 {
             self.acknowledge(response.stream_id);
         }
         match response.error_code {
-            ErrorCode::None => Ok(()),
+            ErrorCode::None => match refetch {
+                Some(needed) => Err(FrameEnd::Refetch(needed)),
+                None => Ok(()),
+            },
             // Records in the frame come first; the error ends the stream after them.
             ErrorCode::OffsetOutOfRange if self.buffered.is_empty() => Err(FrameEnd::OutOfRange),
             ErrorCode::OffsetOutOfRange => {
@@ -438,6 +424,70 @@ impl RecordStream {
                 code,
                 message: None,
             })),
+        }
+    }
+
+    /// The error a bad batch ends the stream with.
+    fn batch_error(&self, bad: BadBatch) -> ClientError {
+        let addr = self.socket.addr().to_string();
+        match bad {
+            BadBatch::Corrupt {
+                first_offset,
+                last_offset,
+                reason,
+            } => ClientError::CorruptBatch {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                first_offset,
+                last_offset,
+                addr,
+                reason,
+            },
+            BadBatch::CutShort {
+                first_offset,
+                last_offset,
+                needed,
+                available,
+            } => ClientError::CorruptBatch {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                first_offset,
+                last_offset,
+                addr,
+                reason: format!(
+                    "the batch is cut short at the end of the answer ({available} of {needed} bytes): its length is damaged, or it is larger than the server sends in one frame"
+                ),
+            },
+            BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
+                peer: Peer::Spu,
+                addr,
+                what: format!("an unreadable record batch: {err}"),
+            },
+        }
+    }
+
+    /// Open the stream again on the same leader, from the next offset, asking for frames of
+    /// `max_bytes`; where that fails, look for the leader as after a lost connection.
+    async fn refetch(&mut self, max_bytes: usize) -> Result<(), ClientError> {
+        self.frames = None;
+        self.request.max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        self.request.fetch_offset = self.next_offset;
+        tracing::debug!(topic = %self.topic, partition = self.partition,
+            offset = self.next_offset, max_bytes, "a batch larger than the frame: fetching it again");
+        match self
+            .socket
+            .stream(
+                spu_keys::STREAM_FETCH,
+                StreamFetchRequest::VERSION,
+                &self.request,
+            )
+            .await
+        {
+            Ok(frames) => {
+                self.frames = Some(frames);
+                Ok(())
+            }
+            Err(_) => self.resume().await,
         }
     }
 
@@ -471,8 +521,81 @@ enum BadBatch {
         last_offset: i64,
         reason: String,
     },
+    /// The frame's first batch runs past its end though its header is sound: the batch is
+    /// larger than the frame (or its length is damaged). A larger frame may bring it whole.
+    CutShort {
+        first_offset: i64,
+        last_offset: i64,
+        needed: usize,
+        available: usize,
+    },
     /// The CRC matched (or was not checked) but the records do not decode.
     Unreadable(RecordError),
+}
+
+/// The largest frame a stream asks for to fetch one big batch whole: what the socket
+/// accepts, less room for the response's own fields.
+const MAX_REFETCH_BYTES: usize = protocol::frame::DEFAULT_MAX_FRAME_BYTES - 64 * 1024;
+
+/// The frame size to stream with again when an answer's first batch did not fit in it:
+/// only when a larger frame than the one asked for can hold the batch. A batch cut short
+/// in a frame that should have held it is damaged, and asking again would loop.
+fn refetch_size(bad: &BadBatch, max_bytes: i32) -> Option<usize> {
+    match *bad {
+        BadBatch::CutShort { needed, .. }
+            if needed > usize::try_from(max_bytes).unwrap_or(0) && needed <= MAX_REFETCH_BYTES =>
+        {
+            Some(needed)
+        }
+        _ => None,
+    }
+}
+
+/// What one stream-fetch answer gives the stream.
+#[derive(Debug, PartialEq)]
+struct FrameRecords {
+    /// The records at or after the stream's next offset, in order.
+    records: Vec<ConsumerRecord>,
+    /// Where the stream goes on: after the last whole batch. A batch cut off at the end of
+    /// the answer is not delivered and is fetched again from its own offset.
+    next_offset: i64,
+    /// Whole batches in the answer, including ones whose records were all delivered before.
+    whole_batches: usize,
+    /// The bad batch that ended the answer, after the records before it.
+    bad: Option<BadBatch>,
+}
+
+/// Read a stream-fetch answer's record set for a stream that delivers `next_offset` next.
+fn read_frame(
+    records: &RecordSet,
+    partition: u32,
+    mut next_offset: i64,
+    check_crcs: bool,
+) -> FrameRecords {
+    let (batches, bad) = frame_batches(records, next_offset, check_crcs);
+    let mut out = Vec::new();
+    for batch in &batches {
+        for item in batch.iter() {
+            if item.offset < next_offset {
+                continue;
+            }
+            next_offset = item.offset + 1;
+            out.push(ConsumerRecord {
+                partition,
+                offset: item.offset,
+                timestamp: item.timestamp,
+                key: item.record.key.clone(),
+                value: item.record.value.clone(),
+                headers: item.record.headers.clone(),
+            });
+        }
+    }
+    FrameRecords {
+        records: out,
+        next_offset,
+        whole_batches: batches.len(),
+        bad,
+    }
 }
 
 /// The whole batches of a stream-fetch answer, decoded, each checked against its CRC-32C
@@ -482,8 +605,9 @@ enum BadBatch {
 /// An answer may end in the middle of a batch (the real SPU cuts frames at `max_bytes`);
 /// that batch is dropped and comes whole in a later frame, once the acknowledgement says
 /// where to resume. A frame whose first batch is already cut short cannot make progress
-/// that way: its length field is damaged or the batch is larger than the frame, and it
-/// is reported as corrupt. `expected` is the offset the stream wants next: where a damaged
+/// that way: the batch is larger than the frame (or its length field is damaged), and it
+/// is returned as [`BadBatch::CutShort`] for the stream to ask for larger frames. A
+/// header too short to read, or damaged, is corrupt. `expected` is the offset the stream wants next: where a damaged
 /// header hides a batch's own offsets, the offset after the good batches is named.
 fn frame_batches(
     records: &RecordSet,
@@ -498,21 +622,30 @@ fn frame_batches(
         let Some(next) = iter.next() else { break };
         let raw = match next {
             Ok(raw) => raw,
+            // The server stopped at its byte limit inside this batch: it comes again,
+            // whole, from its own offset once the acknowledgement says where we are.
             Err(BatchError::Truncated { .. }) if !batches.is_empty() => break,
             Err(err) => {
                 let here = batches.last().map_or(expected, Batch::next_offset);
-                let header = BatchHeader::parse(&bytes[at..]).ok();
-                let (first_offset, last_offset) = header.map_or((here, here), offsets_of);
-                let reason = match err {
-                    BatchError::Truncated { needed, available } => format!(
-                        "the batch is cut short at the end of the answer ({available} of {needed} bytes): its length is damaged, or it is larger than the fetch size"
-                    ),
-                    err => err.to_string(),
-                };
-                let bad = BadBatch::Corrupt {
-                    first_offset,
-                    last_offset,
-                    reason,
+                let header = BatchHeader::parse(&bytes[at..]);
+                let bad = match (err, header) {
+                    (BatchError::Truncated { needed, available }, Ok(header)) => {
+                        let (first_offset, last_offset) = offsets_of(header);
+                        BadBatch::CutShort {
+                            first_offset,
+                            last_offset,
+                            needed,
+                            available,
+                        }
+                    }
+                    (err, header) => {
+                        let (first_offset, last_offset) = header.map_or((here, here), offsets_of);
+                        BadBatch::Corrupt {
+                            first_offset,
+                            last_offset,
+                            reason: err.to_string(),
+                        }
+                    }
                 };
                 return (batches, Some(bad));
             }
@@ -528,6 +661,17 @@ fn frame_batches(
         }
         match Batch::from_raw_shared(&raw, bytes, DEFAULT_MAX_DECOMPRESSED_BYTES) {
             Ok(batch) => batches.push(batch),
+            // A whole batch whose header does not hold together (a schema id announced in
+            // a batch too short for one) is damage, like a bad CRC.
+            Err(RecordError::Batch(err)) => {
+                let (first_offset, last_offset) = offsets_of(raw.header);
+                let bad = BadBatch::Corrupt {
+                    first_offset,
+                    last_offset,
+                    reason: err.to_string(),
+                };
+                return (batches, Some(bad));
+            }
             Err(err) => return (batches, Some(BadBatch::Unreadable(err))),
         }
     }
@@ -543,6 +687,8 @@ fn offsets_of(header: BatchHeader) -> (i64, i64) {
 
 enum FrameEnd {
     OutOfRange,
+    /// The frame's first batch is larger than the frame: stream again with frames this big.
+    Refetch(usize),
     /// The leader hung up or no longer leads the partition.
     LeaderGone,
     Error(ClientError),
@@ -659,6 +805,145 @@ mod tests {
                 assert!(reason.contains("magic 7"), "{reason}");
             }
             other => panic!("expected a corrupt batch, got {other:?}"),
+        }
+    }
+
+    /// A stream-fetch answer carrying `records`, through the encoding and decoding a frame
+    /// takes on the wire, as `take_frame` reads it.
+    fn answer(records: &[u8]) -> StreamFetchResponse {
+        use protocol::Encode;
+        let mut response = StreamFetchResponse::error("t", 1, 0, ErrorCode::None);
+        response.records = RecordSet::new(records.to_vec());
+        let mut body = Vec::new();
+        response
+            .encode(&mut body, StreamFetchRequest::VERSION)
+            .unwrap();
+        let body = Bytes::from(body);
+        StreamFetchResponse::decode(&mut Reader::shared(&body), StreamFetchRequest::VERSION)
+            .unwrap()
+    }
+
+    fn offsets_and_values(frame: &FrameRecords) -> Vec<(i64, String)> {
+        frame
+            .records
+            .iter()
+            .map(|r| (r.offset, String::from_utf8_lossy(&r.value).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_answer_cut_in_its_last_batch_delivers_the_whole_ones_and_fetches_the_cut_one_again() {
+        let bytes = three_batches();
+        let first = BatchHeader::parse(&bytes).unwrap().total_len();
+        let third = bytes.len() - first;
+        // Cut inside the third batch's records, its header, its length field, and right
+        // after its first byte: all are "not yet", whatever the server's byte limit hit.
+        for cut in [bytes.len() - 1, third + 40, third + 10, third + 1] {
+            let response = answer(&bytes[..cut]);
+            let frame = read_frame(&response.records, 0, 10, true);
+            assert_eq!(
+                offsets_and_values(&frame),
+                [(10, "v10"), (11, "v11"), (12, "v12"), (13, "v13")]
+                    .map(|(o, v)| (o, v.to_string())),
+                "cut at {cut}"
+            );
+            assert_eq!(
+                frame.next_offset, 14,
+                "the cut batch is fetched from its offset"
+            );
+            assert_eq!(frame.whole_batches, 2);
+            assert_eq!(frame.bad, None, "cut at {cut}");
+            // The server sends again from offset 14: the batch arrives whole.
+            let again = answer(&bytes[third..]);
+            let frame = read_frame(&again.records, 0, frame.next_offset, true);
+            assert_eq!(
+                offsets_and_values(&frame),
+                [(14, "v14".to_string()), (15, "v15".to_string())]
+            );
+            assert_eq!(frame.next_offset, 16);
+        }
+        // A stream already past some records of the first batch skips them, and a cut
+        // answer whose whole batches were all delivered before still moves nothing back.
+        let frame = read_frame(&answer(&bytes[..third + 5]).records, 0, 11, true);
+        assert_eq!(offsets_and_values(&frame)[0], (11, "v11".to_string()));
+        assert_eq!(frame.next_offset, 14);
+        let frame = read_frame(&answer(&bytes[..first + 5]).records, 0, 12, true);
+        assert!(frame.records.is_empty());
+        assert_eq!((frame.next_offset, frame.whole_batches), (12, 1));
+        assert_eq!(frame.bad, None);
+    }
+
+    #[test]
+    fn a_first_batch_larger_than_the_frame_is_fetched_again_with_a_frame_that_holds_it() {
+        let bytes = three_batches();
+        let first = BatchHeader::parse(&bytes).unwrap().total_len();
+        let frame = read_frame(&answer(&bytes[..first - 3]).records, 0, 10, true);
+        assert!(frame.records.is_empty());
+        assert_eq!(frame.next_offset, 10);
+        let bad = frame.bad.expect("a cut first batch is reported");
+        assert_eq!(
+            bad,
+            BadBatch::CutShort {
+                first_offset: 10,
+                last_offset: 11,
+                needed: first,
+                available: first - 3,
+            }
+        );
+        // Asked for fewer bytes than the batch: ask again for exactly enough.
+        assert_eq!(refetch_size(&bad, (first - 3) as i32), Some(first));
+        // Asked for enough and still cut: damage, not a limit; no endless asking.
+        assert_eq!(refetch_size(&bad, first as i32), None);
+        // A length beyond any frame is not chased either.
+        let huge = BadBatch::CutShort {
+            first_offset: 10,
+            last_offset: 11,
+            needed: MAX_REFETCH_BYTES + 1,
+            available: 100,
+        };
+        assert_eq!(refetch_size(&huge, 1 << 20), None);
+        assert_eq!(
+            refetch_size(
+                &BadBatch::Corrupt {
+                    first_offset: 0,
+                    last_offset: 0,
+                    reason: String::new()
+                },
+                0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_whole_batch_with_a_damaged_header_is_corrupt_not_unreadable() {
+        // A bare header (no records section) that claims a schema id it has no room for;
+        // its CRC is made to match, so only the header's inconsistency is wrong.
+        let mut bytes = Vec::new();
+        BatchHeader {
+            base_offset: 16,
+            attributes: 0x10,
+            ..BatchHeader::default()
+        }
+        .write(&mut bytes);
+        let crc = protocol::record::batch::compute_crc(&bytes);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let mut all = three_batches();
+        all.extend_from_slice(&bytes);
+        for check_crcs in [true, false] {
+            let frame = read_frame(&answer(&all).records, 0, 10, check_crcs);
+            assert_eq!(frame.records.len(), 6, "the whole batches before it arrive");
+            match &frame.bad {
+                Some(BadBatch::Corrupt {
+                    first_offset,
+                    reason,
+                    ..
+                }) => {
+                    assert_eq!(*first_offset, 16);
+                    assert!(reason.contains("truncated"), "{reason}");
+                }
+                other => panic!("expected a corrupt batch, got {other:?}"),
+            }
         }
     }
 
