@@ -947,6 +947,250 @@ mod tests {
         }
     }
 
+    /// A scripted SPU that serves `log` (batches laid end to end) as a Fluvio SPU does: a
+    /// stream frame is the log from the batch holding the asked offset, cut at the
+    /// stream's `max_bytes` wherever that falls, and an acknowledgement behind the end
+    /// sends again from the acknowledged offset. Records every StreamFetch as
+    /// (offset, max_bytes).
+    async fn fluvio_like_spu(
+        listener: tokio::net::TcpListener,
+        log: Vec<u8>,
+        fetches: std::sync::Arc<std::sync::Mutex<Vec<(i64, i32)>>>,
+    ) {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::spu::{
+            FetchOffsetPartitionResponse, FetchOffsetTopicResponse, FetchOffsetsResponse,
+            SpuRequest, SpuResponse, UpdateOffsetsResponse,
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        // Each batch's (base offset, byte position).
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while at < log.len() {
+            let header = BatchHeader::parse(&log[at..]).unwrap();
+            starts.push((header.base_offset, at));
+            at += header.total_len();
+        }
+        let end = 16;
+        let slice = |offset: i64, max_bytes: i32| {
+            let from = starts
+                .iter()
+                .rev()
+                .find(|(base, _)| *base <= offset)
+                .map_or(0, |(_, at)| *at);
+            let to = (from + max_bytes as usize).min(log.len());
+            log[from..to].to_vec()
+        };
+        let (mut conn, _) = listener.accept().await.unwrap();
+        // Stream id to (correlation id, api version, max_bytes) of its request.
+        let mut streams = std::collections::HashMap::new();
+        loop {
+            let Ok(size) = conn.read_i32().await else {
+                return;
+            };
+            let mut frame = vec![0; size as usize];
+            if conn.read_exact(&mut frame).await.is_err() {
+                return;
+            }
+            let (header, request) = SpuRequest::decode_frame(&frame).unwrap();
+            let reply = |response: SpuResponse, correlation_id: i32| {
+                response
+                    .to_frame(correlation_id, header.api_version)
+                    .unwrap()
+            };
+            let mut out = Vec::new();
+            match request {
+                SpuRequest::ApiVersions(_) => out.push(reply(
+                    SpuResponse::ApiVersions(ApiVersionsResponse::spu()),
+                    header.correlation_id,
+                )),
+                SpuRequest::FetchOffsets(_) => {
+                    let offsets = FetchOffsetsResponse {
+                        topics: vec![FetchOffsetTopicResponse {
+                            name: "t".into(),
+                            partitions: vec![FetchOffsetPartitionResponse {
+                                error_code: ErrorCode::None,
+                                partition_index: 0,
+                                start_offset: 10,
+                                last_stable_offset: end,
+                            }],
+                        }],
+                    };
+                    out.push(reply(
+                        SpuResponse::FetchOffsets(offsets),
+                        header.correlation_id,
+                    ));
+                }
+                SpuRequest::StreamFetch(fetch) => {
+                    fetches
+                        .lock()
+                        .unwrap()
+                        .push((fetch.fetch_offset, fetch.max_bytes));
+                    let id = streams.len() as u32 + 1;
+                    streams.insert(
+                        id,
+                        (header.correlation_id, header.api_version, fetch.max_bytes),
+                    );
+                    let mut response = StreamFetchResponse::error("t", id, 0, ErrorCode::None);
+                    response.high_watermark = end;
+                    response.records = RecordSet::new(slice(fetch.fetch_offset, fetch.max_bytes));
+                    out.push(reply(
+                        SpuResponse::StreamFetch(response),
+                        header.correlation_id,
+                    ));
+                }
+                SpuRequest::UpdateOffsets(update) => {
+                    out.push(reply(
+                        SpuResponse::UpdateOffsets(UpdateOffsetsResponse { status: vec![] }),
+                        header.correlation_id,
+                    ));
+                    for ack in update.offsets {
+                        let Some(&(correlation_id, version, max_bytes)) =
+                            streams.get(&ack.session_id)
+                        else {
+                            continue;
+                        };
+                        if ack.offset < end {
+                            let mut response =
+                                StreamFetchResponse::error("t", ack.session_id, 0, ErrorCode::None);
+                            response.high_watermark = end;
+                            response.records = RecordSet::new(slice(ack.offset, max_bytes));
+                            // At the version of the stream's request, not of this one.
+                            let frame = SpuResponse::StreamFetch(response)
+                                .to_frame(correlation_id, version)
+                                .unwrap();
+                            out.push(frame);
+                        }
+                    }
+                }
+                _ => return,
+            }
+            for frame in out {
+                if conn.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A scripted SC whose one topic `t` has one partition led by SPU 1 at `spu`.
+    async fn sc_for(listener: tokio::net::TcpListener, spu: std::net::SocketAddr) {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::sc::{
+            IngressPort, Metadata, MetadataUpdate, ObjectWatchRequest, ObjectWatchResponse,
+            PartitionSpec, PartitionStatus, ScRequest, ScResponse, SpuSpec, SpuStatus,
+            TopicResolution, TopicSpec, TopicStatus,
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            tasks.spawn(crate::fake_sc::serve(conn, move |request| {
+                Some(match request {
+                    ScRequest::ApiVersions(_) => ScResponse::ApiVersions(ApiVersionsResponse::sc()),
+                    ScRequest::Watch(ObjectWatchRequest::Topic(_)) => {
+                        let status = TopicStatus {
+                            resolution: TopicResolution::Provisioned,
+                            replica_map: [(0, vec![1])].into(),
+                            ..TopicStatus::default()
+                        };
+                        let topic = Metadata::new("t", TopicSpec::default(), status);
+                        ScResponse::Watch(ObjectWatchResponse::Topic(MetadataUpdate::snapshot(
+                            1,
+                            vec![topic],
+                        )))
+                    }
+                    ScRequest::Watch(ObjectWatchRequest::Partition(_)) => {
+                        let spec = PartitionSpec {
+                            leader: 1,
+                            replicas: vec![1],
+                            ..PartitionSpec::default()
+                        };
+                        let partition = Metadata::new("t-0", spec, PartitionStatus::default());
+                        ScResponse::Watch(ObjectWatchResponse::Partition(MetadataUpdate::snapshot(
+                            1,
+                            vec![partition],
+                        )))
+                    }
+                    ScRequest::Watch(ObjectWatchRequest::Spu(_)) => {
+                        let spec = SpuSpec {
+                            id: 1,
+                            public_endpoint: IngressPort::from_host_port(
+                                &spu.ip().to_string(),
+                                spu.port(),
+                            ),
+                            ..SpuSpec::default()
+                        };
+                        let spu = Metadata::new("1", spec, SpuStatus::default());
+                        ScResponse::Watch(ObjectWatchResponse::Spu(MetadataUpdate::snapshot(
+                            1,
+                            vec![spu],
+                        )))
+                    }
+                    _ => return None,
+                })
+            }));
+        }
+    }
+
+    /// Stream every record of `t-0` from a Fluvio-like SPU asked for frames of
+    /// `max_bytes`; the records and the StreamFetch requests the SPU saw.
+    async fn stream_through(max_bytes: i32) -> (Vec<(i64, String)>, Vec<(i64, i32)>) {
+        use tokio::net::TcpListener;
+        let spu = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sc_addr = sc.local_addr().unwrap().to_string();
+        let fetches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spu_addr = spu.local_addr().unwrap();
+        let spu_task = tokio::spawn(fluvio_like_spu(
+            spu,
+            three_batches(),
+            std::sync::Arc::clone(&fetches),
+        ));
+        let sc_task = tokio::spawn(sc_for(sc, spu_addr));
+        let fluvio = crate::Fluvio::connect(&sc_addr).await.unwrap();
+        let consumer = fluvio.partition_consumer("t", 0).await.unwrap();
+        let config = ConsumerConfig {
+            max_bytes,
+            ..ConsumerConfig::default()
+        };
+        let mut stream = consumer.stream(Offset::Beginning, config).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
+                .await
+                .expect("the stream stalled");
+            let record = next.expect("the stream ended").expect("a record");
+            got.push((
+                record.offset,
+                String::from_utf8_lossy(&record.value).into_owned(),
+            ));
+        }
+        assert_eq!(stream.next_offset(), 16);
+        spu_task.abort();
+        sc_task.abort();
+        let fetches = fetches.lock().unwrap().clone();
+        (got, fetches)
+    }
+
+    #[tokio::test]
+    async fn a_stream_from_a_server_that_cuts_frames_mid_batch_delivers_every_record_once() {
+        let all: Vec<(i64, String)> = (10..16).map(|o| (o, format!("v{o}"))).collect();
+        let batch = BatchHeader::parse(&three_batches()).unwrap().total_len();
+        // Frames of a batch and a half: each ends inside the next batch.
+        let (got, fetches) = stream_through((batch + batch / 2) as i32).await;
+        assert_eq!(got, all);
+        assert_eq!(
+            fetches,
+            [(10, (batch + batch / 2) as i32)],
+            "one stream is enough"
+        );
+        // Frames smaller than a batch (but holding its header): the stream asks again, from
+        // the same offset, for frames that hold one.
+        let (got, fetches) = stream_through(70).await;
+        assert_eq!(got, all);
+        assert_eq!(fetches, [(10, 70), (10, batch as i32)]);
+    }
+
     #[test]
     fn offsets_resolve_and_clamp() {
         // log holds offsets 10..20 (start 10, end 20).
