@@ -57,7 +57,9 @@ impl Offset {
 /// How a stream reads.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// Bytes per response frame the SPU may send.
+    /// Bytes per response frame the SPU may send. A server that cuts frames at this limit
+    /// may end one inside a batch; a batch larger than the whole frame makes the stream
+    /// ask again with frames that hold it.
     pub max_bytes: i32,
     /// `ReadUncommitted` sees everything the leader wrote; `ReadCommitted` only what the
     /// in-sync replicas have.
