@@ -57,7 +57,9 @@ impl Offset {
 /// How a stream reads.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// Bytes per response frame the SPU may send.
+    /// Bytes per response frame the SPU may send. A server that cuts frames at this limit
+    /// may end one inside a batch; a batch larger than the whole frame makes the stream
+    /// ask again with frames that hold it.
     pub max_bytes: i32,
     /// `ReadUncommitted` sees everything the leader wrote; `ReadCommitted` only what the
     /// in-sync replicas have.
@@ -299,6 +301,12 @@ impl RecordStream {
                         return Some(Err(err));
                     }
                 }
+                Err(FrameEnd::Refetch(max_bytes)) => {
+                    if let Err(err) = self.refetch(max_bytes).await {
+                        self.frames = None;
+                        return Some(Err(err));
+                    }
+                }
                 Err(FrameEnd::OutOfRange) => {
                     self.frames = None;
                     return None;
@@ -376,53 +384,33 @@ impl RecordStream {
         let response =
             StreamFetchResponse::decode(&mut Reader::shared(body), StreamFetchRequest::VERSION)
                 .map_err(bad)?;
-        let (batches, bad) = frame_batches(&response.records, self.next_offset, self.check_crcs);
-        if let Some(bad) = bad {
-            let addr = self.socket.addr().to_string();
-            // Delivered after the good records before it, as Kafka's consumer does.
-            self.failed = Some(match bad {
-                BadBatch::Corrupt {
-                    first_offset,
-                    last_offset,
-                    reason,
-                } => ClientError::CorruptBatch {
-                    topic: self.topic.clone(),
-                    partition: self.partition,
-                    first_offset,
-                    last_offset,
-                    addr,
-                    reason,
-                },
-                BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
-                    peer: Peer::Spu,
-                    addr,
-                    what: format!("an unreadable record batch: {err}"),
-                },
-            });
-        }
-        let mut delivered = false;
-        for batch in &batches {
-            for item in batch.iter() {
-                if item.offset < self.next_offset {
-                    continue;
-                }
-                self.next_offset = item.offset + 1;
-                delivered = true;
-                self.buffered.push_back(ConsumerRecord {
-                    partition: self.partition,
-                    offset: item.offset,
-                    timestamp: item.timestamp,
-                    key: item.record.key.clone(),
-                    value: item.record.value.clone(),
-                    headers: item.record.headers.clone(),
-                });
+        let frame = read_frame(
+            &response.records,
+            self.partition,
+            self.next_offset,
+            self.check_crcs,
+        );
+        self.next_offset = frame.next_offset;
+        let delivered = !frame.records.is_empty();
+        self.buffered.extend(frame.records);
+        let mut refetch = None;
+        if let Some(bad) = frame.bad {
+            match refetch_size(&bad, self.request.max_bytes) {
+                Some(needed) => refetch = Some(needed),
+                // Delivered after the good records before it, as Kafka's consumer does.
+                None => self.failed = Some(self.batch_error(bad)),
             }
         }
-        if delivered || !batches.is_empty() {
+        // The acknowledgement also tells a Fluvio SPU where to send from next: a batch cut
+        // off at the end of this frame comes again, whole, from its own offset.
+        if delivered || frame.whole_batches > 0 {
             self.acknowledge(response.stream_id);
         }
         match response.error_code {
-            ErrorCode::None => Ok(()),
+            ErrorCode::None => match refetch {
+                Some(needed) => Err(FrameEnd::Refetch(needed)),
+                None => Ok(()),
+            },
             // Records in the frame come first; the error ends the stream after them.
             ErrorCode::OffsetOutOfRange if self.buffered.is_empty() => Err(FrameEnd::OutOfRange),
             ErrorCode::OffsetOutOfRange => {
@@ -438,6 +426,70 @@ impl RecordStream {
                 code,
                 message: None,
             })),
+        }
+    }
+
+    /// The error a bad batch ends the stream with.
+    fn batch_error(&self, bad: BadBatch) -> ClientError {
+        let addr = self.socket.addr().to_string();
+        match bad {
+            BadBatch::Corrupt {
+                first_offset,
+                last_offset,
+                reason,
+            } => ClientError::CorruptBatch {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                first_offset,
+                last_offset,
+                addr,
+                reason,
+            },
+            BadBatch::CutShort {
+                first_offset,
+                last_offset,
+                needed,
+                available,
+            } => ClientError::CorruptBatch {
+                topic: self.topic.clone(),
+                partition: self.partition,
+                first_offset,
+                last_offset,
+                addr,
+                reason: format!(
+                    "the batch is cut short at the end of the answer ({available} of {needed} bytes): its length is damaged, or it is larger than the server sends in one frame"
+                ),
+            },
+            BadBatch::Unreadable(err) => ClientError::UnexpectedResponse {
+                peer: Peer::Spu,
+                addr,
+                what: format!("an unreadable record batch: {err}"),
+            },
+        }
+    }
+
+    /// Open the stream again on the same leader, from the next offset, asking for frames of
+    /// `max_bytes`; where that fails, look for the leader as after a lost connection.
+    async fn refetch(&mut self, max_bytes: usize) -> Result<(), ClientError> {
+        self.frames = None;
+        self.request.max_bytes = i32::try_from(max_bytes).unwrap_or(i32::MAX);
+        self.request.fetch_offset = self.next_offset;
+        tracing::debug!(topic = %self.topic, partition = self.partition,
+            offset = self.next_offset, max_bytes, "a batch larger than the frame: fetching it again");
+        match self
+            .socket
+            .stream(
+                spu_keys::STREAM_FETCH,
+                StreamFetchRequest::VERSION,
+                &self.request,
+            )
+            .await
+        {
+            Ok(frames) => {
+                self.frames = Some(frames);
+                Ok(())
+            }
+            Err(_) => self.resume().await,
         }
     }
 
@@ -471,8 +523,81 @@ enum BadBatch {
         last_offset: i64,
         reason: String,
     },
+    /// The frame's first batch runs past its end though its header is sound: the batch is
+    /// larger than the frame (or its length is damaged). A larger frame may bring it whole.
+    CutShort {
+        first_offset: i64,
+        last_offset: i64,
+        needed: usize,
+        available: usize,
+    },
     /// The CRC matched (or was not checked) but the records do not decode.
     Unreadable(RecordError),
+}
+
+/// The largest frame a stream asks for to fetch one big batch whole: what the socket
+/// accepts, less room for the response's own fields.
+const MAX_REFETCH_BYTES: usize = protocol::frame::DEFAULT_MAX_FRAME_BYTES - 64 * 1024;
+
+/// The frame size to stream with again when an answer's first batch did not fit in it:
+/// only when a larger frame than the one asked for can hold the batch. A batch cut short
+/// in a frame that should have held it is damaged, and asking again would loop.
+fn refetch_size(bad: &BadBatch, max_bytes: i32) -> Option<usize> {
+    match *bad {
+        BadBatch::CutShort { needed, .. }
+            if needed > usize::try_from(max_bytes).unwrap_or(0) && needed <= MAX_REFETCH_BYTES =>
+        {
+            Some(needed)
+        }
+        _ => None,
+    }
+}
+
+/// What one stream-fetch answer gives the stream.
+#[derive(Debug, PartialEq)]
+struct FrameRecords {
+    /// The records at or after the stream's next offset, in order.
+    records: Vec<ConsumerRecord>,
+    /// Where the stream goes on: after the last whole batch. A batch cut off at the end of
+    /// the answer is not delivered and is fetched again from its own offset.
+    next_offset: i64,
+    /// Whole batches in the answer, including ones whose records were all delivered before.
+    whole_batches: usize,
+    /// The bad batch that ended the answer, after the records before it.
+    bad: Option<BadBatch>,
+}
+
+/// Read a stream-fetch answer's record set for a stream that delivers `next_offset` next.
+fn read_frame(
+    records: &RecordSet,
+    partition: u32,
+    mut next_offset: i64,
+    check_crcs: bool,
+) -> FrameRecords {
+    let (batches, bad) = frame_batches(records, next_offset, check_crcs);
+    let mut out = Vec::new();
+    for batch in &batches {
+        for item in batch.iter() {
+            if item.offset < next_offset {
+                continue;
+            }
+            next_offset = item.offset + 1;
+            out.push(ConsumerRecord {
+                partition,
+                offset: item.offset,
+                timestamp: item.timestamp,
+                key: item.record.key.clone(),
+                value: item.record.value.clone(),
+                headers: item.record.headers.clone(),
+            });
+        }
+    }
+    FrameRecords {
+        records: out,
+        next_offset,
+        whole_batches: batches.len(),
+        bad,
+    }
 }
 
 /// The whole batches of a stream-fetch answer, decoded, each checked against its CRC-32C
@@ -482,8 +607,9 @@ enum BadBatch {
 /// An answer may end in the middle of a batch (the real SPU cuts frames at `max_bytes`);
 /// that batch is dropped and comes whole in a later frame, once the acknowledgement says
 /// where to resume. A frame whose first batch is already cut short cannot make progress
-/// that way: its length field is damaged or the batch is larger than the frame, and it
-/// is reported as corrupt. `expected` is the offset the stream wants next: where a damaged
+/// that way: the batch is larger than the frame (or its length field is damaged), and it
+/// is returned as [`BadBatch::CutShort`] for the stream to ask for larger frames. A
+/// header too short to read, or damaged, is corrupt. `expected` is the offset the stream wants next: where a damaged
 /// header hides a batch's own offsets, the offset after the good batches is named.
 fn frame_batches(
     records: &RecordSet,
@@ -498,21 +624,30 @@ fn frame_batches(
         let Some(next) = iter.next() else { break };
         let raw = match next {
             Ok(raw) => raw,
+            // The server stopped at its byte limit inside this batch: it comes again,
+            // whole, from its own offset once the acknowledgement says where we are.
             Err(BatchError::Truncated { .. }) if !batches.is_empty() => break,
             Err(err) => {
                 let here = batches.last().map_or(expected, Batch::next_offset);
-                let header = BatchHeader::parse(&bytes[at..]).ok();
-                let (first_offset, last_offset) = header.map_or((here, here), offsets_of);
-                let reason = match err {
-                    BatchError::Truncated { needed, available } => format!(
-                        "the batch is cut short at the end of the answer ({available} of {needed} bytes): its length is damaged, or it is larger than the fetch size"
-                    ),
-                    err => err.to_string(),
-                };
-                let bad = BadBatch::Corrupt {
-                    first_offset,
-                    last_offset,
-                    reason,
+                let header = BatchHeader::parse(&bytes[at..]);
+                let bad = match (err, header) {
+                    (BatchError::Truncated { needed, available }, Ok(header)) => {
+                        let (first_offset, last_offset) = offsets_of(header);
+                        BadBatch::CutShort {
+                            first_offset,
+                            last_offset,
+                            needed,
+                            available,
+                        }
+                    }
+                    (err, header) => {
+                        let (first_offset, last_offset) = header.map_or((here, here), offsets_of);
+                        BadBatch::Corrupt {
+                            first_offset,
+                            last_offset,
+                            reason: err.to_string(),
+                        }
+                    }
                 };
                 return (batches, Some(bad));
             }
@@ -528,6 +663,17 @@ fn frame_batches(
         }
         match Batch::from_raw_shared(&raw, bytes, DEFAULT_MAX_DECOMPRESSED_BYTES) {
             Ok(batch) => batches.push(batch),
+            // A whole batch whose header does not hold together (a schema id announced in
+            // a batch too short for one) is damage, like a bad CRC.
+            Err(RecordError::Batch(err)) => {
+                let (first_offset, last_offset) = offsets_of(raw.header);
+                let bad = BadBatch::Corrupt {
+                    first_offset,
+                    last_offset,
+                    reason: err.to_string(),
+                };
+                return (batches, Some(bad));
+            }
             Err(err) => return (batches, Some(BadBatch::Unreadable(err))),
         }
     }
@@ -543,6 +689,8 @@ fn offsets_of(header: BatchHeader) -> (i64, i64) {
 
 enum FrameEnd {
     OutOfRange,
+    /// The frame's first batch is larger than the frame: stream again with frames this big.
+    Refetch(usize),
     /// The leader hung up or no longer leads the partition.
     LeaderGone,
     Error(ClientError),
@@ -660,6 +808,389 @@ mod tests {
             }
             other => panic!("expected a corrupt batch, got {other:?}"),
         }
+    }
+
+    /// A stream-fetch answer carrying `records`, through the encoding and decoding a frame
+    /// takes on the wire, as `take_frame` reads it.
+    fn answer(records: &[u8]) -> StreamFetchResponse {
+        use protocol::Encode;
+        let mut response = StreamFetchResponse::error("t", 1, 0, ErrorCode::None);
+        response.records = RecordSet::new(records.to_vec());
+        let mut body = Vec::new();
+        response
+            .encode(&mut body, StreamFetchRequest::VERSION)
+            .unwrap();
+        let body = Bytes::from(body);
+        StreamFetchResponse::decode(&mut Reader::shared(&body), StreamFetchRequest::VERSION)
+            .unwrap()
+    }
+
+    fn offsets_and_values(frame: &FrameRecords) -> Vec<(i64, String)> {
+        frame
+            .records
+            .iter()
+            .map(|r| (r.offset, String::from_utf8_lossy(&r.value).into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_answer_cut_in_its_last_batch_delivers_the_whole_ones_and_fetches_the_cut_one_again() {
+        let bytes = three_batches();
+        let first = BatchHeader::parse(&bytes).unwrap().total_len();
+        let third = bytes.len() - first;
+        // Cut inside the third batch's records, its header, its length field, and right
+        // after its first byte: all are "not yet", whatever the server's byte limit hit.
+        for cut in [bytes.len() - 1, third + 40, third + 10, third + 1] {
+            let response = answer(&bytes[..cut]);
+            let frame = read_frame(&response.records, 0, 10, true);
+            assert_eq!(
+                offsets_and_values(&frame),
+                [(10, "v10"), (11, "v11"), (12, "v12"), (13, "v13")]
+                    .map(|(o, v)| (o, v.to_string())),
+                "cut at {cut}"
+            );
+            assert_eq!(
+                frame.next_offset, 14,
+                "the cut batch is fetched from its offset"
+            );
+            assert_eq!(frame.whole_batches, 2);
+            assert_eq!(frame.bad, None, "cut at {cut}");
+            // The server sends again from offset 14: the batch arrives whole.
+            let again = answer(&bytes[third..]);
+            let frame = read_frame(&again.records, 0, frame.next_offset, true);
+            assert_eq!(
+                offsets_and_values(&frame),
+                [(14, "v14".to_string()), (15, "v15".to_string())]
+            );
+            assert_eq!(frame.next_offset, 16);
+        }
+        // A stream already past some records of the first batch skips them, and a cut
+        // answer whose whole batches were all delivered before still moves nothing back.
+        let frame = read_frame(&answer(&bytes[..third + 5]).records, 0, 11, true);
+        assert_eq!(offsets_and_values(&frame)[0], (11, "v11".to_string()));
+        assert_eq!(frame.next_offset, 14);
+        let frame = read_frame(&answer(&bytes[..first + 5]).records, 0, 12, true);
+        assert!(frame.records.is_empty());
+        assert_eq!((frame.next_offset, frame.whole_batches), (12, 1));
+        assert_eq!(frame.bad, None);
+    }
+
+    #[test]
+    fn a_first_batch_larger_than_the_frame_is_fetched_again_with_a_frame_that_holds_it() {
+        let bytes = three_batches();
+        let first = BatchHeader::parse(&bytes).unwrap().total_len();
+        let frame = read_frame(&answer(&bytes[..first - 3]).records, 0, 10, true);
+        assert!(frame.records.is_empty());
+        assert_eq!(frame.next_offset, 10);
+        let bad = frame.bad.expect("a cut first batch is reported");
+        assert_eq!(
+            bad,
+            BadBatch::CutShort {
+                first_offset: 10,
+                last_offset: 11,
+                needed: first,
+                available: first - 3,
+            }
+        );
+        // Asked for fewer bytes than the batch: ask again for exactly enough.
+        assert_eq!(refetch_size(&bad, (first - 3) as i32), Some(first));
+        // Asked for enough and still cut: damage, not a limit; no endless asking.
+        assert_eq!(refetch_size(&bad, first as i32), None);
+        // A length beyond any frame is not chased either.
+        let huge = BadBatch::CutShort {
+            first_offset: 10,
+            last_offset: 11,
+            needed: MAX_REFETCH_BYTES + 1,
+            available: 100,
+        };
+        assert_eq!(refetch_size(&huge, 1 << 20), None);
+        assert_eq!(
+            refetch_size(
+                &BadBatch::Corrupt {
+                    first_offset: 0,
+                    last_offset: 0,
+                    reason: String::new()
+                },
+                0
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_whole_batch_with_a_damaged_header_is_corrupt_not_unreadable() {
+        // A bare header (no records section) that claims a schema id it has no room for;
+        // its CRC is made to match, so only the header's inconsistency is wrong.
+        let mut bytes = Vec::new();
+        BatchHeader {
+            base_offset: 16,
+            attributes: 0x10,
+            ..BatchHeader::default()
+        }
+        .write(&mut bytes);
+        let crc = protocol::record::batch::compute_crc(&bytes);
+        bytes[17..21].copy_from_slice(&crc.to_be_bytes());
+        let mut all = three_batches();
+        all.extend_from_slice(&bytes);
+        for check_crcs in [true, false] {
+            let frame = read_frame(&answer(&all).records, 0, 10, check_crcs);
+            assert_eq!(frame.records.len(), 6, "the whole batches before it arrive");
+            match &frame.bad {
+                Some(BadBatch::Corrupt {
+                    first_offset,
+                    reason,
+                    ..
+                }) => {
+                    assert_eq!(*first_offset, 16);
+                    assert!(reason.contains("truncated"), "{reason}");
+                }
+                other => panic!("expected a corrupt batch, got {other:?}"),
+            }
+        }
+    }
+
+    /// A scripted SPU that serves `log` (batches laid end to end) as a Fluvio SPU does: a
+    /// stream frame is the log from the batch holding the asked offset, cut at the
+    /// stream's `max_bytes` wherever that falls, and an acknowledgement behind the end
+    /// sends again from the acknowledged offset. Records every StreamFetch as
+    /// (offset, max_bytes).
+    async fn fluvio_like_spu(
+        listener: tokio::net::TcpListener,
+        log: Vec<u8>,
+        fetches: std::sync::Arc<std::sync::Mutex<Vec<(i64, i32)>>>,
+    ) {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::spu::{
+            FetchOffsetPartitionResponse, FetchOffsetTopicResponse, FetchOffsetsResponse,
+            SpuRequest, SpuResponse, UpdateOffsetsResponse,
+        };
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        // Each batch's (base offset, byte position).
+        let mut starts = Vec::new();
+        let mut at = 0;
+        while at < log.len() {
+            let header = BatchHeader::parse(&log[at..]).unwrap();
+            starts.push((header.base_offset, at));
+            at += header.total_len();
+        }
+        let end = 16;
+        let slice = |offset: i64, max_bytes: i32| {
+            let from = starts
+                .iter()
+                .rev()
+                .find(|(base, _)| *base <= offset)
+                .map_or(0, |(_, at)| *at);
+            let to = (from + max_bytes as usize).min(log.len());
+            log[from..to].to_vec()
+        };
+        let (mut conn, _) = listener.accept().await.unwrap();
+        // Stream id to (correlation id, api version, max_bytes) of its request.
+        let mut streams = std::collections::HashMap::new();
+        loop {
+            let Ok(size) = conn.read_i32().await else {
+                return;
+            };
+            let mut frame = vec![0; size as usize];
+            if conn.read_exact(&mut frame).await.is_err() {
+                return;
+            }
+            let (header, request) = SpuRequest::decode_frame(&frame).unwrap();
+            let reply = |response: SpuResponse, correlation_id: i32| {
+                response
+                    .to_frame(correlation_id, header.api_version)
+                    .unwrap()
+            };
+            let mut out = Vec::new();
+            match request {
+                SpuRequest::ApiVersions(_) => out.push(reply(
+                    SpuResponse::ApiVersions(ApiVersionsResponse::spu()),
+                    header.correlation_id,
+                )),
+                SpuRequest::FetchOffsets(_) => {
+                    let offsets = FetchOffsetsResponse {
+                        topics: vec![FetchOffsetTopicResponse {
+                            name: "t".into(),
+                            partitions: vec![FetchOffsetPartitionResponse {
+                                error_code: ErrorCode::None,
+                                partition_index: 0,
+                                start_offset: 10,
+                                last_stable_offset: end,
+                            }],
+                        }],
+                    };
+                    out.push(reply(
+                        SpuResponse::FetchOffsets(offsets),
+                        header.correlation_id,
+                    ));
+                }
+                SpuRequest::StreamFetch(fetch) => {
+                    fetches
+                        .lock()
+                        .unwrap()
+                        .push((fetch.fetch_offset, fetch.max_bytes));
+                    let id = streams.len() as u32 + 1;
+                    streams.insert(
+                        id,
+                        (header.correlation_id, header.api_version, fetch.max_bytes),
+                    );
+                    let mut response = StreamFetchResponse::error("t", id, 0, ErrorCode::None);
+                    response.high_watermark = end;
+                    response.records = RecordSet::new(slice(fetch.fetch_offset, fetch.max_bytes));
+                    out.push(reply(
+                        SpuResponse::StreamFetch(response),
+                        header.correlation_id,
+                    ));
+                }
+                SpuRequest::UpdateOffsets(update) => {
+                    out.push(reply(
+                        SpuResponse::UpdateOffsets(UpdateOffsetsResponse { status: vec![] }),
+                        header.correlation_id,
+                    ));
+                    for ack in update.offsets {
+                        let Some(&(correlation_id, version, max_bytes)) =
+                            streams.get(&ack.session_id)
+                        else {
+                            continue;
+                        };
+                        if ack.offset < end {
+                            let mut response =
+                                StreamFetchResponse::error("t", ack.session_id, 0, ErrorCode::None);
+                            response.high_watermark = end;
+                            response.records = RecordSet::new(slice(ack.offset, max_bytes));
+                            // At the version of the stream's request, not of this one.
+                            let frame = SpuResponse::StreamFetch(response)
+                                .to_frame(correlation_id, version)
+                                .unwrap();
+                            out.push(frame);
+                        }
+                    }
+                }
+                _ => return,
+            }
+            for frame in out {
+                if conn.write_all(&frame).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// A scripted SC whose one topic `t` has one partition led by SPU 1 at `spu`.
+    async fn sc_for(listener: tokio::net::TcpListener, spu: std::net::SocketAddr) {
+        use protocol::api::ApiVersionsResponse;
+        use protocol::sc::{
+            IngressPort, Metadata, MetadataUpdate, ObjectWatchRequest, ObjectWatchResponse,
+            PartitionSpec, PartitionStatus, ScRequest, ScResponse, SpuSpec, SpuStatus,
+            TopicResolution, TopicSpec, TopicStatus,
+        };
+        let mut tasks = tokio::task::JoinSet::new();
+        while let Ok((conn, _)) = listener.accept().await {
+            tasks.spawn(crate::fake_sc::serve(conn, move |request| {
+                Some(match request {
+                    ScRequest::ApiVersions(_) => ScResponse::ApiVersions(ApiVersionsResponse::sc()),
+                    ScRequest::Watch(ObjectWatchRequest::Topic(_)) => {
+                        let status = TopicStatus {
+                            resolution: TopicResolution::Provisioned,
+                            replica_map: [(0, vec![1])].into(),
+                            ..TopicStatus::default()
+                        };
+                        let topic = Metadata::new("t", TopicSpec::default(), status);
+                        ScResponse::Watch(ObjectWatchResponse::Topic(MetadataUpdate::snapshot(
+                            1,
+                            vec![topic],
+                        )))
+                    }
+                    ScRequest::Watch(ObjectWatchRequest::Partition(_)) => {
+                        let spec = PartitionSpec {
+                            leader: 1,
+                            replicas: vec![1],
+                            ..PartitionSpec::default()
+                        };
+                        let partition = Metadata::new("t-0", spec, PartitionStatus::default());
+                        ScResponse::Watch(ObjectWatchResponse::Partition(MetadataUpdate::snapshot(
+                            1,
+                            vec![partition],
+                        )))
+                    }
+                    ScRequest::Watch(ObjectWatchRequest::Spu(_)) => {
+                        let spec = SpuSpec {
+                            id: 1,
+                            public_endpoint: IngressPort::from_host_port(
+                                &spu.ip().to_string(),
+                                spu.port(),
+                            ),
+                            ..SpuSpec::default()
+                        };
+                        let spu = Metadata::new("1", spec, SpuStatus::default());
+                        ScResponse::Watch(ObjectWatchResponse::Spu(MetadataUpdate::snapshot(
+                            1,
+                            vec![spu],
+                        )))
+                    }
+                    _ => return None,
+                })
+            }));
+        }
+    }
+
+    /// Stream every record of `t-0` from a Fluvio-like SPU asked for frames of
+    /// `max_bytes`; the records and the StreamFetch requests the SPU saw.
+    async fn stream_through(max_bytes: i32) -> (Vec<(i64, String)>, Vec<(i64, i32)>) {
+        use tokio::net::TcpListener;
+        let spu = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sc = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let sc_addr = sc.local_addr().unwrap().to_string();
+        let fetches = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let spu_addr = spu.local_addr().unwrap();
+        let spu_task = tokio::spawn(fluvio_like_spu(
+            spu,
+            three_batches(),
+            std::sync::Arc::clone(&fetches),
+        ));
+        let sc_task = tokio::spawn(sc_for(sc, spu_addr));
+        let fluvio = crate::Fluvio::connect(&sc_addr).await.unwrap();
+        let consumer = fluvio.partition_consumer("t", 0).await.unwrap();
+        let config = ConsumerConfig {
+            max_bytes,
+            ..ConsumerConfig::default()
+        };
+        let mut stream = consumer.stream(Offset::Beginning, config).await.unwrap();
+        let mut got = Vec::new();
+        while got.len() < 6 {
+            let next = tokio::time::timeout(std::time::Duration::from_secs(20), stream.next())
+                .await
+                .expect("the stream stalled");
+            let record = next.expect("the stream ended").expect("a record");
+            got.push((
+                record.offset,
+                String::from_utf8_lossy(&record.value).into_owned(),
+            ));
+        }
+        assert_eq!(stream.next_offset(), 16);
+        spu_task.abort();
+        sc_task.abort();
+        let fetches = fetches.lock().unwrap().clone();
+        (got, fetches)
+    }
+
+    #[tokio::test]
+    async fn a_stream_from_a_server_that_cuts_frames_mid_batch_delivers_every_record_once() {
+        let all: Vec<(i64, String)> = (10..16).map(|o| (o, format!("v{o}"))).collect();
+        let batch = BatchHeader::parse(&three_batches()).unwrap().total_len();
+        // Frames of a batch and a half: each ends inside the next batch.
+        let (got, fetches) = stream_through((batch + batch / 2) as i32).await;
+        assert_eq!(got, all);
+        assert_eq!(
+            fetches,
+            [(10, (batch + batch / 2) as i32)],
+            "one stream is enough"
+        );
+        // Frames smaller than a batch (but holding its header): the stream asks again, from
+        // the same offset, for frames that hold one.
+        let (got, fetches) = stream_through(70).await;
+        assert_eq!(got, all);
+        assert_eq!(fetches, [(10, 70), (10, batch as i32)]);
     }
 
     #[test]

@@ -16,6 +16,7 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::hash::Hasher;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError};
@@ -302,15 +303,20 @@ impl TopicProducer {
     }
 }
 
-/// The partition a key goes to: FNV-1a of the key bytes, modulo the partition count.
-/// Stable across runs and platforms, so a key always lands in the same partition.
+/// The partition a key goes to, exactly as the official Fluvio client picks it: SipHash-2-4
+/// with zero keys, modulo the partition count. The official client feeds the key through
+/// `<[u8] as Hash>::hash`, which writes the length (a `usize`) before the bytes; on the
+/// 64-bit little-endian targets it ships for, that is 8 little-endian bytes. We write those
+/// bytes explicitly so the result stays the same on any platform we are built for.
 pub fn partition_for_key(key: &[u8], partitions: u32) -> u32 {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in key {
-        hash ^= u64::from(*byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    (hash % u64::from(partitions.max(1))) as u32
+    // std's SipHasher is SipHash-2-4 with the keys given to `new` (zero); it is deprecated
+    // only in favour of a randomly keyed hasher, which a stable partitioner cannot use, and it
+    // spares us a dependency.
+    #[allow(deprecated)]
+    let mut hasher = std::hash::SipHasher::new();
+    hasher.write(&(key.len() as u64).to_le_bytes());
+    hasher.write(key);
+    (hasher.finish() % u64::from(partitions.max(1))) as u32
 }
 
 /// What `send` and the delivery task share for one partition.
@@ -920,10 +926,54 @@ mod tests {
             .map(|i| partition_for_key(format!("k{i}").as_bytes(), 4))
             .collect();
         assert_eq!(used.len(), 4);
-        // Known value: FNV-1a 64 of "a" is 0xaf63dc4c8601ec8c.
-        assert_eq!(
-            partition_for_key(b"a", 1000),
-            (0xaf63_dc4c_8601_ec8c_u64 % 1000) as u32
+        // Known values from an independent SipHash-2-4 (zero keys) over le64(len) || key,
+        // checked against the reference vector of the SipHash paper.
+        let vectors: [(&[u8], u64); 4] = [
+            (b"", 0xe849_e8bb_6ffe_2567),
+            (b"a", 0xfeb1_5081_b68c_a86b),
+            (b"user-1", 0x5b7b_f110_f671_cd04),
+            (
+                b"hello world, a key longer than eight",
+                0xf7a0_255e_70db_fa9e,
+            ),
+        ];
+        for (key, hash) in vectors {
+            for partitions in [2, 3, 7, 1000] {
+                assert_eq!(
+                    partition_for_key(key, partitions),
+                    (hash % u64::from(partitions)) as u32,
+                    "key {key:?}, {partitions} partitions"
+                );
+            }
+        }
+    }
+
+    /// std's SipHasher is SipHash-2-4: the paper's test vector (keys 00..0f, message 00..0e).
+    #[test]
+    #[allow(deprecated)]
+    fn std_siphasher_is_siphash_2_4() {
+        let mut hasher = std::hash::SipHasher::new_with_keys(
+            u64::from_le_bytes([0, 1, 2, 3, 4, 5, 6, 7]),
+            u64::from_le_bytes([8, 9, 10, 11, 12, 13, 14, 15]),
         );
+        hasher.write(&(0u8..15).collect::<Vec<u8>>());
+        assert_eq!(hasher.finish(), 0xa129_ca61_49be_45e5);
+    }
+
+    /// The official client hashes the key with `<[u8] as Hash>::hash`; on this platform that
+    /// is the same byte stream we write by hand.
+    #[test]
+    #[allow(deprecated)]
+    fn matches_hashing_the_slice() {
+        use std::hash::Hash;
+        for key in [&b""[..], b"a", b"user-1", b"0123456789abcdef-and-more"] {
+            let mut hasher = std::hash::SipHasher::new();
+            key.hash(&mut hasher);
+            assert_eq!(
+                partition_for_key(key, 7),
+                (hasher.finish() % 7) as u32,
+                "key {key:?}"
+            );
+        }
     }
 }
