@@ -225,15 +225,7 @@ impl PartitionConsumer {
         let frames = if finished {
             None
         } else {
-            Some(
-                socket
-                    .stream(
-                        spu_keys::STREAM_FETCH,
-                        StreamFetchRequest::VERSION,
-                        &request,
-                    )
-                    .await?,
-            )
+            Some(stream_fetch(&socket, &request).await?)
         };
         Ok(RecordStream {
             routing: self.routing.clone(),
@@ -343,14 +335,7 @@ impl RecordStream {
             self.routing.drop_spu_at(self.socket.addr()).await;
             self.request.fetch_offset = self.next_offset;
             let error = match self.routing.leader(&self.topic, self.partition).await {
-                Ok((_, socket)) => match socket
-                    .stream(
-                        spu_keys::STREAM_FETCH,
-                        StreamFetchRequest::VERSION,
-                        &self.request,
-                    )
-                    .await
-                {
+                Ok((_, socket)) => match stream_fetch(&socket, &self.request).await {
                     Ok(frames) => {
                         tracing::debug!(topic = %self.topic, partition = self.partition,
                             offset = self.next_offset, leader = socket.addr(), "stream resumed");
@@ -476,15 +461,7 @@ impl RecordStream {
         self.request.fetch_offset = self.next_offset;
         tracing::debug!(topic = %self.topic, partition = self.partition,
             offset = self.next_offset, max_bytes, "a batch larger than the frame: fetching it again");
-        match self
-            .socket
-            .stream(
-                spu_keys::STREAM_FETCH,
-                StreamFetchRequest::VERSION,
-                &self.request,
-            )
-            .await
-        {
+        match stream_fetch(&self.socket, &self.request).await {
             Ok(frames) => {
                 self.frames = Some(frames);
                 Ok(())
@@ -698,6 +675,16 @@ enum FrameEnd {
 
 /// How long a stream looks for a new leader before giving up.
 const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Open a stream fetch on `socket`: the one request every (re)start of a stream sends.
+async fn stream_fetch(
+    socket: &Socket,
+    request: &StreamFetchRequest,
+) -> Result<FrameStream, ClientError> {
+    socket
+        .stream(spu_keys::STREAM_FETCH, StreamFetchRequest::VERSION, request)
+        .await
+}
 
 #[cfg(test)]
 mod tests {
