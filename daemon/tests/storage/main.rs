@@ -1,6 +1,6 @@
 //! The storage engine's tests, in one test binary: a model-based property test of the
-//! replica log, torn tails and crash recovery (a writer process killed with SIGKILL).
+//! replica log, and torn tails. The crash test, which runs writer processes and kills them
+//! with SIGKILL, is a binary of its own (`storage_crash.rs`; it says why).
 
-mod storage_crash;
 mod storage_model;
 mod storage_torn_tail;

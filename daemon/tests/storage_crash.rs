@@ -10,6 +10,11 @@
 //! SIGKILL keeps the page cache, so this checks the engine's own bookkeeping (group commit
 //! acknowledgements, recovery, torn writes at the kill) rather than the disk's fsync
 //! honesty, which needs power-loss testing.
+//!
+//! This is a test binary of its own, apart from the other storage tests (`storage/`): a
+//! child process holds copies of all the parent's descriptors from fork to exec, replica
+//! directory locks (flock) included, so a test in the same process that closes a log and
+//! opens it again at that moment finds it locked.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
@@ -91,7 +96,7 @@ fn run_and_kill(dir: &Path, round: u64, kill_after: usize) -> Vec<Ack> {
     let mut child = Command::new(exe)
         .args([
             "--exact",
-            "storage_crash::crash_writer_child_process",
+            "crash_writer_child_process",
             "--nocapture",
             "--test-threads=1",
         ])
