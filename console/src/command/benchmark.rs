@@ -111,14 +111,30 @@ pub enum BenchFormat {
     Json,
 }
 
-/// Latency percentiles in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+/// Latency percentiles in milliseconds. Without samples (a latency phase skipped with
+/// `--latency-secs 0`, a consume run) the JSON says `null` for each figure: nothing was
+/// measured, which `0.0` would hide.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct Percentiles {
     pub samples: usize,
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+}
+
+impl Serialize for Percentiles {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let measured = |value: f64| (self.samples > 0).then_some(value);
+        let mut out = serializer.serialize_struct("Percentiles", 5)?;
+        out.serialize_field("samples", &self.samples)?;
+        out.serialize_field("p50_ms", &measured(self.p50_ms))?;
+        out.serialize_field("p99_ms", &measured(self.p99_ms))?;
+        out.serialize_field("p999_ms", &measured(self.p999_ms))?;
+        out.serialize_field("max_ms", &measured(self.max_ms))?;
+        out.end()
+    }
 }
 
 impl Percentiles {
@@ -707,6 +723,15 @@ mod tests {
         assert_eq!(p.p999_ms, 999.0);
         assert_eq!(p.max_ms, 1000.0);
         assert_eq!(Percentiles::of(vec![]), Percentiles::default());
+        let unmeasured = serde_json::to_value(Percentiles::default()).unwrap();
+        assert_eq!(
+            unmeasured,
+            serde_json::json!({"samples": 0, "p50_ms": null, "p99_ms": null, "p999_ms": null, "max_ms": null})
+        );
+        let measured =
+            serde_json::to_value(Percentiles::of(vec![Duration::from_millis(2)])).unwrap();
+        assert_eq!(measured["p50_ms"], 2.0);
+        assert_eq!(measured["max_ms"], 2.0);
         let one = Percentiles::of(vec![Duration::from_micros(250)]);
         assert_eq!((one.p50_ms, one.p999_ms), (0.25, 0.25));
     }

@@ -152,8 +152,13 @@ fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_byte
         comparison["throughput_ratio"].as_f64().unwrap() > 0.0,
         "{report}"
     );
-    // No latency phase, so no latency ratio.
+    // No latency phase, so no latency ratio, and no latency figures rather than zeros.
     assert!(comparison["p99_ack_ratio"].is_null(), "{report}");
+    assert_eq!(report["ack_latency"]["samples"], 0, "{report}");
+    for figure in ["p50_ms", "p99_ms", "p999_ms", "max_ms"] {
+        assert!(report["ack_latency"][figure].is_null(), "{report}");
+        assert!(report["end_to_end_latency"][figure].is_null(), "{report}");
+    }
 
     // Every record was acknowledged once replicated (read_committed): each follower holds
     // exactly the leader's bytes.
