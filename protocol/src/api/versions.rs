@@ -3,7 +3,7 @@
 //! version ranges and its platform version.
 
 use crate::api::ErrorCode;
-use crate::api::{PLATFORM_VERSION, sc_keys, spu_keys};
+use crate::api::{PLATFORM_VERSION, SPU_API_NEWEST, sc_keys, spu_keys};
 use crate::codec::Version;
 use crate::wire_struct;
 
@@ -73,9 +73,18 @@ pub const REFERENCE_SC_API_KEYS: &[ApiVersionKey] = &[
     ApiVersionKey::new(sc_keys::UPDATE, 0, 19),
 ];
 
-/// What our SPUs advertise (the real SPU's tuples, without Fetch): Produce v24,
-/// FetchOffsets v24, StreamFetch v24, UpdateOffsets v0.
+/// What our SPUs advertise (the real SPU's tuples, without Fetch), up to v25: the newest
+/// official clients (the `fluvio` crate 0.50) send v25, where a SmartModule invocation
+/// carries its name; the Python client 0.21.0 sends v24. FetchOffsets is the same at both.
 pub const SPU_API_KEYS: &[ApiVersionKey] = &[
+    ApiVersionKey::new(spu_keys::PRODUCE, 0, SPU_API_NEWEST),
+    ApiVersionKey::new(spu_keys::FETCH_OFFSETS, 24, SPU_API_NEWEST),
+    ApiVersionKey::new(spu_keys::STREAM_FETCH, 0, SPU_API_NEWEST),
+    ApiVersionKey::new(spu_keys::UPDATE_OFFSETS, 0, 0),
+];
+
+/// The SPU table of the reference server in the captures (Fluvio 0.17.3, SPU API v24).
+pub const REFERENCE_SPU_API_KEYS: &[ApiVersionKey] = &[
     ApiVersionKey::new(spu_keys::PRODUCE, 0, 24),
     ApiVersionKey::new(spu_keys::FETCH_OFFSETS, 24, 24),
     ApiVersionKey::new(spu_keys::STREAM_FETCH, 0, 24),
@@ -113,10 +122,14 @@ impl ApiVersionsResponse {
         Self::new(REFERENCE_SC_API_KEYS, PLATFORM_VERSION)
     }
 
-    /// Our SPU's answer: [`SPU_API_KEYS`] and platform [`PLATFORM_VERSION`], byte for byte
-    /// the response in the captures.
+    /// Our SPU's answer: [`SPU_API_KEYS`] and platform [`PLATFORM_VERSION`].
     pub fn spu() -> Self {
         Self::new(SPU_API_KEYS, PLATFORM_VERSION)
+    }
+
+    /// The reference server's SPU answer, byte for byte the response in the captures.
+    pub fn reference_spu() -> Self {
+        Self::new(REFERENCE_SPU_API_KEYS, PLATFORM_VERSION)
     }
 
     /// The entry for `api_key`, if the server lists it.
@@ -225,7 +238,20 @@ mod tests {
         let body = hex(
             "0000 00000004 0000 0000 0018 03ea 0018 0018 03eb 0000 0018 03ed 0000 0000 0006 302e31372e33",
         );
-        assert_eq!(ApiVersionsResponse::spu().to_bytes(2).unwrap(), body);
+        assert_eq!(
+            ApiVersionsResponse::reference_spu().to_bytes(2).unwrap(),
+            body
+        );
+        // Ours lists the same keys, each up to the newest client's v25 where the
+        // reference stops at v24.
+        let ours = ApiVersionsResponse::spu();
+        assert_eq!(ours.api_keys.len(), REFERENCE_SPU_API_KEYS.len());
+        for (ours, reference) in ours.api_keys.iter().zip(REFERENCE_SPU_API_KEYS) {
+            assert_eq!(ours.api_key, reference.api_key);
+            assert_eq!(ours.min_version, reference.min_version);
+            let newest = if reference.max_version == 24 { 25 } else { 0 };
+            assert_eq!(ours.max_version, newest);
+        }
     }
 
     #[test]
@@ -251,6 +277,8 @@ mod tests {
         assert!(!sc.supports(sc_keys::CREATE, 8));
         let spu = ApiVersionsResponse::spu();
         assert_eq!(spu.negotiate(spu_keys::STREAM_FETCH, 23, 24), Some(24));
+        assert_eq!(spu.negotiate(spu_keys::STREAM_FETCH, 23, 25), Some(25));
+        assert_eq!(spu.negotiate(spu_keys::PRODUCE, 23, 25), Some(25));
         assert_eq!(spu.negotiate(spu_keys::UPDATE_OFFSETS, 0, 0), Some(0));
     }
 

@@ -245,7 +245,7 @@ enum Oddity {
 fn classify_api_versions(role: Role, response: &ApiVersionsResponse) -> Option<Oddity> {
     let ours = match role {
         Role::Sc => ApiVersionsResponse::reference_sc(),
-        Role::Spu => ApiVersionsResponse::spu(),
+        Role::Spu => ApiVersionsResponse::reference_spu(),
     };
     if *response == ours {
         return None;
@@ -392,7 +392,7 @@ fn main_session_handshake() {
     assert_eq!(first_spu.api_key, 18);
     assert_eq!(
         first_spu.bytes,
-        encode_response_frame(1, &ApiVersionsResponse::spu(), 2).unwrap()
+        encode_response_frame(1, &ApiVersionsResponse::reference_spu(), 2).unwrap()
     );
     let (_, request) = &sc_requests(&frames)[0];
     let ScRequest::ApiVersions(request) = request else {
