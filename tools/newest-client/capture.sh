@@ -17,6 +17,6 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
 # the client comes back through it.
 python3 "$here/capture_proxy.py" 29003 19003 29005 19005 "$out" &
 sleep 3
-"$here/target/debug/newest-client" 127.0.0.1:29003 newest "${PHASES:-admin,produce,consume,smartmodule,offsets}"
+"$here/target/debug/newest-client" 127.0.0.1:29003 newest "${PHASES:-admin,grow,produce,consume,smartmodule,offsets}"
 sleep 1
 echo "capture written to $out"

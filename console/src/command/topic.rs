@@ -1,4 +1,4 @@
-//! `fluvio topic create | list | describe | delete`.
+//! `fluvio topic create | list | describe | delete | add-partition`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,8 @@ pub enum TopicCmd {
     Describe(DescribeArgs),
     /// Delete topics and their data.
     Delete(DeleteArgs),
+    /// Add partitions to a topic, after its existing ones.
+    AddPartition(AddPartitionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -86,11 +88,23 @@ pub struct DeleteArgs {
     pub names: Vec<String>,
 }
 
+#[derive(Debug, Args)]
+pub struct AddPartitionArgs {
+    /// The topic to grow; it must have been created with a partition count.
+    pub name: String,
+    /// Number of partitions to add.
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
 impl TopicCmd {
     pub fn output(&self) -> Option<OutputArgs> {
         match self {
             TopicCmd::List(args) => Some(args.output),
             TopicCmd::Describe(args) => Some(args.output),
+            TopicCmd::AddPartition(args) => Some(args.output),
             TopicCmd::Create(_) | TopicCmd::Delete(_) => None,
         }
     }
@@ -102,6 +116,7 @@ pub async fn execute(cmd: TopicCmd, ctx: &Context) -> Result<Output, CommandErro
         TopicCmd::List(_) => list(ctx).await,
         TopicCmd::Describe(args) => describe(args, ctx).await,
         TopicCmd::Delete(args) => delete(args, ctx).await,
+        TopicCmd::AddPartition(args) => add_partition(args, ctx).await,
     }
 }
 
@@ -452,6 +467,83 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> Result<Output, CommandError>
     }
     if !deleted.is_empty() {
         output.body = super::Body::Message(deleted.join("\n"));
+    }
+    Ok(output)
+}
+
+/// How long `add-partition` waits to see the SC place the new partitions.
+const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One partition `add-partition` added.
+#[derive(Debug, Serialize)]
+struct AddedPartition {
+    partition: u32,
+    leader: i32,
+    replicas: Vec<i32>,
+}
+
+const ADDED_COLUMNS: &[Column<AddedPartition>] = &[
+    Column::new("PARTITION", |p| p.partition.to_string()),
+    Column::new("LEADER", |p| p.leader.to_string()),
+    Column::new("REPLICAS", |p| spu_list(&p.replicas)),
+];
+
+async fn add_partition(args: AddPartitionArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let admin = ctx.admin().await?;
+    let find = |topics: Vec<Metadata<TopicSpec>>| topics.into_iter().find(|t| t.name == args.name);
+    let names = [args.name.clone()];
+    let before = find(admin.list::<TopicSpec>(&names).await?)
+        .ok_or_else(|| topic_not_found(&args.name))?
+        .status
+        .replica_map
+        .len();
+    match admin.add_partitions(&args.name, args.count).await {
+        Ok(()) => {}
+        Err(ClientError::Refused {
+            code: protocol::api::ErrorCode::TopicNotFound,
+            ..
+        }) => return Err(topic_not_found(&args.name)),
+        Err(err) => return Err(err.into()),
+    }
+    // The SC places the new partitions as it accepts the request; a topic still waiting
+    // for SPUs gets them when it is placed.
+    let wanted = before + args.count as usize;
+    let deadline = tokio::time::Instant::now() + PLACEMENT_WAIT;
+    let topic = loop {
+        let topic = find(admin.list::<TopicSpec>(&names).await?);
+        let placed = topic.as_ref().map_or(0, |t| t.status.replica_map.len());
+        if placed >= wanted || tokio::time::Instant::now() >= deadline {
+            break topic;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let added: Vec<AddedPartition> = topic
+        .iter()
+        .flat_map(|t| t.status.replica_map.range(before as u32..))
+        .map(|(&partition, replicas)| AddedPartition {
+            partition,
+            leader: replicas.first().copied().unwrap_or(-1),
+            replicas: replicas.clone(),
+        })
+        .collect();
+    let mut output = Output::report(Report {
+        blocks: vec![
+            Block::Title(format!("added new partitions to topic: \"{}\"", args.name)),
+            Block::Table(Table::build(ADDED_COLUMNS, &added)),
+        ],
+        data: to_data(&added)?,
+    });
+    if added.len() < args.count as usize {
+        let reason = topic.map(|t| t.status.reason).unwrap_or_default();
+        output.notes.push(format!(
+            "the SC has not placed the new partitions yet{}; `fluvio topic describe {}` shows when it does",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            },
+            args.name
+        ));
     }
     Ok(output)
 }

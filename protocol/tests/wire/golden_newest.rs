@@ -1,7 +1,7 @@
 //! The newest official Rust client, the `fluvio` crate 0.50.1, against our daemon: a proxy
 //! capture (`tests/data/newest-client/`, made with `tools/newest-client`) of it creating,
-//! listing and deleting a topic, producing keyed and unkeyed records, streaming them back,
-//! and asking for a named SmartModule. Every frame, ours and the client's, decodes and
+//! listing, growing (Update) and deleting a topic, producing keyed and unkeyed records,
+//! streaming them back, and asking for a named SmartModule. Every frame, ours and the client's, decodes and
 //! re-encodes byte for byte, and the client negotiated the versions we mean it to: object
 //! APIs v19 on the SC, v25 on the SPU.
 
@@ -9,7 +9,7 @@ use std::collections::BTreeSet;
 
 use crate::common::{self, CapturedFrame, Role};
 use protocol::api::{ErrorCode, SPU_API_NEWEST, encode_request_frame, encode_response_frame};
-use protocol::sc::{ScRequest, ScResponse};
+use protocol::sc::{ObjectUpdateRequest, ScRequest, ScResponse, TopicUpdate};
 use protocol::spu::{SmartModuleKind, SmartModuleWasm, SpuRequest, SpuResponse};
 
 const CAPTURE: &str = "newest-client/fluvio-rust-0.50.1.log";
@@ -81,6 +81,7 @@ fn every_frame_round_trips_at_the_versions_negotiated() {
         (true, 1002, 19),
         (true, 1003, 19),
         (true, 1004, 19),
+        (true, 1006, 19),
         (false, 18, 2),
         (false, 0, SPU_API_NEWEST),
         (false, 1002, SPU_API_NEWEST),
@@ -128,6 +129,34 @@ fn the_client_says_who_it_is_and_gets_our_tables() {
         };
         assert_eq!(versions, protocol::api::ApiVersionsResponse::sc());
     }
+}
+
+#[test]
+fn the_topic_grows_by_one_partition() {
+    let frames = frames();
+    let request = frames
+        .iter()
+        .find(|f| f.role == Role::Sc && f.is_request && f.api_key == 1006)
+        .expect("an update");
+    let ScRequest::Update(ObjectUpdateRequest::Topic(update)) = sc_request(request) else {
+        panic!("a topic update")
+    };
+    assert_eq!(update.key, "newest");
+    assert_eq!(update.action, TopicUpdate::AddPartition { count: 1 });
+    let answer = frames
+        .iter()
+        .find(|f| {
+            f.role == Role::Sc
+                && !f.is_request
+                && f.peer == request.peer
+                && f.correlation_id == request.correlation_id
+        })
+        .expect("an answer");
+    let ScResponse::Update(status) = sc_response(answer) else {
+        panic!("a status")
+    };
+    assert!(status.is_ok(), "{status:?}");
+    assert_eq!(status.name, "newest");
 }
 
 #[test]

@@ -43,6 +43,25 @@ async fn main() -> anyhow::Result<()> {
             spus.iter().map(|s| s.spec.id).collect::<Vec<_>>()
         );
     }
+    if has("grow") {
+        // Update (1006): one more partition, placed by the SC.
+        admin
+            .update::<TopicSpec>(
+                topic.clone(),
+                fluvio::metadata::topic::UpdateTopicAction::AddPartition(
+                    fluvio::metadata::topic::AddPartition { count: 1 },
+                ),
+            )
+            .await?;
+        let parts = admin.all::<PartitionSpec>().await?;
+        println!(
+            "partitions after add-partition: {}",
+            parts
+                .iter()
+                .filter(|p| p.name.starts_with(&format!("{topic}-")))
+                .count()
+        );
+    }
     if has("produce") {
         let producer = fluvio.topic_producer(topic.clone()).await?;
         for i in 0..10 {
@@ -56,7 +75,13 @@ async fn main() -> anyhow::Result<()> {
     }
     if has("consume") {
         let mut got = Vec::new();
-        for p in 0..2 {
+        let partitions = admin
+            .all::<PartitionSpec>()
+            .await?
+            .iter()
+            .filter(|p| p.name.starts_with(&format!("{topic}-")))
+            .count() as u32;
+        for p in 0..partitions {
             let consumer = fluvio
                 .consumer_with_config(
                     ConsumerConfigExtBuilder::default()
