@@ -165,7 +165,8 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, CommandError> {
+/// The producer the flags ask for.
+pub fn producer_config(args: &ProduceArgs) -> ProducerConfig {
     let mut config = ProducerConfig::default();
     if let Some(linger) = args.linger {
         config.linger = linger;
@@ -182,6 +183,11 @@ pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, Command
     if let Some(isolation) = args.isolation {
         config.isolation = isolation.into();
     }
+    config
+}
+
+pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let config = producer_config(&args);
     let fluvio = ctx.fluvio().await?;
     let producer = fluvio.topic_producer(&args.topic, config).await?;
     let interactive = args.file.is_none() && std::io::stdin().is_terminal();
@@ -387,6 +393,17 @@ mod tests {
         assert_eq!(args.linger, Some(Duration::from_millis(150)));
         assert_eq!(args.compression, Some(CompressionArg::Zstd));
         assert_eq!(args.delivery_semantic, Some(DeliverySemantic::AtMostOnce));
+        let config = producer_config(&args);
+        assert_eq!(
+            config.max_attempts, 1,
+            "at-most-once never sends a batch twice"
+        );
+        assert_eq!(config.compression, Some(Compression::Zstd));
+        assert_eq!(config.linger, Duration::from_millis(150));
+        let retrying =
+            producer_config(&produce(&["t", "--delivery-semantic", "at-least-once"]).unwrap());
+        assert!(retrying.max_attempts > 1);
+        assert_eq!(retrying.compression, None, "no flag: follow the topic");
         // A plain number keeps its old meaning: milliseconds.
         assert_eq!(
             produce(&["t", "--linger", "20"]).unwrap().linger,
