@@ -76,15 +76,13 @@ pub struct ProfileFile {
 impl ProfileFile {
     /// Read the file at `path`; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<Self>, ProfileError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(ProfileError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        let Some(text) =
+            crate::config::read_if_exists(path).map_err(|source| ProfileError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?
+        else {
+            return Ok(None);
         };
         let doc = text
             .parse::<DocumentMut>()

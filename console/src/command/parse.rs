@@ -13,13 +13,27 @@ pub fn duration_secs(text: &str) -> Result<u64, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return nonzero(secs, HELP);
     }
+    let total = sum_of_units(text, HELP, |unit| match unit {
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(1),
+        "m" | "min" | "mins" | "minute" | "minutes" => Some(60),
+        "h" | "hr" | "hrs" | "hour" | "hours" => Some(3600),
+        "d" | "day" | "days" => Some(86_400),
+        "w" | "week" | "weeks" => Some(604_800),
+        _ => None,
+    })?;
+    nonzero(total, HELP)
+}
+
+/// `text` as a sum of numbers with units (`1h30m`, `1d 12h`), each unit's size given by
+/// `scale` (lowercase unit in, `None` for an unknown unit).
+fn sum_of_units(text: &str, help: &str, scale: fn(&str) -> Option<u64>) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         rest = rest.trim_start();
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
         if digits == 0 {
-            return Err(format!("'{text}' is not a duration; {HELP}"));
+            return Err(format!("'{text}' is not a duration; {help}"));
         }
         let number: u64 = rest[..digits]
             .parse()
@@ -31,21 +45,17 @@ pub fn duration_secs(text: &str) -> Result<u64, String> {
                 .len();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let scale = match unit.to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" | "second" | "seconds" => 1,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 604_800,
-            "" => return Err(format!("'{text}' has a number without a unit; {HELP}")),
-            other => return Err(format!("unknown unit '{other}' in '{text}'; {HELP}")),
-        };
+        if unit.is_empty() {
+            return Err(format!("'{text}' has a number without a unit; {help}"));
+        }
+        let size = scale(&unit.to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown unit '{unit}' in '{text}'; {help}"))?;
         total = number
-            .checked_mul(scale)
+            .checked_mul(size)
             .and_then(|part| total.checked_add(part))
             .ok_or_else(|| format!("'{text}' is too long a duration"))?;
     }
-    nonzero(total, HELP)
+    Ok(total)
 }
 
 fn nonzero(secs: u64, help: &str) -> Result<u64, String> {
@@ -75,37 +85,13 @@ pub fn millis_duration(text: &str) -> Result<std::time::Duration, String> {
     if text.is_empty() {
         return Err(format!("empty duration; {HELP}"));
     }
-    let mut total: u64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        rest = rest.trim_start();
-        let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
-        if digits == 0 {
-            return Err(format!("'{text}' is not a duration; {HELP}"));
-        }
-        let number: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("'{text}' is too long a duration"))?;
-        rest = rest[digits..].trim_start();
-        let unit_len = rest.len()
-            - rest
-                .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-                .len();
-        let unit = &rest[..unit_len];
-        rest = &rest[unit_len..];
-        let scale: u64 = match unit.to_ascii_lowercase().as_str() {
-            "ms" | "msec" | "msecs" | "millis" => 1,
-            "s" | "sec" | "secs" | "second" | "seconds" => 1000,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60_000,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600_000,
-            "" => return Err(format!("'{text}' has a number without a unit; {HELP}")),
-            other => return Err(format!("unknown unit '{other}' in '{text}'; {HELP}")),
-        };
-        total = number
-            .checked_mul(scale)
-            .and_then(|part| total.checked_add(part))
-            .ok_or_else(|| format!("'{text}' is too long a duration"))?;
-    }
+    let total = sum_of_units(text, HELP, |unit| match unit {
+        "ms" | "msec" | "msecs" | "millis" => Some(1),
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(1000),
+        "m" | "min" | "mins" | "minute" | "minutes" => Some(60_000),
+        "h" | "hr" | "hrs" | "hour" | "hours" => Some(3_600_000),
+        _ => None,
+    })?;
     Ok(std::time::Duration::from_millis(total))
 }
 
