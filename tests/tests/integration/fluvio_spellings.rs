@@ -161,6 +161,16 @@ fn produce_compresses_as_the_topic_says_and_the_official_client_reads_it() {
             .unwrap_or_else(|| panic!("no line for {topic} in:\n{out}"));
         assert_eq!(line, expected, "{topic}");
     }
+    // Our consumer decompresses them too.
+    for (topic, _, _) in topics {
+        let read = fluvio(&sc, &["consume", topic, "-B", "-d"]);
+        let values: Vec<&str> = read.ok().stdout.lines().collect();
+        assert_eq!(
+            values[..50],
+            lines.iter().map(String::as_str).collect::<Vec<_>>()[..],
+            "{topic}"
+        );
+    }
     let more = python::run_ok(READ_BACK, &[&sc, "51", "zipped"]);
     assert!(more.trim_end().ends_with(",one-more"), "{more}");
 }
