@@ -46,8 +46,9 @@ pub use output::{Block, Body, Column, Output, Report, Table};
 pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
-    /// The SC's public address, as Fluvio's `-c` (before the command; `--cluster` goes
-    /// anywhere). [`parse`] moves it into `target.sc`.
+    /// The SC's public address, as Fluvio's -c (before the command).
+    // Not global: after a command, -c is the command's own (`topic delete -c`). [`parse`]
+    // moves it into `target.sc`.
     #[arg(short = 'c', value_name = "HOST:PORT", conflicts_with = "sc")]
     pub cluster: Option<String>,
     #[command(subcommand)]
@@ -58,7 +59,8 @@ pub struct Cli {
 /// `~/.fluvio/config`, then 127.0.0.1:9003.
 #[derive(Debug, Clone, Default, Args)]
 pub struct TargetArgs {
-    /// The SC's public address (`--cluster` is Fluvio's spelling).
+    /// The SC's public address.
+    // `--cluster` is Fluvio's spelling; the help shows it as an alias.
     #[arg(
         long,
         global = true,
