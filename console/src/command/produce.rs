@@ -49,7 +49,7 @@ pub struct ProduceArgs {
     pub isolation: Option<IsolationArg>,
     /// Compress batches with this codec (default: the topic's compression type); a topic
     /// that is not `any` accepts its own codec only.
-    #[arg(long, value_enum, value_name = "CODEC")]
+    #[arg(long, value_enum, value_name = "CODEC", ignore_case = true)]
     pub compression: Option<CompressionArg>,
     /// at-least-once (default): a batch whose leader moved or whose connection failed is
     /// sent again, so a record may be stored twice; at-most-once: each batch is sent once,
@@ -385,7 +385,7 @@ mod tests {
             "--linger",
             "150ms",
             "--compression",
-            "zstd",
+            "ZSTD",
             "--delivery-semantic",
             "at-most-once",
         ])

@@ -62,7 +62,7 @@ pub struct CreateArgs {
     pub max_partition_size: Option<u64>,
     /// The codec producers must use: none, gzip, snappy, lz4, zstd, or any (each producer
     /// chooses; the default).
-    #[arg(long, value_enum, value_name = "CODEC")]
+    #[arg(long, value_enum, value_name = "CODEC", ignore_case = true)]
     pub compression_type: Option<TopicCompression>,
     /// Check the topic with the SC without creating it.
     #[arg(short = 'd', long)]
