@@ -58,5 +58,6 @@ pub use metadata::{MetadataCache, PartitionRoute};
 pub use multi::MultiStream;
 pub use producer::{
     PendingRecord, ProducerConfig, RecordMetadata, TopicProducer, partition_for_key,
+    resolve_compression,
 };
 pub use socket::{FrameStream, Socket};

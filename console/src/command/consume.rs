@@ -22,8 +22,14 @@ pub struct ConsumeArgs {
     /// Start at the oldest record.
     #[arg(short = 'B', long)]
     pub beginning: bool,
-    /// Start at this offset; negative counts back from the end.
-    #[arg(short = 'o', long, allow_negative_numbers = true)]
+    /// Start at this offset; negative counts back from the end. (`--start` is Fluvio's
+    /// spelling.)
+    #[arg(
+        short = 'o',
+        long,
+        visible_alias = "start",
+        allow_negative_numbers = true
+    )]
     pub offset: Option<i64>,
     /// Start N records before the end.
     #[arg(short = 'T', long, value_name = "N")]
@@ -50,8 +56,8 @@ pub struct ConsumeArgs {
     /// {{time}} (RFC 3339) {{timestamp}} (ms) {{headers}} (k=v,...).
     #[arg(short = 'F', long = "format", value_name = "TEMPLATE", value_parser = parse_template)]
     pub template: Option<String>,
-    /// Bytes per fetch the SPU may send.
-    #[arg(long, value_name = "N")]
+    /// Bytes per fetch the SPU may send. (`--maxbytes` is Fluvio's spelling.)
+    #[arg(short = 'b', long, visible_alias = "maxbytes", value_name = "N")]
     pub max_bytes: Option<i32>,
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,
@@ -405,6 +411,11 @@ mod tests {
         assert!(Wrap::try_parse_from(["c", "t", "-B", "-T", "3"]).is_err());
         assert!(Wrap::try_parse_from(["c", "t", "-p", "1", "-A"]).is_err());
         assert_eq!(args(&["t", "-o", "-5"]).offset, Some(-5));
+        // Fluvio's spellings.
+        assert_eq!(args(&["t", "--start", "7"]).offset, Some(7));
+        assert!(Wrap::try_parse_from(["c", "t", "--start", "1", "-B"]).is_err());
+        assert_eq!(args(&["t", "-b", "4096"]).max_bytes, Some(4096));
+        assert_eq!(args(&["t", "--maxbytes", "512"]).max_bytes, Some(512));
     }
 
     #[test]

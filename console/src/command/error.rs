@@ -13,6 +13,13 @@ pub enum CommandError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Profile(#[from] crate::profiles::ProfileError),
+    #[error(
+        "{} names no current profile; pick one with `fluvio profile switch NAME`",
+        path.display()
+    )]
+    NoCurrentProfile { path: PathBuf },
+    #[error(transparent)]
     Soak(#[from] super::benchmark::SoakError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {

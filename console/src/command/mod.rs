@@ -7,7 +7,7 @@
 //! * Rendering [`Output`] as text, JSON or YAML is the job of `render`, the layer above.
 //!
 //! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
-//! [`advanced`], [`version`], [`benchmark`]; the flags of `repl` and `tui` in [`interactive`].
+//! [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
 
 pub mod advanced;
 pub mod auth_token;
@@ -19,6 +19,7 @@ pub mod output;
 pub mod parse;
 pub mod partition;
 pub mod produce;
+pub mod profile;
 pub mod record_json;
 pub mod spu;
 pub mod topic;
@@ -45,6 +46,11 @@ pub use output::{Block, Body, Column, Output, Report, Table};
 pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The SC's public address, as Fluvio's -c (before the command).
+    // Not global: after a command, -c is the command's own (`topic delete -c`). [`parse`]
+    // moves it into `target.sc`.
+    #[arg(short = 'c', value_name = "HOST:PORT", conflicts_with = "sc")]
+    pub cluster: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,7 +60,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct TargetArgs {
     /// The SC's public address.
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    // `--cluster` is Fluvio's spelling; the help shows it as an alias.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        visible_alias = "cluster"
+    )]
     pub sc: Option<String>,
     /// Use this profile of ~/.fluvio/config instead of the current one.
     #[arg(short = 'P', long, global = true, value_name = "NAME")]
@@ -82,6 +94,8 @@ pub enum Command {
     /// An interactive session: every command without `fluvio`, completion, history;
     /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
     Repl(interactive::ReplArgs),
+    /// The profiles of ~/.fluvio/config (the official client's file): which SC to use.
+    Profile(profile::ProfileArgs),
     /// Metadata dump and raw requests, for debugging.
     #[command(subcommand)]
     Advanced(advanced::AdvancedCmd),
@@ -107,6 +121,8 @@ pub enum OutputFormat {
     Table,
     Json,
     Yaml,
+    /// As Fluvio's `-O toml`; a listing (an array) becomes `[[items]]` tables.
+    Toml,
 }
 
 /// `-O/--output`, on every command that lists or describes.
@@ -127,6 +143,7 @@ impl Command {
             Command::AuthToken(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
+            Command::Profile(args) => args.output(),
             Command::Produce(_)
             | Command::Consume(_)
             | Command::Benchmark(_)
@@ -137,9 +154,10 @@ impl Command {
         args.map(|a| a.format).unwrap_or_default()
     }
 
-    /// Does this command need the SC? (`completions` does not, so it works anywhere.)
+    /// Does this command need the SC? (`completions` and `profile` do not, so they work
+    /// anywhere; `profile` must, to repair a profile that names a bad address.)
     pub fn needs_sc(&self) -> bool {
-        !matches!(self, Command::Completions { .. })
+        !matches!(self, Command::Completions { .. } | Command::Profile(_))
     }
 }
 
@@ -149,7 +167,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    Cli::try_parse_from(args)
+    let mut cli = Cli::try_parse_from(args)?;
+    if let Some(addr) = cli.cluster.take() {
+        cli.target.sc = Some(addr);
+    }
+    Ok(cli)
 }
 
 /// What commands run against: the SC's address and, once made, the connections to it,
@@ -157,6 +179,8 @@ where
 /// made again on next use.
 pub struct Context {
     target: ScTarget,
+    /// The config file `fluvio profile` edits.
+    config_path: std::path::PathBuf,
     admin: Mutex<Option<Admin>>,
     fluvio: Mutex<Option<Fluvio>>,
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
@@ -176,6 +200,7 @@ impl Context {
     pub fn with_record_writer(target: ScTarget, records: Box<dyn std::io::Write + Send>) -> Self {
         Self {
             target,
+            config_path: crate::config::config_path(),
             admin: Mutex::new(None),
             fluvio: Mutex::new(None),
             records: std::sync::Mutex::new(records),
@@ -185,6 +210,16 @@ impl Context {
 
     pub fn target(&self) -> &ScTarget {
         &self.target
+    }
+
+    /// Edit the profiles of the config file at `path` (the front ends pass their `Env`'s).
+    pub fn with_config_path(mut self, path: std::path::PathBuf) -> Self {
+        self.config_path = path;
+        self
+    }
+
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
     }
 
     /// The admin connection to the SC, made on first use.
@@ -270,6 +305,7 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
+        Command::Profile(args) => profile::execute(args, ctx),
         // The console takes over the terminal, so `cli::run` starts it itself.
         Command::Tui(_) => Ok(Output::message(
             "`fluvio tui` runs on its own; start it from a shell",
@@ -315,6 +351,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Fluvio's spellings of the SC address: `-c` before the command, `--cluster` anywhere.
+        let cli = parse(["fluvio", "-c", "h:2", "topic", "list"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:2"));
+        let cli = parse(["fluvio", "topic", "list", "--cluster", "h:3"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:3"));
+        let cli = parse(["fluvio", "topic", "delete", "-c", "a", "b"]).unwrap();
+        assert_eq!(
+            cli.target.sc, None,
+            "after the command, -c is the command's own"
+        );
         let cli = parse(["fluvio", "-P", "local", "topic", "list", "-O", "json"]).unwrap();
         assert_eq!(cli.target.profile.as_deref(), Some("local"));
         assert_eq!(cli.command.output_format(), OutputFormat::Json);

@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
 use crate::command::consume::ConsumeArgs;
+use crate::command::profile::{ProfileArgs, ProfileCmd};
 use crate::command::spu::SpuCmd;
 use crate::command::topic::TopicCmd;
 use crate::command::{self, Cli, Command};
@@ -245,7 +246,13 @@ pub fn effect(command: &Command) -> Effect {
         | Command::AuthToken(AuthTokenCmd::List(_))
         | Command::Advanced(AdvancedCmd::Metadata(_) | AdvancedCmd::Generate(_))
         | Command::Version(_)
+        | Command::Profile(ProfileArgs {
+            cmd: None | Some(ProfileCmd::Current | ProfileCmd::List(_)),
+        })
         | Command::Completions { .. } => Effect::Reads,
+        Command::Profile(ProfileArgs {
+            cmd: Some(ProfileCmd::Delete { name }),
+        }) => Effect::Destroys(format!("Delete profile '{name}' from the config file?")),
         Command::Topic(TopicCmd::Delete(args)) => Effect::Destroys(format!(
             "Delete topic {} and all its records?",
             quoted_list(&args.names)
@@ -556,7 +563,22 @@ mod tests {
             parse_line("topic create a", false, false),
             Request::Run(_)
         ));
-        for line in ["topic create a", "topic delete a", "spu unregister --id 5"] {
+        assert!(matches!(
+            parse_line("profile delete old", false, false),
+            Request::Confirm { .. }
+        ));
+        for line in ["profile", "profile list", "profile current"] {
+            assert!(
+                matches!(parse_line(line, true, false), Request::Run(_)),
+                "{line}"
+            );
+        }
+        for line in [
+            "topic create a",
+            "topic delete a",
+            "spu unregister --id 5",
+            "profile switch far",
+        ] {
             match parse_line(line, true, true) {
                 Request::Say { text, error } => {
                     assert!(error);

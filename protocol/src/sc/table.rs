@@ -179,17 +179,21 @@ pub mod topic {
         let secs = t.spec.cleanup_policy.unwrap_or_default().retention_secs();
         human_secs(u64::from(secs))
     });
+    /// The codec producers must use, or `any`.
+    pub const COMPRESSION: Column<Topic> =
+        Column::new("COMPRESSION", |t| t.spec.compression_type.name().into());
     pub const STATUS: Column<Topic> = Column::new("STATUS", |t| t.status.resolution.label().into());
     pub const REASON: Column<Topic> = Column::new("REASON", |t| t.status.reason.clone());
 
-    /// `topic list`.
+    /// `topic list`, Fluvio's columns. Whether placement ignored racks is for `topic
+    /// describe`: a column more would push a row past 80 characters.
     pub const LIST: &[Column<Topic>] = &[
         NAME,
         TYPE,
         PARTITIONS,
         REPLICAS,
-        IGNORE_RACK,
         RETENTION,
+        COMPRESSION,
         STATUS,
         REASON,
     ];

@@ -134,8 +134,8 @@ fn topics_create_list_describe_delete(c: &Cluster) {
             "TYPE",
             "PARTITIONS",
             "REPLICAS",
-            "IGNORE-RACK",
             "RETENTION",
+            "COMPRESSION",
             "STATUS",
             "REASON"
         ]
@@ -207,7 +207,7 @@ fn topics_create_list_describe_delete(c: &Cluster) {
         "error: topic 'nope' does not exist; create it with `fluvio topic create nope`\n"
     );
 
-    let run = c.run(&["topic", "delete", "orders", "nope", "events"]);
+    let run = c.run(&["topic", "delete", "-c", "orders", "nope", "events"]);
     run.expect_code(1);
     assert_eq!(
         run.stdout,
@@ -270,7 +270,7 @@ fn topic_settings_and_dry_run(c: &Cluster) {
     assert_eq!(spec["storage"]["max_partition_size"], 10 << 20, "{json}");
     let (header, rows) = c.table(&["topic", "list"]);
     assert_eq!(column(&header, &rows, "RETENTION"), ["1h"]);
-    assert_eq!(column(&header, &rows, "IGNORE-RACK"), ["yes"]);
+    assert_eq!(column(&header, &rows, "COMPRESSION"), ["any"]);
     c.run(&["topic", "delete", "tuned"]).ok();
 }
 

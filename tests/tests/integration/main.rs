@@ -10,6 +10,7 @@ mod cli_roundtrip;
 mod cli_soak;
 mod client_library;
 mod decode_bounds;
+mod fluvio_spellings;
 mod integrity;
 mod listener_limits;
 mod partitioner_parity;
