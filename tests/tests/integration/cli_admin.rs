@@ -348,7 +348,10 @@ fn replica_assignment_files(c: &Cluster, dir: &std::path::Path) {
 fn topics_grow(c: &Cluster, dir: &std::path::Path) {
     c.run(&["topic", "create", "grow", "-p", "1", "-r", "2"])
         .ok();
-    fluvio_stdin(&c.sc, &["produce", "grow"], b"before\n").ok();
+    // read_committed: acknowledged once both replicas have it, so that a consume to the
+    // end (-d, which stops at the high watermark) sees it.
+    let produce = ["produce", "grow", "--isolation", "read_committed"];
+    fluvio_stdin(&c.sc, &produce, b"before\n").ok();
     let run = c.run(&["topic", "add-partition", "grow", "--count", "2"]);
     run.ok();
     let mut lines = run.stdout.lines();
@@ -378,7 +381,7 @@ fn topics_grow(c: &Cluster, dir: &std::path::Path) {
         "{topics}"
     );
     // The new partitions take records at once, and partition 0 kept its own.
-    fluvio_stdin(&c.sc, &["produce", "grow", "-p", "3"], b"after\n").ok();
+    fluvio_stdin(&c.sc, &[&produce[..], &["-p", "3"]].concat(), b"after\n").ok();
     let run = c.run(&["consume", "grow", "-p", "3", "-B", "-d"]);
     run.ok();
     assert_eq!(run.stdout, "after\n");
