@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use super::frames::ReadLimits;
-use super::limits::{ConnectionLimits, ListenerLimits, LogThrottle};
+use super::limits::{ConnectionLimits, ConnectionRefused, ListenerLimits, LogThrottle};
 use super::{Service, conn};
 
 /// How often a flood of refused connections or missed deadlines may write a log line.
@@ -115,6 +115,11 @@ impl<S: Service> Server<S> {
             let slot = match connections.admit(peer.ip()) {
                 Ok(slot) => slot,
                 Err(refused) => {
+                    let limit = match refused {
+                        ConnectionRefused::Total { .. } => "total",
+                        ConnectionRefused::PerPeer { .. } => "per_peer",
+                    };
+                    crate::metrics::connection_refused(name, limit);
                     if let Some(left_out) = refusals_log.allow() {
                         warn!(server = name, %peer, %refused, left_out, "connection over the limit; closing it");
                     }

@@ -12,6 +12,7 @@ mod client_library;
 mod decode_bounds;
 mod integrity;
 mod listener_limits;
+mod observability;
 mod partitioner_parity;
 mod produce_order;
 mod repl_complete;
