@@ -139,3 +139,19 @@ pub async fn bind(addr: SocketAddr, explicit: bool) -> Result<Option<TcpListener
         Err(err) => Err(err.to_string()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_taken_default_is_skipped_and_a_taken_choice_is_an_error() {
+        let taken = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = taken.local_addr().unwrap();
+        assert!(bind(addr, false).await.unwrap().is_none());
+        let err = bind(addr, true).await.unwrap_err();
+        assert!(err.contains("--metrics-addr"), "{err}");
+        drop(taken);
+        assert!(bind(addr, true).await.unwrap().is_some());
+    }
+}

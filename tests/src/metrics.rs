@@ -16,10 +16,12 @@ pub struct Sample {
     pub value: f64,
 }
 
-/// Every sample of one scrape of `/metrics`.
+/// Every sample of one scrape of `/metrics`, and the names of every metric family
+/// described (with or without samples; counters without their `_total`).
 #[derive(Debug, Clone)]
 pub struct Scrape {
     pub samples: Vec<Sample>,
+    pub families: Vec<String>,
 }
 
 impl Scrape {
@@ -44,7 +46,7 @@ impl Scrape {
     }
 }
 
-const SCRAPE: &str = r#"
+const SCRAPE: &str = r##"
 import json, sys, urllib.request
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics
 from prometheus_client.parser import text_string_to_metric_families as classic
@@ -55,20 +57,28 @@ with urllib.request.urlopen(sys.argv[1], timeout=10) as response:
 if not content_type.startswith("application/openmetrics-text"):
     sys.exit("unexpected content type " + content_type)
 samples = []
+# Every family the page describes, samples or not (the parsers skip empty ones).
+families = [l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")]
 for family in openmetrics(text):
     for s in family.samples:
         samples.append({"name": s.name, "labels": s.labels, "value": s.value})
 classic_count = sum(len(f.samples) for f in classic(text))
 if classic_count != len(samples):
     sys.exit("the classic parser read %d samples, OpenMetrics %d" % (classic_count, len(samples)))
-print(json.dumps(samples))
-"#;
+print(json.dumps({"samples": samples, "families": families}))
+"##;
 
 /// Scrape `http://addr/metrics` and parse it; panics if either parser refuses it.
 pub fn scrape(addr: SocketAddr) -> Scrape {
     let out = python::run_ok(SCRAPE, &[&format!("http://{addr}/metrics")]);
     let parsed: serde_json::Value = serde_json::from_str(out.trim()).expect("scrape JSON");
-    let samples = parsed
+    let families = parsed["families"]
+        .as_array()
+        .expect("a list of families")
+        .iter()
+        .map(|f| f.as_str().expect("family name").to_string())
+        .collect();
+    let samples = parsed["samples"]
         .as_array()
         .expect("a list of samples")
         .iter()
@@ -83,7 +93,7 @@ pub fn scrape(addr: SocketAddr) -> Scrape {
             value: s["value"].as_f64().expect("value"),
         })
         .collect();
-    Scrape { samples }
+    Scrape { samples, families }
 }
 
 /// Scrape until `done` holds for a scrape, which is returned; panics with the last one

@@ -243,6 +243,13 @@ impl Metrics {
             "Partition leaders elected by the SC (an SPU lost or back)",
             m.leader_elections.clone(),
         );
+        // Series that are known up front start at zero rather than appearing with their
+        // first event: a query for "corrupt batches found" then says 0, not "no data".
+        for source in ["recovery", "append", "read"] {
+            drop(m.corrupt_batches.get_or_create(&SourceLabels {
+                source: source.into(),
+            }));
+        }
         Metrics { registry, ..m }
     }
 
@@ -480,6 +487,23 @@ pub fn connection_opened(listener: &str) -> OpenGuard {
 /// Held while a stream (stream fetch, follower fetch, watch) runs on `listener`.
 pub fn stream_opened(listener: &str) -> OpenGuard {
     open_guard(&get().streams_open, listener)
+}
+
+/// A listener started: its connection series start at zero.
+pub fn listener_started(listener: &str) {
+    if !enabled() {
+        return;
+    }
+    let m = get();
+    drop(m.connections_open.get_or_create(&ListenerLabels {
+        listener: listener.to_string(),
+    }));
+    for limit in ["total", "per_peer"] {
+        drop(m.connections_refused.get_or_create(&RefusedLabels {
+            listener: listener.to_string(),
+            limit: limit.to_string(),
+        }));
+    }
 }
 
 pub fn connection_refused(listener: &str, limit: &str) {

@@ -73,7 +73,9 @@ pub struct ReplicaFigures {
     pub segments: usize,
     pub leader_epoch: i32,
     pub is_leader: bool,
-    /// Leaders only: replicas the high watermark waits for, and each follower's lag.
+    /// Leaders only: replicas assigned, replicas the high watermark waits for, and each
+    /// follower's lag.
+    pub replicas: Option<usize>,
     pub in_sync: Option<usize>,
     pub follower_lag: Vec<(i32, i64)>,
 }
@@ -181,6 +183,12 @@ impl Snapshot {
             );
             gauge(
                 &mut registry,
+                "fluvio_partition_replicas",
+                "Replicas assigned, the leader included (reported by the leader)",
+                each(&|r| r.replicas.map(|n| n as i64)),
+            );
+            gauge(
+                &mut registry,
                 "fluvio_partition_in_sync_replicas",
                 "Replicas in sync, the leader included (reported by the leader)",
                 each(&|r| r.in_sync.map(|n| n as i64)),
@@ -277,6 +285,7 @@ fn replica_figures(store: &ReplicaStore) -> Vec<ReplicaFigures> {
                 segments: stats.segments,
                 leader_epoch: assignment.leader_epoch,
                 is_leader,
+                replicas: is_leader.then_some(assignment.replicas.len()),
                 in_sync,
                 follower_lag,
             })

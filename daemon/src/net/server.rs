@@ -95,6 +95,7 @@ impl<S: Service> Server<S> {
             timeouts_log: LogThrottle::new(FLOOD_LOG_EVERY),
         });
         let refusals_log = LogThrottle::new(FLOOD_LOG_EVERY);
+        crate::metrics::listener_started(self.config.name);
         // Each connection task holds a clone; when every clone is dropped, `recv` ends.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let name = self.config.name;

@@ -85,6 +85,7 @@ fn produced_records_and_their_bytes_show_in_the_partition_metrics() {
         Some(0.0)
     );
     assert_eq!(m.value("fluvio_partition_is_leader", &part), Some(1.0));
+    assert_eq!(m.value("fluvio_partition_replicas", &part), Some(1.0));
     assert_eq!(
         m.value("fluvio_partition_in_sync_replicas", &part),
         Some(1.0)
@@ -159,12 +160,51 @@ fn produced_records_and_their_bytes_show_in_the_partition_metrics() {
     assert_eq!(errors, 1.0);
 }
 
+/// The metric families a text (PromQL in a dashboard) names: `fluvio_*` and `process_*`
+/// words, without the suffixes of counter and histogram samples.
+fn metric_names(text: &str) -> std::collections::BTreeSet<String> {
+    let mut names = std::collections::BTreeSet::new();
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    let mut i = 0;
+    while i < bytes.len() {
+        let starts = (text[i..].starts_with("fluvio_") || text[i..].starts_with("process_"))
+            && (i == 0 || !word(bytes[i - 1]));
+        if !starts {
+            i += 1;
+            continue;
+        }
+        let end = (i..bytes.len())
+            .find(|&j| !word(bytes[j]))
+            .unwrap_or(bytes.len());
+        let mut name = &text[i..end];
+        for suffix in ["_total", "_bucket", "_sum", "_count"] {
+            name = name.strip_suffix(suffix).unwrap_or(name);
+        }
+        names.insert(name.to_string());
+        i = end;
+    }
+    names
+}
+
 #[test]
 fn health_answers_at_once_and_readiness_waits_for_registration() {
     let dir = temp_dir();
-    // The SPU starts first, pointed at an SC that is not there yet.
-    let (sc_public, sc_private) = (free_addr(), free_addr());
+    // The SC knows SPU 7 (an SPU it has never heard of is refused for good), then goes
+    // away, so that the SPU starts with no SC to register with.
     let (spu_public, spu_private) = (free_addr(), free_addr());
+    let sc_role = Role::Sc {
+        allow_unauthenticated_spus: true,
+    };
+    let mut sc = Daemon::start(sc_role.clone(), &dir.path().join("sc"));
+    let registered = ScClient::connect(sc.public)
+        .unwrap()
+        .register_custom_spu("spu-7", 7, spu_public, spu_private)
+        .unwrap();
+    assert!(registered.error_code.is_ok(), "{registered:?}");
+    let (sc_public, sc_private) = (sc.public, sc.private);
+    sc.kill();
+
     let spu = Daemon::spawn_on(
         Role::Spu {
             id: 7,
@@ -177,8 +217,8 @@ fn health_answers_at_once_and_readiness_waits_for_registration() {
         spu_private,
     );
     let spu_metrics = spu.metrics.unwrap();
-    spu.wait_for_log("metrics and health endpoint on", Duration::from_secs(30));
-    assert_eq!(get(spu_metrics, "/healthz").0, 200);
+    spu.wait_for_log("cannot reach the SC", Duration::from_secs(30));
+    assert_eq!(get(spu_metrics, "/healthz"), (200, "ok\n".to_string()));
     let (status, body) = get(spu_metrics, "/readyz");
     assert_eq!(status, 503, "{body}");
     assert!(
@@ -189,26 +229,11 @@ fn health_answers_at_once_and_readiness_waits_for_registration() {
     assert_eq!(status, 404);
     assert!(body.contains("/metrics"), "{body}");
 
-    let sc = Daemon::spawn_on(
-        Role::Sc {
-            allow_unauthenticated_spus: true,
-        },
-        &dir.path().join("sc"),
-        sc_public,
-        sc_private,
-    );
+    let sc = Daemon::spawn_on(sc_role, &dir.path().join("sc"), sc_public, sc_private);
     sc.wait_ready();
     let (status, body) = get(sc.metrics.unwrap(), "/readyz");
     assert_eq!(status, 200, "{body}");
     assert!(body.contains("SC: metadata stores loaded"), "{body}");
-    // Still unknown to the SC: refused, so not ready.
-    assert_eq!(get(spu_metrics, "/readyz").0, 503);
-
-    let mut admin = ScClient::connect(sc_public).unwrap();
-    let registered = admin
-        .register_custom_spu("spu-7", 7, spu_public, spu_private)
-        .unwrap();
-    assert!(registered.error_code.is_ok(), "{registered:?}");
     spu.wait_ready();
     let deadline = std::time::Instant::now() + CONVERGE;
     loop {
@@ -257,6 +282,15 @@ fn a_killed_follower_shows_in_the_in_sync_count_and_its_lag() {
 
     cluster.kill(follower);
     produce(&mut client, "watched", &records(40, 25, 100), 5);
+    let refused = client
+        .produce(
+            "no-such-topic",
+            0,
+            batch_of(&[b"x"]),
+            Isolation::ReadUncommitted,
+        )
+        .unwrap();
+    assert!(refused.error_code.is_error());
     let m = scrape_until(
         leader_metrics,
         "the killed follower out of sync, 25 behind",
@@ -269,6 +303,11 @@ fn a_killed_follower_shows_in_the_in_sync_count_and_its_lag() {
     assert_eq!(
         m.value("fluvio_partition_log_end_offset", &part),
         Some(65.0)
+    );
+    assert_eq!(
+        m.value("fluvio_partition_replicas", &part),
+        Some(3.0),
+        "under-replicated: 2 of 3 in sync"
     );
     // The leader served the 40 first records to both followers, the rest to one.
     let served = m
@@ -285,6 +324,23 @@ fn a_killed_follower_shows_in_the_in_sync_count_and_its_lag() {
     assert_eq!(
         sc.value("fluvio_sc_spus", &[("state", "online")]),
         Some(2.0)
+    );
+
+    // The Grafana dashboard asks only for metrics the daemons describe: an SPU leading a
+    // partition with followers, and the SC.
+    let dashboard = std::fs::read_to_string(
+        tests::workspace_root().join("deploy/grafana/fluvio-dashboard.json"),
+    )
+    .expect("the dashboard is in the repository");
+    let wanted = metric_names(&dashboard);
+    assert!(wanted.len() > 20, "{wanted:?}");
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|name| !m.families.contains(name) && !sc.families.contains(name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "the dashboard uses unknown metrics {missing:?}"
     );
 }
 
@@ -304,8 +360,18 @@ fn json_log_lines_parse_and_carry_the_partition() {
             .is_ok()
     );
     let mut spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
-    produce(&mut spu, "logged", &records(0, 3, 10), 3);
-    daemon.wait_for_log("replica log open", Duration::from_secs(30));
+    // A produce waits for its partition's log to be open: both are logged by then.
+    for partition in [0, 1] {
+        let answer = spu
+            .produce(
+                "logged",
+                partition,
+                batch_of(&[b"a", b"b"]),
+                Isolation::ReadUncommitted,
+            )
+            .unwrap();
+        assert!(answer.error_code.is_ok(), "{:?}", answer.error_code);
+    }
 
     let log = daemon.log();
     let mut replica_lines = 0;
@@ -328,4 +394,93 @@ fn json_log_lines_parse_and_carry_the_partition() {
         }
     }
     assert_eq!(replica_lines, 4, "two partitions, two lines each:\n{log}");
+}
+
+#[test]
+fn fsyncs_group_commits_and_recovery_are_counted() {
+    let dir = temp_dir();
+    let mut daemon = Daemon::start_with_args(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        &["--flush", "always"],
+    );
+    let mut sc = ScClient::connect(daemon.public).unwrap();
+    assert!(
+        sc.create_topic("synced", replicated(1, 1))
+            .unwrap()
+            .error_code
+            .is_ok()
+    );
+    let mut spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
+    produce(&mut spu, "synced", &records(0, 100, 50), 10);
+
+    let m = scrape(daemon.metrics.unwrap());
+    let fsyncs = m.value("fluvio_storage_fsyncs_total", &[]).unwrap();
+    assert!(fsyncs >= 1.0, "{fsyncs}");
+    assert_eq!(
+        m.value("fluvio_storage_fsync_duration_seconds_count", &[]),
+        Some(fsyncs)
+    );
+    // Every acknowledged record was made durable by exactly one sync.
+    assert_eq!(
+        m.value("fluvio_storage_group_commit_records_sum", &[]),
+        Some(100.0)
+    );
+
+    daemon.kill();
+    let daemon = Daemon::spawn_with_args(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        daemon.public,
+        daemon.private,
+        &["--flush", "always"],
+    );
+    daemon.wait_ready();
+    let m = scrape_until(
+        daemon.metrics.unwrap(),
+        "the replica reopened",
+        CONVERGE,
+        |m| {
+            m.value(
+                "fluvio_partition_log_end_offset",
+                &[("topic", "synced"), ("partition", "0")],
+            ) == Some(100.0)
+        },
+    );
+    assert_eq!(
+        m.value("fluvio_storage_recovery_duration_seconds_count", &[]),
+        Some(1.0),
+        "one replica log opened"
+    );
+    for source in ["recovery", "append", "read"] {
+        assert_eq!(
+            m.value(
+                "fluvio_storage_corrupt_batches_total",
+                &[("source", source)]
+            ),
+            Some(0.0),
+            "nothing torn: every batch was synced"
+        );
+    }
+}
+
+#[test]
+fn an_explicit_metrics_address_that_is_taken_stops_the_daemon() {
+    let dir = temp_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut daemon = Daemon::spawn_with_args(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        free_addr(),
+        free_addr(),
+        &["--metrics-addr", &addr],
+    );
+    let (status, log) = daemon.wait_exit(Duration::from_secs(30));
+    assert!(!status.success());
+    assert!(
+        log.contains(&format!("address {addr} is already in use"))
+            && log.contains("--metrics-addr"),
+        "{log}"
+    );
 }
