@@ -38,17 +38,28 @@ fn produce(spu: &mut SpuClient, topic: &str, values: &[Vec<u8>], per_batch: usiz
     bytes
 }
 
+/// An all-in-one daemon started with `extra` flags, a topic of `partitions` partitions
+/// (one replica each) on it, and a client of its SPU.
+fn daemon_with_topic(
+    extra: &[&str],
+    topic: &str,
+    partitions: u32,
+) -> (tempfile::TempDir, Daemon, SpuClient) {
+    let dir = temp_dir();
+    let daemon = Daemon::start_with_args(Role::AllInOne { spus: 1 }, dir.path(), extra);
+    let mut sc = ScClient::connect(daemon.public).unwrap();
+    let created = sc.create_topic(topic, replicated(partitions, 1)).unwrap();
+    assert!(created.error_code.is_ok(), "{created:?}");
+    let spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
+    (dir, daemon, spu)
+}
+
 #[test]
 fn produced_records_and_their_bytes_show_in_the_partition_metrics() {
-    let dir = temp_dir();
-    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let (_dir, daemon, mut spu) = daemon_with_topic(&[], "observed", 1);
     let metrics = daemon
         .metrics
         .expect("the harness gives every daemon an endpoint");
-    let mut sc = ScClient::connect(daemon.public).unwrap();
-    let created = sc.create_topic("observed", replicated(1, 1)).unwrap();
-    assert!(created.error_code.is_ok(), "{created:?}");
-    let mut spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
 
     // 250 records of 300 bytes in batches of 20: 13 produce requests.
     let values = records(0, 250, 300);
@@ -346,20 +357,7 @@ fn a_killed_follower_shows_in_the_in_sync_count_and_its_lag() {
 
 #[test]
 fn json_log_lines_parse_and_carry_the_partition() {
-    let dir = temp_dir();
-    let daemon = Daemon::start_with_args(
-        Role::AllInOne { spus: 1 },
-        dir.path(),
-        &["--log-format", "json"],
-    );
-    let mut sc = ScClient::connect(daemon.public).unwrap();
-    assert!(
-        sc.create_topic("logged", replicated(2, 1))
-            .unwrap()
-            .error_code
-            .is_ok()
-    );
-    let mut spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
+    let (_dir, daemon, mut spu) = daemon_with_topic(&["--log-format", "json"], "logged", 2);
     // A produce waits for its partition's log to be open: both are logged by then.
     for partition in [0, 1] {
         let answer = spu
@@ -398,20 +396,7 @@ fn json_log_lines_parse_and_carry_the_partition() {
 
 #[test]
 fn fsyncs_group_commits_and_recovery_are_counted() {
-    let dir = temp_dir();
-    let mut daemon = Daemon::start_with_args(
-        Role::AllInOne { spus: 1 },
-        dir.path(),
-        &["--flush", "always"],
-    );
-    let mut sc = ScClient::connect(daemon.public).unwrap();
-    assert!(
-        sc.create_topic("synced", replicated(1, 1))
-            .unwrap()
-            .error_code
-            .is_ok()
-    );
-    let mut spu = SpuClient::connect(spu_addr(daemon.public, 5001)).unwrap();
+    let (dir, mut daemon, mut spu) = daemon_with_topic(&["--flush", "always"], "synced", 1);
     produce(&mut spu, "synced", &records(0, 100, 50), 10);
 
     let m = scrape(daemon.metrics.unwrap());
