@@ -78,6 +78,11 @@ pub struct SourceLabels {
     pub source: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    pub version: String,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Request and controller latencies: 100 µs to 30 s, in round numbers a reader can
@@ -237,6 +242,17 @@ impl Metrics {
             "fluvio_sc_reconciliation_duration_seconds",
             "Duration of each controller pass",
             m.reconcile_seconds.clone(),
+        );
+        let build = Family::<BuildLabels, Gauge>::default();
+        build
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+            })
+            .set(1);
+        r.register(
+            "fluvio_build_info",
+            "The daemon's version (the value is always 1)",
+            build,
         );
         r.register(
             "fluvio_sc_leader_elections",

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use protocol::spu::Isolation;
+use protocol::spu::{Isolation, StreamFetchRequest};
 use tests::client::ScClient;
 use tests::cluster::{CONVERGE, Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
 use tests::metrics::{get, scrape, scrape_until};
@@ -158,7 +158,20 @@ fn produced_records_and_their_bytes_show_in_the_partition_metrics() {
         )
         .unwrap();
     assert!(refused.error_code.is_error());
+    // So is a stream fetch from beyond the log end.
+    let corr = spu
+        .stream_fetch(&StreamFetchRequest::new("observed", 0, 10_000))
+        .unwrap();
+    let frame = spu.stream_frame(corr).unwrap();
+    assert!(frame.error_code.is_error(), "{frame:?}");
     let m = scrape(metrics);
+    assert_eq!(
+        m.value(
+            "fluvio_request_errors_total",
+            &[("api", "stream_fetch"), ("error", "offset_out_of_range")]
+        ),
+        Some(1.0)
+    );
     let errors: f64 = m
         .samples
         .iter()

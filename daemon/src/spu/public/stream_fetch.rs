@@ -248,6 +248,7 @@ impl Session {
         code: ErrorCode,
         offsets: Option<(i64, i64)>,
     ) -> Result<(), RequestError> {
+        crate::metrics::request_error("SPU public", protocol::api::spu_keys::STREAM_FETCH, &code);
         let (hw, log_start) = offsets.unwrap_or((-1, -1));
         let frame = self.response(code, hw, log_start);
         self.sink
