@@ -297,6 +297,7 @@ impl Controller {
 
     /// Re-plan topics that wait for SPUs (insufficient resources, invalid assignment).
     pub async fn reconcile_topics(&self) {
+        let started = std::time::Instant::now();
         let start = self.next_start.load(Ordering::Relaxed);
         let result = self
             .store
@@ -307,6 +308,7 @@ impl Controller {
         if let Err(UpdateError::Store(e)) = result {
             error!(%e, "could not provision waiting topics");
         }
+        crate::metrics::reconciled("topic", started);
     }
 
     /// Until shutdown: whenever the SPU set changes, re-plan waiting topics.

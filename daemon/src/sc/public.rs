@@ -96,10 +96,12 @@ impl Service for PublicService {
             }
             ScRequest::Create(create) => {
                 let status = self.create(create).await;
+                crate::metrics::request_error("SC public", header.api_key, &status.error_code);
                 sink.respond(corr, version, &status).await
             }
             ScRequest::Delete(delete) => {
                 let status = self.delete(delete).await;
+                crate::metrics::request_error("SC public", header.api_key, &status.error_code);
                 sink.respond(corr, version, &status).await
             }
             ScRequest::Update(update) => {
@@ -223,6 +225,7 @@ fn spawn_watch(
     request: ObjectWatchRequest,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let _open = crate::metrics::stream_opened("SC public");
         let result = match request {
             ObjectWatchRequest::Topic(_) => {
                 stream::<TopicSpec, _>(

@@ -13,6 +13,7 @@ mod decode_bounds;
 mod fluvio_spellings;
 mod integrity;
 mod listener_limits;
+mod observability;
 mod partitioner_parity;
 mod produce_order;
 mod repl_complete;

@@ -56,7 +56,9 @@ pub async fn run(
             return Ok(());
         }
         let mut admitted = false;
-        match session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await {
+        let end = session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await;
+        replicas.set_linked(false);
+        match end {
             End::Shutdown => return Ok(()),
             End::Refused(message) if !admitted_before => {
                 error!(spu = config.id, "the SC refused this SPU: {message}");
@@ -215,6 +217,7 @@ async fn exchange(
                         // Logs open in the background; the store signals when offsets are known.
                         replicas.assign(state.replicas.clone());
                     }
+                    replicas.set_linked(true);
                 }
             }
             _ = heartbeat.tick() => {

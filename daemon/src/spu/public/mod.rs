@@ -100,6 +100,13 @@ impl Service for PublicService {
             }
             SpuRequest::Produce(produce) => {
                 let response = produce::produce(&self.store, produce).await;
+                for partition in response.responses.iter().flat_map(|t| &t.partitions) {
+                    crate::metrics::request_error(
+                        "SPU public",
+                        protocol::api::spu_keys::PRODUCE,
+                        &partition.error_code,
+                    );
+                }
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::FetchOffsets(fetch) => {

@@ -208,7 +208,11 @@ pub async fn start(
         }
     };
     let (acks, acks_rx) = watch::channel(None);
-    let task = tokio::spawn(session.run(partition, next, acks_rx));
+    let span = crate::spu::replica::span(partition.key());
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        session.run(partition, next, acks_rx),
+        span,
+    ));
     streams.live.insert(stream_id, StreamHandle { task, acks });
     Ok(())
 }
@@ -244,6 +248,7 @@ impl Session {
         code: ErrorCode,
         offsets: Option<(i64, i64)>,
     ) -> Result<(), RequestError> {
+        crate::metrics::request_error("SPU public", protocol::api::spu_keys::STREAM_FETCH, &code);
         let (hw, log_start) = offsets.unwrap_or((-1, -1));
         let frame = self.response(code, hw, log_start);
         self.sink
@@ -266,6 +271,7 @@ impl Session {
         mut next: i64,
         mut acks: watch::Receiver<Option<i64>>,
     ) {
+        let _open = crate::metrics::stream_opened("SPU public");
         let mut changes = partition.subscribe();
         // End offsets of the frames sent and not yet acknowledged.
         let mut unacked: VecDeque<i64> = VecDeque::new();
@@ -289,6 +295,7 @@ impl Session {
                 match self.read(&partition, next) {
                     Ok(Some(slice)) => {
                         let end = slice.end_offset;
+                        partition.counters().served_consumer(slice.len());
                         if self.send_records(slice).await.is_err() {
                             return;
                         }
@@ -304,6 +311,7 @@ impl Session {
                         let offsets = partition.offsets().ok().map(|o| (o.hw, o.log_start));
                         let code = match &err {
                             StorageError::Corrupt { offset, kind, .. } => {
+                                crate::metrics::corrupt_found("read", 1);
                                 let first = if *offset >= 0 { *offset } else { next };
                                 let last = partition
                                     .segment_end(first)

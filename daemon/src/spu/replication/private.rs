@@ -219,8 +219,10 @@ async fn follower_fetch(
         -1,
     );
     let hold = Hold::of(store);
-    Ok(Some(tokio::spawn(stream(
-        p, sink, corr, version, fetch, hold,
+    let span = crate::spu::replica::span(p.key());
+    Ok(Some(tokio::spawn(tracing::Instrument::instrument(
+        stream(p, sink, corr, version, fetch, hold),
+        span,
     ))))
 }
 
@@ -232,6 +234,7 @@ async fn stream(
     fetch: FollowerFetchRequest,
     hold: Hold,
 ) {
+    let _open = crate::metrics::stream_opened("SPU private");
     let max_bytes = fetch.max_bytes.clamp(1, MAX_FOLLOWER_FRAME_BYTES) as u64;
     let mut changes = p.subscribe();
     let mut next = fetch.fetch_offset;
@@ -290,6 +293,7 @@ async fn stream(
         };
         if let Some(slice) = frame {
             hw_sent = slice.hw;
+            p.counters().served_follower(slice.len());
             let response = FollowerFetchResponse {
                 key: fetch.key.clone(),
                 error_code: ErrorCode::None,
