@@ -24,6 +24,8 @@ pub mod spu;
 pub mod topic;
 pub mod version;
 
+use std::io::Write;
+
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio::sync::Mutex;
 
@@ -162,6 +164,9 @@ pub struct Context {
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
     /// Records go to this process's stdout, whose reader may go away (`| head -1`).
     records_to_stdout: bool,
+    /// Where a running command says what happens meanwhile (a stream lost and back):
+    /// stderr for the CLI and the REPL, never stdout, which may be JSON.
+    notices: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
 }
 
 impl Context {
@@ -169,10 +174,12 @@ impl Context {
     pub fn new(target: ScTarget) -> Self {
         let mut ctx = Self::with_record_writer(target, Box::new(std::io::stdout()));
         ctx.records_to_stdout = true;
+        ctx.notices = std::sync::Mutex::new(Box::new(std::io::stderr()));
         ctx
     }
 
-    /// Streamed records go to `records`, as they arrive.
+    /// Streamed records go to `records`, as they arrive; notices are dropped (the TUI
+    /// shows a stream's state itself).
     pub fn with_record_writer(target: ScTarget, records: Box<dyn std::io::Write + Send>) -> Self {
         Self {
             target,
@@ -180,7 +187,19 @@ impl Context {
             fluvio: Mutex::new(None),
             records: std::sync::Mutex::new(records),
             records_to_stdout: false,
+            notices: std::sync::Mutex::new(Box::new(std::io::sink())),
         }
+    }
+
+    /// Say one line about what is happening while a command runs, now.
+    pub fn notice(&self, line: &str) {
+        let mut notices = self
+            .notices
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Nothing to do when stderr is gone too.
+        let _ = writeln!(notices, "{line}");
+        let _ = notices.flush();
     }
 
     pub fn target(&self) -> &ScTarget {

@@ -8,6 +8,7 @@ mod cli_data;
 mod cli_offline;
 mod cli_roundtrip;
 mod cli_soak;
+mod cli_tour;
 mod client_library;
 mod decode_bounds;
 mod integrity;

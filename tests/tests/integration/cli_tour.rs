@@ -1,0 +1,108 @@
+//! The newcomer's tour (issue #22) through the binaries: a following `consume` through a
+//! daemon restart, sizes as given, and `fluvio cluster start|status|stop|delete`.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tests::cli::{fluvio, fluvio_binary, fluvio_stdin};
+use tests::{Daemon, Role, temp_dir};
+
+/// Lines of a child's stdout and stderr, tagged, as they come.
+enum Line {
+    Out(String),
+    Err(String),
+}
+
+fn spawn_lines(sc: &str, args: &[&str]) -> (Child, mpsc::Receiver<Line>) {
+    let mut child = Command::new(fluvio_binary())
+        .args(args)
+        .env("FLUVIO_SC", sc)
+        .env("FLV_PROFILE_PATH", "/nonexistent/fluvio-test-config")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run fluvio");
+    let (tx, rx) = mpsc::channel();
+    let stdout = child.stdout.take().expect("stdout");
+    let stderr = child.stderr.take().expect("stderr");
+    let out_tx = tx.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = out_tx.send(Line::Out(line));
+        }
+    });
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(Line::Err(line));
+        }
+    });
+    (child, rx)
+}
+
+/// Collect lines until one satisfies `done`; panic with what came when none does in time.
+#[track_caller]
+fn wait_for(rx: &mpsc::Receiver<Line>, seen: &mut Vec<String>, done: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            let text = match line {
+                Line::Out(text) => format!("out: {text}"),
+                Line::Err(text) => format!("err: {text}"),
+            };
+            let found = done(&text);
+            seen.push(text);
+            if found {
+                return;
+            }
+        }
+    }
+    panic!("no such line; got:\n{}", seen.join("\n"));
+}
+
+/// Bug 2: a following consume says on stderr, once, that it lost the cluster and retries,
+/// and once that it is back; stdout carries only records, before and after.
+#[test]
+fn tour_following_consume_says_when_the_daemon_is_lost_and_back() {
+    let dir = temp_dir();
+    let mut daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "tour", "-p", "2"]).ok();
+    fluvio_stdin(&sc, &["produce", "tour"], b"before\n").ok();
+
+    let (mut child, rx) = spawn_lines(&sc, &["consume", "tour", "-B", "-O", "json"]);
+    let mut seen = Vec::new();
+    wait_for(&rx, &mut seen, |l| {
+        l.starts_with("out:") && l.contains("before")
+    });
+
+    daemon.kill();
+    wait_for(&rx, &mut seen, |l| l.starts_with("err: connection lost"));
+    // Longer than a stream used to retry for before giving up.
+    std::thread::sleep(Duration::from_secs(3));
+    let (public, private) = (daemon.public, daemon.private);
+    let restarted = Daemon::spawn_on(Role::AllInOne { spus: 1 }, dir.path(), public, private);
+    restarted.wait_ready();
+    wait_for(&rx, &mut seen, |l| l.starts_with("err: connection back"));
+    fluvio_stdin(&sc, &["produce", "tour"], b"after\n").ok();
+    wait_for(&rx, &mut seen, |l| {
+        l.starts_with("out:") && l.contains("after")
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+
+    let errs: Vec<&String> = seen.iter().filter(|l| l.starts_with("err:")).collect();
+    assert_eq!(errs.len(), 2, "one line lost, one back: {seen:#?}");
+    assert!(errs[0].contains("retrying"), "{seen:#?}");
+    for line in seen.iter().filter(|l| l.starts_with("out:")) {
+        let json: serde_json::Value =
+            serde_json::from_str(&line["out: ".len()..]).expect("stdout is only JSON records");
+        assert!(
+            json["value"] == "before" || json["value"] == "after",
+            "{line}"
+        );
+    }
+}
