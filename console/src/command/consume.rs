@@ -306,9 +306,13 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// What a record without a key shows as its key, in `-k`, `{{key}}`, the REPL and the
+/// TUI alike: the official CLI's `null`, so `[null]` (none) and `[]` (empty) differ.
+pub const NO_KEY: &str = "null";
+
 fn key_text(record: &ConsumerRecord) -> String {
     record.key.as_ref().map_or_else(
-        || "null".to_string(),
+        || NO_KEY.to_string(),
         |k| String::from_utf8_lossy(k).into_owned(),
     )
 }

@@ -106,3 +106,55 @@ fn tour_following_consume_says_when_the_daemon_is_lost_and_back() {
         );
     }
 }
+
+/// Item 6: sizes read back as given; a missing key is `[null]`; followers that have not
+/// reported show no raw `-1`.
+#[test]
+fn tour_sizes_and_keys_read_back_as_given() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    fluvio(
+        &sc,
+        &[
+            "topic",
+            "create",
+            "sized",
+            "--segment-size",
+            "10MB",
+            "--max-partition-size",
+            "1GiB",
+        ],
+    )
+    .ok();
+    let described = fluvio(&sc, &["topic", "describe", "sized"]);
+    described.ok();
+    let field = |name: &str| {
+        described
+            .stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in:\n{}", described.stdout))
+            .to_string()
+    };
+    assert!(
+        field("Segment Size").ends_with(" 10 MB"),
+        "{}",
+        described.stdout
+    );
+    assert!(
+        field("Max Partition Size").ends_with(" 1 GiB"),
+        "{}",
+        described.stdout
+    );
+
+    fluvio_stdin(&sc, &["produce", "sized"], b"keyless\n").ok();
+    fluvio_stdin(&sc, &["produce", "sized", "--key", ""], b"empty-key\n").ok();
+    let consumed = fluvio(&sc, &["consume", "sized", "-B", "-d", "-k"]);
+    consumed.ok();
+    assert_eq!(consumed.stdout, "[null] keyless\n[] empty-key\n");
+
+    let partitions = fluvio(&sc, &["partition", "list"]);
+    partitions.ok();
+    assert!(!partitions.stdout.contains("-1"), "{}", partitions.stdout);
+}
