@@ -18,6 +18,7 @@ mod produce_order;
 mod repl_complete;
 mod repl_interactive;
 mod repl_script;
+mod repl_tour;
 mod replication_client;
 mod replication_cluster;
 mod replication_failover;
