@@ -191,6 +191,13 @@ impl Context {
         }
     }
 
+    /// May a command draw on stderr (a progress bar)? Only in the CLI and the REPL, and
+    /// only when stderr is a terminal: not into a pipe or a log, and not under the TUI.
+    pub fn stderr_is_a_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        self.records_to_stdout && std::io::stderr().is_terminal()
+    }
+
     /// Say one line about what is happening while a command runs, now.
     pub fn notice(&self, line: &str) {
         let mut notices = self

@@ -158,3 +158,69 @@ fn tour_sizes_and_keys_read_back_as_given() {
     partitions.ok();
     assert!(!partitions.stdout.contains("-1"), "{}", partitions.stdout);
 }
+
+/// Item 8: the header comes before the figures, a progress bar runs on stderr only when
+/// stderr is a terminal, and `benchmark consume` has a help of its own.
+#[test]
+fn tour_benchmark_header_progress_and_help() {
+    let _heavy = tests::cpu_heavy();
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+
+    let produce_help = fluvio(&sc, &["benchmark", "produce", "--help"]);
+    let consume_help = fluvio(&sc, &["benchmark", "consume", "--help"]);
+    produce_help.ok();
+    consume_help.ok();
+    assert_ne!(produce_help.stdout, consume_help.stdout);
+    assert!(
+        consume_help
+            .stdout
+            .contains("Records written to the topic first, then read back and timed"),
+        "{}",
+        consume_help.stdout
+    );
+
+    // Piped: header first, figures after, nothing drawn on stderr.
+    let args = [
+        "benchmark",
+        "consume",
+        "--records",
+        "2000",
+        "--record-size",
+        "128",
+        "--latency-secs",
+        "0",
+    ];
+    let piped = fluvio(&sc, &args);
+    piped.ok();
+    let lines: Vec<&str> = piped.stdout.lines().collect();
+    assert_eq!(
+        lines[0],
+        "consume benchmark: 1 partition(s), replication 1, 2000 records of 128 B, batches of 16384 B",
+        "{}",
+        piped.stdout
+    );
+    assert!(lines[1].starts_with("topic:"), "{}", piped.stdout);
+    assert!(lines[2].starts_with("throughput:"), "{}", piped.stdout);
+    assert_eq!(piped.stderr, "", "no progress bar into a pipe");
+
+    // On a terminal: the bar shows while it runs, and is gone when the figures come.
+    let command = format!(
+        "env FLV_PROFILE_PATH=/nonexistent NO_COLOR=1 {} --sc {sc} benchmark produce \
+         --records 300000 --record-size 64 --latency-secs 0; echo \"exit=$?\"; sleep 30",
+        tests::tmux::shell_quote(fluvio_binary()),
+    );
+    let tmux = tests::tmux::Tmux::start("bench-tour", 100, 24, &command);
+    let running = tmux.wait_for("the progress bar", |s| {
+        s.contains("producing (replication 1) [") && s.contains("/300000 records")
+    });
+    assert!(
+        running.starts_with("produce benchmark: 1 partition(s), replication 1, 300000 records"),
+        "{running}"
+    );
+    let done = tmux.wait_for("the figures", |s| s.contains("exit="));
+    assert!(done.contains("exit=0"), "{done}");
+    assert!(done.contains("throughput:"), "{done}");
+    assert!(!done.contains("/300000 records"), "{done}");
+}
