@@ -14,6 +14,8 @@ pub enum CommandError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Soak(#[from] super::benchmark::SoakError),
+    #[error(transparent)]
+    Cluster(#[from] super::cluster::ClusterError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,

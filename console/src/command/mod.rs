@@ -12,6 +12,7 @@
 pub mod advanced;
 pub mod auth_token;
 pub mod benchmark;
+pub mod cluster;
 pub mod consume;
 pub mod error;
 pub mod interactive;
@@ -95,6 +96,10 @@ pub enum Command {
     Benchmark(benchmark::BenchmarkCmd),
     /// A full-screen console: live views of the cluster, a live tail, a command bar.
     Tui(interactive::TuiArgs),
+    /// A local cluster: start fluvio-daemon in the background, see its status, stop it,
+    /// delete its data.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
     Completions {
         #[arg(value_enum)]
@@ -134,6 +139,7 @@ impl Command {
             | Command::Benchmark(_)
             | Command::Tui(_)
             | Command::Repl(_)
+            | Command::Cluster(_)
             | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
@@ -141,7 +147,11 @@ impl Command {
 
     /// Does this command need the SC? (`completions` does not, so it works anywhere.)
     pub fn needs_sc(&self) -> bool {
-        !matches!(self, Command::Completions { .. })
+        match self {
+            Command::Completions { .. } => false,
+            Command::Cluster(cmd) => cmd.needs_sc(),
+            _ => true,
+        }
     }
 }
 
@@ -189,6 +199,17 @@ impl Context {
             records_to_stdout: false,
             notices: std::sync::Mutex::new(Box::new(std::io::sink())),
         }
+    }
+
+    /// Ask the person a yes/no question before something that cannot be undone: on the
+    /// terminal for the CLI and the REPL; `None` when there is nobody to ask (stdin is not
+    /// a terminal, or under the TUI, which asks its own way), so the command can say which
+    /// flag skips the question.
+    pub fn confirm(&self, question: &str) -> Option<bool> {
+        if !self.records_to_stdout {
+            return None;
+        }
+        cluster::ask_on_terminal(question)
     }
 
     /// May a command draw on stderr (a progress bar)? Only in the CLI and the REPL, and
@@ -295,6 +316,7 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
+        Command::Cluster(cmd) => cluster::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
         // The console takes over the terminal, so `cli::run` starts it itself.
         Command::Tui(_) => Ok(Output::message(

@@ -224,3 +224,174 @@ fn tour_benchmark_header_progress_and_help() {
     assert!(done.contains("throughput:"), "{done}");
     assert!(!done.contains("/300000 records"), "{done}");
 }
+
+/// Kills the daemon a `cluster start` left running if the test ends early.
+struct PidGuard(std::path::PathBuf);
+
+impl Drop for PidGuard {
+    fn drop(&mut self) {
+        if let Ok(text) = std::fs::read_to_string(&self.0)
+            && let Ok(pid) = text.trim().parse::<i32>()
+        {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+}
+
+/// `fluvio cluster start|status|stop|delete` with HOME in a temporary directory.
+#[test]
+fn tour_cluster_start_status_stop_delete() {
+    let home = temp_dir();
+    let fluvio_dir = home.path().join(".fluvio");
+    let _guard = PidGuard(fluvio_dir.join("fluvio-daemon.pid"));
+    let (public, private) = (tests::free_addr(), tests::free_addr());
+    let spu = tests::free_ports(2);
+    let spu_private = std::net::SocketAddr::new(spu.ip(), spu.port() + 1);
+    let sc = public.to_string();
+    let home_env = home.path().display().to_string();
+    let cluster = |args: &[&str]| tests::cli::fluvio_with(&sc, args, &[("HOME", &home_env)]);
+    let start_args = [
+        "cluster",
+        "start",
+        "--sc-public-addr",
+        &sc,
+        "--sc-private-addr",
+        &private.to_string(),
+        "--spu-public-addr",
+        &spu.to_string(),
+        "--spu-private-addr",
+        &spu_private.to_string(),
+    ];
+
+    let status = cluster(&["cluster", "status"]);
+    status.expect_code(1);
+    assert!(
+        status.stdout.contains("local cluster: not running"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains("SC not reachable"),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stderr.contains("cannot reach the SC"),
+        "{}",
+        status.stderr
+    );
+
+    let started = cluster(&start_args);
+    started.ok();
+    assert!(
+        started
+            .stdout
+            .starts_with("local cluster started: fluvio-daemon pid "),
+        "{}",
+        started.stdout
+    );
+    assert!(
+        started
+            .stdout
+            .contains(&format!("SC:       {sc} (clients), {private} (SPUs)")),
+        "{}",
+        started.stdout
+    );
+    assert!(
+        started.stdout.contains(&format!(
+            "SPU 5001: {spu} (clients), {spu_private} (followers)"
+        )),
+        "{}",
+        started.stdout
+    );
+    let pid: u32 = std::fs::read_to_string(fluvio_dir.join("fluvio-daemon.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(fluvio_dir.join("data").is_dir());
+    assert!(
+        std::fs::read_to_string(fluvio_dir.join("fluvio-daemon.log"))
+            .unwrap()
+            .contains("fluvio-daemon ready")
+    );
+
+    // Ready means usable at once.
+    fluvio(&sc, &["topic", "create", "kept"]).ok();
+    fluvio_stdin(&sc, &["produce", "kept"], b"survives\n").ok();
+
+    let again = cluster(&start_args);
+    again.expect_code(1);
+    assert!(
+        again
+            .stderr
+            .contains(&format!("already runs: fluvio-daemon pid {pid}")),
+        "{}",
+        again.stderr
+    );
+
+    let status = cluster(&["cluster", "status"]);
+    status.ok();
+    assert!(
+        status
+            .stdout
+            .contains(&format!("local cluster: running, fluvio-daemon pid {pid}")),
+        "{}",
+        status.stdout
+    );
+    assert!(
+        status.stdout.contains(&format!(
+            "cluster at {sc} (from FLUVIO_SC): SC reachable; SPUs: 1 online, 0 not online"
+        )),
+        "{}",
+        status.stdout
+    );
+
+    let stopped = cluster(&["cluster", "stop"]);
+    stopped.ok();
+    assert_eq!(
+        stopped.stdout,
+        format!("local cluster stopped (fluvio-daemon pid {pid})\n")
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists() || {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            stat.contains(") Z")
+        }
+    );
+    let log = std::fs::read_to_string(fluvio_dir.join("fluvio-daemon.log")).unwrap();
+    assert!(log.contains("stopped"), "a clean stop: {log}");
+    assert!(
+        cluster(&["cluster", "stop"])
+            .stdout
+            .contains("no local cluster is running")
+    );
+
+    // The data outlives a stop.
+    cluster(&start_args).ok();
+    let consumed = fluvio(&sc, &["consume", "kept", "-B", "-d"]);
+    consumed.ok();
+    assert_eq!(consumed.stdout, "survives\n");
+
+    // No terminal to confirm on: refused, nothing deleted.
+    let refused = cluster(&["cluster", "delete"]);
+    refused.expect_code(1);
+    assert!(
+        refused.stderr.contains("pass --force (-y)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(fluvio_dir.join("data").is_dir());
+
+    let deleted = cluster(&["cluster", "delete", "-y"]);
+    deleted.ok();
+    assert!(
+        deleted.stdout.starts_with("local cluster stopped"),
+        "{}",
+        deleted.stdout
+    );
+    assert!(!fluvio_dir.join("data").exists());
+    assert!(!fluvio_dir.join("fluvio-daemon.log").exists());
+    assert!(!fluvio_dir.join("fluvio-daemon.pid").exists());
+    cluster(&["cluster", "status"]).expect_code(1);
+}
