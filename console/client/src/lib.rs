@@ -52,6 +52,7 @@ pub use admin::{Admin, WatchStream};
 pub use cluster::Fluvio;
 pub use consumer::{
     ConsumerConfig, ConsumerRecord, Offset, PartitionConsumer, PartitionOffsets, RecordStream,
+    StreamEvent,
 };
 pub use error::{ClientError, Peer, RecordSpan};
 pub use metadata::{MetadataCache, PartitionRoute};

@@ -6,7 +6,7 @@ use super::output::Output;
 use super::produce::IsolationArg;
 use super::record_json::JsonRecord;
 use super::{CommandError, Context};
-use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset};
+use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset, StreamEvent};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("start").args(["beginning", "offset", "tail", "head"])))]
@@ -122,6 +122,14 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
             }
         }
     }
+    // A following consume rides out a daemon restart however long it takes, and says on
+    // stderr when it lost the cluster and when it is back, so it does not look hung.
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    if !args.disable_continuous {
+        config.resume_within = None;
+        config.events = Some(events_tx);
+    }
+    let mut outage = Outage::default();
     let mut stream = MultiStream::start(&fluvio, &args.topic, &partitions, offset, config).await?;
     let mut count = 0u64;
     loop {
@@ -129,6 +137,12 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
             next = stream.next() => next,
             // Nobody reads any more (`| head -1`): done, quietly, like `cat`.
             () = ctx.records_gone() => break,
+            Some(event) = events.recv() => {
+                if let Some(line) = outage.update(&event, &args.topic) {
+                    ctx.notice(&line);
+                }
+                continue;
+            }
         };
         let Some(record) = next else { break };
         let record = record?;
@@ -142,6 +156,33 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
         }
     }
     Ok(output)
+}
+
+/// Which partitions of a following consume are cut off: one line when the first is lost,
+/// one when the last is back, however many partitions the outage touched.
+#[derive(Debug, Default)]
+struct Outage {
+    lost: std::collections::BTreeSet<u32>,
+}
+
+impl Outage {
+    fn update(&mut self, event: &StreamEvent, topic: &str) -> Option<String> {
+        match event {
+            StreamEvent::Lost { partition, reason } => {
+                let first = self.lost.is_empty();
+                self.lost.insert(*partition);
+                first.then(|| {
+                    format!("connection lost: {reason}; retrying until topic '{topic}' can be read again")
+                })
+            }
+            StreamEvent::Resumed { partition, leader } => {
+                let was_lost = self.lost.remove(partition);
+                (was_lost && self.lost.is_empty()).then(|| {
+                    format!("connection back: reading topic '{topic}' again from {leader}")
+                })
+            }
+        }
+    }
 }
 
 /// What `consume -o OFFSET -d` says when a partition ends before OFFSET.
@@ -271,9 +312,13 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// What a record without a key shows as its key, in `-k`, `{{key}}`, the REPL and the
+/// TUI alike: the official CLI's `null`, so `[null]` (none) and `[]` (empty) differ.
+pub const NO_KEY: &str = "null";
+
 fn key_text(record: &ConsumerRecord) -> String {
     record.key.as_ref().map_or_else(
-        || "null".to_string(),
+        || NO_KEY.to_string(),
         |k| String::from_utf8_lossy(k).into_owned(),
     )
 }

@@ -21,6 +21,8 @@ pub enum CommandError {
     NoCurrentProfile { path: PathBuf },
     #[error(transparent)]
     Soak(#[from] super::benchmark::SoakError),
+    #[error(transparent)]
+    Cluster(#[from] super::cluster::ClusterError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,

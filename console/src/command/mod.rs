@@ -12,6 +12,7 @@
 pub mod advanced;
 pub mod auth_token;
 pub mod benchmark;
+pub mod cluster;
 pub mod consume;
 pub mod error;
 pub mod interactive;
@@ -24,6 +25,8 @@ pub mod record_json;
 pub mod spu;
 pub mod topic;
 pub mod version;
+
+use std::io::Write;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio::sync::Mutex;
@@ -107,6 +110,10 @@ pub enum Command {
     Benchmark(benchmark::BenchmarkCmd),
     /// A full-screen console: live views of the cluster, a live tail, a command bar.
     Tui(interactive::TuiArgs),
+    /// A local cluster: start fluvio-daemon in the background, see its status, stop it,
+    /// delete its data.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
     Completions {
         #[arg(value_enum)]
@@ -149,6 +156,7 @@ impl Command {
             | Command::Benchmark(_)
             | Command::Tui(_)
             | Command::Repl(_)
+            | Command::Cluster(_)
             | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
@@ -157,7 +165,11 @@ impl Command {
     /// Does this command need the SC? (`completions` and `profile` do not, so they work
     /// anywhere; `profile` must, to repair a profile that names a bad address.)
     pub fn needs_sc(&self) -> bool {
-        !matches!(self, Command::Completions { .. } | Command::Profile(_))
+        match self {
+            Command::Completions { .. } | Command::Profile(_) => false,
+            Command::Cluster(cmd) => cmd.needs_sc(),
+            _ => true,
+        }
     }
 }
 
@@ -186,6 +198,9 @@ pub struct Context {
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
     /// Records go to this process's stdout, whose reader may go away (`| head -1`).
     records_to_stdout: bool,
+    /// Where a running command says what happens meanwhile (a stream lost and back):
+    /// stderr for the CLI and the REPL, never stdout, which may be JSON.
+    notices: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
 }
 
 impl Context {
@@ -193,10 +208,12 @@ impl Context {
     pub fn new(target: ScTarget) -> Self {
         let mut ctx = Self::with_record_writer(target, Box::new(std::io::stdout()));
         ctx.records_to_stdout = true;
+        ctx.notices = std::sync::Mutex::new(Box::new(std::io::stderr()));
         ctx
     }
 
-    /// Streamed records go to `records`, as they arrive.
+    /// Streamed records go to `records`, as they arrive; notices are dropped (the TUI
+    /// shows a stream's state itself).
     pub fn with_record_writer(target: ScTarget, records: Box<dyn std::io::Write + Send>) -> Self {
         Self {
             target,
@@ -205,7 +222,37 @@ impl Context {
             fluvio: Mutex::new(None),
             records: std::sync::Mutex::new(records),
             records_to_stdout: false,
+            notices: std::sync::Mutex::new(Box::new(std::io::sink())),
         }
+    }
+
+    /// Ask the person a yes/no question before something that cannot be undone: on the
+    /// terminal for the CLI and the REPL; `None` when there is nobody to ask (stdin is not
+    /// a terminal, or under the TUI, which asks its own way), so the command can say which
+    /// flag skips the question.
+    pub fn confirm(&self, question: &str) -> Option<bool> {
+        if !self.records_to_stdout {
+            return None;
+        }
+        cluster::ask_on_terminal(question)
+    }
+
+    /// May a command draw on stderr (a progress bar)? Only in the CLI and the REPL, and
+    /// only when stderr is a terminal: not into a pipe or a log, and not under the TUI.
+    pub fn stderr_is_a_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        self.records_to_stdout && std::io::stderr().is_terminal()
+    }
+
+    /// Say one line about what is happening while a command runs, now.
+    pub fn notice(&self, line: &str) {
+        let mut notices = self
+            .notices
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Nothing to do when stderr is gone too.
+        let _ = writeln!(notices, "{line}");
+        let _ = notices.flush();
     }
 
     pub fn target(&self) -> &ScTarget {
@@ -304,6 +351,7 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
+        Command::Cluster(cmd) => cluster::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
         Command::Profile(args) => profile::execute(args, ctx),
         // The console takes over the terminal, so `cli::run` starts it itself.

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand, ValueEnum};
-use protocol::sc::table::{self, human_bytes, spu_list};
+use protocol::sc::table::{self, exact_bytes, spu_list};
 use protocol::sc::{
     CleanupPolicy, CompressionAlgorithm, Metadata, PartitionMap, PartitionSpec, ReplicaSpec,
     TopicSpec, TopicStorageConfig, parse_partition_name,
@@ -449,13 +449,13 @@ fn topic_fields(topic: &Topic) -> Vec<(String, String)> {
             "Segment Size",
             storage
                 .segment_size
-                .map_or("default".into(), |s| human_bytes(u64::from(s))),
+                .map_or("default".into(), |s| exact_bytes(u64::from(s))),
         ),
         (
             "Max Partition Size",
             storage
                 .max_partition_size
-                .map_or("default".into(), human_bytes),
+                .map_or("default".into(), exact_bytes),
         ),
         ("Compression", (table::topic::COMPRESSION.cell)(topic)),
         ("Status", topic.status.resolution.label().to_string()),

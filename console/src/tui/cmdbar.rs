@@ -8,6 +8,7 @@ use clap::Parser;
 
 use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
+use crate::command::cluster::ClusterCmd;
 use crate::command::consume::ConsumeArgs;
 use crate::command::profile::{ProfileArgs, ProfileCmd};
 use crate::command::spu::SpuCmd;
@@ -266,6 +267,10 @@ pub fn effect(command: &Command) -> Effect {
             "produce reads stdin, which the console is using: give the records in a file with -f FILE",
         ),
         Command::Tui(_) => Effect::NotHere("this is the console already"),
+        Command::Cluster(ClusterCmd::Status) => Effect::Reads,
+        Command::Cluster(_) => Effect::NotHere(
+            "the local cluster is started, stopped and deleted from a shell: run `fluvio cluster ...` there",
+        ),
         Command::Spu(SpuCmd::Unregister(args)) => Effect::Destroys(format!(
             "Unregister SPU {}? The SC refuses it from then on.",
             args.name
