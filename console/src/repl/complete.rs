@@ -456,7 +456,10 @@ mod tests {
         }
         assert!(!top.contains(&"repl".to_string()), "{top:?}");
         assert_eq!(complete("to"), ["topic"]);
-        assert_eq!(complete("topic "), ["create", "delete", "describe", "list"]);
+        assert_eq!(
+            complete("topic "),
+            ["add-partition", "create", "delete", "describe", "list"]
+        );
         assert_eq!(complete("topic de"), ["delete", "describe"]);
         assert_eq!(complete("fluvio topic li"), ["list"]);
         assert_eq!(complete("help topic c"), ["create"]);
