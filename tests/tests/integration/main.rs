@@ -9,6 +9,7 @@ mod cli_offline;
 mod cli_roundtrip;
 mod cli_soak;
 mod client_library;
+mod consumer_offsets;
 mod decode_bounds;
 mod integrity;
 mod listener_limits;

@@ -1,0 +1,177 @@
+//! Consumer offsets end to end: the official Python client's offset consumer (manual and
+//! auto commit) against our daemon, across a kill -9; the system topic `consumer-offset`
+//! as clients see it (hidden from lists, refused for delete and produce).
+
+use protocol::api::ErrorCode;
+use protocol::spu::CONSUMER_OFFSET_TOPIC;
+use tests::client::ScClient;
+use tests::{Daemon, Role, python, temp_dir};
+
+/// The value of the line `prefix ...` of `out`.
+fn line<'a>(out: &'a str, prefix: &str) -> &'a str {
+    let start = format!("{prefix} ");
+    out.lines()
+        .find_map(|l| l.strip_prefix(&start))
+        .unwrap_or_else(|| panic!("no {prefix:?} line in:\n{out}"))
+}
+
+/// Shared by both phases: `consume(cid, n, strategy, commit_after)` reads `n` records
+/// from the beginning-or-committed offset of `offs-0` as consumer `cid`; with manual
+/// commit it commits and flushes after `commit_after` records and reads on without
+/// committing. The process ends with `os._exit`, so nothing is committed on drop.
+const COMMON: &str = r#"
+import sys, os, time
+from fluvio import (Fluvio, FluvioConfig, FluvioAdmin, ConsumerConfigExtBuilder,
+                    OffsetManagementStrategy, Offset)
+cfg = FluvioConfig.new(sys.argv[1])
+f = Fluvio.connect_with_config(cfg)
+MANUAL, AUTO = OffsetManagementStrategy.MANUAL, OffsetManagementStrategy.AUTO
+
+def stream(cid, strategy):
+    b = ConsumerConfigExtBuilder("offs"); b.partition(0); b.offset_consumer(cid)
+    b.offset_start(Offset.beginning()); b.offset_strategy(strategy); b.disable_continuous(True)
+    return f.consumer_with_config(b.build())
+
+def consume(cid, n, strategy, commit_after=None):
+    s = stream(cid, strategy); got = []
+    for r in s:
+        got.append(r.value_string())
+        if commit_after is not None and len(got) == commit_after:
+            s.offset_commit(); s.offset_flush()
+        if len(got) == n:
+            break
+    return s, got
+
+g = lambda o, n: (lambda v: v() if callable(v) else v)(getattr(o, n))
+def offsets():
+    return sorted((g(o, "consumer_id"), g(o, "topic"), g(o, "partition"), g(o, "offset"))
+                  for o in f.consumer_offsets())
+"#;
+
+const BEFORE_CRASH: &str = r#"
+admin = FluvioAdmin.connect_with_config(cfg)
+admin.create_topic("offs")
+time.sleep(1)
+p = f.topic_producer("offs")
+for i in range(100): p.send_string("v%05d" % i)
+p.flush()
+s, got = consume("c1", 45, MANUAL, commit_after=40)
+print("manual", got[0], got[-1], len(got))
+del s
+s, got = consume("c2", 10, AUTO)
+print("auto", got[0], got[-1], len(got))
+del s
+time.sleep(1)
+print("offsets", offsets())
+sys.stdout.flush()
+os._exit(0)
+"#;
+
+const AFTER_CRASH: &str = r#"
+print("offsets", offsets())
+s, got = consume("c1", 10, MANUAL, commit_after=10)
+print("c1", got[0], got[-1], len(got))
+del s
+s, got = consume("c2", 5, AUTO)
+print("c2", got[0], got[-1], len(got))
+del s
+time.sleep(1)
+print("committed", offsets())
+f.delete_consumer_offset("c2", "offs", 0)
+print("deleted", offsets())
+s, got = consume("c2", 3, MANUAL)
+print("c2 again", got[0], got[-1], len(got))
+sys.stdout.flush()
+os._exit(0)
+"#;
+
+#[test]
+fn python_offset_consumer_resumes_after_kill_9() {
+    let dir = temp_dir();
+    let mut daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let addr = daemon.public.to_string();
+    let out = python::run_ok(&format!("{COMMON}{BEFORE_CRASH}"), &[&addr]);
+    assert_eq!(line(&out, "manual"), "v00000 v00044 45");
+    assert_eq!(line(&out, "auto"), "v00000 v00009 10");
+    // A committed offset is the offset of the last record processed.
+    assert_eq!(
+        line(&out, "offsets"),
+        "[('c1', 'offs', 0, 39), ('c2', 'offs', 0, 9)]"
+    );
+
+    daemon.kill();
+    let daemon = Daemon::spawn_on(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        daemon.public,
+        daemon.private,
+    );
+    daemon.wait_ready();
+    let out = python::run_ok(&format!("{COMMON}{AFTER_CRASH}"), &[&addr]);
+    assert_eq!(
+        line(&out, "offsets"),
+        "[('c1', 'offs', 0, 39), ('c2', 'offs', 0, 9)]",
+        "offsets survive kill -9"
+    );
+    // The 5 records read but not committed come again; nothing before them.
+    assert_eq!(line(&out, "c1"), "v00040 v00049 10");
+    assert_eq!(line(&out, "c2"), "v00010 v00014 5");
+    assert_eq!(
+        line(&out, "committed"),
+        "[('c1', 'offs', 0, 49), ('c2', 'offs', 0, 14)]"
+    );
+    assert_eq!(line(&out, "deleted"), "[('c1', 'offs', 0, 49)]");
+    assert_eq!(line(&out, "c2 again"), "v00000 v00002 3");
+}
+
+#[test]
+fn the_offsets_topic_is_a_hidden_system_topic() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let mut sc = ScClient::connect(daemon.public).unwrap();
+    let status = sc
+        .create_topic("mine", tests::topic_spec(1))
+        .expect("create topic");
+    assert!(!status.error_code.is_error(), "{status:?}");
+    let names = |system: bool, sc: &mut ScClient| -> Vec<String> {
+        sc.list_topics_system(system)
+            .expect("list topics")
+            .into_iter()
+            .map(|t| t.name)
+            .collect()
+    };
+    assert_eq!(names(false, &mut sc), ["mine"]);
+    assert_eq!(names(true, &mut sc), [CONSUMER_OFFSET_TOPIC, "mine"]);
+    let system = sc
+        .list_topics_system(true)
+        .unwrap()
+        .into_iter()
+        .find(|t| t.name == CONSUMER_OFFSET_TOPIC)
+        .unwrap();
+    assert!(system.spec.system);
+    assert_eq!(system.spec.replicas.partition_count(), 1);
+    assert_eq!(system.spec.replicas.replication_factor(), 1);
+
+    let status = sc.delete_topic(CONSUMER_OFFSET_TOPIC).unwrap();
+    assert!(
+        matches!(status.error_code, ErrorCode::SystemSpecDeletion { .. }),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("system topic")),
+        "{status:?}"
+    );
+    let status = sc
+        .create_topic(CONSUMER_OFFSET_TOPIC, tests::topic_spec(1))
+        .unwrap();
+    assert!(
+        status
+            .error_message
+            .as_deref()
+            .is_some_and(|m| m.contains("reserved")),
+        "{status:?}"
+    );
+}
