@@ -16,6 +16,7 @@ use protocol::{Decode, Reader};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ClientError, Peer};
+use super::offsets::OffsetCommitter;
 use super::routing::{RETRY_BACKOFF, Routing};
 use super::socket::{FrameStream, Socket};
 
@@ -73,6 +74,10 @@ pub struct ConsumerConfig {
     /// a mismatch fails the stream with [`ClientError::CorruptBatch`]. On by default: the
     /// check runs over the bytes as received and costs little next to the network.
     pub check_crcs: bool,
+    /// The consumer this stream reads for: its session can then commit offsets
+    /// ([`RecordStream::committer`]). Where to start is the caller's choice (see
+    /// [`Fluvio::committed_offset`](crate::Fluvio::committed_offset)).
+    pub consumer_id: Option<String>,
 }
 
 impl Default for ConsumerConfig {
@@ -83,6 +88,7 @@ impl Default for ConsumerConfig {
             end: None,
             stop_at_end: false,
             check_crcs: true,
+            consumer_id: None,
         }
     }
 }
@@ -221,6 +227,7 @@ impl PartitionConsumer {
         let mut request = StreamFetchRequest::new(self.topic.clone(), self.partition, start);
         request.max_bytes = config.max_bytes;
         request.isolation = config.isolation;
+        request.consumer_id = config.consumer_id.clone();
         let finished = last.is_some_and(|l| l < start);
         let frames = if finished {
             None
@@ -239,6 +246,7 @@ impl PartitionConsumer {
             buffered: VecDeque::new(),
             check_crcs: config.check_crcs,
             failed: None,
+            committer: OffsetCommitter::default(),
         })
     }
 }
@@ -261,6 +269,8 @@ pub struct RecordStream {
     check_crcs: bool,
     /// A bad batch met after the buffered records: the stream's end, once they are out.
     failed: Option<ClientError>,
+    /// Commits for the stream's consumer id, through its current session.
+    committer: OffsetCommitter,
 }
 
 impl RecordStream {
@@ -353,6 +363,13 @@ impl RecordStream {
         }
     }
 
+    /// Commits offsets of this stream's consumer (given by
+    /// [`ConsumerConfig::consumer_id`]) through its current session, also after the
+    /// stream followed its partition to another leader.
+    pub fn committer(&self) -> OffsetCommitter {
+        self.committer.clone()
+    }
+
     /// The offset the stream will deliver next.
     pub fn next_offset(&self) -> i64 {
         self.next_offset
@@ -376,6 +393,9 @@ impl RecordStream {
             self.check_crcs,
         );
         self.next_offset = frame.next_offset;
+        if self.request.consumer_id.is_some() {
+            self.committer.set_session(&self.socket, response.stream_id);
+        }
         let delivered = !frame.records.is_empty();
         self.buffered.extend(frame.records);
         let mut refetch = None;

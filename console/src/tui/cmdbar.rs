@@ -9,6 +9,7 @@ use clap::Parser;
 use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
 use crate::command::consume::ConsumeArgs;
+use crate::command::consumer::ConsumerCmd;
 use crate::command::spu::SpuCmd;
 use crate::command::topic::TopicCmd;
 use crate::command::{self, Cli, Command};
@@ -243,6 +244,7 @@ pub fn effect(command: &Command) -> Effect {
         | Command::Partition(_)
         | Command::Spu(SpuCmd::List(_))
         | Command::AuthToken(AuthTokenCmd::List(_))
+        | Command::Consumer(ConsumerCmd::List(_))
         | Command::Advanced(AdvancedCmd::Metadata(_) | AdvancedCmd::Generate(_))
         | Command::Version(_)
         | Command::Completions { .. } => Effect::Reads,
@@ -252,6 +254,10 @@ pub fn effect(command: &Command) -> Effect {
         )),
         Command::AuthToken(AuthTokenCmd::Delete(args)) => Effect::Destroys(format!(
             "Delete auth token '{}'? SPUs using it can no longer register.",
+            args.name
+        )),
+        Command::Consumer(ConsumerCmd::Delete(args)) => Effect::Destroys(format!(
+            "Delete the committed offsets of consumer '{}'? It then starts where its start flags say.",
             args.name
         )),
         Command::Consume(_) => Effect::Reads,

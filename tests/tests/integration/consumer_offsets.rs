@@ -4,6 +4,7 @@
 
 use protocol::api::ErrorCode;
 use protocol::spu::CONSUMER_OFFSET_TOPIC;
+use tests::cli::{Run, column, fluvio, fluvio_stdin, parse_table};
 use tests::client::ScClient;
 use tests::{Daemon, Role, python, temp_dir};
 
@@ -173,5 +174,176 @@ fn the_offsets_topic_is_a_hidden_system_topic() {
             .as_deref()
             .is_some_and(|m| m.contains("reserved")),
         "{status:?}"
+    );
+}
+
+fn lines(run: &Run) -> Vec<String> {
+    run.stdout.lines().map(str::to_string).collect()
+}
+
+/// `consumer list` as (consumer, topic, partition, offset, lag) rows.
+fn consumer_rows(sc: &str) -> Vec<(String, String, String, String, String)> {
+    let run = fluvio(sc, &["consumer", "list"]);
+    run.ok();
+    if run.stdout.trim().is_empty() {
+        return Vec::new();
+    }
+    let (header, rows) = parse_table(&run.stdout);
+    assert_eq!(
+        header,
+        [
+            "CONSUMER",
+            "TOPIC",
+            "PARTITION",
+            "OFFSET",
+            "LAG",
+            "LAST-SEEN"
+        ]
+    );
+    let get = |name| column(&header, &rows, name);
+    let (c, t, p, o, l) = (
+        get("CONSUMER"),
+        get("TOPIC"),
+        get("PARTITION"),
+        get("OFFSET"),
+        get("LAG"),
+    );
+    (0..rows.len())
+        .map(|i| {
+            (
+                c[i].clone(),
+                t[i].clone(),
+                p[i].clone(),
+                o[i].clone(),
+                l[i].clone(),
+            )
+        })
+        .collect()
+}
+
+fn row(c: &str, t: &str, p: u32, o: i64, lag: i64) -> (String, String, String, String, String) {
+    (
+        c.into(),
+        t.into(),
+        p.to_string(),
+        o.to_string(),
+        lag.to_string(),
+    )
+}
+
+#[test]
+fn cli_consumers_resume_and_are_listed_and_deleted() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "cli"]).ok();
+    let input: String = (0..10).map(|i| format!("a{i}\n")).collect();
+    fluvio_stdin(&sc, &["produce", "cli"], input.as_bytes()).ok();
+    let values =
+        |range: std::ops::Range<i32>| -> Vec<String> { range.map(|i| format!("a{i}")).collect() };
+
+    // auto (the default): what was printed is committed; the next run resumes after it,
+    // whatever the start flags say.
+    let run = fluvio(
+        &sc,
+        &["consume", "cli", "--consumer", "g1", "-B", "-n", "4"],
+    );
+    assert_eq!(lines(run.ok()), values(0..4));
+    let run = fluvio(
+        &sc,
+        &["consume", "cli", "--consumer", "g1", "-B", "-n", "3"],
+    );
+    assert_eq!(lines(run.ok()), values(4..7));
+    // manual: one commit, on exit.
+    let run = fluvio(
+        &sc,
+        &[
+            "consume",
+            "cli",
+            "--consumer",
+            "g1",
+            "--offset-strategy",
+            "manual",
+            "-d",
+        ],
+    );
+    assert_eq!(lines(run.ok()), values(7..10));
+    // none: the start flags rule, nothing is committed.
+    let run = fluvio(
+        &sc,
+        &[
+            "consume",
+            "cli",
+            "--consumer",
+            "g2",
+            "--offset-strategy",
+            "none",
+            "-B",
+            "-n",
+            "2",
+        ],
+    );
+    assert_eq!(lines(run.ok()), values(0..2));
+    assert_eq!(consumer_rows(&sc), [row("g1", "cli", 0, 9, 0)]);
+
+    // Lag counts the records written after the committed one.
+    fluvio_stdin(&sc, &["produce", "cli"], b"a10\na11\n").ok();
+    let run = fluvio(&sc, &["consume", "cli", "--consumer", "g3", "-B", "-d"]);
+    assert_eq!(lines(run.ok()), values(0..12));
+    assert_eq!(
+        consumer_rows(&sc),
+        [row("g1", "cli", 0, 9, 2), row("g3", "cli", 0, 11, 0)]
+    );
+    let run = fluvio(&sc, &["consumer", "list", "-O", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&run.ok().stdout).unwrap();
+    assert_eq!(json[0]["consumer"], "g1");
+    assert_eq!(json[0]["offset"], 9);
+    assert_eq!(json[0]["lag"], 2);
+
+    // Delete: all of a consumer's offsets, or one partition's.
+    let run = fluvio(&sc, &["consumer", "delete", "g1"]);
+    assert!(run.ok().stdout.contains("cli-0"), "{}", run.stdout);
+    assert_eq!(consumer_rows(&sc), [row("g3", "cli", 0, 11, 0)]);
+    let run = fluvio(&sc, &["consumer", "delete", "g1"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("consumer 'g1' has no committed offsets"),
+        "{}",
+        run.stderr
+    );
+    fluvio(&sc, &["consumer", "delete", "g3", "-p", "0"]).expect_code(2);
+    fluvio(&sc, &["consumer", "delete", "g3", "-t", "cli", "-p", "0"]).ok();
+    assert_eq!(consumer_rows(&sc), []);
+    // A deleted consumer starts where its flags say.
+    let run = fluvio(
+        &sc,
+        &["consume", "cli", "--consumer", "g1", "-B", "-n", "1"],
+    );
+    assert_eq!(lines(run.ok()), values(0..1));
+
+    // The system topic: hidden unless --system, not deletable, not writable.
+    let run = fluvio(&sc, &["topic", "list"]);
+    assert!(
+        !run.ok().stdout.contains(CONSUMER_OFFSET_TOPIC),
+        "{}",
+        run.stdout
+    );
+    let run = fluvio(&sc, &["topic", "list", "--system"]);
+    let (header, rows) = parse_table(&run.ok().stdout);
+    assert_eq!(
+        column(&header, &rows, "NAME"),
+        ["cli", CONSUMER_OFFSET_TOPIC]
+    );
+    let run = fluvio(&sc, &["topic", "delete", CONSUMER_OFFSET_TOPIC]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("is a system topic"), "{}", run.stderr);
+    let run = fluvio_stdin(&sc, &["produce", CONSUMER_OFFSET_TOPIC], b"x\n");
+    run.expect_code(1);
+    assert!(
+        run.stderr
+            .contains("system topic 'consumer-offset' cannot be updated"),
+        "{}",
+        run.stderr
     );
 }
