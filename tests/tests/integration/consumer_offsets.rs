@@ -1,11 +1,15 @@
 //! Consumer offsets end to end: the official Python client's offset consumer (manual and
-//! auto commit) against our daemon, across a kill -9; the system topic `consumer-offset`
-//! as clients see it (hidden from lists, refused for delete and produce).
+//! auto commit) against our daemon, across a kill -9; `fluvio consume --consumer` and
+//! `fluvio consumer list/delete`; offsets surviving a failover of their leader at
+//! replication 3; the system topic `consumer-offset` as clients see it (hidden from
+//! lists, refused for delete and produce).
 
 use protocol::api::ErrorCode;
+use protocol::sc::{PartitionResolution, SpuId};
 use protocol::spu::CONSUMER_OFFSET_TOPIC;
 use tests::cli::{Run, column, fluvio, fluvio_stdin, parse_table};
 use tests::client::ScClient;
+use tests::cluster::{Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
 use tests::{Daemon, Role, python, temp_dir};
 
 /// The value of the line `prefix ...` of `out`.
@@ -346,4 +350,96 @@ fn cli_consumers_resume_and_are_listed_and_deleted() {
         "{}",
         run.stderr
     );
+}
+
+/// The leader of partition `name`, once it is online with 3 replicas in sync.
+fn in_sync_leader(cluster: &Cluster, name: &str) -> SpuId {
+    cluster
+        .wait_partition(name, "online with 3 in sync", |p| {
+            p.status.resolution == PartitionResolution::Online && p.status.lsr == 3
+        })
+        .spec
+        .leader
+}
+
+#[test]
+fn offsets_survive_a_failover_of_their_leader_at_replication_3() {
+    let mut cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
+    let sc = cluster.sc.public.to_string();
+    let system = format!("{CONSUMER_OFFSET_TOPIC}-0");
+    let p = cluster.wait_partition(&system, "created with 3 replicas", |p| {
+        p.spec.replicas.len() == 3
+    });
+    assert!(p.spec.system);
+    // One topic led by each SPU, so commits reach the offsets' leader both directly and
+    // forwarded by another SPU.
+    let topics = ["fa", "fb", "fc"];
+    for topic in topics {
+        fluvio(&sc, &["topic", "create", topic, "-r", "3"]).ok();
+        in_sync_leader(&cluster, &format!("{topic}-0"));
+    }
+    let input: String = (0..30).map(|i| format!("v{i}\n")).collect();
+    for topic in topics {
+        fluvio_stdin(
+            &sc,
+            &["produce", topic, "--isolation", "read-committed"],
+            input.as_bytes(),
+        )
+        .ok();
+    }
+    let leaders: Vec<SpuId> = topics
+        .iter()
+        .map(|t| in_sync_leader(&cluster, &format!("{t}-0")))
+        .collect();
+    let offsets_leader = in_sync_leader(&cluster, &system);
+    assert!(
+        leaders.iter().any(|l| *l != offsets_leader),
+        "some topic is led elsewhere than the offsets: {leaders:?} vs {offsets_leader}"
+    );
+    let values =
+        |range: std::ops::Range<i32>| -> Vec<String> { range.map(|i| format!("v{i}")).collect() };
+    for topic in topics {
+        let run = fluvio(
+            &sc,
+            &["consume", topic, "--consumer", "f1", "-B", "-n", "10"],
+        );
+        assert_eq!(lines(run.ok()), values(0..10), "{topic}");
+    }
+    let expected = |offset: i64| -> Vec<(String, String, String, String, String)> {
+        topics
+            .iter()
+            .map(|t| row("f1", t, 0, offset, 29 - offset))
+            .collect()
+    };
+    assert_eq!(consumer_rows(&sc), expected(9));
+
+    // kill -9 the leader of the offsets: a follower takes over and rebuilds them from its
+    // copy of the log.
+    cluster.kill(offsets_leader);
+    let new_leader = cluster
+        .wait_partition(&system, "a new leader", |p| {
+            p.spec.leader != offsets_leader && p.status.resolution == PartitionResolution::Online
+        })
+        .spec
+        .leader;
+    assert_ne!(new_leader, offsets_leader);
+    assert_eq!(
+        consumer_rows(&sc),
+        expected(9),
+        "offsets after the failover"
+    );
+    for topic in topics {
+        let run = fluvio(&sc, &["consume", topic, "--consumer", "f1", "-n", "10"]);
+        assert_eq!(
+            lines(run.ok()),
+            values(10..20),
+            "{topic} resumes after the failover"
+        );
+    }
+    assert_eq!(consumer_rows(&sc), expected(19));
+
+    // The old leader comes back as a follower and catches up; the offsets stay.
+    cluster.restart(offsets_leader);
+    in_sync_leader(&cluster, &system);
+    assert_eq!(consumer_rows(&sc), expected(19));
 }
