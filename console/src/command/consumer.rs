@@ -11,6 +11,7 @@ use protocol::spu::ReplicaKey;
 
 use super::output::{Column, Output, Report};
 use super::{CommandError, Context, OutputArgs};
+use crate::client::{ClientError, Fluvio};
 
 #[derive(Debug, Subcommand)]
 pub enum ConsumerCmd {
@@ -70,7 +71,11 @@ fn now_secs() -> u64 {
 /// measured against each partition's leader (the SC's copy of the high watermark trails
 /// it); a partition whose leader cannot say (a deleted topic) has no lag.
 pub async fn rows(ctx: &Context) -> Result<Vec<ConsumerRow>, CommandError> {
-    let fluvio = ctx.fluvio().await?;
+    Ok(offset_rows(&ctx.fluvio().await?).await?)
+}
+
+/// [`rows`] through a cluster client (the TUI's consumers view).
+pub async fn offset_rows(fluvio: &Fluvio) -> Result<Vec<ConsumerRow>, ClientError> {
     let offsets = fluvio.consumer_offsets(None, None).await?;
     let mut hw: HashMap<ReplicaKey, Option<i64>> = HashMap::new();
     for o in &offsets {

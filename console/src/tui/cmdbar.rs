@@ -362,6 +362,7 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
         ("partitions", 1) => return Request::Show(View::Partitions),
         ("tokens" | "auth-tokens", 1) => return Request::Show(View::Tokens),
         ("metadata", 1) => return Request::Show(View::Metadata),
+        ("consumers", 1) => return Request::Show(View::Consumers),
         ("tail", 1) => return Request::Show(View::Tail),
         ("tail", _) => {
             return match TailCmd::try_parse_from(words) {
