@@ -8,7 +8,6 @@
 
 use std::sync::{Arc, Mutex};
 
-use protocol::api::spu_keys;
 use protocol::spu::{
     ApiRequest, CONSUMER_OFFSET_PARTITION, CONSUMER_OFFSET_TOPIC, ConsumerOffset,
     ConsumerOffsetFilter, DeleteConsumerOffsetRequest, FetchConsumerOffsetsRequest, ReplicaKey,
@@ -49,24 +48,13 @@ impl Fluvio {
         replica: Option<ReplicaKey>,
     ) -> Result<Vec<ConsumerOffset>, ClientError> {
         let socket = self.offsets_leader().await?;
-        let version = FetchConsumerOffsetsRequest::VERSION;
         let request = FetchConsumerOffsetsRequest {
             filter_opts: (consumer.is_some() || replica.is_some()).then(|| ConsumerOffsetFilter {
                 replica_id: replica,
                 consumer_id: consumer.map(str::to_string),
             }),
         };
-        let reply = socket
-            .request(spu_keys::FETCH_CONSUMER_OFFSETS, version, &request)
-            .await?;
-        let response =
-            FetchConsumerOffsetsRequest::decode_response(&reply, version).map_err(|source| {
-                ClientError::BadResponse {
-                    peer: Peer::Spu,
-                    addr: socket.addr().to_string(),
-                    source,
-                }
-            })?;
+        let response = call(&socket, &request).await?;
         if response.error_code.is_error() {
             return Err(ClientError::Refused {
                 action: "cannot list consumer offsets".to_string(),
@@ -102,22 +90,11 @@ impl Fluvio {
         partition: u32,
     ) -> Result<(), ClientError> {
         let socket = self.offsets_leader().await?;
-        let version = DeleteConsumerOffsetRequest::VERSION;
         let request = DeleteConsumerOffsetRequest {
             replica_id: ReplicaKey::new(topic, partition),
             consumer_id: consumer.to_string(),
         };
-        let reply = socket
-            .request(spu_keys::DELETE_CONSUMER_OFFSET, version, &request)
-            .await?;
-        let response =
-            DeleteConsumerOffsetRequest::decode_response(&reply, version).map_err(|source| {
-                ClientError::BadResponse {
-                    peer: Peer::Spu,
-                    addr: socket.addr().to_string(),
-                    source,
-                }
-            })?;
+        let response = call(&socket, &request).await?;
         if response.error_code.is_error() {
             return Err(ClientError::Refused {
                 action: format!(
@@ -159,19 +136,8 @@ impl OffsetCommitter {
         let Some((socket, session_id)) = lock(&self.session).clone() else {
             return Ok(());
         };
-        let version = UpdateConsumerOffsetRequest::VERSION;
         let request = UpdateConsumerOffsetRequest { offset, session_id };
-        let reply = socket
-            .request(spu_keys::UPDATE_CONSUMER_OFFSET, version, &request)
-            .await?;
-        let response =
-            UpdateConsumerOffsetRequest::decode_response(&reply, version).map_err(|source| {
-                ClientError::BadResponse {
-                    peer: Peer::Spu,
-                    addr: socket.addr().to_string(),
-                    source,
-                }
-            })?;
+        let response = call(&socket, &request).await?;
         if response.error_code.is_error() {
             return Err(ClientError::Refused {
                 action: format!("cannot commit offset {offset}"),
@@ -182,6 +148,16 @@ impl OffsetCommitter {
         *lock(&self.committed) = Some(offset);
         Ok(())
     }
+}
+
+/// Send `request` to an SPU at its version and read the answer.
+async fn call<R: ApiRequest>(socket: &Socket, request: &R) -> Result<R::Response, ClientError> {
+    let reply = socket.request(R::API_KEY, R::VERSION, request).await?;
+    R::decode_response(&reply, R::VERSION).map_err(|source| ClientError::BadResponse {
+        peer: Peer::Spu,
+        addr: socket.addr().to_string(),
+        source,
+    })
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -1,16 +1,15 @@
 //! The tables people are shown of the metadata objects, defined once for every place that
 //! shows them: the CLI and the REPL (`topic list`, `partition list`, `spu list`,
-//! `auth-token list`, `advanced metadata`), the TUI's views and the SC's `table_fmt` in the
+//! `auth-token list`, `consumer list`, `advanced metadata`), the TUI's views and the SC's `table_fmt` in the
 //! daemon's logs.
 //!
 //! A table is a list of [`Column`]s, each a header and the function that makes its cell
 //! from an object, so a header and its cells cannot drift apart, and a column shown in
 //! several tables has one name and one format everywhere. Each object kind has its columns
 //! in a module of its own ([`topic`], [`partition`], [`spu`], [`token`], [`consumer`]) and
-//! its tables as
-//! lists of them: `LIST` for the list commands, `COMPACT` for the TUI's narrower views
-//! where they differ, `METADATA` for the metadata dump, which keeps the columns of
-//! `table_fmt` in the first open-source Fluvio SC (2020), our model for it.
+//! its tables as lists of them: `LIST` for the list commands, `COMPACT` for the TUI's
+//! narrower views where they differ, `METADATA` for the metadata dump, which keeps the
+//! columns of `table_fmt` in the first open-source Fluvio SC (2020), our model for it.
 //!
 //! Nothing here knows about terminals: the console styles a [`Table`] itself, and
 //! [`Table::render_plain`] is the plain text of the logs and the metadata dump.
@@ -488,6 +487,36 @@ pub mod consumer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumer_rows_count_lag_from_the_high_watermark() {
+        let offset = crate::spu::ConsumerOffset {
+            consumer_id: "c1".into(),
+            replica_id: crate::spu::ReplicaKey::new("t", 2),
+            offset: 39,
+            modified_time: 1_000,
+        };
+        let row = ConsumerRow::new(&offset, Some(100), 1_075);
+        assert_eq!((row.lag, row.last_seen_secs), (Some(60), 75));
+        let table = Table::build(consumer::LIST, &[row]);
+        assert_eq!(
+            table.render_lines(),
+            [
+                "CONSUMER  TOPIC  PARTITION  OFFSET  LAG  LAST-SEEN",
+                "c1        t      2          39      60   1m 15s",
+            ]
+        );
+        assert_eq!(ConsumerRow::new(&offset, None, 0).lag, None);
+        assert_eq!(ConsumerRow::new(&offset, Some(40), 0).lag, Some(0));
+        assert_eq!(
+            ConsumerRow::new(&offset, Some(10), 0).lag,
+            Some(0),
+            "a truncated log"
+        );
+        assert_eq!(ago(59), "59s");
+        assert_eq!(ago(3 * 3600 + 125), "3h 2m");
+        assert_eq!(ago(2 * 86_400 + 3700), "2d 1h");
+    }
 
     struct Item {
         name: &'static str,
