@@ -423,6 +423,12 @@ fn offsets_survive_a_failover_of_their_leader_at_replication_3() {
         .spec
         .leader;
     assert_ne!(new_leader, offsets_leader);
+    // The lag needs each topic's leader; one of them was on the killed SPU too.
+    for topic in topics {
+        cluster.wait_partition(&format!("{topic}-0"), "a live leader", |p| {
+            p.spec.leader != offsets_leader && p.status.resolution == PartitionResolution::Online
+        });
+    }
     assert_eq!(
         consumer_rows(&sc),
         expected(9),
