@@ -125,14 +125,15 @@ fn produced_records_and_their_bytes_show_in_the_partition_metrics() {
         ),
         Some(13.0)
     );
-    // SC state, read from its stores at scrape time.
+    // SC state, read from its stores at scrape time: our topic and the system topic
+    // `consumer-offset` that every cluster has.
     assert_eq!(
         m.value("fluvio_sc_objects", &[("kind", "topic")]),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(
         m.value("fluvio_sc_objects", &[("kind", "partition")]),
-        Some(1.0)
+        Some(2.0)
     );
     assert_eq!(m.value("fluvio_sc_spus", &[("state", "online")]), Some(1.0));
     // Connections: ours to the SPU's public port is open; the process figures are there.
@@ -399,6 +400,9 @@ fn json_log_lines_parse_and_carry_the_partition() {
                 .as_array()
                 .and_then(|spans| spans.iter().find(|s| s["name"] == "replica"))
                 .unwrap_or_else(|| panic!("no replica span: {line}"));
+            if span["topic"] == "consumer-offset" {
+                continue;
+            }
             assert_eq!(span["topic"], "logged", "{line}");
             assert!(span["partition"] == 0 || span["partition"] == 1, "{line}");
             replica_lines += 1;
@@ -443,12 +447,17 @@ fn fsyncs_group_commits_and_recovery_are_counted() {
                 "fluvio_partition_log_end_offset",
                 &[("topic", "synced"), ("partition", "0")],
             ) == Some(100.0)
+                && m.value(
+                    "fluvio_partition_log_end_offset",
+                    &[("topic", "consumer-offset"), ("partition", "0")],
+                )
+                .is_some()
         },
     );
     assert_eq!(
         m.value("fluvio_storage_recovery_duration_seconds_count", &[]),
-        Some(1.0),
-        "one replica log opened"
+        Some(2.0),
+        "two replica logs opened: ours and the system topic consumer-offset's"
     );
     for source in ["recovery", "append", "read"] {
         assert_eq!(
