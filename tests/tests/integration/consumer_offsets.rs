@@ -449,3 +449,47 @@ fn offsets_survive_a_failover_of_their_leader_at_replication_3() {
     in_sync_leader(&cluster, &system);
     assert_eq!(consumer_rows(&sc), expected(19));
 }
+
+#[test]
+fn the_repl_completes_consumer_names_after_each_line() {
+    use console::command::Context;
+    use console::config::{AddrOrigin, ScTarget};
+    use console::repl::complete::Completer;
+    use console::repl::names::LiveNames;
+
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "names"]).ok();
+    fluvio_stdin(&sc, &["produce", "names"], b"x\n").ok();
+    for consumer in ["reader", "report"] {
+        let run = fluvio(
+            &sc,
+            &["consume", "names", "--consumer", consumer, "-B", "-d"],
+        );
+        assert_eq!(lines(run.ok()), ["x"]);
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let ctx = Context::new(ScTarget {
+            addr: sc.clone(),
+            origin: AddrOrigin::Flag,
+        });
+        let names = LiveNames::new();
+        // What a session does after every line.
+        names.refresh(&ctx).await;
+        let completer = Completer::new();
+        let complete = |line: &str| completer.complete(line, line.len(), names.as_ref()).words;
+        assert_eq!(complete("consumer delete re"), ["reader", "report"]);
+        assert_eq!(complete("consume names --consumer rea"), ["reader"]);
+        // The system topic is not offered where topics are.
+        assert_eq!(complete("topic describe "), ["names"]);
+
+        fluvio(&sc, &["consumer", "delete", "reader"]).ok();
+        names.refresh(&ctx).await;
+        assert_eq!(complete("consumer delete re"), ["report"]);
+    });
+}
