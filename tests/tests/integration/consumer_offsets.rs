@@ -339,6 +339,17 @@ fn cli_consumers_resume_and_are_listed_and_deleted() {
         column(&header, &rows, "NAME"),
         ["cli", CONSUMER_OFFSET_TOPIC]
     );
+    // Named, it is described and its partition listed.
+    fluvio(&sc, &["topic", "describe", CONSUMER_OFFSET_TOPIC]).ok();
+    let run = fluvio(&sc, &["partition", "list", "-t", CONSUMER_OFFSET_TOPIC]);
+    let (header, rows) = parse_table(&run.ok().stdout);
+    assert_eq!(column(&header, &rows, "TOPIC"), [CONSUMER_OFFSET_TOPIC]);
+    let run = fluvio(&sc, &["partition", "list"]);
+    assert!(
+        !run.ok().stdout.contains(CONSUMER_OFFSET_TOPIC),
+        "{}",
+        run.stdout
+    );
     let run = fluvio(&sc, &["topic", "delete", CONSUMER_OFFSET_TOPIC]);
     run.expect_code(1);
     assert!(run.stderr.contains("is a system topic"), "{}", run.stderr);
