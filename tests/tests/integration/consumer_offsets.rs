@@ -480,11 +480,7 @@ fn the_repl_completes_consumer_names_after_each_line() {
         );
         assert_eq!(lines(run.ok()), ["x"]);
     }
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    tests::runtime().block_on(async {
         let ctx = Context::new(ScTarget {
             addr: sc.clone(),
             origin: AddrOrigin::Flag,
