@@ -378,8 +378,11 @@ struct Described<'a> {
 
 async fn describe(args: DescribeArgs, ctx: &Context) -> Result<Output, CommandError> {
     let admin = ctx.admin().await?;
-    let topics = admin.list::<TopicSpec>(&args.names).await?;
-    let partitions = admin.list::<PartitionSpec>(&args.names).await?;
+    // Topics named are described, system topics too.
+    let topics = admin.list_system::<TopicSpec>(&args.names, true).await?;
+    let partitions = admin
+        .list_system::<PartitionSpec>(&args.names, true)
+        .await?;
     let mut output = Output::default();
     let mut blocks = Vec::new();
     let mut data = Vec::new();
@@ -491,7 +494,9 @@ pub fn topic_not_found(name: &str) -> CommandError {
 
 /// Succeeds when the topic `name` exists.
 pub async fn require_topic(admin: &Admin, name: &str) -> Result<(), CommandError> {
-    let topics = admin.list::<TopicSpec>(&[name.to_string()]).await?;
+    let topics = admin
+        .list_system::<TopicSpec>(&[name.to_string()], true)
+        .await?;
     if topics.iter().any(|t| t.name == name) {
         Ok(())
     } else {

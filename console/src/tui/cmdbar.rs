@@ -400,6 +400,14 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
     if let Command::Consume(args) = &cli.command
         && let Some(source) = follows(args)
     {
+        // A tail shows records without anyone processing them: committing them as a
+        // consumer's would skip them for that consumer.
+        if args.consumer.is_some() {
+            return Request::Say {
+                text: "a tail does not commit offsets: run `consume --consumer` with -d or -n here, or follow it from a shell".into(),
+                error: true,
+            };
+        }
         return Request::Tail(source);
     }
     match effect(&cli.command) {
@@ -509,6 +517,24 @@ mod tests {
         assert!(matches!(
             parse_line("consume orders -B -d", true, false),
             Request::Run(_)
+        ));
+        match parse_line("consume orders --consumer app", false, false) {
+            Request::Say { text, error } => {
+                assert!(error && text.contains("does not commit"), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_line("consume orders --consumer app -d", false, false),
+            Request::Run(_)
+        ));
+        assert!(matches!(
+            parse_line("consumer list", true, false),
+            Request::Run(_)
+        ));
+        assert!(matches!(
+            parse_line("consumer delete app", false, false),
+            Request::Confirm { .. }
         ));
         match parse_line("produce orders", false, false) {
             Request::Say { text, error } => assert!(error && text.contains("-f FILE"), "{text}"),

@@ -339,6 +339,17 @@ fn cli_consumers_resume_and_are_listed_and_deleted() {
         column(&header, &rows, "NAME"),
         ["cli", CONSUMER_OFFSET_TOPIC]
     );
+    // Named, it is described and its partition listed.
+    fluvio(&sc, &["topic", "describe", CONSUMER_OFFSET_TOPIC]).ok();
+    let run = fluvio(&sc, &["partition", "list", "-t", CONSUMER_OFFSET_TOPIC]);
+    let (header, rows) = parse_table(&run.ok().stdout);
+    assert_eq!(column(&header, &rows, "TOPIC"), [CONSUMER_OFFSET_TOPIC]);
+    let run = fluvio(&sc, &["partition", "list"]);
+    assert!(
+        !run.ok().stdout.contains(CONSUMER_OFFSET_TOPIC),
+        "{}",
+        run.stdout
+    );
     let run = fluvio(&sc, &["topic", "delete", CONSUMER_OFFSET_TOPIC]);
     run.expect_code(1);
     assert!(run.stderr.contains("is a system topic"), "{}", run.stderr);
@@ -448,4 +459,44 @@ fn offsets_survive_a_failover_of_their_leader_at_replication_3() {
     cluster.restart(offsets_leader);
     in_sync_leader(&cluster, &system);
     assert_eq!(consumer_rows(&sc), expected(19));
+}
+
+#[test]
+fn the_repl_completes_consumer_names_after_each_line() {
+    use console::command::Context;
+    use console::config::{AddrOrigin, ScTarget};
+    use console::repl::complete::Completer;
+    use console::repl::names::LiveNames;
+
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "names"]).ok();
+    fluvio_stdin(&sc, &["produce", "names"], b"x\n").ok();
+    for consumer in ["reader", "report"] {
+        let run = fluvio(
+            &sc,
+            &["consume", "names", "--consumer", consumer, "-B", "-d"],
+        );
+        assert_eq!(lines(run.ok()), ["x"]);
+    }
+    tests::runtime().block_on(async {
+        let ctx = Context::new(ScTarget {
+            addr: sc.clone(),
+            origin: AddrOrigin::Flag,
+        });
+        let names = LiveNames::new();
+        // What a session does after every line.
+        names.refresh(&ctx).await;
+        let completer = Completer::new();
+        let complete = |line: &str| completer.complete(line, line.len(), names.as_ref()).words;
+        assert_eq!(complete("consumer delete re"), ["reader", "report"]);
+        assert_eq!(complete("consume names --consumer rea"), ["reader"]);
+        // The system topic is not offered where topics are.
+        assert_eq!(complete("topic describe "), ["names"]);
+
+        fluvio(&sc, &["consumer", "delete", "reader"]).ok();
+        names.refresh(&ctx).await;
+        assert_eq!(complete("consumer delete re"), ["report"]);
+    });
 }
