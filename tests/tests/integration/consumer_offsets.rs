@@ -440,11 +440,23 @@ fn offsets_survive_a_failover_of_their_leader_at_replication_3() {
             p.spec.leader != offsets_leader && p.status.resolution == PartitionResolution::Online
         });
     }
-    assert_eq!(
-        consumer_rows(&sc),
-        expected(9),
-        "offsets after the failover"
-    );
+    // A new leader answers offset requests once it has taken the partition over; until
+    // then the lag shows as `-`. The committed offsets must be there from the start.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let rows = loop {
+        let rows = consumer_rows(&sc);
+        let lag_known = rows.iter().all(|r| r.4 != "-");
+        if lag_known || std::time::Instant::now() >= deadline {
+            break rows;
+        }
+        let offsets: Vec<_> = rows.iter().map(|r| (&r.1, &r.3)).collect();
+        assert!(
+            offsets.iter().all(|(_, o)| o.as_str() == "9"),
+            "offsets after the failover: {rows:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(rows, expected(9), "offsets after the failover");
     for topic in topics {
         let run = fluvio(&sc, &["consume", topic, "--consumer", "f1", "-n", "10"]);
         assert_eq!(
