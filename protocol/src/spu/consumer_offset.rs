@@ -1,4 +1,4 @@
-//! The consumer-offset APIs (1006, 1007, 1008 at v24), Fluvio's
+//! The consumer-offset APIs (1006, 1007, 1008 at v23 to v25), Fluvio's
 //! `UpdateConsumerOffsetRequest`, `DeleteConsumerOffsetRequest` and
 //! `FetchConsumerOffsetsRequest`, and the records that hold committed offsets in the
 //! system topic [`CONSUMER_OFFSET_TOPIC`].

@@ -1,7 +1,8 @@
 //! The newest official Rust client, the `fluvio` crate 0.50.1, against our daemon: a proxy
 //! capture (`tests/data/newest-client/`, made with `tools/newest-client`) of it creating,
 //! listing, growing (Update) and deleting a topic, producing keyed and unkeyed records,
-//! streaming them back, and asking for a named SmartModule. Every frame, ours and the client's, decodes and
+//! streaming them back, asking for a named SmartModule, and committing, listing and
+//! deleting a consumer offset. Every frame, ours and the client's, decodes and
 //! re-encodes byte for byte, and the client negotiated the versions we mean it to: object
 //! APIs v19 on the SC, v25 on the SPU.
 
@@ -10,7 +11,7 @@ use std::collections::BTreeSet;
 use crate::common::{self, CapturedFrame, Role};
 use protocol::api::{ErrorCode, SPU_API_NEWEST, encode_request_frame, encode_response_frame};
 use protocol::sc::{ObjectUpdateRequest, ScRequest, ScResponse, TopicUpdate};
-use protocol::spu::{SmartModuleKind, SmartModuleWasm, SpuRequest, SpuResponse};
+use protocol::spu::{ReplicaKey, SmartModuleKind, SmartModuleWasm, SpuRequest, SpuResponse};
 
 const CAPTURE: &str = "newest-client/fluvio-rust-0.50.1.log";
 
@@ -87,6 +88,9 @@ fn every_frame_round_trips_at_the_versions_negotiated() {
         (false, 1002, SPU_API_NEWEST),
         (false, 1003, SPU_API_NEWEST),
         (false, 1005, 0),
+        (false, 1006, SPU_API_NEWEST),
+        (false, 1007, SPU_API_NEWEST),
+        (false, 1008, SPU_API_NEWEST),
     ]);
     assert_eq!(versions, expected);
 }
@@ -239,4 +243,88 @@ fn a_named_smartmodule_at_v25_is_read_whole_and_refused() {
     };
     assert_eq!(answer.error_code, ErrorCode::SmartModuleError);
     assert!(answer.records.is_empty());
+}
+
+/// The answer to a request frame: same role, connection and correlation id.
+fn answer_to<'a>(frames: &'a [CapturedFrame], request: &CapturedFrame) -> &'a CapturedFrame {
+    frames
+        .iter()
+        .find(|a| {
+            !a.is_request
+                && a.role == request.role
+                && a.peer == request.peer
+                && a.correlation_id == request.correlation_id
+        })
+        .unwrap_or_else(|| panic!("line {}: no answer", request.line))
+}
+
+#[test]
+fn an_offset_consumer_commits_lists_and_deletes() {
+    let frames = frames();
+    let spu: Vec<&CapturedFrame> = frames
+        .iter()
+        .filter(|f| f.role == Role::Spu && f.is_request)
+        .collect();
+    // The stream carries the consumer id; the commit names the stream's session.
+    let stream = spu
+        .iter()
+        .find_map(|f| match spu_request(f) {
+            SpuRequest::StreamFetch(r) if r.consumer_id.is_some() => Some((*f, r)),
+            _ => None,
+        })
+        .expect("a stream fetch with a consumer id");
+    assert_eq!(stream.1.consumer_id.as_deref(), Some("rust-c1"));
+    let SpuResponse::StreamFetch(first) = spu_response(answer_to(&frames, stream.0)) else {
+        panic!("a stream frame")
+    };
+    let commit = spu
+        .iter()
+        .find(|f| f.api_key == 1006)
+        .expect("an UpdateConsumerOffset");
+    let SpuRequest::UpdateConsumerOffset(update) = spu_request(commit) else {
+        panic!("UpdateConsumerOffset")
+    };
+    assert_eq!(update.session_id, first.stream_id);
+    // Three records read (offsets 0, 1, 2): the client commits the last one it read.
+    assert_eq!(update.offset, 2);
+    let SpuResponse::UpdateConsumerOffset(answer) = spu_response(answer_to(&frames, commit)) else {
+        panic!("UpdateConsumerOffset")
+    };
+    assert!(answer.error_code.is_ok(), "{:?}", answer.error_code);
+    assert_eq!(answer.offset, 2);
+
+    // Listing before the delete shows the commit; after it, nothing.
+    let fetches: Vec<_> = spu.iter().filter(|f| f.api_key == 1008).collect();
+    let listed: Vec<Vec<(String, ReplicaKey, i64)>> = fetches
+        .iter()
+        .map(|f| {
+            let SpuResponse::FetchConsumerOffsets(r) = spu_response(answer_to(&frames, f)) else {
+                panic!("FetchConsumerOffsets")
+            };
+            assert!(r.error_code.is_ok(), "{:?}", r.error_code);
+            r.consumers
+                .into_iter()
+                .map(|c| (c.consumer_id, c.replica_id, c.offset))
+                .collect()
+        })
+        .collect();
+    let key = ReplicaKey {
+        topic: "newest".into(),
+        partition: 0,
+    };
+    assert!(
+        listed.contains(&vec![("rust-c1".to_string(), key.clone(), 2)]),
+        "{listed:?}"
+    );
+    assert_eq!(listed.last(), Some(&vec![]));
+    let delete = spu.iter().find(|f| f.api_key == 1007).expect("a delete");
+    let SpuRequest::DeleteConsumerOffset(request) = spu_request(delete) else {
+        panic!("DeleteConsumerOffset")
+    };
+    assert_eq!(request.consumer_id, "rust-c1");
+    assert_eq!(request.replica_id, key);
+    let SpuResponse::DeleteConsumerOffset(answer) = spu_response(answer_to(&frames, delete)) else {
+        panic!("DeleteConsumerOffset")
+    };
+    assert!(answer.error_code.is_ok(), "{:?}", answer.error_code);
 }

@@ -9,7 +9,7 @@
 //! | 1002 | [`fetch_offsets`] | FetchOffsets: log start and high watermark |
 //! | 1003 | [`stream_fetch`] | StreamFetch: a session pushing batches as they are written |
 //! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
-//! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-24) |
+//! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-25) |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
