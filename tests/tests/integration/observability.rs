@@ -482,3 +482,14 @@ fn an_explicit_metrics_address_that_is_taken_stops_the_daemon() {
         "{log}"
     );
 }
+
+#[test]
+fn no_metrics_runs_without_the_endpoint() {
+    let dir = temp_dir();
+    let daemon = Daemon::start_with_args(Role::AllInOne { spus: 1 }, dir.path(), &["--no-metrics"]);
+    assert!(daemon.metrics.is_none());
+    let log = daemon.log();
+    assert!(log.contains("fluvio-daemon ready"), "{log}");
+    assert!(!log.contains("metrics and health endpoint"), "{log}");
+    assert!(!log.contains("--metrics-addr"), "{log}");
+}
