@@ -7,7 +7,7 @@ use super::admin::Admin;
 use super::consumer::PartitionConsumer;
 use super::error::ClientError;
 use super::metadata::{MetadataCache, not_provisioned};
-use super::producer::{ProducerConfig, TopicProducer};
+use super::producer::{ProducerConfig, TopicProducer, resolve_compression};
 use super::routing::Routing;
 
 /// The cluster client: cheap to clone, shared by producers and consumers. It outlives a
@@ -40,9 +40,14 @@ impl Fluvio {
     pub async fn topic_producer(
         &self,
         topic: &str,
-        config: ProducerConfig,
+        mut config: ProducerConfig,
     ) -> Result<TopicProducer, ClientError> {
         let spec = self.placed_topic(topic).await?;
+        config.compression = Some(resolve_compression(
+            topic,
+            spec.spec.compression_type,
+            config.compression,
+        )?);
         let partitions = spec.spec.replicas.partition_count();
         if partitions == 0 {
             return Err(ClientError::NoPartitions {

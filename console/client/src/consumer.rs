@@ -73,6 +73,22 @@ pub struct ConsumerConfig {
     /// a mismatch fails the stream with [`ClientError::CorruptBatch`]. On by default: the
     /// check runs over the bytes as received and costs little next to the network.
     pub check_crcs: bool,
+    /// How long a stream whose leader went away keeps trying to reach one again before it
+    /// fails with the last error; `None` retries until the stream is dropped (a person
+    /// tailing a topic through a daemon restart).
+    pub resume_within: Option<std::time::Duration>,
+    /// Where the stream says that it lost its leader and is retrying, and that it is back:
+    /// a front end tells its user, so a quiet stream is not mistaken for a hung one.
+    pub events: Option<tokio::sync::mpsc::UnboundedSender<StreamEvent>>,
+}
+
+/// A change in a stream's connection, sent to [`ConsumerConfig::events`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEvent {
+    /// The partition's leader could not be reached again at once; the stream keeps trying.
+    Lost { partition: u32, reason: String },
+    /// After a [`StreamEvent::Lost`], the stream reads again, from `leader`.
+    Resumed { partition: u32, leader: String },
 }
 
 impl Default for ConsumerConfig {
@@ -83,6 +99,8 @@ impl Default for ConsumerConfig {
             end: None,
             stop_at_end: false,
             check_crcs: true,
+            resume_within: Some(RESUME_WITHIN),
+            events: None,
         }
     }
 }
@@ -239,6 +257,8 @@ impl PartitionConsumer {
             buffered: VecDeque::new(),
             check_crcs: config.check_crcs,
             failed: None,
+            resume_within: config.resume_within,
+            events: config.events,
         })
     }
 }
@@ -261,6 +281,8 @@ pub struct RecordStream {
     check_crcs: bool,
     /// A bad batch met after the buffered records: the stream's end, once they are out.
     failed: Option<ClientError>,
+    resume_within: Option<std::time::Duration>,
+    events: Option<tokio::sync::mpsc::UnboundedSender<StreamEvent>>,
 }
 
 impl RecordStream {
@@ -313,11 +335,17 @@ impl RecordStream {
 
     /// Find the partition's leader again and stream from the next offset, retrying while
     /// the cluster elects one or the daemon restarts (the SC away too), for up to
-    /// [`RESUME_WITHIN`]. A deleted topic ends the stream at once.
+    /// [`ConsumerConfig::resume_within`]. A deleted topic ends the stream at once. The
+    /// first failed attempt is reported as [`StreamEvent::Lost`] and the success after it
+    /// as [`StreamEvent::Resumed`]; a leader that moves and is found at once says nothing.
     async fn resume(&mut self) -> Result<(), ClientError> {
         self.frames = None;
-        let deadline = tokio::time::Instant::now() + RESUME_WITHIN;
+        let deadline = self
+            .resume_within
+            .and_then(|within| tokio::time::Instant::now().checked_add(within));
+        let past_deadline = || deadline.is_some_and(|d| tokio::time::Instant::now() >= d);
         let mut attempt = 0;
+        let mut reported = false;
         loop {
             attempt += 1;
             tokio::time::sleep(RETRY_BACKOFF * attempt.min(10)).await;
@@ -325,9 +353,10 @@ impl RecordStream {
             // come back (the cache reconnects on its own). Past the deadline, the lost SC
             // is the error.
             if let Err(lost) = self.routing.metadata().check_connected() {
-                if tokio::time::Instant::now() >= deadline {
+                if past_deadline() {
                     return Err(lost);
                 }
+                self.report_lost(&mut reported, &lost);
                 continue;
             }
             // Fails with "does not exist" when the topic was deleted.
@@ -339,6 +368,12 @@ impl RecordStream {
                     Ok(frames) => {
                         tracing::debug!(topic = %self.topic, partition = self.partition,
                             offset = self.next_offset, leader = socket.addr(), "stream resumed");
+                        if reported && let Some(events) = &self.events {
+                            let _ = events.send(StreamEvent::Resumed {
+                                partition: self.partition,
+                                leader: socket.addr().to_string(),
+                            });
+                        }
                         self.socket = socket;
                         self.frames = Some(frames);
                         return Ok(());
@@ -347,9 +382,24 @@ impl RecordStream {
                 },
                 Err(err) => err,
             };
-            if tokio::time::Instant::now() >= deadline {
+            if past_deadline() {
                 return Err(error);
             }
+            self.report_lost(&mut reported, &error);
+        }
+    }
+
+    /// Send [`StreamEvent::Lost`] once per outage.
+    fn report_lost(&self, reported: &mut bool, error: &ClientError) {
+        if *reported {
+            return;
+        }
+        *reported = true;
+        if let Some(events) = &self.events {
+            let _ = events.send(StreamEvent::Lost {
+                partition: self.partition,
+                reason: error.to_string(),
+            });
         }
     }
 

@@ -52,11 +52,13 @@ pub use admin::{Admin, WatchStream};
 pub use cluster::Fluvio;
 pub use consumer::{
     ConsumerConfig, ConsumerRecord, Offset, PartitionConsumer, PartitionOffsets, RecordStream,
+    StreamEvent,
 };
 pub use error::{ClientError, Peer, RecordSpan};
 pub use metadata::{MetadataCache, PartitionRoute};
 pub use multi::MultiStream;
 pub use producer::{
     PendingRecord, ProducerConfig, RecordMetadata, TopicProducer, partition_for_key,
+    resolve_compression,
 };
 pub use socket::{FrameStream, Socket};

@@ -32,8 +32,9 @@ pub use soak::{Check, RssReport, RssSample, SoakArgs, SoakError, SoakReport, run
 pub enum BenchmarkCmd {
     /// Measure producing: throughput, then acknowledgement and end-to-end latency.
     Produce(BenchmarkArgs),
-    /// Measure consuming records already written, from the beginning.
-    Consume(BenchmarkArgs),
+    /// Measure consuming: write records to a fresh topic, then time reading them all back
+    /// from the beginning; also acknowledgement and end-to-end latency.
+    Consume(ConsumeBenchArgs),
     /// Hold a load: N clients produce and consume for S seconds; report throughput,
     /// acknowledgement latency and the daemon's memory, then check that every
     /// acknowledged record was consumed exactly once, in order (exit 1 if not).
@@ -87,6 +88,191 @@ pub struct BenchmarkArgs {
     /// Output format: text for people, json for one JSON object.
     #[arg(short = 'O', long = "output", value_enum, default_value_t = BenchFormat::Text)]
     pub format: BenchFormat,
+}
+
+/// `benchmark consume`'s flags: the same settings as `produce`, described as a consume
+/// run uses them (its help is its own, not produce's).
+#[derive(Debug, Clone, Args)]
+pub struct ConsumeBenchArgs {
+    /// Records written to the topic first, then read back and timed.
+    #[arg(long, default_value_t = 100_000)]
+    pub records: u64,
+    /// Bytes of each record's value.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub record_size: usize,
+    /// Batch size in bytes of the producer that fills the topic (also the chunk size of
+    /// the loopback baseline the read throughput is compared with).
+    #[arg(long, value_name = "BYTES", default_value_t = 16 * 1024)]
+    pub batch_size: usize,
+    /// Partitions of the benchmark topic; all are read at once.
+    #[arg(long, default_value_t = 1)]
+    pub partitions: u32,
+    /// Replicas of each partition.
+    #[arg(long, default_value_t = 1)]
+    pub replication: u32,
+    /// Run again on a topic with this replication factor and report its read throughput
+    /// as a ratio to the first run's.
+    #[arg(long, value_name = "FACTOR")]
+    pub compare_replication: Option<u32>,
+    /// With `--compare-replication`: run the pair this many times, alternating, and
+    /// report the median of the per-round ratios.
+    #[arg(
+        long,
+        default_value_t = 1,
+        requires = "compare_replication",
+        value_parser = clap::value_parser!(u32).range(1..=100)
+    )]
+    pub rounds: u32,
+    /// Records per second written in the latency phase, where a consumer following the
+    /// topic times each record's arrival (end to end).
+    #[arg(long, default_value_t = 10_000)]
+    pub rate: u64,
+    /// Length of the latency phase, in seconds (0 skips it).
+    #[arg(long, value_name = "SECS", default_value_t = 3)]
+    pub latency_secs: u64,
+    /// When written records count as acknowledged: after the leader wrote them
+    /// (read_uncommitted) or once replicated (read_committed).
+    #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted)]
+    pub isolation: IsolationArg,
+    /// Keep the benchmark topic instead of deleting it afterwards.
+    #[arg(long)]
+    pub keep_topic: bool,
+    /// Output format: text for people, json for one JSON object.
+    #[arg(short = 'O', long = "output", value_enum, default_value_t = BenchFormat::Text)]
+    pub format: BenchFormat,
+}
+
+impl From<ConsumeBenchArgs> for BenchmarkArgs {
+    fn from(a: ConsumeBenchArgs) -> Self {
+        BenchmarkArgs {
+            records: a.records,
+            record_size: a.record_size,
+            batch_size: a.batch_size,
+            partitions: a.partitions,
+            replication: a.replication,
+            compare_replication: a.compare_replication,
+            rounds: a.rounds,
+            rate: a.rate,
+            latency_secs: a.latency_secs,
+            isolation: a.isolation,
+            keep_topic: a.keep_topic,
+            format: a.format,
+        }
+    }
+}
+
+/// A progress bar on stderr while a benchmark runs: drawn only when stderr is a terminal
+/// (and not under the TUI, which owns the screen), so pipes and logs get nothing. One line,
+/// redrawn in place at most ten times a second, cleared at the end.
+///
+/// Drawn here rather than with indicatif: indicatif depends on a crate named `console`,
+/// which would make `cargo run -p console` (this package) ambiguous for everyone.
+pub struct Progress {
+    state: Option<std::sync::Mutex<Bar>>,
+}
+
+struct Bar {
+    name: String,
+    total: u64,
+    done: u64,
+    started: Instant,
+    drawn: Option<Instant>,
+}
+
+/// How often the bar is redrawn at most.
+const REDRAW_EVERY: Duration = Duration::from_millis(100);
+
+impl Progress {
+    pub fn new(draw: bool) -> Progress {
+        let state = draw.then(|| {
+            std::sync::Mutex::new(Bar {
+                name: String::new(),
+                total: 0,
+                done: 0,
+                started: Instant::now(),
+                drawn: None,
+            })
+        });
+        Progress { state }
+    }
+
+    fn with_bar(&self, f: impl FnOnce(&mut Bar)) {
+        if let Some(state) = &self.state {
+            let mut bar = state.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut bar);
+        }
+    }
+
+    /// A phase starts: `total` records to go.
+    fn phase(&self, name: String, total: u64) {
+        self.with_bar(|bar| {
+            *bar = Bar {
+                name,
+                total,
+                done: 0,
+                started: Instant::now(),
+                drawn: None,
+            };
+            bar.draw();
+        });
+    }
+
+    fn inc(&self, records: u64) {
+        self.with_bar(|bar| {
+            bar.done += records;
+            if bar.drawn.is_none_or(|at| at.elapsed() >= REDRAW_EVERY) || bar.done >= bar.total {
+                bar.draw();
+            }
+        });
+    }
+
+    /// The run is over: the bar goes, so the figures stand alone.
+    fn finish(&self) {
+        self.with_bar(|bar| {
+            if bar.drawn.is_some() {
+                let mut err = std::io::stderr();
+                let _ = write!(err, "\r\x1b[2K");
+                let _ = err.flush();
+            }
+        });
+    }
+}
+
+impl Bar {
+    fn draw(&mut self) {
+        self.drawn = Some(Instant::now());
+        let columns = crossterm::terminal::size().map_or(80, |(c, _)| usize::from(c));
+        let line = self.line(columns);
+        let mut err = std::io::stderr();
+        let _ = write!(err, "\r\x1b[2K{line}");
+        let _ = err.flush();
+    }
+
+    /// `producing (replication 1) [=====>     ] 5000/20000 records, 41000/s`, its bar
+    /// as wide as the terminal leaves room for (none on a very narrow one).
+    fn line(&self, columns: usize) -> String {
+        let secs = self.started.elapsed().as_secs_f64().max(1e-3);
+        let rate = self.done as f64 / secs;
+        let counts = format!(" {}/{} records, {rate:.0}/s", self.done, self.total);
+        let room = columns
+            .saturating_sub(1)
+            .saturating_sub(self.name.chars().count() + counts.len() + 3);
+        let width = room.min(40);
+        if width < 5 {
+            return format!("{}{counts}", self.name);
+        }
+        let filled = if self.total == 0 {
+            width
+        } else {
+            ((self.done.min(self.total) as f64 / self.total as f64) * width as f64) as usize
+        };
+        let mut bar = "=".repeat(filled);
+        if filled < width {
+            bar.push('>');
+            bar.push_str(&" ".repeat(width - filled - 1));
+        }
+        format!("{} [{bar}]{counts}", self.name)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -217,21 +403,50 @@ pub struct ReplicationComparison {
     pub p99_ack_ratio: Option<f64>,
 }
 
+/// What a run is about to measure, one line: printed before the run, so a person knows
+/// what is being measured while it runs, and again above a comparison run's figures.
+pub fn header(kind: &str, args: &BenchmarkArgs) -> String {
+    header_line(
+        kind,
+        [
+            u64::from(args.partitions.max(1)),
+            u64::from(args.replication.max(1)),
+            args.records,
+            args.record_size as u64,
+            args.batch_size as u64,
+        ],
+    )
+}
+
+/// `[partitions, replication, records, record size, batch size]` as one line.
+fn header_line(kind: &str, [p, r, n, size, batch]: [u64; 5]) -> String {
+    format!(
+        "{kind} benchmark: {p} partition(s), replication {r}, {n} records of {size} B, batches of {batch} B\n"
+    )
+}
+
 impl BenchReport {
+    /// The header line, then the figures.
     pub fn to_text(&self) -> String {
+        let shape = [
+            u64::from(self.partitions),
+            u64::from(self.replication),
+            self.throughput.records,
+            self.record_size as u64,
+            self.batch_size as u64,
+        ];
+        header_line(self.kind, shape) + &self.figures()
+    }
+
+    /// The figures alone: what the run measured, on the topic it used.
+    pub fn figures(&self) -> String {
         let t = &self.throughput;
         let b = &self.loopback_baseline;
         let mut out = format!(
-            "{kind} benchmark: topic {topic}, {p} partition(s), replication {r}, {n} records of {size} B, batches of {batch} B\n\
+            "topic:             {topic}\n\
              throughput:        {mb:>10.1} MB/s {rps:>12.0} records/s ({secs:.2} s)\n\
              loopback baseline: {bmb:>10.1} MB/s  ratio {ratio:.2}x\n",
-            kind = self.kind,
             topic = self.topic,
-            p = self.partitions,
-            r = self.replication,
-            n = t.records,
-            size = self.record_size,
-            batch = self.batch_size,
             mb = t.mb_per_s,
             rps = t.records_per_s,
             secs = t.seconds,
@@ -295,6 +510,7 @@ pub async fn run(
     fluvio: &Fluvio,
     kind: &'static str,
     args: &BenchmarkArgs,
+    progress: &Progress,
 ) -> Result<BenchReport, ClientError> {
     let compared = args.compare_replication.map(|factor| {
         let mut other = args.clone();
@@ -302,28 +518,47 @@ pub async fn run(
         other.compare_replication = None;
         (factor, other)
     });
-    let latency = latency_run(fluvio, args, "-latency").await?;
+    let latency = latency_run(fluvio, args, "-latency", progress).await?;
     let other_latency = match &compared {
-        Some((factor, other)) => latency_run(fluvio, other, &format!("-r{factor}-latency")).await?,
+        Some((factor, other)) => {
+            latency_run(fluvio, other, &format!("-r{factor}-latency"), progress).await?
+        }
         None => Latency::default(),
     };
 
-    let mut report = run_once(fluvio, kind, args, "", latency).await?;
+    let mut report = run_once(fluvio, kind, args, "", latency, progress).await?;
     if let Some((factor, other)) = compared {
-        let second = run_once(fluvio, kind, &other, &format!("-r{factor}"), other_latency).await?;
+        let second = run_once(
+            fluvio,
+            kind,
+            &other,
+            &format!("-r{factor}"),
+            other_latency,
+            progress,
+        )
+        .await?;
         let ratio = |a: &BenchReport, b: &BenchReport| {
             b.throughput.mb_per_s / a.throughput.mb_per_s.max(1e-9)
         };
         let mut round_ratios = vec![ratio(&report, &second)];
         // Further rounds: the pair run back to back as in the first.
         for round in 2..=args.rounds {
-            let a = run_once(fluvio, kind, args, &format!("-{round}"), Latency::default()).await?;
+            let a = run_once(
+                fluvio,
+                kind,
+                args,
+                &format!("-{round}"),
+                Latency::default(),
+                progress,
+            )
+            .await?;
             let b = run_once(
                 fluvio,
                 kind,
                 &other,
                 &format!("-r{factor}-{round}"),
                 Latency::default(),
+                progress,
             )
             .await?;
             round_ratios.push(ratio(&a, &b));
@@ -393,6 +628,7 @@ async fn latency_run(
     fluvio: &Fluvio,
     args: &BenchmarkArgs,
     suffix: &str,
+    progress: &Progress,
 ) -> Result<Latency, ClientError> {
     if args.latency_secs == 0 || args.rate == 0 {
         return Ok(Latency::default());
@@ -400,7 +636,11 @@ async fn latency_run(
     let topic = topic_name(suffix);
     create_topic(fluvio, args, &topic).await?;
     let partitions: Vec<u32> = (0..args.partitions.max(1)).collect();
-    let result = latency_phase(fluvio, args, &topic, &partitions).await;
+    progress.phase(
+        phase_name("latency", args),
+        args.rate.saturating_mul(args.latency_secs),
+    );
+    let result = latency_phase(fluvio, args, &topic, &partitions, progress).await;
     remove_topic(fluvio, args, &topic).await;
     let (ack, end_to_end) = result?;
     Ok(Latency { ack, end_to_end })
@@ -413,10 +653,11 @@ async fn run_once(
     args: &BenchmarkArgs,
     suffix: &str,
     latency: Latency,
+    progress: &Progress,
 ) -> Result<BenchReport, ClientError> {
     let topic = topic_name(suffix);
     create_topic(fluvio, args, &topic).await?;
-    let result = measure(fluvio, kind, args, &topic, latency).await;
+    let result = measure(fluvio, kind, args, &topic, latency, progress).await;
     remove_topic(fluvio, args, &topic).await;
     result
 }
@@ -427,6 +668,7 @@ async fn measure(
     args: &BenchmarkArgs,
     topic: &str,
     latency: Latency,
+    progress: &Progress,
 ) -> Result<BenchReport, ClientError> {
     let value = Bytes::from(vec![b'x'; args.record_size]);
     let partitions: Vec<u32> = (0..args.partitions.max(1)).collect();
@@ -442,8 +684,14 @@ async fn measure(
         )
         .await?;
 
+    let writing = if kind == "consume" {
+        "writing"
+    } else {
+        "producing"
+    };
+    progress.phase(phase_name(writing, args), args.records);
     let produce_started = Instant::now();
-    send_all(&producer, args.records, &value).await?;
+    send_all(&producer, args.records, &value, progress).await?;
     let produced = Throughput::new(
         args.records,
         args.records * args.record_size as u64,
@@ -455,12 +703,14 @@ async fn measure(
             stop_at_end: true,
             ..ConsumerConfig::default()
         };
+        progress.phase(phase_name("reading", args), args.records);
         let started = Instant::now();
         let mut stream =
             MultiStream::start(fluvio, topic, &partitions, Offset::Beginning, config).await?;
         let (mut records, mut bytes) = (0u64, 0u64);
         while let Some(record) = stream.next().await {
             let record = record?;
+            progress.inc(1);
             records += 1;
             bytes += record.value.len() as u64;
         }
@@ -496,11 +746,17 @@ async fn measure(
 
 /// Send `count` records and wait for every acknowledgement, keeping a bounded number of
 /// records unacknowledged so memory stays flat on large runs.
-async fn send_all(producer: &TopicProducer, count: u64, value: &Bytes) -> Result<(), ClientError> {
+async fn send_all(
+    producer: &TopicProducer,
+    count: u64,
+    value: &Bytes,
+    progress: &Progress,
+) -> Result<(), ClientError> {
     const WINDOW: usize = 50_000;
     let mut pending = std::collections::VecDeque::with_capacity(WINDOW);
     for _ in 0..count {
         pending.push_back(producer.send(None, value.clone()).await?);
+        progress.inc(1);
         if pending.len() >= WINDOW
             && let Some(oldest) = pending.pop_front()
         {
@@ -522,6 +778,7 @@ async fn latency_phase(
     args: &BenchmarkArgs,
     topic: &str,
     partitions: &[u32],
+    progress: &Progress,
 ) -> Result<(Percentiles, Percentiles), ClientError> {
     let total = args.rate.saturating_mul(args.latency_secs);
     let producer = fluvio
@@ -596,6 +853,7 @@ async fn latency_phase(
         value.put_bytes(b'x', filler);
         let sent_at = Instant::now();
         let pending = producer.send(None, value.freeze()).await?;
+        progress.inc(1);
         // The acknowledgement is awaited off the send path, in send order.
         let _ = ack_tx.send((sent_at, pending));
     }
@@ -603,6 +861,11 @@ async fn latency_phase(
     let ack_samples = acks.await.unwrap_or_default();
     let e2e_samples = consumer.await.unwrap_or_default();
     Ok((Percentiles::of(ack_samples), Percentiles::of(e2e_samples)))
+}
+
+/// A phase's label on the progress bar: `producing (replication 3)`.
+fn phase_name(phase: &str, args: &BenchmarkArgs) -> String {
+    format!("{phase} (replication {})", args.replication.max(1))
 }
 
 fn sent_at_elapsed(sent_at: Instant) -> Duration {
@@ -668,7 +931,7 @@ pub fn loopback_baseline(total: u64, chunk: usize) -> Throughput {
 pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, CommandError> {
     let (kind, args) = match cmd {
         BenchmarkCmd::Produce(args) => ("produce", args),
-        BenchmarkCmd::Consume(args) => ("consume", args),
+        BenchmarkCmd::Consume(args) => ("consume", args.into()),
         BenchmarkCmd::Soak(args) => {
             let report = run_soak(&ctx.fluvio().await?, &args).await?;
             let failures = report.check_error().map(CommandError::from);
@@ -679,9 +942,18 @@ pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, Command
             });
         }
     };
-    let report = run(&ctx.fluvio().await?, kind, &args).await?;
+    let fluvio = ctx.fluvio().await?;
+    // The header goes out first, so a person sees what runs while it runs; the figures
+    // follow when measured.
+    if args.format == BenchFormat::Text {
+        let _ = ctx.write_records(header(kind, &args).as_bytes());
+    }
+    let progress = Progress::new(ctx.stderr_is_a_terminal());
+    let report = run(&fluvio, kind, &args, &progress).await;
+    progress.finish();
+    let report = report?;
     Ok(Output {
-        body: benchmark_body(args.format, &report, |r| r.to_text()),
+        body: benchmark_body(args.format, &report, |r| r.figures()),
         ..Output::default()
     })
 }
@@ -704,6 +976,25 @@ fn benchmark_body<R: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_progress_line_fits_the_terminal() {
+        let bar = Bar {
+            name: "producing (replication 1)".into(),
+            total: 100,
+            done: 50,
+            started: Instant::now(),
+            drawn: None,
+        };
+        let line = bar.line(80);
+        assert!(
+            line.starts_with("producing (replication 1) [====="),
+            "{line}"
+        );
+        assert!(line.contains(" 50/100 records, "), "{line}");
+        assert!(line.chars().count() < 80, "{line}");
+        assert!(!bar.line(30).contains('['), "{}", bar.line(30));
+    }
 
     #[test]
     fn median_of_rounds() {

@@ -6,7 +6,7 @@ use super::output::Output;
 use super::produce::IsolationArg;
 use super::record_json::JsonRecord;
 use super::{CommandError, Context};
-use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset};
+use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset, StreamEvent};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("start").args(["beginning", "offset", "tail", "head"])))]
@@ -22,8 +22,14 @@ pub struct ConsumeArgs {
     /// Start at the oldest record.
     #[arg(short = 'B', long)]
     pub beginning: bool,
-    /// Start at this offset; negative counts back from the end.
-    #[arg(short = 'o', long, allow_negative_numbers = true)]
+    /// Start at this offset; negative counts back from the end. (`--start` is Fluvio's
+    /// spelling.)
+    #[arg(
+        short = 'o',
+        long,
+        visible_alias = "start",
+        allow_negative_numbers = true
+    )]
     pub offset: Option<i64>,
     /// Start N records before the end.
     #[arg(short = 'T', long, value_name = "N")]
@@ -50,8 +56,8 @@ pub struct ConsumeArgs {
     /// {{time}} (RFC 3339) {{timestamp}} (ms) {{headers}} (k=v,...).
     #[arg(short = 'F', long = "format", value_name = "TEMPLATE", value_parser = parse_template)]
     pub template: Option<String>,
-    /// Bytes per fetch the SPU may send.
-    #[arg(long, value_name = "N")]
+    /// Bytes per fetch the SPU may send. (`--maxbytes` is Fluvio's spelling.)
+    #[arg(short = 'b', long, visible_alias = "maxbytes", value_name = "N")]
     pub max_bytes: Option<i32>,
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,
@@ -116,6 +122,14 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
             }
         }
     }
+    // A following consume rides out a daemon restart however long it takes, and says on
+    // stderr when it lost the cluster and when it is back, so it does not look hung.
+    let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
+    if !args.disable_continuous {
+        config.resume_within = None;
+        config.events = Some(events_tx);
+    }
+    let mut outage = Outage::default();
     let mut stream = MultiStream::start(&fluvio, &args.topic, &partitions, offset, config).await?;
     let mut count = 0u64;
     loop {
@@ -123,6 +137,12 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
             next = stream.next() => next,
             // Nobody reads any more (`| head -1`): done, quietly, like `cat`.
             () = ctx.records_gone() => break,
+            Some(event) = events.recv() => {
+                if let Some(line) = outage.update(&event, &args.topic) {
+                    ctx.notice(&line);
+                }
+                continue;
+            }
         };
         let Some(record) = next else { break };
         let record = record?;
@@ -136,6 +156,33 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
         }
     }
     Ok(output)
+}
+
+/// Which partitions of a following consume are cut off: one line when the first is lost,
+/// one when the last is back, however many partitions the outage touched.
+#[derive(Debug, Default)]
+struct Outage {
+    lost: std::collections::BTreeSet<u32>,
+}
+
+impl Outage {
+    fn update(&mut self, event: &StreamEvent, topic: &str) -> Option<String> {
+        match event {
+            StreamEvent::Lost { partition, reason } => {
+                let first = self.lost.is_empty();
+                self.lost.insert(*partition);
+                first.then(|| {
+                    format!("connection lost: {reason}; retrying until topic '{topic}' can be read again")
+                })
+            }
+            StreamEvent::Resumed { partition, leader } => {
+                let was_lost = self.lost.remove(partition);
+                (was_lost && self.lost.is_empty()).then(|| {
+                    format!("connection back: reading topic '{topic}' again from {leader}")
+                })
+            }
+        }
+    }
 }
 
 /// What `consume -o OFFSET -d` says when a partition ends before OFFSET.
@@ -265,9 +312,13 @@ pub fn rfc3339(ms: i64) -> String {
     )
 }
 
+/// What a record without a key shows as its key, in `-k`, `{{key}}`, the REPL and the
+/// TUI alike: the official CLI's `null`, so `[null]` (none) and `[]` (empty) differ.
+pub const NO_KEY: &str = "null";
+
 fn key_text(record: &ConsumerRecord) -> String {
     record.key.as_ref().map_or_else(
-        || "null".to_string(),
+        || NO_KEY.to_string(),
         |k| String::from_utf8_lossy(k).into_owned(),
     )
 }
@@ -405,6 +456,11 @@ mod tests {
         assert!(Wrap::try_parse_from(["c", "t", "-B", "-T", "3"]).is_err());
         assert!(Wrap::try_parse_from(["c", "t", "-p", "1", "-A"]).is_err());
         assert_eq!(args(&["t", "-o", "-5"]).offset, Some(-5));
+        // Fluvio's spellings.
+        assert_eq!(args(&["t", "--start", "7"]).offset, Some(7));
+        assert!(Wrap::try_parse_from(["c", "t", "--start", "1", "-B"]).is_err());
+        assert_eq!(args(&["t", "-b", "4096"]).max_bytes, Some(4096));
+        assert_eq!(args(&["t", "--maxbytes", "512"]).max_bytes, Some(512));
     }
 
     #[test]

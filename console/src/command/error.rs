@@ -13,7 +13,16 @@ pub enum CommandError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Profile(#[from] crate::profiles::ProfileError),
+    #[error(
+        "{} names no current profile; pick one with `fluvio profile switch NAME`",
+        path.display()
+    )]
+    NoCurrentProfile { path: PathBuf },
+    #[error(transparent)]
     Soak(#[from] super::benchmark::SoakError),
+    #[error(transparent)]
+    Cluster(#[from] super::cluster::ClusterError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {
         path: PathBuf,

@@ -7,11 +7,12 @@
 //! * Rendering [`Output`] as text, JSON or YAML is the job of `render`, the layer above.
 //!
 //! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
-//! [`advanced`], [`version`], [`benchmark`]; the flags of `repl` and `tui` in [`interactive`].
+//! [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
 
 pub mod advanced;
 pub mod auth_token;
 pub mod benchmark;
+pub mod cluster;
 pub mod consume;
 pub mod error;
 pub mod interactive;
@@ -19,10 +20,13 @@ pub mod output;
 pub mod parse;
 pub mod partition;
 pub mod produce;
+pub mod profile;
 pub mod record_json;
 pub mod spu;
 pub mod topic;
 pub mod version;
+
+use std::io::Write;
 
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio::sync::Mutex;
@@ -45,6 +49,11 @@ pub use output::{Block, Body, Column, Output, Report, Table};
 pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The SC's public address, as Fluvio's -c (before the command).
+    // Not global: after a command, -c is the command's own (`topic delete -c`). [`parse`]
+    // moves it into `target.sc`.
+    #[arg(short = 'c', value_name = "HOST:PORT", conflicts_with = "sc")]
+    pub cluster: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,7 +63,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct TargetArgs {
     /// The SC's public address.
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    // `--cluster` is Fluvio's spelling; the help shows it as an alias.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        visible_alias = "cluster"
+    )]
     pub sc: Option<String>,
     /// Use this profile of ~/.fluvio/config instead of the current one.
     #[arg(short = 'P', long, global = true, value_name = "NAME")]
@@ -82,6 +97,8 @@ pub enum Command {
     /// An interactive session: every command without `fluvio`, completion, history;
     /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
     Repl(interactive::ReplArgs),
+    /// The profiles of ~/.fluvio/config (the official client's file): which SC to use.
+    Profile(profile::ProfileArgs),
     /// Metadata dump and raw requests, for debugging.
     #[command(subcommand)]
     Advanced(advanced::AdvancedCmd),
@@ -93,6 +110,10 @@ pub enum Command {
     Benchmark(benchmark::BenchmarkCmd),
     /// A full-screen console: live views of the cluster, a live tail, a command bar.
     Tui(interactive::TuiArgs),
+    /// A local cluster: start fluvio-daemon in the background, see its status, stop it,
+    /// delete its data.
+    #[command(subcommand)]
+    Cluster(cluster::ClusterCmd),
     /// Print a shell completion script, e.g. `fluvio completions bash > /etc/bash_completion.d/fluvio`.
     Completions {
         #[arg(value_enum)]
@@ -107,6 +128,8 @@ pub enum OutputFormat {
     Table,
     Json,
     Yaml,
+    /// As Fluvio's `-O toml`; a listing (an array) becomes `[[items]]` tables.
+    Toml,
 }
 
 /// `-O/--output`, on every command that lists or describes.
@@ -127,19 +150,26 @@ impl Command {
             Command::AuthToken(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
+            Command::Profile(args) => args.output(),
             Command::Produce(_)
             | Command::Consume(_)
             | Command::Benchmark(_)
             | Command::Tui(_)
             | Command::Repl(_)
+            | Command::Cluster(_)
             | Command::Completions { .. } => None,
         };
         args.map(|a| a.format).unwrap_or_default()
     }
 
-    /// Does this command need the SC? (`completions` does not, so it works anywhere.)
+    /// Does this command need the SC? (`completions` and `profile` do not, so they work
+    /// anywhere; `profile` must, to repair a profile that names a bad address.)
     pub fn needs_sc(&self) -> bool {
-        !matches!(self, Command::Completions { .. })
+        match self {
+            Command::Completions { .. } | Command::Profile(_) => false,
+            Command::Cluster(cmd) => cmd.needs_sc(),
+            _ => true,
+        }
     }
 }
 
@@ -149,7 +179,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    Cli::try_parse_from(args)
+    let mut cli = Cli::try_parse_from(args)?;
+    if let Some(addr) = cli.cluster.take() {
+        cli.target.sc = Some(addr);
+    }
+    Ok(cli)
 }
 
 /// What commands run against: the SC's address and, once made, the connections to it,
@@ -157,11 +191,16 @@ where
 /// made again on next use.
 pub struct Context {
     target: ScTarget,
+    /// The config file `fluvio profile` edits.
+    config_path: std::path::PathBuf,
     admin: Mutex<Option<Admin>>,
     fluvio: Mutex<Option<Fluvio>>,
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
     /// Records go to this process's stdout, whose reader may go away (`| head -1`).
     records_to_stdout: bool,
+    /// Where a running command says what happens meanwhile (a stream lost and back):
+    /// stderr for the CLI and the REPL, never stdout, which may be JSON.
+    notices: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
 }
 
 impl Context {
@@ -169,22 +208,65 @@ impl Context {
     pub fn new(target: ScTarget) -> Self {
         let mut ctx = Self::with_record_writer(target, Box::new(std::io::stdout()));
         ctx.records_to_stdout = true;
+        ctx.notices = std::sync::Mutex::new(Box::new(std::io::stderr()));
         ctx
     }
 
-    /// Streamed records go to `records`, as they arrive.
+    /// Streamed records go to `records`, as they arrive; notices are dropped (the TUI
+    /// shows a stream's state itself).
     pub fn with_record_writer(target: ScTarget, records: Box<dyn std::io::Write + Send>) -> Self {
         Self {
             target,
+            config_path: crate::config::config_path(),
             admin: Mutex::new(None),
             fluvio: Mutex::new(None),
             records: std::sync::Mutex::new(records),
             records_to_stdout: false,
+            notices: std::sync::Mutex::new(Box::new(std::io::sink())),
         }
+    }
+
+    /// Ask the person a yes/no question before something that cannot be undone: on the
+    /// terminal for the CLI and the REPL; `None` when there is nobody to ask (stdin is not
+    /// a terminal, or under the TUI, which asks its own way), so the command can say which
+    /// flag skips the question.
+    pub fn confirm(&self, question: &str) -> Option<bool> {
+        if !self.records_to_stdout {
+            return None;
+        }
+        cluster::ask_on_terminal(question)
+    }
+
+    /// May a command draw on stderr (a progress bar)? Only in the CLI and the REPL, and
+    /// only when stderr is a terminal: not into a pipe or a log, and not under the TUI.
+    pub fn stderr_is_a_terminal(&self) -> bool {
+        use std::io::IsTerminal;
+        self.records_to_stdout && std::io::stderr().is_terminal()
+    }
+
+    /// Say one line about what is happening while a command runs, now.
+    pub fn notice(&self, line: &str) {
+        let mut notices = self
+            .notices
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Nothing to do when stderr is gone too.
+        let _ = writeln!(notices, "{line}");
+        let _ = notices.flush();
     }
 
     pub fn target(&self) -> &ScTarget {
         &self.target
+    }
+
+    /// Edit the profiles of the config file at `path` (the front ends pass their `Env`'s).
+    pub fn with_config_path(mut self, path: std::path::PathBuf) -> Self {
+        self.config_path = path;
+        self
+    }
+
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
     }
 
     /// The admin connection to the SC, made on first use.
@@ -269,7 +351,9 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
+        Command::Cluster(cmd) => cluster::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
+        Command::Profile(args) => profile::execute(args, ctx),
         // The console takes over the terminal, so `cli::run` starts it itself.
         Command::Tui(_) => Ok(Output::message(
             "`fluvio tui` runs on its own; start it from a shell",
@@ -315,6 +399,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Fluvio's spellings of the SC address: `-c` before the command, `--cluster` anywhere.
+        let cli = parse(["fluvio", "-c", "h:2", "topic", "list"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:2"));
+        let cli = parse(["fluvio", "topic", "list", "--cluster", "h:3"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:3"));
+        let cli = parse(["fluvio", "topic", "delete", "-c", "a", "b"]).unwrap();
+        assert_eq!(
+            cli.target.sc, None,
+            "after the command, -c is the command's own"
+        );
         let cli = parse(["fluvio", "-P", "local", "topic", "list", "-O", "json"]).unwrap();
         assert_eq!(cli.target.profile.as_deref(), Some("local"));
         assert_eq!(cli.command.output_format(), OutputFormat::Json);

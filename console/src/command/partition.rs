@@ -259,6 +259,24 @@ mod tests {
         };
         assert_eq!(size(-2), "");
         assert_eq!(size(-1), "error");
+        // A follower that has not reported yet: no raw -1s.
+        let mut fresh = row.clone();
+        fresh.partition.status.replicas = vec![
+            ReplicaStatus {
+                spu: 5002,
+                hw: -1,
+                leo: -1,
+            },
+            ReplicaStatus {
+                spu: 5003,
+                hw: -1,
+                leo: 7,
+            },
+        ];
+        assert_eq!(
+            (table::partition::FOLLOWER_OFFSETS.cell)(&fresh),
+            "5002(unreported),5003(hw=-,leo=7)"
+        );
 
         // From an SC that gives no states: a dash, and null in the data.
         let unknown = Row { state: None, ..row };

@@ -483,10 +483,13 @@ mod tests {
 
     #[test]
     fn values_listed_by_clap() {
-        assert_eq!(complete("topic list -O "), ["json", "table", "yaml"]);
+        assert_eq!(
+            complete("topic list -O "),
+            ["json", "table", "toml", "yaml"]
+        );
         assert_eq!(complete("topic list --output j"), ["json"]);
         assert_eq!(complete("topic list --output=y"), ["--output=yaml"]);
-        assert_eq!(complete("output "), ["json", "table", "yaml"]);
+        assert_eq!(complete("output "), ["json", "table", "toml", "yaml"]);
         assert_eq!(complete("timing o"), ["off", "on"]);
         assert!(complete("completions ").contains(&"bash".to_string()));
     }

@@ -21,7 +21,7 @@ use rustyline::error::ReadlineError;
 use rustyline::highlight::{CmdKind, Highlighter};
 use rustyline::hint::{Hint as RlHint, Hinter};
 use rustyline::history::{FileHistory, History};
-use rustyline::validate::{ValidationContext, ValidationResult, Validator};
+use rustyline::validate::Validator;
 use rustyline::{CompletionType, Config, Editor, Helper};
 
 use super::complete::{Completer, Hint};
@@ -90,9 +90,13 @@ impl Hinter for ReplHelper {
     type Hint = ReplHint;
 
     fn hint(&self, line: &str, pos: usize, _: &rustyline::Context<'_>) -> Option<ReplHint> {
-        self.completer
-            .hint(line, pos, self.names.as_ref())
-            .map(ReplHint)
+        let mut hint = self.completer.hint(line, pos, self.names.as_ref())?;
+        // Grey is what sets a hint apart from typed text; without colour, brackets do
+        // (placeholders such as `<NAME>` carry their own).
+        if !self.color && hint.insert.is_some() {
+            hint.display = format!("[{}]", hint.display);
+        }
+        Some(ReplHint(hint))
     }
 }
 
@@ -110,15 +114,10 @@ impl Highlighter for ReplHelper {
     }
 }
 
-impl Validator for ReplHelper {
-    fn validate(&self, ctx: &mut ValidationContext<'_>) -> rustyline::Result<ValidationResult> {
-        Ok(if line::is_complete(ctx.input()) {
-            ValidationResult::Valid(None)
-        } else {
-            ValidationResult::Incomplete
-        })
-    }
-}
+// Every line is valid to rustyline: a statement left open (a quote, a trailing backslash)
+// is continued by `read_statement` under a continuation prompt, which rustyline's own
+// multi-line editing cannot show.
+impl Validator for ReplHelper {}
 
 impl Helper for ReplHelper {}
 
@@ -216,12 +215,9 @@ async fn run_loop(
     }
     names.refresh_in_background(session.context());
     loop {
-        let prompt = session.prompt();
-        let (returned, read) = tokio::task::spawn_blocking(move || {
-            let read = editor.readline(&prompt);
-            (editor, read)
-        })
-        .await?;
+        let connected = session.connected().await;
+        let prompt = session.prompt(connected);
+        let (returned, read) = read_statement(editor, prompt).await?;
         editor = returned;
         let text = match read {
             Ok(text) => text,
@@ -251,6 +247,49 @@ async fn run_loop(
         }
         names.refresh_in_background(session.context());
     }
+}
+
+/// Read one statement: a line, and while it is left open (a quote, a trailing
+/// backslash) the next ones under a continuation prompt, joined with newlines as a
+/// script's are. Ctrl-C drops the whole statement; Ctrl-D on a continuation line runs
+/// what was typed (which then reports the open quote).
+async fn read_statement(
+    mut editor: Editor<ReplHelper, FileHistory>,
+    prompt: String,
+) -> Result<
+    (
+        Editor<ReplHelper, FileHistory>,
+        Result<String, ReadlineError>,
+    ),
+    ReplError,
+> {
+    let more = continuation_prompt(&prompt);
+    let result = tokio::task::spawn_blocking(move || {
+        let mut statement = match editor.readline(&prompt) {
+            Ok(text) => text,
+            Err(error) => return (editor, Err(error)),
+        };
+        while !line::is_complete(&statement) {
+            match editor.readline(&more) {
+                Ok(next) => {
+                    statement.push('\n');
+                    statement.push_str(&next);
+                }
+                Err(ReadlineError::Eof) => break,
+                Err(error) => return (editor, Err(error)),
+            }
+        }
+        (editor, Ok(statement))
+    })
+    .await?;
+    Ok(result)
+}
+
+/// `...> ` right-aligned under the prompt, so continued text starts where the first line's
+/// did.
+pub fn continuation_prompt(prompt: &str) -> String {
+    let width = prompt.chars().count();
+    format!("{:>width$}", "...> ")
 }
 
 /// Resolves on Ctrl-C; never, if the signal cannot be listened for (then Ctrl-C ends the
@@ -287,12 +326,30 @@ mod tests {
     fn hints_insert_completions_but_not_placeholders() {
         let history = MemHistory::new();
         let ctx = rustyline::Context::new(&history);
-        let hint = helper().hint("topic cr", 8, &ctx).unwrap();
+        let colored = ReplHelper::new(LiveNames::new(), true);
+        let hint = colored.hint("topic cr", 8, &ctx).unwrap();
         assert_eq!((hint.display(), hint.completion()), ("eate", Some("eate")));
         let hint = helper().hint("topic create ", 13, &ctx).unwrap();
         assert_eq!((hint.display(), hint.completion()), ("<NAME>", None));
-        let colored = ReplHelper::new(LiveNames::new(), true);
         assert_eq!(colored.highlight_hint("eate"), "\x1b[2meate\x1b[0m");
         assert_eq!(helper().highlight_hint("eate"), "eate");
+    }
+
+    #[test]
+    fn without_colour_a_hint_is_bracketed_and_continuations_line_up() {
+        let history = MemHistory::new();
+        let ctx = rustyline::Context::new(&history);
+        let hint = helper().hint("topic cr", 8, &ctx).unwrap();
+        assert_eq!(
+            (hint.display(), hint.completion()),
+            ("[eate]", Some("eate"))
+        );
+        let colored = ReplHelper::new(LiveNames::new(), true);
+        let hint = colored.hint("topic cr", 8, &ctx).unwrap();
+        assert_eq!(hint.display(), "eate");
+        assert_eq!(
+            continuation_prompt("fluvio 127.0.0.1:9003> "),
+            "                  ...> "
+        );
     }
 }

@@ -19,6 +19,9 @@ use crate::config::{self, AddrOrigin, ScTarget};
 use crate::frontend::{self, Env};
 use crate::render;
 
+/// How long the prompt waits to learn whether the SC answers.
+const CONNECT_CHECK: Duration = Duration::from_secs(2);
+
 /// What a line came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -88,7 +91,7 @@ pub struct Session {
 impl Session {
     pub fn new(target: ScTarget, env: Env, stdin: Stdin) -> Self {
         Self {
-            ctx: Arc::new(Context::new(target.clone())),
+            ctx: Arc::new(Context::new(target.clone()).with_config_path(env.config_path.clone())),
             target,
             env,
             stdin,
@@ -98,8 +101,21 @@ impl Session {
         }
     }
 
-    pub fn prompt(&self) -> String {
-        format!("fluvio {}> ", self.target.addr)
+    /// `fluvio 127.0.0.1:9003> `, or with `(not connected)` when the SC did not answer, so
+    /// a person sees before typing that commands will fail.
+    pub fn prompt(&self, connected: bool) -> String {
+        if connected {
+            format!("fluvio {}> ", self.target.addr)
+        } else {
+            format!("fluvio {} (not connected)> ", self.target.addr)
+        }
+    }
+
+    /// Is the session's SC reachable? Uses the kept connection, or makes one (a lost one
+    /// is made again), giving up after a moment so the prompt never waits long.
+    pub async fn connected(&self) -> bool {
+        let attempt = tokio::time::timeout(CONNECT_CHECK, self.ctx.fluvio());
+        matches!(attempt.await, Ok(Ok(_)))
     }
 
     pub fn target(&self) -> &ScTarget {
@@ -196,7 +212,9 @@ impl Session {
                 cli.target.profile.as_deref(),
                 &self.env.config_path,
             ) {
-                Ok(target) => Arc::new(Context::new(target)),
+                Ok(target) => {
+                    Arc::new(Context::new(target).with_config_path(self.env.config_path.clone()))
+                }
                 Err(error) => {
                     self.report_command_error(&error.into(), None, origin, err);
                     return Status::Failed;
@@ -316,7 +334,8 @@ impl Session {
             addr: addr.to_string(),
             origin: AddrOrigin::Flag,
         };
-        let ctx = Arc::new(Context::new(target.clone()));
+        let ctx =
+            Arc::new(Context::new(target.clone()).with_config_path(self.env.config_path.clone()));
         // Switch only to a cluster that answers, as psql's \connect does.
         let connected = tokio::select! {
             result = ctx.fluvio() => Some(result),
@@ -357,7 +376,7 @@ impl Session {
         let _ = out.write_all(rendered.stdout.as_bytes());
         let _ = out.flush();
         for line in &rendered.stderr {
-            let _ = writeln!(err, "{line}");
+            let _ = writeln!(err, "{}", in_session(line));
         }
         for failure in &output.failures {
             self.report_command_error(failure, Some(ctx.target()), origin, err);
@@ -411,7 +430,15 @@ impl Session {
         origin: Origin,
         err: &mut dyn Write,
     ) {
-        frontend::print_error_at(error, origin.place().as_deref(), target, &self.env, err);
+        let mut text = Vec::new();
+        frontend::print_error_at(
+            error,
+            origin.place().as_deref(),
+            target,
+            &self.env,
+            &mut text,
+        );
+        let _ = err.write_all(in_session(&String::from_utf8_lossy(&text)).as_bytes());
     }
 
     fn error_prefix(&self) -> &'static str {
@@ -421,6 +448,13 @@ impl Session {
             "error:"
         }
     }
+}
+
+/// A message as the session should say it: commands it suggests (`` `fluvio topic list` ``)
+/// are typed here without the `fluvio` prefix (`` `topic list` ``). Only quoted commands
+/// change, so `fluvio-daemon` and prose stay as they are.
+pub fn in_session(text: &str) -> String {
+    text.replace("`fluvio ", "`")
 }
 
 /// Was `-O/--output` given on the line? (`output json` applies only when it was not.)
@@ -441,6 +475,7 @@ fn name(format: OutputFormat) -> &'static str {
         OutputFormat::Table => "table",
         OutputFormat::Json => "json",
         OutputFormat::Yaml => "yaml",
+        OutputFormat::Toml => "toml",
     }
 }
 
@@ -656,6 +691,16 @@ mod tests {
             err.starts_with("error: line 9: unrecognized subcommand"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn suggestions_inside_a_session_drop_the_fluvio_prefix() {
+        assert_eq!(
+            in_session("topic 'nope' does not exist; create it with `fluvio topic create nope`"),
+            "topic 'nope' does not exist; create it with `topic create nope`"
+        );
+        let daemon = "Is fluvio-daemon running? Start it with fluvio-daemon.";
+        assert_eq!(in_session(daemon), daemon);
     }
 
     #[test]

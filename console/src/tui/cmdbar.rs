@@ -8,7 +8,9 @@ use clap::Parser;
 
 use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
+use crate::command::cluster::ClusterCmd;
 use crate::command::consume::ConsumeArgs;
+use crate::command::profile::{ProfileArgs, ProfileCmd};
 use crate::command::spu::SpuCmd;
 use crate::command::topic::TopicCmd;
 use crate::command::{self, Cli, Command};
@@ -245,7 +247,13 @@ pub fn effect(command: &Command) -> Effect {
         | Command::AuthToken(AuthTokenCmd::List(_))
         | Command::Advanced(AdvancedCmd::Metadata(_) | AdvancedCmd::Generate(_))
         | Command::Version(_)
+        | Command::Profile(ProfileArgs {
+            cmd: None | Some(ProfileCmd::Current | ProfileCmd::List(_)),
+        })
         | Command::Completions { .. } => Effect::Reads,
+        Command::Profile(ProfileArgs {
+            cmd: Some(ProfileCmd::Delete { name }),
+        }) => Effect::Destroys(format!("Delete profile '{name}' from the config file?")),
         Command::Topic(TopicCmd::Delete(args)) => Effect::Destroys(format!(
             "Delete topic {} and all its records?",
             quoted_list(&args.names)
@@ -259,6 +267,10 @@ pub fn effect(command: &Command) -> Effect {
             "produce reads stdin, which the console is using: give the records in a file with -f FILE",
         ),
         Command::Tui(_) => Effect::NotHere("this is the console already"),
+        Command::Cluster(ClusterCmd::Status) => Effect::Reads,
+        Command::Cluster(_) => Effect::NotHere(
+            "the local cluster is started, stopped and deleted from a shell: run `fluvio cluster ...` there",
+        ),
         Command::Spu(SpuCmd::Unregister(args)) => Effect::Destroys(format!(
             "Unregister SPU {}? The SC refuses it from then on.",
             args.name
@@ -556,7 +568,22 @@ mod tests {
             parse_line("topic create a", false, false),
             Request::Run(_)
         ));
-        for line in ["topic create a", "topic delete a", "spu unregister --id 5"] {
+        assert!(matches!(
+            parse_line("profile delete old", false, false),
+            Request::Confirm { .. }
+        ));
+        for line in ["profile", "profile list", "profile current"] {
+            assert!(
+                matches!(parse_line(line, true, false), Request::Run(_)),
+                "{line}"
+            );
+        }
+        for line in [
+            "topic create a",
+            "topic delete a",
+            "spu unregister --id 5",
+            "profile switch far",
+        ] {
             match parse_line(line, true, true) {
                 Request::Say { text, error } => {
                     assert!(error);

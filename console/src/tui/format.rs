@@ -3,6 +3,8 @@
 
 use bytes::Bytes;
 
+pub use crate::command::consume::NO_KEY;
+
 /// `2026-05-01 12:00:00.123` (UTC) for milliseconds since the epoch; `-` when unset.
 pub fn timestamp(ms: i64) -> String {
     if ms < 0 {

@@ -190,7 +190,7 @@ impl RecordView {
                 "key",
                 r.key
                     .as_deref()
-                    .map_or("(none)".to_string(), format::preview),
+                    .map_or(format::NO_KEY.to_string(), format::preview),
             ),
         ];
         if r.headers.is_empty() {

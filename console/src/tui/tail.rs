@@ -559,11 +559,14 @@ impl Tail {
                 base,
             ));
         }
-        if let Some(key) = &entry.key {
-            spans.push(Span::styled("[", base));
-            self.highlighted(&mut spans, key, Scope::Key, base);
-            spans.push(Span::styled("] ", base));
+        // Every record shows its key as `consume -k` does, and a missing key as `[null]`
+        // (the official CLI's word), so `[]`, an empty key, stays distinguishable.
+        spans.push(Span::styled("[", base));
+        match &entry.key {
+            Some(key) => self.highlighted(&mut spans, key, Scope::Key, base),
+            None => spans.push(Span::styled(format::NO_KEY, base)),
         }
+        spans.push(Span::styled("] ", base));
         self.highlighted(&mut spans, &entry.value, Scope::Value, base);
         if !entry.headers.is_empty() {
             spans.push(Span::styled("  {", base));

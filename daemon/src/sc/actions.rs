@@ -93,6 +93,18 @@ impl Controller {
         Ok(())
     }
 
+    /// Add `count` partitions to a topic; the SPUs open the new replicas as they learn of
+    /// them, like a new topic's.
+    pub async fn add_partitions(&self, name: &str, count: u32) -> Result<(), Refusal> {
+        let start = self.next_start.fetch_add(1, Ordering::Relaxed);
+        self.store
+            .update(|stores| Ok((topic::add_partitions(stores, name, count, start)?, ())))
+            .await
+            .map_err(refuse(|e: &topic::TopicRejection| e.error_code()))?;
+        info!(topic = name, count, "partitions added");
+        Ok(())
+    }
+
     /// Wait until each SPU of `ids` is online, up to `timeout`; the ids still not online.
     /// Topics are placed on online SPUs only, so the all-in-one daemon says it is ready
     /// once its own SPUs are: a topic created right after lands on them.

@@ -1,5 +1,5 @@
 //! The SC public port: the object API the official client speaks (ApiVersions, Watch,
-//! List, Create, Delete), one request kind per function with the same shape: decode,
+//! List, Create, Delete, Update), one request kind per function with the same shape: decode,
 //! apply to the stores, encode the answer. List and Watch also serve one kind of ours,
 //! PartitionState (leader epoch, confirmed in-sync set), which only our clients ask for.
 
@@ -10,8 +10,8 @@ use protocol::api::{ApiVersionsResponse, ErrorCode};
 use protocol::sc::{
     AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest, ListResponse, Message,
     Metadata, MetadataUpdate, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
-    ObjectSpec, ObjectWatchRequest, PartitionSpec, PartitionStateSpec, ScRequest, SpuSpec, Status,
-    TopicSpec,
+    ObjectSpec, ObjectUpdateRequest, ObjectWatchRequest, PartitionSpec, PartitionStateSpec,
+    ScRequest, SpuSpec, Status, TopicSpec, TopicUpdate, UpdateRequest,
 };
 use protocol::{DecodeError, Reader, Version};
 use tokio::sync::broadcast;
@@ -104,6 +104,10 @@ impl Service for PublicService {
                 crate::metrics::request_error("SC public", header.api_key, &status.error_code);
                 sink.respond(corr, version, &status).await
             }
+            ScRequest::Update(update) => {
+                let status = self.update(update).await;
+                sink.respond(corr, version, &status).await
+            }
         }
     }
 
@@ -146,6 +150,22 @@ impl PublicService {
             ObjectDeleteRequest::AuthToken(DeleteRequest { key, .. }) => {
                 self.controller.delete_token(&key).await
             }
+        };
+        status(name, result)
+    }
+
+    async fn update(&self, request: ObjectUpdateRequest) -> Status {
+        let name = request.key_name().to_string();
+        let result = match request {
+            ObjectUpdateRequest::Topic(UpdateRequest { key, action }) => match action {
+                TopicUpdate::AddPartition { count } => {
+                    self.controller.add_partitions(&key, count).await
+                }
+                TopicUpdate::AddMirror { .. } => Err((
+                    ErrorCode::Other("mirroring is not supported by this cluster".into()),
+                    "mirroring is not supported by this cluster".into(),
+                )),
+            },
         };
         status(name, result)
     }

@@ -137,6 +137,34 @@ pub fn human_bytes(bytes: u64) -> String {
     format!("{} {}", text.trim_end_matches(".0"), UNITS[unit])
 }
 
+/// A configured size as the person most likely gave it: in the largest unit, decimal
+/// (`KB` = 1000) or binary (`KiB` = 1024), that it is a whole multiple of, so
+/// `--segment-size 10MB` reads back as `10 MB` and `1GiB` as `1 GiB`. When both fit, the
+/// smaller number wins (`1024000` is `1000 KiB`, not `1024 KB`). A size that is a multiple
+/// of neither is shown in bytes, exactly: a setting is never rounded. Measured sizes (a
+/// partition's) use [`human_bytes`] instead, which rounds.
+pub fn exact_bytes(bytes: u64) -> String {
+    const UNITS: [(&str, &str); 5] = [
+        ("KB", "KiB"),
+        ("MB", "MiB"),
+        ("GB", "GiB"),
+        ("TB", "TiB"),
+        ("PB", "PiB"),
+    ];
+    let mut best = (bytes, "B");
+    if bytes > 0 {
+        for (power, (decimal, binary)) in (1u32..).zip(UNITS) {
+            for (base, unit) in [(1000u64, decimal), (1024, binary)] {
+                let size = base.pow(power);
+                if bytes.is_multiple_of(size) && bytes / size < best.0 {
+                    best = (bytes / size, unit);
+                }
+            }
+        }
+    }
+    format!("{} {}", best.0, best.1)
+}
+
 /// Seconds for people: the largest unit that divides them (`7d`, `90m`, `3601s`).
 pub fn human_secs(secs: u64) -> String {
     for (unit, size) in [("w", 604_800), ("d", 86_400), ("h", 3600), ("m", 60)] {
@@ -179,17 +207,21 @@ pub mod topic {
         let secs = t.spec.cleanup_policy.unwrap_or_default().retention_secs();
         human_secs(u64::from(secs))
     });
+    /// The codec producers must use, or `any`.
+    pub const COMPRESSION: Column<Topic> =
+        Column::new("COMPRESSION", |t| t.spec.compression_type.name().into());
     pub const STATUS: Column<Topic> = Column::new("STATUS", |t| t.status.resolution.label().into());
     pub const REASON: Column<Topic> = Column::new("REASON", |t| t.status.reason.clone());
 
-    /// `topic list`.
+    /// `topic list`, Fluvio's columns. Whether placement ignored racks is for `topic
+    /// describe`: a column more would push a row past 80 characters.
     pub const LIST: &[Column<Topic>] = &[
         NAME,
         TYPE,
         PARTITIONS,
         REPLICAS,
-        IGNORE_RACK,
         RETENTION,
+        COMPRESSION,
         STATUS,
         REASON,
     ];
@@ -302,8 +334,8 @@ pub mod partition {
         b if b < 0 => String::new(),
         b => human_bytes(b as u64),
     });
-    pub const HW: Column<Row> = Column::new("HW", |r| r.partition.status.leader.hw.to_string());
-    pub const LEO: Column<Row> = Column::new("LEO", |r| r.partition.status.leader.leo.to_string());
+    pub const HW: Column<Row> = Column::new("HW", |r| offset(r.partition.status.leader.hw));
+    pub const LEO: Column<Row> = Column::new("LEO", |r| offset(r.partition.status.leader.leo));
     pub const LOG_START: Column<Row> =
         Column::new("LOG-START", |r| r.partition.status.base_offset.to_string());
     /// How many replicas the leader counts in sync.
@@ -316,15 +348,29 @@ pub mod partition {
             .unwrap_or_default()
     });
     /// Followers as `5002(hw=3,leo=4)`, comma-separated: readable, and one word per cell.
+    /// A follower that has not reported its offsets yet (the wire's `-1`s) is
+    /// `5002(unreported)`, and an offset not known yet is `-`, never a raw `-1`.
     pub const FOLLOWER_OFFSETS: Column<Row> = Column::new("FOLLOWER-OFFSETS", |r| {
         r.partition
             .status
             .replicas
             .iter()
-            .map(|f| format!("{}(hw={},leo={})", f.spu, f.hw, f.leo))
+            .map(|f| match (f.hw, f.leo) {
+                (hw, leo) if hw < 0 && leo < 0 => format!("{}(unreported)", f.spu),
+                (hw, leo) => format!("{}(hw={},leo={})", f.spu, offset(hw), offset(leo)),
+            })
             .collect::<Vec<_>>()
             .join(",")
     });
+
+    /// An offset, or `-` while it is not known (`-1` on the wire).
+    fn offset(value: i64) -> String {
+        if value < 0 {
+            "-".into()
+        } else {
+            value.to_string()
+        }
+    }
 
     /// `partition list`.
     pub const LIST: &[Column<Row>] = &[
@@ -482,6 +528,13 @@ mod tests {
         assert_eq!(human_bytes(1024), "1 KiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(10 << 30), "10 GiB");
+        assert_eq!(exact_bytes(0), "0 B");
+        assert_eq!(exact_bytes(1500), "1500 B");
+        assert_eq!(exact_bytes(10_000_000), "10 MB");
+        assert_eq!(exact_bytes(1 << 30), "1 GiB");
+        assert_eq!(exact_bytes(1_024_000), "1000 KiB");
+        assert_eq!(exact_bytes(1_000_000_000), "1 GB");
+        assert_eq!(exact_bytes(3 << 20), "3 MiB");
         assert_eq!(human_secs(7 * 86_400), "1w");
         assert_eq!(human_secs(5400), "90m");
         assert_eq!(human_secs(3601), "3601s");

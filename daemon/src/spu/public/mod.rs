@@ -4,7 +4,7 @@
 //!
 //! | key | file | |
 //! |---|---|---|
-//! | 18 | here | ApiVersions: the SPU table, `(0,0,24) (1002,24,24) (1003,0,24) (1005,0,0)` |
+//! | 18 | here | ApiVersions: the SPU table, `(0,0,25) (1002,24,25) (1003,0,25) (1005,0,0)` |
 //! | 0 | [`produce`] | Produce: append batches, one answer entry per request entry |
 //! | 1002 | [`fetch_offsets`] | FetchOffsets: log start and high watermark |
 //! | 1003 | [`stream_fetch`] | StreamFetch: a session pushing batches as they are written |
