@@ -493,3 +493,59 @@ fn no_metrics_runs_without_the_endpoint() {
     assert!(!log.contains("metrics and health endpoint"), "{log}");
     assert!(!log.contains("--metrics-addr"), "{log}");
 }
+
+#[test]
+fn listeners_count_their_connections_streams_and_refusals() {
+    let (_dir, daemon, mut spu) =
+        daemon_with_topic(&["--max-connections-per-peer", "3"], "listened", 1);
+    let metrics = daemon.metrics.unwrap();
+    produce(&mut spu, "listened", &records(0, 5, 10), 5);
+    // Two streams on the SPU's public port, open until the client goes.
+    for _ in 0..2 {
+        let corr = spu
+            .stream_fetch(&StreamFetchRequest::new("listened", 0, 0))
+            .unwrap();
+        assert!(spu.stream_frame(corr).unwrap().error_code.is_ok());
+    }
+    // The set-up's own SC connections are gone first.
+    scrape_until(metrics, "no SC connection left", CONVERGE, |m| {
+        m.value("fluvio_connections_open", &[("listener", "SC public")]) == Some(0.0)
+    });
+    // Three connections to the SC's public port from one address fill its per-peer
+    // limit; the fourth is accepted and closed at once.
+    let held: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(daemon.public).unwrap())
+        .collect();
+    let m = scrape_until(metrics, "the fourth connection refused", CONVERGE, |m| {
+        m.value(
+            "fluvio_connections_refused_total",
+            &[("listener", "SC public"), ("limit", "per_peer")],
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        m.value("fluvio_connections_open", &[("listener", "SC public")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.value(
+            "fluvio_connections_refused_total",
+            &[("listener", "SC public"), ("limit", "total")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.value("fluvio_streams_open", &[("listener", "SPU public")]),
+        Some(2.0)
+    );
+    drop(held);
+    drop(spu);
+    scrape_until(
+        metrics,
+        "the streams and connections closed",
+        CONVERGE,
+        |m| {
+            m.value("fluvio_streams_open", &[("listener", "SPU public")]) == Some(0.0)
+                && m.value("fluvio_connections_open", &[("listener", "SC public")]) == Some(0.0)
+        },
+    );
+}
