@@ -489,6 +489,8 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             SPUS_ONLINE_WAIT.as_secs()
         );
     }
+    // Consumers with a consumer id need `consumer-offset` as soon as the daemon is ready.
+    sc.controller.ensure_offsets_topic(&ids, false).await;
     info!(
         "fluvio-daemon ready: SC public {}, private {}; {} SPU(s)",
         sc.public_addr,

@@ -107,10 +107,21 @@ impl Admin {
         &self,
         filters: &[String],
     ) -> Result<Vec<Metadata<S>>, ClientError> {
+        self.list_system(filters, false).await
+    }
+
+    /// [`Admin::list`], with system objects (the topic `consumer-offset`) when `system`.
+    pub async fn list_system<S: ObjectSpec>(
+        &self,
+        filters: &[String],
+        system: bool,
+    ) -> Result<Vec<Metadata<S>>, ClientError> {
         let version =
             self.socket
                 .version_for(sc_keys::LIST, MIN_LIST_VERSION, MAX_OBJECT_VERSION)?;
-        let body = ObjectListRequest::of::<S>(ListRequest::with_names(filters.iter().cloned()));
+        let mut request = ListRequest::with_names(filters.iter().cloned());
+        request.system = system;
+        let body = ObjectListRequest::of::<S>(request);
         let reply = self.socket.request(sc_keys::LIST, version, &body).await?;
         match self.decode(sc_keys::LIST, version, reply)? {
             ScResponse::List(list) => S::unwrap_list(list).map_err(|other| {

@@ -36,6 +36,10 @@ impl Fluvio {
         self.routing.metadata()
     }
 
+    pub(crate) fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
     /// A producer for `topic`, which must exist and be placed.
     pub async fn topic_producer(
         &self,

@@ -78,6 +78,10 @@ pub enum CommandError {
         partition: u32,
         ranges: usize,
     },
+    #[error(
+        "consumer '{consumer}' has no committed offsets{scope}; `fluvio consumer list` shows the consumers that have"
+    )]
+    NoConsumerOffsets { consumer: String, scope: String },
     #[error("cannot write completions for {shell}: {source}")]
     Completions {
         shell: String,

@@ -7,13 +7,14 @@
 //! * Rendering [`Output`] as text, JSON or YAML is the job of `render`, the layer above.
 //!
 //! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
-//! [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
+//! [`consumer`], [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
 
 pub mod advanced;
 pub mod auth_token;
 pub mod benchmark;
 pub mod cluster;
 pub mod consume;
+pub mod consumer;
 pub mod error;
 pub mod interactive;
 pub mod output;
@@ -94,6 +95,9 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Read records from a topic, following new ones unless told to stop.
     Consume(consume::ConsumeArgs),
+    /// List and delete the offsets consumers committed (`consume --consumer NAME`).
+    #[command(subcommand)]
+    Consumer(consumer::ConsumerCmd),
     /// An interactive session: every command without `fluvio`, completion, history;
     /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
     Repl(interactive::ReplArgs),
@@ -148,6 +152,7 @@ impl Command {
             Command::Partition(cmd) => cmd.output(),
             Command::Spu(cmd) => cmd.output(),
             Command::AuthToken(cmd) => cmd.output(),
+            Command::Consumer(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
             Command::Profile(args) => args.output(),
@@ -350,6 +355,7 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Version(args) => version::execute(args, ctx).await,
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
+        Command::Consumer(cmd) => consumer::execute(cmd, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
         Command::Cluster(cmd) => cluster::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),

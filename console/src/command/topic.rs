@@ -97,6 +97,9 @@ impl From<TopicCompression> for CompressionAlgorithm {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Show system topics too (`consumer-offset`, where consumers' offsets live).
+    #[arg(long)]
+    pub system: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -146,7 +149,7 @@ impl TopicCmd {
 pub async fn execute(cmd: TopicCmd, ctx: &Context) -> Result<Output, CommandError> {
     match cmd {
         TopicCmd::Create(args) => create(args, ctx).await,
-        TopicCmd::List(_) => list(ctx).await,
+        TopicCmd::List(args) => list(args, ctx).await,
         TopicCmd::Describe(args) => describe(args, ctx).await,
         TopicCmd::Delete(args) => delete(args, ctx).await,
         TopicCmd::AddPartition(args) => add_partition(args, ctx).await,
@@ -307,8 +310,12 @@ pub fn parse_assignment(text: &str) -> Result<Vec<PartitionMap>, String> {
 type Topic = Metadata<TopicSpec>;
 type Partition = Metadata<PartitionSpec>;
 
-async fn list(ctx: &Context) -> Result<Output, CommandError> {
-    let mut topics = ctx.admin().await?.list::<TopicSpec>(&[]).await?;
+async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let mut topics = ctx
+        .admin()
+        .await?
+        .list_system::<TopicSpec>(&[], args.system)
+        .await?;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Output::report(Report::listing(
         table::topic::LIST,

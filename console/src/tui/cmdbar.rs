@@ -10,6 +10,7 @@ use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
 use crate::command::cluster::ClusterCmd;
 use crate::command::consume::ConsumeArgs;
+use crate::command::consumer::ConsumerCmd;
 use crate::command::profile::{ProfileArgs, ProfileCmd};
 use crate::command::spu::SpuCmd;
 use crate::command::topic::TopicCmd;
@@ -245,6 +246,7 @@ pub fn effect(command: &Command) -> Effect {
         | Command::Partition(_)
         | Command::Spu(SpuCmd::List(_))
         | Command::AuthToken(AuthTokenCmd::List(_))
+        | Command::Consumer(ConsumerCmd::List(_))
         | Command::Advanced(AdvancedCmd::Metadata(_) | AdvancedCmd::Generate(_))
         | Command::Version(_)
         | Command::Profile(ProfileArgs {
@@ -260,6 +262,10 @@ pub fn effect(command: &Command) -> Effect {
         )),
         Command::AuthToken(AuthTokenCmd::Delete(args)) => Effect::Destroys(format!(
             "Delete auth token '{}'? SPUs using it can no longer register.",
+            args.name
+        )),
+        Command::Consumer(ConsumerCmd::Delete(args)) => Effect::Destroys(format!(
+            "Delete the committed offsets of consumer '{}'? It then starts where its start flags say.",
             args.name
         )),
         Command::Consume(_) => Effect::Reads,
@@ -368,6 +374,7 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
         ("partitions", 1) => return Request::Show(View::Partitions),
         ("tokens" | "auth-tokens", 1) => return Request::Show(View::Tokens),
         ("metadata", 1) => return Request::Show(View::Metadata),
+        ("consumers", 1) => return Request::Show(View::Consumers),
         ("tail", 1) => return Request::Show(View::Tail),
         ("tail", _) => {
             return match TailCmd::try_parse_from(words) {

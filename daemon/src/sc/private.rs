@@ -467,7 +467,20 @@ fn full_update(
                 .collect(),
             removed: Vec::new(),
         },
+        offsets_leader: stores
+            .partitions
+            .get(&offsets_partition_name())
+            .map(|p| p.spec.leader),
     }
+}
+
+/// `consumer-offset-0`, whose leader every SPU is told.
+fn offsets_partition_name() -> String {
+    format!(
+        "{}-{}",
+        protocol::spu::CONSUMER_OFFSET_TOPIC,
+        protocol::spu::CONSUMER_OFFSET_PARTITION
+    )
 }
 
 /// The control stream of one SPU: everything now, then SPU and replica changes.
@@ -515,6 +528,11 @@ async fn control_stream(
                         // The replication state now (at least as new as the batch's).
                         let stores = store.read(|s| s.replication.clone()).await;
                         for event in &batch.events {
+                            if let Event::Update(p) = event
+                                && p.name == offsets_partition_name()
+                            {
+                                update.offsets_leader = Some(p.spec.leader);
+                            }
                             match event {
                                 Event::Update(p) if p.spec.replicas.contains(&spu) => {
                                     let repl = stores.get(&p.name).cloned().unwrap_or_else(|| ReplicationState {
@@ -543,7 +561,8 @@ async fn control_stream(
             let empty = update.spus.spus.is_empty()
                 && update.spus.deleted.is_empty()
                 && update.replicas.replicas.is_empty()
-                && update.replicas.removed.is_empty();
+                && update.replicas.removed.is_empty()
+                && update.offsets_leader.is_none();
             if !empty && sink.respond(corr, version, &update).await.is_err() {
                 debug!(spu, "control stream ended");
                 return;

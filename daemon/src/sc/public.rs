@@ -141,8 +141,8 @@ impl PublicService {
     async fn delete(&self, request: ObjectDeleteRequest) -> Status {
         let name = request.key_name();
         let result = match request {
-            ObjectDeleteRequest::Topic(DeleteRequest { key, .. }) => {
-                self.controller.delete_topic(&key).await
+            ObjectDeleteRequest::Topic(DeleteRequest { key, force }) => {
+                self.controller.delete_topic(&key, force).await
             }
             ObjectDeleteRequest::CustomSpu(DeleteRequest { key, .. }) => {
                 self.controller.unregister_custom_spu(&key).await
@@ -206,8 +206,22 @@ fn filtered<S: ObjectSpec>(items: Vec<Metadata<S>>, request: &ListRequest) -> Li
 fn list_response(stores: &Stores, request: &ObjectListRequest) -> protocol::sc::ObjectListResponse {
     use protocol::sc::ObjectListResponse as R;
     match request {
-        ObjectListRequest::Topic(r) => R::Topic(filtered(views::topics(stores), r)),
-        ObjectListRequest::Partition(r) => R::Partition(filtered(views::partitions(stores), r)),
+        // System objects only when asked for (`topic list --system`), as Fluvio does;
+        // watches carry them, since clients find `consumer-offset-0` there.
+        ObjectListRequest::Topic(r) => R::Topic(filtered(
+            views::topics(stores)
+                .into_iter()
+                .filter(|t| r.system || !t.spec.system)
+                .collect(),
+            r,
+        )),
+        ObjectListRequest::Partition(r) => R::Partition(filtered(
+            views::partitions(stores)
+                .into_iter()
+                .filter(|p| r.system || !p.spec.system)
+                .collect(),
+            r,
+        )),
         ObjectListRequest::Spu(r) => R::Spu(filtered(views::spus(stores), r)),
         ObjectListRequest::CustomSpu(r) => R::CustomSpu(filtered(views::custom_spus(stores), r)),
         ObjectListRequest::AuthToken(r) => R::AuthToken(filtered(views::tokens(stores), r)),

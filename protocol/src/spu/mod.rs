@@ -8,9 +8,9 @@
 //! | 1002 | [`FetchOffsetsRequest`] | [`FetchOffsetsResponse`] | |
 //! | 1003 | [`StreamFetchRequest`] | [`StreamFetchResponse`] | a stream of frames |
 //! | 1005 | [`UpdateOffsetsRequest`] | [`UpdateOffsetsResponse`] | v0 |
-//! | 1006 | [`UpdateConsumerOffsetRequest`] | [`UpdateConsumerOffsetResponse`] | not served |
-//! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | not served |
-//! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | not served |
+//! | 1006 | [`UpdateConsumerOffsetRequest`] | [`UpdateConsumerOffsetResponse`] | v23-24 |
+//! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | v23-24 |
+//! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | v23-24 |
 //! | 1090 | [`VerifyReplicaRequest`] | [`VerifyReplicaResponse`] | ours: scrub a replica, v0 |
 //!
 //! A server reads the [`RequestHeader`], then [`SpuRequest::decode`] (or both at once with

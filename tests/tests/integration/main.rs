@@ -10,6 +10,7 @@ mod cli_roundtrip;
 mod cli_soak;
 mod cli_tour;
 mod client_library;
+mod consumer_offsets;
 mod decode_bounds;
 mod fluvio_spellings;
 mod integrity;

@@ -210,6 +210,9 @@ async fn exchange(
                 let (at, body) = frame?;
                 if at == CONTROL_CORR {
                     let update: ControlUpdate = decode(&body)?;
+                    if let Some(leader) = update.offsets_leader {
+                        replicas.consumer_offsets().set_leader(leader);
+                    }
                     let changed = state.apply(update);
                     replicas.set_spus(&state.spus);
                     if changed {

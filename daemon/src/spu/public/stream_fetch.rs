@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use protocol::api::ErrorCode;
-use protocol::spu::StreamFetchRequest;
 use protocol::spu::StreamFetchResponse;
+use protocol::spu::{OffsetKey, ReplicaKey, StreamFetchRequest};
 use protocol::{Encode, EncodeError, Version};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -50,6 +50,10 @@ pub struct Streams {
     /// The last id issued; ids start at 1.
     last_id: u32,
     live: HashMap<u32, StreamHandle>,
+    /// The consumer each session with a consumer id serves: UpdateConsumerOffset (1006)
+    /// names a session, and may come after its stream has ended. The newest
+    /// [`MAX_STREAMS_PER_CONNECTION`] are kept.
+    consumers: std::collections::BTreeMap<u32, OffsetKey>,
 }
 
 #[derive(Debug)]
@@ -72,6 +76,23 @@ impl Streams {
                 true
             }
             None => id >= 1 && id <= self.last_id,
+        }
+    }
+
+    /// Was session `id` ever issued on this connection?
+    pub fn acknowledge_known(&self, id: u32) -> bool {
+        id >= 1 && id <= self.last_id
+    }
+
+    /// The consumer (and partition) session `id` serves, if it has a consumer id.
+    pub fn consumer(&self, id: u32) -> Option<&OffsetKey> {
+        self.consumers.get(&id)
+    }
+
+    fn remember_consumer(&mut self, id: u32, key: OffsetKey) {
+        self.consumers.insert(id, key);
+        while self.consumers.len() > MAX_STREAMS_PER_CONNECTION {
+            self.consumers.pop_first();
         }
     }
 
@@ -207,6 +228,15 @@ pub async fn start(
                 .await;
         }
     };
+    if let Some(consumer_id) = request.consumer_id.clone().filter(|c| !c.is_empty()) {
+        streams.remember_consumer(
+            stream_id,
+            OffsetKey {
+                replica_id: ReplicaKey::new(request.topic.clone(), request.partition),
+                consumer_id,
+            },
+        );
+    }
     let (acks, acks_rx) = watch::channel(None);
     let span = crate::spu::replica::span(partition.key());
     let task = tokio::spawn(tracing::Instrument::instrument(

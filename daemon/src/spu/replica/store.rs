@@ -90,6 +90,8 @@ pub struct ReplicaStore {
     /// in-sync set.
     replica_lag: RwLock<Duration>,
     max_frame_bytes: usize,
+    /// Committed consumer offsets (served while this SPU leads `consumer-offset-0`).
+    consumer_offsets: crate::spu::offsets::ConsumerOffsets,
     /// Test fault injection: while this file exists, follower streams send nothing.
     #[cfg(feature = "fault-injection")]
     fault_hold: RwLock<Option<PathBuf>>,
@@ -125,10 +127,15 @@ impl ReplicaStore {
             followers: Mutex::default(),
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            consumer_offsets: Default::default(),
             #[cfg(feature = "fault-injection")]
             fault_hold: RwLock::default(),
             linked: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    pub fn consumer_offsets(&self) -> &crate::spu::offsets::ConsumerOffsets {
+        &self.consumer_offsets
     }
 
     /// See `--fault-hold-replication`.

@@ -9,6 +9,8 @@
 //!   stream ends with the same error when leadership moves on.
 //! * FollowerOffsetUpdate (2102): the follower's log end after an append.
 //! * EpochEndOffset (2103): where an epoch ends here, for a follower's truncation.
+//! * CommitConsumerOffset (2104): a consumer's offset committed on another SPU, stored
+//!   here as leader of `consumer-offset-0` (see [`crate::spu::offsets`]).
 //! * ApiVersions (18): the SPU's table, as before.
 //!
 //! Fault injection for tests (`--fault-hold-replication <file>`, only in builds with the
@@ -24,8 +26,9 @@ use bytes::Bytes;
 use protocol::api::versions::API_VERSIONS_KEY;
 use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode};
 use protocol::internal::{
-    EpochEndOffsetRequest, EpochEndOffsetResponse, FollowerFetchRequest, FollowerFetchResponse,
-    FollowerOffsetUpdateRequest, FollowerOffsetUpdateResponse, SpuPrivateRequest,
+    CommitConsumerOffsetResponse, EpochEndOffsetRequest, EpochEndOffsetResponse,
+    FollowerFetchRequest, FollowerFetchResponse, FollowerOffsetUpdateRequest,
+    FollowerOffsetUpdateResponse, SpuPrivateRequest,
 };
 use protocol::record::RecordSet;
 use protocol::{DecodeError, Reader, Version};
@@ -136,6 +139,23 @@ impl Service for PrivateService {
             }
             SpuPrivateRequest::EpochEndOffset(ask) => {
                 let response = epoch_end_offset(&self.store, &ask);
+                session.sink.respond(corr, version, &response).await
+            }
+            SpuPrivateRequest::CommitConsumerOffset(commit) => {
+                // Only stored here: a forwarded commit is never forwarded again.
+                let error_code = match self
+                    .store
+                    .consumer_offsets()
+                    .put(&self.store, commit.key, commit.offset)
+                    .await
+                {
+                    Ok(()) => ErrorCode::None,
+                    Err(err) => {
+                        debug!(peer = %session.peer, %err, "forwarded consumer offset refused");
+                        err.error_code()
+                    }
+                };
+                let response = CommitConsumerOffsetResponse { error_code };
                 session.sink.respond(corr, version, &response).await
             }
         }
