@@ -62,12 +62,12 @@ struct Common {
     #[arg(long)]
     log: Option<String>,
     /// Log line format: text (for people) or json (one object per line, for log shippers).
-    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = LogFormat::Text)]
     log_format: LogFormat,
     /// Serve /metrics, /healthz and /readyz over HTTP here (one endpoint for every role of
     /// the process). Default without a subcommand: 127.0.0.1:9644, skipped with a warning
     /// if taken; `sc` and `spu` serve it only when given.
-    #[arg(long, conflicts_with = "no_metrics")]
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_metrics")]
     metrics_addr: Option<SocketAddr>,
     /// Run without the metrics and health endpoint, and count nothing.
     #[arg(long)]

@@ -54,10 +54,11 @@ pub struct RefusedLabels {
     pub limit: String,
 }
 
+/// Static strings: these label every request, and a lookup should not allocate.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ApiLabels {
-    pub listener: String,
-    pub api: String,
+    pub listener: &'static str,
+    pub api: &'static str,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -412,14 +413,14 @@ pub fn api_name(listener: &str, api_key: u16) -> &'static str {
 }
 
 /// One request handled on `listener`: counted, and its time observed.
-pub fn request_done(listener: &str, api_key: u16, started: Instant) {
+pub fn request_done(listener: &'static str, api_key: u16, started: Instant) {
     if !enabled() {
         return;
     }
     let m = get();
     let labels = ApiLabels {
-        listener: listener.to_string(),
-        api: api_name(listener, api_key).to_string(),
+        listener,
+        api: api_name(listener, api_key),
     };
     m.requests.get_or_create(&labels).inc();
     m.request_seconds

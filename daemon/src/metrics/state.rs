@@ -1,6 +1,7 @@
 //! Gauges read from the live state at scrape time: each SPU's replicas (offsets, size,
-//! segments, in-sync set, follower lag, leader epoch, leadership) and the SC's stores
-//! (objects per kind, SPUs by state). The roles a process hosts register here when they
+//! segments, in-sync set, follower lag, leader epoch, leadership), the consumers'
+//! committed offsets and lag (on the SPU that keeps them) and the SC's stores (objects
+//! per kind, SPUs by state). The roles a process hosts register here when they
 //! start ([`register_sc`], [`register_spu`]); a scrape reads whatever is registered and
 //! still alive.
 
@@ -53,6 +54,13 @@ struct FollowerLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ConsumerLabels {
+    consumer: String,
+    topic: String,
+    partition: u32,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     kind: String,
 }
@@ -92,10 +100,24 @@ pub struct ScFigures {
     pub spus_init: usize,
 }
 
+/// One consumer's committed offset of one partition, as the leader of the consumer
+/// offsets keeps it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerFigures {
+    pub consumer: String,
+    pub topic: String,
+    pub partition: u32,
+    /// The offset of the last record the consumer processed.
+    pub committed: i64,
+    /// Records after it up to the high watermark, when this SPU hosts the partition.
+    pub lag: Option<i64>,
+}
+
 /// Everything read at one scrape.
 #[derive(Debug, Default)]
 pub struct Snapshot {
     pub replicas: Vec<ReplicaFigures>,
+    pub consumers: Vec<ConsumerFigures>,
     pub sc: Option<ScFigures>,
 }
 
@@ -113,11 +135,19 @@ impl Snapshot {
             )
         };
         let replicas = spus.iter().flat_map(|s| replica_figures(s)).collect();
+        let mut consumers = Vec::new();
+        for store in &spus {
+            consumers.extend(consumer_figures(store).await);
+        }
         let sc = match sc {
             Some(controller) => Some(controller.store().read(sc_figures).await),
             None => None,
         };
-        Snapshot { replicas, sc }
+        Snapshot {
+            replicas,
+            consumers,
+            sc,
+        }
     }
 
     pub fn encode(&self, out: &mut String) -> std::fmt::Result {
@@ -211,6 +241,31 @@ impl Snapshot {
                 lag,
             );
         }
+        if !self.consumers.is_empty() {
+            let committed = Family::<ConsumerLabels, Gauge>::default();
+            let lag = Family::<ConsumerLabels, Gauge>::default();
+            for c in &self.consumers {
+                let labels = ConsumerLabels {
+                    consumer: c.consumer.clone(),
+                    topic: c.topic.clone(),
+                    partition: c.partition,
+                };
+                committed.get_or_create(&labels).set(c.committed);
+                if let Some(records) = c.lag {
+                    lag.get_or_create(&labels).set(records);
+                }
+            }
+            registry.register(
+                "fluvio_consumer_committed_offset",
+                "Offset of the last record a consumer committed as processed",
+                committed,
+            );
+            registry.register(
+                "fluvio_consumer_lag_records",
+                "Records after a consumer's committed offset up to the high watermark",
+                lag,
+            );
+        }
         if let Some(sc) = &self.sc {
             let objects = Family::<KindLabels, Gauge>::default();
             for (kind, n) in [
@@ -289,6 +344,33 @@ fn replica_figures(store: &ReplicaStore) -> Vec<ReplicaFigures> {
                 in_sync,
                 follower_lag,
             })
+        })
+        .collect()
+}
+
+/// The committed offsets, from the SPU that leads the consumer offsets (the others
+/// have none to give); the lag where this SPU hosts the consumed partition.
+async fn consumer_figures(store: &ReplicaStore) -> Vec<ConsumerFigures> {
+    let offsets = store.consumer_offsets();
+    if offsets.leader() != Some(store.spu()) {
+        return Vec::new();
+    }
+    let Ok(list) = offsets.list(store, |_| true).await else {
+        return Vec::new();
+    };
+    list.into_iter()
+        .map(|c| {
+            let lag = store
+                .get(&c.replica_id)
+                .and_then(|p| p.offsets().ok())
+                .map(|o| (o.hw - (c.offset + 1)).max(0));
+            ConsumerFigures {
+                consumer: c.consumer_id,
+                topic: c.replica_id.topic,
+                partition: c.replica_id.partition,
+                committed: c.offset,
+                lag,
+            }
         })
         .collect()
 }

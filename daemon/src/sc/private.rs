@@ -241,7 +241,14 @@ async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: b
             crate::metrics::leaders_elected(leaders_changed(stores, &moves));
             for m in &moves {
                 if let Mutation::PutPartition(p) = m {
-                    info!(spu = id, partition = %p.name, leader = p.spec.leader, "new leader elected");
+                    let (topic, partition) = split_partition_name(&p.name).unzip();
+                    info!(
+                        spu = id,
+                        topic,
+                        partition,
+                        leader = p.spec.leader,
+                        "new leader elected"
+                    );
                 }
             }
             mutations.extend(moves);

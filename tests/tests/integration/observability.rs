@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use protocol::spu::{Isolation, StreamFetchRequest};
+use tests::cli::{fluvio, fluvio_stdin};
 use tests::client::ScClient;
 use tests::cluster::{CONVERGE, Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
 use tests::metrics::{get, scrape, scrape_until};
@@ -125,8 +126,8 @@ fn produced_records_and_their_bytes_show_in_the_partition_metrics() {
         ),
         Some(13.0)
     );
-    // SC state, read from its stores at scrape time: our topic and the system topic
-    // `consumer-offset` that every cluster has.
+    // SC state, read from its stores at scrape time: ours and the system topic
+    // `consumer-offset`, one partition each.
     assert_eq!(
         m.value("fluvio_sc_objects", &[("kind", "topic")]),
         Some(2.0)
@@ -361,6 +362,8 @@ fn a_killed_follower_shows_in_the_in_sync_count_and_its_lag() {
     assert!(wanted.len() > 20, "{wanted:?}");
     let missing: Vec<&String> = wanted
         .iter()
+        // Consumer metrics are checked where a consumer committed.
+        .filter(|name| !name.starts_with("fluvio_consumer_"))
         .filter(|name| !m.families.contains(name) && !sc.families.contains(name))
         .collect();
     assert!(
@@ -400,12 +403,12 @@ fn json_log_lines_parse_and_carry_the_partition() {
                 .as_array()
                 .and_then(|spans| spans.iter().find(|s| s["name"] == "replica"))
                 .unwrap_or_else(|| panic!("no replica span: {line}"));
-            if span["topic"] == "consumer-offset" {
-                continue;
+            assert!(span["partition"].is_u64(), "{line}");
+            // The system topic `consumer-offset` has its lines too.
+            if span["topic"] == "logged" {
+                assert!(span["partition"] == 0 || span["partition"] == 1, "{line}");
+                replica_lines += 1;
             }
-            assert_eq!(span["topic"], "logged", "{line}");
-            assert!(span["partition"] == 0 || span["partition"] == 1, "{line}");
-            replica_lines += 1;
         }
     }
     assert_eq!(replica_lines, 4, "two partitions, two lines each:\n{log}");
@@ -490,4 +493,121 @@ fn an_explicit_metrics_address_that_is_taken_stops_the_daemon() {
             && log.contains("--metrics-addr"),
         "{log}"
     );
+}
+
+#[test]
+fn no_metrics_runs_without_the_endpoint() {
+    let dir = temp_dir();
+    let daemon = Daemon::start_with_args(Role::AllInOne { spus: 1 }, dir.path(), &["--no-metrics"]);
+    assert!(daemon.metrics.is_none());
+    let log = daemon.log();
+    assert!(log.contains("fluvio-daemon ready"), "{log}");
+    assert!(!log.contains("metrics and health endpoint"), "{log}");
+    assert!(!log.contains("--metrics-addr"), "{log}");
+}
+
+#[test]
+fn listeners_count_their_connections_streams_and_refusals() {
+    let (_dir, daemon, mut spu) =
+        daemon_with_topic(&["--max-connections-per-peer", "3"], "listened", 1);
+    let metrics = daemon.metrics.unwrap();
+    produce(&mut spu, "listened", &records(0, 5, 10), 5);
+    // Two streams on the SPU's public port, open until the client goes.
+    for _ in 0..2 {
+        let corr = spu
+            .stream_fetch(&StreamFetchRequest::new("listened", 0, 0))
+            .unwrap();
+        assert!(spu.stream_frame(corr).unwrap().error_code.is_ok());
+    }
+    // The set-up's own SC connections are gone first.
+    scrape_until(metrics, "no SC connection left", CONVERGE, |m| {
+        m.value("fluvio_connections_open", &[("listener", "SC public")]) == Some(0.0)
+    });
+    // Three connections to the SC's public port from one address fill its per-peer
+    // limit; the fourth is accepted and closed at once.
+    let held: Vec<std::net::TcpStream> = (0..4)
+        .map(|_| std::net::TcpStream::connect(daemon.public).unwrap())
+        .collect();
+    let m = scrape_until(metrics, "the fourth connection refused", CONVERGE, |m| {
+        m.value(
+            "fluvio_connections_refused_total",
+            &[("listener", "SC public"), ("limit", "per_peer")],
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        m.value("fluvio_connections_open", &[("listener", "SC public")]),
+        Some(3.0)
+    );
+    assert_eq!(
+        m.value(
+            "fluvio_connections_refused_total",
+            &[("listener", "SC public"), ("limit", "total")]
+        ),
+        Some(0.0)
+    );
+    assert_eq!(
+        m.value("fluvio_streams_open", &[("listener", "SPU public")]),
+        Some(2.0)
+    );
+    drop(held);
+    drop(spu);
+    scrape_until(
+        metrics,
+        "the streams and connections closed",
+        CONVERGE,
+        |m| {
+            m.value("fluvio_streams_open", &[("listener", "SPU public")]) == Some(0.0)
+                && m.value("fluvio_connections_open", &[("listener", "SC public")]) == Some(0.0)
+        },
+    );
+}
+
+#[test]
+fn a_consumers_committed_offset_and_lag_show_on_the_spu_that_keeps_them() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let metrics = daemon.metrics.unwrap();
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "tracked"]).ok();
+    let input: String = (0..10).map(|i| format!("r{i}\n")).collect();
+    fluvio_stdin(&sc, &["produce", "tracked"], input.as_bytes()).ok();
+    // Prints (and commits) the first four records: offsets 0 to 3.
+    fluvio(
+        &sc,
+        &[
+            "consume",
+            "tracked",
+            "--consumer",
+            "reader",
+            "-B",
+            "-n",
+            "4",
+        ],
+    )
+    .ok();
+    let labels = [
+        ("consumer", "reader"),
+        ("topic", "tracked"),
+        ("partition", "0"),
+    ];
+    let m = scrape_until(metrics, "the consumer's committed offset", CONVERGE, |m| {
+        m.value("fluvio_consumer_committed_offset", &labels) == Some(3.0)
+    });
+    assert_eq!(
+        m.value("fluvio_consumer_lag_records", &labels),
+        Some(6.0),
+        "offsets 4 to 9 are still to read"
+    );
+    let dashboard = std::fs::read_to_string(
+        tests::workspace_root().join("deploy/grafana/fluvio-dashboard.json"),
+    )
+    .unwrap();
+    let consumer_metrics: Vec<String> = metric_names(&dashboard)
+        .into_iter()
+        .filter(|name| name.starts_with("fluvio_consumer_"))
+        .collect();
+    assert_eq!(consumer_metrics.len(), 2, "{consumer_metrics:?}");
+    for name in consumer_metrics {
+        assert!(m.families.contains(&name), "{name} not served");
+    }
 }
