@@ -73,6 +73,11 @@ pub enum Effect {
     RunCommand { line: String, cli: Box<Cli> },
 }
 
+/// How long a message stays in the message line.
+const MESSAGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an error stays: longer, it is worth reading.
+const ERROR_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The screen's rows: tabs, body, message line, footer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
@@ -117,6 +122,11 @@ pub struct App {
     cmdbar: CommandBar,
     /// The last result or error, in the message line.
     message: Option<(String, bool)>,
+    /// The tick that first saw the message; it goes [`MESSAGE_TTL`] (errors
+    /// [`ERROR_TTL`]) after.
+    message_seen: Option<Instant>,
+    /// The REPL's completer, for Tab in the `:` bar; built on first use.
+    completer: Option<crate::repl::complete::Completer>,
     disconnected: Option<String>,
     effects: Vec<Effect>,
     quit: bool,
@@ -141,6 +151,8 @@ impl App {
             popup: None,
             cmdbar: CommandBar::default(),
             message: None,
+            message_seen: None,
+            completer: None,
             disconnected: None,
             effects: Vec::new(),
             quit: false,
@@ -202,6 +214,7 @@ impl App {
             }
             AppEvent::Input(_) => {}
             AppEvent::Tick(now) => {
+                self.expire_message(now);
                 let partitions = &self.cluster.partitions;
                 self.rates.sample(
                     now,
@@ -328,6 +341,7 @@ impl App {
                     self.run_line(&line, false);
                 }
                 Action::Close => self.cmdbar.close(),
+                Action::Complete => self.complete_command(),
                 Action::HistoryPrev => self.cmdbar.history_prev(),
                 Action::HistoryNext => self.cmdbar.history_next(),
                 Action::DeleteChar => self.cmdbar.backspace(),
@@ -387,6 +401,7 @@ impl App {
                 })
             }
             Action::CommandBar => self.cmdbar.open(),
+            Action::Dismiss => self.message = None,
             Action::NextView => self.view = view.next(),
             Action::PrevView => self.view = view.prev(),
             Action::Show(target) => self.view = target,
@@ -518,6 +533,13 @@ impl App {
             }
             Request::Show(view) => self.view = view,
             Request::Tail(source) => self.start_tail(source),
+            Request::TailKeepingFilter(source) => {
+                self.next_tail_id += 1;
+                let id = self.next_tail_id;
+                self.tail.start_keeping_filter(id, source.clone());
+                self.effects.push(Effect::StartTail { id, source });
+                self.view = View::Tail;
+            }
             Request::Run(cli) => {
                 self.say(&format!("running: {line}"), false);
                 self.effects.push(Effect::RunCommand {
@@ -567,6 +589,58 @@ impl App {
 
     fn say(&mut self, text: &str, error: bool) {
         self.message = Some((text.to_string(), error));
+        self.message_seen = None;
+    }
+
+    /// A message stays for a while and then goes, so an old `done` or error does not
+    /// read as news; Esc clears it sooner.
+    fn expire_message(&mut self, now: Instant) {
+        let Some((_, error)) = &self.message else {
+            return;
+        };
+        let ttl = if *error { ERROR_TTL } else { MESSAGE_TTL };
+        match self.message_seen {
+            None => self.message_seen = Some(now),
+            Some(seen) if now.saturating_duration_since(seen) >= ttl => {
+                self.message = None;
+                self.message_seen = None;
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Tab in the `:` bar: the REPL's completion of the word at the end of the line. One
+    /// candidate is put in; several complete as far as they agree and are listed in the
+    /// message line.
+    fn complete_command(&mut self) {
+        let completer = self
+            .completer
+            .get_or_insert_with(crate::repl::complete::Completer::new);
+        let line = self.cmdbar.line().to_string();
+        let completion = completer.complete(&line, line.len(), &self.cluster);
+        let words = completion.words;
+        let Some(first) = words.first() else {
+            return;
+        };
+        let head = &line[..completion.start.min(line.len())];
+        if words.len() == 1 {
+            self.cmdbar
+                .set_line(format!("{head}{} ", shell_words::quote(first)));
+            return;
+        }
+        let common = words.iter().fold(first.clone(), |common, word| {
+            common
+                .chars()
+                .zip(word.chars())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect()
+        });
+        let typed = &line[completion.start.min(line.len())..];
+        if common.len() > typed.len() {
+            self.cmdbar.set_line(format!("{head}{common}"));
+        }
+        self.say(&words.join("  "), false);
     }
 
     fn on_mouse(&mut self, mouse: MouseEvent) {
@@ -717,12 +791,28 @@ impl App {
             }
         }
         let height = area.height.saturating_sub(1) as usize;
+        // Status columns are coloured by their value; no other cell is (a topic may be
+        // called `offline`).
+        let status_columns: Vec<bool> = grid
+            .header()
+            .iter()
+            .map(|h| matches!(h.as_str(), "STATUS" | "RESOLUTION"))
+            .collect();
         let rows = grid
             .rows()
             .iter()
             .skip(state.offset)
             .take(height)
-            .map(|cells| Row::new(cells.clone()));
+            .map(|cells| {
+                Row::new(cells.iter().zip(&status_columns).map(|(cell, status)| {
+                    let style = if *status {
+                        theme::status(cell)
+                    } else {
+                        Style::new()
+                    };
+                    ratatui::widgets::Cell::from(cell.clone()).style(style)
+                }))
+            });
         let table = Table::new(rows, widths.into_iter().map(Constraint::Length))
             .header(Row::new(grid.header().to_vec()).style(theme::header()))
             .column_spacing(2)

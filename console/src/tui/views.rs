@@ -24,6 +24,36 @@ pub struct Cluster {
     pub partition_states: HashMap<String, PartitionStateSpec>,
 }
 
+/// The `:` bar completes names from what the console shows, through the REPL's completer.
+impl crate::repl::complete::NameSource for Cluster {
+    fn names(&self, kind: &crate::repl::complete::NameKind) -> Vec<String> {
+        use crate::repl::complete::NameKind;
+        match kind {
+            NameKind::Topic => self.topics.iter().map(|t| t.name.clone()).collect(),
+            NameKind::Partition { topic } => {
+                let mut numbers: Vec<u32> = self
+                    .partitions
+                    .iter()
+                    .filter_map(|p| {
+                        crate::repl::names::partition_number(&p.name, topic.as_deref())
+                    })
+                    .collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                numbers.into_iter().map(|n| n.to_string()).collect()
+            }
+            NameKind::SpuId => self.spus.iter().map(|s| s.spec.id.to_string()).collect(),
+            NameKind::SpuName => self.spus.iter().map(|s| s.name.clone()).collect(),
+            NameKind::SpuAddr => self
+                .spus
+                .iter()
+                .map(|s| s.spec.public_endpoint.addr())
+                .collect(),
+            NameKind::Token => self.tokens.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
+}
+
 impl Cluster {
     pub fn set_objects(
         &mut self,
