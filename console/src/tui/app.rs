@@ -780,6 +780,10 @@ impl App {
             frame.render_widget(Paragraph::new(empty.to_string()), area);
             return;
         }
+        // Columns by priority, as the CLI fits a narrow terminal: detail goes first, whole
+        // columns rather than every column cut a little.
+        let (fitted, _) = protocol::sc::table::fit(grid, usize::from(area.width));
+        let grid = &fitted;
         let mut widths: Vec<u16> = grid
             .header()
             .iter()

@@ -10,11 +10,13 @@ use ratatui::style::{Color, Modifier, Style};
 pub fn status(label: &str) -> Style {
     match label {
         "online" | "provisioned" | "ok" => Style::new().fg(Color::Green),
-        "init" | "pending" | "deleting" | "election-leader-found" => {
-            Style::new().fg(Color::Yellow)
-        }
-        "offline" | "leader-offline" | "insufficient-resources" | "invalid-config"
-        | "out-of-storage" | "invalid" => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
+        "init" | "pending" | "deleting" | "election-leader-found" => Style::new().fg(Color::Yellow),
+        "offline"
+        | "leader-offline"
+        | "insufficient-resources"
+        | "invalid-config"
+        | "out-of-storage"
+        | "invalid" => Style::new().fg(Color::Red).add_modifier(Modifier::BOLD),
         _ => Style::new(),
     }
 }

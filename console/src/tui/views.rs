@@ -34,9 +34,7 @@ impl crate::repl::complete::NameSource for Cluster {
                 let mut numbers: Vec<u32> = self
                     .partitions
                     .iter()
-                    .filter_map(|p| {
-                        crate::repl::names::partition_number(&p.name, topic.as_deref())
-                    })
+                    .filter_map(|p| crate::repl::names::partition_number(&p.name, topic.as_deref()))
                     .collect();
                 numbers.sort_unstable();
                 numbers.dedup();
