@@ -48,11 +48,12 @@ pub fn priority(header: &str) -> u8 {
     match header {
         "NAME" | "TOPIC" | "ID" | "PARTITION" => 9,
         "STATUS" | "RESOLUTION" | "LEADER" => 8,
-        "PARTITIONS" | "REPLICAS" | "PUBLIC" | "TOKEN-NAME" => 7,
+        // RATE: the TUI's live produce rate, what its partitions view is for.
+        "PARTITIONS" | "REPLICAS" | "PUBLIC" | "TOKEN-NAME" | "RATE" => 7,
         "HW" | "LEO" | "SIZE" | "IN-SYNC-SET" | "SPU-MIN" | "SPU-MAX" => 6,
         "REASON" | "TYPE" | "RETENTION" => 5,
         "EPOCH" | "RACK" | "PRIVATE" => 4,
-        "IN-SYNC" | "LOG-START" | "IGNORE-RACK" => 3,
+        "IN-SYNC" | "LOG-START" | "IGNORE-RACK" | "TREND" => 3,
         "FOLLOWER-OFFSETS" => 2,
         // Columns added outside the lists (the TUI's rates) rank with the detail.
         _ => 4,
