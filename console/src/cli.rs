@@ -48,7 +48,7 @@ where
     if let Command::Repl(args) = &cli.command {
         return crate::repl::run(args, target, env, out, err).await;
     }
-    let ctx = Context::new(target);
+    let ctx = Context::new(target).with_config_path(env.config_path.clone());
     execute_and_print(cli.command, &ctx, env, out, err).await
 }
 

@@ -129,18 +129,24 @@ pub fn config_path() -> PathBuf {
         .join("config")
 }
 
+/// The config file's text; `Ok(None)` when there is no file (no profiles yet).
+pub fn read_if_exists(path: &Path) -> Result<Option<String>, std::io::Error> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
+}
+
 impl ConfigFile {
     /// Read the file at `path`; `Ok(None)` when there is none.
     pub fn load(path: &Path) -> Result<Option<Self>, ConfigError> {
-        let text = match std::fs::read_to_string(path) {
-            Ok(text) => text,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(source) => {
-                return Err(ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                });
-            }
+        let Some(text) = read_if_exists(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?
+        else {
+            return Ok(None);
         };
         toml::from_str(&text)
             .map(Some)

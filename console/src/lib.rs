@@ -8,7 +8,8 @@
 //!   result or an error.
 //! * [`render`]: a command's typed output as tables, JSON or YAML.
 //! * [`command`]: the one command tree (with the flags of `repl`, `tui` and `benchmark`)
-//!   and its executor; [`config`]: which SC to talk to.
+//!   and its executor; [`config`]: which SC to talk to; [`profiles`]: the config file's
+//!   profiles, edited in place by `fluvio profile`.
 //! * [`client`]: the client library, a crate of its own, so that it cannot depend on
 //!   anything above it.
 
@@ -17,6 +18,7 @@ pub use client;
 pub mod command;
 pub mod config;
 pub mod frontend;
+pub mod profiles;
 pub mod render;
 pub mod repl;
 pub mod tui;

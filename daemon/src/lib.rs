@@ -12,8 +12,12 @@
 //!   follower, public port.
 //! - `storage`: replica logs (segments, index, recovery, retention, flush policy).
 //! - `sync`: poison-tolerant locks and running blocking work from async code.
+//! - `metrics`: the process's metrics (events counted where they happen, state read at
+//!   scrape time), readiness; `admin_http` serves them over HTTP.
 
+pub mod admin_http;
 pub mod kv;
+pub mod metrics;
 pub mod net;
 pub mod sc;
 pub mod spu;

@@ -61,6 +61,17 @@ struct Common {
     /// Log filter (tracing syntax, e.g. `info,daemon=debug`); RUST_LOG works too.
     #[arg(long)]
     log: Option<String>,
+    /// Log line format: text (for people) or json (one object per line, for log shippers).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+    /// Serve /metrics, /healthz and /readyz over HTTP here (one endpoint for every role of
+    /// the process). Default without a subcommand: 127.0.0.1:9644, skipped with a warning
+    /// if taken; `sc` and `spu` serve it only when given.
+    #[arg(long, conflicts_with = "no_metrics")]
+    metrics_addr: Option<SocketAddr>,
+    /// Run without the metrics and health endpoint, and count nothing.
+    #[arg(long)]
+    no_metrics: bool,
     #[command(flatten)]
     listener: ListenerArgs,
 }
@@ -220,6 +231,47 @@ struct SpuArgs {
     fault_hold_replication: Option<PathBuf>,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Common {
+    /// Where to serve the admin endpoint, and whether the operator chose it; `None` for
+    /// none. Only the all-in-one daemon has a default.
+    fn metrics_addr(&self, all_in_one: bool) -> Option<(SocketAddr, bool)> {
+        if self.no_metrics {
+            return None;
+        }
+        match self.metrics_addr {
+            Some(addr) => Some((addr, true)),
+            None if all_in_one => daemon::admin_http::DEFAULT_ADDR
+                .parse()
+                .ok()
+                .map(|addr| (addr, false)),
+            None => None,
+        }
+    }
+}
+
+/// Bind and start the admin endpoint if the process has one.
+async fn start_admin(
+    common: &Common,
+    all_in_one: bool,
+    shutdown: watch::Receiver<bool>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, String> {
+    let Some((addr, explicit)) = common.metrics_addr(all_in_one) else {
+        return Ok(None);
+    };
+    let Some(listener) = daemon::admin_http::bind(addr, explicit).await? else {
+        return Ok(None);
+    };
+    Ok(Some(tokio::spawn(daemon::admin_http::serve(
+        listener, shutdown,
+    ))))
+}
+
 fn default_data_dir() -> PathBuf {
     std::env::var_os("HOME")
         .map(PathBuf::from)
@@ -228,18 +280,30 @@ fn default_data_dir() -> PathBuf {
         .join("data")
 }
 
-fn init_logging(filter: Option<&str>) {
+fn init_logging(filter: Option<&str>, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = match filter {
         Some(f) => EnvFilter::new(f),
         None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
     };
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_target(false)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_target(false)
+            .try_init(),
+        // One object per line: timestamp, level, target, fields (message included) and
+        // the fields of the spans it happened in (topic and partition of a replica task).
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_target(true)
+            .try_init(),
+    };
 }
 
 /// Resolves on SIGINT or SIGTERM.
@@ -260,12 +324,20 @@ async fn shutdown_signal() {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log = match &cli.role {
-        Some(Role::Sc(a)) => a.common.log.clone(),
-        Some(Role::Spu(a)) => a.common.log.clone(),
-        None => cli.all.common.log.clone(),
+    let (log, log_format) = match &cli.role {
+        Some(Role::Sc(a)) => (a.common.log.clone(), a.common.log_format),
+        Some(Role::Spu(a)) => (a.common.log.clone(), a.common.log_format),
+        None => (cli.all.common.log.clone(), cli.all.common.log_format),
     };
-    init_logging(log.as_deref());
+    init_logging(log.as_deref(), log_format);
+    let no_metrics = match &cli.role {
+        Some(Role::Sc(a)) => a.common.no_metrics,
+        Some(Role::Spu(a)) => a.common.no_metrics,
+        None => cli.all.common.no_metrics,
+    };
+    if no_metrics {
+        daemon::metrics::disable();
+    }
     let (common, listeners) = match &cli.role {
         Some(Role::Sc(a)) => (&a.common, 2),
         Some(Role::Spu(a)) => (&a.common, 2),
@@ -345,6 +417,11 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
     }
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
     let (stop, shutdown) = shutdown_channel();
+    daemon::metrics::health::expect_sc();
+    for m in &managed {
+        daemon::metrics::health::expect_spu(m.id);
+    }
+    let admin = start_admin(&args.common, true, shutdown.clone()).await?;
     let sc = server::start(
         ScConfig {
             data_dir: args.common.data_dir.clone(),
@@ -365,6 +442,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    daemon::metrics::state::register_sc(&sc.controller);
     info!(flush = %args.flush, "partition log flush policy");
     let mut spus = Vec::new();
     for m in managed {
@@ -390,7 +468,10 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
         )
         .await;
         match spu {
-            Ok(spu) => spus.push(spu),
+            Ok(spu) => {
+                daemon::metrics::state::register_spu(&spu.replicas);
+                spus.push(spu);
+            }
             Err(err) => {
                 let _ = stop.send(true);
                 sc.wait().await;
@@ -408,6 +489,8 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             SPUS_ONLINE_WAIT.as_secs()
         );
     }
+    // Consumers with a consumer id need `consumer-offset` as soon as the daemon is ready.
+    sc.controller.ensure_offsets_topic(&ids, false).await;
     info!(
         "fluvio-daemon ready: SC public {}, private {}; {} SPU(s)",
         sc.public_addr,
@@ -421,6 +504,9 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
         let _ = spu.wait().await;
     }
     sc.wait().await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     info!("stopped");
     Ok(())
 }
@@ -428,6 +514,8 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
 async fn run_sc(args: ScArgs) -> Result<(), String> {
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
     let (stop, shutdown) = shutdown_channel();
+    daemon::metrics::health::expect_sc();
+    let admin = start_admin(&args.common, false, shutdown.clone()).await?;
     let sc = server::start(
         ScConfig {
             data_dir: args.common.data_dir,
@@ -448,10 +536,14 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    daemon::metrics::state::register_sc(&sc.controller);
     shutdown_signal().await;
     info!("shutting down");
     let _ = stop.send(true);
     sc.wait().await;
+    if let Some(admin) = admin {
+        let _ = admin.await;
+    }
     info!("stopped");
     Ok(())
 }
@@ -468,6 +560,8 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
     };
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
     let (stop, shutdown) = shutdown_channel();
+    daemon::metrics::health::expect_spu(args.id);
+    let admin = start_admin(&args.common, false, shutdown.clone()).await?;
     info!(flush = %args.flush, "partition log flush policy");
     let spu = spu::start(
         SpuConfig {
@@ -494,6 +588,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
     )
     .await
     .map_err(|e| e.to_string())?;
+    daemon::metrics::state::register_spu(&spu.replicas);
     let stopper = tokio::spawn(async move {
         shutdown_signal().await;
         info!("shutting down");
@@ -501,5 +596,8 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
     });
     let result = spu.wait().await.map_err(|e| e.to_string());
     stopper.abort();
+    if let Some(admin) = admin {
+        admin.abort();
+    }
     result
 }

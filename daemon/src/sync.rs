@@ -55,11 +55,14 @@ pub enum BlockingError {
     Panicked(String),
 }
 
-/// Run `f` on tokio's blocking pool, so it never stalls a runtime thread.
+/// Run `f` on tokio's blocking pool, so it never stalls a runtime thread. `f` runs in the
+/// caller's span, so its log lines keep the caller's fields (a replica's topic and
+/// partition).
 pub async fn run_blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, BlockingError> {
-    match tokio::task::spawn_blocking(f).await {
+    let span = tracing::Span::current();
+    match tokio::task::spawn_blocking(move || span.in_scope(f)).await {
         Ok(value) => Ok(value),
         Err(err) if err.is_panic() => {
             let payload = err.into_panic();

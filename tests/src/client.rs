@@ -9,9 +9,9 @@ use protocol::api::ApiVersionsRequest;
 use protocol::api::sc_keys;
 use protocol::sc::{
     AuthTokenCreate, AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, Endpoint,
-    IngressPort, Metadata, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
-    ObjectListResponse, ObjectWatchRequest, ObjectWatchResponse, PartitionSpec, PartitionStatus,
-    ScRequest, SpuSpec, Status, TokenType, TopicSpec, WatchRequest,
+    IngressPort, ListRequest, Metadata, ObjectCreateRequest, ObjectDeleteRequest,
+    ObjectListRequest, ObjectListResponse, ObjectWatchRequest, ObjectWatchResponse, PartitionSpec,
+    PartitionStatus, ScRequest, SpuSpec, Status, TokenType, TopicSpec, WatchRequest,
 };
 use protocol::{Decode, Encode, Reader};
 
@@ -148,6 +148,39 @@ impl ScClient {
         )))?;
         match ObjectListResponse::from_bytes(&body, VERSION).map_err(io::Error::other)? {
             ObjectListResponse::Topic(items) => Ok(items.into_iter().map(|m| m.name).collect()),
+            other => Err(io::Error::other(format!(
+                "unexpected list response {other:?}"
+            ))),
+        }
+    }
+
+    /// Every topic, system topics too when `system` (`topic list --system`).
+    pub fn list_topics_system(&mut self, system: bool) -> io::Result<Vec<Metadata<TopicSpec>>> {
+        let request = ListRequest {
+            system,
+            ..Default::default()
+        };
+        let body = self.object_call(ScRequest::List(ObjectListRequest::Topic(request)))?;
+        match ObjectListResponse::from_bytes(&body, VERSION).map_err(io::Error::other)? {
+            ObjectListResponse::Topic(items) => Ok(items),
+            other => Err(io::Error::other(format!(
+                "unexpected list response {other:?}"
+            ))),
+        }
+    }
+
+    /// Every partition, those of system topics too when `system`.
+    pub fn list_partitions_system(
+        &mut self,
+        system: bool,
+    ) -> io::Result<Vec<Metadata<PartitionSpec>>> {
+        let request = ListRequest {
+            system,
+            ..Default::default()
+        };
+        let body = self.object_call(ScRequest::List(ObjectListRequest::Partition(request)))?;
+        match ObjectListResponse::from_bytes(&body, VERSION).map_err(io::Error::other)? {
+            ObjectListResponse::Partition(items) => Ok(items),
             other => Err(io::Error::other(format!(
                 "unexpected list response {other:?}"
             ))),

@@ -199,8 +199,9 @@ impl Cluster {
         let deadline = Instant::now() + CONVERGE;
         let mut admin = self.admin();
         loop {
+            // System partitions too: tests follow `consumer-offset-0` as well.
             let found = admin
-                .list_partitions()
+                .list_partitions_system(true)
                 .ok()
                 .and_then(|all| all.into_iter().find(|p| p.name == name));
             if let Some(p) = &found

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod inproc;
+pub mod metrics;
 pub mod python;
 pub mod spu_client;
 pub mod tmux;
@@ -128,6 +129,10 @@ pub struct Daemon {
     /// SC public/private, or the SPU's public/private.
     pub public: SocketAddr,
     pub private: SocketAddr,
+    /// The metrics and health endpoint (`--metrics-addr`), on a port of its own so that
+    /// daemons of parallel tests never meet on the default 9644; `None` when the test
+    /// passed `--no-metrics` or its own `--metrics-addr`.
+    pub metrics: Option<SocketAddr>,
     log: PathBuf,
 }
 
@@ -237,6 +242,16 @@ impl Daemon {
             }
         }
         cmd.args(extra);
+        let metrics = if extra
+            .iter()
+            .any(|a| a.starts_with("--metrics-addr") || *a == "--no-metrics")
+        {
+            None
+        } else {
+            let addr = free_addr();
+            cmd.args(["--metrics-addr", &addr.to_string()]);
+            Some(addr)
+        };
         if let Some(bytes) = file_size_limit {
             // The shell sets the limit and execs the daemon in its place; `sh` counts
             // `ulimit -f` in 512-byte blocks.
@@ -273,6 +288,7 @@ impl Daemon {
             data_dir: data_dir.to_path_buf(),
             public,
             private,
+            metrics,
             log,
         }
     }

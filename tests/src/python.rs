@@ -1,6 +1,7 @@
 //! The official Python client (`fluvio==0.21.0`) in a virtualenv under `target/`, created
 //! once and shared by every test (a lock directory keeps parallel test processes from
-//! racing to build it).
+//! racing to build it). The Prometheus client library sits beside it: its text-format
+//! parsers read the daemons' `/metrics` in the observability tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -10,13 +11,15 @@ use std::time::{Duration, Instant};
 use crate::target_dir;
 
 pub const FLUVIO_PACKAGE: &str = "fluvio==0.21.0";
+pub const PROMETHEUS_PACKAGE: &str = "prometheus-client==0.21.1";
 
 fn venv_dir() -> PathBuf {
     target_dir().join("py-fluvio")
 }
 
 fn marker(venv: &Path) -> PathBuf {
-    venv.join(".fluvio-0.21.0-installed")
+    // Named after every package: a venv made before one was added gets it on next use.
+    venv.join(".fluvio-0.21.0-prometheus-client-0.21.1-installed")
 }
 
 /// The virtualenv's python, with the official client installed.
@@ -45,12 +48,19 @@ pub fn python() -> &'static Path {
             venv.display()
         );
         let out = Command::new(&python)
-            .args(["-m", "pip", "install", "--quiet", FLUVIO_PACKAGE])
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                FLUVIO_PACKAGE,
+                PROMETHEUS_PACKAGE,
+            ])
             .output()
             .expect("run pip");
         assert!(
             out.status.success(),
-            "pip install {FLUVIO_PACKAGE} failed:\n{}",
+            "pip install {FLUVIO_PACKAGE} {PROMETHEUS_PACKAGE} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::write(marker(&venv), b"ok").expect("write venv marker");

@@ -1,5 +1,6 @@
 //! The SC's object API as a client: create, delete, list and watch topics, partitions,
-//! SPUs, custom SPUs and auth tokens, and (from our own SC) partition states.
+//! SPUs, custom SPUs and auth tokens, add partitions to a topic, and (from our own SC)
+//! partition states.
 
 use std::marker::PhantomData;
 
@@ -8,7 +9,8 @@ use protocol::api::sc_keys;
 use protocol::sc::{
     CreatableObject, CreateRequest, DeletableObject, DeleteRequest, ListRequest, Metadata,
     MetadataUpdate, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest, ObjectSpec,
-    ObjectWatchRequest, PartitionStateSpec, ScResponse, Status, WatchRequest,
+    ObjectUpdateRequest, ObjectWatchRequest, PartitionStateSpec, ScResponse, Status, TopicSpec,
+    TopicUpdate, UpdateRequest, WatchRequest,
 };
 use protocol::{Reader, Version};
 
@@ -21,6 +23,7 @@ const MIN_CREATE_VERSION: Version = 9;
 const MIN_DELETE_VERSION: Version = 1;
 const MIN_LIST_VERSION: Version = 15;
 const MIN_WATCH_VERSION: Version = 15;
+const MIN_UPDATE_VERSION: Version = 0;
 
 /// An admin connection to the SC.
 #[derive(Clone)]
@@ -84,15 +87,41 @@ impl Admin {
         )
     }
 
+    /// Add `count` partitions to `topic`, after its existing ones. The SC places them; a
+    /// [`watch`](Self::watch) of topics shows them in the topic's replica map.
+    pub async fn add_partitions(&self, topic: &str, count: u32) -> Result<(), ClientError> {
+        let version =
+            self.socket
+                .version_for(sc_keys::UPDATE, MIN_UPDATE_VERSION, MAX_OBJECT_VERSION)?;
+        let body = ObjectUpdateRequest::of(UpdateRequest::<TopicSpec>::new(
+            topic.to_string(),
+            TopicUpdate::AddPartition { count },
+        ));
+        let reply = self.socket.request(sc_keys::UPDATE, version, &body).await?;
+        let status = self.status(sc_keys::UPDATE, version, reply)?;
+        check_status(status, format!("cannot add partitions to topic '{topic}'"))
+    }
+
     /// Every object of kind `S` whose name contains one of `filters` (all when empty).
     pub async fn list<S: ObjectSpec>(
         &self,
         filters: &[String],
     ) -> Result<Vec<Metadata<S>>, ClientError> {
+        self.list_system(filters, false).await
+    }
+
+    /// [`Admin::list`], with system objects (the topic `consumer-offset`) when `system`.
+    pub async fn list_system<S: ObjectSpec>(
+        &self,
+        filters: &[String],
+        system: bool,
+    ) -> Result<Vec<Metadata<S>>, ClientError> {
         let version =
             self.socket
                 .version_for(sc_keys::LIST, MIN_LIST_VERSION, MAX_OBJECT_VERSION)?;
-        let body = ObjectListRequest::of::<S>(ListRequest::with_names(filters.iter().cloned()));
+        let mut request = ListRequest::with_names(filters.iter().cloned());
+        request.system = system;
+        let body = ObjectListRequest::of::<S>(request);
         let reply = self.socket.request(sc_keys::LIST, version, &body).await?;
         match self.decode(sc_keys::LIST, version, reply)? {
             ScResponse::List(list) => S::unwrap_list(list).map_err(|other| {
@@ -174,7 +203,9 @@ impl Admin {
 
     fn status(&self, api_key: u16, version: Version, body: Bytes) -> Result<Status, ClientError> {
         match self.decode(api_key, version, body)? {
-            ScResponse::Create(status) | ScResponse::Delete(status) => Ok(status),
+            ScResponse::Create(status)
+            | ScResponse::Delete(status)
+            | ScResponse::Update(status) => Ok(status),
             other => Err(self.unexpected(format!("{other:?}"))),
         }
     }

@@ -7,7 +7,7 @@ use super::admin::Admin;
 use super::consumer::PartitionConsumer;
 use super::error::ClientError;
 use super::metadata::{MetadataCache, not_provisioned};
-use super::producer::{ProducerConfig, TopicProducer};
+use super::producer::{ProducerConfig, TopicProducer, resolve_compression};
 use super::routing::Routing;
 
 /// The cluster client: cheap to clone, shared by producers and consumers. It outlives a
@@ -36,13 +36,22 @@ impl Fluvio {
         self.routing.metadata()
     }
 
+    pub(crate) fn routing(&self) -> &Routing {
+        &self.routing
+    }
+
     /// A producer for `topic`, which must exist and be placed.
     pub async fn topic_producer(
         &self,
         topic: &str,
-        config: ProducerConfig,
+        mut config: ProducerConfig,
     ) -> Result<TopicProducer, ClientError> {
         let spec = self.placed_topic(topic).await?;
+        config.compression = Some(resolve_compression(
+            topic,
+            spec.spec.compression_type,
+            config.compression,
+        )?);
         let partitions = spec.spec.replicas.partition_count();
         if partitions == 0 {
             return Err(ClientError::NoPartitions {

@@ -16,6 +16,7 @@ use protocol::{Decode, Reader};
 use serde::{Deserialize, Serialize};
 
 use super::error::{ClientError, Peer};
+use super::offsets::OffsetCommitter;
 use super::routing::{RETRY_BACKOFF, Routing};
 use super::socket::{FrameStream, Socket};
 
@@ -80,6 +81,10 @@ pub struct ConsumerConfig {
     /// Where the stream says that it lost its leader and is retrying, and that it is back:
     /// a front end tells its user, so a quiet stream is not mistaken for a hung one.
     pub events: Option<tokio::sync::mpsc::UnboundedSender<StreamEvent>>,
+    /// The consumer this stream reads for: its session can then commit offsets
+    /// ([`RecordStream::committer`]). Where to start is the caller's choice (see
+    /// [`Fluvio::committed_offset`](crate::Fluvio::committed_offset)).
+    pub consumer_id: Option<String>,
 }
 
 /// A change in a stream's connection, sent to [`ConsumerConfig::events`].
@@ -101,6 +106,7 @@ impl Default for ConsumerConfig {
             check_crcs: true,
             resume_within: Some(RESUME_WITHIN),
             events: None,
+            consumer_id: None,
         }
     }
 }
@@ -239,6 +245,7 @@ impl PartitionConsumer {
         let mut request = StreamFetchRequest::new(self.topic.clone(), self.partition, start);
         request.max_bytes = config.max_bytes;
         request.isolation = config.isolation;
+        request.consumer_id = config.consumer_id.clone();
         let finished = last.is_some_and(|l| l < start);
         let frames = if finished {
             None
@@ -259,6 +266,7 @@ impl PartitionConsumer {
             failed: None,
             resume_within: config.resume_within,
             events: config.events,
+            committer: OffsetCommitter::default(),
         })
     }
 }
@@ -283,6 +291,8 @@ pub struct RecordStream {
     failed: Option<ClientError>,
     resume_within: Option<std::time::Duration>,
     events: Option<tokio::sync::mpsc::UnboundedSender<StreamEvent>>,
+    /// Commits for the stream's consumer id, through its current session.
+    committer: OffsetCommitter,
 }
 
 impl RecordStream {
@@ -403,6 +413,13 @@ impl RecordStream {
         }
     }
 
+    /// Commits offsets of this stream's consumer (given by
+    /// [`ConsumerConfig::consumer_id`]) through its current session, also after the
+    /// stream followed its partition to another leader.
+    pub fn committer(&self) -> OffsetCommitter {
+        self.committer.clone()
+    }
+
     /// The offset the stream will deliver next.
     pub fn next_offset(&self) -> i64 {
         self.next_offset
@@ -426,6 +443,9 @@ impl RecordStream {
             self.check_crcs,
         );
         self.next_offset = frame.next_offset;
+        if self.request.consumer_id.is_some() {
+            self.committer.set_session(&self.socket, response.stream_id);
+        }
         let delivered = !frame.records.is_empty();
         self.buffered.extend(frame.records);
         let mut refetch = None;

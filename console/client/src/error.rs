@@ -95,6 +95,19 @@ pub enum ClientError {
     ProducerStopped,
     #[error("cannot encode the record: {source}")]
     EncodeRecord { source: EncodeError },
+    /// The producer asked for a codec the topic's compression type does not allow.
+    #[error(
+        "topic '{topic}' takes {} batches only, and the producer asked for {}: produce without \
+         a compression setting (the topic's codec is used), or create the topic with \
+         compression type `any` to let producers choose",
+        required.name(),
+        asked.name()
+    )]
+    CompressionMismatch {
+        topic: String,
+        required: Compression,
+        asked: Compression,
+    },
     #[error("cannot encode a {compression:?} record batch: {source}")]
     EncodeBatch {
         compression: Compression,

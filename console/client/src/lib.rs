@@ -8,6 +8,8 @@
 //! - [`TopicProducer`] batches records per partition and reports each record's offset;
 //!   [`PartitionConsumer`], [`RecordStream`] and [`MultiStream`] read them back in order,
 //!   following a partition's leader when it moves.
+//! - [`Fluvio::consumer_offsets`] and [`OffsetCommitter`] keep consumers' committed
+//!   offsets in the cluster (the system topic `consumer-offset`), as the official client does.
 //! - [`ClientError`] says what failed and where, with fields a caller can match on.
 //!
 //! The library stands on its own: it knows nothing of the `fluvio` command line built on
@@ -44,6 +46,7 @@ pub mod error;
 pub mod fake_sc;
 pub mod metadata;
 pub mod multi;
+pub mod offsets;
 pub mod producer;
 mod routing;
 pub mod socket;
@@ -57,7 +60,9 @@ pub use consumer::{
 pub use error::{ClientError, Peer, RecordSpan};
 pub use metadata::{MetadataCache, PartitionRoute};
 pub use multi::MultiStream;
+pub use offsets::{OffsetCommitter, OffsetStrategy};
 pub use producer::{
     PendingRecord, ProducerConfig, RecordMetadata, TopicProducer, partition_for_key,
+    resolve_compression,
 };
 pub use socket::{FrameStream, Socket};

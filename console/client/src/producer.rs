@@ -25,6 +25,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::{Bytes, BytesMut};
 use protocol::api::{ErrorCode, spu_keys};
 use protocol::record::{BatchWriter, Compression, Record, RecordSet};
+use protocol::sc::CompressionAlgorithm;
 use protocol::spu::{
     ApiRequest, Isolation, PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
 };
@@ -43,7 +44,10 @@ pub struct ProducerConfig {
     /// `ReadCommitted`: acknowledged once the in-sync replicas have it;
     /// `ReadUncommitted`: once the leader wrote it.
     pub isolation: Isolation,
-    pub compression: Compression,
+    /// The codec to ask for; `None` follows the topic's compression type (none for a
+    /// topic that allows any). A codec the topic does not allow is refused by
+    /// [`Fluvio::topic_producer`](super::Fluvio::topic_producer) before anything is sent.
+    pub compression: Option<Compression>,
     /// How long the SPU may take to acknowledge.
     pub timeout: Duration,
     /// Attempts for a batch whose leader moved or whose connection failed. Retries can
@@ -63,7 +67,7 @@ impl Default for ProducerConfig {
             batch_size: 16 * 1024,
             linger: Duration::from_millis(100),
             isolation: Isolation::ReadUncommitted,
-            compression: Compression::None,
+            compression: None,
             timeout: Duration::from_millis(1500),
             max_attempts: 4,
             // Kafka's max.request.size; measured here, 1 MiB requests produced about 8%
@@ -71,6 +75,33 @@ impl Default for ProducerConfig {
             max_request_bytes: 1024 * 1024,
             max_buffered_bytes: 32 * 1024 * 1024,
         }
+    }
+}
+
+impl ProducerConfig {
+    /// The codec batches are written with: the one asked for, else none.
+    pub fn codec(&self) -> Compression {
+        self.compression.unwrap_or(Compression::None)
+    }
+}
+
+/// The codec a producer for a topic with compression type `topic` writes with, given the
+/// codec it asked for (`None`: follow the topic). As in Fluvio, a topic other than `any`
+/// accepts its own codec only, so asking for another is an error before sending.
+pub fn resolve_compression(
+    topic_name: &str,
+    topic: CompressionAlgorithm,
+    asked: Option<Compression>,
+) -> Result<Compression, ClientError> {
+    match (Compression::from_topic(topic), asked) {
+        (None, asked) => Ok(asked.unwrap_or(Compression::None)),
+        (Some(required), None) => Ok(required),
+        (Some(required), Some(asked)) if asked == required => Ok(required),
+        (Some(required), Some(asked)) => Err(ClientError::CompressionMismatch {
+            topic: topic_name.to_string(),
+            required,
+            asked,
+        }),
     }
 }
 
@@ -411,14 +442,11 @@ impl LaneState {
                 // A new batch starts its linger clock: the delivery task must know.
                 work.notify_one();
                 started.insert(Open {
-                    writer: BatchWriter::with_capacity(
-                        config.batch_size.max(size),
-                        config.compression,
-                    ),
+                    writer: BatchWriter::with_capacity(config.batch_size.max(size), config.codec()),
                     first: self.taken,
                     answer: Answer::new(),
                     since: tokio::time::Instant::now(),
-                    compression: config.compression,
+                    compression: config.codec(),
                 })
             }
         };
@@ -745,6 +773,42 @@ fn now_ms() -> i64 {
 mod tests {
     use super::*;
     use protocol::record::Batch;
+
+    #[test]
+    fn the_codec_follows_the_topic_unless_it_allows_any() {
+        use CompressionAlgorithm as Topic;
+        let resolve = |topic, asked| resolve_compression("t", topic, asked);
+        assert_eq!(resolve(Topic::Gzip, None).unwrap(), Compression::Gzip);
+        assert_eq!(resolve(Topic::Zstd, None).unwrap(), Compression::Zstd);
+        assert_eq!(resolve(Topic::None, None).unwrap(), Compression::None);
+        assert_eq!(resolve(Topic::Any, None).unwrap(), Compression::None);
+        assert_eq!(
+            resolve(Topic::Any, Some(Compression::Lz4)).unwrap(),
+            Compression::Lz4
+        );
+        assert_eq!(
+            resolve(Topic::Snappy, Some(Compression::Snappy)).unwrap(),
+            Compression::Snappy
+        );
+        let err = resolve(Topic::Gzip, Some(Compression::Zstd)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ClientError::CompressionMismatch {
+                    required: Compression::Gzip,
+                    asked: Compression::Zstd,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("topic 't' takes gzip batches only") && text.contains("asked for zstd"),
+            "{text}"
+        );
+        assert!(resolve(Topic::None, Some(Compression::Gzip)).is_err());
+    }
 
     #[tokio::test]
     async fn batches_seal_before_the_batch_size_and_records_share_their_answer() {

@@ -6,7 +6,11 @@ use super::output::Output;
 use super::produce::IsolationArg;
 use super::record_json::JsonRecord;
 use super::{CommandError, Context};
-use crate::client::{ConsumerConfig, ConsumerRecord, MultiStream, Offset, StreamEvent};
+use std::collections::BTreeMap;
+
+use crate::client::{
+    ConsumerConfig, ConsumerRecord, MultiStream, Offset, OffsetStrategy, StreamEvent,
+};
 
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("start").args(["beginning", "offset", "tail", "head"])))]
@@ -22,8 +26,14 @@ pub struct ConsumeArgs {
     /// Start at the oldest record.
     #[arg(short = 'B', long)]
     pub beginning: bool,
-    /// Start at this offset; negative counts back from the end.
-    #[arg(short = 'o', long, allow_negative_numbers = true)]
+    /// Start at this offset; negative counts back from the end. (`--start` is Fluvio's
+    /// spelling.)
+    #[arg(
+        short = 'o',
+        long,
+        visible_alias = "start",
+        allow_negative_numbers = true
+    )]
     pub offset: Option<i64>,
     /// Start N records before the end.
     #[arg(short = 'T', long, value_name = "N")]
@@ -50,12 +60,44 @@ pub struct ConsumeArgs {
     /// {{time}} (RFC 3339) {{timestamp}} (ms) {{headers}} (k=v,...).
     #[arg(short = 'F', long = "format", value_name = "TEMPLATE", value_parser = parse_template)]
     pub template: Option<String>,
-    /// Bytes per fetch the SPU may send.
-    #[arg(long, value_name = "N")]
+    /// Bytes per fetch the SPU may send. (`--maxbytes` is Fluvio's spelling.)
+    #[arg(short = 'b', long, visible_alias = "maxbytes", value_name = "N")]
     pub max_bytes: Option<i32>,
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,
+    /// Read as this consumer: start after the offset it committed (the start flags apply
+    /// when it has none) and commit as records are printed (see --offset-strategy).
+    #[arg(long, value_name = "NAME")]
+    pub consumer: Option<String>,
+    /// With --consumer: `auto` commits as records are printed and on exit, `manual`
+    /// commits once, on exit (after -n, --end, -d or Ctrl-C), `none` neither reads nor
+    /// commits offsets.
+    #[arg(long, value_enum, requires = "consumer", value_name = "STRATEGY")]
+    pub offset_strategy: Option<StrategyArg>,
 }
+
+/// `--offset-strategy`: the official client's offset management strategies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum StrategyArg {
+    #[default]
+    Auto,
+    Manual,
+    None,
+}
+
+impl From<StrategyArg> for OffsetStrategy {
+    fn from(arg: StrategyArg) -> Self {
+        match arg {
+            StrategyArg::Auto => OffsetStrategy::Auto,
+            StrategyArg::Manual => OffsetStrategy::Manual,
+            StrategyArg::None => OffsetStrategy::None,
+        }
+    }
+}
+
+/// With auto commit, commit at least this often while records keep coming.
+const AUTO_COMMIT_RECORDS: u64 = 1000;
+const AUTO_COMMIT_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum RecordFormat {
@@ -116,6 +158,29 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
             }
         }
     }
+    // With a consumer whose offsets are managed, each partition starts after what it
+    // committed; partitions it never committed start where the flags say.
+    let strategy = args
+        .consumer
+        .as_ref()
+        .map(|_| OffsetStrategy::from(args.offset_strategy.unwrap_or_default()));
+    let managed = strategy.is_some_and(|s| s != OffsetStrategy::None);
+    config.consumer_id = args.consumer.clone();
+    let mut starts = Vec::with_capacity(partitions.len());
+    for &partition in &partitions {
+        let committed = match (&args.consumer, managed) {
+            (Some(consumer), true) => {
+                fluvio
+                    .committed_offset(consumer, &args.topic, partition)
+                    .await?
+            }
+            _ => None,
+        };
+        starts.push((
+            partition,
+            committed.map_or(offset, |c| Offset::Absolute(c + 1)),
+        ));
+    }
     // A following consume rides out a daemon restart however long it takes, and says on
     // stderr when it lost the cluster and when it is back, so it does not look hung.
     let (events_tx, mut events) = tokio::sync::mpsc::unbounded_channel();
@@ -124,18 +189,49 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
         config.events = Some(events_tx);
     }
     let mut outage = Outage::default();
-    let mut stream = MultiStream::start(&fluvio, &args.topic, &partitions, offset, config).await?;
+    let mut stream = MultiStream::start_each(&fluvio, &args.topic, &starts, config).await?;
+    // The last offset printed per partition, and when commits last went out.
+    let mut printed: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut since_commit = 0u64;
+    let mut last_commit = tokio::time::Instant::now();
+    let auto = strategy == Some(OffsetStrategy::Auto);
+    let interrupted = async {
+        if managed {
+            // Ctrl-C ends the stream like -n would, so what was printed gets committed.
+            let _ = tokio::signal::ctrl_c().await;
+        } else {
+            std::future::pending::<()>().await
+        }
+    };
+    tokio::pin!(interrupted);
     let mut count = 0u64;
     loop {
-        let next = tokio::select! {
-            next = stream.next() => next,
-            // Nobody reads any more (`| head -1`): done, quietly, like `cat`.
-            () = ctx.records_gone() => break,
-            Some(event) = events.recv() => {
-                if let Some(line) = outage.update(&event, &args.topic) {
-                    ctx.notice(&line);
+        let ready = match stream.try_next() {
+            Ok(item) => Some(Some(item)),
+            Err(true) => Some(None),
+            Err(false) => None,
+        };
+        let next = match ready {
+            Some(next) => next,
+            None => {
+                // Caught up: a good moment to commit what was printed.
+                if auto && since_commit > 0 {
+                    commit(&stream, &printed, &mut output).await;
+                    since_commit = 0;
+                    last_commit = tokio::time::Instant::now();
                 }
-                continue;
+                tokio::select! {
+                    next = stream.next() => next,
+                    // Nobody reads any more (`| head -1`): done, quietly, like `cat`.
+                    () = ctx.records_gone() => break,
+                    () = &mut interrupted => break,
+                    Some(event) = events.recv() => {
+                        if let Some(line) = outage.update(&event, &args.topic) {
+                            ctx.notice(&line);
+                        }
+                        continue;
+                    }
+                }
             }
         };
         let Some(record) = next else { break };
@@ -144,10 +240,22 @@ pub async fn execute(args: ConsumeArgs, ctx: &Context) -> Result<Output, Command
         if ctx.write_records(&text).is_err() {
             break;
         }
+        printed.insert(record.partition, record.offset);
+        since_commit += 1;
         count += 1;
         if args.num.is_some_and(|n| count >= n) {
             break;
         }
+        if auto
+            && (since_commit >= AUTO_COMMIT_RECORDS || last_commit.elapsed() >= AUTO_COMMIT_EVERY)
+        {
+            commit(&stream, &printed, &mut output).await;
+            since_commit = 0;
+            last_commit = tokio::time::Instant::now();
+        }
+    }
+    if managed {
+        commit(&stream, &printed, &mut output).await;
     }
     Ok(output)
 }
@@ -174,6 +282,25 @@ impl Outage {
                 (was_lost && self.lost.is_empty()).then(|| {
                     format!("connection back: reading topic '{topic}' again from {leader}")
                 })
+            }
+        }
+    }
+}
+
+/// Commit the last printed offset of each partition; a failure is a note, not the end of
+/// the command: the records were printed, and the next run reads them again.
+async fn commit(stream: &MultiStream, printed: &BTreeMap<u32, i64>, output: &mut Output) {
+    for (&partition, &offset) in printed {
+        let Some(committer) = stream.committer(partition) else {
+            continue;
+        };
+        if let Err(err) = committer.commit(offset).await {
+            let note = format!(
+                "could not commit offset {offset} of partition {partition}: {}",
+                super::advised(&err)
+            );
+            if !output.notes.contains(&note) {
+                output.notes.push(note);
             }
         }
     }
@@ -450,6 +577,11 @@ mod tests {
         assert!(Wrap::try_parse_from(["c", "t", "-B", "-T", "3"]).is_err());
         assert!(Wrap::try_parse_from(["c", "t", "-p", "1", "-A"]).is_err());
         assert_eq!(args(&["t", "-o", "-5"]).offset, Some(-5));
+        // Fluvio's spellings.
+        assert_eq!(args(&["t", "--start", "7"]).offset, Some(7));
+        assert!(Wrap::try_parse_from(["c", "t", "--start", "1", "-B"]).is_err());
+        assert_eq!(args(&["t", "-b", "4096"]).max_bytes, Some(4096));
+        assert_eq!(args(&["t", "--maxbytes", "512"]).max_bytes, Some(512));
     }
 
     #[test]

@@ -13,6 +13,13 @@ pub enum CommandError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
+    Profile(#[from] crate::profiles::ProfileError),
+    #[error(
+        "{} names no current profile; pick one with `fluvio profile switch NAME`",
+        path.display()
+    )]
+    NoCurrentProfile { path: PathBuf },
+    #[error(transparent)]
     Soak(#[from] super::benchmark::SoakError),
     #[error(transparent)]
     Cluster(#[from] super::cluster::ClusterError),
@@ -71,6 +78,10 @@ pub enum CommandError {
         partition: u32,
         ranges: usize,
     },
+    #[error(
+        "consumer '{consumer}' has no committed offsets{scope}; `fluvio consumer list` shows the consumers that have"
+    )]
+    NoConsumerOffsets { consumer: String, scope: String },
     #[error("cannot write completions for {shell}: {source}")]
     Completions {
         shell: String,

@@ -7,19 +7,21 @@
 //! * Rendering [`Output`] as text, JSON or YAML is the job of `render`, the layer above.
 //!
 //! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
-//! [`advanced`], [`version`], [`benchmark`]; the flags of `repl` and `tui` in [`interactive`].
+//! [`consumer`], [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
 
 pub mod advanced;
 pub mod auth_token;
 pub mod benchmark;
 pub mod cluster;
 pub mod consume;
+pub mod consumer;
 pub mod error;
 pub mod interactive;
 pub mod output;
 pub mod parse;
 pub mod partition;
 pub mod produce;
+pub mod profile;
 pub mod record_json;
 pub mod spu;
 pub mod topic;
@@ -48,6 +50,11 @@ pub use output::{Block, Body, Column, Output, Report, Table};
 pub struct Cli {
     #[command(flatten)]
     pub target: TargetArgs,
+    /// The SC's public address, as Fluvio's -c (before the command).
+    // Not global: after a command, -c is the command's own (`topic delete -c`). [`parse`]
+    // moves it into `target.sc`.
+    #[arg(short = 'c', value_name = "HOST:PORT", conflicts_with = "sc")]
+    pub cluster: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -57,7 +64,13 @@ pub struct Cli {
 #[derive(Debug, Clone, Default, Args)]
 pub struct TargetArgs {
     /// The SC's public address.
-    #[arg(long, global = true, value_name = "HOST:PORT")]
+    // `--cluster` is Fluvio's spelling; the help shows it as an alias.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HOST:PORT",
+        visible_alias = "cluster"
+    )]
     pub sc: Option<String>,
     /// Use this profile of ~/.fluvio/config instead of the current one.
     #[arg(short = 'P', long, global = true, value_name = "NAME")]
@@ -82,9 +95,14 @@ pub enum Command {
     Produce(produce::ProduceArgs),
     /// Read records from a topic, following new ones unless told to stop.
     Consume(consume::ConsumeArgs),
+    /// List and delete the offsets consumers committed (`consume --consumer NAME`).
+    #[command(subcommand)]
+    Consumer(consumer::ConsumerCmd),
     /// An interactive session: every command without `fluvio`, completion, history;
     /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
     Repl(interactive::ReplArgs),
+    /// The profiles of ~/.fluvio/config (the official client's file): which SC to use.
+    Profile(profile::ProfileArgs),
     /// Metadata dump and raw requests, for debugging.
     #[command(subcommand)]
     Advanced(advanced::AdvancedCmd),
@@ -114,6 +132,8 @@ pub enum OutputFormat {
     Table,
     Json,
     Yaml,
+    /// As Fluvio's `-O toml`; a listing (an array) becomes `[[items]]` tables.
+    Toml,
 }
 
 /// `-O/--output`, on every command that lists or describes.
@@ -132,8 +152,10 @@ impl Command {
             Command::Partition(cmd) => cmd.output(),
             Command::Spu(cmd) => cmd.output(),
             Command::AuthToken(cmd) => cmd.output(),
+            Command::Consumer(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
+            Command::Profile(args) => args.output(),
             Command::Produce(_)
             | Command::Consume(_)
             | Command::Benchmark(_)
@@ -145,10 +167,11 @@ impl Command {
         args.map(|a| a.format).unwrap_or_default()
     }
 
-    /// Does this command need the SC? (`completions` does not, so it works anywhere.)
+    /// Does this command need the SC? (`completions` and `profile` do not, so they work
+    /// anywhere; `profile` must, to repair a profile that names a bad address.)
     pub fn needs_sc(&self) -> bool {
         match self {
-            Command::Completions { .. } => false,
+            Command::Completions { .. } | Command::Profile(_) => false,
             Command::Cluster(cmd) => cmd.needs_sc(),
             _ => true,
         }
@@ -161,7 +184,11 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    Cli::try_parse_from(args)
+    let mut cli = Cli::try_parse_from(args)?;
+    if let Some(addr) = cli.cluster.take() {
+        cli.target.sc = Some(addr);
+    }
+    Ok(cli)
 }
 
 /// What commands run against: the SC's address and, once made, the connections to it,
@@ -169,6 +196,8 @@ where
 /// made again on next use.
 pub struct Context {
     target: ScTarget,
+    /// The config file `fluvio profile` edits.
+    config_path: std::path::PathBuf,
     admin: Mutex<Option<Admin>>,
     fluvio: Mutex<Option<Fluvio>>,
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
@@ -193,6 +222,7 @@ impl Context {
     pub fn with_record_writer(target: ScTarget, records: Box<dyn std::io::Write + Send>) -> Self {
         Self {
             target,
+            config_path: crate::config::config_path(),
             admin: Mutex::new(None),
             fluvio: Mutex::new(None),
             records: std::sync::Mutex::new(records),
@@ -232,6 +262,16 @@ impl Context {
 
     pub fn target(&self) -> &ScTarget {
         &self.target
+    }
+
+    /// Edit the profiles of the config file at `path` (the front ends pass their `Env`'s).
+    pub fn with_config_path(mut self, path: std::path::PathBuf) -> Self {
+        self.config_path = path;
+        self
+    }
+
+    pub fn config_path(&self) -> &std::path::Path {
+        &self.config_path
     }
 
     /// The admin connection to the SC, made on first use.
@@ -315,9 +355,11 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Version(args) => version::execute(args, ctx).await,
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
+        Command::Consumer(cmd) => consumer::execute(cmd, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
         Command::Cluster(cmd) => cluster::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),
+        Command::Profile(args) => profile::execute(args, ctx),
         // The console takes over the terminal, so `cli::run` starts it itself.
         Command::Tui(_) => Ok(Output::message(
             "`fluvio tui` runs on its own; start it from a shell",
@@ -363,6 +405,16 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        // Fluvio's spellings of the SC address: `-c` before the command, `--cluster` anywhere.
+        let cli = parse(["fluvio", "-c", "h:2", "topic", "list"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:2"));
+        let cli = parse(["fluvio", "topic", "list", "--cluster", "h:3"]).unwrap();
+        assert_eq!(cli.target.sc.as_deref(), Some("h:3"));
+        let cli = parse(["fluvio", "topic", "delete", "-c", "a", "b"]).unwrap();
+        assert_eq!(
+            cli.target.sc, None,
+            "after the command, -c is the command's own"
+        );
         let cli = parse(["fluvio", "-P", "local", "topic", "list", "-O", "json"]).unwrap();
         assert_eq!(cli.target.profile.as_deref(), Some("local"));
         assert_eq!(cli.command.output_format(), OutputFormat::Json);

@@ -13,13 +13,27 @@ pub fn duration_secs(text: &str) -> Result<u64, String> {
     if let Ok(secs) = text.parse::<u64>() {
         return nonzero(secs, HELP);
     }
+    let total = sum_of_units(text, HELP, |unit| match unit {
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(1),
+        "m" | "min" | "mins" | "minute" | "minutes" => Some(60),
+        "h" | "hr" | "hrs" | "hour" | "hours" => Some(3600),
+        "d" | "day" | "days" => Some(86_400),
+        "w" | "week" | "weeks" => Some(604_800),
+        _ => None,
+    })?;
+    nonzero(total, HELP)
+}
+
+/// `text` as a sum of numbers with units (`1h30m`, `1d 12h`), each unit's size given by
+/// `scale` (lowercase unit in, `None` for an unknown unit).
+fn sum_of_units(text: &str, help: &str, scale: fn(&str) -> Option<u64>) -> Result<u64, String> {
     let mut total: u64 = 0;
     let mut rest = text;
     while !rest.is_empty() {
         rest = rest.trim_start();
         let digits = rest.len() - rest.trim_start_matches(|c: char| c.is_ascii_digit()).len();
         if digits == 0 {
-            return Err(format!("'{text}' is not a duration; {HELP}"));
+            return Err(format!("'{text}' is not a duration; {help}"));
         }
         let number: u64 = rest[..digits]
             .parse()
@@ -31,21 +45,17 @@ pub fn duration_secs(text: &str) -> Result<u64, String> {
                 .len();
         let unit = &rest[..unit_len];
         rest = &rest[unit_len..];
-        let scale = match unit.to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" | "second" | "seconds" => 1,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 604_800,
-            "" => return Err(format!("'{text}' has a number without a unit; {HELP}")),
-            other => return Err(format!("unknown unit '{other}' in '{text}'; {HELP}")),
-        };
+        if unit.is_empty() {
+            return Err(format!("'{text}' has a number without a unit; {help}"));
+        }
+        let size = scale(&unit.to_ascii_lowercase())
+            .ok_or_else(|| format!("unknown unit '{unit}' in '{text}'; {help}"))?;
         total = number
-            .checked_mul(scale)
+            .checked_mul(size)
             .and_then(|part| total.checked_add(part))
             .ok_or_else(|| format!("'{text}' is too long a duration"))?;
     }
-    nonzero(total, HELP)
+    Ok(total)
 }
 
 fn nonzero(secs: u64, help: &str) -> Result<u64, String> {
@@ -61,6 +71,28 @@ pub fn retention_secs(text: &str) -> Result<u32, String> {
     let secs = duration_secs(text)?;
     u32::try_from(secs)
         .map_err(|_| format!("'{text}' is longer than the maximum of {} s", u32::MAX))
+}
+
+/// A short wait such as a producer's linger: `150ms`, `2s`, `1m`, a sum such as `1s500ms`,
+/// or a plain number of milliseconds (what `--linger` took before units, so old scripts
+/// keep their meaning). Zero is allowed: send at once.
+pub fn millis_duration(text: &str) -> Result<std::time::Duration, String> {
+    const HELP: &str = "use milliseconds or a number with a unit ms, s, m or h, e.g. 150ms or 2s";
+    let text = text.trim();
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(std::time::Duration::from_millis(ms));
+    }
+    if text.is_empty() {
+        return Err(format!("empty duration; {HELP}"));
+    }
+    let total = sum_of_units(text, HELP, |unit| match unit {
+        "ms" | "msec" | "msecs" | "millis" => Some(1),
+        "s" | "sec" | "secs" | "second" | "seconds" => Some(1000),
+        "m" | "min" | "mins" | "minute" | "minutes" => Some(60_000),
+        "h" | "hr" | "hrs" | "hour" | "hours" => Some(3_600_000),
+        _ => None,
+    })?;
+    Ok(std::time::Duration::from_millis(total))
 }
 
 /// A size in bytes: `1048576`, `512B`, `512KiB`, `10MB`, `1GiB`, `1.5GiB`. Decimal units
@@ -185,6 +217,11 @@ pub fn generate_secret() -> Result<String, getrandom::Error> {
 }
 
 /// `HOST:PORT`, split.
+/// [`host_port`], keeping the address as typed (a profile stores it so).
+pub fn host_port_text(text: &str) -> Result<String, String> {
+    host_port(text).map(|_| text.to_string())
+}
+
 pub fn host_port(text: &str) -> Result<(String, u16), String> {
     let bad = || format!("'{text}' is not HOST:PORT (e.g. 127.0.0.1:9010 or spu-1.local:9005)");
     let (host, port) = text.rsplit_once(':').ok_or_else(bad)?;
@@ -204,6 +241,21 @@ pub fn host_port(text: &str) -> Result<(String, u16), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn short_durations() {
+        use std::time::Duration;
+        assert_eq!(millis_duration("150"), Ok(Duration::from_millis(150)));
+        assert_eq!(millis_duration("150ms"), Ok(Duration::from_millis(150)));
+        assert_eq!(millis_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(millis_duration("1s500ms"), Ok(Duration::from_millis(1500)));
+        assert_eq!(millis_duration("1m"), Ok(Duration::from_secs(60)));
+        assert_eq!(millis_duration("0"), Ok(Duration::ZERO));
+        for bad in ["", "ms", "5x", "5 parsecs", "-1"] {
+            let err = millis_duration(bad).unwrap_err();
+            assert!(err.contains("150ms"), "{bad}: {err}");
+        }
+    }
 
     #[test]
     fn durations() {

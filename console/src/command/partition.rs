@@ -67,7 +67,8 @@ async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     let filters: Vec<String> = args.topic.iter().cloned().collect();
     let admin = ctx.admin().await?;
     let (partitions, states) = tokio::join!(
-        admin.list::<PartitionSpec>(&filters),
+        // A topic named shows its partitions, a system topic's too.
+        admin.list_system::<PartitionSpec>(&filters, args.topic.is_some()),
         admin.partition_states(&filters),
     );
     let mut rows = rows(partitions?, states);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use clap::{Args, ValueEnum};
-use protocol::record::Record;
+use protocol::record::{Compression, Record};
 use protocol::spu::Isolation;
 use std::collections::VecDeque;
 use std::io::IsTerminal;
@@ -38,15 +38,24 @@ pub struct ProduceArgs {
     /// Give every record this key.
     #[arg(long, value_name = "KEY")]
     pub key: Option<String>,
-    /// Milliseconds a batch may wait for more records.
-    #[arg(long, value_name = "MS")]
-    pub linger: Option<u64>,
+    /// How long a batch may wait for more records: 150ms, 2s, or plain milliseconds.
+    #[arg(long, value_name = "DURATION", value_parser = parse::millis_duration)]
+    pub linger: Option<Duration>,
     /// Seal a batch at this size: 16KiB, 1MB or bytes.
     #[arg(long, value_name = "BYTES", value_parser = parse::size_bytes)]
     pub batch_size: Option<u64>,
     /// read_committed: acknowledged once the in-sync replicas have the records.
     #[arg(long, value_enum)]
     pub isolation: Option<IsolationArg>,
+    /// Compress batches with this codec (default: the topic's compression type); a topic
+    /// that is not `any` accepts its own codec only.
+    #[arg(long, value_enum, value_name = "CODEC", ignore_case = true)]
+    pub compression: Option<CompressionArg>,
+    /// at-least-once (default): a batch whose leader moved or whose connection failed is
+    /// sent again, so a record may be stored twice; at-most-once: each batch is sent once,
+    /// never retried, and a failure is reported instead.
+    #[arg(long, value_enum, value_name = "SEMANTIC")]
+    pub delivery_semantic: Option<DeliverySemantic>,
     /// Each line is a JSON record as `consume -O json` prints it (key, value, headers).
     #[arg(long, conflicts_with_all = ["raw", "key_separator", "key"])]
     pub json: bool,
@@ -70,6 +79,49 @@ impl From<IsolationArg> for Isolation {
             IsolationArg::ReadUncommitted => Isolation::ReadUncommitted,
         }
     }
+}
+
+/// A batch codec, as `--compression` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompressionArg {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+}
+
+impl From<CompressionArg> for Compression {
+    fn from(value: CompressionArg) -> Self {
+        match value {
+            CompressionArg::None => Compression::None,
+            CompressionArg::Gzip => Compression::Gzip,
+            CompressionArg::Snappy => Compression::Snappy,
+            CompressionArg::Lz4 => Compression::Lz4,
+            CompressionArg::Zstd => Compression::Zstd,
+        }
+    }
+}
+
+/// Fluvio's delivery semantics, spelled as its CLI accepts them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DeliverySemantic {
+    #[value(
+        name = "at-most-once",
+        alias = "at_most_once",
+        alias = "AtMostOnce",
+        alias = "atMostOnce",
+        alias = "atmostonce"
+    )]
+    AtMostOnce,
+    #[value(
+        name = "at-least-once",
+        alias = "at_least_once",
+        alias = "AtLeastOnce",
+        alias = "atLeastOnce",
+        alias = "atleastonce"
+    )]
+    AtLeastOnce,
 }
 
 /// Records from the input: `(key, value)`.
@@ -113,10 +165,17 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, CommandError> {
+/// The producer the flags ask for.
+pub fn producer_config(args: &ProduceArgs) -> ProducerConfig {
     let mut config = ProducerConfig::default();
-    if let Some(ms) = args.linger {
-        config.linger = Duration::from_millis(ms);
+    if let Some(linger) = args.linger {
+        config.linger = linger;
+    }
+    config.compression = args.compression.map(Compression::from);
+    if args.delivery_semantic == Some(DeliverySemantic::AtMostOnce) {
+        // One attempt: a batch is never sent twice, so never stored twice; what Fluvio's
+        // at-most-once also gives up (hearing of a failure) we keep, and report.
+        config.max_attempts = 1;
     }
     if let Some(bytes) = args.batch_size {
         config.batch_size = usize::try_from(bytes).unwrap_or(usize::MAX);
@@ -124,6 +183,11 @@ pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, Command
     if let Some(isolation) = args.isolation {
         config.isolation = isolation.into();
     }
+    config
+}
+
+pub async fn execute(args: ProduceArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let config = producer_config(&args);
     let fluvio = ctx.fluvio().await?;
     let producer = fluvio.topic_producer(&args.topic, config).await?;
     let interactive = args.file.is_none() && std::io::stdin().is_terminal();
@@ -305,6 +369,58 @@ impl Sender<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn produce(line: &[&str]) -> Result<ProduceArgs, clap::Error> {
+        let argv = ["fluvio", "produce"].iter().chain(line).copied();
+        match super::super::parse(argv)?.command {
+            super::super::Command::Produce(args) => Ok(args),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn fluvio_spellings_parse() {
+        let args = produce(&[
+            "t",
+            "--linger",
+            "150ms",
+            "--compression",
+            "ZSTD",
+            "--delivery-semantic",
+            "at-most-once",
+        ])
+        .unwrap();
+        assert_eq!(args.linger, Some(Duration::from_millis(150)));
+        assert_eq!(args.compression, Some(CompressionArg::Zstd));
+        assert_eq!(args.delivery_semantic, Some(DeliverySemantic::AtMostOnce));
+        let config = producer_config(&args);
+        assert_eq!(
+            config.max_attempts, 1,
+            "at-most-once never sends a batch twice"
+        );
+        assert_eq!(config.compression, Some(Compression::Zstd));
+        assert_eq!(config.linger, Duration::from_millis(150));
+        let retrying =
+            producer_config(&produce(&["t", "--delivery-semantic", "at-least-once"]).unwrap());
+        assert!(retrying.max_attempts > 1);
+        assert_eq!(retrying.compression, None, "no flag: follow the topic");
+        // A plain number keeps its old meaning: milliseconds.
+        assert_eq!(
+            produce(&["t", "--linger", "20"]).unwrap().linger,
+            Some(Duration::from_millis(20))
+        );
+        for spelling in ["at_least_once", "AtLeastOnce", "at-least-once"] {
+            let args = produce(&["t", "--delivery-semantic", spelling]).unwrap();
+            assert_eq!(args.delivery_semantic, Some(DeliverySemantic::AtLeastOnce));
+        }
+        for bad in [
+            &["t", "--linger", "5 parsecs"][..],
+            &["t", "--compression", "brotli"],
+            &["t", "--delivery-semantic", "exactly-once"],
+        ] {
+            assert_eq!(produce(bad).unwrap_err().exit_code(), 2, "{bad:?}");
+        }
+    }
 
     #[test]
     fn lines_keys_and_raw() {

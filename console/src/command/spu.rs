@@ -1,7 +1,9 @@
 //! `fluvio spu list | register | unregister`.
 
 use clap::{ArgGroup, Args, Subcommand};
-use protocol::sc::{CustomSpuKey, CustomSpuSpec, Endpoint, IngressPort, Metadata, SpuId, SpuSpec};
+use protocol::sc::{
+    CustomSpuKey, CustomSpuSpec, Endpoint, IngressPort, Metadata, SpuId, SpuSpec, SpuType,
+};
 
 use super::output::{Column, Output, Report};
 use super::parse;
@@ -19,6 +21,9 @@ pub enum SpuCmd {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Only custom SPUs (those registered with `spu register`), as Fluvio's flag.
+    #[arg(long)]
+    pub custom: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -64,7 +69,7 @@ impl SpuCmd {
 
 pub async fn execute(cmd: SpuCmd, ctx: &Context) -> Result<Output, CommandError> {
     match cmd {
-        SpuCmd::List(_) => list(ctx).await,
+        SpuCmd::List(args) => list(args, ctx).await,
         SpuCmd::Register(args) => register(args, ctx).await,
         SpuCmd::Unregister(args) => unregister(args, ctx).await,
     }
@@ -75,14 +80,19 @@ type Spu = Metadata<SpuSpec>;
 /// The columns of `spu list`, shared with the TUI.
 pub const COLUMNS: &[Column<Spu>] = protocol::sc::table::spu::LIST;
 
-async fn list(ctx: &Context) -> Result<Output, CommandError> {
+async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
     let mut spus = ctx.admin().await?.list::<SpuSpec>(&[]).await?;
+    if args.custom {
+        spus.retain(|s| s.spec.spu_type == SpuType::Custom);
+    }
     spus.sort_by_key(|s| s.spec.id);
+    let empty = if args.custom {
+        "No custom SPUs found"
+    } else {
+        "No SPUs found"
+    };
     Ok(Output::report(Report::listing(
-        COLUMNS,
-        &spus,
-        &spus,
-        "No SPUs found",
+        COLUMNS, &spus, &spus, empty,
     )?))
 }
 

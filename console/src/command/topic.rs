@@ -1,13 +1,13 @@
-//! `fluvio topic create | list | describe | delete`.
+//! `fluvio topic create | list | describe | delete | add-partition`.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use protocol::sc::table::{self, exact_bytes, spu_list};
 use protocol::sc::{
-    CleanupPolicy, Metadata, PartitionMap, PartitionSpec, ReplicaSpec, TopicSpec,
-    TopicStorageConfig, parse_partition_name,
+    CleanupPolicy, CompressionAlgorithm, Metadata, PartitionMap, PartitionSpec, ReplicaSpec,
+    TopicSpec, TopicStorageConfig, parse_partition_name,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,8 @@ pub enum TopicCmd {
     Describe(DescribeArgs),
     /// Delete topics and their data.
     Delete(DeleteArgs),
+    /// Add partitions to a topic, after its existing ones.
+    AddPartition(AddPartitionArgs),
 }
 
 #[derive(Debug, Args)]
@@ -39,7 +41,8 @@ pub struct CreateArgs {
     /// Replicas per partition, the leader included.
     #[arg(short = 'r', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub replication: u32,
-    /// Place replicas as this JSON file says: {"partitions":[{"id":0,"replicas":[5001,5002]},...]}.
+    /// Place replicas as this JSON file says: {"partitions":[{"id":0,"replicas":[5001,5002]},...]}
+    /// or, as Fluvio writes it, [{"id":0,"replicas":[5001,5002]},...].
     #[arg(
         short = 'f',
         long,
@@ -59,13 +62,44 @@ pub struct CreateArgs {
     /// Delete the oldest segments beyond this size per partition: 10GiB, 500MB or bytes.
     #[arg(long, value_name = "SIZE", value_parser = parse::partition_size)]
     pub max_partition_size: Option<u64>,
+    /// The codec producers must use: none, gzip, snappy, lz4, zstd, or any (each producer
+    /// chooses; the default).
+    #[arg(long, value_enum, value_name = "CODEC", ignore_case = true)]
+    pub compression_type: Option<TopicCompression>,
     /// Check the topic with the SC without creating it.
     #[arg(short = 'd', long)]
     pub dry_run: bool,
 }
 
+/// A topic's compression type, as `--compression-type` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TopicCompression {
+    None,
+    Gzip,
+    Snappy,
+    Lz4,
+    Zstd,
+    Any,
+}
+
+impl From<TopicCompression> for CompressionAlgorithm {
+    fn from(value: TopicCompression) -> Self {
+        match value {
+            TopicCompression::None => CompressionAlgorithm::None,
+            TopicCompression::Gzip => CompressionAlgorithm::Gzip,
+            TopicCompression::Snappy => CompressionAlgorithm::Snappy,
+            TopicCompression::Lz4 => CompressionAlgorithm::Lz4,
+            TopicCompression::Zstd => CompressionAlgorithm::Zstd,
+            TopicCompression::Any => CompressionAlgorithm::Any,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// Show system topics too (`consumer-offset`, where consumers' offsets live).
+    #[arg(long)]
+    pub system: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -81,9 +115,24 @@ pub struct DescribeArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
+    /// Go on past a topic that cannot be deleted (Fluvio's flag); without it, deleting
+    /// stops at the first failure. Either way the exit status is 1 if any failed.
+    #[arg(short = 'c', long)]
+    pub continue_on_error: bool,
     /// Topics to delete.
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct AddPartitionArgs {
+    /// The topic to grow; it must have been created with a partition count.
+    pub name: String,
+    /// Number of partitions to add.
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub count: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 impl TopicCmd {
@@ -91,6 +140,7 @@ impl TopicCmd {
         match self {
             TopicCmd::List(args) => Some(args.output),
             TopicCmd::Describe(args) => Some(args.output),
+            TopicCmd::AddPartition(args) => Some(args.output),
             TopicCmd::Create(_) | TopicCmd::Delete(_) => None,
         }
     }
@@ -99,9 +149,10 @@ impl TopicCmd {
 pub async fn execute(cmd: TopicCmd, ctx: &Context) -> Result<Output, CommandError> {
     match cmd {
         TopicCmd::Create(args) => create(args, ctx).await,
-        TopicCmd::List(_) => list(ctx).await,
+        TopicCmd::List(args) => list(args, ctx).await,
         TopicCmd::Describe(args) => describe(args, ctx).await,
         TopicCmd::Delete(args) => delete(args, ctx).await,
+        TopicCmd::AddPartition(args) => add_partition(args, ctx).await,
     }
 }
 
@@ -164,14 +215,17 @@ pub fn topic_spec(args: &CreateArgs) -> Result<TopicSpec, CommandError> {
             .retention_time
             .map(|time_in_seconds| CleanupPolicy::Segment { time_in_seconds }),
         storage,
+        compression_type: args
+            .compression_type
+            .map_or_else(CompressionAlgorithm::default, CompressionAlgorithm::from),
         ..TopicSpec::default()
     })
 }
 
-/// The replica assignment file's layout.
+/// Our replica assignment file's layout; Fluvio's is the bare array of partitions.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct AssignmentFile {
+struct Partitions {
     partitions: Vec<AssignedPartition>,
 }
 
@@ -193,12 +247,21 @@ fn read_assignment(path: &Path) -> Result<Vec<PartitionMap>, CommandError> {
     })
 }
 
+/// The partitions of either layout. An untagged enum would hide why neither fitted, so
+/// the layout is chosen by the first character and parsed as that one.
+fn read_partitions(text: &str) -> Result<Vec<AssignedPartition>, serde_json::Error> {
+    if text.trim_start().starts_with('[') {
+        serde_json::from_str::<Vec<AssignedPartition>>(text)
+    } else {
+        serde_json::from_str::<Partitions>(text).map(|file| file.partitions)
+    }
+}
+
 /// Parse and check an assignment: partitions numbered 0.. without gaps, each with the same
 /// number of distinct, non-negative SPU ids.
 pub fn parse_assignment(text: &str) -> Result<Vec<PartitionMap>, String> {
-    const SHAPE: &str = r#"expected {"partitions":[{"id":0,"replicas":[5001,5002]},...]}"#;
-    let file: AssignmentFile = serde_json::from_str(text).map_err(|e| format!("{e}; {SHAPE}"))?;
-    let mut partitions = file.partitions;
+    const SHAPE: &str = r#"expected {"partitions":[{"id":0,"replicas":[5001,5002]},...]} or [{"id":0,"replicas":[5001,5002]},...]"#;
+    let mut partitions = read_partitions(text).map_err(|e| format!("{e}; {SHAPE}"))?;
     if partitions.is_empty() {
         return Err(format!("it lists no partitions; {SHAPE}"));
     }
@@ -247,8 +310,12 @@ pub fn parse_assignment(text: &str) -> Result<Vec<PartitionMap>, String> {
 type Topic = Metadata<TopicSpec>;
 type Partition = Metadata<PartitionSpec>;
 
-async fn list(ctx: &Context) -> Result<Output, CommandError> {
-    let mut topics = ctx.admin().await?.list::<TopicSpec>(&[]).await?;
+async fn list(args: ListArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let mut topics = ctx
+        .admin()
+        .await?
+        .list_system::<TopicSpec>(&[], args.system)
+        .await?;
     topics.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Output::report(Report::listing(
         table::topic::LIST,
@@ -311,8 +378,11 @@ struct Described<'a> {
 
 async fn describe(args: DescribeArgs, ctx: &Context) -> Result<Output, CommandError> {
     let admin = ctx.admin().await?;
-    let topics = admin.list::<TopicSpec>(&args.names).await?;
-    let partitions = admin.list::<PartitionSpec>(&args.names).await?;
+    // Topics named are described, system topics too.
+    let topics = admin.list_system::<TopicSpec>(&args.names, true).await?;
+    let partitions = admin
+        .list_system::<PartitionSpec>(&args.names, true)
+        .await?;
     let mut output = Output::default();
     let mut blocks = Vec::new();
     let mut data = Vec::new();
@@ -397,10 +467,7 @@ fn topic_fields(topic: &Topic) -> Vec<(String, String)> {
                 .max_partition_size
                 .map_or("default".into(), exact_bytes),
         ),
-        (
-            "Compression",
-            format!("{:?}", topic.spec.compression_type).to_lowercase(),
-        ),
+        ("Compression", (table::topic::COMPRESSION.cell)(topic)),
         ("Status", topic.status.resolution.label().to_string()),
         ("Reason", topic.status.reason.clone()),
     ]);
@@ -427,7 +494,9 @@ pub fn topic_not_found(name: &str) -> CommandError {
 
 /// Succeeds when the topic `name` exists.
 pub async fn require_topic(admin: &Admin, name: &str) -> Result<(), CommandError> {
-    let topics = admin.list::<TopicSpec>(&[name.to_string()]).await?;
+    let topics = admin
+        .list_system::<TopicSpec>(&[name.to_string()], true)
+        .await?;
     if topics.iter().any(|t| t.name == name) {
         Ok(())
     } else {
@@ -439,19 +508,111 @@ async fn delete(args: DeleteArgs, ctx: &Context) -> Result<Output, CommandError>
     let admin = ctx.admin().await?;
     let mut output = Output::default();
     let mut deleted = Vec::new();
-    for name in dedup(&args.names) {
-        match admin.delete::<TopicSpec>(name.clone(), name).await {
-            Ok(()) => deleted.push(format!("topic \"{name}\" deleted")),
+    let names = dedup(&args.names);
+    for (at, name) in names.iter().enumerate() {
+        let failure = match admin.delete::<TopicSpec>((*name).clone(), name).await {
+            Ok(()) => {
+                deleted.push(format!("topic \"{name}\" deleted"));
+                continue;
+            }
             // Worded as every other command words a missing topic.
             Err(ClientError::Refused {
                 code: protocol::api::ErrorCode::TopicNotFound,
                 ..
-            }) => output.failures.push(topic_not_found(name)),
-            Err(err) => output.failures.push(err.into()),
+            }) => topic_not_found(name),
+            Err(err) => err.into(),
+        };
+        output.failures.push(failure);
+        let rest = &names[at + 1..];
+        if !args.continue_on_error && !rest.is_empty() {
+            // As Fluvio does: stop at the first failure unless told to go on.
+            let rest: Vec<&str> = rest.iter().map(|n| n.as_str()).collect();
+            output.notes.push(format!(
+                "note: stopped at the first failure; not deleted: {}. -c/--continue-on-error goes on past failures",
+                rest.join(", ")
+            ));
+            break;
         }
     }
     if !deleted.is_empty() {
         output.body = super::Body::Message(deleted.join("\n"));
+    }
+    Ok(output)
+}
+
+/// How long `add-partition` waits to see the SC place the new partitions.
+const PLACEMENT_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// One partition `add-partition` added.
+#[derive(Debug, Serialize)]
+struct AddedPartition {
+    partition: u32,
+    leader: i32,
+    replicas: Vec<i32>,
+}
+
+const ADDED_COLUMNS: &[Column<AddedPartition>] = &[
+    Column::new("PARTITION", |p| p.partition.to_string()),
+    Column::new("LEADER", |p| p.leader.to_string()),
+    Column::new("REPLICAS", |p| spu_list(&p.replicas)),
+];
+
+async fn add_partition(args: AddPartitionArgs, ctx: &Context) -> Result<Output, CommandError> {
+    let admin = ctx.admin().await?;
+    let find = |topics: Vec<Metadata<TopicSpec>>| topics.into_iter().find(|t| t.name == args.name);
+    let names = [args.name.clone()];
+    let before = find(admin.list::<TopicSpec>(&names).await?)
+        .ok_or_else(|| topic_not_found(&args.name))?
+        .status
+        .replica_map
+        .len();
+    match admin.add_partitions(&args.name, args.count).await {
+        Ok(()) => {}
+        Err(ClientError::Refused {
+            code: protocol::api::ErrorCode::TopicNotFound,
+            ..
+        }) => return Err(topic_not_found(&args.name)),
+        Err(err) => return Err(err.into()),
+    }
+    // The SC places the new partitions as it accepts the request; a topic still waiting
+    // for SPUs gets them when it is placed.
+    let wanted = before + args.count as usize;
+    let deadline = tokio::time::Instant::now() + PLACEMENT_WAIT;
+    let topic = loop {
+        let topic = find(admin.list::<TopicSpec>(&names).await?);
+        let placed = topic.as_ref().map_or(0, |t| t.status.replica_map.len());
+        if placed >= wanted || tokio::time::Instant::now() >= deadline {
+            break topic;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let added: Vec<AddedPartition> = topic
+        .iter()
+        .flat_map(|t| t.status.replica_map.range(before as u32..))
+        .map(|(&partition, replicas)| AddedPartition {
+            partition,
+            leader: replicas.first().copied().unwrap_or(-1),
+            replicas: replicas.clone(),
+        })
+        .collect();
+    let mut output = Output::report(Report {
+        blocks: vec![
+            Block::Title(format!("added new partitions to topic: \"{}\"", args.name)),
+            Block::Table(Table::build(ADDED_COLUMNS, &added)),
+        ],
+        data: to_data(&added)?,
+    });
+    if added.len() < args.count as usize {
+        let reason = topic.map(|t| t.status.reason).unwrap_or_default();
+        output.notes.push(format!(
+            "the SC has not placed the new partitions yet{}; `fluvio topic describe {}` shows when it does",
+            if reason.is_empty() {
+                String::new()
+            } else {
+                format!(" ({reason})")
+            },
+            args.name
+        ));
     }
     Ok(output)
 }
@@ -468,9 +629,18 @@ mod tests {
         .unwrap();
         assert_eq!(maps.len(), 2);
         assert_eq!((maps[0].id, maps[0].replicas.clone()), (0, vec![1, 2]));
+        // Fluvio's layout: the bare array.
+        let fluvio = parse_assignment(
+            r#"[{"id": 0, "replicas": [5001, 5002]}, {"id": 1, "replicas": [5002, 5001]}]"#,
+        )
+        .unwrap();
+        assert_eq!(fluvio.len(), 2);
+        assert_eq!(fluvio[1].replicas, vec![5002, 5001]);
         for (text, expect) in [
             ("{", "EOF while parsing"),
-            ("[]", "expected {\"partitions\""),
+            ("[]", "no partitions"),
+            ("7", "expected {\"partitions\""),
+            (r#"[{"id":0}]"#, "missing field `replicas`"),
             (r#"{"partitions":[]}"#, "no partitions"),
             (r#"{"partitions":[{"id":0}]}"#, "missing field `replicas`"),
             (
@@ -547,5 +717,21 @@ mod tests {
         let storage = spec.storage.unwrap();
         assert_eq!(storage.segment_size, Some(1 << 20));
         assert_eq!(storage.max_partition_size, Some(10 << 20));
+        assert_eq!(spec.compression_type, CompressionAlgorithm::Any);
+
+        for (name, codec) in [
+            ("gzip", CompressionAlgorithm::Gzip),
+            ("zstd", CompressionAlgorithm::Zstd),
+            ("none", CompressionAlgorithm::None),
+            ("any", CompressionAlgorithm::Any),
+        ] {
+            let cli =
+                super::super::parse(["fluvio", "topic", "create", "t", "--compression-type", name])
+                    .unwrap();
+            let super::super::Command::Topic(TopicCmd::Create(args)) = cli.command else {
+                panic!()
+            };
+            assert_eq!(topic_spec(&args).unwrap().compression_type, codec);
+        }
     }
 }

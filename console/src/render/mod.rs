@@ -69,6 +69,7 @@ pub fn render_fitted(
             }
             OutputFormat::Json => rendered.stdout = json(&report.data)?,
             OutputFormat::Yaml => rendered.stdout = yaml(&report.data)?,
+            OutputFormat::Toml => rendered.stdout = toml(&report.data),
         },
     }
     rendered.stderr.extend(output.notes.iter().cloned());
@@ -91,6 +92,84 @@ pub fn json(value: &serde_json::Value) -> Result<String, CommandError> {
 
 pub fn yaml(value: &serde_json::Value) -> Result<String, CommandError> {
     serde_norway::to_string(value).map_err(|source| CommandError::Yaml { source })
+}
+
+/// TOML has no top-level array and no null: a top-level array (a listing) is put under
+/// `items` (`[[items]]`, one table per object), a top-level scalar under `value`, and
+/// null values are left out, as serializers leave out an absent `Option`.
+pub fn toml(value: &serde_json::Value) -> String {
+    let mut doc = toml_edit::DocumentMut::new();
+    match value {
+        serde_json::Value::Object(fields) => fill_table(doc.as_table_mut(), fields),
+        serde_json::Value::Array(_) => insert_item(doc.as_table_mut(), "items", value),
+        scalar => insert_item(doc.as_table_mut(), "value", scalar),
+    }
+    doc.to_string()
+}
+
+fn fill_table(table: &mut toml_edit::Table, fields: &serde_json::Map<String, serde_json::Value>) {
+    for (key, value) in fields {
+        insert_item(table, key, value);
+    }
+}
+
+/// Objects become `[tables]`, arrays of objects `[[tables]]`, the rest inline values.
+fn insert_item(table: &mut toml_edit::Table, key: &str, value: &serde_json::Value) {
+    use serde_json::Value as J;
+    let item = match value {
+        J::Null => return,
+        J::Object(fields) => {
+            let mut sub = toml_edit::Table::new();
+            fill_table(&mut sub, fields);
+            toml_edit::Item::Table(sub)
+        }
+        J::Array(items) if !items.is_empty() && items.iter().all(J::is_object) => {
+            let mut tables = toml_edit::ArrayOfTables::new();
+            for fields in items.iter().filter_map(J::as_object) {
+                let mut sub = toml_edit::Table::new();
+                fill_table(&mut sub, fields);
+                tables.push(sub);
+            }
+            toml_edit::Item::ArrayOfTables(tables)
+        }
+        other => match toml_value(other) {
+            Some(value) => toml_edit::Item::Value(value),
+            None => return,
+        },
+    };
+    table.insert(key, item);
+}
+
+fn toml_value(value: &serde_json::Value) -> Option<toml_edit::Value> {
+    use serde_json::Value as J;
+    Some(match value {
+        J::Null => return None,
+        J::Bool(b) => (*b).into(),
+        J::Number(n) => match (n.as_i64(), n.as_f64()) {
+            (Some(i), _) => i.into(),
+            // TOML integers are i64: a larger u64 keeps its digits as a string.
+            _ if n.is_u64() => n.to_string().into(),
+            (None, Some(f)) => f.into(),
+            (None, None) => n.to_string().into(),
+        },
+        J::String(s) => s.as_str().into(),
+        J::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items.iter().filter_map(toml_value) {
+                array.push(item);
+            }
+            toml_edit::Value::Array(array)
+        }
+        J::Object(fields) => {
+            let mut inline = toml_edit::InlineTable::new();
+            for (key, value) in fields {
+                if let Some(value) = toml_value(value) {
+                    inline.insert(key, value);
+                }
+            }
+            toml_edit::Value::InlineTable(inline)
+        }
+    })
 }
 
 /// A report for people: stdout text, and the "nothing found" remarks for stderr.
@@ -294,6 +373,29 @@ mod tests {
         let yaml_text = render(&output, OutputFormat::Yaml, false).unwrap().stdout;
         let back: serde_json::Value = serde_norway::from_str(&yaml_text).unwrap();
         assert_eq!(back[0]["reason"], "yes: no");
+        let toml_text = render(&output, OutputFormat::Toml, false).unwrap().stdout;
+        assert_eq!(
+            toml_text,
+            "[[items]]\nname = \"t\"\npartitions = 2\nreason = \"yes: no\"\n"
+        );
+    }
+
+    #[test]
+    fn toml_has_no_null_and_nests_tables() {
+        let value = serde_json::json!({
+            "name": "t",
+            "gone": null,
+            "spec": {"replicas": [5001, 5002], "size": u64::MAX, "ratio": 0.5},
+            "parts": [{"id": 0}, {"id": 1}],
+        });
+        let text = toml(&value);
+        let back: toml::Table = toml::from_str(&text).unwrap();
+        assert_eq!(back["name"].as_str(), Some("t"));
+        assert!(!back.contains_key("gone"), "{text}");
+        assert_eq!(back["spec"]["replicas"].as_array().unwrap().len(), 2);
+        assert_eq!(back["spec"]["size"].as_str(), Some("18446744073709551615"));
+        assert_eq!(back["parts"][1]["id"].as_integer(), Some(1));
+        assert_eq!(toml(&serde_json::json!([])), "items = []\n");
     }
 
     #[test]

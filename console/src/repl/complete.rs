@@ -28,6 +28,8 @@ pub enum NameKind {
     /// SPUs' public addresses.
     SpuAddr,
     Token,
+    /// Consumers with committed offsets.
+    Consumer,
 }
 
 /// Where live names come from: the client's metadata in a session, a fixed list in tests.
@@ -355,6 +357,7 @@ fn name_kind(path: &[&str], id: &str, values: &HashMap<String, Vec<String>>) -> 
             Some(NameKind::Partition { topic: topic() })
         }
         (["auth-token", "delete" | "list"], "name" | "names") => Some(NameKind::Token),
+        (["consumer", "delete"], "name") | (["consume"], "consumer") => Some(NameKind::Consumer),
         (["spu", "unregister"], "id") => Some(NameKind::SpuId),
         (["spu", "unregister"], "name") => Some(NameKind::SpuName),
         (["advanced", _], "spu") => Some(NameKind::SpuAddr),
@@ -431,6 +434,7 @@ mod tests {
                 NameKind::SpuName => &["custom-7"],
                 NameKind::SpuAddr => &["127.0.0.1:9005"],
                 NameKind::Token => &["tok-a"],
+                NameKind::Consumer => &["billing", "audit"],
             };
             list.iter().map(|s| s.to_string()).collect()
         }
@@ -456,11 +460,14 @@ mod tests {
         }
         assert!(!top.contains(&"repl".to_string()), "{top:?}");
         assert_eq!(complete("to"), ["topic"]);
-        assert_eq!(complete("topic "), ["create", "delete", "describe", "list"]);
+        assert_eq!(
+            complete("topic "),
+            ["add-partition", "create", "delete", "describe", "list"]
+        );
         assert_eq!(complete("topic de"), ["delete", "describe"]);
         assert_eq!(complete("fluvio topic li"), ["list"]);
         assert_eq!(complete("help topic c"), ["create"]);
-        assert_eq!(complete("help con"), ["connect", "consume"]);
+        assert_eq!(complete("help con"), ["connect", "consume", "consumer"]);
     }
 
     #[test]
@@ -483,10 +490,13 @@ mod tests {
 
     #[test]
     fn values_listed_by_clap() {
-        assert_eq!(complete("topic list -O "), ["json", "table", "yaml"]);
+        assert_eq!(
+            complete("topic list -O "),
+            ["json", "table", "toml", "yaml"]
+        );
         assert_eq!(complete("topic list --output j"), ["json"]);
         assert_eq!(complete("topic list --output=y"), ["--output=yaml"]);
-        assert_eq!(complete("output "), ["json", "table", "yaml"]);
+        assert_eq!(complete("output "), ["json", "table", "toml", "yaml"]);
         assert_eq!(complete("timing o"), ["off", "on"]);
         assert!(complete("completions ").contains(&"bash".to_string()));
     }
@@ -496,6 +506,8 @@ mod tests {
         assert_eq!(complete("topic describe "), ["orders", "other", "payments"]);
         assert_eq!(complete("topic describe orders o"), ["orders", "other"]);
         assert_eq!(complete("topic delete p"), ["payments"]);
+        assert_eq!(complete("consumer delete b"), ["billing"]);
+        assert_eq!(complete("consume orders --consumer a"), ["audit"]);
         assert_eq!(complete("consume "), ["orders", "other", "payments"]);
         assert_eq!(complete("consume -B o"), ["orders", "other"]);
         assert_eq!(complete("produce pay"), ["payments"]);

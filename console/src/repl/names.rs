@@ -1,6 +1,7 @@
 //! The cluster's live names for completion: topics, partitions and SPUs from the client's
 //! metadata watch, auth tokens from a watch of their own, so names created or deleted
-//! elsewhere show up while the prompt waits.
+//! elsewhere show up while the prompt waits; consumers (with committed offsets) as of the
+//! last line.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -26,6 +27,9 @@ struct State {
     fluvio: Option<Fluvio>,
     /// Token names, kept by the watch; `None` until it runs (or after it ended).
     tokens: Option<BTreeSet<String>>,
+    /// Consumers with committed offsets, as of the last refresh (no watch exists for
+    /// them: the leader of `consumer-offset-0` is asked after every line).
+    consumers: BTreeSet<String>,
 }
 
 impl LiveNames {
@@ -64,6 +68,12 @@ impl LiveNames {
             state.fluvio = Some(fluvio.clone());
             state.tokens.is_none()
         };
+        if let Ok(offsets) = fluvio.consumer_offsets(None, None).await {
+            let mut state = write(&self.state);
+            if state.addr == addr {
+                state.consumers = offsets.into_iter().map(|o| o.consumer_id).collect();
+            }
+        }
         if !follow_tokens {
             return;
         }
@@ -113,15 +123,23 @@ fn write(state: &RwLock<State>) -> std::sync::RwLockWriteGuard<'_, State> {
 impl NameSource for LiveNames {
     fn names(&self, kind: &NameKind) -> Vec<String> {
         let state = self.state.read().unwrap_or_else(|p| p.into_inner());
-        if let NameKind::Token = kind {
-            return state.tokens.iter().flatten().cloned().collect();
+        match kind {
+            NameKind::Token => return state.tokens.iter().flatten().cloned().collect(),
+            NameKind::Consumer => return state.consumers.iter().cloned().collect(),
+            _ => {}
         }
         let Some(fluvio) = state.fluvio.as_ref() else {
             return Vec::new();
         };
         let metadata = fluvio.metadata();
         match kind {
-            NameKind::Topic => metadata.topics().into_iter().map(|t| t.name).collect(),
+            // System topics are the cluster's own: not offered, as `topic list` hides them.
+            NameKind::Topic => metadata
+                .topics()
+                .into_iter()
+                .filter(|t| !t.spec.system)
+                .map(|t| t.name)
+                .collect(),
             NameKind::Partition { topic } => {
                 let mut numbers: Vec<u32> = metadata
                     .partitions()
@@ -143,7 +161,7 @@ impl NameSource for LiveNames {
                 .into_iter()
                 .map(|s| s.spec.public_endpoint.addr())
                 .collect(),
-            NameKind::Token => Vec::new(),
+            NameKind::Token | NameKind::Consumer => Vec::new(),
         }
     }
 }

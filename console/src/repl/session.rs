@@ -91,7 +91,7 @@ pub struct Session {
 impl Session {
     pub fn new(target: ScTarget, env: Env, stdin: Stdin) -> Self {
         Self {
-            ctx: Arc::new(Context::new(target.clone())),
+            ctx: Arc::new(Context::new(target.clone()).with_config_path(env.config_path.clone())),
             target,
             env,
             stdin,
@@ -212,7 +212,9 @@ impl Session {
                 cli.target.profile.as_deref(),
                 &self.env.config_path,
             ) {
-                Ok(target) => Arc::new(Context::new(target)),
+                Ok(target) => {
+                    Arc::new(Context::new(target).with_config_path(self.env.config_path.clone()))
+                }
                 Err(error) => {
                     self.report_command_error(&error.into(), None, origin, err);
                     return Status::Failed;
@@ -332,7 +334,8 @@ impl Session {
             addr: addr.to_string(),
             origin: AddrOrigin::Flag,
         };
-        let ctx = Arc::new(Context::new(target.clone()));
+        let ctx =
+            Arc::new(Context::new(target.clone()).with_config_path(self.env.config_path.clone()));
         // Switch only to a cluster that answers, as psql's \connect does.
         let connected = tokio::select! {
             result = ctx.fluvio() => Some(result),
@@ -477,6 +480,7 @@ fn name(format: OutputFormat) -> &'static str {
         OutputFormat::Table => "table",
         OutputFormat::Json => "json",
         OutputFormat::Yaml => "yaml",
+        OutputFormat::Toml => "toml",
     }
 }
 

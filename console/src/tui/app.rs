@@ -7,6 +7,7 @@ use std::time::Instant;
 use crossterm::event::{
     Event, KeyCode, KeyEvent, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
 };
+use protocol::sc::table::ConsumerRow;
 use protocol::sc::{
     AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec, TopicSpec,
 };
@@ -44,6 +45,8 @@ pub enum AppEvent {
         partitions: Vec<Metadata<PartitionSpec>>,
     },
     Tokens(Vec<Metadata<AuthTokenSpec>>),
+    /// Committed consumer offsets with their lag, polled.
+    Consumers(Vec<ConsumerRow>),
     /// Every partition's leader epoch and confirmed in-sync set, from an SC that gives them.
     PartitionStates(Vec<Metadata<PartitionStateSpec>>),
     /// A watch ended: the SC connection is gone.
@@ -115,6 +118,7 @@ pub struct App {
     topics: ListState,
     partitions: ListState,
     tokens: ListState,
+    consumers: ListState,
     metadata_scroll: usize,
     tail: Tail,
     next_tail_id: u64,
@@ -146,6 +150,7 @@ impl App {
             topics: ListState::default(),
             partitions: ListState::default(),
             tokens: ListState::default(),
+            consumers: ListState::default(),
             metadata_scroll: 0,
             next_tail_id: 0,
             popup: None,
@@ -236,6 +241,10 @@ impl App {
                 self.cluster.set_tokens(tokens);
                 self.fit_lists();
             }
+            AppEvent::Consumers(consumers) => {
+                self.cluster.set_consumers(consumers);
+                self.fit_lists();
+            }
             AppEvent::PartitionStates(states) => self.cluster.set_partition_states(states),
             AppEvent::Disconnected(why) => self.disconnected = Some(why),
             AppEvent::TailStarted { id } => self.tail.started(id),
@@ -295,6 +304,7 @@ impl App {
         self.topics.fit(self.cluster.topics.len(), height);
         self.partitions.fit(self.cluster.partitions.len(), height);
         self.tokens.fit(self.cluster.tokens.len(), height);
+        self.consumers.fit(self.cluster.consumers.len(), height);
     }
 
     fn list_mut(&mut self, view: View) -> Option<(&mut ListState, usize)> {
@@ -303,6 +313,7 @@ impl App {
             View::Topics => Some((&mut self.topics, self.cluster.topics.len())),
             View::Partitions => Some((&mut self.partitions, self.cluster.partitions.len())),
             View::Tokens => Some((&mut self.tokens, self.cluster.tokens.len())),
+            View::Consumers => Some((&mut self.consumers, self.cluster.consumers.len())),
             View::Metadata | View::Tail => None,
         }
     }
@@ -504,6 +515,18 @@ impl App {
                 .tokens
                 .get(self.tokens.selected)
                 .map(|t| format!("auth-token delete -n {}", shell_quote(&t.name))),
+            View::Consumers => self
+                .cluster
+                .consumers
+                .get(self.consumers.selected)
+                .map(|c| {
+                    format!(
+                        "consumer delete {} -t {} -p {}",
+                        shell_quote(&c.consumer),
+                        shell_quote(&c.topic),
+                        c.partition
+                    )
+                }),
             _ => None,
         };
         if let Some(line) = line {
@@ -727,6 +750,17 @@ impl App {
                     "No auth tokens. Create one with :auth-token create"
                 } else {
                     "Waiting for the auth token watch…"
+                },
+            ),
+            View::Consumers => self.draw_grid(
+                frame,
+                areas.body,
+                &views::consumers(&self.cluster),
+                &self.consumers,
+                if self.cluster.consumers_known {
+                    "No consumer offsets. Consumers commit with :consume TOPIC --consumer NAME"
+                } else {
+                    "Reading consumer offsets…"
                 },
             ),
             View::Metadata => {
@@ -1064,6 +1098,55 @@ mod tests {
             key(&mut app, KeyCode::Char('d'));
             assert_eq!(app.popup().is_some(), !read_only);
         }
+    }
+
+    #[test]
+    fn the_consumers_view_shows_offsets_with_lag_and_deletes_one_partition() {
+        let mut app = app(false);
+        app.handle(objects());
+        key(&mut app, KeyCode::Char('7'));
+        let mut terminal = Terminal::new(TestBackend::new(80, 10)).unwrap();
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("Reading consumer offsets"), "{screen}");
+        let row = |consumer: &str, offset, lag| ConsumerRow {
+            consumer: consumer.to_string(),
+            topic: "orders".to_string(),
+            partition: 1,
+            offset,
+            lag: Some(lag),
+            modified_time: 0,
+            last_seen_secs: 75,
+        };
+        app.handle(AppEvent::Consumers(vec![
+            row("audit", 9, 3),
+            row("billing", 40, 0),
+        ]));
+        let screen = draw(&mut app, &mut terminal);
+        let lines: Vec<&str> = screen.lines().collect();
+        assert_eq!(
+            lines[1].trim_end(),
+            "CONSUMER  TOPIC   PARTITION  OFFSET  LAG  LAST-SEEN"
+        );
+        assert_eq!(
+            lines[2].trim_end(),
+            "audit     orders  1          9       3    1m 15s"
+        );
+        assert_eq!(
+            lines[3].trim_end(),
+            "billing   orders  1          40      0    1m 15s"
+        );
+        key(&mut app, KeyCode::Down);
+        key(&mut app, KeyCode::Char('d'));
+        match app.popup() {
+            Some(Popup::Confirm { line, .. }) => {
+                assert_eq!(line, "consumer delete billing -t orders -p 1")
+            }
+            other => panic!("{other:?}"),
+        }
+        app.handle(AppEvent::Consumers(Vec::new()));
+        key(&mut app, KeyCode::Char('n'));
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("No consumer offsets"), "{screen}");
     }
 
     #[test]

@@ -10,6 +10,8 @@ use crate::command::advanced::AdvancedCmd;
 use crate::command::auth_token::AuthTokenCmd;
 use crate::command::cluster::ClusterCmd;
 use crate::command::consume::ConsumeArgs;
+use crate::command::consumer::ConsumerCmd;
+use crate::command::profile::{ProfileArgs, ProfileCmd};
 use crate::command::spu::SpuCmd;
 use crate::command::topic::TopicCmd;
 use crate::command::{self, Cli, Command};
@@ -252,15 +254,26 @@ pub fn effect(command: &Command) -> Effect {
         | Command::Partition(_)
         | Command::Spu(SpuCmd::List(_))
         | Command::AuthToken(AuthTokenCmd::List(_))
+        | Command::Consumer(ConsumerCmd::List(_))
         | Command::Advanced(AdvancedCmd::Metadata(_) | AdvancedCmd::Generate(_))
         | Command::Version(_)
+        | Command::Profile(ProfileArgs {
+            cmd: None | Some(ProfileCmd::Current | ProfileCmd::List(_)),
+        })
         | Command::Completions { .. } => Effect::Reads,
+        Command::Profile(ProfileArgs {
+            cmd: Some(ProfileCmd::Delete { name }),
+        }) => Effect::Destroys(format!("Delete profile '{name}' from the config file?")),
         Command::Topic(TopicCmd::Delete(args)) => Effect::Destroys(format!(
             "Delete topic {} and all its records?",
             quoted_list(&args.names)
         )),
         Command::AuthToken(AuthTokenCmd::Delete(args)) => Effect::Destroys(format!(
             "Delete auth token '{}'? SPUs using it can no longer register.",
+            args.name
+        )),
+        Command::Consumer(ConsumerCmd::Delete(args)) => Effect::Destroys(format!(
+            "Delete the committed offsets of consumer '{}'? It then starts where its start flags say.",
             args.name
         )),
         Command::Consume(_) => Effect::Reads,
@@ -371,6 +384,7 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
         ("partitions", 1) => return Request::Show(View::Partitions),
         ("tokens" | "auth-tokens", 1) => return Request::Show(View::Tokens),
         ("metadata", 1) => return Request::Show(View::Metadata),
+        ("consumers", 1) => return Request::Show(View::Consumers),
         ("tail", 1) => return Request::Show(View::Tail),
         ("tail", _) => {
             return match TailCmd::try_parse_from(words) {
@@ -397,6 +411,14 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
     if let Command::Consume(args) = &cli.command
         && let Some(source) = follows(args)
     {
+        // A tail shows records without anyone processing them: committing them as a
+        // consumer's would skip them for that consumer.
+        if args.consumer.is_some() {
+            return Request::Say {
+                text: "a tail does not commit offsets: run `consume --consumer` with -d or -n here, or follow it from a shell".into(),
+                error: true,
+            };
+        }
         return Request::Tail(source);
     }
     match effect(&cli.command) {
@@ -507,6 +529,24 @@ mod tests {
             parse_line("consume orders -B -d", true, false),
             Request::Run(_)
         ));
+        match parse_line("consume orders --consumer app", false, false) {
+            Request::Say { text, error } => {
+                assert!(error && text.contains("does not commit"), "{text}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            parse_line("consume orders --consumer app -d", false, false),
+            Request::Run(_)
+        ));
+        assert!(matches!(
+            parse_line("consumer list", true, false),
+            Request::Run(_)
+        ));
+        assert!(matches!(
+            parse_line("consumer delete app", false, false),
+            Request::Confirm { .. }
+        ));
         match parse_line("produce orders", false, false) {
             Request::Say { text, error } => assert!(error && text.contains("-f FILE"), "{text}"),
             other => panic!("{other:?}"),
@@ -572,7 +612,22 @@ mod tests {
             parse_line("topic create a", false, false),
             Request::Run(_)
         ));
-        for line in ["topic create a", "topic delete a", "spu unregister --id 5"] {
+        assert!(matches!(
+            parse_line("profile delete old", false, false),
+            Request::Confirm { .. }
+        ));
+        for line in ["profile", "profile list", "profile current"] {
+            assert!(
+                matches!(parse_line(line, true, false), Request::Run(_)),
+                "{line}"
+            );
+        }
+        for line in [
+            "topic create a",
+            "topic delete a",
+            "spu unregister --id 5",
+            "profile switch far",
+        ] {
             match parse_line(line, true, true) {
                 Request::Say { text, error } => {
                     assert!(error);

@@ -13,16 +13,18 @@ pub enum View {
     Tokens,
     Metadata,
     Tail,
+    Consumers,
 }
 
 impl View {
-    pub const ALL: [View; 6] = [
+    pub const ALL: [View; 7] = [
         View::Spus,
         View::Topics,
         View::Partitions,
         View::Tokens,
         View::Metadata,
         View::Tail,
+        View::Consumers,
     ];
 
     pub fn title(self) -> &'static str {
@@ -33,6 +35,7 @@ impl View {
             View::Tokens => "Auth tokens",
             View::Metadata => "Metadata",
             View::Tail => "Tail",
+            View::Consumers => "Consumers",
         }
     }
 
@@ -263,6 +266,12 @@ pub const GLOBAL: &[Binding] = &[
         None,
     ),
     bind(&[Key::char('6')], A::Show(View::Tail), "live tail", None),
+    bind(
+        &[Key::char('7')],
+        A::Show(View::Consumers),
+        "consumers: committed offsets and lag",
+        None,
+    ),
     bind(ESC, A::Dismiss, "clear the message line", None),
 ];
 
@@ -308,6 +317,21 @@ const TOKENS: &[Binding] = &[
         &[Key::char('d')],
         A::Delete,
         "delete the selected auth token (asks first)",
+        Some("delete"),
+    )),
+    LIST_MOVES[0],
+    LIST_MOVES[1],
+    LIST_MOVES[2],
+    LIST_MOVES[3],
+    LIST_MOVES[4],
+    LIST_MOVES[5],
+];
+
+const CONSUMERS: &[Binding] = &[
+    mutating(bind(
+        &[Key::char('d')],
+        A::Delete,
+        "delete the selected consumer's offset for its partition (asks first)",
         Some("delete"),
     )),
     LIST_MOVES[0],
@@ -530,6 +554,7 @@ pub fn bindings(mode: Mode) -> &'static [Binding] {
         Mode::View(View::Tokens) => TOKENS,
         Mode::View(View::Metadata) => METADATA,
         Mode::View(View::Tail) => TAIL,
+        Mode::View(View::Consumers) => CONSUMERS,
         Mode::Help => HELP,
         Mode::Record => RECORD,
         Mode::Output => OUTPUT,
@@ -710,7 +735,8 @@ mod tests {
         assert_eq!(Key::ctrl('c').label(), "Ctrl-c");
         assert_eq!(Key::char(' ').label(), "Space");
         assert_eq!(TAIL[9].keys_label(), "↑/k");
-        assert_eq!(View::Spus.prev(), View::Tail);
-        assert_eq!(View::Tail.next(), View::Spus);
+        assert_eq!(View::Spus.prev(), View::Consumers);
+        assert_eq!(View::Tail.next(), View::Consumers);
+        assert_eq!(View::Consumers.next(), View::Spus);
     }
 }

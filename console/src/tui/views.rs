@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use protocol::sc::table::{self, PartitionRow, Table};
+use protocol::sc::table::{self, ConsumerRow, PartitionRow, Table};
 use protocol::sc::{
     AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec, TopicSpec,
 };
@@ -22,6 +22,10 @@ pub struct Cluster {
     /// Leader epoch and confirmed in-sync set by partition name; empty from an SC that
     /// does not give them (the cells show `-`).
     pub partition_states: HashMap<String, PartitionStateSpec>,
+    /// Committed consumer offsets with their lag, polled (no watch exists for them).
+    pub consumers: Vec<ConsumerRow>,
+    /// Whether they were read at least once.
+    pub consumers_known: bool,
 }
 
 /// The `:` bar completes names from what the console shows, through the REPL's completer.
@@ -29,7 +33,20 @@ impl crate::repl::complete::NameSource for Cluster {
     fn names(&self, kind: &crate::repl::complete::NameKind) -> Vec<String> {
         use crate::repl::complete::NameKind;
         match kind {
-            NameKind::Topic => self.topics.iter().map(|t| t.name.clone()).collect(),
+            // System topics are the cluster's own: not offered, as the REPL does.
+            NameKind::Topic => self
+                .topics
+                .iter()
+                .filter(|t| !t.spec.system)
+                .map(|t| t.name.clone())
+                .collect(),
+            NameKind::Consumer => {
+                let mut names: Vec<String> =
+                    self.consumers.iter().map(|c| c.consumer.clone()).collect();
+                names.sort();
+                names.dedup();
+                names
+            }
             NameKind::Partition { topic } => {
                 let mut numbers: Vec<u32> = self
                     .partitions
@@ -59,6 +76,9 @@ impl Cluster {
         mut topics: Vec<Metadata<TopicSpec>>,
         mut partitions: Vec<Metadata<PartitionSpec>>,
     ) {
+        // System topics are the cluster's own, hidden as `topic list` hides them.
+        topics.retain(|t| !t.spec.system);
+        partitions.retain(|p| !p.spec.system);
         spus.sort_by_key(|s| s.spec.id);
         topics.sort_by(|a, b| a.name.cmp(&b.name));
         partitions.sort_by(|a, b| partition_key(&a.name).cmp(&partition_key(&b.name)));
@@ -69,6 +89,12 @@ impl Cluster {
 
     pub fn set_partition_states(&mut self, states: Vec<Metadata<PartitionStateSpec>>) {
         self.partition_states = states.into_iter().map(|s| (s.name, s.spec)).collect();
+    }
+
+    /// Rows come sorted by consumer, topic and partition.
+    pub fn set_consumers(&mut self, consumers: Vec<ConsumerRow>) {
+        self.consumers = consumers;
+        self.consumers_known = true;
     }
 
     pub fn set_tokens(&mut self, mut tokens: Vec<Metadata<AuthTokenSpec>>) {
@@ -124,6 +150,11 @@ pub fn partitions(cluster: &Cluster, rates: &Rates) -> Grid {
         names().map(|n| sparkline(&rates.history(n), SPARK_WIDTH)),
     );
     grid
+}
+
+/// The consumers view: the columns of `consumer list`.
+pub fn consumers(cluster: &Cluster) -> Grid {
+    Table::build(table::consumer::LIST, &cluster.consumers)
 }
 
 pub fn tokens(cluster: &Cluster) -> Grid {

@@ -52,6 +52,10 @@ impl Worker {
             worker.fluvio.clone(),
             worker.events.clone(),
         )));
+        worker.watches.push(tokio::spawn(poll_consumers(
+            worker.fluvio.clone(),
+            worker.events.clone(),
+        )));
         worker
             .watches
             .push(tokio::spawn(tick(worker.events.clone())));
@@ -114,6 +118,24 @@ async fn watch_objects(fluvio: Fluvio, events: Sender<AppEvent>) {
             },
         };
         if events.send(event).await.is_err() || changes.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// How often the consumers view is refreshed: offsets have no watch, so they are asked for.
+pub const CONSUMERS_EVERY: Duration = Duration::from_secs(2);
+
+/// Read the committed consumer offsets and their lag now and every [`CONSUMERS_EVERY`].
+/// A cluster that cannot say (no `consumer-offset` leader yet, the SC away) keeps the
+/// last rows shown; the object watch reports a lost SC.
+async fn poll_consumers(fluvio: Fluvio, events: Sender<AppEvent>) {
+    let mut every = tokio::time::interval(CONSUMERS_EVERY);
+    loop {
+        every.tick().await;
+        if let Ok(rows) = command::consumer::offset_rows(&fluvio).await
+            && events.send(AppEvent::Consumers(rows)).await.is_err()
+        {
             return;
         }
     }

@@ -69,6 +69,7 @@ pub(super) async fn run<S: Service>(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let _ = stream.set_nodelay(true);
+    let _open = crate::metrics::connection_opened(name);
     let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, rx));
@@ -119,7 +120,25 @@ pub(super) async fn run<S: Service>(
         body.advance(header_len);
         let api_key = header.api_key;
         let request = Request { header, body };
-        if let Err(err) = service.call(&mut session, request).await {
+        let started = std::time::Instant::now();
+        let handled = service.call(&mut session, request).await;
+        crate::metrics::request_done(name, api_key, started);
+        if let Err(err) = handled {
+            match &err {
+                RequestError::Malformed { .. } => {
+                    crate::metrics::request_failed(name, api_key, "malformed")
+                }
+                RequestError::UnknownApiKey { .. } => {
+                    crate::metrics::request_failed(name, api_key, "unknown_api_key")
+                }
+                RequestError::UnsupportedVersion { .. } => {
+                    crate::metrics::request_failed(name, api_key, "unsupported_version")
+                }
+                RequestError::Refused(_) => {
+                    crate::metrics::request_failed(name, api_key, "refused")
+                }
+                RequestError::Encode(_) | RequestError::Closed(_) => {}
+            }
             match err {
                 RequestError::Closed(_) => {
                     debug!(server = name, %peer, api_key, "connection closed while answering")

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
 use super::frames::ReadLimits;
-use super::limits::{ConnectionLimits, ListenerLimits, LogThrottle};
+use super::limits::{ConnectionLimits, ConnectionRefused, ListenerLimits, LogThrottle};
 use super::{Service, conn};
 
 /// How often a flood of refused connections or missed deadlines may write a log line.
@@ -95,6 +95,7 @@ impl<S: Service> Server<S> {
             timeouts_log: LogThrottle::new(FLOOD_LOG_EVERY),
         });
         let refusals_log = LogThrottle::new(FLOOD_LOG_EVERY);
+        crate::metrics::listener_started(self.config.name);
         // Each connection task holds a clone; when every clone is dropped, `recv` ends.
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let name = self.config.name;
@@ -115,6 +116,11 @@ impl<S: Service> Server<S> {
             let slot = match connections.admit(peer.ip()) {
                 Ok(slot) => slot,
                 Err(refused) => {
+                    let limit = match refused {
+                        ConnectionRefused::Total { .. } => "total",
+                        ConnectionRefused::PerPeer { .. } => "per_peer",
+                    };
+                    crate::metrics::connection_refused(name, limit);
                     if let Some(left_out) = refusals_log.allow() {
                         warn!(server = name, %peer, %refused, left_out, "connection over the limit; closing it");
                     }

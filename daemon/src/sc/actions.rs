@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, watch};
 use tracing::{error, info};
 
 use super::auth::{self, SecretHash};
-use super::controllers::topic;
+use super::controllers::{system_topic, topic};
 use super::store::{MetadataStore, Mutation, Stores, TokenObj, UpdateError};
 use super::table_fmt;
 
@@ -66,6 +66,12 @@ impl Controller {
         spec: TopicSpec,
         dry_run: bool,
     ) -> Result<(), Refusal> {
+        if name == protocol::spu::CONSUMER_OFFSET_TOPIC {
+            let message = format!(
+                "the topic name '{name}' is reserved: the SC keeps the cluster's consumer offsets in it; choose another name"
+            );
+            return Err((ErrorCode::TopicInvalidName, message));
+        }
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         self.store
             .update(|stores| {
@@ -80,16 +86,45 @@ impl Controller {
         Ok(())
     }
 
-    pub async fn delete_topic(&self, name: &str) -> Result<(), Refusal> {
+    /// Delete a topic; a system topic only with `force` (a client's `--force`, which
+    /// our CLI never sends).
+    pub async fn delete_topic(&self, name: &str, force: bool) -> Result<(), Refusal> {
         self.store
             .update(|stores| {
+                if stores.topics.get(name).is_some_and(|t| t.spec.system) && !force {
+                    let message = format!(
+                        "topic '{name}' is a system topic (it holds the cluster's consumer offsets) and cannot be deleted; delete a consumer's offsets with: fluvio consumer delete NAME"
+                    );
+                    return Err((
+                        ErrorCode::SystemSpecDeletion {
+                            kind: "topic".to_string(),
+                            name: name.to_string(),
+                        },
+                        message,
+                    ));
+                }
                 topic::delete(stores, name)
                     .map(|m| (m, ()))
-                    .ok_or_else(|| format!("topic '{name}' not found"))
+                    .ok_or_else(|| (ErrorCode::TopicNotFound, format!("topic '{name}' not found")))
             })
             .await
-            .map_err(refuse(|_: &String| ErrorCode::TopicNotFound))?;
+            .map_err(|e| match e {
+                UpdateError::Rejected(refusal) => refusal,
+                UpdateError::Store(e) => store_failure(e),
+            })?;
         info!(topic = name, "topic deleted");
+        Ok(())
+    }
+
+    /// Add `count` partitions to a topic; the SPUs open the new replicas as they learn of
+    /// them, like a new topic's.
+    pub async fn add_partitions(&self, name: &str, count: u32) -> Result<(), Refusal> {
+        let start = self.next_start.fetch_add(1, Ordering::Relaxed);
+        self.store
+            .update(|stores| Ok((topic::add_partitions(stores, name, count, start)?, ())))
+            .await
+            .map_err(refuse(|e: &topic::TopicRejection| e.error_code()))?;
+        info!(topic = name, count, "partitions added");
         Ok(())
     }
 
@@ -285,6 +320,7 @@ impl Controller {
 
     /// Re-plan topics that wait for SPUs (insufficient resources, invalid assignment).
     pub async fn reconcile_topics(&self) {
+        let started = std::time::Instant::now();
         let start = self.next_start.load(Ordering::Relaxed);
         let result = self
             .store
@@ -295,18 +331,83 @@ impl Controller {
         if let Err(UpdateError::Store(e)) = result {
             error!(%e, "could not provision waiting topics");
         }
+        crate::metrics::reconciled("topic", started);
     }
 
-    /// Until shutdown: whenever the SPU set changes, re-plan waiting topics.
-    pub async fn run_reconciler(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+    /// Create the system topic `consumer-offset` if [`system_topic::decide`] says so now;
+    /// whether it still waits for the SPU set to settle.
+    pub async fn ensure_offsets_topic(&self, managed: &[SpuId], settled: bool) -> bool {
+        let result = self
+            .store
+            .update(
+                |stores| match system_topic::decide(stores, managed, settled) {
+                    system_topic::Decision::Create(rf) => {
+                        system_topic::create(stores, rf).map(|m| (m, Some(rf)))
+                    }
+                    system_topic::Decision::AfterSettling => Ok((Vec::new(), None)),
+                    system_topic::Decision::Exists | system_topic::Decision::NoSpus => {
+                        Ok((Vec::new(), None))
+                    }
+                },
+            )
+            .await;
+        match result {
+            Ok(Some(rf)) => {
+                info!(
+                    topic = protocol::spu::CONSUMER_OFFSET_TOPIC,
+                    replication_factor = rf,
+                    "system topic created"
+                );
+                false
+            }
+            Ok(None) => {
+                self.store
+                    .read(|stores| {
+                        system_topic::decide(stores, managed, false)
+                            == system_topic::Decision::AfterSettling
+                    })
+                    .await
+            }
+            Err(UpdateError::Rejected(e)) => {
+                error!(%e, "cannot create the consumer-offset topic");
+                false
+            }
+            Err(UpdateError::Store(e)) => {
+                error!(%e, "cannot create the consumer-offset topic");
+                false
+            }
+        }
+    }
+
+    /// Until shutdown: whenever the SPU set changes, re-plan waiting topics and see to
+    /// the system topic (`managed`: the SPUs this process runs itself).
+    pub async fn run_reconciler(
+        self: Arc<Self>,
+        managed: Vec<SpuId>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
         let mut spus = self.store.feeds().spus.subscribe();
         self.reconcile_topics().await;
+        let mut settling = self.ensure_offsets_topic(&managed, false).await;
         loop {
+            let settle = async {
+                if settling {
+                    tokio::time::sleep(system_topic::SETTLE).await
+                } else {
+                    std::future::pending::<()>().await
+                }
+            };
             tokio::select! {
                 event = spus.recv() => match event {
-                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => self.reconcile_topics().await,
+                    Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                        self.reconcile_topics().await;
+                        settling = self.ensure_offsets_topic(&managed, false).await;
+                    }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
+                _ = settle => {
+                    settling = self.ensure_offsets_topic(&managed, true).await;
+                }
                 _ = shutdown.changed() => break,
             }
         }

@@ -227,6 +227,7 @@ impl Service for PrivateService {
 
 /// Record SPU `id` as offline and move leadership of its partitions.
 async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: bool) {
+    let started = Instant::now();
     let result = controller
         .store()
         .update(|stores| {
@@ -237,6 +238,7 @@ async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: b
                 },
             )];
             let moves = partition::on_spu_offline(stores, id, unclean);
+            crate::metrics::leaders_elected(leaders_changed(stores, &moves));
             for m in &moves {
                 if let Mutation::PutPartition(p) = m {
                     info!(spu = id, partition = %p.name, leader = p.spec.leader, "new leader elected");
@@ -246,9 +248,24 @@ async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: b
             Ok::<_, std::convert::Infallible>((mutations, ()))
         })
         .await;
+    crate::metrics::reconciled("spu_offline", started);
     if let Err(err) = result {
         warn!(spu = id, %err, "could not record the SPU as offline");
     }
+}
+
+/// How many of `moves` give a partition another leader than `stores` has now.
+fn leaders_changed(stores: &Stores, moves: &[Mutation]) -> u64 {
+    moves
+        .iter()
+        .filter(|m| match m {
+            Mutation::PutPartition(p) => stores
+                .partitions
+                .get(&p.name)
+                .is_none_or(|old| old.spec.leader != p.spec.leader),
+            _ => false,
+        })
+        .count() as u64
 }
 
 /// Take the SPU offline once it has been silent for `timeout`.
@@ -305,6 +322,7 @@ impl PrivateService {
             )));
         }
         let id = request.spu_id;
+        let started = Instant::now();
         let policy = self.policy.clone();
         let replication = self.replication;
         let outcome = self
@@ -316,16 +334,15 @@ impl PrivateService {
                     resolution: SpuResolution::Online,
                 };
                 let mut mutations = vec![Mutation::SetSpuStatus(name.clone(), status)];
-                mutations.extend(partition::on_spu_online(
-                    stores,
-                    id,
-                    replication.unclean_election,
-                ));
+                let moves = partition::on_spu_online(stores, id, replication.unclean_election);
+                crate::metrics::leaders_elected(leaders_changed(stores, &moves));
+                mutations.extend(moves);
                 Ok::<_, Rejection>((mutations, name))
             })
             .await;
         let response = match outcome {
             Ok(name) => {
+                crate::metrics::reconciled("spu_online", started);
                 info!(spu = id, peer = %session.peer, "SPU registered; now online");
                 *lock(&session.last_seen) = Instant::now();
                 session.watchdog = Some(tokio::spawn(watchdog(
@@ -356,6 +373,7 @@ impl PrivateService {
 
     async fn report(&self, request: ReportOffsetsRequest) -> ErrorCode {
         let spu = request.spu_id;
+        let started = Instant::now();
         let result = self
             .controller
             .store()
@@ -381,6 +399,7 @@ impl PrivateService {
                 Ok::<_, std::convert::Infallible>((mutations, ()))
             })
             .await;
+        crate::metrics::reconciled("partition_status", started);
         match result {
             Ok(()) => ErrorCode::None,
             Err(err) => {
@@ -441,7 +460,20 @@ fn full_update(
                 .collect(),
             removed: Vec::new(),
         },
+        offsets_leader: stores
+            .partitions
+            .get(&offsets_partition_name())
+            .map(|p| p.spec.leader),
     }
+}
+
+/// `consumer-offset-0`, whose leader every SPU is told.
+fn offsets_partition_name() -> String {
+    format!(
+        "{}-{}",
+        protocol::spu::CONSUMER_OFFSET_TOPIC,
+        protocol::spu::CONSUMER_OFFSET_PARTITION
+    )
 }
 
 /// The control stream of one SPU: everything now, then SPU and replica changes.
@@ -489,6 +521,11 @@ async fn control_stream(
                         // The replication state now (at least as new as the batch's).
                         let stores = store.read(|s| s.replication.clone()).await;
                         for event in &batch.events {
+                            if let Event::Update(p) = event
+                                && p.name == offsets_partition_name()
+                            {
+                                update.offsets_leader = Some(p.spec.leader);
+                            }
                             match event {
                                 Event::Update(p) if p.spec.replicas.contains(&spu) => {
                                     let repl = stores.get(&p.name).cloned().unwrap_or_else(|| ReplicationState {
@@ -517,7 +554,8 @@ async fn control_stream(
             let empty = update.spus.spus.is_empty()
                 && update.spus.deleted.is_empty()
                 && update.replicas.replicas.is_empty()
-                && update.replicas.removed.is_empty();
+                && update.replicas.removed.is_empty()
+                && update.offsets_leader.is_none();
             if !empty && sink.respond(corr, version, &update).await.is_err() {
                 debug!(spu, "control stream ended");
                 return;

@@ -1,5 +1,5 @@
 //! The SC public port: the object API the official client speaks (ApiVersions, Watch,
-//! List, Create, Delete), one request kind per function with the same shape: decode,
+//! List, Create, Delete, Update), one request kind per function with the same shape: decode,
 //! apply to the stores, encode the answer. List and Watch also serve one kind of ours,
 //! PartitionState (leader epoch, confirmed in-sync set), which only our clients ask for.
 
@@ -10,8 +10,8 @@ use protocol::api::{ApiVersionsResponse, ErrorCode};
 use protocol::sc::{
     AuthTokenSpec, CreateRequest, CustomSpuSpec, DeleteRequest, ListRequest, ListResponse, Message,
     Metadata, MetadataUpdate, ObjectCreateRequest, ObjectDeleteRequest, ObjectListRequest,
-    ObjectSpec, ObjectWatchRequest, PartitionSpec, PartitionStateSpec, ScRequest, SpuSpec, Status,
-    TopicSpec,
+    ObjectSpec, ObjectUpdateRequest, ObjectWatchRequest, PartitionSpec, PartitionStateSpec,
+    ScRequest, SpuSpec, Status, TopicSpec, TopicUpdate, UpdateRequest,
 };
 use protocol::{DecodeError, Reader, Version};
 use tokio::sync::broadcast;
@@ -96,10 +96,16 @@ impl Service for PublicService {
             }
             ScRequest::Create(create) => {
                 let status = self.create(create).await;
+                crate::metrics::request_error("SC public", header.api_key, &status.error_code);
                 sink.respond(corr, version, &status).await
             }
             ScRequest::Delete(delete) => {
                 let status = self.delete(delete).await;
+                crate::metrics::request_error("SC public", header.api_key, &status.error_code);
+                sink.respond(corr, version, &status).await
+            }
+            ScRequest::Update(update) => {
+                let status = self.update(update).await;
                 sink.respond(corr, version, &status).await
             }
         }
@@ -135,8 +141,8 @@ impl PublicService {
     async fn delete(&self, request: ObjectDeleteRequest) -> Status {
         let name = request.key_name();
         let result = match request {
-            ObjectDeleteRequest::Topic(DeleteRequest { key, .. }) => {
-                self.controller.delete_topic(&key).await
+            ObjectDeleteRequest::Topic(DeleteRequest { key, force }) => {
+                self.controller.delete_topic(&key, force).await
             }
             ObjectDeleteRequest::CustomSpu(DeleteRequest { key, .. }) => {
                 self.controller.unregister_custom_spu(&key).await
@@ -144,6 +150,22 @@ impl PublicService {
             ObjectDeleteRequest::AuthToken(DeleteRequest { key, .. }) => {
                 self.controller.delete_token(&key).await
             }
+        };
+        status(name, result)
+    }
+
+    async fn update(&self, request: ObjectUpdateRequest) -> Status {
+        let name = request.key_name().to_string();
+        let result = match request {
+            ObjectUpdateRequest::Topic(UpdateRequest { key, action }) => match action {
+                TopicUpdate::AddPartition { count } => {
+                    self.controller.add_partitions(&key, count).await
+                }
+                TopicUpdate::AddMirror { .. } => Err((
+                    ErrorCode::Other("mirroring is not supported by this cluster".into()),
+                    "mirroring is not supported by this cluster".into(),
+                )),
+            },
         };
         status(name, result)
     }
@@ -184,8 +206,22 @@ fn filtered<S: ObjectSpec>(items: Vec<Metadata<S>>, request: &ListRequest) -> Li
 fn list_response(stores: &Stores, request: &ObjectListRequest) -> protocol::sc::ObjectListResponse {
     use protocol::sc::ObjectListResponse as R;
     match request {
-        ObjectListRequest::Topic(r) => R::Topic(filtered(views::topics(stores), r)),
-        ObjectListRequest::Partition(r) => R::Partition(filtered(views::partitions(stores), r)),
+        // System objects only when asked for (`topic list --system`), as Fluvio does;
+        // watches carry them, since clients find `consumer-offset-0` there.
+        ObjectListRequest::Topic(r) => R::Topic(filtered(
+            views::topics(stores)
+                .into_iter()
+                .filter(|t| r.system || !t.spec.system)
+                .collect(),
+            r,
+        )),
+        ObjectListRequest::Partition(r) => R::Partition(filtered(
+            views::partitions(stores)
+                .into_iter()
+                .filter(|p| r.system || !p.spec.system)
+                .collect(),
+            r,
+        )),
         ObjectListRequest::Spu(r) => R::Spu(filtered(views::spus(stores), r)),
         ObjectListRequest::CustomSpu(r) => R::CustomSpu(filtered(views::custom_spus(stores), r)),
         ObjectListRequest::AuthToken(r) => R::AuthToken(filtered(views::tokens(stores), r)),
@@ -203,6 +239,7 @@ fn spawn_watch(
     request: ObjectWatchRequest,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
+        let _open = crate::metrics::stream_opened("SC public");
         let result = match request {
             ObjectWatchRequest::Topic(_) => {
                 stream::<TopicSpec, _>(

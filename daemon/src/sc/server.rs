@@ -131,7 +131,11 @@ pub async fn start(
     let tasks = vec![
         tokio::spawn(public_server.run(shutdown.clone())),
         tokio::spawn(private_server.run(shutdown.clone())),
-        tokio::spawn(controller.clone().run_reconciler(shutdown)),
+        tokio::spawn(
+            controller
+                .clone()
+                .run_reconciler(config.managed.iter().map(|m| m.id).collect(), shutdown),
+        ),
     ];
     info!("SC ready: public {public_addr}, private {private_addr}");
     Ok(RunningSc {

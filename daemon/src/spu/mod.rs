@@ -7,10 +7,12 @@
 //! - [`replication`]: leader and follower per partition; the leader's view of its
 //!   followers and the private port that serves them, and the follower's fetch loop.
 //! - [`public`]: the public port serving produce, fetch offsets and stream fetch.
+//! - [`offsets`]: committed consumer offsets, kept in the system topic `consumer-offset`.
 //!
 //! [`start`] binds both ports and runs them all with one [`SpuConfig`].
 
 pub mod control;
+pub mod offsets;
 pub mod public;
 pub mod replica;
 pub mod replication;

@@ -162,7 +162,9 @@ impl GroupCommit {
     ) -> (MutexGuard<'a, CommitState>, Result<()>) {
         st.flushing = true;
         drop(st);
+        let started = std::time::Instant::now();
         let result = sync();
+        crate::metrics::fsync_done(started.elapsed());
         let mut st = self.lock();
         st.flushing = false;
         st.syncs += 1;
@@ -170,6 +172,7 @@ impl GroupCommit {
             Ok(outcome) => {
                 // A snapshot taken before a truncation says nothing about the bytes now there.
                 if outcome.generation == st.generation {
+                    crate::metrics::group_commit(outcome.upto - st.durable);
                     st.durable = st.durable.max(outcome.upto);
                 }
                 Ok(())

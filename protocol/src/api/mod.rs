@@ -76,7 +76,12 @@ pub mod spu_keys {
 
 /// The object API version the official client negotiates with our SC.
 pub const SC_API_VERSION: Version = 19;
-/// The SPU API version the official client negotiates with our SPUs.
+/// The SPU API version our client sends, and the one the official Python client 0.21.0
+/// negotiates with our SPUs.
 pub const SPU_API_VERSION: Version = 24;
+/// The newest SPU API version we decode and advertise: v25 (the `fluvio` crate 0.50) adds a
+/// name to each SmartModule invocation. Our client keeps sending [`SPU_API_VERSION`], which
+/// every Fluvio SPU since 0.17 serves.
+pub const SPU_API_NEWEST: Version = 25;
 /// The platform version our SC reports; the official client requires at least 0.9.0.
 pub const PLATFORM_VERSION: &str = "0.17.3";

@@ -3,7 +3,7 @@
 //! version ranges and its platform version.
 
 use crate::api::ErrorCode;
-use crate::api::{PLATFORM_VERSION, sc_keys, spu_keys};
+use crate::api::{PLATFORM_VERSION, SPU_API_NEWEST, sc_keys, spu_keys};
 use crate::codec::Version;
 use crate::wire_struct;
 
@@ -52,20 +52,13 @@ impl ApiVersionKey {
     }
 }
 
-/// What our SC advertises: every object API pinned to a maximum of 19, so the official
-/// client sends version 19 for all of them. ApiVersions itself is not listed, exactly like
-/// the reference server the captures were taken against. Update (1006), which the reference
-/// server also listed, is left out because this SC does not serve it: a client that wants it
-/// fails at once with "no version found" instead of losing its connection.
+/// What our SC advertises, byte for byte the reference server's table in the captures:
+/// every object API pinned to a maximum of 19, so the official client sends version 19 for
+/// all of them. ApiVersions itself is not listed, exactly like the reference server.
+/// Update (1006) adds partitions to a topic. Mirroring (1005) is not listed: this cluster
+/// has no mirroring, and a client that wants it fails at once with "no version found"
+/// instead of losing its connection.
 pub const SC_API_KEYS: &[ApiVersionKey] = &[
-    ApiVersionKey::new(sc_keys::CREATE, 9, 19),
-    ApiVersionKey::new(sc_keys::DELETE, 1, 19),
-    ApiVersionKey::new(sc_keys::LIST, 15, 19),
-    ApiVersionKey::new(sc_keys::WATCH, 15, 19),
-];
-
-/// The SC table of the reference server in the captures: ours plus Update (1006).
-pub const REFERENCE_SC_API_KEYS: &[ApiVersionKey] = &[
     ApiVersionKey::new(sc_keys::CREATE, 9, 19),
     ApiVersionKey::new(sc_keys::DELETE, 1, 19),
     ApiVersionKey::new(sc_keys::LIST, 15, 19),
@@ -73,9 +66,18 @@ pub const REFERENCE_SC_API_KEYS: &[ApiVersionKey] = &[
     ApiVersionKey::new(sc_keys::UPDATE, 0, 19),
 ];
 
-/// What our SPUs advertise (the real SPU's tuples, without Fetch): Produce v24,
-/// FetchOffsets v24, StreamFetch v24, UpdateOffsets v0.
+/// What our SPUs advertise (the real SPU's tuples, without Fetch), up to v25: the newest
+/// official clients (the `fluvio` crate 0.50) send v25, where a SmartModule invocation
+/// carries its name; the Python client 0.21.0 sends v24. FetchOffsets is the same at both.
 pub const SPU_API_KEYS: &[ApiVersionKey] = &[
+    ApiVersionKey::new(spu_keys::PRODUCE, 0, SPU_API_NEWEST),
+    ApiVersionKey::new(spu_keys::FETCH_OFFSETS, 24, SPU_API_NEWEST),
+    ApiVersionKey::new(spu_keys::STREAM_FETCH, 0, SPU_API_NEWEST),
+    ApiVersionKey::new(spu_keys::UPDATE_OFFSETS, 0, 0),
+];
+
+/// The SPU table of the reference server in the captures (Fluvio 0.17.3, SPU API v24).
+pub const REFERENCE_SPU_API_KEYS: &[ApiVersionKey] = &[
     ApiVersionKey::new(spu_keys::PRODUCE, 0, 24),
     ApiVersionKey::new(spu_keys::FETCH_OFFSETS, 24, 24),
     ApiVersionKey::new(spu_keys::STREAM_FETCH, 0, 24),
@@ -108,15 +110,14 @@ impl ApiVersionsResponse {
         Self::new(SC_API_KEYS, PLATFORM_VERSION)
     }
 
-    /// The reference server's SC answer, byte for byte the response in the captures.
-    pub fn reference_sc() -> Self {
-        Self::new(REFERENCE_SC_API_KEYS, PLATFORM_VERSION)
-    }
-
-    /// Our SPU's answer: [`SPU_API_KEYS`] and platform [`PLATFORM_VERSION`], byte for byte
-    /// the response in the captures.
+    /// Our SPU's answer: [`SPU_API_KEYS`] and platform [`PLATFORM_VERSION`].
     pub fn spu() -> Self {
         Self::new(SPU_API_KEYS, PLATFORM_VERSION)
+    }
+
+    /// The reference server's SPU answer, byte for byte the response in the captures.
+    pub fn reference_spu() -> Self {
+        Self::new(REFERENCE_SPU_API_KEYS, PLATFORM_VERSION)
     }
 
     /// The entry for `api_key`, if the server lists it.
@@ -201,23 +202,12 @@ mod tests {
             "0000 00000005 03e9 0009 0013 03ea 0001 0013 03eb 000f 0013 03ec 000f 0013 03ee 0000 0013 0006 302e31372e33",
         );
         for version in 0..=2 {
-            assert_eq!(
-                ApiVersionsResponse::reference_sc()
-                    .to_bytes(version)
-                    .unwrap(),
-                body
-            );
+            assert_eq!(ApiVersionsResponse::sc().to_bytes(version).unwrap(), body);
             assert_eq!(
                 ApiVersionsResponse::from_bytes(&body, version).unwrap(),
-                ApiVersionsResponse::reference_sc()
+                ApiVersionsResponse::sc()
             );
         }
-        let ours = ApiVersionsResponse::sc();
-        assert!(
-            ours.lookup(sc_keys::UPDATE).is_none(),
-            "we do not serve Update"
-        );
-        assert_eq!(ours.api_keys[..], REFERENCE_SC_API_KEYS[..4]);
     }
 
     #[test]
@@ -225,7 +215,20 @@ mod tests {
         let body = hex(
             "0000 00000004 0000 0000 0018 03ea 0018 0018 03eb 0000 0018 03ed 0000 0000 0006 302e31372e33",
         );
-        assert_eq!(ApiVersionsResponse::spu().to_bytes(2).unwrap(), body);
+        assert_eq!(
+            ApiVersionsResponse::reference_spu().to_bytes(2).unwrap(),
+            body
+        );
+        // Ours lists the same keys, each up to the newest client's v25 where the
+        // reference stops at v24.
+        let ours = ApiVersionsResponse::spu();
+        assert_eq!(ours.api_keys.len(), REFERENCE_SPU_API_KEYS.len());
+        for (ours, reference) in ours.api_keys.iter().zip(REFERENCE_SPU_API_KEYS) {
+            assert_eq!(ours.api_key, reference.api_key);
+            assert_eq!(ours.min_version, reference.min_version);
+            let newest = if reference.max_version == 24 { 25 } else { 0 };
+            assert_eq!(ours.max_version, newest);
+        }
     }
 
     #[test]
@@ -251,6 +254,8 @@ mod tests {
         assert!(!sc.supports(sc_keys::CREATE, 8));
         let spu = ApiVersionsResponse::spu();
         assert_eq!(spu.negotiate(spu_keys::STREAM_FETCH, 23, 24), Some(24));
+        assert_eq!(spu.negotiate(spu_keys::STREAM_FETCH, 23, 25), Some(25));
+        assert_eq!(spu.negotiate(spu_keys::PRODUCE, 23, 25), Some(25));
         assert_eq!(spu.negotiate(spu_keys::UPDATE_OFFSETS, 0, 0), Some(0));
     }
 

@@ -53,6 +53,7 @@
 //! | 2101 | [`FollowerFetchRequest`] | a stream of [`FollowerFetchResponse`] |
 //! | 2102 | [`FollowerOffsetUpdateRequest`] | [`FollowerOffsetUpdateResponse`] |
 //! | 2103 | [`EpochEndOffsetRequest`] | [`EpochEndOffsetResponse`] |
+//! | 2104 | [`CommitConsumerOffsetRequest`] | [`CommitConsumerOffsetResponse`] |
 //!
 //! * **FollowerFetch** `{ follower_id i32, key ReplicaKey, fetch_offset i64,
 //!   leader_epoch i32, max_bytes i32 }` → frames `{ key, error_code, leader_epoch i32,
@@ -68,6 +69,13 @@
 //! * **EpochEndOffset** `{ key, leader_epoch i32 }` → `{ error_code, leader_epoch i32,
 //!   end_offset i64 }`. After a leader change, a follower asks where its last epoch ends in
 //!   the new leader's log and truncates any divergent suffix from `end_offset` on.
+//! * **CommitConsumerOffset** `{ key { replica_id ReplicaKey, consumer_id string },
+//!   offset i64 }` → `{ error_code }`. The SPU serving a consumer's stream hands the
+//!   offset the consumer committed (UpdateConsumerOffset, 1006) to the leader of
+//!   `consumer-offset-0`, which stores it; `NotLeaderForPartition` if it does not lead it.
+//!
+//! The control stream also tells every SPU which SPU leads `consumer-offset-0`
+//! (`ControlUpdate.offsets_leader`), since most SPUs host no replica of it.
 
 pub mod sc;
 pub mod spu;
@@ -94,6 +102,7 @@ pub mod keys {
     pub const FOLLOWER_FETCH: u16 = 2101;
     pub const FOLLOWER_OFFSET_UPDATE: u16 = 2102;
     pub const EPOCH_END_OFFSET: u16 = 2103;
+    pub const COMMIT_CONSUMER_OFFSET: u16 = 2104;
 }
 
 impl_api_request! {
@@ -104,6 +113,7 @@ impl_api_request! {
     FollowerFetchRequest => FollowerFetchResponse, keys::FOLLOWER_FETCH, INTERNAL_API_VERSION;
     FollowerOffsetUpdateRequest => FollowerOffsetUpdateResponse, keys::FOLLOWER_OFFSET_UPDATE, INTERNAL_API_VERSION;
     EpochEndOffsetRequest => EpochEndOffsetResponse, keys::EPOCH_END_OFFSET, INTERNAL_API_VERSION;
+    CommitConsumerOffsetRequest => CommitConsumerOffsetResponse, keys::COMMIT_CONSUMER_OFFSET, INTERNAL_API_VERSION;
 }
 
 api_enums! {
@@ -122,5 +132,6 @@ api_enums! {
         FollowerFetch(FollowerFetchRequest),
         FollowerOffsetUpdate(FollowerOffsetUpdateRequest),
         EpochEndOffset(EpochEndOffsetRequest),
+        CommitConsumerOffset(CommitConsumerOffsetRequest),
     }
 }

@@ -118,6 +118,9 @@ wire_struct! {
         pub epoch: i64,
         pub spus: SpuUpdates,
         pub replicas: ReplicaUpdates,
+        /// The leader of `consumer-offset-0`: in a full snapshot, the current one (`None`
+        /// before the SC created it); in a change, `Some` when it changed.
+        pub offsets_leader: Option<i32>,
     }
 }
 

@@ -74,3 +74,18 @@ wire_struct! {
         pub end_offset: i64,
     }
 }
+
+wire_struct! {
+    /// A consumer's committed offset, from the SPU serving its stream to the leader of
+    /// `consumer-offset-0`.
+    pub struct CommitConsumerOffsetRequest {
+        pub key: crate::spu::OffsetKey,
+        pub offset: i64,
+    }
+}
+
+wire_struct! {
+    pub struct CommitConsumerOffsetResponse {
+        pub error_code: ErrorCode,
+    }
+}

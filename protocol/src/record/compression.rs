@@ -36,6 +36,20 @@ wire_enum! {
     }
 }
 
+impl CompressionAlgorithm {
+    /// Lowercase name, as `topic create --compression-type` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            CompressionAlgorithm::Any => "any",
+            CompressionAlgorithm::None => "none",
+            CompressionAlgorithm::Gzip => "gzip",
+            CompressionAlgorithm::Snappy => "snappy",
+            CompressionAlgorithm::Lz4 => "lz4",
+            CompressionAlgorithm::Zstd => "zstd",
+        }
+    }
+}
+
 /// Why a records section could not be compressed or decompressed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CompressionError {

@@ -1,5 +1,5 @@
-//! The SC public API: the object API (watch, list, create, delete) over the metadata
-//! objects.
+//! The SC public API: the object API (watch, list, create, delete, update) over the
+//! metadata objects.
 //!
 //! * [`ScRequest::decode`] turns a request header and body into a typed request;
 //!   [`ScResponse`] and [`crate::api::encode_response_frame`] write the answers.
@@ -17,6 +17,7 @@ pub mod request;
 pub mod status;
 pub mod table;
 pub mod typed;
+pub mod update;
 pub mod watch;
 
 pub use create::{CreateRequest, ObjectCreateRequest};
@@ -31,6 +32,7 @@ pub use metadata::{
 pub use objects::*;
 pub use request::{ScRequest, ScResponse, sc_supports};
 pub use status::Status;
+pub use update::{ObjectUpdateRequest, TopicUpdate, UpdatableObject, UpdateRequest};
 pub use watch::{
     Message, MessageType, MetadataUpdate, ObjectWatchRequest, ObjectWatchResponse, WatchRequest,
     WatchResponse,

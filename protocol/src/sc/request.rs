@@ -8,6 +8,7 @@ use crate::sc::create::ObjectCreateRequest;
 use crate::sc::delete::ObjectDeleteRequest;
 use crate::sc::list::{ObjectListRequest, ObjectListResponse};
 use crate::sc::status::Status;
+use crate::sc::update::ObjectUpdateRequest;
 use crate::sc::watch::{ObjectWatchRequest, ObjectWatchResponse};
 
 /// Can the SC decode `api_key` at `version`? ApiVersions at any version (0..=2 are known);
@@ -39,13 +40,14 @@ impl_api_request! {
         versions advertised(sc_keys::CREATE);
     ObjectDeleteRequest => Status, sc_keys::DELETE, SC_API_VERSION,
         versions advertised(sc_keys::DELETE);
+    ObjectUpdateRequest => Status, sc_keys::UPDATE, SC_API_VERSION,
+        versions advertised(sc_keys::UPDATE);
 }
 
 api_enums! {
     /// A request to the SC. An api key the SC does not serve is
     /// [`DecodeError::UnknownApiKey`](crate::codec::DecodeError::UnknownApiKey) (that
-    /// includes Mirroring 1005 and Update 1006, which this SC neither serves nor
-    /// advertises); a version outside what the SC advertises is
+    /// includes Mirroring 1005, which this SC neither serves nor advertises); a version outside what the SC advertises is
     /// [`DecodeError::UnsupportedVersion`](crate::codec::DecodeError::UnsupportedVersion); a
     /// label that names no object kind the api accepts is
     /// [`DecodeError::UnknownObjectType`](crate::codec::DecodeError::UnknownObjectType).
@@ -56,5 +58,6 @@ api_enums! {
         List(ObjectListRequest),
         Create(ObjectCreateRequest),
         Delete(ObjectDeleteRequest),
+        Update(ObjectUpdateRequest),
     }
 }

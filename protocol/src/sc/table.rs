@@ -1,15 +1,15 @@
 //! The tables people are shown of the metadata objects, defined once for every place that
 //! shows them: the CLI and the REPL (`topic list`, `partition list`, `spu list`,
-//! `auth-token list`, `advanced metadata`), the TUI's views and the SC's `table_fmt` in the
+//! `auth-token list`, `consumer list`, `advanced metadata`), the TUI's views and the SC's `table_fmt` in the
 //! daemon's logs.
 //!
 //! A table is a list of [`Column`]s, each a header and the function that makes its cell
 //! from an object, so a header and its cells cannot drift apart, and a column shown in
 //! several tables has one name and one format everywhere. Each object kind has its columns
-//! in a module of its own ([`topic`], [`partition`], [`spu`], [`token`]) and its tables as
-//! lists of them: `LIST` for the list commands, `COMPACT` for the TUI's narrower views
-//! where they differ, `METADATA` for the metadata dump, which keeps the columns of
-//! `table_fmt` in the first open-source Fluvio SC (2020), our model for it.
+//! in a module of its own ([`topic`], [`partition`], [`spu`], [`token`], [`consumer`]) and
+//! its tables as lists of them: `LIST` for the list commands, `COMPACT` for the TUI's
+//! narrower views where they differ, `METADATA` for the metadata dump, which keeps the
+//! columns of `table_fmt` in the first open-source Fluvio SC (2020), our model for it.
 //!
 //! Nothing here knows about terminals: the console styles a [`Table`] itself, and
 //! [`Table::render_plain`] is the plain text of the logs and the metadata dump.
@@ -46,12 +46,12 @@ pub struct Table {
 /// first. One ranking by header, so the CLI, the REPL and the TUI drop the same columns.
 pub fn priority(header: &str) -> u8 {
     match header {
-        "NAME" | "TOPIC" | "ID" | "PARTITION" => 9,
-        "STATUS" | "RESOLUTION" | "LEADER" => 8,
+        "NAME" | "TOPIC" | "ID" | "PARTITION" | "CONSUMER" => 9,
+        "STATUS" | "RESOLUTION" | "LEADER" | "LAG" => 8,
         // RATE: the TUI's live produce rate, what its partitions view is for.
         "PARTITIONS" | "REPLICAS" | "PUBLIC" | "TOKEN-NAME" | "RATE" => 7,
-        "HW" | "LEO" | "SIZE" | "IN-SYNC-SET" | "SPU-MIN" | "SPU-MAX" => 6,
-        "REASON" | "TYPE" | "RETENTION" => 5,
+        "HW" | "LEO" | "SIZE" | "IN-SYNC-SET" | "SPU-MIN" | "SPU-MAX" | "OFFSET" => 6,
+        "REASON" | "TYPE" | "RETENTION" | "LAST-SEEN" => 5,
         "EPOCH" | "RACK" | "PRIVATE" => 4,
         "IN-SYNC" | "LOG-START" | "IGNORE-RACK" | "TREND" => 3,
         "FOLLOWER-OFFSETS" => 2,
@@ -303,17 +303,21 @@ pub mod topic {
         let secs = t.spec.cleanup_policy.unwrap_or_default().retention_secs();
         human_secs(u64::from(secs))
     });
+    /// The codec producers must use, or `any`.
+    pub const COMPRESSION: Column<Topic> =
+        Column::new("COMPRESSION", |t| t.spec.compression_type.name().into());
     pub const STATUS: Column<Topic> = Column::new("STATUS", |t| t.status.resolution.label().into());
     pub const REASON: Column<Topic> = Column::new("REASON", |t| t.status.reason.clone());
 
-    /// `topic list`.
+    /// `topic list`, Fluvio's columns. Whether placement ignored racks is for `topic
+    /// describe`: a column more would push a row past 80 characters.
     pub const LIST: &[Column<Topic>] = &[
         NAME,
         TYPE,
         PARTITIONS,
         REPLICAS,
-        IGNORE_RACK,
         RETENTION,
+        COMPRESSION,
         STATUS,
         REASON,
     ];
@@ -560,9 +564,101 @@ pub mod token {
     pub const METADATA: &[Column<Token>] = LIST;
 }
 
+/// A committed consumer offset with what it means for the partition now: the rows of
+/// `consumer list` and the TUI's consumers view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsumerRow {
+    pub consumer: String,
+    pub topic: String,
+    pub partition: u32,
+    /// The offset of the last record the consumer processed.
+    pub offset: i64,
+    /// Records written after it that the consumer has not processed: the partition's
+    /// high watermark minus `offset + 1`; `None` when the partition's status is unknown.
+    pub lag: Option<i64>,
+    /// When the offset was committed, seconds since the Unix epoch.
+    pub modified_time: u64,
+    /// Seconds from then to when the row was made.
+    pub last_seen_secs: u64,
+}
+
+impl ConsumerRow {
+    /// A row for `offset`, with the partition's high watermark `hw` if known, as of `now`
+    /// (seconds since the Unix epoch).
+    pub fn new(offset: &crate::spu::ConsumerOffset, hw: Option<i64>, now: u64) -> Self {
+        Self {
+            consumer: offset.consumer_id.clone(),
+            topic: offset.replica_id.topic.clone(),
+            partition: offset.replica_id.partition,
+            offset: offset.offset,
+            lag: hw.map(|hw| (hw - offset.offset - 1).max(0)),
+            modified_time: offset.modified_time,
+            last_seen_secs: now.saturating_sub(offset.modified_time),
+        }
+    }
+}
+
+/// How long ago, for people: `42s`, `5m 3s`, `2h 10m`, `3d 4h`.
+pub fn ago(secs: u64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m {}s", s / 60, s % 60),
+        s if s < 86_400 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+    }
+}
+
+/// The consumer tables.
+pub mod consumer {
+    use super::{Column, ConsumerRow, ago};
+
+    pub const CONSUMER: Column<ConsumerRow> = Column::new("CONSUMER", |r| r.consumer.clone());
+    pub const TOPIC: Column<ConsumerRow> = Column::new("TOPIC", |r| r.topic.clone());
+    pub const PARTITION: Column<ConsumerRow> =
+        Column::new("PARTITION", |r| r.partition.to_string());
+    pub const OFFSET: Column<ConsumerRow> = Column::new("OFFSET", |r| r.offset.to_string());
+    pub const LAG: Column<ConsumerRow> = Column::new("LAG", |r| {
+        r.lag.map(|lag| lag.to_string()).unwrap_or_default()
+    });
+    pub const LAST_SEEN: Column<ConsumerRow> = Column::new("LAST-SEEN", |r| ago(r.last_seen_secs));
+
+    /// `consumer list` and the TUI's consumers view.
+    pub const LIST: &[Column<ConsumerRow>] = &[CONSUMER, TOPIC, PARTITION, OFFSET, LAG, LAST_SEEN];
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn consumer_rows_count_lag_from_the_high_watermark() {
+        let offset = crate::spu::ConsumerOffset {
+            consumer_id: "c1".into(),
+            replica_id: crate::spu::ReplicaKey::new("t", 2),
+            offset: 39,
+            modified_time: 1_000,
+        };
+        let row = ConsumerRow::new(&offset, Some(100), 1_075);
+        assert_eq!((row.lag, row.last_seen_secs), (Some(60), 75));
+        let table = Table::build(consumer::LIST, &[row]);
+        assert_eq!(
+            table.render_lines(),
+            [
+                "CONSUMER  TOPIC  PARTITION  OFFSET  LAG  LAST-SEEN",
+                "c1        t      2          39      60   1m 15s",
+            ]
+        );
+        assert_eq!(ConsumerRow::new(&offset, None, 0).lag, None);
+        assert_eq!(ConsumerRow::new(&offset, Some(40), 0).lag, Some(0));
+        assert_eq!(
+            ConsumerRow::new(&offset, Some(10), 0).lag,
+            Some(0),
+            "a truncated log"
+        );
+        assert_eq!(ago(59), "59s");
+        assert_eq!(ago(3 * 3600 + 125), "3h 2m");
+        assert_eq!(ago(2 * 86_400 + 3700), "2d 1h");
+    }
 
     struct Item {
         name: &'static str,

@@ -1,4 +1,4 @@
-//! FetchOffsets (api key 1002, served at v24), Fluvio's `FetchOffsetsRequest`: a
+//! FetchOffsets (api key 1002, served at v24 and v25), Fluvio's `FetchOffsetsRequest`: a
 //! partition's log start and high watermark, asked by a consumer before it streams.
 //!
 //! ```text

@@ -1,5 +1,5 @@
 //! The SPU public API, at the versions the official client negotiates with our SPUs
-//! (v24; UpdateOffsets v0). Each request's module shows its layout.
+//! (v24 and v25; UpdateOffsets v0). Each request's module shows its layout.
 //!
 //! | key | request | response | notes |
 //! |---|---|---|---|
@@ -8,9 +8,9 @@
 //! | 1002 | [`FetchOffsetsRequest`] | [`FetchOffsetsResponse`] | |
 //! | 1003 | [`StreamFetchRequest`] | [`StreamFetchResponse`] | a stream of frames |
 //! | 1005 | [`UpdateOffsetsRequest`] | [`UpdateOffsetsResponse`] | v0 |
-//! | 1006 | [`UpdateConsumerOffsetRequest`] | [`UpdateConsumerOffsetResponse`] | not served |
-//! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | not served |
-//! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | not served |
+//! | 1006 | [`UpdateConsumerOffsetRequest`] | [`UpdateConsumerOffsetResponse`] | v23-24 |
+//! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | v23-24 |
+//! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | v23-24 |
 //! | 1090 | [`VerifyReplicaRequest`] | [`VerifyReplicaResponse`] | ours: scrub a replica, v0 |
 //!
 //! A server reads the [`RequestHeader`], then [`SpuRequest::decode`] (or both at once with
@@ -44,7 +44,9 @@ pub use verify::*;
 pub use crate::api::ApiRequest;
 
 use crate::api::versions::{API_VERSIONS_CLIENT_VERSION, API_VERSIONS_KEY};
-use crate::api::{ApiVersionsRequest, ApiVersionsResponse, SPU_API_VERSION, spu_keys};
+use crate::api::{
+    ApiVersionsRequest, ApiVersionsResponse, SPU_API_NEWEST, SPU_API_VERSION, spu_keys,
+};
 use crate::api::{api_enums, impl_api_request};
 
 impl_api_request! {
@@ -52,18 +54,19 @@ impl_api_request! {
     // every version is accepted, as on the SC.
     ApiVersionsRequest => ApiVersionsResponse,
         API_VERSIONS_KEY, API_VERSIONS_CLIENT_VERSION, versions (0, i16::MAX);
-    ProduceRequest => ProduceResponse, spu_keys::PRODUCE, SPU_API_VERSION;
+    ProduceRequest => ProduceResponse,
+        spu_keys::PRODUCE, SPU_API_VERSION, versions (0, SPU_API_NEWEST);
     FetchOffsetsRequest => FetchOffsetsResponse,
-        spu_keys::FETCH_OFFSETS, SPU_API_VERSION;
+        spu_keys::FETCH_OFFSETS, SPU_API_VERSION, versions (0, SPU_API_NEWEST);
     StreamFetchRequest => StreamFetchResponse,
-        spu_keys::STREAM_FETCH, SPU_API_VERSION, versions (STREAM_FETCH_MIN_VERSION, SPU_API_VERSION);
+        spu_keys::STREAM_FETCH, SPU_API_VERSION, versions (STREAM_FETCH_MIN_VERSION, SPU_API_NEWEST);
     UpdateOffsetsRequest => UpdateOffsetsResponse, spu_keys::UPDATE_OFFSETS, 0;
     UpdateConsumerOffsetRequest => UpdateConsumerOffsetResponse,
-        spu_keys::UPDATE_CONSUMER_OFFSET, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION);
+        spu_keys::UPDATE_CONSUMER_OFFSET, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_NEWEST);
     DeleteConsumerOffsetRequest => DeleteConsumerOffsetResponse,
-        spu_keys::DELETE_CONSUMER_OFFSET, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION);
+        spu_keys::DELETE_CONSUMER_OFFSET, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_NEWEST);
     FetchConsumerOffsetsRequest => FetchConsumerOffsetsResponse,
-        spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_VERSION);
+        spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_NEWEST);
     VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0;
 }
 

@@ -1,4 +1,4 @@
-//! Produce (api key 0, served at v24): Fluvio's `ProduceRequest` and `ProduceResponse`.
+//! Produce (api key 0, served at v24 and v25): Fluvio's `ProduceRequest` and `ProduceResponse`.
 //!
 //! ```text
 //! request   transactional_id Option<string>, isolation i16 (acks: 1 / -1), timeout_ms i32,

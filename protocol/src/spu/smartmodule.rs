@@ -15,6 +15,7 @@
 //!                                    | 2 Join(string) | 3 JoinStream { topic, derivedstream })
 //! params BTreeMap<string, string> (u16 count), then lookback: Option<Lookback> [v≥20]
 //! Lookback = last u64, age Option<Duration> [v≥21]
+//! name   Option<string> [v≥25]
 //! ```
 
 use std::collections::BTreeMap;
@@ -241,6 +242,9 @@ wire_struct! {
         pub wasm: SmartModuleWasm,
         pub kind: SmartModuleKind,
         pub params: SmartModuleExtraParams,
+        /// The SmartModule's name for metrics and errors; clients from SPU API v25 on
+        /// (Fluvio 0.18, the `fluvio` crate 0.50) send it, even for ad-hoc modules.
+        pub name: Option<String> [25..],
     }
 }
 
@@ -269,6 +273,7 @@ mod tests {
                     age: Some(Duration::new(3, 4)),
                 }),
             },
+            name: None,
         };
         let bytes = invocation.to_bytes(24).unwrap();
         let mut expected = vec![
@@ -286,6 +291,31 @@ mod tests {
         assert_eq!(v19.len(), bytes.len() - 22);
         let v20 = invocation.to_bytes(20).unwrap();
         assert_eq!(v20.len(), bytes.len() - 13);
+    }
+
+    #[test]
+    fn the_name_travels_from_v25() {
+        let invocation = SmartModuleInvocation {
+            wasm: SmartModuleWasm::AdHoc(ByteBuf::from(vec![0xde, 0xad])),
+            kind: SmartModuleKind::Filter,
+            name: Some("my-filter".into()),
+            ..Default::default()
+        };
+        let v25 = invocation.to_bytes(25).unwrap();
+        // wasm tag, u32 length, bytes; kind; no params; no lookback; Some("my-filter").
+        let mut expected = vec![1, 0, 0, 0, 2, 0xde, 0xad, 0, 0, 0, 0, 1, 0, 9];
+        expected.extend_from_slice(b"my-filter");
+        assert_eq!(v25, expected);
+        assert_eq!(
+            SmartModuleInvocation::from_bytes(&v25, 25).unwrap(),
+            invocation
+        );
+        // At v24 the name is not on the wire, and decodes as absent.
+        let v24 = invocation.to_bytes(24).unwrap();
+        assert_eq!(v24.len(), v25.len() - 12);
+        let decoded = SmartModuleInvocation::from_bytes(&v24, 24).unwrap();
+        assert_eq!(decoded.name, None);
+        assert_eq!(decoded.wasm, invocation.wasm);
     }
 
     #[test]

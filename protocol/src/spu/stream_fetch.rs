@@ -1,4 +1,4 @@
-//! StreamFetch (api key 1003, served at v24), Fluvio's `StreamFetchRequest`: a consumer's
+//! StreamFetch (api key 1003, served at v24 and v25), Fluvio's `StreamFetchRequest`: a consumer's
 //! continuous read of one partition. Any number of response frames follow on the request's correlation id, for as
 //! long as the connection lives.
 //!

@@ -180,6 +180,7 @@ fn check_request_description(name: &str, frame: &CapturedFrame, request: &ScRequ
             );
             assert_eq!(desc, expected, "{at}");
         }
+        ScRequest::Update(_) => panic!("{at}: the captured client sends no updates"),
     }
 }
 
@@ -197,7 +198,7 @@ fn check_response_description(
     let at = format!("{name}:{}: {desc}", frame.line);
     let expected = match response {
         ScResponse::ApiVersions(_) => "ApiVersionsResponse".to_string(),
-        ScResponse::Create(status) | ScResponse::Delete(status) => {
+        ScResponse::Create(status) | ScResponse::Delete(status) | ScResponse::Update(status) => {
             let code = match &status.error_code {
                 ErrorCode::None => "ok".to_string(),
                 other => format!("{other:?}"),
@@ -244,8 +245,8 @@ enum Oddity {
 
 fn classify_api_versions(role: Role, response: &ApiVersionsResponse) -> Option<Oddity> {
     let ours = match role {
-        Role::Sc => ApiVersionsResponse::reference_sc(),
-        Role::Spu => ApiVersionsResponse::spu(),
+        Role::Sc => ApiVersionsResponse::sc(),
+        Role::Spu => ApiVersionsResponse::reference_spu(),
     };
     if *response == ours {
         return None;
@@ -383,7 +384,7 @@ fn main_session_handshake() {
         .unwrap();
     assert_eq!(
         first_sc.bytes,
-        encode_response_frame(1, &ApiVersionsResponse::reference_sc(), 2).unwrap()
+        encode_response_frame(1, &ApiVersionsResponse::sc(), 2).unwrap()
     );
     let first_spu = frames
         .iter()
@@ -392,7 +393,7 @@ fn main_session_handshake() {
     assert_eq!(first_spu.api_key, 18);
     assert_eq!(
         first_spu.bytes,
-        encode_response_frame(1, &ApiVersionsResponse::spu(), 2).unwrap()
+        encode_response_frame(1, &ApiVersionsResponse::reference_spu(), 2).unwrap()
     );
     let (_, request) = &sc_requests(&frames)[0];
     let ScRequest::ApiVersions(request) = request else {

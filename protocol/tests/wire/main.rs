@@ -4,6 +4,7 @@
 mod alloc;
 mod capture_smoke;
 mod common;
+mod golden_newest;
 mod golden_sc;
 mod golden_spu;
 mod records;

@@ -363,7 +363,7 @@ fn unknown_enum_tags() {
 #[test]
 fn unknown_api_key_and_unsupported_version() {
     let mut body = watch("Topic", 19);
-    for key in [0u16, 1005, 1006, 17, 0xffff] {
+    for key in [0u16, 1005, 1007, 17, 0xffff] {
         body[..2].copy_from_slice(&key.to_be_bytes());
         assert_eq!(decode(&body).unwrap_err(), DecodeError::UnknownApiKey(key));
     }

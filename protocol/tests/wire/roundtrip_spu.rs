@@ -1,5 +1,5 @@
-//! Every SPU public message survives encode then decode at the version we serve (v24;
-//! UpdateOffsets v0), alone and inside `SpuRequest` / `SpuResponse` frames.
+//! Every SPU public message survives encode then decode at the versions we serve (v24 and
+//! v25; UpdateOffsets v0), alone and inside `SpuRequest` / `SpuResponse` frames.
 
 use proptest::prelude::*;
 use protocol::api::RequestHeader;
@@ -24,7 +24,9 @@ fn any_request() -> impl Strategy<Value = SpuRequest> {
         any::<protocol::api::ApiVersionsRequest>()
             .prop_map(SpuRequest::from)
             .boxed(),
-        any::<ProduceRequest>().prop_map(SpuRequest::from).boxed(),
+        any::<ProduceRequest>()
+            .prop_map(|r| SpuRequest::from(produce_at_v24(r)))
+            .boxed(),
         any::<FetchOffsetsRequest>()
             .prop_map(|r| SpuRequest::from(FetchOffsetsRequest {
                 consumer_id: None,
@@ -89,7 +91,23 @@ fn at_v24(mut request: StreamFetchRequest) -> StreamFetchRequest {
     request.wasm_module = Default::default();
     request.smartmodule = None;
     request.derivedstream = None;
+    request.smartmodules = unnamed(request.smartmodules);
     request
+}
+
+/// SmartModule invocations have names from v25 on.
+fn unnamed(invocations: Vec<SmartModuleInvocation>) -> Vec<SmartModuleInvocation> {
+    invocations
+        .into_iter()
+        .map(|i| SmartModuleInvocation { name: None, ..i })
+        .collect()
+}
+
+fn produce_at_v24(request: ProduceRequest) -> ProduceRequest {
+    ProduceRequest {
+        smartmodules: unnamed(request.smartmodules.clone()),
+        ..request
+    }
 }
 
 fn config() -> ProptestConfig {
@@ -104,12 +122,14 @@ proptest! {
 
     #[test]
     fn produce(request in any::<ProduceRequest>(), response in any::<ProduceResponse>()) {
-        round_trip(&request, 24);
+        round_trip(&request, 25);
+        round_trip(&response, 25);
+        round_trip(&produce_at_v24(request), 24);
         round_trip(&response, 24);
     }
 
     #[test]
-    fn produce_frame_parts_join_to_the_frame(request in any::<ProduceRequest>(), version in 0i16..=24, correlation_id in any::<i32>()) {
+    fn produce_frame_parts_join_to_the_frame(request in any::<ProduceRequest>(), version in 0i16..=25, correlation_id in any::<i32>()) {
         let header = RequestHeader {
             api_key: 0,
             api_version: version,
@@ -149,6 +169,9 @@ proptest! {
     fn stream_fetch(request in any::<StreamFetchRequest>(), response in any::<StreamFetchResponse>()) {
         round_trip(&at_v24(request.clone()), 24);
         round_trip(&response, 24);
+        let v25 = StreamFetchRequest { smartmodules: request.smartmodules.clone(), ..at_v24(request.clone()) };
+        round_trip(&v25, 25);
+        round_trip(&response, 25);
         // The legacy layout (v17: wasm_module and the legacy invocations, no smartmodules
         // vec, no consumer id; nested lookbacks do not exist before v20).
         stable_encoding(&request, 17);
@@ -181,7 +204,8 @@ proptest! {
 
     #[test]
     fn smartmodule_invocation(invocation in any::<SmartModuleInvocation>()) {
-        round_trip(&invocation, 24);
+        round_trip(&invocation, 25);
+        round_trip(&SmartModuleInvocation { name: None, ..invocation }, 24);
     }
 
     #[test]
@@ -245,12 +269,14 @@ fn unknown_api_key_and_unsupported_versions() {
         })
     );
     assert_eq!(
-        SpuRequest::decode(&header(0, 25), &mut Reader::new(&body)),
+        SpuRequest::decode(&header(0, 26), &mut Reader::new(&body)),
         Err(protocol::DecodeError::UnsupportedVersion {
             api_key: 0,
-            version: 25
+            version: 26
         })
     );
+    assert!(SpuRequest::supports(0, 25));
+    assert!(SpuRequest::supports(1003, 25));
     assert!(SpuRequest::supports(1003, 24));
     assert!(SpuRequest::supports(1003, 17));
     assert!(!SpuRequest::supports(1003, 12));

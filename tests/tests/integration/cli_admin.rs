@@ -5,7 +5,7 @@
 //! uses its own names and leaves nothing behind that a later step could trip over.
 
 use serde_json::Value;
-use tests::cli::{Run, column, create_token, fluvio, parse_table};
+use tests::cli::{Run, column, create_token, fluvio, fluvio_stdin, parse_table};
 use tests::{Daemon, Role, temp_dir};
 
 struct Cluster {
@@ -81,6 +81,7 @@ fn cli_admin_commands_against_a_daemon() {
     topics_create_list_describe_delete(&cluster);
     topic_settings_and_dry_run(&cluster);
     replica_assignment_files(&cluster, files.path());
+    topics_grow(&cluster, files.path());
     partition_list_columns(&cluster);
     spus_register_list_unregister(&cluster);
     auth_tokens(&cluster);
@@ -133,8 +134,8 @@ fn topics_create_list_describe_delete(c: &Cluster) {
             "TYPE",
             "PARTITIONS",
             "REPLICAS",
-            "IGNORE-RACK",
             "RETENTION",
+            "COMPRESSION",
             "STATUS",
             "REASON"
         ]
@@ -206,7 +207,7 @@ fn topics_create_list_describe_delete(c: &Cluster) {
         "error: topic 'nope' does not exist; create it with `fluvio topic create nope`\n"
     );
 
-    let run = c.run(&["topic", "delete", "orders", "nope", "events"]);
+    let run = c.run(&["topic", "delete", "-c", "orders", "nope", "events"]);
     run.expect_code(1);
     assert_eq!(
         run.stdout,
@@ -269,7 +270,7 @@ fn topic_settings_and_dry_run(c: &Cluster) {
     assert_eq!(spec["storage"]["max_partition_size"], 10 << 20, "{json}");
     let (header, rows) = c.table(&["topic", "list"]);
     assert_eq!(column(&header, &rows, "RETENTION"), ["1h"]);
-    assert_eq!(column(&header, &rows, "IGNORE-RACK"), ["yes"]);
+    assert_eq!(column(&header, &rows, "COMPRESSION"), ["any"]);
     c.run(&["topic", "delete", "tuned"]).ok();
 }
 
@@ -340,6 +341,73 @@ fn replica_assignment_files(c: &Cluster, dir: &std::path::Path) {
         run.stderr
     );
     c.run(&["topic", "delete", "placed"]).ok();
+}
+
+/// `topic add-partition` (the SC's Update API): new partitions after the old ones, placed
+/// on the SPUs and served at once; topics that cannot grow say why.
+fn topics_grow(c: &Cluster, dir: &std::path::Path) {
+    c.run(&["topic", "create", "grow", "-p", "1", "-r", "2"])
+        .ok();
+    // read_committed: acknowledged once both replicas have it, so that a consume to the
+    // end (-d, which stops at the high watermark) sees it.
+    let produce = ["produce", "grow", "--isolation", "read_committed"];
+    fluvio_stdin(&c.sc, &produce, b"before\n").ok();
+    let run = c.run(&["topic", "add-partition", "grow", "--count", "2"]);
+    run.ok();
+    let mut lines = run.stdout.lines();
+    assert_eq!(
+        lines.next(),
+        Some("added new partitions to topic: \"grow\""),
+        "{}",
+        run.stdout
+    );
+    let (header, rows) = parse_table(&lines.collect::<Vec<_>>().join("\n"));
+    assert_eq!(header, ["PARTITION", "LEADER", "REPLICAS"]);
+    assert_eq!(column(&header, &rows, "PARTITION"), ["1", "2"]);
+    for row in &rows {
+        assert!(["5001", "5002"].contains(&row[1].as_str()), "{row:?}");
+    }
+    // -c is Fluvio's short spelling; JSON lists what was added.
+    let added = c.json(&["topic", "add-partition", "grow", "-c", "1"]);
+    assert_eq!(added[0]["partition"], 3);
+    assert_eq!(added[0]["replicas"].as_array().unwrap().len(), 2);
+
+    let (header, rows) = c.table(&["partition", "list", "--topic", "grow"]);
+    assert_eq!(column(&header, &rows, "PARTITION"), ["0", "1", "2", "3"]);
+    let topics = c.json(&["topic", "describe", "grow"]);
+    assert_eq!(
+        topics[0]["partitions"].as_array().unwrap().len(),
+        4,
+        "{topics}"
+    );
+    // The new partitions take records at once, and partition 0 kept its own.
+    fluvio_stdin(&c.sc, &[&produce[..], &["-p", "3"]].concat(), b"after\n").ok();
+    let run = c.run(&["consume", "grow", "-p", "3", "-B", "-d"]);
+    run.ok();
+    assert_eq!(run.stdout, "after\n");
+    let run = c.run(&["consume", "grow", "-p", "0", "-B", "-d"]);
+    assert_eq!(run.stdout, "before\n");
+
+    let run = c.run(&["topic", "add-partition", "nosuch"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("nosuch"), "{}", run.stderr);
+    let fixed = write(
+        dir,
+        "fixed.json",
+        r#"{"partitions":[{"id":0,"replicas":[5001]}]}"#,
+    );
+    c.run(&["topic", "create", "fixed", "-f", &fixed]).ok();
+    let run = c.run(&["topic", "add-partition", "fixed"]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("explicit replica assignment"),
+        "{}",
+        run.stderr
+    );
+    // Adding nothing is a usage error.
+    let run = c.run(&["topic", "add-partition", "grow", "-c", "0"]);
+    run.expect_code(2);
+    c.run(&["topic", "delete", "grow", "fixed"]).ok();
 }
 
 fn partition_list_columns(c: &Cluster) {

@@ -256,8 +256,8 @@ fn cli_a_missing_topic_is_an_error_everywhere() {
         run.expect_code(1);
         assert_eq!(run.stderr, expected, "{line:?}");
     }
-    // The REPL shares the command layer, so it says the same, with the command it
-    // suggests as typed there (no `fluvio ` in a session).
+    // The REPL shares the command layer, so it says the same, in its own words: the
+    // command it suggests is one to type at its prompt, without `fluvio `.
     let run = fluvio(&sc, &["repl", "-c", "partition list -t nosuch"]);
     run.expect_code(1);
     assert_eq!(run.stderr, expected.replace("`fluvio ", "`"));

@@ -87,7 +87,7 @@ fn usage_errors_exit_2_and_name_the_problem() {
         ),
         (
             &["topic", "list", "-O", "xml"],
-            "[possible values: table, json, yaml]",
+            "[possible values: table, json, yaml, toml]",
         ),
         (&["topic", "delete"], "<NAME>"),
         (

@@ -309,7 +309,9 @@ fn refused_streams_get_one_error_frame_and_the_connection_stays() {
         assert!(frame.records.is_empty());
     }
 
-    // Consumer-offset APIs are answered, not dropped.
+    // Consumer-offset APIs are answered, not dropped: a session without a consumer id
+    // has no offset to commit, a session never issued is unknown, and deleting an offset
+    // nobody committed is no error (as in Fluvio).
     let update = c
         .spu
         .call(&UpdateConsumerOffsetRequest {
@@ -318,6 +320,14 @@ fn refused_streams_get_one_error_frame_and_the_connection_stays() {
         })
         .unwrap();
     assert_eq!(update.error_code, ErrorCode::OffsetManagementDisabled);
+    let unknown = c
+        .spu
+        .call(&UpdateConsumerOffsetRequest {
+            offset: 1,
+            session_id: 999,
+        })
+        .unwrap();
+    assert_eq!(unknown.error_code, ErrorCode::FetchSessionNotFoud);
     let delete = c
         .spu
         .call(&DeleteConsumerOffsetRequest {
@@ -325,9 +335,10 @@ fn refused_streams_get_one_error_frame_and_the_connection_stays() {
             consumer_id: "c".into(),
         })
         .unwrap();
-    assert_eq!(delete.error_code, ErrorCode::OffsetManagementDisabled);
+    assert_eq!(delete.error_code, ErrorCode::None);
     let fetch = c.spu.call(&FetchConsumerOffsetsRequest::default()).unwrap();
-    assert_eq!(fetch.error_code, ErrorCode::OffsetManagementDisabled);
+    assert_eq!(fetch.error_code, ErrorCode::None);
+    assert!(fetch.consumers.is_empty(), "{fetch:?}");
 
     // ReadCommitted streams see what is committed; the connection still serves.
     let mut committed = StreamFetchRequest::new("errs", 0, 0);

@@ -4,4 +4,5 @@
 
 pub mod assignment;
 pub mod partition;
+pub mod system_topic;
 pub mod topic;

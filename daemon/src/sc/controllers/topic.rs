@@ -77,6 +77,18 @@ pub enum TopicRejection {
         "a retention time of 0 s would delete every segment as soon as it is sealed; give a positive --retention-time"
     )]
     NoRetention,
+    #[error("topic '{0}' not found")]
+    NotFound(String),
+    #[error("topic '{0}' is a system topic; its partitions are fixed")]
+    SystemTopic(String),
+    #[error(
+        "topic '{0}' has an explicit replica assignment; partitions can be added only to a topic created with a partition count"
+    )]
+    AssignedReplicas(String),
+    #[error("add at least one partition")]
+    NothingToAdd,
+    #[error("cannot add partitions to topic '{name}': {reason}")]
+    CannotPlace { name: String, reason: String },
 }
 
 impl TopicRejection {
@@ -86,6 +98,12 @@ impl TopicRejection {
         match self {
             TopicRejection::AlreadyExists(_) => ErrorCode::TopicAlreadyExists,
             TopicRejection::InvalidName { .. } => ErrorCode::TopicInvalidName,
+            TopicRejection::NotFound(_) => ErrorCode::TopicNotFound,
+            TopicRejection::SystemTopic(name) => ErrorCode::SystemSpecUpdatingAttempt {
+                kind: "topic".into(),
+                name: name.clone(),
+            },
+            TopicRejection::AssignedReplicas(_) => ErrorCode::TopicInvalidReplicaType,
             _ => ErrorCode::TopicInvalidConfiguration,
         }
     }
@@ -396,6 +414,76 @@ pub fn delete(stores: &Stores, name: &str) -> Option<Vec<Mutation>> {
         .collect();
     mutations.push(Mutation::DeleteTopic(name.to_string()));
     Some(mutations)
+}
+
+/// The mutations that add `count` partitions to topic `name`, after its existing ones.
+///
+/// Only a topic created with a partition count grows (an explicit assignment is the
+/// user's to rewrite); a system topic never does. A provisioned topic's new partitions are
+/// placed on the online SPUs now, or the request is refused and nothing changes; a topic
+/// still waiting for SPUs just asks for more partitions when it is placed.
+pub fn add_partitions(
+    stores: &Stores,
+    name: &str,
+    count: u32,
+    start: usize,
+) -> Result<Vec<Mutation>, TopicRejection> {
+    let topic = stores
+        .topics
+        .get(name)
+        .ok_or_else(|| TopicRejection::NotFound(name.to_string()))?;
+    if topic.spec.system {
+        return Err(TopicRejection::SystemTopic(name.to_string()));
+    }
+    let ReplicaSpec::Computed {
+        partitions,
+        replication_factor,
+        ignore_rack_assignment,
+    } = topic.spec.replicas
+    else {
+        return Err(TopicRejection::AssignedReplicas(name.to_string()));
+    };
+    if count == 0 {
+        return Err(TopicRejection::NothingToAdd);
+    }
+    let total = partitions.saturating_add(count);
+    check_counts(total, replication_factor)?;
+    let mut spec = topic.spec.clone();
+    spec.replicas = ReplicaSpec::Computed {
+        partitions: total,
+        replication_factor,
+        ignore_rack_assignment,
+    };
+    if waiting(topic) {
+        return Ok(vec![Mutation::PutTopic(Metadata::new(
+            name,
+            spec,
+            topic.status.clone(),
+        ))]);
+    }
+    let spus = spu_set(stores);
+    let added = assignment::assign(
+        &spus.online,
+        count,
+        replication_factor,
+        start,
+        ignore_rack_assignment,
+    )
+    .map_err(|err| TopicRejection::CannotPlace {
+        name: name.to_string(),
+        reason: err.to_string(),
+    })?;
+    let existing = topic.status.replica_map.len() as u32;
+    let mut status = topic.status.clone();
+    let mut mutations = Vec::new();
+    for (index, replicas) in (existing..).zip(added) {
+        status.replica_map.insert(index, replicas.clone());
+        mutations.push(Mutation::PutPartition(new_partition(
+            name, index, &spec, replicas,
+        )));
+    }
+    mutations.insert(0, Mutation::PutTopic(Metadata::new(name, spec, status)));
+    Ok(mutations)
 }
 
 /// Topics waiting for SPUs, re-planned against the current SPUs: the mutations that
@@ -820,6 +908,126 @@ mod tests {
         let stores = stores_with_spus(&[1]);
         let err = create(&stores, "x", &with_storage(Some(1), None, None), 0).unwrap_err();
         assert!(matches!(err, TopicRejection::SegmentTooSmall { .. }));
+    }
+
+    fn apply_all(stores: &mut Stores, mutations: Vec<Mutation>) {
+        for m in mutations {
+            match m {
+                Mutation::PutTopic(t) => drop(stores.topics.insert(t.name.clone(), t)),
+                Mutation::PutPartition(p) => drop(stores.partitions.insert(p.name.clone(), p)),
+                _ => {}
+            }
+        }
+    }
+
+    #[test]
+    fn partitions_are_added_after_the_existing_ones() {
+        let mut stores = stores_with_spus(&[5001, 5002, 5003]);
+        let created = create(&stores, "t", &computed(2, 2), 0).unwrap();
+        apply_all(&mut stores, created);
+        let before = stores.topics["t"].status.replica_map.clone();
+        let mutations = add_partitions(&stores, "t", 3, 1).unwrap();
+        let topic = topic_of(&mutations);
+        assert_eq!(
+            topic.spec.replicas,
+            ReplicaSpec::Computed {
+                partitions: 5,
+                replication_factor: 2,
+                ignore_rack_assignment: false
+            }
+        );
+        assert_eq!(topic.status.resolution, TopicResolution::Provisioned);
+        // The existing partitions keep their replicas; three new ones follow them.
+        assert_eq!(topic.status.replica_map.len(), 5);
+        for (index, replicas) in &before {
+            assert_eq!(&topic.status.replica_map[index], replicas);
+        }
+        let added = partitions_of(&mutations);
+        assert_eq!(
+            added.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+            ["t-2", "t-3", "t-4"]
+        );
+        for p in &added {
+            assert_eq!(p.spec.replicas.len(), 2);
+            assert_eq!(p.spec.leader, p.spec.replicas[0]);
+            let index: u32 = p.name.rsplit('-').next().unwrap().parse().unwrap();
+            assert_eq!(topic.status.replica_map[&index], p.spec.replicas);
+        }
+        // Leaders of the new partitions spread over the SPUs.
+        let leaders: BTreeSet<SpuId> = added.iter().map(|p| p.spec.leader).collect();
+        assert_eq!(leaders.len(), 3);
+        apply_all(&mut stores, mutations);
+        assert_eq!(stores.partitions_of("t").count(), 5);
+    }
+
+    #[test]
+    fn adding_partitions_is_refused_with_a_reason() {
+        let mut stores = stores_with_spus(&[5001]);
+        let created = create(&stores, "t", &computed(1, 1), 0).unwrap();
+        apply_all(&mut stores, created);
+        let created = create(&stores, "fixed", &assigned(&[(0, &[5001])]), 0).unwrap();
+        apply_all(&mut stores, created);
+        let missing = add_partitions(&stores, "nope", 1, 0).unwrap_err();
+        assert_eq!(missing.error_code(), ErrorCode::TopicNotFound);
+        let fixed = add_partitions(&stores, "fixed", 1, 0).unwrap_err();
+        assert_eq!(fixed.error_code(), ErrorCode::TopicInvalidReplicaType);
+        assert!(matches!(
+            add_partitions(&stores, "t", 0, 0),
+            Err(TopicRejection::NothingToAdd)
+        ));
+        assert!(matches!(
+            add_partitions(&stores, "t", MAX_PARTITIONS, 0),
+            Err(TopicRejection::TooManyPartitions(_))
+        ));
+        let mut system = stores.topics["t"].clone();
+        system.spec.system = true;
+        stores.topics.insert("t".into(), system);
+        let err = add_partitions(&stores, "t", 1, 0).unwrap_err();
+        assert_eq!(
+            err.error_code(),
+            ErrorCode::SystemSpecUpdatingAttempt {
+                kind: "topic".into(),
+                name: "t".into()
+            }
+        );
+    }
+
+    #[test]
+    fn partitions_that_cannot_be_placed_change_nothing() {
+        let mut stores = stores_with_spus(&[5001, 5002]);
+        let created = create(&stores, "t", &computed(1, 2), 0).unwrap();
+        apply_all(&mut stores, created);
+        // One SPU goes offline: a new partition cannot get two replicas.
+        stores
+            .spus
+            .values_mut()
+            .find(|s| s.spec.id == 5002)
+            .unwrap()
+            .status
+            .resolution = SpuResolution::Offline;
+        let err = add_partitions(&stores, "t", 1, 0).unwrap_err();
+        assert!(
+            matches!(&err, TopicRejection::CannotPlace { reason, .. } if reason.contains("replication factor 2")),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_waiting_topic_just_asks_for_more() {
+        let mut stores = stores_with_spus(&[1]);
+        let created = create(&stores, "t", &computed(2, 3), 0).unwrap();
+        apply_all(&mut stores, created);
+        let mutations = add_partitions(&stores, "t", 2, 0).unwrap();
+        assert_eq!(mutations.len(), 1);
+        let topic = topic_of(&mutations);
+        assert_eq!(
+            topic.status.resolution,
+            TopicResolution::InsufficientResources
+        );
+        apply_all(&mut stores, mutations);
+        stores.spus.extend(stores_with_spus(&[2, 3]).spus);
+        let placed = reconcile_waiting(&stores, 0);
+        assert_eq!(partitions_of(&placed).len(), 4);
     }
 
     #[test]

@@ -56,7 +56,9 @@ pub async fn run(
             return Ok(());
         }
         let mut admitted = false;
-        match session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await {
+        let end = session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await;
+        replicas.set_linked(false);
+        match end {
             End::Shutdown => return Ok(()),
             End::Refused(message) if !admitted_before => {
                 error!(spu = config.id, "the SC refused this SPU: {message}");
@@ -208,6 +210,9 @@ async fn exchange(
                 let (at, body) = frame?;
                 if at == CONTROL_CORR {
                     let update: ControlUpdate = decode(&body)?;
+                    if let Some(leader) = update.offsets_leader {
+                        replicas.consumer_offsets().set_leader(leader);
+                    }
                     let changed = state.apply(update);
                     replicas.set_spus(&state.spus);
                     if changed {
@@ -215,6 +220,7 @@ async fn exchange(
                         // Logs open in the background; the store signals when offsets are known.
                         replicas.assign(state.replicas.clone());
                     }
+                    replicas.set_linked(true);
                 }
             }
             _ = heartbeat.tick() => {

@@ -80,6 +80,7 @@ mod tests {
                 replicas: vec![replica("a", 1), replica("b", 2)],
                 removed: vec![],
             },
+            offsets_leader: None,
         };
         assert!(state.apply(full.clone()));
         assert!(!state.apply(full), "same snapshot changes nothing");

@@ -4,17 +4,18 @@
 //!
 //! | key | file | |
 //! |---|---|---|
-//! | 18 | here | ApiVersions: the SPU table, `(0,0,24) (1002,24,24) (1003,0,24) (1005,0,0)` |
+//! | 18 | here | ApiVersions: the SPU table, `(0,0,25) (1002,24,25) (1003,0,25) (1005,0,0)` |
 //! | 0 | [`produce`] | Produce: append batches, one answer entry per request entry |
 //! | 1002 | [`fetch_offsets`] | FetchOffsets: log start and high watermark |
 //! | 1003 | [`stream_fetch`] | StreamFetch: a session pushing batches as they are written |
 //! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
-//! | 1006-1008 | here | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets: not kept, answered `OffsetManagementDisabled` |
+//! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-24) |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
 //! frames that cannot be decoded (and unknown api keys) close it.
 
+pub mod consumer_offsets;
 pub mod fetch_offsets;
 pub mod produce;
 pub mod stream_fetch;
@@ -25,11 +26,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::api::versions::API_VERSIONS_KEY;
-use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode};
-use protocol::spu::{
-    DeleteConsumerOffsetResponse, FetchConsumerOffsetsResponse, SpuRequest,
-    UpdateConsumerOffsetResponse,
-};
+use protocol::api::{ApiVersionsRequest, ApiVersionsResponse};
+use protocol::spu::SpuRequest;
 use protocol::{DecodeError, Reader};
 use tracing::debug;
 
@@ -100,6 +98,13 @@ impl Service for PublicService {
             }
             SpuRequest::Produce(produce) => {
                 let response = produce::produce(&self.store, produce).await;
+                for partition in response.responses.iter().flat_map(|t| &t.partitions) {
+                    crate::metrics::request_error(
+                        "SPU public",
+                        protocol::api::spu_keys::PRODUCE,
+                        &partition.error_code,
+                    );
+                }
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::FetchOffsets(fetch) => {
@@ -123,23 +128,16 @@ impl Service for PublicService {
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::UpdateConsumerOffset(update) => {
-                let response = UpdateConsumerOffsetResponse {
-                    offset: update.offset,
-                    error_code: ErrorCode::OffsetManagementDisabled,
-                };
+                let response =
+                    consumer_offsets::update(&self.store, &session.streams, &update).await;
                 sink.respond(corr, version, &response).await
             }
-            SpuRequest::DeleteConsumerOffset(_) => {
-                let response = DeleteConsumerOffsetResponse {
-                    error_code: ErrorCode::OffsetManagementDisabled,
-                };
+            SpuRequest::DeleteConsumerOffset(delete) => {
+                let response = consumer_offsets::delete(&self.store, delete).await;
                 sink.respond(corr, version, &response).await
             }
-            SpuRequest::FetchConsumerOffsets(_) => {
-                let response = FetchConsumerOffsetsResponse {
-                    error_code: ErrorCode::OffsetManagementDisabled,
-                    consumers: Vec::new(),
-                };
+            SpuRequest::FetchConsumerOffsets(fetch) => {
+                let response = consumer_offsets::fetch(&self.store, &fetch).await;
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::VerifyReplica(request) => {

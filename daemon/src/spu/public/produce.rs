@@ -55,6 +55,18 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
         };
         let mut entries = topic.partitions.into_iter().peekable();
         while let Some(first) = entries.next() {
+            if topic.name == protocol::spu::CONSUMER_OFFSET_TOPIC {
+                // Only the SPU writes there, in its own record layout; a user's records
+                // would be skipped when offsets are rebuilt.
+                partitions.push(PartitionProduceResponse::error(
+                    first.partition_index,
+                    ErrorCode::SystemSpecUpdatingAttempt {
+                        kind: "topic".to_string(),
+                        name: topic.name.clone(),
+                    },
+                ));
+                continue;
+            }
             if with_smartmodules {
                 // No SmartModule engine: refuse rather than store unfiltered records.
                 partitions.push(PartitionProduceResponse::error(

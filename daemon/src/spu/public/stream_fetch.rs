@@ -25,8 +25,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use protocol::api::ErrorCode;
-use protocol::spu::StreamFetchRequest;
 use protocol::spu::StreamFetchResponse;
+use protocol::spu::{OffsetKey, ReplicaKey, StreamFetchRequest};
 use protocol::{Encode, EncodeError, Version};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -50,6 +50,10 @@ pub struct Streams {
     /// The last id issued; ids start at 1.
     last_id: u32,
     live: HashMap<u32, StreamHandle>,
+    /// The consumer each session with a consumer id serves: UpdateConsumerOffset (1006)
+    /// names a session, and may come after its stream has ended. The newest
+    /// [`MAX_STREAMS_PER_CONNECTION`] are kept.
+    consumers: std::collections::BTreeMap<u32, OffsetKey>,
 }
 
 #[derive(Debug)]
@@ -72,6 +76,23 @@ impl Streams {
                 true
             }
             None => id >= 1 && id <= self.last_id,
+        }
+    }
+
+    /// Was session `id` ever issued on this connection?
+    pub fn acknowledge_known(&self, id: u32) -> bool {
+        id >= 1 && id <= self.last_id
+    }
+
+    /// The consumer (and partition) session `id` serves, if it has a consumer id.
+    pub fn consumer(&self, id: u32) -> Option<&OffsetKey> {
+        self.consumers.get(&id)
+    }
+
+    fn remember_consumer(&mut self, id: u32, key: OffsetKey) {
+        self.consumers.insert(id, key);
+        while self.consumers.len() > MAX_STREAMS_PER_CONNECTION {
+            self.consumers.pop_first();
         }
     }
 
@@ -207,8 +228,21 @@ pub async fn start(
                 .await;
         }
     };
+    if let Some(consumer_id) = request.consumer_id.clone().filter(|c| !c.is_empty()) {
+        streams.remember_consumer(
+            stream_id,
+            OffsetKey {
+                replica_id: ReplicaKey::new(request.topic.clone(), request.partition),
+                consumer_id,
+            },
+        );
+    }
     let (acks, acks_rx) = watch::channel(None);
-    let task = tokio::spawn(session.run(partition, next, acks_rx));
+    let span = crate::spu::replica::span(partition.key());
+    let task = tokio::spawn(tracing::Instrument::instrument(
+        session.run(partition, next, acks_rx),
+        span,
+    ));
     streams.live.insert(stream_id, StreamHandle { task, acks });
     Ok(())
 }
@@ -244,6 +278,7 @@ impl Session {
         code: ErrorCode,
         offsets: Option<(i64, i64)>,
     ) -> Result<(), RequestError> {
+        crate::metrics::request_error("SPU public", protocol::api::spu_keys::STREAM_FETCH, &code);
         let (hw, log_start) = offsets.unwrap_or((-1, -1));
         let frame = self.response(code, hw, log_start);
         self.sink
@@ -266,6 +301,7 @@ impl Session {
         mut next: i64,
         mut acks: watch::Receiver<Option<i64>>,
     ) {
+        let _open = crate::metrics::stream_opened("SPU public");
         let mut changes = partition.subscribe();
         // End offsets of the frames sent and not yet acknowledged.
         let mut unacked: VecDeque<i64> = VecDeque::new();
@@ -289,6 +325,7 @@ impl Session {
                 match self.read(&partition, next) {
                     Ok(Some(slice)) => {
                         let end = slice.end_offset;
+                        partition.counters().served_consumer(slice.len());
                         if self.send_records(slice).await.is_err() {
                             return;
                         }
@@ -304,6 +341,7 @@ impl Session {
                         let offsets = partition.offsets().ok().map(|o| (o.hw, o.log_start));
                         let code = match &err {
                             StorageError::Corrupt { offset, kind, .. } => {
+                                crate::metrics::corrupt_found("read", 1);
                                 let first = if *offset >= 0 { *offset } else { next };
                                 let last = partition
                                     .segment_end(first)

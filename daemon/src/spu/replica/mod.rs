@@ -5,3 +5,12 @@
 
 pub mod partition;
 pub mod store;
+
+use protocol::spu::ReplicaKey;
+
+/// The span every task and piece of work about one replica runs in: its log lines carry
+/// the topic and partition as fields (text: `replica{topic=t partition=0}:`, JSON: in
+/// `spans`), whichever module writes them.
+pub fn span(key: &ReplicaKey) -> tracing::Span {
+    tracing::info_span!("replica", topic = %key.topic, partition = key.partition)
+}

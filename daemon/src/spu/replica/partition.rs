@@ -60,6 +60,8 @@ pub struct Partition {
     /// otherwise they only copy into the page cache and run in place, sparing two thread
     /// hand-offs per request.
     appends_block: bool,
+    /// This replica's event counters, resolved once for the hot paths.
+    counters: crate::metrics::PartitionCounters,
 }
 
 /// Why a follower's request is refused.
@@ -170,6 +172,8 @@ impl Partition {
         report_due: Arc<Notify>,
     ) -> Result<Self> {
         let log = ReplicaLog::open(&dir, storage_config(&replica, flush))?;
+        let (replica_key_topic, replica_key_partition) =
+            (replica.key.topic.clone(), replica.key.partition);
         let mut epochs = LeaderEpochCache::load(&dir)?;
         rebuild_epochs(&log, &mut epochs)?;
         let partition = Self {
@@ -185,6 +189,11 @@ impl Partition {
             epochs: Mutex::new(epochs),
             leader: Mutex::new(None),
             appends_block: flush == FlushPolicy::Always,
+            counters: crate::metrics::PartitionCounters::new(
+                &replica_key_topic,
+                replica_key_partition,
+                spu,
+            ),
         };
         partition.take_assignment(None)?;
         // A replica without followers committed everything it stored before the restart.
@@ -295,6 +304,16 @@ impl Partition {
         self.with_log(|log| Ok(log.offsets()))
     }
 
+    /// Size, segments and counts of the log (for metrics).
+    pub fn log_stats(&self) -> Result<crate::storage::StorageStats> {
+        self.with_log(|log| Ok(log.stats()))
+    }
+
+    /// This replica's event counters (bytes served to consumers and followers).
+    pub fn counters(&self) -> &crate::metrics::PartitionCounters {
+        &self.counters
+    }
+
     /// Wake stream sessions and schedule a report to the SC.
     fn publish(&self) {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
@@ -342,7 +361,10 @@ impl Partition {
                 Ok(info)
             })
         };
-        self.run_append(append).await
+        let info = self.run_append(append).await?;
+        self.counters
+            .appended(info.next_offset - info.base_offset, info.bytes);
+        Ok(info)
     }
 
     /// Run an append: on the blocking pool when appends block (`--flush always` syncs
@@ -569,8 +591,11 @@ impl Partition {
                         epochs.assign(h.partition_leader_epoch, h.base_offset)?;
                     }
                 }
+                let before = log.leo();
                 log.append_as_follower(&batches)?;
                 this.advance_hw(log, leader_hw.min(log.leo()))?;
+                this.counters
+                    .appended(log.leo() - before, batches.len() as u64);
                 Ok(log.offsets())
             })
         };

@@ -14,7 +14,7 @@ use protocol::sc::{SpuId, SpuSpec};
 use protocol::spu::ReplicaKey;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, error, info, warn};
+use tracing::{Instrument, debug, error, info, warn};
 
 use super::partition::Partition;
 use crate::spu::replication::follower::{self, Term};
@@ -90,9 +90,14 @@ pub struct ReplicaStore {
     /// in-sync set.
     replica_lag: RwLock<Duration>,
     max_frame_bytes: usize,
+    /// Committed consumer offsets (served while this SPU leads `consumer-offset-0`).
+    consumer_offsets: crate::spu::offsets::ConsumerOffsets,
     /// Test fault injection: while this file exists, follower streams send nothing.
     #[cfg(feature = "fault-injection")]
     fault_hold: RwLock<Option<PathBuf>>,
+    /// The SC admitted this SPU and its assignment arrived, in the current session
+    /// (readiness: `/readyz`).
+    linked: std::sync::atomic::AtomicBool,
 }
 
 /// `--replica-lag-ms`'s default.
@@ -122,9 +127,15 @@ impl ReplicaStore {
             followers: Mutex::default(),
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
+            consumer_offsets: Default::default(),
             #[cfg(feature = "fault-injection")]
             fault_hold: RwLock::default(),
+            linked: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    pub fn consumer_offsets(&self) -> &crate::spu::offsets::ConsumerOffsets {
+        &self.consumer_offsets
     }
 
     /// See `--fault-hold-replication`.
@@ -191,7 +202,10 @@ impl ReplicaStore {
                 continue;
             }
             info!(spu = self.spu, replica = %key, leader = term.leader, epoch = term.epoch, "following the leader");
-            let task = tokio::spawn(follower::run(self.clone(), p, term, self.max_frame_bytes));
+            let task = tokio::spawn(
+                follower::run(self.clone(), p, term, self.max_frame_bytes)
+                    .instrument(super::span(&key)),
+            );
             followers.insert(key, (term, task));
         }
     }
@@ -234,6 +248,36 @@ impl ReplicaStore {
 
     pub fn spu(&self) -> SpuId {
         self.spu
+    }
+
+    /// The link to the SC has (true) or has lost (false) an admitted session with its
+    /// assignment.
+    pub fn set_linked(&self, linked: bool) {
+        self.linked
+            .store(linked, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Ready to serve: admitted by the SC, and every replica it assigned has its log open;
+    /// else what is missing.
+    pub fn readiness(&self) -> Result<(), String> {
+        if !self.linked.load(std::sync::atomic::Ordering::Acquire) {
+            return Err("not registered with the SC yet".into());
+        }
+        let assigned: Vec<ReplicaKey> = lock(&self.pending).assigned.keys().cloned().collect();
+        let open = read(&self.partitions);
+        let missing = assigned.iter().filter(|k| !open.contains_key(*k)).count();
+        if missing > 0 {
+            return Err(format!(
+                "{missing} of {} assigned replicas not open yet",
+                assigned.len()
+            ));
+        }
+        Ok(())
+    }
+
+    /// Every replica this SPU hosts (for metrics).
+    pub fn partitions(&self) -> Vec<Arc<Partition>> {
+        self.all()
     }
 
     /// Where the replica's log lives.
@@ -359,6 +403,7 @@ impl ReplicaStore {
             .collect();
         let plan = plan(&open, assigned);
         for replica in plan.update {
+            let _in_replica = super::span(&replica.key).entered();
             if let Some(p) = self.get(&replica.key) {
                 debug!(spu = self.spu, replica = %replica.key, leader = replica.leader, "replica assignment updated");
                 p.set_assignment(replica);
@@ -372,8 +417,12 @@ impl ReplicaStore {
             let key = replica.key.clone();
             let dir = self.replica_dir(&key);
             let (spu, flush, report_due) = (self.spu, self.flush, self.report_due.clone());
+            let span = super::span(&key);
             let opened =
-                run_blocking(move || Partition::open(dir, spu, replica, flush, report_due)).await;
+                run_blocking(move || Partition::open(dir, spu, replica, flush, report_due))
+                    .instrument(span.clone())
+                    .await;
+            let _in_replica = span.enter();
             match opened {
                 Ok(Ok(p)) => {
                     let offsets = p.offsets().ok();
@@ -406,7 +455,13 @@ impl ReplicaStore {
     async fn delete(&self, key: &ReplicaKey) {
         let removed = write(&self.partitions).remove(key);
         let Some(p) = removed else { return };
-        match run_blocking(move || p.delete()).await {
+        crate::metrics::PartitionCounters::forget(&key.topic, key.partition, self.spu);
+        let span = super::span(key);
+        let deleted = run_blocking(move || p.delete())
+            .instrument(span.clone())
+            .await;
+        let _in_replica = span.enter();
+        match deleted {
             Ok(Ok(())) => {
                 info!(spu = self.spu, replica = %key, "replica removed; its log is deleted")
             }
@@ -424,7 +479,12 @@ impl ReplicaStore {
         let mut deleted = 0;
         for p in self.all() {
             let key = p.key().clone();
-            match run_blocking(move || p.enforce_retention(SystemTime::now())).await {
+            let span = super::span(&key);
+            let outcome = run_blocking(move || p.enforce_retention(SystemTime::now()))
+                .instrument(span.clone())
+                .await;
+            let _in_replica = span.enter();
+            match outcome {
                 Ok(Ok(outcome)) => deleted += outcome.deleted_segments,
                 Ok(Err(err)) => warn!(spu = self.spu, replica = %key, %err, "retention failed"),
                 Err(err) => warn!(spu = self.spu, replica = %key, %err, "retention task failed"),
@@ -457,7 +517,12 @@ impl ReplicaStore {
             .collect();
         for p in partitions {
             let key = p.key().clone();
-            match run_blocking(move || p.close()).await {
+            let span = super::span(&key);
+            let closed = run_blocking(move || p.close())
+                .instrument(span.clone())
+                .await;
+            let _in_replica = span.enter();
+            match closed {
                 Ok(Ok(())) => {}
                 Ok(Err(err)) => {
                     warn!(spu = self.spu, replica = %key, %err, "closing the replica log failed")

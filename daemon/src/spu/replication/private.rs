@@ -9,6 +9,8 @@
 //!   stream ends with the same error when leadership moves on.
 //! * FollowerOffsetUpdate (2102): the follower's log end after an append.
 //! * EpochEndOffset (2103): where an epoch ends here, for a follower's truncation.
+//! * CommitConsumerOffset (2104): a consumer's offset committed on another SPU, stored
+//!   here as leader of `consumer-offset-0` (see [`crate::spu::offsets`]).
 //! * ApiVersions (18): the SPU's table, as before.
 //!
 //! Fault injection for tests (`--fault-hold-replication <file>`, only in builds with the
@@ -24,8 +26,9 @@ use bytes::Bytes;
 use protocol::api::versions::API_VERSIONS_KEY;
 use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode};
 use protocol::internal::{
-    EpochEndOffsetRequest, EpochEndOffsetResponse, FollowerFetchRequest, FollowerFetchResponse,
-    FollowerOffsetUpdateRequest, FollowerOffsetUpdateResponse, SpuPrivateRequest,
+    CommitConsumerOffsetResponse, EpochEndOffsetRequest, EpochEndOffsetResponse,
+    FollowerFetchRequest, FollowerFetchResponse, FollowerOffsetUpdateRequest,
+    FollowerOffsetUpdateResponse, SpuPrivateRequest,
 };
 use protocol::record::RecordSet;
 use protocol::{DecodeError, Reader, Version};
@@ -138,6 +141,23 @@ impl Service for PrivateService {
                 let response = epoch_end_offset(&self.store, &ask);
                 session.sink.respond(corr, version, &response).await
             }
+            SpuPrivateRequest::CommitConsumerOffset(commit) => {
+                // Only stored here: a forwarded commit is never forwarded again.
+                let error_code = match self
+                    .store
+                    .consumer_offsets()
+                    .put(&self.store, commit.key, commit.offset)
+                    .await
+                {
+                    Ok(()) => ErrorCode::None,
+                    Err(err) => {
+                        debug!(peer = %session.peer, %err, "forwarded consumer offset refused");
+                        err.error_code()
+                    }
+                };
+                let response = CommitConsumerOffsetResponse { error_code };
+                session.sink.respond(corr, version, &response).await
+            }
         }
     }
 
@@ -219,8 +239,10 @@ async fn follower_fetch(
         -1,
     );
     let hold = Hold::of(store);
-    Ok(Some(tokio::spawn(stream(
-        p, sink, corr, version, fetch, hold,
+    let span = crate::spu::replica::span(p.key());
+    Ok(Some(tokio::spawn(tracing::Instrument::instrument(
+        stream(p, sink, corr, version, fetch, hold),
+        span,
     ))))
 }
 
@@ -232,6 +254,7 @@ async fn stream(
     fetch: FollowerFetchRequest,
     hold: Hold,
 ) {
+    let _open = crate::metrics::stream_opened("SPU private");
     let max_bytes = fetch.max_bytes.clamp(1, MAX_FOLLOWER_FRAME_BYTES) as u64;
     let mut changes = p.subscribe();
     let mut next = fetch.fetch_offset;
@@ -290,6 +313,7 @@ async fn stream(
         };
         if let Some(slice) = frame {
             hw_sent = slice.hw;
+            p.counters().served_follower(slice.len());
             let response = FollowerFetchResponse {
                 key: fetch.key.clone(),
                 error_code: ErrorCode::None,

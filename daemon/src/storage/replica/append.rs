@@ -103,9 +103,10 @@ fn check_batches(bytes: &[u8], config: &StorageConfig) -> Result<Vec<BatchMeta>>
                 segment_max_bytes: config.segment_max_bytes,
             });
         }
-        batch
-            .verify_crc()
-            .map_err(|err| invalid(start, err.into()))?;
+        batch.verify_crc().map_err(|err| {
+            crate::metrics::corrupt_found("append", 1);
+            invalid(start, err.into())
+        })?;
         if batch.header.last_offset_delta < 0 {
             return Err(invalid(
                 start,

@@ -159,9 +159,12 @@ impl Background {
                 .and_then(|n| n.to_str())
                 .unwrap_or("log")
         );
+        // The opener's span (a replica's topic and partition) goes with the thread.
+        let span = tracing::Span::current();
         let thread = std::thread::Builder::new()
             .name(name)
             .spawn(move || {
+                let _in_replica = span.enter();
                 while signal.wait(tick) {
                     let Some(shared) = weak.upgrade() else { return };
                     if !shared.background_pass() {

@@ -246,6 +246,11 @@ impl ReplicaLog {
                 .collect()
         };
         let report = loaded.report;
+        let torn_tail = u64::from(report.truncated_bytes > 0);
+        crate::metrics::log_recovered(
+            report.elapsed,
+            torn_tail + report.corrupt_segments.len() as u64,
+        );
         tracing::info!(
             dir = %dir.display(),
             clean = report.clean_shutdown,
