@@ -683,7 +683,7 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) if matches!(mode, Mode::View(_)) => {
                 let areas = layout(self.size);
                 if mouse.row == areas.tabs.y {
-                    if let Some((view, _, _)) = tab_ranges()
+                    if let Some((view, _, _)) = tab_ranges(compact_tabs(self.size.width))
                         .into_iter()
                         .find(|(_, from, to)| (*from..*to).contains(&mouse.column))
                     {
@@ -782,13 +782,14 @@ impl App {
 
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
         let mut spans = Vec::new();
-        for (view, _, _) in tab_ranges() {
+        let compact = compact_tabs(area.width);
+        for (view, _, _) in tab_ranges(compact) {
             let style = if view == self.view {
                 theme::active_tab()
             } else {
                 Style::new()
             };
-            spans.push(Span::styled(tab_label(view), style));
+            spans.push(Span::styled(tab_label(view, compact), style));
             spans.push(Span::raw("│"));
         }
         let mut status = format!(" SC {}", self.sc);
@@ -889,17 +890,33 @@ impl App {
     }
 }
 
-fn tab_label(view: View) -> String {
-    format!(" {} {} ", view.index() + 1, view.title())
+fn tab_label(view: View, compact: bool) -> String {
+    let title = match (compact, view) {
+        (true, View::Partitions) => "Parts",
+        (true, View::Tokens) => "Tokens",
+        (true, View::Metadata) => "Meta",
+        _ => view.title(),
+    };
+    format!(" {} {title} ", view.index() + 1)
+}
+
+/// Short tab titles when the full ones do not fit `width` (80 columns, say): every tab
+/// stays visible rather than the last ones cut off.
+fn compact_tabs(width: u16) -> bool {
+    let full: usize = View::ALL
+        .iter()
+        .map(|&v| tab_label(v, false).chars().count() + 1)
+        .sum();
+    full > usize::from(width)
 }
 
 /// Each tab and the columns it covers on the tab row.
-fn tab_ranges() -> Vec<(View, u16, u16)> {
+fn tab_ranges(compact: bool) -> Vec<(View, u16, u16)> {
     let mut x = 0;
     View::ALL
         .iter()
         .map(|&view| {
-            let width = tab_label(view).chars().count() as u16;
+            let width = tab_label(view, compact).chars().count() as u16;
             let range = (view, x, x + width);
             x += width + 1;
             range
@@ -1049,7 +1066,7 @@ mod tests {
         assert_eq!(
             screen,
             [
-                " 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metada",
+                " 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │",
                 "NAME    PARTITIONS  REPLICAS  STATUS       REASON",
                 "audit   1           1         provisioned  -",
                 "orders  2           1         provisioned  -",
