@@ -91,13 +91,14 @@ fn print_output(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> u8 {
-    let rendered = match render::render(output, format, env.stdout_color) {
-        Ok(rendered) => rendered,
-        Err(error) => {
-            print_error(&error, None, env, err);
-            return EXIT_FAILED;
-        }
-    };
+    let rendered =
+        match render::render_fitted(output, format, env.stdout_color, render::stdout_width()) {
+            Ok(rendered) => rendered,
+            Err(error) => {
+                print_error(&error, None, env, err);
+                return EXIT_FAILED;
+            }
+        };
     // A closed pipe (`fluvio topic list | head -1`) is not an error worth reporting.
     let _ = out.write_all(rendered.stdout.as_bytes());
     let _ = out.flush();

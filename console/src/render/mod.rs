@@ -28,6 +28,30 @@ pub fn render(
     format: OutputFormat,
     color: bool,
 ) -> Result<Rendered, CommandError> {
+    render_fitted(output, format, color, None)
+}
+
+/// The width of the terminal stdout is, if it is one: tables are fitted to it. Into a
+/// pipe or a file, tables keep every column whole, so tools can cut them.
+pub fn stdout_width() -> Option<usize> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        return None;
+    }
+    crossterm::terminal::size()
+        .ok()
+        .map(|(columns, _)| usize::from(columns))
+        .filter(|&c| c > 0)
+}
+
+/// [`render`], with tables fitted to `width` columns when given: low-priority columns
+/// dropped (said on stderr) and long cells cut with `…`.
+pub fn render_fitted(
+    output: &Output,
+    format: OutputFormat,
+    color: bool,
+    width: Option<usize>,
+) -> Result<Rendered, CommandError> {
     let mut rendered = Rendered {
         stdout: String::new(),
         stderr: Vec::new(),
@@ -39,7 +63,7 @@ pub fn render(
         Body::Json(value) => rendered.stdout = json(value)?,
         Body::Report(report) => match format {
             OutputFormat::Table => {
-                let (stdout, stderr) = report_text(report, color);
+                let (stdout, stderr) = report_text(report, color, width);
                 rendered.stdout = stdout;
                 rendered.stderr = stderr;
             }
@@ -149,7 +173,7 @@ fn toml_value(value: &serde_json::Value) -> Option<toml_edit::Value> {
 }
 
 /// A report for people: stdout text, and the "nothing found" remarks for stderr.
-pub fn report_text(report: &Report, color: bool) -> (String, Vec<String>) {
+pub fn report_text(report: &Report, color: bool, width: Option<usize>) -> (String, Vec<String>) {
     let mut out = String::new();
     let mut remarks = Vec::new();
     for block in &report.blocks {
@@ -159,7 +183,19 @@ pub fn report_text(report: &Report, color: bool) -> (String, Vec<String>) {
                 out.push('\n');
             }
             Block::Fields(fields) => out.push_str(&fields_text(fields, color)),
-            Block::Table(table) => out.push_str(&table_text(table, color)),
+            Block::Table(table) => match width {
+                Some(width) => {
+                    let (fitted, dropped) = protocol::sc::table::fit(table, width);
+                    out.push_str(&table_text(&fitted, color));
+                    if !dropped.is_empty() {
+                        remarks.push(format!(
+                            "note: left out to fit the terminal: {} (-O json shows every field)",
+                            dropped.join(", ")
+                        ));
+                    }
+                }
+                None => out.push_str(&table_text(table, color)),
+            },
             Block::Empty(remark) => remarks.push(remark.clone()),
         }
     }

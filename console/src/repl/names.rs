@@ -167,7 +167,7 @@ impl NameSource for LiveNames {
 }
 
 /// `orders-2` → 2 when it is a partition of `topic` (of any topic when `None`).
-fn partition_number(name: &str, topic: Option<&str>) -> Option<u32> {
+pub fn partition_number(name: &str, topic: Option<&str>) -> Option<u32> {
     let (of, number) = name.rsplit_once('-')?;
     if topic.is_some_and(|t| t != of) {
         return None;

@@ -366,7 +366,12 @@ impl Session {
         out: &mut dyn Write,
         err: &mut dyn Write,
     ) -> Status {
-        let rendered = match render::render(output, format, self.env.stdout_color) {
+        let rendered = match render::render_fitted(
+            output,
+            format,
+            self.env.stdout_color,
+            render::stdout_width(),
+        ) {
             Ok(rendered) => rendered,
             Err(error) => {
                 self.report_command_error(&error, None, origin, err);

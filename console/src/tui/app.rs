@@ -76,6 +76,11 @@ pub enum Effect {
     RunCommand { line: String, cli: Box<Cli> },
 }
 
+/// How long a message stays in the message line.
+const MESSAGE_TTL: std::time::Duration = std::time::Duration::from_secs(5);
+/// How long an error stays: longer, it is worth reading.
+const ERROR_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The screen's rows: tabs, body, message line, footer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Areas {
@@ -121,6 +126,11 @@ pub struct App {
     cmdbar: CommandBar,
     /// The last result or error, in the message line.
     message: Option<(String, bool)>,
+    /// The tick that first saw the message; it goes [`MESSAGE_TTL`] (errors
+    /// [`ERROR_TTL`]) after.
+    message_seen: Option<Instant>,
+    /// The REPL's completer, for Tab in the `:` bar; built on first use.
+    completer: Option<crate::repl::complete::Completer>,
     disconnected: Option<String>,
     effects: Vec<Effect>,
     quit: bool,
@@ -146,6 +156,8 @@ impl App {
             popup: None,
             cmdbar: CommandBar::default(),
             message: None,
+            message_seen: None,
+            completer: None,
             disconnected: None,
             effects: Vec::new(),
             quit: false,
@@ -207,6 +219,7 @@ impl App {
             }
             AppEvent::Input(_) => {}
             AppEvent::Tick(now) => {
+                self.expire_message(now);
                 let partitions = &self.cluster.partitions;
                 self.rates.sample(
                     now,
@@ -339,6 +352,7 @@ impl App {
                     self.run_line(&line, false);
                 }
                 Action::Close => self.cmdbar.close(),
+                Action::Complete => self.complete_command(),
                 Action::HistoryPrev => self.cmdbar.history_prev(),
                 Action::HistoryNext => self.cmdbar.history_next(),
                 Action::DeleteChar => self.cmdbar.backspace(),
@@ -398,6 +412,7 @@ impl App {
                 })
             }
             Action::CommandBar => self.cmdbar.open(),
+            Action::Dismiss => self.message = None,
             Action::NextView => self.view = view.next(),
             Action::PrevView => self.view = view.prev(),
             Action::Show(target) => self.view = target,
@@ -541,6 +556,13 @@ impl App {
             }
             Request::Show(view) => self.view = view,
             Request::Tail(source) => self.start_tail(source),
+            Request::TailKeepingFilter(source) => {
+                self.next_tail_id += 1;
+                let id = self.next_tail_id;
+                self.tail.start_keeping_filter(id, source.clone());
+                self.effects.push(Effect::StartTail { id, source });
+                self.view = View::Tail;
+            }
             Request::Run(cli) => {
                 self.say(&format!("running: {line}"), false);
                 self.effects.push(Effect::RunCommand {
@@ -590,6 +612,58 @@ impl App {
 
     fn say(&mut self, text: &str, error: bool) {
         self.message = Some((text.to_string(), error));
+        self.message_seen = None;
+    }
+
+    /// A message stays for a while and then goes, so an old `done` or error does not
+    /// read as news; Esc clears it sooner.
+    fn expire_message(&mut self, now: Instant) {
+        let Some((_, error)) = &self.message else {
+            return;
+        };
+        let ttl = if *error { ERROR_TTL } else { MESSAGE_TTL };
+        match self.message_seen {
+            None => self.message_seen = Some(now),
+            Some(seen) if now.saturating_duration_since(seen) >= ttl => {
+                self.message = None;
+                self.message_seen = None;
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Tab in the `:` bar: the REPL's completion of the word at the end of the line. One
+    /// candidate is put in; several complete as far as they agree and are listed in the
+    /// message line.
+    fn complete_command(&mut self) {
+        let completer = self
+            .completer
+            .get_or_insert_with(crate::repl::complete::Completer::new);
+        let line = self.cmdbar.line().to_string();
+        let completion = completer.complete(&line, line.len(), &self.cluster);
+        let words = completion.words;
+        let Some(first) = words.first() else {
+            return;
+        };
+        let head = &line[..completion.start.min(line.len())];
+        if words.len() == 1 {
+            self.cmdbar
+                .set_line(format!("{head}{} ", shell_words::quote(first)));
+            return;
+        }
+        let common = words.iter().fold(first.clone(), |common, word| {
+            common
+                .chars()
+                .zip(word.chars())
+                .take_while(|(a, b)| a == b)
+                .map(|(a, _)| a)
+                .collect()
+        });
+        let typed = &line[completion.start.min(line.len())..];
+        if common.len() > typed.len() {
+            self.cmdbar.set_line(format!("{head}{common}"));
+        }
+        self.say(&words.join("  "), false);
     }
 
     fn on_mouse(&mut self, mouse: MouseEvent) {
@@ -609,7 +683,7 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) if matches!(mode, Mode::View(_)) => {
                 let areas = layout(self.size);
                 if mouse.row == areas.tabs.y {
-                    if let Some((view, _, _)) = tab_ranges()
+                    if let Some((view, _, _)) = tab_ranges(compact_tabs(self.size.width))
                         .into_iter()
                         .find(|(_, from, to)| (*from..*to).contains(&mouse.column))
                     {
@@ -708,13 +782,14 @@ impl App {
 
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
         let mut spans = Vec::new();
-        for (view, _, _) in tab_ranges() {
+        let compact = compact_tabs(area.width);
+        for (view, _, _) in tab_ranges(compact) {
             let style = if view == self.view {
                 theme::active_tab()
             } else {
                 Style::new()
             };
-            spans.push(Span::styled(tab_label(view), style));
+            spans.push(Span::styled(tab_label(view, compact), style));
             spans.push(Span::raw("│"));
         }
         let mut status = format!(" SC {}", self.sc);
@@ -740,6 +815,10 @@ impl App {
             frame.render_widget(Paragraph::new(empty.to_string()), area);
             return;
         }
+        // Columns by priority, as the CLI fits a narrow terminal: detail goes first, whole
+        // columns rather than every column cut a little.
+        let (fitted, _) = protocol::sc::table::fit(grid, usize::from(area.width));
+        let grid = &fitted;
         let mut widths: Vec<u16> = grid
             .header()
             .iter()
@@ -751,12 +830,28 @@ impl App {
             }
         }
         let height = area.height.saturating_sub(1) as usize;
+        // Status columns are coloured by their value; no other cell is (a topic may be
+        // called `offline`).
+        let status_columns: Vec<bool> = grid
+            .header()
+            .iter()
+            .map(|h| matches!(h.as_str(), "STATUS" | "RESOLUTION"))
+            .collect();
         let rows = grid
             .rows()
             .iter()
             .skip(state.offset)
             .take(height)
-            .map(|cells| Row::new(cells.clone()));
+            .map(|cells| {
+                Row::new(cells.iter().zip(&status_columns).map(|(cell, status)| {
+                    let style = if *status {
+                        theme::status(cell)
+                    } else {
+                        Style::new()
+                    };
+                    ratatui::widgets::Cell::from(cell.clone()).style(style)
+                }))
+            });
         let table = Table::new(rows, widths.into_iter().map(Constraint::Length))
             .header(Row::new(grid.header().to_vec()).style(theme::header()))
             .column_spacing(2)
@@ -795,17 +890,33 @@ impl App {
     }
 }
 
-fn tab_label(view: View) -> String {
-    format!(" {} {} ", view.index() + 1, view.title())
+fn tab_label(view: View, compact: bool) -> String {
+    let title = match (compact, view) {
+        (true, View::Partitions) => "Parts",
+        (true, View::Tokens) => "Tokens",
+        (true, View::Metadata) => "Meta",
+        _ => view.title(),
+    };
+    format!(" {} {title} ", view.index() + 1)
+}
+
+/// Short tab titles when the full ones do not fit `width` (80 columns, say): every tab
+/// stays visible rather than the last ones cut off.
+fn compact_tabs(width: u16) -> bool {
+    let full: usize = View::ALL
+        .iter()
+        .map(|&v| tab_label(v, false).chars().count() + 1)
+        .sum();
+    full > usize::from(width)
 }
 
 /// Each tab and the columns it covers on the tab row.
-fn tab_ranges() -> Vec<(View, u16, u16)> {
+fn tab_ranges(compact: bool) -> Vec<(View, u16, u16)> {
     let mut x = 0;
     View::ALL
         .iter()
         .map(|&view| {
-            let width = tab_label(view).chars().count() as u16;
+            let width = tab_label(view, compact).chars().count() as u16;
             let range = (view, x, x + width);
             x += width + 1;
             range
@@ -955,7 +1066,7 @@ mod tests {
         assert_eq!(
             screen,
             [
-                " 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metada",
+                " 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │",
                 "NAME    PARTITIONS  REPLICAS  STATUS       REASON",
                 "audit   1           1         provisioned  -",
                 "orders  2           1         provisioned  -",

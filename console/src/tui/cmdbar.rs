@@ -59,6 +59,11 @@ impl CommandBar {
         self.position = None;
     }
 
+    /// Replace the line (a completion).
+    pub fn set_line(&mut self, line: String) {
+        self.line = line;
+    }
+
     pub fn insert(&mut self, c: char) {
         self.line.push(c);
     }
@@ -201,6 +206,9 @@ struct TailCmd {
     /// Start at this absolute offset.
     #[arg(long, value_name = "OFFSET")]
     start: Option<i64>,
+    /// Keep the current tail's filter for this one (a new tail drops it otherwise).
+    #[arg(long)]
+    keep_filter: bool,
 }
 
 impl TailCmd {
@@ -333,6 +341,8 @@ pub enum Request {
     Help,
     Show(View),
     Tail(TailSource),
+    /// A tail that keeps the current filter.
+    TailKeepingFilter(TailSource),
     /// A CLI command to run now.
     Run(Box<Cli>),
     /// A CLI command to run once confirmed.
@@ -378,6 +388,7 @@ pub fn parse_line(line: &str, read_only: bool, confirmed: bool) -> Request {
         ("tail", 1) => return Request::Show(View::Tail),
         ("tail", _) => {
             return match TailCmd::try_parse_from(words) {
+                Ok(cmd) if cmd.keep_filter => Request::TailKeepingFilter(cmd.source()),
                 Ok(cmd) => Request::Tail(cmd.source()),
                 Err(err) => Request::Say {
                     text: err.render().to_string(),

@@ -101,6 +101,10 @@ pub enum Action {
     ChoicePrev,
     ChoiceNext,
     DeleteChar,
+    /// Esc in a view: clear the message line.
+    Dismiss,
+    /// Tab in the command bar: complete the word under the cursor.
+    Complete,
 }
 
 /// One key: a code and the modifiers that must be held (Shift is ignored for characters,
@@ -268,6 +272,7 @@ pub const GLOBAL: &[Binding] = &[
         "consumers: committed offsets and lag",
         None,
     ),
+    bind(ESC, A::Dismiss, "clear the message line", None),
 ];
 
 const LIST_MOVES: [Binding; 6] = [
@@ -468,6 +473,12 @@ const CONFIRM: &[Binding] = &[
 const COMMAND_BAR: &[Binding] = &[
     bind(ENTER, A::Submit, "run the command", Some("run")),
     bind(ESC, A::Close, "cancel", Some("cancel")),
+    bind(
+        &[Key::plain(KeyCode::Tab)],
+        A::Complete,
+        "complete a command, flag or name",
+        Some("complete"),
+    ),
     bind(
         &[Key::plain(KeyCode::Up)],
         A::HistoryPrev,

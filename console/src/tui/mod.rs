@@ -53,6 +53,8 @@ pub struct TuiOptions {
     pub mouse: bool,
     /// Records the tail keeps.
     pub buffer: usize,
+    /// Where the SC address came from, for `:version` and errors of `:` commands.
+    pub origin: crate::config::AddrOrigin,
 }
 
 impl Default for TuiOptions {
@@ -61,6 +63,8 @@ impl Default for TuiOptions {
             read_only: false,
             mouse: false,
             buffer: DEFAULT_TAIL_BUFFER,
+            // Given a connected client, the embedder chose the address.
+            origin: crate::config::AddrOrigin::Flag,
         }
     }
 }
@@ -71,6 +75,7 @@ impl From<&TuiArgs> for TuiOptions {
             read_only: args.read_only,
             mouse: args.mouse,
             buffer: args.buffer,
+            ..TuiOptions::default()
         }
     }
 }
@@ -107,8 +112,9 @@ impl Session {
     /// Start the background watches. Must run inside a tokio runtime.
     pub fn start(fluvio: Fluvio, options: TuiOptions) -> Self {
         let (sender, events) = mpsc::channel(CHANNEL);
+        let origin = options.origin.clone();
         let app = App::new(options, fluvio.admin().addr());
-        let worker = worker::Worker::start(fluvio, sender.clone());
+        let worker = worker::Worker::start(fluvio, sender.clone(), origin);
         Self {
             app,
             worker,
@@ -270,7 +276,11 @@ pub async fn run_cli(
             return crate::frontend::EXIT_FAILED;
         }
     };
-    match run(fluvio, TuiOptions::from(args)).await {
+    let options = TuiOptions {
+        origin: target.origin.clone(),
+        ..TuiOptions::from(args)
+    };
+    match run(fluvio, options).await {
         Ok(()) => crate::frontend::EXIT_OK,
         Err(error) => {
             let _ = writeln!(err, "error: {error}");

@@ -58,7 +58,20 @@ impl Popup {
                     lines.push(Line::from(""));
                 }
                 let title = format!(" Help: {} ", mode_title(*under));
-                boxed(frame, area, 70, 90, &title, lines, *scroll, false);
+                // As large as the help, as far as the terminal allows; what does not fit
+                // scrolls, and the bottom border says so.
+                let width = lines.iter().map(Line::width).max().unwrap_or(0) + 4;
+                let width = u16::try_from(width).unwrap_or(u16::MAX).min(area.width);
+                let height = u16::try_from(lines.len() + 2)
+                    .unwrap_or(u16::MAX)
+                    .min(area.height);
+                let rect = Rect {
+                    x: area.x + (area.width - width) / 2,
+                    y: area.y + (area.height - height) / 2,
+                    width,
+                    height,
+                };
+                boxed_in(frame, rect, &title, lines, *scroll, false);
             }
             Popup::Confirm { question, .. } => {
                 let lines = vec![
@@ -138,16 +151,42 @@ fn boxed(
     scroll: usize,
     wrap: bool,
 ) {
-    let rect = centered(area, pct_w, pct_h);
+    boxed_in(
+        frame,
+        centered(area, pct_w, pct_h),
+        title,
+        lines,
+        scroll,
+        wrap,
+    );
+}
+
+/// A bordered box at `rect`. When the lines do not fit (unwrapped), the bottom border
+/// says which are shown and that ↑/↓ scroll.
+fn boxed_in(
+    frame: &mut Frame,
+    rect: Rect,
+    title: &str,
+    lines: Vec<Line<'_>>,
+    scroll: usize,
+    wrap: bool,
+) {
     let inner_height = rect.height.saturating_sub(2) as usize;
+    let total = lines.len();
     // Never scroll past the last page.
-    let scroll = scroll.min(lines.len().saturating_sub(inner_height));
+    let scroll = scroll.min(total.saturating_sub(inner_height));
+    let mut block = Block::default()
+        .borders(Borders::ALL)
+        .title(title.to_string());
+    if !wrap && total > inner_height {
+        let last = (scroll + inner_height).min(total);
+        block = block.title_bottom(format!(
+            " lines {}-{last} of {total} · ↑/↓ scroll ",
+            scroll + 1
+        ));
+    }
     let mut paragraph = Paragraph::new(lines)
-        .block(
-            Block::default()
-                .borders(Borders::ALL)
-                .title(title.to_string()),
-        )
+        .block(block)
         .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0));
     if wrap {
         paragraph = paragraph.wrap(Wrap { trim: false });

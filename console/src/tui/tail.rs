@@ -236,8 +236,16 @@ impl Tail {
         self.buffer.is_empty()
     }
 
-    /// A new tail replaces the records; filter and display toggles stay.
+    /// A new tail replaces the records and drops the filter (it was for the records of the
+    /// last tail, and would hide the new one's without a word); display toggles stay.
     pub fn start(&mut self, id: u64, source: TailSource) {
+        self.start_keeping_filter(id, source);
+        self.editing = None;
+        self.filter = None;
+    }
+
+    /// A new tail that keeps the filter (`:tail TOPIC --keep-filter`).
+    pub fn start_keeping_filter(&mut self, id: u64, source: TailSource) {
         self.id = id;
         self.source = Some(source);
         self.state = StreamState::Starting;
@@ -381,14 +389,12 @@ impl Tail {
         self.buffer.iter().filter(|(_, e)| e.matches).count()
     }
 
-    /// Records that arrived below the paused cursor.
+    /// Records that arrived since the view was paused (and would show): new ones only,
+    /// not the older records below a cursor scrolled up.
     fn unseen(&self) -> u64 {
-        match self.follow {
-            Follow::Live => 0,
-            Follow::Paused { cursor, .. } => {
-                let shown = self.shown();
-                shown.scan(cursor.saturating_add(1), true).count() as u64
-            }
+        match (self.follow, self.frozen_end) {
+            (Follow::Paused { .. }, Some(end)) => self.shown().scan(end, true).count() as u64,
+            _ => 0,
         }
     }
 
@@ -729,6 +735,13 @@ mod tests {
         assert!(text[2].contains("value 4"), "{text:?}");
         tail.bottom();
         assert_eq!(tail.selected().map(|r| r.offset), Some(7));
+        // Scrolled up three records: those are not new; two arriving after are.
+        tail.scroll(-3);
+        assert_eq!(tail.unseen(), 0);
+        for i in 8..10 {
+            tail.push(1, record(i, None, "newer"));
+        }
+        assert_eq!(tail.unseen(), 2);
     }
 
     #[test]

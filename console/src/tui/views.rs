@@ -28,6 +28,47 @@ pub struct Cluster {
     pub consumers_known: bool,
 }
 
+/// The `:` bar completes names from what the console shows, through the REPL's completer.
+impl crate::repl::complete::NameSource for Cluster {
+    fn names(&self, kind: &crate::repl::complete::NameKind) -> Vec<String> {
+        use crate::repl::complete::NameKind;
+        match kind {
+            // System topics are the cluster's own: not offered, as the REPL does.
+            NameKind::Topic => self
+                .topics
+                .iter()
+                .filter(|t| !t.spec.system)
+                .map(|t| t.name.clone())
+                .collect(),
+            NameKind::Consumer => {
+                let mut names: Vec<String> =
+                    self.consumers.iter().map(|c| c.consumer.clone()).collect();
+                names.sort();
+                names.dedup();
+                names
+            }
+            NameKind::Partition { topic } => {
+                let mut numbers: Vec<u32> = self
+                    .partitions
+                    .iter()
+                    .filter_map(|p| crate::repl::names::partition_number(&p.name, topic.as_deref()))
+                    .collect();
+                numbers.sort_unstable();
+                numbers.dedup();
+                numbers.into_iter().map(|n| n.to_string()).collect()
+            }
+            NameKind::SpuId => self.spus.iter().map(|s| s.spec.id.to_string()).collect(),
+            NameKind::SpuName => self.spus.iter().map(|s| s.name.clone()).collect(),
+            NameKind::SpuAddr => self
+                .spus
+                .iter()
+                .map(|s| s.spec.public_endpoint.addr())
+                .collect(),
+            NameKind::Token => self.tokens.iter().map(|t| t.name.clone()).collect(),
+        }
+    }
+}
+
 impl Cluster {
     pub fn set_objects(
         &mut self,

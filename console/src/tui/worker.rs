@@ -23,6 +23,8 @@ pub const TICK: Duration = Duration::from_secs(1);
 
 pub struct Worker {
     fluvio: Fluvio,
+    /// Where the console's SC address came from: `:` commands report it as theirs.
+    origin: AddrOrigin,
     events: Sender<AppEvent>,
     watches: Vec<JoinHandle<()>>,
     tail: Option<JoinHandle<()>>,
@@ -30,9 +32,10 @@ pub struct Worker {
 
 impl Worker {
     /// Start the watches and the clock. Must run inside a tokio runtime.
-    pub fn start(fluvio: Fluvio, events: Sender<AppEvent>) -> Self {
+    pub fn start(fluvio: Fluvio, events: Sender<AppEvent>, origin: AddrOrigin) -> Self {
         let mut worker = Self {
             fluvio,
+            origin,
             events,
             watches: Vec::new(),
             tail: None,
@@ -73,12 +76,11 @@ impl Worker {
             Effect::StopTail => self.stop_tail(),
             Effect::RunCommand { line, cli } => {
                 // A context per command: its own record writer, connections made as needed.
-                tokio::spawn(run_command(
-                    line,
-                    cli,
-                    self.fluvio.metadata().addr().to_string(),
-                    self.events.clone(),
-                ));
+                let console = ScTarget {
+                    addr: self.fluvio.metadata().addr().to_string(),
+                    origin: self.origin.clone(),
+                };
+                tokio::spawn(run_command(line, cli, console, self.events.clone()));
             }
         }
     }
@@ -326,18 +328,18 @@ impl std::io::Write for Captured {
 }
 
 /// Run a CLI command the way the CLI does, and report its text.
-async fn run_command(line: String, cli: Box<Cli>, sc: String, events: Sender<AppEvent>) {
+async fn run_command(line: String, cli: Box<Cli>, console: ScTarget, events: Sender<AppEvent>) {
     let cli = *cli;
     // `--sc` on the line talks to that SC instead of the console's.
-    let addr = cli.target.sc.clone().unwrap_or(sc);
-    let records = Captured::default();
-    let context = Context::with_record_writer(
-        ScTarget {
+    let target = match cli.target.sc.clone() {
+        Some(addr) => ScTarget {
             addr,
             origin: AddrOrigin::Flag,
         },
-        Box::new(records.clone()),
-    );
+        None => console,
+    };
+    let records = Captured::default();
+    let context = Context::with_record_writer(target, Box::new(records.clone()));
     let format = cli.command.output_format();
     let result = command::execute(cli.command, &context).await;
     let mut lines: Vec<String> = {

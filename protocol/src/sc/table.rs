@@ -41,6 +41,79 @@ pub struct Table {
     rows: Vec<Vec<String>>,
 }
 
+/// How much a column is worth keeping when a table does not fit a terminal: higher stays
+/// longer. Identity and state stay; detail that other columns or `describe` also give goes
+/// first. One ranking by header, so the CLI, the REPL and the TUI drop the same columns.
+pub fn priority(header: &str) -> u8 {
+    match header {
+        "NAME" | "TOPIC" | "ID" | "PARTITION" | "CONSUMER" => 9,
+        "STATUS" | "RESOLUTION" | "LEADER" | "LAG" => 8,
+        // RATE: the TUI's live produce rate, what its partitions view is for.
+        "PARTITIONS" | "REPLICAS" | "PUBLIC" | "TOKEN-NAME" | "RATE" => 7,
+        "HW" | "LEO" | "SIZE" | "IN-SYNC-SET" | "SPU-MIN" | "SPU-MAX" | "OFFSET" => 6,
+        "REASON" | "TYPE" | "RETENTION" | "LAST-SEEN" => 5,
+        "EPOCH" | "RACK" | "PRIVATE" => 4,
+        "IN-SYNC" | "LOG-START" | "IGNORE-RACK" | "TREND" => 3,
+        "FOLLOWER-OFFSETS" => 2,
+        // Columns added outside the lists (the TUI's rates) rank with the detail.
+        _ => 4,
+    }
+}
+
+/// A table narrowed to `width` columns of text (cells two spaces apart): long cells of
+/// detail columns (priority 5 and below) are cut with `…` first, then the lowest-priority
+/// columns go (the rightmost first among equals, never the first), and if what is left is
+/// still too wide its widest column is cut. Returns the table and the headers dropped.
+pub fn fit(table: &Table, width: usize) -> (Table, Vec<String>) {
+    let mut table = table.clone();
+    let natural = |t: &Table| -> usize {
+        let widths = t.widths();
+        widths.iter().sum::<usize>() + 2 * widths.len().saturating_sub(1)
+    };
+    if natural(&table) <= width {
+        return (table, Vec::new());
+    }
+    let cap = (width / 4).max(10);
+    let mut ranks: Vec<u8> = table.header.iter().map(|h| priority(h)).collect();
+    let mut names = table.header.clone();
+    table.cut_cells(|i| if ranks[i] <= 5 { cap } else { usize::MAX });
+    let mut dropped = Vec::new();
+    // Identity and state (priority 8 and up) are never dropped: cut, below, instead.
+    while natural(&table) > width {
+        let Some(victim) = (1..ranks.len())
+            .filter(|&i| ranks[i] < 8)
+            .min_by_key(|&i| (ranks[i], std::cmp::Reverse(i)))
+        else {
+            break;
+        };
+        ranks.remove(victim);
+        dropped.push(names.remove(victim));
+        table.header.remove(victim);
+        for row in &mut table.rows {
+            row.remove(victim);
+        }
+    }
+    let over = natural(&table).saturating_sub(width);
+    if over > 0 {
+        let widths = table.widths();
+        if let Some((widest, w)) = widths.iter().copied().enumerate().max_by_key(|(_, w)| *w) {
+            let max = w.saturating_sub(over).max(2);
+            table.cut_cells(|i| if i == widest { max } else { usize::MAX });
+        }
+    }
+    (table, dropped)
+}
+
+/// `text` cut to `max` characters, its last one `…` when anything was cut.
+pub fn ellipsize(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_string();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
 /// What an empty cell shows, so that every row splits into as many words as the header.
 const EMPTY_CELL: &str = "-";
 
@@ -66,6 +139,29 @@ impl Table {
 
     pub fn header(&self) -> &[String] {
         &self.header
+    }
+
+    /// Each column's width: its widest cell or header, in characters.
+    pub fn widths(&self) -> Vec<usize> {
+        let mut widths: Vec<usize> = self.header.iter().map(|h| h.chars().count()).collect();
+        for row in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        widths
+    }
+
+    /// Cut every cell (headers too) of column `i` to `max(i)` characters with `…`.
+    fn cut_cells(&mut self, max: impl Fn(usize) -> usize) {
+        for (i, h) in self.header.iter_mut().enumerate() {
+            *h = ellipsize(h, max(i));
+        }
+        for row in &mut self.rows {
+            for (i, cell) in row.iter_mut().enumerate() {
+                *cell = ellipsize(cell, max(i));
+            }
+        }
     }
 
     pub fn rows(&self) -> &[Vec<String>] {
@@ -620,6 +716,22 @@ mod tests {
         assert_eq!(human_bytes(1024), "1 KiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(10 << 30), "10 GiB");
+        let wide = Table {
+            header: vec!["NAME".into(), "FOLLOWER-OFFSETS".into(), "STATUS".into()],
+            rows: vec![vec![
+                "a-rather-long-topic-name".into(),
+                "5002(hw=3,leo=4)".into(),
+                "online".into(),
+            ]],
+        };
+        let (same, dropped) = fit(&wide, 80);
+        assert_eq!((same, dropped.len()), (wide.clone(), 0));
+        let (narrow, dropped) = fit(&wide, 30);
+        assert_eq!(dropped, ["FOLLOWER-OFFSETS"]);
+        assert_eq!(narrow.header(), ["NAME", "STATUS"]);
+        assert_eq!(narrow.rows()[0], ["a-rather-long-topic-n…", "online"]);
+        assert_eq!(ellipsize("abcdef", 4), "abc…");
+        assert_eq!(ellipsize("abc", 4), "abc");
         assert_eq!(exact_bytes(0), "0 B");
         assert_eq!(exact_bytes(1500), "1500 B");
         assert_eq!(exact_bytes(10_000_000), "10 MB");

@@ -36,3 +36,4 @@ mod spu_python;
 mod topic_placement;
 mod tui_console;
 mod tui_tmux;
+mod tui_tour;

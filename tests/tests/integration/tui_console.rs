@@ -364,7 +364,7 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
         assert_screen(
             &record,
             r#"
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Cons
+ 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │ 7 Consumers │ SC 127
 events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in
 PART┌ Record 0@0 (h: hex, Esc: close) ─────────────────────────────────────┐
    0│partition  0                                                          │
