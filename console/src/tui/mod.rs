@@ -21,6 +21,7 @@ pub mod filter;
 pub mod follow;
 pub mod format;
 pub mod keymap;
+pub mod metrics;
 pub mod popups;
 pub mod rates;
 pub mod tail;
@@ -53,6 +54,8 @@ pub struct TuiOptions {
     pub mouse: bool,
     /// Records the tail keeps.
     pub buffer: usize,
+    /// The metrics endpoint the metrics view reads; `None`: the SC's host, port 9644.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for TuiOptions {
@@ -61,6 +64,7 @@ impl Default for TuiOptions {
             read_only: false,
             mouse: false,
             buffer: DEFAULT_TAIL_BUFFER,
+            metrics_addr: None,
         }
     }
 }
@@ -71,6 +75,7 @@ impl From<&TuiArgs> for TuiOptions {
             read_only: args.read_only,
             mouse: args.mouse,
             buffer: args.buffer,
+            metrics_addr: args.metrics_addr.clone(),
         }
     }
 }
@@ -86,6 +91,15 @@ pub enum TuiError {
     /// The backend's error, as text (its type is the backend's own).
     #[error("cannot draw: {0}")]
     Draw(String),
+}
+
+/// Where fluvio-daemon serves its metrics by default: the SC's host, port 9644.
+pub fn default_metrics_addr(sc: &str) -> String {
+    let host = match sc.rsplit_once(':') {
+        Some((host, _)) => host,
+        None => sc,
+    };
+    format!("{host}:9644")
 }
 
 /// Events queued between the background tasks and the app. Bounded, so a fast stream
@@ -107,8 +121,12 @@ impl Session {
     /// Start the background watches. Must run inside a tokio runtime.
     pub fn start(fluvio: Fluvio, options: TuiOptions) -> Self {
         let (sender, events) = mpsc::channel(CHANNEL);
-        let app = App::new(options, fluvio.admin().addr());
-        let worker = worker::Worker::start(fluvio, sender.clone());
+        let metrics_addr = options
+            .metrics_addr
+            .clone()
+            .unwrap_or_else(|| default_metrics_addr(fluvio.admin().addr()));
+        let app = App::new(options, fluvio.admin().addr(), metrics_addr.clone());
+        let worker = worker::Worker::start(fluvio, sender.clone(), metrics_addr);
         Self {
             app,
             worker,
