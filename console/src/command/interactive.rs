@@ -41,4 +41,8 @@ pub struct TuiArgs {
     /// Records the tail keeps; older ones are dropped.
     #[arg(long, value_name = "RECORDS", default_value_t = DEFAULT_TAIL_BUFFER)]
     pub buffer: usize,
+    /// The daemon's metrics endpoint for the metrics view (fluvio-daemon --metrics-addr;
+    /// default: the SC's host, port 9644).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
 }

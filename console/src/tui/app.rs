@@ -23,6 +23,7 @@ use crate::command::Cli;
 use super::TuiOptions;
 use super::cmdbar::{self, CommandBar, Request};
 use super::keymap::{self, Action, Mode, View};
+use super::metrics::TopicMetrics;
 use super::popups::{Popup, RecordView, TailForm};
 use super::rates::Rates;
 use super::tail::{Tail, TailSource};
@@ -47,6 +48,8 @@ pub enum AppEvent {
     Tokens(Vec<Metadata<AuthTokenSpec>>),
     /// Committed consumer offsets with their lag, polled.
     Consumers(Vec<ConsumerRow>),
+    /// A read of the daemon's metrics endpoint (its text, or why it failed), and when.
+    Metrics(Instant, Result<String, String>),
     /// Every partition's leader epoch and confirmed in-sync set, from an SC that gives them.
     PartitionStates(Vec<Metadata<PartitionStateSpec>>),
     /// A watch ended: the SC connection is gone.
@@ -119,6 +122,7 @@ pub struct App {
     partitions: ListState,
     tokens: ListState,
     consumers: ListState,
+    metrics: TopicMetrics,
     metadata_scroll: usize,
     tail: Tail,
     next_tail_id: u64,
@@ -137,7 +141,7 @@ pub struct App {
 }
 
 impl App {
-    pub fn new(options: TuiOptions, sc: &str) -> Self {
+    pub fn new(options: TuiOptions, sc: &str, metrics_addr: String) -> Self {
         Self {
             tail: Tail::new(options.buffer),
             options,
@@ -151,6 +155,7 @@ impl App {
             partitions: ListState::default(),
             tokens: ListState::default(),
             consumers: ListState::default(),
+            metrics: TopicMetrics::new(metrics_addr),
             metadata_scroll: 0,
             next_tail_id: 0,
             popup: None,
@@ -245,6 +250,7 @@ impl App {
                 self.cluster.set_consumers(consumers);
                 self.fit_lists();
             }
+            AppEvent::Metrics(at, scraped) => self.metrics.update(at, scraped),
             AppEvent::PartitionStates(states) => self.cluster.set_partition_states(states),
             AppEvent::Disconnected(why) => self.disconnected = Some(why),
             AppEvent::TailStarted { id } => self.tail.started(id),
@@ -314,7 +320,7 @@ impl App {
             View::Partitions => Some((&mut self.partitions, self.cluster.partitions.len())),
             View::Tokens => Some((&mut self.tokens, self.cluster.tokens.len())),
             View::Consumers => Some((&mut self.consumers, self.cluster.consumers.len())),
-            View::Metadata | View::Tail => None,
+            View::Metadata | View::Tail | View::Metrics => None,
         }
     }
 
@@ -772,6 +778,7 @@ impl App {
                 frame.render_widget(Paragraph::new(lines), areas.body);
             }
             View::Tail => self.tail.draw(frame, areas.body),
+            View::Metrics => self.metrics.draw(frame, areas.body),
         }
         self.draw_message(frame, areas.message);
         self.draw_footer(frame, areas.footer);
@@ -957,6 +964,7 @@ mod tests {
                 ..TuiOptions::default()
             },
             "127.0.0.1:9003",
+            "127.0.0.1:9644".into(),
         )
     }
 
@@ -1329,6 +1337,7 @@ mod tests {
                 ..TuiOptions::default()
             },
             "sc",
+            "sc:9644".into(),
         );
         let mut terminal = Terminal::new(TestBackend::new(100, 12)).unwrap();
         app.start_tail(TailSource {
@@ -1418,6 +1427,7 @@ mod tests {
                 ..TuiOptions::default()
             },
             "sc",
+            "sc:9644".into(),
         );
         on.handle(click(1));
         assert_eq!(on.view(), View::Spus);

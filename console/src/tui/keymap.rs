@@ -14,10 +14,11 @@ pub enum View {
     Metadata,
     Tail,
     Consumers,
+    Metrics,
 }
 
 impl View {
-    pub const ALL: [View; 7] = [
+    pub const ALL: [View; 8] = [
         View::Spus,
         View::Topics,
         View::Partitions,
@@ -25,6 +26,7 @@ impl View {
         View::Metadata,
         View::Tail,
         View::Consumers,
+        View::Metrics,
     ];
 
     pub fn title(self) -> &'static str {
@@ -36,6 +38,7 @@ impl View {
             View::Metadata => "Metadata",
             View::Tail => "Tail",
             View::Consumers => "Consumers",
+            View::Metrics => "Metrics",
         }
     }
 
@@ -270,6 +273,12 @@ pub const GLOBAL: &[Binding] = &[
         &[Key::char('7')],
         A::Show(View::Consumers),
         "consumers: committed offsets and lag",
+        None,
+    ),
+    bind(
+        &[Key::char('8')],
+        A::Show(View::Metrics),
+        "metrics: throughput and produce latency per topic",
         None,
     ),
     bind(ESC, A::Dismiss, "clear the message line", None),
@@ -555,6 +564,7 @@ pub fn bindings(mode: Mode) -> &'static [Binding] {
         Mode::View(View::Metadata) => METADATA,
         Mode::View(View::Tail) => TAIL,
         Mode::View(View::Consumers) => CONSUMERS,
+        Mode::View(View::Metrics) => &[],
         Mode::Help => HELP,
         Mode::Record => RECORD,
         Mode::Output => OUTPUT,
@@ -735,8 +745,9 @@ mod tests {
         assert_eq!(Key::ctrl('c').label(), "Ctrl-c");
         assert_eq!(Key::char(' ').label(), "Space");
         assert_eq!(TAIL[9].keys_label(), "↑/k");
-        assert_eq!(View::Spus.prev(), View::Consumers);
+        assert_eq!(View::Spus.prev(), View::Metrics);
         assert_eq!(View::Tail.next(), View::Consumers);
-        assert_eq!(View::Consumers.next(), View::Spus);
+        assert_eq!(View::Consumers.next(), View::Metrics);
+        assert_eq!(View::Metrics.next(), View::Spus);
     }
 }

@@ -21,6 +21,7 @@ pub mod filter;
 pub mod follow;
 pub mod format;
 pub mod keymap;
+pub mod metrics;
 pub mod popups;
 pub mod rates;
 pub mod tail;
@@ -55,6 +56,8 @@ pub struct TuiOptions {
     pub buffer: usize,
     /// Where the SC address came from, for `:version` and errors of `:` commands.
     pub origin: crate::config::AddrOrigin,
+    /// The metrics endpoint the metrics view reads; `None`: the SC's host, port 9644.
+    pub metrics_addr: Option<String>,
 }
 
 impl Default for TuiOptions {
@@ -65,6 +68,7 @@ impl Default for TuiOptions {
             buffer: DEFAULT_TAIL_BUFFER,
             // Given a connected client, the embedder chose the address.
             origin: crate::config::AddrOrigin::Flag,
+            metrics_addr: None,
         }
     }
 }
@@ -75,6 +79,7 @@ impl From<&TuiArgs> for TuiOptions {
             read_only: args.read_only,
             mouse: args.mouse,
             buffer: args.buffer,
+            metrics_addr: args.metrics_addr.clone(),
             ..TuiOptions::default()
         }
     }
@@ -91,6 +96,15 @@ pub enum TuiError {
     /// The backend's error, as text (its type is the backend's own).
     #[error("cannot draw: {0}")]
     Draw(String),
+}
+
+/// Where fluvio-daemon serves its metrics by default: the SC's host, port 9644.
+pub fn default_metrics_addr(sc: &str) -> String {
+    let host = match sc.rsplit_once(':') {
+        Some((host, _)) => host,
+        None => sc,
+    };
+    format!("{host}:9644")
 }
 
 /// Events queued between the background tasks and the app. Bounded, so a fast stream
@@ -113,8 +127,12 @@ impl Session {
     pub fn start(fluvio: Fluvio, options: TuiOptions) -> Self {
         let (sender, events) = mpsc::channel(CHANNEL);
         let origin = options.origin.clone();
-        let app = App::new(options, fluvio.admin().addr());
-        let worker = worker::Worker::start(fluvio, sender.clone(), origin);
+        let metrics_addr = options
+            .metrics_addr
+            .clone()
+            .unwrap_or_else(|| default_metrics_addr(fluvio.admin().addr()));
+        let app = App::new(options, fluvio.admin().addr(), metrics_addr.clone());
+        let worker = worker::Worker::start(fluvio, sender.clone(), origin, metrics_addr);
         Self {
             app,
             worker,

@@ -16,6 +16,7 @@ use crate::config::{AddrOrigin, ScTarget};
 use crate::render;
 
 use super::app::{AppEvent, Effect};
+use super::metrics;
 use super::tail::TailSource;
 
 /// How often rates are sampled.
@@ -32,7 +33,12 @@ pub struct Worker {
 
 impl Worker {
     /// Start the watches and the clock. Must run inside a tokio runtime.
-    pub fn start(fluvio: Fluvio, events: Sender<AppEvent>, origin: AddrOrigin) -> Self {
+    pub fn start(
+        fluvio: Fluvio,
+        events: Sender<AppEvent>,
+        origin: AddrOrigin,
+        metrics_addr: String,
+    ) -> Self {
         let mut worker = Self {
             fluvio,
             origin,
@@ -54,6 +60,10 @@ impl Worker {
         )));
         worker.watches.push(tokio::spawn(poll_consumers(
             worker.fluvio.clone(),
+            worker.events.clone(),
+        )));
+        worker.watches.push(tokio::spawn(poll_metrics(
+            metrics_addr,
             worker.events.clone(),
         )));
         worker
@@ -136,6 +146,21 @@ async fn poll_consumers(fluvio: Fluvio, events: Sender<AppEvent>) {
         if let Ok(rows) = command::consumer::offset_rows(&fluvio).await
             && events.send(AppEvent::Consumers(rows)).await.is_err()
         {
+            return;
+        }
+    }
+}
+
+/// Read the daemon's metrics endpoint now and every [`metrics::SCRAPE_EVERY`], failures
+/// included: the metrics view says why it has nothing to show.
+async fn poll_metrics(addr: String, events: Sender<AppEvent>) {
+    let mut every = tokio::time::interval(metrics::SCRAPE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let scraped = metrics::scrape(&addr).await;
+        let event = AppEvent::Metrics(std::time::Instant::now(), scraped);
+        if events.send(event).await.is_err() {
             return;
         }
     }

@@ -62,6 +62,11 @@ pub struct ApiLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    pub topic: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ErrorLabels {
     pub listener: String,
     pub api: String,
@@ -119,6 +124,7 @@ pub struct Metrics {
     pub requests: Family<ApiLabels, Counter>,
     pub request_errors: Family<ErrorLabels, Counter>,
     pub request_seconds: HistogramFamily<ApiLabels>,
+    pub produce_seconds: HistogramFamily<TopicLabels>,
     pub connections_open: Family<ListenerLabels, Gauge>,
     pub streams_open: Family<ListenerLabels, Gauge>,
     pub connections_refused: Family<RefusedLabels, Counter>,
@@ -145,6 +151,7 @@ impl Metrics {
             requests: Family::default(),
             request_errors: Family::default(),
             request_seconds: Family::new_with_constructor(latency_histogram),
+            produce_seconds: Family::new_with_constructor(latency_histogram),
             connections_open: Family::default(),
             streams_open: Family::default(),
             connections_refused: Family::default(),
@@ -193,6 +200,11 @@ impl Metrics {
             "fluvio_request_duration_seconds",
             "Time from a request's arrival to its answer (for streams: to the stream's start)",
             m.request_seconds.clone(),
+        );
+        r.register(
+            "fluvio_produce_duration_seconds",
+            "Time from a produce request's arrival until its entries for this topic were answered (stored, or replicated for read_committed)",
+            m.produce_seconds.clone(),
         );
         r.register(
             "fluvio_connections_open",
@@ -425,6 +437,20 @@ pub fn request_done(listener: &'static str, api_key: u16, started: Instant) {
     m.requests.get_or_create(&labels).inc();
     m.request_seconds
         .get_or_create(&labels)
+        .observe(started.elapsed().as_secs_f64());
+}
+
+/// A produce request's entries for `topic` are answered, `started` being the request's
+/// arrival: the latency a producer of that topic sees.
+pub fn produce_answered(topic: &str, started: Instant) {
+    if !enabled() {
+        return;
+    }
+    get()
+        .produce_seconds
+        .get_or_create(&TopicLabels {
+            topic: topic.to_string(),
+        })
         .observe(started.elapsed().as_secs_f64());
 }
 

@@ -458,3 +458,93 @@ y yes  n no
         assert_eq!(refused.lines().nth(11), Some("Enter tail  q quit  ? help  : command"));
     });
 }
+
+/// The metrics view (8) reads the daemon's `/metrics`: records per second and produce
+/// latency per topic, from two scrapes; without an endpoint it says where it looked.
+#[test]
+fn the_metrics_view_plots_what_the_daemon_counts() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let metrics = daemon
+        .metrics
+        .expect("the test daemon serves metrics")
+        .to_string();
+    runtime().block_on(async {
+        let fluvio = daemon.connect().await;
+        fluvio
+            .admin()
+            .create::<TopicSpec>("busy", topic_spec(1), false)
+            .await
+            .expect("create");
+        let producer = fluvio
+            .topic_producer("busy", ProducerConfig::default())
+            .await
+            .expect("producer");
+        // A steady trickle while the console watches, so two scrapes see it move.
+        let load = tokio::spawn(async move {
+            loop {
+                producer
+                    .send_record(0, Record::new("x".repeat(100)))
+                    .await
+                    .expect("send")
+                    .wait()
+                    .await
+                    .expect("ack");
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        let mut console = Console::start(
+            &fluvio,
+            TuiOptions {
+                metrics_addr: Some(metrics.clone()),
+                ..TuiOptions::default()
+            },
+            100,
+            30,
+        );
+        console.key(KeyCode::Char('8'));
+        let screen = console
+            .wait("the topic's figures", |s| {
+                s.lines().any(|l| {
+                    let cells: Vec<&str> = l.split_whitespace().collect();
+                    // TOPIC RECORDS/S BYTES/S P50-MS P99-MS, all measured.
+                    cells.len() == 5
+                        && cells[0] == "busy"
+                        && cells[1].parse::<f64>().is_ok_and(|r| r > 0.0)
+                        && cells[3].parse::<f64>().is_ok()
+                })
+            })
+            .await;
+        load.abort();
+        assert!(screen.contains("8 Metrics"), "{screen}");
+        assert!(
+            screen.contains("TOPIC") && screen.contains("RECORDS/S") && screen.contains("P99-MS"),
+            "{screen}"
+        );
+        assert!(screen.contains("records/s by topic"), "{screen}");
+        assert!(screen.contains("produce latency p99 by topic"), "{screen}");
+        // The system topic is nobody's traffic.
+        assert!(!screen.contains("consumer-offset"), "{screen}");
+
+        // Nothing listens here: the view says so and how to fix it.
+        let mut blind = Console::start(
+            &fluvio,
+            TuiOptions {
+                metrics_addr: Some("127.0.0.1:1".into()),
+                ..TuiOptions::default()
+            },
+            100,
+            12,
+        );
+        blind.key(KeyCode::Char('8'));
+        let screen = blind
+            .wait("why there is nothing", |s| s.contains("No metrics from"))
+            .await;
+        // (Ports are masked in screens.)
+        assert!(
+            screen.contains("No metrics from 127.0.0.1:PORT: cannot connect"),
+            "{screen}"
+        );
+        assert!(screen.contains("--metrics-addr"), "{screen}");
+    });
+}

@@ -35,6 +35,7 @@ const DEFAULT_TIMEOUT: Duration =
     Duration::from_millis(protocol::spu::DEFAULT_PRODUCE_TIMEOUT_MS as u64);
 
 pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceResponse {
+    let started = std::time::Instant::now();
     let timeout = u64::try_from(request.timeout_ms)
         .ok()
         .filter(|ms| *ms > 0)
@@ -93,6 +94,7 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
             }
             partitions.extend(answers);
         }
+        crate::metrics::produce_answered(&topic.name, started);
         responses.push(TopicProduceResponse {
             name: topic.name.clone(),
             partitions,
