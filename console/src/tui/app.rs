@@ -902,6 +902,7 @@ fn tab_label(view: View, compact: bool) -> String {
         (true, View::Partitions) => "Parts",
         (true, View::Tokens) => "Tokens",
         (true, View::Metadata) => "Meta",
+        (true, View::Consumers) => "Cons",
         _ => view.title(),
     };
     format!(" {} {title} ", view.index() + 1)

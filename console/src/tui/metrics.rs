@@ -464,10 +464,12 @@ fn chart<'a>(title: &'a str, names: &[&str], data: &'a [Vec<(f64, f64)>], unit: 
     let span = (HISTORY as f64 - 1.0) * SCRAPE_EVERY.as_secs_f64();
     Chart::new(datasets)
         .block(Block::new().borders(Borders::TOP).title(title))
+        // The legend names the lines; it may take a third of the width and half the height.
+        .hidden_legend_constraints((Constraint::Ratio(1, 3), Constraint::Ratio(1, 2)))
         .x_axis(
             Axis::default()
                 .bounds([-span, 0.0])
-                .labels([format!("-{}m", span as u64 / 60), "now".into()]),
+                .labels([format!("-{}m", (span / 60.0).round()), "now".into()]),
         )
         .y_axis(
             Axis::default()

@@ -141,7 +141,7 @@ fn the_views_follow_the_cluster_live() {
         assert_screen(
             &topics,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ SC 127.0.0.1
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
 NAME    PARTITIONS  REPLICAS  STATUS       REASON
 audit   1           1         provisioned  -
 orders  2           1         provisioned  -
@@ -160,7 +160,7 @@ Enter tail  d delete  q quit  ? help  : command
         assert_screen(
             &spus,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ SC 127.0.0.1
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
 ID    NAME  TYPE     STATUS  PUBLIC           PRIVATE          RACK
 5001  5001  managed  online  127.0.0.1:PORT  127.0.0.1:PORT  -
 
@@ -214,7 +214,7 @@ q quit  ? help  : command
         assert_screen(
             &tokens,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ SC 127.0.0.1
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
 TOKEN-NAME  STATUS  SPU-MIN  SPU-MAX  TYPE    REASON
 edge-spus   ok      7000     7999     custom  -
 
@@ -297,7 +297,7 @@ fn produced_records_stream_into_the_tail_which_pauses_and_filters() {
         assert_screen(
             &paused,
             r#"
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ SC 127.0.0.1:PORT
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │ SC 127.0.0
 events all partitions from the beginning · PAUSED (+1 new; End follows) · 2 records
 PART   OFFSET  TIME (UTC)              [KEY] VALUE  {HEADERS}
    0        0  <TIME>                  [user-1] {"n":1}  {trace=t-1}
@@ -319,7 +319,7 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
         assert_screen(
             &filtered,
             r#"
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ SC 127.0.0.1:PORT
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │ SC 127.0.0
 events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in key: 1 match
 PART   OFFSET  TIME (UTC)              [KEY] VALUE  {HEADERS}
    0        0  <TIME>                  [user-1] {"n":1}  {trace=t-1}
@@ -364,7 +364,7 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
         assert_screen(
             &record,
             r#"
- 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │ 7 Consumers │ SC 127
+ 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metrics │
 events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in
 PART┌ Record 0@0 (h: hex, Esc: close) ─────────────────────────────────────┐
    0│partition  0                                                          │
@@ -412,7 +412,7 @@ fn the_command_bar_runs_cli_commands() {
         assert_screen(
             &confirm,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ SC 127.0.0.1
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
 NAME       PARTITIONS  REPLICAS  STATUS       REASON
 made-here  2           1         provisioned  -
                     ┌ Confirm ─────────────────────────────────────────────────┐
