@@ -1229,6 +1229,8 @@ pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, Command
             });
         }
     };
+    // A sweep that cannot run is refused before anything is printed or measured.
+    sweep::settings(&args.sweep)?;
     let fluvio = ctx.fluvio().await?;
     // The header goes out first, so a person sees what runs while it runs; the figures
     // follow when measured.

@@ -27,6 +27,8 @@ const WINDOW: usize = 50_000;
 pub struct ClientReport {
     /// 1-based, in the order the clients were started.
     pub client: u32,
+    /// Its records over the time from the moment all clients started together to its
+    /// last record.
     pub throughput: Throughput,
     /// A producer's acknowledgement latency under full load: from handing each record to
     /// the producer to its acknowledgement, in the throughput phase. Not measured for
@@ -299,7 +301,7 @@ pub async fn consume(
     joined(tasks).await
 }
 
-/// Every task's result in order, or the first error.
+/// Every task's result in order, each timed from the common start, or the first error.
 async fn joined(
     tasks: Vec<tokio::task::JoinHandle<Result<ClientRun, BenchError>>>,
 ) -> Result<Vec<ClientRun>, BenchError> {
@@ -312,10 +314,16 @@ async fn joined(
             Err(join) => failed = failed.or(Some(BenchError::Task(join.to_string()))),
         }
     }
-    match failed {
-        None => Ok(runs),
-        Some(err) => Err(err),
+    if let Some(err) = failed {
+        return Err(err);
     }
+    // The clients started together at the barrier; the first to pass it marks that
+    // moment for all, so a client whose task happened to be polled later is not credited
+    // with a shorter run.
+    if let Some(start) = runs.iter().map(|r| r.started).min() {
+        runs.iter_mut().for_each(|r| r.started = start);
+    }
+    Ok(runs)
 }
 
 #[cfg(test)]
