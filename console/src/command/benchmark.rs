@@ -419,6 +419,14 @@ pub struct Throughput {
 }
 
 impl Throughput {
+    /// `  1502.3 MB/s      1466000 records/s`: the rates in the columns every report uses.
+    pub fn rates(&self) -> String {
+        format!(
+            "{:>10.1} MB/s {:>12.0} records/s",
+            self.mb_per_s, self.records_per_s
+        )
+    }
+
     pub fn new(records: u64, bytes: u64, elapsed: Duration) -> Throughput {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         Throughput {
@@ -626,10 +634,9 @@ impl BenchReport {
         let line = |c: &ClientReport| {
             let t = &c.throughput;
             let mut line = format!(
-                "  {role} {n:<4} {mb:>10.1} MB/s {rps:>12.0} records/s ({secs:.2} s)",
+                "  {role} {n:<4} {rates} ({secs:.2} s)",
                 n = c.client,
-                mb = t.mb_per_s,
-                rps = t.records_per_s,
+                rates = t.rates(),
                 secs = t.seconds,
             );
             for (name, p) in [

@@ -194,11 +194,9 @@ impl SweepPoint {
     /// the p99 latency the run measured.
     pub fn line(&self, label: &str, width: usize) -> String {
         let r = &self.report;
-        let t = &r.throughput;
         let mut line = format!(
-            "{label:<width$}  {mb:>10.1} MB/s {rps:>12.0} records/s  {first:>6.2}x first  {lo:.2}x loopback",
-            mb = t.mb_per_s,
-            rps = t.records_per_s,
+            "{label:<width$}  {rates}  {first:>6.2}x first  {lo:.2}x loopback",
+            rates = r.throughput.rates(),
             first = self.ratio_to_first,
             lo = r.ratio_to_loopback,
         );
