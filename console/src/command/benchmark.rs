@@ -494,16 +494,25 @@ pub struct ReplicationComparison {
 /// What a run is about to measure, one line: printed before the run, so a person knows
 /// what is being measured while it runs, and again above a comparison run's figures.
 pub fn header(kind: &str, args: &BenchmarkArgs) -> String {
+    // A swept setting shows its values (`1,10,100 partition(s)`), the others their one.
+    let shown = |param: SweepParam, value: u64| match args.sweep.iter().find(|s| s.param == param) {
+        Some(sweep) => sweep.values_text(),
+        None => value.to_string(),
+    };
+    let clients = match kind {
+        "produce" => shown(SweepParam::Producers, u64::from(args.producers)),
+        _ => shown(SweepParam::Consumers, u64::from(args.consumers)),
+    };
     let mut line = header_line(
         kind,
         [
-            u64::from(args.partitions.max(1)),
-            u64::from(args.replication.max(1)),
-            args.records,
-            args.record_size as u64,
-            args.batch_size as u64,
+            shown(SweepParam::Partitions, u64::from(args.partitions.max(1))),
+            args.replication.max(1).to_string(),
+            args.records.to_string(),
+            shown(SweepParam::RecordSize, args.record_size as u64),
+            shown(SweepParam::BatchSize, args.batch_size as u64),
         ],
-        clients_of(kind, args.producers, args.consumers),
+        (clients != "1").then(|| clients_named(kind, &clients)),
     );
     if !args.sweep.is_empty() {
         let sweeps: Vec<String> = args.sweep.iter().map(Sweep::to_string).collect();
@@ -514,15 +523,26 @@ pub fn header(kind: &str, args: &BenchmarkArgs) -> String {
 
 /// The clients of a run that has more than one, for its header: `4 producers`.
 fn clients_of(kind: &str, producers: u32, consumers: u32) -> Option<String> {
-    match kind {
-        "produce" if producers > 1 => Some(format!("{producers} producers")),
-        "consume" if consumers > 1 => Some(format!("{consumers} consumers")),
-        _ => None,
-    }
+    let count = if kind == "produce" {
+        producers
+    } else {
+        consumers
+    };
+    (count > 1).then(|| clients_named(kind, &count.to_string()))
+}
+
+/// `4 producers`, `1,10 consumers`.
+fn clients_named(kind: &str, count: &str) -> String {
+    let role = if kind == "produce" {
+        "producers"
+    } else {
+        "consumers"
+    };
+    format!("{count} {role}")
 }
 
 /// `[partitions, replication, records, record size, batch size]` as one line.
-fn header_line(kind: &str, [p, r, n, size, batch]: [u64; 5], clients: Option<String>) -> String {
+fn header_line(kind: &str, [p, r, n, size, batch]: [String; 5], clients: Option<String>) -> String {
     let clients = clients
         .map(|c| format!(", {c} on connections of their own"))
         .unwrap_or_default();
@@ -535,11 +555,11 @@ impl BenchReport {
     /// The header line, then the figures.
     pub fn to_text(&self) -> String {
         let shape = [
-            u64::from(self.partitions),
-            u64::from(self.replication),
-            self.throughput.records,
-            self.record_size as u64,
-            self.batch_size as u64,
+            self.partitions.to_string(),
+            self.replication.to_string(),
+            self.throughput.records.to_string(),
+            self.record_size.to_string(),
+            self.batch_size.to_string(),
         ];
         header_line(
             self.kind,

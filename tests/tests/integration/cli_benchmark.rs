@@ -399,6 +399,12 @@ fn concurrent_clients_split_the_records_and_sweeps_report_each_setting() {
         "{}",
         run.stdout
     );
+    // The swept setting shows its values in the header.
+    assert!(
+        lines[0].contains(", 1,2,3 consumers on connections of their own"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(lines.len(), 4, "{}", run.stdout);
     for (line, n) in lines[1..].iter().zip(1..) {
         assert!(line.starts_with(&format!("consumers={n} ")), "{line}");

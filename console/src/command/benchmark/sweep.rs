@@ -59,10 +59,17 @@ pub struct Sweep {
     pub values: Vec<u64>,
 }
 
+impl Sweep {
+    /// The values as given: `1,10,100`.
+    pub fn values_text(&self) -> String {
+        let values: Vec<String> = self.values.iter().map(u64::to_string).collect();
+        values.join(",")
+    }
+}
+
 impl std::fmt::Display for Sweep {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let values: Vec<String> = self.values.iter().map(u64::to_string).collect();
-        write!(f, "{}={}", self.param.name(), values.join(","))
+        write!(f, "{}={}", self.param.name(), self.values_text())
     }
 }
 
