@@ -8,12 +8,16 @@
 //! arrival at a consumer that follows the topic (end to end). The throughput phase then
 //! sends `--records` as fast as the producer takes them (or, for `consume`, reads them
 //! back from the beginning).
+//!
+//! `--producers N` / `--consumers N` run the throughput phase with N clients at once, each
+//! on a connection of its own (`clients`); `--sweep NAME=V1,V2,...` runs the whole
+//! benchmark once per setting and reports each as a ratio to the first (`sweep`).
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use clap::{Args, Subcommand, ValueEnum};
 use protocol::record::Record;
 use protocol::sc::{ReplicaSpec, TopicSpec};
@@ -21,12 +25,14 @@ use protocol::spu::Isolation;
 use serde::Serialize;
 
 use super::{Body, CommandError, Context, Output};
-use crate::client::{
-    ClientError, ConsumerConfig, Fluvio, MultiStream, Offset, ProducerConfig, TopicProducer,
-};
+use crate::client::{ClientError, ConsumerConfig, Fluvio, MultiStream, Offset, ProducerConfig};
 
+mod clients;
 mod soak;
+mod sweep;
+pub use clients::ClientReport;
 pub use soak::{Check, RssReport, RssSample, SoakArgs, SoakError, SoakReport, run as run_soak};
+pub use sweep::{Sweep, SweepParam, SweepPoint, SweepReport};
 
 #[derive(Debug, Clone, Subcommand)]
 pub enum BenchmarkCmd {
@@ -55,6 +61,30 @@ pub struct BenchmarkArgs {
     /// Partitions of the benchmark topic.
     #[arg(long, default_value_t = 1)]
     pub partitions: u32,
+    /// Concurrent producers in the throughput phase, each on a connection of its own; the
+    /// records are split among them. Reports each one's throughput and acknowledgement
+    /// latency under load, and the aggregate.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CLIENTS))
+    )]
+    pub producers: u32,
+    /// Consumers of a consume run (one for produce).
+    #[arg(skip = 1u32)]
+    pub consumers: u32,
+    /// Run the whole benchmark once per value and print one line per setting with its
+    /// throughput as a ratio to the first (JSON: one object per setting). NAME is
+    /// partitions, producers, record-size or batch-size; repeat the flag for a matrix of
+    /// every combination (e.g. `--sweep partitions=1,10,100,1000 --sweep producers=1,10`).
+    #[arg(
+        long,
+        value_name = "NAME=V1,V2,...",
+        value_parser = sweep::parse_produce,
+        conflicts_with = "compare_replication"
+    )]
+    pub sweep: Vec<Sweep>,
     /// Replicas of each partition.
     #[arg(long, default_value_t = 1)]
     pub replication: u32,
@@ -107,6 +137,27 @@ pub struct ConsumeBenchArgs {
     /// Partitions of the benchmark topic; all are read at once.
     #[arg(long, default_value_t = 1)]
     pub partitions: u32,
+    /// Concurrent consumers, each on a connection of its own, splitting the records:
+    /// whole partitions dealt out in turn, or with more consumers than partitions, even
+    /// slices of each partition's offsets. In the latency phase every consumer follows the
+    /// whole topic, so each record's end-to-end latency is timed at each of them.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(MAX_CLIENTS))
+    )]
+    pub consumers: u32,
+    /// Run the whole benchmark once per value and print one line per setting with its
+    /// read throughput as a ratio to the first (JSON: one object per setting). NAME is
+    /// partitions, consumers, record-size or batch-size; repeat the flag for a matrix.
+    #[arg(
+        long,
+        value_name = "NAME=V1,V2,...",
+        value_parser = sweep::parse_consume,
+        conflicts_with = "compare_replication"
+    )]
+    pub sweep: Vec<Sweep>,
     /// Replicas of each partition.
     #[arg(long, default_value_t = 1)]
     pub replication: u32,
@@ -149,6 +200,9 @@ impl From<ConsumeBenchArgs> for BenchmarkArgs {
             record_size: a.record_size,
             batch_size: a.batch_size,
             partitions: a.partitions,
+            producers: 1,
+            consumers: a.consumers,
+            sweep: a.sweep,
             replication: a.replication,
             compare_replication: a.compare_replication,
             rounds: a.rounds,
@@ -167,8 +221,10 @@ impl From<ConsumeBenchArgs> for BenchmarkArgs {
 ///
 /// Drawn here rather than with indicatif: indicatif depends on a crate named `console`,
 /// which would make `cargo run -p console` (this package) ambiguous for everyone.
+#[derive(Clone)]
 pub struct Progress {
-    state: Option<std::sync::Mutex<Bar>>,
+    // Shared by the concurrent clients of a run, which all count into one bar.
+    state: Option<std::sync::Arc<std::sync::Mutex<Bar>>>,
 }
 
 struct Bar {
@@ -185,13 +241,13 @@ const REDRAW_EVERY: Duration = Duration::from_millis(100);
 impl Progress {
     pub fn new(draw: bool) -> Progress {
         let state = draw.then(|| {
-            std::sync::Mutex::new(Bar {
+            std::sync::Arc::new(std::sync::Mutex::new(Bar {
                 name: String::new(),
                 total: 0,
                 done: 0,
                 started: Instant::now(),
                 drawn: None,
-            })
+            }))
         });
         Progress { state }
     }
@@ -324,6 +380,14 @@ impl Serialize for Percentiles {
 }
 
 impl Percentiles {
+    /// `p50 1.000 ms  p99 2.000 ms  p99.9 3.000 ms  max 4.000 ms`
+    pub fn figures(&self) -> String {
+        format!(
+            "p50 {:.3} ms  p99 {:.3} ms  p99.9 {:.3} ms  max {:.3} ms",
+            self.p50_ms, self.p99_ms, self.p999_ms, self.max_ms
+        )
+    }
+
     /// Percentiles of `samples` (nearest rank).
     pub fn of(mut samples: Vec<Duration>) -> Percentiles {
         if samples.is_empty() {
@@ -355,6 +419,14 @@ pub struct Throughput {
 }
 
 impl Throughput {
+    /// `  1502.3 MB/s      1466000 records/s`: the rates in the columns every report uses.
+    pub fn rates(&self) -> String {
+        format!(
+            "{:>10.1} MB/s {:>12.0} records/s",
+            self.mb_per_s, self.records_per_s
+        )
+    }
+
     pub fn new(records: u64, bytes: u64, elapsed: Duration) -> Throughput {
         let seconds = elapsed.as_secs_f64().max(1e-9);
         Throughput {
@@ -376,15 +448,31 @@ pub struct BenchReport {
     pub replication: u32,
     pub record_size: usize,
     pub batch_size: usize,
+    /// Concurrent producers of the throughput phase (`--producers`; 1 for consume, whose
+    /// one producer fills the topic).
+    pub producers: u32,
+    /// Concurrent consumers (`--consumers`; 1 for produce, where none reads).
+    pub consumers: u32,
+    /// All clients together: every byte over the time from the first client's start to
+    /// the last one's finish.
     pub throughput: Throughput,
-    /// Plain loopback TCP in the same chunk sizes, same run.
+    /// Plain loopback TCP in the same chunk sizes, same run: the median of
+    /// `loopback_samples_mb_per_s`.
     pub loopback_baseline: Throughput,
+    /// Each sample of the loopback baseline, in MB/s, in the order taken.
+    pub loopback_samples_mb_per_s: Vec<f64>,
     /// `throughput.mb_per_s / loopback_baseline.mb_per_s`.
     pub ratio_to_loopback: f64,
     /// Records per second of the latency phase, and what it measured.
     pub latency_rate: u64,
     pub ack_latency: Percentiles,
+    /// With several consumers, every consumer's samples together.
     pub end_to_end_latency: Percentiles,
+    /// Acknowledgement latency while the throughput phase sends as fast as it can, every
+    /// producer's samples together (for consume, of the producer filling the topic).
+    pub load_ack_latency: Percentiles,
+    /// Each producer (produce) or consumer (consume) on its own.
+    pub clients: Vec<ClientReport>,
     /// With `--compare-replication`: the same benchmark at another replication factor.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub comparison: Option<Box<ReplicationComparison>>,
@@ -406,22 +494,60 @@ pub struct ReplicationComparison {
 /// What a run is about to measure, one line: printed before the run, so a person knows
 /// what is being measured while it runs, and again above a comparison run's figures.
 pub fn header(kind: &str, args: &BenchmarkArgs) -> String {
-    header_line(
+    // A swept setting shows its values (`1,10,100 partition(s)`), the others their one.
+    let shown = |param: SweepParam, value: u64| match args.sweep.iter().find(|s| s.param == param) {
+        Some(sweep) => sweep.values_text(),
+        None => value.to_string(),
+    };
+    let clients = match kind {
+        "produce" => shown(SweepParam::Producers, u64::from(args.producers)),
+        _ => shown(SweepParam::Consumers, u64::from(args.consumers)),
+    };
+    let mut line = header_line(
         kind,
         [
-            u64::from(args.partitions.max(1)),
-            u64::from(args.replication.max(1)),
-            args.records,
-            args.record_size as u64,
-            args.batch_size as u64,
+            shown(SweepParam::Partitions, u64::from(args.partitions.max(1))),
+            args.replication.max(1).to_string(),
+            args.records.to_string(),
+            shown(SweepParam::RecordSize, args.record_size as u64),
+            shown(SweepParam::BatchSize, args.batch_size as u64),
         ],
-    )
+        (clients != "1").then(|| clients_named(kind, &clients)),
+    );
+    if !args.sweep.is_empty() {
+        let sweeps: Vec<String> = args.sweep.iter().map(Sweep::to_string).collect();
+        line.insert_str(line.len() - 1, &format!("; sweep {}", sweeps.join(" ")));
+    }
+    line
+}
+
+/// The clients of a run that has more than one, for its header: `4 producers`.
+fn clients_of(kind: &str, producers: u32, consumers: u32) -> Option<String> {
+    let count = if kind == "produce" {
+        producers
+    } else {
+        consumers
+    };
+    (count > 1).then(|| clients_named(kind, &count.to_string()))
+}
+
+/// `4 producers`, `1,10 consumers`.
+fn clients_named(kind: &str, count: &str) -> String {
+    let role = if kind == "produce" {
+        "producers"
+    } else {
+        "consumers"
+    };
+    format!("{count} {role}")
 }
 
 /// `[partitions, replication, records, record size, batch size]` as one line.
-fn header_line(kind: &str, [p, r, n, size, batch]: [u64; 5]) -> String {
+fn header_line(kind: &str, [p, r, n, size, batch]: [String; 5], clients: Option<String>) -> String {
+    let clients = clients
+        .map(|c| format!(", {c} on connections of their own"))
+        .unwrap_or_default();
     format!(
-        "{kind} benchmark: {p} partition(s), replication {r}, {n} records of {size} B, batches of {batch} B\n"
+        "{kind} benchmark: {p} partition(s), replication {r}, {n} records of {size} B, batches of {batch} B{clients}\n"
     )
 }
 
@@ -429,13 +555,17 @@ impl BenchReport {
     /// The header line, then the figures.
     pub fn to_text(&self) -> String {
         let shape = [
-            u64::from(self.partitions),
-            u64::from(self.replication),
-            self.throughput.records,
-            self.record_size as u64,
-            self.batch_size as u64,
+            self.partitions.to_string(),
+            self.replication.to_string(),
+            self.throughput.records.to_string(),
+            self.record_size.to_string(),
+            self.batch_size.to_string(),
         ];
-        header_line(self.kind, shape) + &self.figures()
+        header_line(
+            self.kind,
+            shape,
+            clients_of(self.kind, self.producers, self.consumers),
+        ) + &self.figures()
     }
 
     /// The figures alone: what the run measured, on the topic it used.
@@ -459,16 +589,26 @@ impl BenchReport {
         ] {
             if p.samples > 0 {
                 out.push_str(&format!(
-                    "{name} at {rate} records/s ({samples} samples): p50 {p50:.3} ms  p99 {p99:.3} ms  p99.9 {p999:.3} ms  max {max:.3} ms\n",
+                    "{name} at {rate} records/s ({samples} samples): {figures}\n",
                     rate = self.latency_rate,
                     samples = p.samples,
-                    p50 = p.p50_ms,
-                    p99 = p.p99_ms,
-                    p999 = p.p999_ms,
-                    max = p.max_ms,
+                    figures = p.figures(),
                 ));
             }
         }
+        if self.load_ack_latency.samples > 0 {
+            let who = if self.kind == "consume" {
+                "writing"
+            } else {
+                "all producers"
+            };
+            out.push_str(&format!(
+                "ack latency under load ({who}, {} samples): {}\n",
+                self.load_ack_latency.samples,
+                self.load_ack_latency.figures()
+            ));
+        }
+        out.push_str(&self.clients_text());
         if let Some(c) = &self.comparison {
             out.push('\n');
             out.push_str(&c.report.to_text());
@@ -499,6 +639,98 @@ impl BenchReport {
     }
 }
 
+impl BenchReport {
+    /// Each client's line when there are several (at most [`CLIENT_LINES`]; beyond that
+    /// the slowest, median and fastest, the rest in the JSON).
+    fn clients_text(&self) -> String {
+        if self.clients.len() < 2 {
+            return String::new();
+        }
+        let role = if self.kind == "consume" {
+            "consumer"
+        } else {
+            "producer"
+        };
+        let line = |c: &ClientReport| {
+            let t = &c.throughput;
+            let mut line = format!(
+                "  {role} {n:<4} {rates} ({secs:.2} s)",
+                n = c.client,
+                rates = t.rates(),
+                secs = t.seconds,
+            );
+            for (name, p) in [
+                ("ack", &c.ack_latency),
+                ("end-to-end", &c.end_to_end_latency),
+            ] {
+                if p.samples > 0 {
+                    line.push_str(&format!(
+                        "  {name} p50 {:.3} ms p99 {:.3} ms p99.9 {:.3} ms",
+                        p.p50_ms, p.p99_ms, p.p999_ms
+                    ));
+                }
+            }
+            line + "\n"
+        };
+        let mut out = format!(
+            "{} {role}s, each on a connection of its own:\n",
+            self.clients.len()
+        );
+        if self.clients.len() <= CLIENT_LINES {
+            self.clients.iter().for_each(|c| out.push_str(&line(c)));
+        } else {
+            let mut sorted: Vec<&ClientReport> = self.clients.iter().collect();
+            sorted.sort_by(|a, b| a.throughput.mb_per_s.total_cmp(&b.throughput.mb_per_s));
+            for (name, c) in [
+                ("slowest", sorted[0]),
+                ("median", sorted[sorted.len() / 2]),
+                ("fastest", sorted[sorted.len() - 1]),
+            ] {
+                out.push_str(&format!("{name}:\n"));
+                out.push_str(&line(c));
+            }
+            out.push_str("(every client in -O json)\n");
+        }
+        out
+    }
+}
+
+/// Clients listed one per line in the text report; more are summarised.
+const CLIENT_LINES: usize = 16;
+
+/// Why a benchmark stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    #[error(
+        "opened {opened} of {wanted} client connections to the SC at {addr}, then: {source}. The daemon limits connections per client address (--max-connections-per-peer, 512 by default) and in total (--max-connections) on each listener: run fewer clients, or raise those limits on the daemon"
+    )]
+    Connect {
+        opened: u32,
+        wanted: u32,
+        addr: String,
+        source: Box<ClientError>,
+    },
+    #[error("--sweep {0} is given twice; give each setting's values in one flag")]
+    SweptTwice(&'static str),
+    #[error("a benchmark task failed: {0}")]
+    Task(String),
+}
+
+impl From<BenchError> for CommandError {
+    fn from(err: BenchError) -> Self {
+        match err {
+            // The client's errors keep the advice the CLI gives for them.
+            BenchError::Client(err) => CommandError::Client(err),
+            other => CommandError::Benchmark(other),
+        }
+    }
+}
+
+/// The most clients `--producers` and `--consumers` start.
+pub const MAX_CLIENTS: u32 = 10_000;
+
 /// Run a benchmark against the cluster behind `fluvio`; with `--compare-replication`,
 /// a second one at that replication factor, compared with the first.
 ///
@@ -511,30 +743,58 @@ pub async fn run(
     kind: &'static str,
     args: &BenchmarkArgs,
     progress: &Progress,
-) -> Result<BenchReport, ClientError> {
+) -> Result<BenchReport, BenchError> {
+    run_with(fluvio, kind, args, progress, &Baselines::default(), "").await
+}
+
+/// [`run`], taking loopback baselines already measured in this run from `baselines`.
+async fn run_with(
+    fluvio: &Fluvio,
+    kind: &'static str,
+    args: &BenchmarkArgs,
+    progress: &Progress,
+    baselines: &Baselines,
+    topics: &str,
+) -> Result<BenchReport, BenchError> {
     let compared = args.compare_replication.map(|factor| {
         let mut other = args.clone();
         other.replication = factor;
         other.compare_replication = None;
         (factor, other)
     });
-    let latency = latency_run(fluvio, args, "-latency", progress).await?;
+    let followers = if kind == "consume" { args.consumers } else { 1 };
+    let latency = latency_run(
+        fluvio,
+        args,
+        &format!("{topics}-latency"),
+        followers,
+        progress,
+    )
+    .await?;
     let other_latency = match &compared {
         Some((factor, other)) => {
-            latency_run(fluvio, other, &format!("-r{factor}-latency"), progress).await?
+            latency_run(
+                fluvio,
+                other,
+                &format!("{topics}-r{factor}-latency"),
+                followers,
+                progress,
+            )
+            .await?
         }
         None => Latency::default(),
     };
 
-    let mut report = run_once(fluvio, kind, args, "", latency, progress).await?;
+    let mut report = run_once(fluvio, kind, args, topics, latency, progress, baselines).await?;
     if let Some((factor, other)) = compared {
         let second = run_once(
             fluvio,
             kind,
             &other,
-            &format!("-r{factor}"),
+            &format!("{topics}-r{factor}"),
             other_latency,
             progress,
+            baselines,
         )
         .await?;
         let ratio = |a: &BenchReport, b: &BenchReport| {
@@ -550,6 +810,7 @@ pub async fn run(
                 &format!("-{round}"),
                 Latency::default(),
                 progress,
+                baselines,
             )
             .await?;
             let b = run_once(
@@ -559,6 +820,7 @@ pub async fn run(
                 &format!("-r{factor}-{round}"),
                 Latency::default(),
                 progress,
+                baselines,
             )
             .await?;
             round_ratios.push(ratio(&a, &b));
@@ -575,10 +837,13 @@ pub async fn run(
 }
 
 /// Acknowledgement and end-to-end latency percentiles; empty when not measured.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 struct Latency {
     ack: Percentiles,
+    /// Every follower's samples together.
     end_to_end: Percentiles,
+    /// Each follower's, in the order they were started.
+    followers: Vec<Percentiles>,
 }
 
 /// The middle value (the mean of the two middle ones for an even count); 0 when empty.
@@ -628,8 +893,9 @@ async fn latency_run(
     fluvio: &Fluvio,
     args: &BenchmarkArgs,
     suffix: &str,
+    followers: u32,
     progress: &Progress,
-) -> Result<Latency, ClientError> {
+) -> Result<Latency, BenchError> {
     if args.latency_secs == 0 || args.rate == 0 {
         return Ok(Latency::default());
     }
@@ -640,10 +906,14 @@ async fn latency_run(
         phase_name("latency", args),
         args.rate.saturating_mul(args.latency_secs),
     );
-    let result = latency_phase(fluvio, args, &topic, &partitions, progress).await;
+    let result = latency_phase(fluvio, args, &topic, &partitions, followers, progress).await;
     remove_topic(fluvio, args, &topic).await;
     let (ack, end_to_end) = result?;
-    Ok(Latency { ack, end_to_end })
+    Ok(Latency {
+        ack,
+        end_to_end: Percentiles::of(end_to_end.concat()),
+        followers: end_to_end.into_iter().map(Percentiles::of).collect(),
+    })
 }
 
 /// One throughput phase on a fresh topic, reported with `latency` measured before.
@@ -654,10 +924,11 @@ async fn run_once(
     suffix: &str,
     latency: Latency,
     progress: &Progress,
-) -> Result<BenchReport, ClientError> {
+    baselines: &Baselines,
+) -> Result<BenchReport, BenchError> {
     let topic = topic_name(suffix);
     create_topic(fluvio, args, &topic).await?;
-    let result = measure(fluvio, kind, args, &topic, latency, progress).await;
+    let result = measure(fluvio, kind, args, &topic, latency, progress, baselines).await;
     remove_topic(fluvio, args, &topic).await;
     result
 }
@@ -669,105 +940,90 @@ async fn measure(
     topic: &str,
     latency: Latency,
     progress: &Progress,
-) -> Result<BenchReport, ClientError> {
-    let value = Bytes::from(vec![b'x'; args.record_size]);
-    let partitions: Vec<u32> = (0..args.partitions.max(1)).collect();
-    let producer = fluvio
-        .topic_producer(
-            topic,
-            ProducerConfig {
-                batch_size: args.batch_size,
-                linger: Duration::from_millis(10),
-                isolation: args.isolation.into(),
-                ..ProducerConfig::default()
-            },
-        )
-        .await?;
-
+    baselines: &Baselines,
+) -> Result<BenchReport, BenchError> {
+    let partitions = args.partitions.max(1);
     let writing = if kind == "consume" {
         "writing"
     } else {
         "producing"
     };
     progress.phase(phase_name(writing, args), args.records);
-    let produce_started = Instant::now();
-    send_all(&producer, args.records, &value, progress).await?;
-    let produced = Throughput::new(
-        args.records,
-        args.records * args.record_size as u64,
-        produce_started.elapsed(),
-    );
+    // A consume run fills its topic with one producer; a produce run times its producers.
+    let mut writers = args.clone();
+    if kind == "consume" {
+        writers.producers = 1;
+    }
+    let produced = clients::produce(fluvio, &writers, topic, progress).await?;
+    let load_ack_latency =
+        Percentiles::of(produced.iter().flat_map(|r| r.latencies.clone()).collect());
 
-    let throughput = if kind == "consume" {
-        let config = ConsumerConfig {
-            stop_at_end: true,
-            ..ConsumerConfig::default()
-        };
-        progress.phase(phase_name("reading", args), args.records);
-        let started = Instant::now();
-        let mut stream =
-            MultiStream::start(fluvio, topic, &partitions, Offset::Beginning, config).await?;
-        let (mut records, mut bytes) = (0u64, 0u64);
-        while let Some(record) = stream.next().await {
-            let record = record?;
-            progress.inc(1);
-            records += 1;
-            bytes += record.value.len() as u64;
+    let (throughput, clients) = if kind == "consume" {
+        // Where each partition's records are, so consumers can split them.
+        let mut offsets = Vec::with_capacity(partitions as usize);
+        for partition in 0..partitions {
+            let at = fluvio
+                .partition_consumer(topic, partition)
+                .await?
+                .offsets()
+                .await?;
+            offsets.push((at.start, at.end));
         }
-        Throughput::new(records, bytes, started.elapsed())
+        progress.phase(phase_name("reading", args), args.records);
+        let read = clients::consume(fluvio, args, topic, &offsets, progress).await?;
+        let reports = read
+            .iter()
+            .enumerate()
+            .map(|(i, run)| ClientReport {
+                client: i as u32 + 1,
+                throughput: run.throughput(),
+                ack_latency: Percentiles::default(),
+                end_to_end_latency: latency.followers.get(i).copied().unwrap_or_default(),
+            })
+            .collect();
+        (clients::aggregate(&read), reports)
     } else {
-        produced
+        let reports = produced
+            .iter()
+            .enumerate()
+            .map(|(i, run)| ClientReport {
+                client: i as u32 + 1,
+                throughput: run.throughput(),
+                ack_latency: Percentiles::of(run.latencies.clone()),
+                end_to_end_latency: Percentiles::default(),
+            })
+            .collect();
+        (clients::aggregate(&produced), reports)
     };
 
     let total_bytes = args.records * args.record_size as u64;
-    let loopback_baseline = tokio::task::spawn_blocking({
-        let chunk = args.batch_size.max(1);
-        move || median_loopback_baseline(total_bytes.max(chunk as u64), chunk)
-    })
-    .await
-    .unwrap_or_default();
+    let baseline = baselines
+        .get(
+            total_bytes.max(args.batch_size.max(1) as u64),
+            args.batch_size.max(1),
+        )
+        .await;
 
     Ok(BenchReport {
         kind,
         topic: topic.to_string(),
-        partitions: args.partitions.max(1),
+        partitions,
         replication: args.replication.max(1),
         record_size: args.record_size,
         batch_size: args.batch_size,
-        ratio_to_loopback: throughput.mb_per_s / loopback_baseline.mb_per_s.max(1e-9),
+        producers: writers.producers,
+        consumers: if kind == "consume" { args.consumers } else { 1 },
+        ratio_to_loopback: throughput.mb_per_s / baseline.median.mb_per_s.max(1e-9),
         throughput,
-        loopback_baseline,
+        loopback_baseline: baseline.median,
+        loopback_samples_mb_per_s: baseline.samples_mb_per_s,
         latency_rate: args.rate,
         ack_latency: latency.ack,
         end_to_end_latency: latency.end_to_end,
+        load_ack_latency,
+        clients,
         comparison: None,
     })
-}
-
-/// Send `count` records and wait for every acknowledgement, keeping a bounded number of
-/// records unacknowledged so memory stays flat on large runs.
-async fn send_all(
-    producer: &TopicProducer,
-    count: u64,
-    value: &Bytes,
-    progress: &Progress,
-) -> Result<(), ClientError> {
-    const WINDOW: usize = 50_000;
-    let mut pending = std::collections::VecDeque::with_capacity(WINDOW);
-    for _ in 0..count {
-        pending.push_back(producer.send(None, value.clone()).await?);
-        progress.inc(1);
-        if pending.len() >= WINDOW
-            && let Some(oldest) = pending.pop_front()
-        {
-            oldest.wait().await?;
-        }
-    }
-    producer.flush().await?;
-    for record in pending {
-        record.wait().await?;
-    }
-    Ok(())
 }
 
 /// Send at a fixed rate with no linger; time each acknowledgement, and each record's
@@ -778,8 +1034,9 @@ async fn latency_phase(
     args: &BenchmarkArgs,
     topic: &str,
     partitions: &[u32],
+    followers: u32,
     progress: &Progress,
-) -> Result<(Percentiles, Percentiles), ClientError> {
+) -> Result<(Percentiles, Vec<Vec<Duration>>), BenchError> {
     let total = args.rate.saturating_mul(args.latency_secs);
     let producer = fluvio
         .topic_producer(
@@ -806,29 +1063,36 @@ async fn latency_phase(
     }
 
     let epoch = Instant::now();
-    let mut stream = MultiStream::start(
-        fluvio,
-        topic,
-        partitions,
-        Offset::End,
-        ConsumerConfig::default(),
-    )
-    .await?;
-    let consumer = tokio::spawn(async move {
-        let mut samples = Vec::with_capacity(total as usize);
-        while samples.len() < total as usize {
-            match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
-                Ok(Some(Ok(record))) if record.value.len() >= 8 => {
-                    let sent = u64::from_be_bytes(record.value[..8].try_into().unwrap_or([0; 8]));
-                    let now = epoch.elapsed().as_nanos() as u64;
-                    samples.push(Duration::from_nanos(now.saturating_sub(sent)));
+    // Every follower (one per `--consumers`, each on its own connection) reads the whole
+    // topic and times each record's arrival.
+    let connections = clients::connections(fluvio, followers).await?;
+    let mut consumers = Vec::with_capacity(connections.len());
+    for connection in &connections {
+        let mut stream = MultiStream::start(
+            connection,
+            topic,
+            partitions,
+            Offset::End,
+            ConsumerConfig::default(),
+        )
+        .await?;
+        consumers.push(tokio::spawn(async move {
+            let mut samples = Vec::with_capacity(total as usize);
+            while samples.len() < total as usize {
+                match tokio::time::timeout(Duration::from_secs(10), stream.next()).await {
+                    Ok(Some(Ok(record))) if record.value.len() >= 8 => {
+                        let sent =
+                            u64::from_be_bytes(record.value[..8].try_into().unwrap_or([0; 8]));
+                        let now = epoch.elapsed().as_nanos() as u64;
+                        samples.push(Duration::from_nanos(now.saturating_sub(sent)));
+                    }
+                    Ok(Some(Ok(_))) => {}
+                    _ => break,
                 }
-                Ok(Some(Ok(_))) => {}
-                _ => break,
             }
-        }
-        samples
-    });
+            samples
+        }));
+    }
 
     let interval = Duration::from_secs_f64(1.0 / args.rate as f64);
     let (ack_tx, mut ack_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -859,8 +1123,12 @@ async fn latency_phase(
     }
     drop(ack_tx);
     let ack_samples = acks.await.unwrap_or_default();
-    let e2e_samples = consumer.await.unwrap_or_default();
-    Ok((Percentiles::of(ack_samples), Percentiles::of(e2e_samples)))
+    let mut e2e_samples = Vec::with_capacity(consumers.len());
+    for consumer in consumers {
+        e2e_samples.push(consumer.await.unwrap_or_default());
+    }
+    drop(connections);
+    Ok((Percentiles::of(ack_samples), e2e_samples))
 }
 
 /// A phase's label on the progress bar: `producing (replication 3)`.
@@ -872,22 +1140,64 @@ fn sent_at_elapsed(sent_at: Instant) -> Duration {
     sent_at.elapsed()
 }
 
-/// Samples of the loopback baseline taken; the median is reported, so one sample caught
-/// by a burst of other work on the machine does not skew the ratios.
-const BASELINE_SAMPLES: usize = 3;
+/// Samples of the loopback baseline taken; the median is reported. Five, so that two
+/// samples caught by bursts of other work on a shared machine (a compiler, another
+/// benchmark) still leave the median on a quiet one; each lasts at least
+/// [`BASELINE_MIN_SECS`], so one sample averages over many scheduler slices instead of
+/// being a few milliseconds that one preemption can halve. About 2.5 s a run.
+pub const BASELINE_SAMPLES: usize = 5;
 
-/// The median of [`BASELINE_SAMPLES`] runs of [`loopback_baseline`].
-pub fn median_loopback_baseline(total: u64, chunk: usize) -> Throughput {
-    let mut samples: Vec<Throughput> = (0..BASELINE_SAMPLES)
-        .map(|_| loopback_baseline(total, chunk))
-        .collect();
-    samples.sort_by(|a, b| a.mb_per_s.total_cmp(&b.mb_per_s));
-    samples[BASELINE_SAMPLES / 2]
+/// The shortest a baseline sample runs, in seconds.
+pub const BASELINE_MIN_SECS: f64 = 0.5;
+
+/// The loopback baseline: the median sample and every sample's rate.
+#[derive(Debug, Clone, Default)]
+pub struct Baseline {
+    pub median: Throughput,
+    pub samples_mb_per_s: Vec<f64>,
 }
 
-/// Push `total` bytes through a loopback TCP connection in `chunk`-byte writes while a
-/// reader thread drains it: the most this machine moves between two sockets.
-pub fn loopback_baseline(total: u64, chunk: usize) -> Throughput {
+/// The median of [`BASELINE_SAMPLES`] runs of [`loopback_baseline`], each moving at least
+/// `total` bytes and lasting at least [`BASELINE_MIN_SECS`].
+pub fn median_loopback_baseline(total: u64, chunk: usize) -> Baseline {
+    let min = Duration::from_secs_f64(BASELINE_MIN_SECS);
+    let taken: Vec<Throughput> = (0..BASELINE_SAMPLES)
+        .map(|_| loopback_baseline(total, chunk, min))
+        .collect();
+    let mut sorted = taken.clone();
+    sorted.sort_by(|a, b| a.mb_per_s.total_cmp(&b.mb_per_s));
+    Baseline {
+        median: sorted[BASELINE_SAMPLES / 2],
+        samples_mb_per_s: taken.iter().map(|t| t.mb_per_s).collect(),
+    }
+}
+
+/// Baselines measured in one run, by total bytes and chunk size: a sweep or a replication
+/// comparison measures each once, not once per setting.
+#[derive(Default)]
+struct Baselines {
+    measured: tokio::sync::Mutex<std::collections::HashMap<(u64, usize), Baseline>>,
+}
+
+impl Baselines {
+    async fn get(&self, total: u64, chunk: usize) -> Baseline {
+        let mut measured = self.measured.lock().await;
+        if let Some(known) = measured.get(&(total, chunk)) {
+            return known.clone();
+        }
+        // Blocking sockets and threads: off the async runtime's thread.
+        let baseline = tokio::task::spawn_blocking(move || median_loopback_baseline(total, chunk))
+            .await
+            .unwrap_or_default();
+        measured.insert((total, chunk), baseline.clone());
+        baseline
+    }
+}
+
+/// Push at least `total` bytes, for at least `min_time`, through a loopback TCP
+/// connection in `chunk`-byte writes while a reader thread drains it: the most this
+/// machine moves between two sockets.
+pub fn loopback_baseline(total: u64, chunk: usize, min_time: Duration) -> Throughput {
     let Ok(listener) = TcpListener::bind("127.0.0.1:0") else {
         return Throughput::default();
     };
@@ -915,8 +1225,12 @@ pub fn loopback_baseline(total: u64, chunk: usize) -> Throughput {
     let _ = writer.set_nodelay(true);
     let data = vec![b'x'; chunk];
     let mut sent = 0u64;
-    while sent < total {
-        let n = chunk.min((total - sent) as usize);
+    while sent < total || started.elapsed() < min_time {
+        let n = if sent < total {
+            chunk.min((total - sent) as usize)
+        } else {
+            chunk
+        };
         if writer.write_all(&data[..n]).is_err() {
             break;
         }
@@ -942,6 +1256,8 @@ pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, Command
             });
         }
     };
+    // A sweep that cannot run is refused before anything is printed or measured.
+    sweep::settings(&args.sweep)?;
     let fluvio = ctx.fluvio().await?;
     // The header goes out first, so a person sees what runs while it runs; the figures
     // follow when measured.
@@ -949,12 +1265,62 @@ pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, Command
         let _ = ctx.write_records(header(kind, &args).as_bytes());
     }
     let progress = Progress::new(ctx.stderr_is_a_terminal());
+    if !args.sweep.is_empty() {
+        let report = run_sweep(&fluvio, kind, &args, &progress, ctx).await;
+        progress.finish();
+        let report = report?;
+        return Ok(Output {
+            body: match args.format {
+                // The lines went out as each setting finished.
+                BenchFormat::Text => Body::Empty,
+                BenchFormat::Json => benchmark_body(args.format, &report, |_| String::new()),
+            },
+            ..Output::default()
+        });
+    }
     let report = run(&fluvio, kind, &args, &progress).await;
     progress.finish();
     let report = report?;
     Ok(Output {
         body: benchmark_body(args.format, &report, |r| r.figures()),
         ..Output::default()
+    })
+}
+
+/// `--sweep`: the benchmark once per setting, in order; with text output each setting's
+/// line is written as soon as it is measured.
+pub async fn run_sweep(
+    fluvio: &Fluvio,
+    kind: &'static str,
+    args: &BenchmarkArgs,
+    progress: &Progress,
+    ctx: &Context,
+) -> Result<SweepReport, BenchError> {
+    let settings = sweep::settings(&args.sweep)?;
+    let labels: Vec<String> = settings.iter().map(|s| sweep::label(s)).collect();
+    let width = labels.iter().map(String::len).max().unwrap_or(0);
+    let baselines = Baselines::default();
+    let mut points: Vec<SweepPoint> = Vec::with_capacity(settings.len());
+    for (i, (setting, label)) in settings.iter().zip(&labels).enumerate() {
+        let setting_args = sweep::apply(args, setting);
+        // Each setting on topics of its own, named by its place in the sweep: with
+        // --keep-topic they all stay.
+        let topics = format!("-s{}", i + 1);
+        let report = run_with(fluvio, kind, &setting_args, progress, &baselines, &topics).await?;
+        let first = points
+            .first()
+            .map_or(report.throughput.mb_per_s, |p| p.report.throughput.mb_per_s);
+        let point = SweepPoint::new(setting, report, first);
+        if args.format == BenchFormat::Text {
+            progress.finish();
+            let _ = ctx.write_records(point.line(label, width).as_bytes());
+        }
+        points.push(point);
+    }
+    Ok(SweepReport {
+        kind,
+        sweep: args.sweep.iter().map(Sweep::to_string).collect(),
+        settings: points,
     })
 }
 
@@ -1028,12 +1394,20 @@ mod tests {
     }
 
     #[test]
-    fn loopback_moves_every_byte() {
-        let t = loopback_baseline(1_000_000, 16 * 1024);
+    fn loopback_moves_every_byte_for_long_enough() {
+        let t = loopback_baseline(1_000_000, 16 * 1024, Duration::ZERO);
         assert_eq!(t.bytes, 1_000_000);
         assert!(t.mb_per_s > 0.0);
-        let median = median_loopback_baseline(1_000_000, 16 * 1024);
-        assert_eq!(median.bytes, 1_000_000);
+        // A floor of time: more than the bytes asked for, in whole chunks past them.
+        let t = loopback_baseline(1_000_000, 16 * 1024, Duration::from_millis(200));
+        assert!(t.seconds >= 0.2, "{t:?}");
+        assert!(t.bytes >= 1_000_000, "{t:?}");
+        let baseline = median_loopback_baseline(1_000_000, 16 * 1024);
+        assert_eq!(baseline.samples_mb_per_s.len(), BASELINE_SAMPLES);
+        assert!(baseline.median.seconds >= BASELINE_MIN_SECS);
+        let mut sorted = baseline.samples_mb_per_s.clone();
+        sorted.sort_by(f64::total_cmp);
+        assert_eq!(baseline.median.mb_per_s, sorted[BASELINE_SAMPLES / 2]);
     }
 
     #[test]

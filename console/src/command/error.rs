@@ -22,6 +22,8 @@ pub enum CommandError {
     #[error(transparent)]
     Soak(#[from] super::benchmark::SoakError),
     #[error(transparent)]
+    Benchmark(super::benchmark::BenchError),
+    #[error(transparent)]
     Cluster(#[from] super::cluster::ClusterError),
     #[error("cannot read {}: {source}", path.display())]
     ReadFile {

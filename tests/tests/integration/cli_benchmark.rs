@@ -42,8 +42,38 @@ fn benchmark_reports_throughput_baseline_and_latency_as_json() {
         assert_eq!(report["partitions"], 2);
         assert_eq!(report["throughput"]["records"], 3000, "{report}");
         assert_eq!(report["throughput"]["bytes"], 3000 * 256, "{report}");
-        assert_eq!(report["loopback_baseline"]["bytes"], 3000 * 256, "{report}");
+        // The baseline: the median of five samples, each at least the run's bytes and at
+        // least half a second long.
+        let baseline = &report["loopback_baseline"];
+        assert!(
+            baseline["bytes"].as_u64().unwrap() >= 3000 * 256,
+            "{report}"
+        );
+        assert!(baseline["seconds"].as_f64().unwrap() >= 0.5, "{report}");
+        let mut samples: Vec<f64> = report["loopback_samples_mb_per_s"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(samples.len(), 5, "{report}");
+        samples.sort_by(f64::total_cmp);
+        assert_eq!(
+            baseline["mb_per_s"].as_f64().unwrap(),
+            samples[2],
+            "{report}"
+        );
         assert!(report["ratio_to_loopback"].as_f64().unwrap() > 0.0);
+        // One client, and it did all the work.
+        assert_eq!(
+            (report["producers"].as_u64(), report["consumers"].as_u64()),
+            (Some(1), Some(1))
+        );
+        let clients = report["clients"].as_array().unwrap();
+        assert_eq!(clients.len(), 1, "{report}");
+        assert_eq!(clients[0]["throughput"]["records"], 3000, "{report}");
+        // Every record written in the throughput phase had its acknowledgement timed.
+        assert_eq!(report["load_ack_latency"]["samples"], 3000, "{report}");
         // 400 records/s for one second: every one acknowledged and seen by the consumer.
         assert_eq!(report["ack_latency"]["samples"], 400, "{report}");
         assert_eq!(report["end_to_end_latency"]["samples"], 400, "{report}");
@@ -214,4 +244,197 @@ fn replication_comparison_reports_both_runs_and_followers_store_the_leaders_byte
         .and_then(|rest| rest.split('x').next())
         .unwrap();
     assert_eq!(reported, format!("{:.2}", ratios[1]), "{line}");
+}
+
+/// The `records` of each client in a report, in client order.
+fn client_records(report: &Value) -> Vec<u64> {
+    report["clients"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no clients: {report}"))
+        .iter()
+        .map(|c| c["throughput"]["records"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn concurrent_clients_split_the_records_and_sweeps_report_each_setting() {
+    let _heavy = tests::cpu_heavy();
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
+    let sc = daemon.public.to_string();
+    let common = [
+        "--records",
+        "3001",
+        "--record-size",
+        "200",
+        "--batch-size",
+        "4096",
+        "--partitions",
+        "2",
+    ];
+    let bench = |kind: &str, extra: &[&str]| {
+        let mut args = vec!["benchmark", kind];
+        args.extend_from_slice(&common);
+        args.extend_from_slice(extra);
+        fluvio(&sc, &args)
+    };
+    let json = |run: &tests::cli::Run| -> Value {
+        run.ok();
+        serde_json::from_str(run.stdout.trim())
+            .unwrap_or_else(|err| panic!("not one JSON object ({err}):\n{}", run.stdout))
+    };
+
+    // Three producers, each its own connection: 3001 records split 1001/1000/1000, each
+    // acknowledgement timed for its producer.
+    let report = json(&bench(
+        "produce",
+        &["--producers", "3", "--latency-secs", "0", "-O", "json"],
+    ));
+    assert_eq!(report["producers"], 3, "{report}");
+    assert_eq!(client_records(&report), [1001, 1000, 1000], "{report}");
+    for (i, client) in report["clients"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(client["client"], i + 1, "{report}");
+        assert_eq!(
+            client["ack_latency"]["samples"], client["throughput"]["records"],
+            "{report}"
+        );
+        assert_eq!(
+            client["throughput"]["bytes"],
+            client["throughput"]["records"].as_u64().unwrap() * 200
+        );
+        assert!(client["end_to_end_latency"]["p99_ms"].is_null(), "{report}");
+    }
+    assert_eq!(report["throughput"]["records"], 3001, "{report}");
+    assert_eq!(report["throughput"]["bytes"], 3001 * 200, "{report}");
+    assert_eq!(report["load_ack_latency"]["samples"], 3001, "{report}");
+
+    // Three consumers over two partitions: each partition's offsets sliced between its
+    // readers, every record read once. In the latency phase each consumer follows the
+    // whole topic, so each times all 200 records.
+    let report = json(&bench(
+        "consume",
+        &[
+            "--consumers",
+            "3",
+            "--rate",
+            "200",
+            "--latency-secs",
+            "1",
+            "-O",
+            "json",
+        ],
+    ));
+    assert_eq!(report["consumers"], 3, "{report}");
+    let records = client_records(&report);
+    assert_eq!(records.len(), 3, "{report}");
+    assert_eq!(records.iter().sum::<u64>(), 3001, "{report}");
+    assert!(records.iter().all(|&r| r > 0), "{report}");
+    assert_eq!(report["throughput"]["records"], 3001, "{report}");
+    assert_eq!(report["throughput"]["bytes"], 3001 * 200, "{report}");
+    assert_eq!(report["end_to_end_latency"]["samples"], 600, "{report}");
+    for client in report["clients"].as_array().unwrap() {
+        assert_eq!(client["end_to_end_latency"]["samples"], 200, "{report}");
+        assert!(client["ack_latency"]["p50_ms"].is_null(), "{report}");
+    }
+
+    // A matrix: two sweeps, every combination, the first flag changing slowest; each
+    // setting a full report of its own shape.
+    let report = json(&bench(
+        "produce",
+        &[
+            "--sweep",
+            "partitions=1,3",
+            "--sweep",
+            "producers=1,2",
+            "--latency-secs",
+            "0",
+            "-O",
+            "json",
+        ],
+    ));
+    assert_eq!(report["kind"], "produce", "{report}");
+    assert_eq!(
+        report["sweep"],
+        serde_json::json!(["partitions=1,3", "producers=1,2"]),
+        "{report}"
+    );
+    let settings = report["settings"].as_array().unwrap();
+    let shapes: Vec<(u64, u64)> = settings
+        .iter()
+        .map(|s| {
+            let (p, n) = (
+                s["setting"]["partitions"].as_u64().unwrap(),
+                s["setting"]["producers"].as_u64().unwrap(),
+            );
+            assert_eq!(s["report"]["partitions"], p, "{s}");
+            assert_eq!(s["report"]["producers"], n, "{s}");
+            assert_eq!(client_records(&s["report"]).len() as u64, n, "{s}");
+            assert_eq!(s["report"]["throughput"]["records"], 3001, "{s}");
+            s["ratio_to_first"].as_f64().unwrap();
+            (p, n)
+        })
+        .collect();
+    assert_eq!(shapes, [(1, 1), (1, 2), (3, 1), (3, 2)], "{report}");
+    assert_eq!(settings[0]["ratio_to_first"], 1.0, "{report}");
+    let first = settings[0]["report"]["throughput"]["mb_per_s"]
+        .as_f64()
+        .unwrap();
+    for s in settings {
+        let mb = s["report"]["throughput"]["mb_per_s"].as_f64().unwrap();
+        let ratio = s["ratio_to_first"].as_f64().unwrap();
+        assert!((ratio - mb / first).abs() < 1e-9, "{s}");
+    }
+
+    // As text: the header names the sweep, then one line per setting with its ratio to
+    // the first; consume sweeps its consumers.
+    let run = bench(
+        "consume",
+        &["--sweep", "consumers=1,2,3", "--latency-secs", "0"],
+    );
+    run.ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("consume benchmark: 2 partition(s)")
+            && lines[0].ends_with("; sweep consumers=1,2,3"),
+        "{}",
+        run.stdout
+    );
+    // The swept setting shows its values in the header.
+    assert!(
+        lines[0].contains(", 1,2,3 consumers on connections of their own"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(lines.len(), 4, "{}", run.stdout);
+    for (line, n) in lines[1..].iter().zip(1..) {
+        assert!(line.starts_with(&format!("consumers={n} ")), "{line}");
+        assert!(
+            line.contains(" MB/s ") && line.contains("x loopback"),
+            "{line}"
+        );
+    }
+    assert!(lines[1].contains(" 1.00x first"), "{}", lines[1]);
+
+    // Settings that cannot be swept, or swept twice, are refused with what to do.
+    let run = bench("consume", &["--sweep", "producers=1,2"]);
+    run.expect_code(2);
+    assert!(
+        run.stderr.contains("cannot sweep 'producers' here"),
+        "{}",
+        run.stderr
+    );
+    let run = bench(
+        "produce",
+        &["--sweep", "partitions=1,2", "--sweep", "partitions=4"],
+    );
+    assert_ne!(run.code, 0, "{}", run.stdout);
+    assert!(
+        run.stderr.contains("--sweep partitions is given twice"),
+        "{}",
+        run.stderr
+    );
+    // Every topic is gone again.
+    let run = fluvio(&sc, &["topic", "list", "-O", "json"]);
+    run.ok();
+    assert!(!run.stdout.contains("benchmark-"), "{}", run.stdout);
 }
