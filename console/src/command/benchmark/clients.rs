@@ -428,7 +428,11 @@ mod tests {
         let size = Record::new(value.clone()).encoded_len();
         assert!(writer.records_bytes() <= 16 * 1024);
         assert!(writer.records_bytes() + size > 16 * 1024);
-        assert_eq!(batch_run(100, &value), 1, "a record larger than a batch goes alone");
+        assert_eq!(
+            batch_run(100, &value),
+            1,
+            "a record larger than a batch goes alone"
+        );
     }
 
     #[test]
