@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{BufMut, BytesMut};
 use clap::{Args, Subcommand, ValueEnum};
+use protocol::api::ErrorCode;
 use protocol::record::Record;
 use protocol::sc::{ReplicaSpec, TopicSpec};
 use protocol::spu::Isolation;
@@ -884,6 +885,10 @@ async fn create_topic(
     fluvio.admin().create::<TopicSpec>(name, spec, false).await
 }
 
+/// How long [`wait_ready`] waits for a topic's logs to open before giving up with the
+/// SPU's answer (opening is about 1.4 s per 1000 partitions here).
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// Wait until the leader of every partition of the topic just created answers (its log is
 /// open), and return how long that took after the creation returned. The SPU opens one log per
 /// partition after the SC placed the topic; without this wait a throughput phase on a
@@ -892,13 +897,28 @@ async fn create_topic(
 async fn wait_ready(fluvio: &Fluvio, topic: &str, partitions: u32) -> Result<f64, ClientError> {
     let started = Instant::now();
     for partition in 0..partitions {
-        // The SPU answers an offsets request once it leads the partition; the client
-        // follows a leader still being placed.
-        fluvio
-            .partition_consumer(topic, partition)
-            .await?
-            .offsets()
-            .await?;
+        // The SPU answers an offsets request once it leads the partition. It waits a
+        // while for a log still being opened, then says it does not lead it; thousands of
+        // partitions take longer than that to open, so that answer is asked again.
+        loop {
+            let asked = async {
+                fluvio
+                    .partition_consumer(topic, partition)
+                    .await?
+                    .offsets()
+                    .await
+            };
+            match asked.await {
+                Ok(_) => break,
+                Err(ClientError::Refused { code, .. })
+                    if code == ErrorCode::NotLeaderForPartition
+                        && started.elapsed() < READY_TIMEOUT =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(err) => return Err(err),
+            }
+        }
     }
     Ok(started.elapsed().as_secs_f64())
 }
