@@ -44,6 +44,7 @@ pub mod consumer;
 pub mod error;
 #[cfg(any(test, feature = "fake-sc"))]
 pub mod fake_sc;
+mod gather;
 pub mod metadata;
 pub mod multi;
 pub mod offsets;

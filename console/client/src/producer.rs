@@ -5,8 +5,9 @@
 //! is ready. A batch is sealed before it would pass `batch_size` bytes, or when its first
 //! record has waited `linger`. At most one produce request per partition is in flight; the
 //! batches sealed meanwhile all travel in the next request, so a busy partition sends large
-//! requests and an idle one answers fast. Order within a partition is the order of `send`
-//! calls. The records of a batch share one acknowledgement.
+//! requests and an idle one answers fast. The requests of all partitions with the same
+//! leader travel together (see `gather`), so many partitions do not mean many small
+//! requests. Order within a partition is the order of `send` calls. The records of a batch share one acknowledgement.
 //!
 //! Order survives failures too: when a request fails for good, every batch queued behind
 //! it for that partition (sealed or still open) fails without being sent, since storing it
@@ -23,15 +24,14 @@ use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
-use protocol::api::{ErrorCode, spu_keys};
-use protocol::record::{BatchWriter, Compression, Record, RecordSet};
+use protocol::api::ErrorCode;
+use protocol::record::{BatchWriter, Compression, Record};
 use protocol::sc::CompressionAlgorithm;
-use protocol::spu::{
-    ApiRequest, Isolation, PartitionProduceData, ProduceRequest, ProduceResponse, TopicProduceData,
-};
+use protocol::spu::{Isolation, PartitionProduceResponse};
 use tokio::sync::Notify;
 
-use super::error::{ClientError, Peer, RecordSpan};
+use super::error::{ClientError, RecordSpan};
+use super::gather::Gather;
 use super::routing::{RETRY_BACKOFF, Routing};
 
 /// How records are batched and acknowledged.
@@ -201,6 +201,8 @@ struct Inner {
     config: ProducerConfig,
     /// One lane per partition, its delivery task started on first use.
     lanes: Vec<OnceLock<Arc<Lane>>>,
+    /// The lanes' requests, gathered per leader.
+    gather: Gather,
     next_partition: AtomicU32,
 }
 
@@ -221,11 +223,18 @@ impl TopicProducer {
         partitions: u32,
         config: ProducerConfig,
     ) -> Self {
+        let gather = Gather::new(
+            topic.clone(),
+            config.isolation,
+            config.timeout.as_millis().min(i32::MAX as u128) as i32,
+            config.max_request_bytes,
+        );
         Self {
             inner: Arc::new(Inner {
                 routing,
                 topic,
                 partitions,
+                gather,
                 config,
                 lanes: (0..partitions).map(|_| OnceLock::new()).collect(),
                 next_partition: AtomicU32::new(0),
@@ -324,6 +333,7 @@ impl TopicProducer {
             let lane = Arc::new(Lane::default());
             let delivery = Delivery {
                 routing: self.inner.routing.clone(),
+                gather: self.inner.gather.clone(),
                 topic: self.inner.topic.clone(),
                 partition,
                 config: self.inner.config.clone(),
@@ -539,6 +549,7 @@ type InFlight = Pin<Box<dyn Future<Output = (Vec<Sealed>, Result<Vec<i64>, Clien
 /// The task that sends a lane's batches.
 struct Delivery {
     routing: Routing,
+    gather: Gather,
     topic: String,
     partition: u32,
     config: ProducerConfig,
@@ -616,41 +627,27 @@ impl Delivery {
 
     async fn send_once(&self, batches: &[Sealed]) -> Result<Vec<i64>, ClientError> {
         let (route, socket) = self.routing.leader(&self.topic, self.partition).await?;
-        let request = ProduceRequest {
-            transactional_id: None,
-            isolation: self.config.isolation,
-            timeout_ms: self.config.timeout.as_millis().min(i32::MAX as u128) as i32,
-            // One entry holding every batch: the SPU appends it as one piece, in place.
-            topics: vec![TopicProduceData {
-                name: self.topic.clone(),
-                partitions: vec![PartitionProduceData {
-                    partition_index: self.partition,
-                    records: RecordSet::new(concat(batches)),
-                }],
-            }],
-            smartmodules: Vec::new(),
-        };
-        let version = ProduceRequest::VERSION;
-        // The batches go out as they are, not copied into the frame.
-        let frame = |header: &_| request.encode_frame_parts(header);
-        let reply = match socket
-            .request_parts(spu_keys::PRODUCE, version, frame)
+        // One entry holding every batch (the SPU appends it as one piece), in the next
+        // request to this leader with the other partitions' entries.
+        let answer = match self
+            .gather
+            .send(route.leader, socket, self.partition, concat(batches))
             .await
         {
-            Ok(reply) => reply,
+            Ok(answer) => answer,
             Err(err) => {
-                self.routing.drop_spu(route.leader).await;
+                // A connection that failed or stalled is dialled afresh next time; a reply
+                // we could not read says nothing about the connection.
+                if !matches!(
+                    err,
+                    ClientError::BadResponse { .. } | ClientError::UnexpectedResponse { .. }
+                ) {
+                    self.routing.drop_spu(route.leader).await;
+                }
                 return Err(err);
             }
         };
-        let response = ProduceRequest::decode_response(&reply, version).map_err(|source| {
-            ClientError::BadResponse {
-                peer: Peer::Spu,
-                addr: socket.addr().to_string(),
-                source,
-            }
-        })?;
-        let base = self.base_offsets(&response, 1)?[0];
+        let base = self.base_offset(&answer)?;
         // Batches take consecutive offsets: each starts where the one before ended.
         let mut next = base;
         Ok(batches
@@ -663,42 +660,21 @@ impl Delivery {
             .collect())
     }
 
-    /// The base offset of each batch, pairing response entries with batches by position.
-    fn base_offsets(
-        &self,
-        response: &ProduceResponse,
-        expected: usize,
-    ) -> Result<Vec<i64>, ClientError> {
-        let entries: Vec<_> = response
-            .responses
-            .iter()
-            .flat_map(|topic| topic.partitions.iter())
-            .collect();
-        if entries.len() != expected {
-            return Err(ClientError::UnexpectedResponse {
-                peer: Peer::Spu,
-                addr: String::new(),
-                what: format!("{} produce results for {expected} batches", entries.len()),
-            });
-        }
-        entries
-            .into_iter()
-            .map(|entry| {
-                if entry.error_code.is_ok() {
-                    Ok(entry.base_offset)
-                } else {
-                    Err(ClientError::Refused {
-                        action: format!("cannot produce to {}-{}", self.topic, self.partition),
-                        code: entry.error_code.clone(),
-                        message: (entry.error_code == ErrorCode::StorageError).then(|| {
-                            "storage error: the SPU could not write the records to its disk; \
-                             its log names the file and the cause"
-                                .to_string()
-                        }),
-                    })
-                }
+    /// The base offset of the entry's first batch, or the SPU's refusal.
+    fn base_offset(&self, entry: &PartitionProduceResponse) -> Result<i64, ClientError> {
+        if entry.error_code.is_ok() {
+            Ok(entry.base_offset)
+        } else {
+            Err(ClientError::Refused {
+                action: format!("cannot produce to {}-{}", self.topic, self.partition),
+                code: entry.error_code.clone(),
+                message: (entry.error_code == ErrorCode::StorageError).then(|| {
+                    "storage error: the SPU could not write the records to its disk; \
+                     its log names the file and the cause"
+                        .to_string()
+                }),
             })
-            .collect()
+        }
     }
 }
 
