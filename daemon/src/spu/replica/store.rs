@@ -25,6 +25,9 @@ use crate::sync::{lock, read, run_blocking, write};
 pub const RETENTION_EVERY: Duration = Duration::from_secs(60);
 /// How long a replica whose log failed to open waits before the next attempt.
 const OPEN_RETRY: Duration = Duration::from_secs(5);
+/// Logs that keep failing to open are retried less and less often, up to this: a disk or
+/// a file-descriptor limit that stays short is not helped by asking every 5 s.
+const OPEN_RETRY_MAX: Duration = Duration::from_secs(60);
 /// How long a request for a replica this SPU does not host waits for it to appear. A
 /// client learns about a new partition from the SC at about the time this SPU does, and
 /// may be quicker than the log opening here.
@@ -98,6 +101,10 @@ pub struct ReplicaStore {
     /// The SC admitted this SPU and its assignment arrived, in the current session
     /// (readiness: `/readyz`).
     linked: std::sync::atomic::AtomicBool,
+    /// Replica logs that failed to open, with the error last logged for each: a retry that
+    /// fails the same way is not logged again (thousands of partitions short of file
+    /// descriptors would otherwise log thousands of lines per retry).
+    open_failures: Mutex<BTreeMap<ReplicaKey, String>>,
 }
 
 /// `--replica-lag-ms`'s default.
@@ -128,6 +135,7 @@ impl ReplicaStore {
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
             consumer_offsets: Default::default(),
+            open_failures: Mutex::default(),
             #[cfg(feature = "fault-injection")]
             fault_hold: RwLock::default(),
             linked: std::sync::atomic::AtomicBool::new(false),
@@ -368,14 +376,16 @@ impl ReplicaStore {
 
     /// Follow the assignment until shutdown: open, update and delete replica logs.
     pub async fn reconcile(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
+        let mut wait = OPEN_RETRY;
         loop {
             let (assigned, removed) = self.take_pending();
             let complete = self.apply(&assigned, &removed).await;
+            let retry_in = if complete { None } else { Some(wait) };
+            wait = next_open_retry(wait, complete);
             let retry = async {
-                if complete {
-                    std::future::pending::<()>().await
-                } else {
-                    tokio::time::sleep(OPEN_RETRY).await
+                match retry_in {
+                    None => std::future::pending::<()>().await,
+                    Some(wait) => tokio::time::sleep(wait).await,
                 }
             };
             tokio::select! {
@@ -425,6 +435,7 @@ impl ReplicaStore {
             let _in_replica = span.enter();
             match opened {
                 Ok(Ok(p)) => {
+                    lock(&self.open_failures).remove(&key);
                     let offsets = p.offsets().ok();
                     info!(
                         spu = self.spu,
@@ -438,17 +449,38 @@ impl ReplicaStore {
                 }
                 Ok(Err(err)) => {
                     complete = false;
-                    error!(spu = self.spu, replica = %key, %err, "cannot open the replica log; retrying");
+                    if self.note_open_failure(&key, err.to_string()) {
+                        error!(spu = self.spu, replica = %key, %err, "cannot open the replica log; retrying");
+                    } else {
+                        debug!(spu = self.spu, replica = %key, %err, "the replica log still cannot be opened");
+                    }
                 }
                 Err(err) => {
                     complete = false;
-                    error!(spu = self.spu, replica = %key, %err, "opening the replica log failed");
+                    if self.note_open_failure(&key, err.to_string()) {
+                        error!(spu = self.spu, replica = %key, %err, "opening the replica log failed");
+                    }
                 }
             }
         }
+        // Logs no longer assigned are no longer failures.
+        lock(&self.open_failures).retain(|key, _| assigned.contains_key(key));
         self.report_due.notify_one();
         self.reconciled.send_modify(|n| *n = n.wrapping_add(1));
         complete
+    }
+
+    /// Remember that `key` failed to open with `error`; true when that is news (the first
+    /// failure, or a different error than the one last logged) and worth logging.
+    fn note_open_failure(&self, key: &ReplicaKey, error: String) -> bool {
+        let mut failures = lock(&self.open_failures);
+        match failures.get(key) {
+            Some(last) if *last == error => false,
+            _ => {
+                failures.insert(key.clone(), error);
+                true
+            }
+        }
     }
 
     /// Stop serving a replica and delete its log.
@@ -535,9 +567,60 @@ impl ReplicaStore {
     }
 }
 
+/// The wait before the next retry of logs that failed to open: doubled after each failed
+/// round up to [`OPEN_RETRY_MAX`], back to [`OPEN_RETRY`] once every log is open.
+fn next_open_retry(wait: Duration, complete: bool) -> Duration {
+    if complete {
+        OPEN_RETRY
+    } else {
+        (wait * 2).min(OPEN_RETRY_MAX)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_opens_back_off_and_reset() {
+        let mut wait = OPEN_RETRY;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            waits.push(wait.as_secs());
+            wait = next_open_retry(wait, false);
+        }
+        assert_eq!(waits, [5, 10, 20, 40, 60, 60]);
+        assert_eq!(next_open_retry(wait, true), OPEN_RETRY);
+    }
+
+    #[tokio::test]
+    async fn a_log_that_cannot_open_is_logged_once_per_error_and_forgotten_when_unassigned() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("spu-1");
+        std::fs::create_dir_all(&root).unwrap();
+        // A file where the replica's directory should be: every open fails the same way.
+        std::fs::write(root.join("blocked-0"), b"not a directory").unwrap();
+        let store = ReplicaStore::new(1, root.clone(), FlushPolicy::Never);
+        let key = ReplicaKey::new("blocked", 0);
+        let none = BTreeSet::new();
+        let assigned = map(&[replica("blocked", 1)]);
+        assert!(!store.apply(&assigned, &none).await);
+        let first = lock(&store.open_failures).get(&key).cloned();
+        assert!(first.is_some(), "the failure is remembered");
+        // The same failure again is not news; a different one is.
+        assert!(!store.note_open_failure(&key, first.clone().unwrap()));
+        assert!(!store.apply(&assigned, &none).await);
+        assert!(store.note_open_failure(&key, "another error".into()));
+        // Unblocked, the log opens and the failure is forgotten.
+        std::fs::remove_file(root.join("blocked-0")).unwrap();
+        assert!(store.apply(&assigned, &none).await);
+        assert!(lock(&store.open_failures).is_empty());
+        // A failure of a replica no longer assigned is dropped with it.
+        std::fs::write(root.join("gone-0"), b"x").unwrap();
+        assert!(!store.apply(&map(&[replica("gone", 1)]), &none).await);
+        assert!(store.apply(&BTreeMap::new(), &none).await);
+        assert!(lock(&store.open_failures).is_empty());
+    }
 
     fn replica(topic: &str, leader: SpuId) -> Replica {
         Replica {
