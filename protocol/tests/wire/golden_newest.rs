@@ -147,20 +147,25 @@ fn the_topic_grows_by_one_partition() {
     };
     assert_eq!(update.key, "newest");
     assert_eq!(update.action, TopicUpdate::AddPartition { count: 1 });
-    let answer = frames
-        .iter()
-        .find(|f| {
-            f.role == Role::Sc
-                && !f.is_request
-                && f.peer == request.peer
-                && f.correlation_id == request.correlation_id
-        })
-        .expect("an answer");
+    let answer = answer_to(&frames, request);
     let ScResponse::Update(status) = sc_response(answer) else {
         panic!("a status")
     };
     assert!(status.is_ok(), "{status:?}");
     assert_eq!(status.name, "newest");
+}
+
+/// Every record of a set as (key, value).
+fn key_values(set: &protocol::record::RecordSet) -> Vec<(Option<Vec<u8>>, Vec<u8>)> {
+    set.decode_batches(1 << 20)
+        .unwrap()
+        .iter()
+        .flat_map(|batch| batch.iter())
+        .map(|entry| {
+            let key = entry.record.key.as_ref().map(|k| k.to_vec());
+            (key, entry.record.value.to_vec())
+        })
+        .collect()
 }
 
 #[test]
@@ -174,21 +179,11 @@ fn keyed_and_unkeyed_records_go_out_and_come_back() {
                 assert!(produce.smartmodules.is_empty());
                 for (topic, partition) in produce.entries() {
                     assert_eq!(topic, "newest");
-                    for batch in partition.records.decode_batches(1 << 20).unwrap() {
-                        for entry in batch.iter() {
-                            let key = entry.record.key.as_ref().map(|k| k.to_vec());
-                            produced.insert((key, entry.record.value.to_vec()));
-                        }
-                    }
+                    produced.extend(key_values(&partition.records));
                 }
             }
         } else if let SpuResponse::StreamFetch(frame) = spu_response(frame) {
-            for batch in frame.records.decode_batches(1 << 20).unwrap() {
-                for entry in batch.iter() {
-                    let key = entry.record.key.as_ref().map(|k| k.to_vec());
-                    streamed.insert((key, entry.record.value.to_vec()));
-                }
-            }
+            streamed.extend(key_values(&frame.records));
         }
     }
     let mut expected = BTreeSet::new();
@@ -213,15 +208,7 @@ fn a_named_smartmodule_at_v25_is_read_whole_and_refused() {
         .filter(|f| f.role == Role::Spu && f.is_request && f.api_key == 1003)
         .find_map(|f| match spu_request(f) {
             SpuRequest::StreamFetch(r) if !r.smartmodules.is_empty() => {
-                let answer = frames
-                    .iter()
-                    .find(|a| {
-                        !a.is_request
-                            && a.role == Role::Spu
-                            && a.peer == f.peer
-                            && a.correlation_id == f.correlation_id
-                    })
-                    .expect("an answer");
+                let answer = answer_to(&frames, f);
                 Some((r, spu_response(answer)))
             }
             _ => None,
