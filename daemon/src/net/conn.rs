@@ -19,7 +19,7 @@ use crate::storage::FileRange;
 
 /// How long a closing connection waits for queued frames to be written.
 const WRITER_DRAIN: std::time::Duration = std::time::Duration::from_millis(500);
-use super::{RequestError, Service};
+use super::{Peer, RequestError, Service};
 
 /// One request as read off the wire: the decoded header and the body that follows it,
 /// still to be decoded at `header.api_version`.
@@ -73,7 +73,7 @@ pub(super) async fn run<S: Service>(
     let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, rx));
-    let mut session = service.open(peer, ResponseSink::new(tx));
+    let mut session = service.open(&Peer::plain(peer), ResponseSink::new(tx));
     let mut frames = FrameReader::with_limits(reader, limits.max_frame_bytes, limits.read.clone());
     debug!(server = name, %peer, "connection accepted");
 

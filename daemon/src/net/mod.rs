@@ -52,13 +52,41 @@ pub enum RequestError {
     Refused(String),
 }
 
+/// Who is on the other end of a connection: its address and, when it presented a client
+/// certificate on a TLS listener, that certificate's subject. Authorization derives the
+/// connection's principal from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    pub addr: SocketAddr,
+    pub certificate: Option<CertificateSubject>,
+}
+
+impl Peer {
+    /// A peer on a plaintext connection (or a TLS one without a client certificate).
+    pub fn plain(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            certificate: None,
+        }
+    }
+}
+
+/// The parts of a verified client certificate's subject that name who the client is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CertificateSubject {
+    /// The subject's common name (CN): the principal's name.
+    pub common_name: String,
+    /// The subject's organisational units (OU): the principal's roles.
+    pub organizational_units: Vec<String>,
+}
+
 /// What a server does with requests. One [`Service::Session`] lives per connection.
 pub trait Service: Send + Sync + 'static {
     /// Per-connection state: registered SPU id, running watch tasks, ...
     type Session: Send + 'static;
 
     /// A connection was accepted. `sink` writes frames to it.
-    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Self::Session;
+    fn open(&self, peer: &Peer, sink: ResponseSink) -> Self::Session;
 
     /// Handle one request. An error closes the connection (after logging it).
     fn call(

@@ -28,7 +28,7 @@ use super::auth::{self, PresentedToken, Rejection};
 use super::controllers::partition::{self, LeaderReport};
 use super::store::{Event, Mutation, PartitionObj, ReplicationState, Stores, split_partition_name};
 use super::{Controller, ReplicationPolicy};
-use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 use crate::sync::lock;
 
 /// The token name the daemon's own (managed) SPUs present, with the per-process secret.
@@ -127,9 +127,9 @@ fn constant_time_str_eq(a: &str, b: &str) -> bool {
 impl Service for PrivateService {
     type Session = Session;
 
-    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Session {
+    fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer,
+            peer: peer.addr,
             sink,
             spu: None,
             control: None,

@@ -21,7 +21,7 @@ use tracing::{debug, info, warn};
 use super::Controller;
 use super::store::{Batch, Event, Feeds, Stores};
 use super::views;
-use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 
 /// Serves clients: admin, producers' and consumers' metadata.
 pub struct PublicService {
@@ -44,9 +44,9 @@ pub struct Session {
 impl Service for PublicService {
     type Session = Session;
 
-    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Session {
+    fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer,
+            peer: peer.addr,
             sink,
             watches: Vec::new(),
         }

@@ -32,7 +32,7 @@ use protocol::{DecodeError, Reader};
 use tracing::debug;
 
 use super::replica::store::ReplicaStore;
-use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 
 /// The public port's service.
 pub struct PublicService {
@@ -76,9 +76,9 @@ fn decode(request: &Request) -> Result<SpuRequest, RequestError> {
 impl Service for PublicService {
     type Session = Session;
 
-    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Session {
+    fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer,
+            peer: peer.addr,
             sink,
             streams: stream_fetch::Streams::default(),
         }
@@ -160,7 +160,7 @@ pub struct ApiVersionsOnly;
 impl Service for ApiVersionsOnly {
     type Session = ResponseSink;
 
-    fn open(&self, _peer: SocketAddr, sink: ResponseSink) -> ResponseSink {
+    fn open(&self, _peer: &Peer, sink: ResponseSink) -> ResponseSink {
         sink
     }
 

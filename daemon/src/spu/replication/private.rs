@@ -35,7 +35,7 @@ use protocol::{DecodeError, Reader, Version};
 use tokio::task::JoinHandle;
 use tracing::debug;
 
-use crate::net::{Request, RequestError, ResponseSink, Service};
+use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 use crate::spu::public::stream_fetch::frame_head;
 use crate::spu::replica::partition::Partition;
 use crate::spu::replica::store::ReplicaStore;
@@ -95,9 +95,9 @@ pub struct Session {
 impl Service for PrivateService {
     type Session = Session;
 
-    fn open(&self, peer: SocketAddr, sink: ResponseSink) -> Session {
+    fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer,
+            peer: peer.addr,
             sink,
             streams: Vec::new(),
         }
