@@ -100,16 +100,10 @@ pub async fn fetch(broker: &Broker, request: FetchRequest, _version: i16) -> Fet
                                 .with_records(Some(records)),
                         );
                     }
-                    Err(err) => {
+                    Err(code) => {
                         let (hw, log_start) = partition
                             .offsets()
                             .map_or((-1, -1), |o| (o.hw, o.log_start));
-                        let code = match &err {
-                            StorageError::OffsetOutOfRange { .. } => {
-                                ResponseError::OffsetOutOfRange
-                            }
-                            _ => storage_failure(err).0,
-                        };
                         partitions.push(
                             data.with_error_code(code.code())
                                 .with_high_watermark(hw)
@@ -135,33 +129,44 @@ pub async fn fetch(broker: &Broker, request: FetchRequest, _version: i16) -> Fet
     }
 }
 
-/// Whole batches from `offset`, at most about `limit` bytes, in the Kafka clients'
-/// framing; with the high watermark and log start.
+/// Whole batches from `offset`, at most about `limit` bytes, in Kafka's record layout;
+/// with the high watermark and log start.
 fn read_records(
     partition: &Partition,
     offset: i64,
     limit: u64,
-) -> Result<(Bytes, i64, i64), StorageError> {
-    let slice = partition.read(offset, limit, Isolation::ReadCommitted)?;
-    let stored = slice.to_vec()?;
-    let records = match records::to_kafka(&stored) {
-        Some(converted) => Bytes::from(converted),
-        None => Bytes::from(stored),
-    };
-    Ok((records, slice.hw, slice.log_start))
+) -> Result<(Bytes, i64, i64), ResponseError> {
+    let slice = partition
+        .read(offset, limit, Isolation::ReadCommitted)
+        .map_err(error_code)?;
+    let stored = slice.to_vec().map_err(error_code)?;
+    let records = records::to_kafka(&stored).map_err(|reason| {
+        tracing::error!(
+            topic = %partition.key().topic,
+            partition = partition.key().partition,
+            offset,
+            %reason,
+            "a stored batch cannot be served to a Kafka consumer"
+        );
+        ResponseError::CorruptMessage
+    })?;
+    Ok((Bytes::from(records), slice.hw, slice.log_start))
 }
 
 /// No room left in the answer: the offsets only (and the range check).
-fn read_offsets(partition: &Partition, offset: i64) -> Result<(Bytes, i64, i64), StorageError> {
-    let offsets = partition.offsets()?;
+fn read_offsets(partition: &Partition, offset: i64) -> Result<(Bytes, i64, i64), ResponseError> {
+    let offsets = partition.offsets().map_err(error_code)?;
     if offset < offsets.log_start || offset > offsets.leo {
-        return Err(StorageError::OffsetOutOfRange {
-            requested: offset,
-            log_start: offsets.log_start,
-            leo: offsets.leo,
-        });
+        return Err(ResponseError::OffsetOutOfRange);
     }
     Ok((Bytes::new(), offsets.hw, offsets.log_start))
+}
+
+fn error_code(err: StorageError) -> ResponseError {
+    match err {
+        StorageError::OffsetOutOfRange { .. } => ResponseError::OffsetOutOfRange,
+        err => storage_failure(err).0,
+    }
 }
 
 /// Until one of the partitions changes, or `until`.

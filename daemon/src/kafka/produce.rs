@@ -105,14 +105,16 @@ async fn write(
         let offsets = partition.offsets().map_err(storage_failure)?;
         return Ok((offsets.leo, offsets.log_start));
     };
-    let converted = records::from_kafka(&batches)
-        .map_err(|err| (ResponseError::CorruptMessage, err.to_string()))?;
-    let batches: BytesMut = match converted {
-        Some(bytes) => BytesMut::from(&bytes[..]),
-        // The frame is shared by every partition of the request: copied once here, where
-        // the leader rewrites base offsets.
-        None => BytesMut::from(&batches[..]),
-    };
+    // Kafka's record layout becomes ours (see `records`): Fluvio clients read every
+    // record whichever protocol wrote it.
+    let converted = records::from_kafka(&batches).map_err(|err| match err {
+        records::RecordsError::Transactional { .. } => (
+            ResponseError::TransactionalIdAuthorizationFailed,
+            err.to_string(),
+        ),
+        err => (ResponseError::CorruptMessage, err.to_string()),
+    })?;
+    let batches = BytesMut::from(&converted[..]);
     if check_compression(&batches, partition.compression()).is_err() {
         return Err((
             ResponseError::InvalidRecord,
