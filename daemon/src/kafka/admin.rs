@@ -553,6 +553,12 @@ pub async fn create_partitions(
     CreatePartitionsResponse::default().with_results(results)
 }
 
+/// Kafka's config types (DescribeConfigs v3+).
+const TYPE_STRING: i8 = 2;
+const TYPE_INT: i8 = 3;
+const TYPE_LONG: i8 = 5;
+const TYPE_LIST: i8 = 7;
+
 /// A topic's settings as Kafka configs: `(name, value, set on the topic)`; what the
 /// topic does not set shows the storage defaults the SPUs apply.
 fn topic_configs(spec: &TopicSpec) -> Vec<(&'static str, String, bool)> {
@@ -647,8 +653,15 @@ pub async fn describe_configs(
                 .into_iter()
                 .filter(|(key, _, _)| keys.is_none_or(|keys| keys.iter().any(|k| k == *key)))
                 .map(|(key, value, set)| {
+                    let config_type = match key {
+                        "cleanup.policy" => TYPE_LIST,
+                        "retention.ms" | "retention.bytes" => TYPE_LONG,
+                        "segment.bytes" | "max.message.bytes" => TYPE_INT,
+                        _ => TYPE_STRING,
+                    };
                     DescribeConfigsResourceResult::default()
                         .with_name(StrBytes::from_static_str(key))
+                        .with_config_type(config_type)
                         .with_value(Some(str_bytes(value)))
                         .with_read_only(true)
                         .with_config_source(if set {
