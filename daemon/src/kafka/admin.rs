@@ -218,7 +218,7 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
 }
 
 /// A Kafka error code and message for a failed SC call.
-fn kafka_error(err: &ScLinkError) -> (i16, String) {
+fn kafka_error(err: &ScLinkError) -> (i16, Option<StrBytes>) {
     let code = match err {
         ScLinkError::NotRegistered => ResponseError::NotController,
         ScLinkError::Client(ClientError::Refused { code, .. }) => match code {
@@ -238,7 +238,7 @@ fn kafka_error(err: &ScLinkError) -> (i16, String) {
         ) => ResponseError::RequestTimedOut,
         ScLinkError::Client(_) => ResponseError::UnknownServerError,
     };
-    (code.code(), err.to_string())
+    (code.code(), Some(str_bytes(err.to_string())))
 }
 
 /// A Kafka CreateTopics entry as our topic spec, or the config error.
@@ -406,11 +406,7 @@ pub async fn create_topics(
             }
             Err(err) => {
                 let (code, message) = kafka_error(&err);
-                results.push(
-                    result
-                        .with_error_code(code)
-                        .with_error_message(Some(str_bytes(message))),
-                );
+                results.push(result.with_error_code(code).with_error_message(message));
             }
         }
     }
@@ -479,9 +475,7 @@ pub async fn delete_topics(
             Ok(()) => result,
             Err(err) => {
                 let (code, message) = kafka_error(&err);
-                result
-                    .with_error_code(code)
-                    .with_error_message(Some(str_bytes(message)))
+                result.with_error_code(code).with_error_message(message)
             }
         });
     }
@@ -543,9 +537,7 @@ pub async fn create_partitions(
             Ok(()) => result,
             Err(err) => {
                 let (code, message) = kafka_error(&err);
-                result
-                    .with_error_code(code)
-                    .with_error_message(Some(str_bytes(message)))
+                result.with_error_code(code).with_error_message(message)
             }
         });
     }
@@ -638,9 +630,7 @@ pub async fn describe_configs(
                 Ok(view) => view.topics.get(name),
                 Err(err) => {
                     let (code, message) = kafka_error(err);
-                    return result
-                        .with_error_code(code)
-                        .with_error_message(Some(str_bytes(message)));
+                    return result.with_error_code(code).with_error_message(message);
                 }
             };
             let Some(topic) = topic else {

@@ -204,7 +204,7 @@ fn kcat_and_fluvio_clients_share_records_with_every_codec() {
 /// kafka-python administers topics (create, describe, add partitions, delete) and
 /// produces with acks=all; confluent-kafka produces with acks=all and consumes.
 const KAFKA_CLIENTS: &str = r#"
-import sys
+import sys, time
 from kafka import KafkaAdminClient, KafkaProducer, KafkaConsumer, TopicPartition
 from kafka.admin import NewTopic, NewPartitions
 from kafka.errors import TopicAlreadyExistsError, UnknownTopicOrPartitionError
@@ -231,9 +231,13 @@ for i in range(30):
     p.send("kp-admin", key=b"k%d" % i, value=b"v%d" % i, headers=[("n", b"%d" % i)], partition=i % 3)
 p.flush()
 c = KafkaConsumer(bootstrap_servers=b, auto_offset_reset="earliest", enable_auto_commit=False,
-                  group_id=None, consumer_timeout_ms=5000)
+                  group_id=None)
 c.assign([TopicPartition("kp-admin", i) for i in range(3)])
-got = sorted((m.partition, m.key.decode(), m.value.decode(), dict(m.headers)["n"].decode()) for m in c)
+got, deadline = [], time.time() + 60
+while len(got) < 30 and time.time() < deadline:
+    for msgs in c.poll(timeout_ms=1000).values():
+        got += [(m.partition, m.key.decode(), m.value.decode(), dict(m.headers)["n"].decode()) for m in msgs]
+got.sort()
 print("kafka-python", len(got), got == sorted((i % 3, "k%d" % i, "v%d" % i, str(i)) for i in range(30)))
 ends = c.end_offsets([TopicPartition("kp-admin", i) for i in range(3)])
 print("end-offsets", sorted(v for v in ends.values()))
@@ -247,7 +251,7 @@ cc = Consumer({"bootstrap.servers": b, "group.id": "unused", "enable.auto.commit
 cc.assign([CkPartition("kp-admin", 0, OFFSET_BEGINNING)])
 seen = []
 while len(seen) < 110:
-    msgs = cc.consume(200, 10)
+    msgs = cc.consume(110 - len(seen), 10)
     if not msgs:
         break
     for m in msgs:
@@ -318,9 +322,14 @@ for i in range(100, 250):
 p.close()
 print("acked", len(acked), "failed", failed)
 c = KafkaConsumer(bootstrap_servers=b, auto_offset_reset="earliest", enable_auto_commit=False,
-                  group_id=None, consumer_timeout_ms=5000)
-c.assign([TopicPartition("failover", 0)])
-stored = set(m.value.decode() for m in c)
+                  group_id=None)
+tp = TopicPartition("failover", 0)
+c.assign([tp])
+end = c.end_offsets([tp])[tp]
+stored, deadline = set(), time.time() + 60
+while c.position(tp) < end and time.time() < deadline:
+    for msgs in c.poll(timeout_ms=1000).values():
+        stored.update(m.value.decode() for m in msgs)
 print("missing", sorted(acked - stored))
 "#;
 
