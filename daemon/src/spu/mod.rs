@@ -140,12 +140,8 @@ pub async fn start(
         Some(listen) => match net::bind(listen.addr, &listen.flag).await {
             Ok(listener) => Some(listener),
             Err(err) if !listen.explicit => {
-                tracing::warn!(
-                    spu = config.id,
-                    %err,
-                    "the SPU runs without a Kafka listener; choose another address with {}",
-                    listen.flag
-                );
+                // The error names the flag that picks another address.
+                tracing::warn!(spu = config.id, %err, "the SPU runs without a Kafka listener");
                 None
             }
             Err(err) => return Err(SpuError::Bind(err)),
