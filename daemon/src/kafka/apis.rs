@@ -64,6 +64,22 @@ pub fn name(api_key: i16) -> String {
         .unwrap_or_else(|_| format!("unknown({api_key})"))
 }
 
+/// The `api` label of the listener's request metrics.
+pub fn metric_name(api_key: i16) -> &'static str {
+    match ApiKey::try_from(api_key) {
+        Ok(ApiKey::Produce) => "produce",
+        Ok(ApiKey::Fetch) => "fetch",
+        Ok(ApiKey::ListOffsets) => "list_offsets",
+        Ok(ApiKey::Metadata) => "metadata",
+        Ok(ApiKey::ApiVersions) => "api_versions",
+        Ok(ApiKey::CreateTopics) => "create_topics",
+        Ok(ApiKey::DeleteTopics) => "delete_topics",
+        Ok(ApiKey::DescribeConfigs) => "describe_configs",
+        Ok(ApiKey::CreatePartitions) => "create_partitions",
+        _ => "unknown",
+    }
+}
+
 /// Answer one request.
 pub async fn dispatch(
     broker: &Broker,

@@ -192,7 +192,7 @@ pub async fn start(
     ];
 
     if let (Some(listener), Some(addr)) = (kafka, kafka_addr) {
-        let mut kafka_config = ServerConfig::new("SPU Kafka");
+        let mut kafka_config = ServerConfig::new(crate::kafka::LISTENER);
         kafka_config.max_frame_bytes = config.max_frame_bytes;
         kafka_config.limits = config.limits.clone();
         let broker = Arc::new(crate::kafka::Broker::new(config.id, addr, replicas.clone()));
