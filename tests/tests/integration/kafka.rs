@@ -454,3 +454,23 @@ fn requests_the_listener_does_not_serve_get_unsupported_version_and_the_connecti
     stream.write_all(&frame(18, 0, 10, &[])).expect("send");
     assert_eq!(read_frame(&mut stream)[..6], [0, 0, 0, 10, 0, 0]);
 }
+
+#[test]
+fn an_explicit_kafka_address_that_is_taken_stops_the_daemon() {
+    let dir = temp_dir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let mut daemon = Daemon::spawn_with_args(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        free_addr(),
+        free_addr(),
+        &["--kafka-addr", &addr],
+    );
+    let (status, log) = daemon.wait_exit(Duration::from_secs(30));
+    assert!(!status.success());
+    assert!(
+        log.contains(&format!("address {addr} is already in use")) && log.contains("--kafka-addr"),
+        "{log}"
+    );
+}
