@@ -1,7 +1,8 @@
 //! ListOffsets (key 2): where a consumer starts. `-2` is the earliest offset (the log
 //! start), `-1` the latest (the high watermark, the end of what consumers may read), `-3`
 //! (v7) the record with the largest timestamp, and a timestamp `t >= 0` the first record
-//! whose timestamp is at least `t` (the high watermark when there is none).
+//! whose timestamp is at least `t` (offset and timestamp `-1` when there is none, as Kafka
+//! answers: clients read it as "no such record").
 //!
 //! Timestamp lookups read the log's batch headers from the start, skipping every batch
 //! whose newest timestamp is older than `t`, and decode only the batch that holds the
@@ -80,9 +81,7 @@ fn lookup(partition: &Partition, timestamp: i64) -> Result<(i64, i64), StorageEr
         EARLIEST => Ok((offsets.log_start, -1)),
         LATEST => Ok((offsets.hw, -1)),
         MAX_TIMESTAMP => max_timestamp(partition, offsets.log_start),
-        t if t >= 0 => {
-            Ok(first_at_or_after(partition, offsets.log_start, t)?.unwrap_or((offsets.hw, -1)))
-        }
+        t if t >= 0 => Ok(first_at_or_after(partition, offsets.log_start, t)?.unwrap_or((-1, -1))),
         // Other negative values name nothing.
         _ => Ok((-1, -1)),
     }

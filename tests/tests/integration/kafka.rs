@@ -241,7 +241,18 @@ got.sort()
 print("kafka-python", len(got), got == sorted((i % 3, "k%d" % i, "v%d" % i, str(i)) for i in range(30)))
 ends = c.end_offsets([TopicPartition("kp-admin", i) for i in range(3)])
 print("end-offsets", sorted(v for v in ends.values()))
-c.close()
+
+# ListOffsets by timestamp, earliest and latest.
+admin.create_topics([NewTopic("kp-times", num_partitions=1, replication_factor=1)])
+for i in range(5):
+    p.send("kp-times", value=b"t%d" % i, timestamp_ms=1_000_000 * (i + 1), partition=0)
+p.flush()
+tp = TopicPartition("kp-times", 0)
+found = c.offsets_for_times({tp: 2_500_000})[tp]
+print("by-time", found.offset, found.timestamp)
+print("by-time-exact", c.offsets_for_times({tp: 4_000_000})[tp].offset)
+print("by-time-after-all", c.offsets_for_times({tp: 9_000_000})[tp])
+print("earliest-latest", c.beginning_offsets([tp])[tp], c.end_offsets([tp])[tp])
 
 ck = Producer({"bootstrap.servers": b, "acks": "all", "compression.type": "lz4"})
 for i in range(100):
@@ -261,8 +272,9 @@ while len(seen) < 110:
             seen.append((m.key().decode(), m.value().decode()))
 cc.close()
 print("confluent", len(seen), seen[10:] == [("ck%d" % i, "cv%d" % i) for i in range(100)])
+c.close()
 
-admin.delete_topics(["kp-admin"])
+admin.delete_topics(["kp-admin", "kp-times"])
 print("after-delete", sorted(t for t in admin.list_topics() if t.startswith("kp-")))
 try:
     admin.delete_topics(["kp-admin"])
@@ -282,6 +294,10 @@ fn kafka_python_and_confluent_kafka_administer_produce_and_consume() {
     assert_eq!(line(&out, "partitions-after"), "3");
     assert_eq!(line(&out, "kafka-python"), "30 True", "{out}");
     assert_eq!(line(&out, "end-offsets"), "[10, 10, 10]");
+    assert_eq!(line(&out, "by-time"), "2 3000000", "{out}");
+    assert_eq!(line(&out, "by-time-exact"), "3");
+    assert_eq!(line(&out, "by-time-after-all"), "None");
+    assert_eq!(line(&out, "earliest-latest"), "0 5");
     assert_eq!(line(&out, "ck-unflushed"), "0");
     assert_eq!(line(&out, "confluent"), "110 True", "{out}");
     assert_eq!(line(&out, "after-delete"), "[]");
