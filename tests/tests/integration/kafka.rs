@@ -471,22 +471,26 @@ fn requests_the_listener_does_not_serve_get_unsupported_version_and_the_connecti
     assert_eq!(read_frame(&mut stream)[..6], [0, 0, 0, 10, 0, 0]);
 }
 
+/// The split `spu` role serves Kafka only when asked, and an address it was given that
+/// it cannot bind stops it before it registers.
 #[test]
-fn an_explicit_kafka_address_that_is_taken_stops_the_daemon() {
+fn an_spu_given_a_taken_kafka_address_stops() {
     let dir = temp_dir();
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = taken.local_addr().unwrap().to_string();
-    let mut daemon = Daemon::spawn_with_args(
-        Role::AllInOne { spus: 1 },
-        dir.path(),
-        free_addr(),
-        free_addr(),
-        &["--kafka-addr", &addr],
-    );
-    let (status, log) = daemon.wait_exit(Duration::from_secs(30));
-    assert!(!status.success());
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken = holder.local_addr().unwrap().to_string();
+    let role = Role::Spu {
+        id: 7,
+        sc_private: free_addr(),
+        token: None,
+        rack: None,
+    };
+    let args = ["--kafka-addr", taken.as_str()];
+    let mut spu = Daemon::spawn_with_args(role, dir.path(), free_addr(), free_addr(), &args);
+    let (status, log) = spu.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "{log}");
+    let named = format!("address {taken} is already in use");
     assert!(
-        log.contains(&format!("address {addr} is already in use")) && log.contains("--kafka-addr"),
+        log.contains(&named) && log.contains("--kafka-addr"),
         "{log}"
     );
 }
