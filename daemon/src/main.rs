@@ -125,11 +125,60 @@ impl ListenerArgs {
     }
 }
 
+/// The SPUs' Kafka listeners.
+#[derive(Debug, Args)]
+struct KafkaArgs {
+    /// Serve the Kafka protocol here (in `fluvio-daemon`: the first SPU's address, SPU i
+    /// adds i to the port; default 127.0.0.1:9092, skipped with a warning when taken).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_kafka")]
+    kafka_addr: Option<SocketAddr>,
+    /// Serve no Kafka protocol.
+    #[arg(long)]
+    no_kafka: bool,
+}
+
+impl KafkaArgs {
+    /// Whether the SPUs serve Kafka (the all-in-one daemon by default).
+    fn serves(&self, all_in_one: bool) -> bool {
+        !self.no_kafka && (all_in_one || self.kafka_addr.is_some())
+    }
+
+    /// SPU `index`'s listener; only the all-in-one daemon has a default.
+    fn listen(&self, index: u16, all_in_one: bool) -> Result<Option<spu::KafkaListen>, String> {
+        if self.no_kafka {
+            return Ok(None);
+        }
+        let (base, explicit) = match self.kafka_addr {
+            Some(addr) => (addr, true),
+            None if all_in_one => (
+                daemon::kafka::DEFAULT_ADDR
+                    .parse()
+                    .expect("the default Kafka address parses"),
+                false,
+            ),
+            None => return Ok(None),
+        };
+        // Port 0 asks the system for a free port, for every SPU.
+        let addr = if base.port() == 0 {
+            base
+        } else {
+            add_to_port(base, index, "--kafka-addr")?
+        };
+        Ok(Some(spu::KafkaListen {
+            addr,
+            flag: "--kafka-addr".into(),
+            explicit,
+        }))
+    }
+}
+
 /// SC plus managed SPUs in one process.
 #[derive(Debug, Args)]
 struct AllInOne {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     #[arg(long, default_value = "127.0.0.1:9003")]
     sc_public_addr: SocketAddr,
     #[arg(long, default_value = "127.0.0.1:9004")]
@@ -200,6 +249,8 @@ impl ReplicationArgs {
 struct SpuArgs {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// This SPU's id; it must be registered on the SC as a custom SPU.
     #[arg(long)]
     id: i32,
@@ -340,8 +391,12 @@ fn main() -> ExitCode {
     }
     let (common, listeners) = match &cli.role {
         Some(Role::Sc(a)) => (&a.common, 2),
-        Some(Role::Spu(a)) => (&a.common, 2),
-        None => (&cli.all.common, 2 + 2 * usize::from(cli.all.spus)),
+        // An SPU's Kafka listener is one more.
+        Some(Role::Spu(a)) => (&a.common, if a.kafka.serves(false) { 3 } else { 2 }),
+        None => {
+            let per_spu = if cli.all.kafka.serves(true) { 3 } else { 2 };
+            (&cli.all.common, 2 + per_spu * usize::from(cli.all.spus))
+        }
     };
     raise_open_files_limit(&common.listener, listeners);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -445,7 +500,8 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
     daemon::metrics::state::register_sc(&sc.controller);
     info!(flush = %args.flush, "partition log flush policy");
     let mut spus = Vec::new();
-    for m in managed {
+    for (index, m) in managed.into_iter().enumerate() {
+        let kafka = args.kafka.listen(index as u16, true)?;
         let spu = spu::start(
             SpuConfig {
                 id: m.id,
@@ -463,6 +519,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 flush: args.flush,
                 replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
                 fault_hold_replication: None,
+                kafka,
             },
             shutdown.clone(),
         )
@@ -563,6 +620,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
     daemon::metrics::health::expect_spu(args.id);
     let admin = start_admin(&args.common, false, shutdown.clone()).await?;
     info!(flush = %args.flush, "partition log flush policy");
+    let kafka = args.kafka.listen(0, false)?;
     let spu = spu::start(
         SpuConfig {
             id: args.id,
@@ -583,6 +641,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             fault_hold_replication: args.fault_hold_replication,
             #[cfg(not(feature = "fault-injection"))]
             fault_hold_replication: None,
+            kafka,
         },
         shutdown,
     )

@@ -14,6 +14,7 @@ mod consumer_offsets;
 mod decode_bounds;
 mod fluvio_spellings;
 mod integrity;
+mod kafka;
 mod listener_limits;
 mod observability;
 mod partitioner_parity;
