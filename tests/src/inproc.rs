@@ -111,6 +111,8 @@ impl InProcess {
             },
             managed: managed.clone(),
             replication: daemon::sc::ReplicationPolicy::default(),
+            metadata: daemon::kv::MetadataChoice::Local,
+            leader_lease_secs: server::DEFAULT_LEADER_LEASE_SECS,
         };
         let (sc, spus) = runtime.block_on(async {
             let sc = server::start(config, shutdown.clone())

@@ -16,6 +16,7 @@ use tracing::{error, info};
 
 use super::auth::{self, SecretHash};
 use super::controllers::{system_topic, topic};
+use super::ha::Leadership;
 use super::store::{MetadataStore, Mutation, Stores, TokenObj, UpdateError};
 use super::table_fmt;
 
@@ -24,6 +25,9 @@ pub type Refusal = (ErrorCode, String);
 
 pub struct Controller {
     store: Arc<MetadataStore>,
+    /// Whether this SC leads (always, on a private metadata store).
+    leadership: watch::Receiver<Leadership>,
+    leader_forever: Option<watch::Sender<Leadership>>,
     /// Where the next topic's replica assignment starts, so leaders spread over SPUs.
     next_start: AtomicUsize,
 }
@@ -44,12 +48,45 @@ fn refuse<E: std::fmt::Display>(
 }
 
 impl Controller {
+    /// A controller that always leads (the only SC on its metadata store).
     pub async fn new(store: Arc<MetadataStore>) -> Arc<Self> {
+        let (tx, rx) = watch::channel(Leadership::Leader {
+            since_ms: super::ha::now_ms(),
+        });
+        let mut controller = Self::build(store, rx).await;
+        // Kept so the leadership never changes for as long as the controller lives.
+        controller.leader_forever = Some(tx);
+        Arc::new(controller)
+    }
+
+    /// A controller that leads while `leadership` says so.
+    pub async fn with_leadership(
+        store: Arc<MetadataStore>,
+        leadership: watch::Receiver<Leadership>,
+    ) -> Arc<Self> {
+        Arc::new(Self::build(store, leadership).await)
+    }
+
+    async fn build(store: Arc<MetadataStore>, leadership: watch::Receiver<Leadership>) -> Self {
         let topics = store.read(|s| s.topics.len()).await;
-        Arc::new(Self {
+        Self {
             store,
+            leadership,
+            leader_forever: None,
             next_start: AtomicUsize::new(topics),
-        })
+        }
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.borrow().clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leadership.borrow().is_leader()
+    }
+
+    pub fn watch_leadership(&self) -> watch::Receiver<Leadership> {
+        self.leadership.clone()
     }
 
     pub fn store(&self) -> &Arc<MetadataStore> {

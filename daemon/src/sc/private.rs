@@ -149,6 +149,12 @@ impl Service for PrivateService {
                 session.spu.as_ref().map_or(-1, |(id, _)| *id)
             )));
         }
+        if session.spu.is_some() && !self.controller.is_leader() {
+            // Closing the connection sends the SPU to the SC that leads now.
+            return Err(RequestError::Refused(
+                "this SC no longer leads; register with the leading SC".to_string(),
+            ));
+        }
         *lock(&session.last_seen) = Instant::now();
         let decoded = match ScPrivateRequest::decode(header, &mut Reader::new(&request.body)) {
             Ok(decoded) => decoded,
@@ -214,6 +220,10 @@ impl Service for PrivateService {
             // Already offline; it may have registered again on another connection.
             return;
         }
+        if !self.controller.is_leader() {
+            // The SC that leads now decides about this SPU.
+            return;
+        }
         info!(spu = id, peer = %session.peer, "SPU disconnected; now offline");
         take_offline(
             &self.controller,
@@ -226,7 +236,7 @@ impl Service for PrivateService {
 }
 
 /// Record SPU `id` as offline and move leadership of its partitions.
-async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: bool) {
+pub(crate) async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: bool) {
     let started = Instant::now();
     let result = controller
         .store()
@@ -329,6 +339,21 @@ impl PrivateService {
             )));
         }
         let id = request.spu_id;
+        let leadership = self.controller.leadership();
+        if !leadership.is_leader() {
+            let leader = leadership.leader_private_addr().map(str::to_string);
+            let message = match &leader {
+                Some(addr) => format!("this SC does not lead; register with the leader at {addr}"),
+                None => "this SC does not lead and no leader is elected yet; retry shortly".to_string(),
+            };
+            debug!(spu = id, peer = %session.peer, "SPU sent to the leading SC");
+            let response = RegisterSpuResponse {
+                error_code: ErrorCode::SpuRegisterationFailed,
+                message: Some(message),
+                leader_sc: leader,
+            };
+            return session.sink.respond(corr, version, &response).await;
+        }
         let started = Instant::now();
         let policy = self.policy.clone();
         let replication = self.replication;
@@ -364,6 +389,7 @@ impl PrivateService {
                 RegisterSpuResponse {
                     error_code: ErrorCode::None,
                     message: None,
+                    leader_sc: None,
                 }
             }
             Err(err) => {
@@ -372,6 +398,7 @@ impl PrivateService {
                 RegisterSpuResponse {
                     error_code: ErrorCode::SpuRegisterationFailed,
                     message: Some(message),
+                    leader_sc: None,
                 }
             }
         };

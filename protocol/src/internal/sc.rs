@@ -29,6 +29,9 @@ wire_struct! {
         pub error_code: ErrorCode,
         /// Why registration failed, for the SPU's log.
         pub message: Option<String>,
+        /// Version 1: set by an SC that does not lead (several SCs share one metadata
+        /// store): the leading SC's private address, where the SPU registers instead.
+        pub leader_sc: Option<String> [1..],
     }
 }
 
