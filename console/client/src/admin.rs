@@ -32,7 +32,24 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Connect to the SC at `addr`. A comma-separated list (`A,B,C`: several SCs on one
+    /// metadata store, any of which serves clients) is tried in turn; the last error is
+    /// returned when none answers.
     pub async fn connect(addr: &str) -> Result<Admin, ClientError> {
+        let mut last = None;
+        for one in addr.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            match Self::connect_one(one).await {
+                Ok(admin) => return Ok(admin),
+                Err(err) => last = Some(err),
+            }
+        }
+        match last {
+            Some(err) => Err(err),
+            None => Self::connect_one(addr).await,
+        }
+    }
+
+    async fn connect_one(addr: &str) -> Result<Admin, ClientError> {
         let socket = Socket::connect(addr, Peer::Sc).await?;
         // Refuse early, with a clear message, a server that cannot watch: nothing works
         // without it (the official client refuses it too).

@@ -8,14 +8,15 @@ use std::sync::Arc;
 use protocol::sc::{Endpoint, IngressPort, Metadata, SpuResolution, SpuSpec, SpuStatus, SpuType};
 use std::time::Duration;
 
-use tokio::sync::watch;
+use protocol::sc::TopicResolution;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::Controller;
 use super::private::{AdmissionPolicy, PrivateService};
 use super::public::PublicService;
-use super::store::{MetadataStore, Mutation, StoreError};
+use super::store::{Event, MetadataStore, Mutation, StoreError};
 use super::ha::Leadership;
 use crate::kv::etcd::ScRecord;
 use crate::kv::{EtcdBackend, KvError, LocalBackend, MetadataChoice};
@@ -281,7 +282,32 @@ async fn lead_while_leader(
             warn!(%e, "cannot take over the SPUs; waiting for the next term");
         }
         let (term_end, term) = watch::channel(false);
-        let reconciler = tokio::spawn(controller.clone().run_reconciler(Vec::new(), term));
+        let reconciler = tokio::spawn(controller.clone().run_reconciler(Vec::new(), term.clone()));
+        // Other SCs create topics against what they last saw of the SPUs; one that found
+        // none online waits here for placement.
+        let placer = {
+            let controller = controller.clone();
+            let mut topics = controller.store().feeds().topics.subscribe();
+            let mut term = term;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        event = topics.recv() => match event {
+                            Ok(batch) => {
+                                let waiting = batch.events.iter().any(|e| matches!(e,
+                                    Event::Update(t) if t.status.resolution != TopicResolution::Provisioned));
+                                if waiting {
+                                    controller.reconcile_topics().await;
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Lagged(_)) => controller.reconcile_topics().await,
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                        _ = term.changed() => return,
+                    }
+                }
+            })
+        };
         let grace = replication.heartbeat_timeout.max(Duration::from_secs(1)) * 2;
         let elector = {
             let controller = controller.clone();
@@ -317,6 +343,7 @@ async fn lead_while_leader(
         }
         let _ = term_end.send(true);
         elector.abort();
+        placer.abort();
         let _ = reconciler.await;
         if *shutdown.borrow() {
             return;
