@@ -167,7 +167,11 @@ struct ScArgs {
     allow_unauthenticated_spus: bool,
     /// Where the metadata lives: `local` (embedded, in --data-dir) or
     /// `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`, shared by several SCs of which one leads.
-    #[arg(long, default_value = "local", value_name = "local|etcd://HOST:PORT[,...]/PREFIX")]
+    #[arg(
+        long,
+        default_value = "local",
+        value_name = "local|etcd://HOST:PORT[,...]/PREFIX"
+    )]
     metadata: daemon::kv::MetadataChoice,
     /// With etcd: how long (seconds) a leader that stopped renewing its lease keeps the lead
     /// before another SC takes over.

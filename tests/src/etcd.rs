@@ -52,7 +52,8 @@ impl Etcd {
     /// `n` members of one cluster, all serving.
     pub fn cluster(n: usize) -> Vec<Etcd> {
         let dir = temp_dir();
-        let addrs: Vec<(SocketAddr, SocketAddr)> = (0..n).map(|_| (free_addr(), free_addr())).collect();
+        let addrs: Vec<(SocketAddr, SocketAddr)> =
+            (0..n).map(|_| (free_addr(), free_addr())).collect();
         let initial_cluster = addrs
             .iter()
             .enumerate()
@@ -93,14 +94,17 @@ impl Etcd {
             .args(["--name", &self.name])
             .args(["--data-dir", &self.data.display().to_string()])
             .args(["--listen-client-urls", &format!("http://{}", self.client)])
-            .args(["--advertise-client-urls", &format!("http://{}", self.client)])
+            .args([
+                "--advertise-client-urls",
+                &format!("http://{}", self.client),
+            ])
             .args(["--listen-peer-urls", &format!("http://{}", self.peer)])
             .args([
                 "--initial-advertise-peer-urls",
                 &format!("http://{}", self.peer),
             ])
             .args(["--initial-cluster", &self.initial_cluster])
-            .args(["--initial-cluster-token", &format!("t-{}", self.peer.port())])
+            .args(["--initial-cluster-token", &self.token()])
             .args(["--initial-cluster-state", "new"])
             // Short raft timers: a member lost is noticed in a second, not ten.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
@@ -110,6 +114,15 @@ impl Etcd {
             .spawn()
             .expect("spawn etcd");
         self.child = Some(child);
+    }
+
+    /// One token for the members of one cluster, unique on the machine.
+    fn token(&self) -> String {
+        let first = self.initial_cluster.split(',').next().unwrap_or_default();
+        format!(
+            "fluvio-test-{}",
+            first.rsplit(':').next().unwrap_or_default()
+        )
     }
 
     /// `etcd://member/prefix` for `--metadata`.
@@ -130,10 +143,7 @@ impl Etcd {
             return false;
         };
         let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
-        let request = format!(
-            "GET /health HTTP/1.0\r\nHost: {}\r\n\r\n",
-            self.client
-        );
+        let request = format!("GET /health HTTP/1.0\r\nHost: {}\r\n\r\n", self.client);
         if stream.write_all(request.as_bytes()).is_err() {
             return false;
         }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod client;
 pub mod cluster;
 pub mod etcd;
+pub mod ha;
 pub mod inproc;
 pub mod metrics;
 pub mod python;

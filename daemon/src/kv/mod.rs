@@ -81,7 +81,9 @@ pub enum KvError {
     #[error("metadata store task failed: {0}")]
     Task(String),
     /// The shared store cannot be reached; reads are served from memory meanwhile.
-    #[error("metadata store unavailable: {0}; reads are served from this SC's cache, retry the change once etcd is back")]
+    #[error(
+        "metadata store unavailable: {0}; reads are served from this SC's cache, retry the change once etcd is back"
+    )]
     Unavailable(String),
     /// Another SC changed one of the keys since this SC last saw it.
     #[error("metadata changed concurrently (store revision {revision}); try again")]

@@ -196,7 +196,11 @@ pub async fn run_election(
     }
 }
 
-fn step_down(backend: &EtcdBackend, leadership: &watch::Sender<Leadership>, leader: Option<ScRecord>) {
+fn step_down(
+    backend: &EtcdBackend,
+    leadership: &watch::Sender<Leadership>,
+    leader: Option<ScRecord>,
+) {
     backend.set_leader_guard(None);
     if leadership.borrow().is_leader() {
         warn!("this SC steps down: another SC may lead now");

@@ -344,7 +344,9 @@ impl PrivateService {
             let leader = leadership.leader_private_addr().map(str::to_string);
             let message = match &leader {
                 Some(addr) => format!("this SC does not lead; register with the leader at {addr}"),
-                None => "this SC does not lead and no leader is elected yet; retry shortly".to_string(),
+                None => {
+                    "this SC does not lead and no leader is elected yet; retry shortly".to_string()
+                }
             };
             debug!(spu = id, peer = %session.peer, "SPU sent to the leading SC");
             let response = RegisterSpuResponse {

@@ -14,10 +14,10 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::Controller;
+use super::ha::Leadership;
 use super::private::{AdmissionPolicy, PrivateService};
 use super::public::PublicService;
 use super::store::{Event, MetadataStore, Mutation, StoreError};
-use super::ha::Leadership;
 use crate::kv::etcd::ScRecord;
 use crate::kv::{EtcdBackend, KvError, LocalBackend, MetadataChoice};
 use crate::net::{self, Server, ServerConfig};

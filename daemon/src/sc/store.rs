@@ -389,9 +389,27 @@ impl MetadataStore {
             }
         }
         let old = &inner.stores;
-        diff(&old.tokens, &fresh.tokens, &mut mutations, Mutation::PutToken, Mutation::DeleteToken);
-        diff(&old.spus, &fresh.spus, &mut mutations, Mutation::PutSpu, Mutation::DeleteSpu);
-        diff(&old.topics, &fresh.topics, &mut mutations, Mutation::PutTopic, Mutation::DeleteTopic);
+        diff(
+            &old.tokens,
+            &fresh.tokens,
+            &mut mutations,
+            Mutation::PutToken,
+            Mutation::DeleteToken,
+        );
+        diff(
+            &old.spus,
+            &fresh.spus,
+            &mut mutations,
+            Mutation::PutSpu,
+            Mutation::DeleteSpu,
+        );
+        diff(
+            &old.topics,
+            &fresh.topics,
+            &mut mutations,
+            Mutation::PutTopic,
+            Mutation::DeleteTopic,
+        );
         diff(
             &old.partitions,
             &fresh.partitions,

@@ -255,7 +255,9 @@ impl EtcdClient {
                     }
                     json!({ "request_put": put })
                 }
-                TxnOp::Delete(key) => json!({ "request_delete_range": { "key": b64(key.as_bytes()) } }),
+                TxnOp::Delete(key) => {
+                    json!({ "request_delete_range": { "key": b64(key.as_bytes()) } })
+                }
                 TxnOp::Get(key) => json!({ "request_range": { "key": b64(key.as_bytes()) } }),
             }
         }
@@ -365,11 +367,12 @@ async fn watch_once(
         "range_end": b64(&prefix_end(prefix)),
         "start_revision": next.to_string(),
     }});
-    let mut response = match tokio::time::timeout(REQUEST_TIMEOUT, open(endpoint, "/v3/watch", &body)).await {
-        Ok(Ok(response)) => response,
-        Ok(Err(e)) => return WatchEnd::Broken(e),
-        Err(_) => return WatchEnd::Broken("no answer".into()),
-    };
+    let mut response =
+        match tokio::time::timeout(REQUEST_TIMEOUT, open(endpoint, "/v3/watch", &body)).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(e)) => return WatchEnd::Broken(e),
+            Err(_) => return WatchEnd::Broken("no answer".into()),
+        };
     let mut buffer: Vec<u8> = Vec::new();
     loop {
         let frame = tokio::select! {
@@ -449,7 +452,10 @@ async fn open(endpoint: &str, path: &str, body: &Value) -> Result<Response, Stri
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
         .map_err(|e| e.to_string())?;
-    sender.send_request(request).await.map_err(|e| e.to_string())
+    sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 async fn post(endpoint: &str, path: &str, body: &Value) -> Result<(u16, Value), String> {
@@ -463,8 +469,12 @@ async fn post(endpoint: &str, path: &str, body: &Value) -> Result<(u16, Value), 
         .to_bytes();
     // The keepalive answer is a stream of results; the first one is ours.
     let first = bytes.split(|&b| b == b'\n').next().unwrap_or(&[]);
-    let value = serde_json::from_slice(first)
-        .map_err(|e| format!("unreadable answer ({e}): {}", String::from_utf8_lossy(first)))?;
+    let value = serde_json::from_slice(first).map_err(|e| {
+        format!(
+            "unreadable answer ({e}): {}",
+            String::from_utf8_lossy(first)
+        )
+    })?;
     Ok((status, value))
 }
 
@@ -483,7 +493,12 @@ mod tests {
         let v = json!({"key":"Zm9v","create_revision":"2","mod_revision":"5","version":"1","value":"YmFy"});
         let kv = decode_kv(&v).unwrap();
         assert_eq!(
-            (kv.key.as_str(), &kv.value[..], kv.create_revision, kv.mod_revision),
+            (
+                kv.key.as_str(),
+                &kv.value[..],
+                kv.create_revision,
+                kv.mod_revision
+            ),
             ("foo", &b"bar"[..], 2, 5)
         );
     }

@@ -23,8 +23,8 @@ use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tracing::warn;
 
-pub use client::{EtcdClient, EtcdError};
 use client::{Compare, TxnOp, WatchMsg};
+pub use client::{EtcdClient, EtcdError};
 
 use super::{Kind, KvError, KvOp, MetadataBackend, RemoteChange, RemoteMsg};
 use crate::sync::lock;
@@ -41,7 +41,8 @@ impl FromStr for EtcdTarget {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, String> {
-        let usage = "expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX, e.g. etcd://127.0.0.1:2379/fluvio";
+        let usage =
+            "expected etcd://HOST:PORT[,HOST:PORT...]/PREFIX, e.g. etcd://127.0.0.1:2379/fluvio";
         let rest = s
             .strip_prefix("etcd://")
             .ok_or_else(|| format!("'{s}' is not an etcd address: {usage}"))?;
@@ -320,7 +321,9 @@ mod tests {
 
     #[test]
     fn targets_parse_with_one_or_more_members_and_a_prefix() {
-        let t: EtcdTarget = "etcd://127.0.0.1:2379,10.0.0.2:2379/fluvio/prod".parse().unwrap();
+        let t: EtcdTarget = "etcd://127.0.0.1:2379,10.0.0.2:2379/fluvio/prod"
+            .parse()
+            .unwrap();
         assert_eq!(t.endpoints, vec!["127.0.0.1:2379", "10.0.0.2:2379"]);
         assert_eq!(t.prefix, "fluvio/prod/");
         let err = "etcd://127.0.0.1:2379".parse::<EtcdTarget>().unwrap_err();

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protocol::internal::{
-    REGISTER_SPU_VERSION, ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse, ReportOffsetsRequest,
-    WatchControlRequest,
+    ControlUpdate, HeartbeatRequest, REGISTER_SPU_VERSION, RegisterSpuRequest, RegisterSpuResponse,
+    ReportOffsetsRequest, WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
 use tokio::net::TcpStream;
@@ -110,7 +110,15 @@ pub async fn run(
         }
         let mut admitted = false;
         let sc = scs.current();
-        let end = session(&config, &sc, &replicas, &mut state, &mut shutdown, &mut admitted).await;
+        let end = session(
+            &config,
+            &sc,
+            &replicas,
+            &mut state,
+            &mut shutdown,
+            &mut admitted,
+        )
+        .await;
         replicas.set_linked(false);
         match end {
             End::Shutdown => return Ok(()),
@@ -140,9 +148,15 @@ pub async fn run(
             ),
             End::Lost(reason) => {
                 if admitted {
-                    warn!(spu = config.id, "lost the SC at {sc}: {reason}; reconnecting");
+                    warn!(
+                        spu = config.id,
+                        "lost the SC at {sc}: {reason}; reconnecting"
+                    );
                 } else {
-                    info!(spu = config.id, "cannot reach the SC at {sc}: {reason}; retrying");
+                    info!(
+                        spu = config.id,
+                        "cannot reach the SC at {sc}: {reason}; retrying"
+                    );
                 }
                 // Another SC of the list may lead now: try it at once.
                 if !scs.advance() && !admitted {
@@ -160,7 +174,11 @@ pub async fn run(
             _ = shutdown.changed() => return Ok(()),
         }
         // With several SCs a new leader is up within the lease: keep trying often.
-        let max = if scs.addrs.len() > 1 { BACKOFF_MAX_SEVERAL } else { BACKOFF_MAX };
+        let max = if scs.addrs.len() > 1 {
+            BACKOFF_MAX_SEVERAL
+        } else {
+            BACKOFF_MAX
+        };
         backoff = (backoff * 2).min(max);
     }
 }

@@ -1,0 +1,458 @@
+//! SC high availability on etcd, with real etcd servers and real daemons:
+//!
+//! * the metadata store behaves the same on the local and the etcd backend, and two
+//!   stores on one etcd prefix see each other's changes and never overwrite them unseen;
+//! * three SCs on one etcd with a produce load: kill -9 of the leader, a topic create
+//!   through `--sc A,B,C` succeeds within the lease plus a few seconds, the produce load
+//!   sees no failed request and every acknowledged record is there;
+//! * a leader paused past its lease, while an SPU is killed: a new SC leads and elects a
+//!   new partition leader from the in-sync set; the old leader, resumed, writes nothing;
+//! * a three-member etcd losing a member keeps the platform working;
+//! * etcd stopped and started again while clients list topics: reads go on from the SCs'
+//!   caches, writes are refused with "metadata store unavailable", and work again after;
+//!   an SC started while etcd is down says so and serves once it is back.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use daemon::kv::{EtcdBackend, EtcdTarget, LocalBackend, MetadataBackend};
+use daemon::sc::store::{MetadataStore, Mutation, ReplicationState, TopicObj};
+use protocol::api::ErrorCode;
+use protocol::sc::{Metadata, PartitionResolution, TopicStatus};
+use protocol::spu::Isolation;
+use tests::cli::fluvio;
+use tests::etcd::Etcd;
+use tests::ha::HaCluster;
+use tests::spu_client::{SpuClient, batch_of};
+use tests::{Daemon, Role, free_addr, replicated, temp_dir};
+
+fn topic(name: &str, partitions: u32) -> TopicObj {
+    Metadata::new(name, tests::topic_spec(partitions), TopicStatus::default())
+}
+
+fn names(store: &MetadataStore, rt: &tokio::runtime::Runtime) -> Vec<String> {
+    rt.block_on(store.read(|s| s.topics.keys().cloned().collect()))
+}
+
+/// The same sequence on either backend: write, delete, reload, and what comes back.
+fn store_roundtrip(backend: Arc<dyn MetadataBackend>, rt: &tokio::runtime::Runtime) {
+    let store = rt.block_on(MetadataStore::open(backend.clone())).unwrap();
+    rt.block_on(store.apply(vec![
+        Mutation::PutTopic(topic("a", 1)),
+        Mutation::PutTopic(topic("b", 2)),
+        Mutation::PutReplication(
+            "b-0".into(),
+            ReplicationState {
+                leader_epoch: 3,
+                in_sync: vec![1, 2],
+            },
+        ),
+    ]))
+    .unwrap();
+    rt.block_on(store.apply(vec![Mutation::DeleteTopic("a".into())]))
+        .unwrap();
+    // Writing the same key twice in one batch keeps the last value.
+    rt.block_on(store.apply(vec![
+        Mutation::PutTopic(topic("c", 1)),
+        Mutation::PutTopic(topic("c", 4)),
+    ]))
+    .unwrap();
+    drop(store);
+    let reopened = rt.block_on(MetadataStore::open(backend)).unwrap();
+    assert_eq!(names(&reopened, rt), vec!["b", "c"]);
+    let c_partitions = rt.block_on(reopened.read(|s| s.topics["c"].spec.clone()));
+    assert_eq!(c_partitions, tests::topic_spec(4));
+}
+
+#[test]
+fn the_metadata_store_behaves_the_same_on_local_and_etcd() {
+    let rt = tests::runtime();
+    let dir = temp_dir();
+    let local = LocalBackend::open(dir.path()).unwrap();
+    store_roundtrip(Arc::new(local), &rt);
+
+    let etcd = Etcd::start();
+    let target: EtcdTarget = etcd.url("store-test").parse().unwrap();
+    let backend = rt.block_on(async { Arc::new(EtcdBackend::new(target.clone())) });
+    store_roundtrip(backend, &rt);
+
+    // Two SCs' stores on one prefix: each sees the other's writes.
+    let (one, two) = rt.block_on(async {
+        let one = MetadataStore::open(Arc::new(EtcdBackend::new(target.clone())))
+            .await
+            .unwrap();
+        let two = MetadataStore::open(Arc::new(EtcdBackend::new(target.clone())))
+            .await
+            .unwrap();
+        (one, two)
+    });
+    rt.block_on(one.apply(vec![Mutation::PutTopic(topic("from-one", 1))]))
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !names(&two, &rt).contains(&"from-one".to_string()) {
+        assert!(
+            Instant::now() < deadline,
+            "the second store never saw the write"
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+    // A write resting on a stale view is refused, then decided again on the fresh one:
+    // two creates of one name, one wins and the other sees it exists.
+    let created = AtomicUsize::new(0);
+    rt.block_on(async {
+        let create = |store: Arc<MetadataStore>| {
+            let created = &created;
+            async move {
+                let out = store
+                    .update(|s| {
+                        if s.topics.contains_key("race") {
+                            return Err("exists");
+                        }
+                        Ok((vec![Mutation::PutTopic(topic("race", 1))], ()))
+                    })
+                    .await;
+                if out.is_ok() {
+                    created.fetch_add(1, Ordering::SeqCst);
+                }
+            }
+        };
+        tokio::join!(create(one.clone()), create(two.clone()));
+    });
+    assert_eq!(created.load(Ordering::SeqCst), 1, "exactly one create wins");
+
+    // etcd gone: the store says so, in words a user can act on.
+    drop(etcd);
+    let err = rt
+        .block_on(one.apply(vec![Mutation::PutTopic(topic("late", 1))]))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("metadata store unavailable"),
+        "{err}"
+    );
+}
+
+/// Produce read_committed to `topic`-0 at `leader` until `stop`: (acknowledged, failed).
+fn produce_load(
+    leader: std::net::SocketAddr,
+    topic: &'static str,
+    stop: Arc<AtomicBool>,
+    acked: Arc<Mutex<Vec<(i64, String)>>>,
+) -> thread::JoinHandle<Vec<String>> {
+    thread::spawn(move || {
+        let mut client = SpuClient::connect(leader).expect("connect to the partition leader");
+        client.set_read_timeout(Duration::from_secs(10)).unwrap();
+        let mut failures = Vec::new();
+        for seq in 0.. {
+            if stop.load(Ordering::Relaxed) {
+                break;
+            }
+            let value = format!("r{seq}");
+            match client.produce(
+                topic,
+                0,
+                batch_of(&[value.as_bytes()]),
+                Isolation::ReadCommitted,
+            ) {
+                Ok(entry) if entry.error_code == ErrorCode::None => {
+                    acked.lock().unwrap().push((entry.base_offset, value))
+                }
+                Ok(entry) => failures.push(format!("{value}: {}", entry.error_code)),
+                Err(e) => {
+                    failures.push(format!("{value}: {e}"));
+                    client = SpuClient::connect(leader).expect("reconnect");
+                }
+            }
+            thread::sleep(Duration::from_millis(5));
+        }
+        failures
+    })
+}
+
+fn wait_acked(acked: &Mutex<Vec<(i64, String)>>, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while acked.lock().unwrap().len() < count {
+        assert!(Instant::now() < deadline, "produces stalled");
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Poll until partition `name` satisfies `done`, through any SC.
+fn wait_partition(
+    cluster: &HaCluster,
+    name: &str,
+    what: &str,
+    done: impl Fn(&Metadata<protocol::sc::PartitionSpec>) -> bool,
+) -> Metadata<protocol::sc::PartitionSpec> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let found = cluster
+            .admin()
+            .list_partitions()
+            .ok()
+            .and_then(|ps| ps.into_iter().find(|p| p.name == name));
+        if let Some(p) = found.filter(|p| done(p)) {
+            return p;
+        }
+        assert!(Instant::now() < deadline, "partition {name} never {what}");
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+const LEASE: u64 = 2;
+
+#[test]
+fn killing_the_leader_sc_under_load_loses_nothing_and_creates_go_on() {
+    let mut cluster = HaCluster::start(1, 3, 3, LEASE, &[]);
+    let status = cluster
+        .admin()
+        .create_topic("load", replicated(1, 3))
+        .unwrap();
+    assert!(!status.error_code.is_error(), "{status:?}");
+    let p = wait_partition(&cluster, "load-0", "online with 3 in sync", |p| {
+        p.status.resolution == PartitionResolution::Online && p.status.lsr == 3
+    });
+    let leader_spu = cluster.spus[&p.spec.leader].public;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<(i64, String)>>> = Arc::default();
+    let load = produce_load(leader_spu, "load", stop.clone(), acked.clone());
+    wait_acked(&acked, 20);
+
+    let old = cluster.leader().expect("a leader");
+    let killed = Instant::now();
+    cluster.kill_sc(old);
+    // Through the list, as a user would: the dead SC is skipped.
+    let list = cluster.public_list();
+    let created = loop {
+        let run = fluvio(&list, &["topic", "create", "after-failover"]);
+        if run.code == 0 {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(LEASE + 5),
+            "no create within the lease plus 5 s: {}",
+            run.stderr
+        );
+        thread::sleep(Duration::from_millis(100));
+    };
+    let new = cluster.wait_leader(Some(old));
+    eprintln!("create succeeded {created:?} after the leader was killed; SC {new} leads");
+    assert!(created < Duration::from_secs(LEASE + 5));
+    // The new leader has the SPUs: the new topic gets a live partition.
+    wait_partition(&cluster, "after-failover-0", "online", |p| {
+        p.status.resolution == PartitionResolution::Online
+    });
+
+    let before = acked.lock().unwrap().len();
+    wait_acked(&acked, before + 20);
+    stop.store(true, Ordering::Relaxed);
+    let failures = load.join().unwrap();
+    assert!(failures.is_empty(), "produce requests failed: {failures:?}");
+
+    let acked = acked.lock().unwrap().clone();
+    let until = acked.iter().map(|(o, _)| o + 1).max().unwrap();
+    let mut client = SpuClient::connect(leader_spu).unwrap();
+    client.set_read_timeout(Duration::from_secs(10)).unwrap();
+    let log: BTreeMap<i64, String> = client
+        .consume("load", 0, 0, until)
+        .unwrap()
+        .into_iter()
+        .map(|(o, v)| (o, String::from_utf8(v).unwrap()))
+        .collect();
+    for (offset, value) in &acked {
+        assert_eq!(
+            log.get(offset),
+            Some(value),
+            "acknowledged {value} at {offset} lost"
+        );
+    }
+    // Every SC, the restarted one included, serves the same topics.
+    cluster.restart_sc(old);
+    cluster.sc(old).wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut topics = cluster.admin_of(old).list_topics().unwrap();
+        topics.sort();
+        if topics.contains(&"after-failover".to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "restarted SC lacks topics: {topics:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_paused_leader_writes_nothing_after_waking_and_an_spu_lost_meanwhile_is_replaced() {
+    let mut cluster = HaCluster::start(1, 3, 3, LEASE, &["--spu-heartbeat-timeout-ms", "2000"]);
+    let status = cluster
+        .admin()
+        .create_topic("fence", replicated(1, 3))
+        .unwrap();
+    assert!(!status.error_code.is_error(), "{status:?}");
+    let before = wait_partition(&cluster, "fence-0", "online with 3 in sync", |p| {
+        p.status.resolution == PartitionResolution::Online && p.status.lsr == 3
+    });
+    let old_spu = before.spec.leader;
+
+    let old = cluster.leader().expect("a leader");
+    cluster.signal_sc(old, "-STOP");
+    // During the failover: the partition's leader SPU dies.
+    cluster.spus.get_mut(&old_spu).unwrap().kill();
+    let new = cluster.wait_leader(Some(old));
+    let moved = wait_partition(&cluster, "fence-0", "moved to another in-sync SPU", |p| {
+        p.spec.leader != old_spu && p.spec.leader > 0
+    });
+    assert!(
+        before.spec.replicas.contains(&moved.spec.leader),
+        "new leader {} outside the replicas {:?}",
+        moved.spec.leader,
+        before.spec.replicas
+    );
+    eprintln!(
+        "SC {new} leads; partition leader {old_spu} -> {}",
+        moved.spec.leader
+    );
+
+    // The old leader wakes up believing it leads, its SPU connections gone: whatever it
+    // decides is refused by etcd.
+    cluster.signal_sc(old, "-CONT");
+    cluster
+        .sc(old)
+        .wait_for_log("steps down", Duration::from_secs(15));
+    let after = wait_partition(&cluster, "fence-0", "readable", |_| true);
+    assert_eq!(
+        after.spec.leader, moved.spec.leader,
+        "the woken SC moved the leader"
+    );
+    assert_eq!(
+        cluster.leader(),
+        Some(new),
+        "the woken SC took the lead back"
+    );
+    let log = cluster.sc(old).log();
+    let woke = log.rfind("steps down").unwrap();
+    assert!(
+        !log[woke..].contains("new leader elected"),
+        "the woken SC elected a leader:\n{log}"
+    );
+    // Records still go in through the new partition leader.
+    let mut client = SpuClient::connect(cluster.spus[&moved.spec.leader].public).unwrap();
+    client.set_read_timeout(Duration::from_secs(10)).unwrap();
+    let entry = client
+        .produce("fence", 0, batch_of(&[b"after"]), Isolation::ReadCommitted)
+        .unwrap();
+    assert_eq!(entry.error_code, ErrorCode::None);
+}
+
+#[test]
+fn a_three_member_etcd_losing_one_member_keeps_working() {
+    let mut cluster = HaCluster::start(3, 2, 1, LEASE, &[]);
+    cluster.etcd[0].stop();
+    let list = cluster.public_list();
+    fluvio(&list, &["topic", "create", "with-two-members"]).ok();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let topics = cluster.admin_of(1).list_topics().unwrap();
+        if topics.contains(&"with-two-members".to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the other SC never saw the topic"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+    wait_partition(&cluster, "with-two-members-0", "online", |p| {
+        p.status.resolution == PartitionResolution::Online
+    });
+    // The SCs keep their leases on the remaining members: one leader throughout.
+    assert!(cluster.leader().is_some());
+}
+
+#[test]
+fn etcd_down_reads_go_on_writes_are_refused_and_both_resume() {
+    let mut cluster = HaCluster::start(1, 2, 1, LEASE, &[]);
+    let list = cluster.public_list();
+    fluvio(&list, &["topic", "create", "before"]).ok();
+    wait_partition(&cluster, "before-0", "online", |p| {
+        p.status.resolution == PartitionResolution::Online
+    });
+
+    // Clients list topics throughout, on both SCs.
+    let stop = Arc::new(AtomicBool::new(false));
+    let listers: Vec<_> = (0..2)
+        .map(|i| {
+            let addr = cluster.sc_addrs[i].0;
+            let stop = stop.clone();
+            thread::spawn(move || {
+                let mut admin = tests::client::ScClient::connect(addr).unwrap();
+                let mut lists = 0usize;
+                while !stop.load(Ordering::Relaxed) {
+                    let topics = admin.list_topics().expect("list topics");
+                    assert!(topics.contains(&"before".to_string()), "{topics:?}");
+                    lists += 1;
+                    thread::sleep(Duration::from_millis(20));
+                }
+                lists
+            })
+        })
+        .collect();
+
+    cluster.etcd[0].stop();
+    let refused = fluvio(&list, &["topic", "create", "during"]);
+    assert_ne!(refused.code, 0);
+    assert!(
+        refused.stderr.contains("metadata store unavailable"),
+        "{}",
+        refused.stderr
+    );
+    // An SC started now says why it cannot serve yet, and keeps trying.
+    let late_dir = temp_dir();
+    let late = Daemon::spawn_with_args(
+        Role::Sc {
+            allow_unauthenticated_spus: true,
+        },
+        late_dir.path(),
+        free_addr(),
+        free_addr(),
+        &["--metadata", &cluster.metadata_url()],
+    );
+    late.wait_for_log("metadata store unavailable", Duration::from_secs(10));
+
+    cluster.etcd[0].restart();
+    cluster.etcd[0].wait_ready();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let run = fluvio(&list, &["topic", "create", "after"]);
+        if run.code == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "writes never resumed: {}",
+            run.stderr
+        );
+        thread::sleep(Duration::from_millis(200));
+    }
+    late.wait_ready();
+    let mut late_admin = tests::client::ScClient::connect(late.public).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !late_admin
+        .list_topics()
+        .unwrap()
+        .contains(&"after".to_string())
+    {
+        assert!(Instant::now() < deadline, "the late SC never caught up");
+        thread::sleep(Duration::from_millis(50));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for lister in listers {
+        assert!(lister.join().expect("lists never failed") > 0);
+    }
+}
