@@ -36,7 +36,10 @@ fn main() {
             if fluvio(&list, &["topic", "create", &topic]).code == 0 {
                 break killed.elapsed();
             }
-            assert!(killed.elapsed() < Duration::from_secs(60), "no create in 60 s");
+            assert!(
+                killed.elapsed() < Duration::from_secs(60),
+                "no create in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let partition = format!("{topic}-0");
@@ -50,7 +53,10 @@ fn main() {
             if up {
                 break killed.elapsed();
             }
-            assert!(killed.elapsed() < Duration::from_secs(60), "not online in 60 s");
+            assert!(
+                killed.elapsed() < Duration::from_secs(60),
+                "not online in 60 s"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         let new = cluster.wait_leader(Some(old));

@@ -31,6 +31,10 @@ pub struct Admin {
     socket: Socket,
 }
 
+use protocol::sc::cluster::{
+    SC_CLUSTER_KEY, SC_CLUSTER_VERSION, ScClusterRequest, ScClusterResponse,
+};
+
 impl Admin {
     /// Connect to the SC at `addr`. A comma-separated list (`A,B,C`: several SCs on one
     /// metadata store, any of which serves clients) is tried in turn; the last error is
@@ -201,6 +205,24 @@ impl Admin {
             .await?
             .watch::<PartitionStateSpec>()
             .await
+    }
+
+    /// The cluster's SCs, which one leads and since when, and the metadata store (the SC
+    /// cluster API, ours). Asked on a connection of its own: an SC that predates the API
+    /// closes the connection it arrives on.
+    pub async fn sc_cluster(addr: &str) -> Result<ScClusterResponse, ClientError> {
+        let admin = Admin::connect(addr).await?;
+        let body = admin
+            .socket
+            .request(SC_CLUSTER_KEY, SC_CLUSTER_VERSION, &ScClusterRequest {})
+            .await?;
+        protocol::Decode::from_bytes(&body, SC_CLUSTER_VERSION).map_err(|source| {
+            ClientError::BadResponse {
+                peer: Peer::Sc,
+                addr: admin.addr().to_string(),
+                source,
+            }
+        })
     }
 
     fn decode(

@@ -16,7 +16,7 @@ use tracing::{error, info};
 
 use super::auth::{self, SecretHash};
 use super::controllers::{system_topic, topic};
-use super::ha::Leadership;
+use super::ha::{ClusterSource, Leadership};
 use super::store::{MetadataStore, Mutation, Stores, TokenObj, UpdateError};
 use super::table_fmt;
 
@@ -28,6 +28,8 @@ pub struct Controller {
     /// Whether this SC leads (always, on a private metadata store).
     leadership: watch::Receiver<Leadership>,
     leader_forever: Option<watch::Sender<Leadership>>,
+    /// What the SC cluster API answers; set once when the SC starts.
+    cluster: std::sync::OnceLock<ClusterSource>,
     /// Where the next topic's replica assignment starts, so leaders spread over SPUs.
     next_start: AtomicUsize,
 }
@@ -73,6 +75,7 @@ impl Controller {
             store,
             leadership,
             leader_forever: None,
+            cluster: std::sync::OnceLock::new(),
             next_start: AtomicUsize::new(topics),
         }
     }
@@ -87,6 +90,19 @@ impl Controller {
 
     pub fn watch_leadership(&self) -> watch::Receiver<Leadership> {
         self.leadership.clone()
+    }
+
+    /// Say where the SC cluster API finds the SCs (once, at start).
+    pub fn set_cluster_source(&self, source: ClusterSource) {
+        let _ = self.cluster.set(source);
+    }
+
+    /// The cluster's SCs, who leads, and the metadata store.
+    pub async fn sc_cluster(&self) -> protocol::sc::cluster::ScClusterResponse {
+        match self.cluster.get() {
+            Some(source) => source.answer(&self.leadership()).await,
+            None => protocol::sc::cluster::ScClusterResponse::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<MetadataStore> {

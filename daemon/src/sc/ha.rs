@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use protocol::sc::cluster::{ScClusterResponse, ScMember};
 use tokio::sync::watch;
 use tracing::{info, warn};
 
@@ -206,4 +207,82 @@ fn step_down(
         warn!("this SC steps down: another SC may lead now");
     }
     leadership.send_replace(Leadership::Follower { leader });
+}
+
+/// What this SC tells clients about the cluster's SCs (the SC cluster API).
+pub enum ClusterSource {
+    /// The only SC, on its embedded store.
+    Local { me: ScRecord, backend: String },
+    Etcd {
+        me: ScRecord,
+        backend: Arc<EtcdBackend>,
+    },
+}
+
+impl ClusterSource {
+    pub async fn answer(&self, leadership: &Leadership) -> ScClusterResponse {
+        let member = |r: &ScRecord, leader: Option<&ScRecord>| ScMember {
+            id: r.id.clone(),
+            public_addr: r.public_addr.clone(),
+            private_addr: r.private_addr.clone(),
+            started_ms: r.since_ms,
+            leader: leader.is_some_and(|l| l.id == r.id),
+            leader_since_ms: leader.filter(|l| l.id == r.id).map_or(0, |l| l.since_ms),
+        };
+        match self {
+            ClusterSource::Local { me, backend } => {
+                let since = match leadership {
+                    Leadership::Leader { since_ms } => *since_ms,
+                    Leadership::Follower { .. } => me.since_ms,
+                };
+                let leader = ScRecord {
+                    since_ms: since,
+                    ..me.clone()
+                };
+                ScClusterResponse {
+                    backend: backend.clone(),
+                    answered_by: me.public_addr.clone(),
+                    members: vec![member(me, Some(&leader))],
+                }
+            }
+            ClusterSource::Etcd { me, backend } => match view(backend).await {
+                Ok(view) => {
+                    let mut members: Vec<ScMember> = view
+                        .members
+                        .iter()
+                        .map(|m| member(m, view.leader.as_ref()))
+                        .collect();
+                    members.sort_by(|a, b| a.public_addr.cmp(&b.public_addr));
+                    ScClusterResponse {
+                        backend: view.backend,
+                        answered_by: me.public_addr.clone(),
+                        members,
+                    }
+                }
+                // etcd away: what this SC knows of itself and the last leader it saw.
+                Err(e) => {
+                    warn!("cannot read the SC list: metadata store unavailable: {e}");
+                    let leader = match leadership {
+                        Leadership::Leader { since_ms } => Some(ScRecord {
+                            since_ms: *since_ms,
+                            ..me.clone()
+                        }),
+                        Leadership::Follower { leader } => leader.clone(),
+                    };
+                    let mut members = vec![member(me, leader.as_ref())];
+                    if let Some(l) = leader.as_ref().filter(|l| l.id != me.id) {
+                        members.push(member(l, Some(l)));
+                    }
+                    ScClusterResponse {
+                        backend: format!(
+                            "{} (unavailable)",
+                            crate::kv::MetadataBackend::describe(&**backend)
+                        ),
+                        answered_by: me.public_addr.clone(),
+                        members,
+                    }
+                }
+            },
+        }
+    }
 }

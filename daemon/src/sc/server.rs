@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tracing::{info, warn};
 
 use super::Controller;
-use super::ha::Leadership;
+use super::ha::{ClusterSource, Leadership};
 use super::private::{AdmissionPolicy, PrivateService};
 use super::public::PublicService;
 use super::store::{Event, MetadataStore, Mutation, StoreError};
@@ -124,9 +124,19 @@ pub async fn start(
                 "metadata store: {}",
                 crate::kv::MetadataBackend::describe(&backend)
             );
+            let described = crate::kv::MetadataBackend::describe(&backend);
             let store = MetadataStore::open(Arc::new(backend)).await?;
             record_managed(&store, &config.managed).await?;
             let controller = Controller::new(store).await;
+            controller.set_cluster_source(ClusterSource::Local {
+                me: ScRecord {
+                    id: public_addr.to_string(),
+                    public_addr: public_addr.to_string(),
+                    private_addr: private_addr.to_string(),
+                    since_ms: super::ha::now_ms(),
+                },
+                backend: format!("local ({described})"),
+            });
             tasks.push(tokio::spawn(controller.clone().run_reconciler(
                 config.managed.iter().map(|m| m.id).collect(),
                 shutdown.clone(),
@@ -164,6 +174,10 @@ pub async fn start(
                 private_addr: private_addr.to_string(),
                 since_ms: super::ha::now_ms(),
             };
+            controller.set_cluster_source(ClusterSource::Etcd {
+                me: me.clone(),
+                backend: backend.clone(),
+            });
             tasks.push(tokio::spawn(super::ha::run_election(
                 backend.clone(),
                 me,
