@@ -54,6 +54,10 @@ pub struct ScConfig {
 /// The default of `--leader-lease-secs`.
 pub const DEFAULT_LEADER_LEASE_SECS: u64 = 5;
 
+/// After taking over, how long (beyond the heartbeat timeout) SPUs get to register with
+/// the new leader before their partitions get new leaders.
+const TAKEOVER_GRACE: Duration = Duration::from_secs(8);
+
 /// How often start-up tries an unreachable etcd again.
 const STORE_RETRY: Duration = Duration::from_secs(2);
 
@@ -322,7 +326,9 @@ async fn lead_while_leader(
                 }
             })
         };
-        let grace = replication.heartbeat_timeout.max(Duration::from_secs(1)) * 2;
+        // SPUs need a while to come over: noticing the old leader is gone (it may be
+        // paused, silent rather than closed) and trying the SCs of their list in turn.
+        let grace = replication.heartbeat_timeout + TAKEOVER_GRACE;
         let elector = {
             let controller = controller.clone();
             tokio::spawn(async move {

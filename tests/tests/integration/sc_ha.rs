@@ -285,6 +285,32 @@ fn killing_the_leader_sc_under_load_loses_nothing_and_creates_go_on() {
         );
         thread::sleep(Duration::from_millis(50));
     }
+    // `fluvio cluster status` shows every SC, who leads and since when, and the store.
+    let new_addr = cluster.sc_addrs[new].0.to_string();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = fluvio(&list, &["cluster", "status"]);
+        let out = &status.stdout;
+        let complete = out.contains(&format!("SCs: 3 running, leader {new_addr}"))
+            && cluster
+                .sc_addrs
+                .iter()
+                .all(|(public, _)| out.contains(&format!("  {public}  ")));
+        if complete {
+            assert!(out.contains("metadata store: etcd://"), "{out}");
+            assert!(
+                out.contains(&format!("  {new_addr}  leader since ")),
+                "{out}"
+            );
+            assert_eq!(out.matches("  standby  ").count(), 2, "{out}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "cluster status never complete:\n{out}"
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -341,13 +367,24 @@ fn a_paused_leader_writes_nothing_after_waking_and_an_spu_lost_meanwhile_is_repl
         !log[woke..].contains("new leader elected"),
         "the woken SC elected a leader:\n{log}"
     );
-    // Records still go in through the new partition leader.
+    // Records still go in through the new partition leader (once it has heard it leads).
     let mut client = SpuClient::connect(cluster.spus[&moved.spec.leader].public).unwrap();
     client.set_read_timeout(Duration::from_secs(10)).unwrap();
-    let entry = client
-        .produce("fence", 0, batch_of(&[b"after"]), Isolation::ReadCommitted)
-        .unwrap();
-    assert_eq!(entry.error_code, ErrorCode::None);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let entry = client
+            .produce("fence", 0, batch_of(&[b"after"]), Isolation::ReadCommitted)
+            .unwrap();
+        if entry.error_code == ErrorCode::None {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "produce refused: {}",
+            entry.error_code
+        );
+        thread::sleep(Duration::from_millis(100));
+    }
 }
 
 #[test]
