@@ -244,11 +244,14 @@ fn default_target() -> ScTarget {
     }
 }
 
+/// A `HOST:PORT`, or several separated by commas (SCs sharing one metadata store, tried
+/// in turn; in a profile's `endpoint` too: our extension of the official format).
 fn check_addr(target: &ScTarget) -> Result<(), ConfigError> {
-    let valid = target
-        .addr
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    let valid = target.addr.split(',').all(|one| {
+        one.trim()
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    });
     if valid {
         Ok(())
     } else {
@@ -285,6 +288,12 @@ use_spu_local_address = false
 
 [cluster.far]
 addr = "10.1.2.3:9003"
+
+[profile.ha]
+cluster = "ha"
+
+[cluster.ha]
+endpoint = "10.0.0.1:9003,10.0.0.2:9003,10.0.0.3:9003"
 
 [cluster.tls]
 endpoint = "127.0.0.1:9003"
@@ -344,6 +353,14 @@ tls_policy = "verified"
             err.contains("'nonsense' is not a HOST:PORT address (from --sc)"),
             "{err}"
         );
+        // Several SCs: a comma list, in a profile's endpoint (our extension) or --sc.
+        let t = resolve_sc(None, None, Some("ha"), &path).unwrap();
+        assert_eq!(t.addr, "10.0.0.1:9003,10.0.0.2:9003,10.0.0.3:9003");
+        assert!(resolve_sc(Some("a:1,b:2"), None, None, &path).is_ok());
+        let err = resolve_sc(Some("a:1,nonsense"), None, None, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a HOST:PORT address"), "{err}");
         std::fs::write(&path, "version = [").unwrap();
         let err = resolve_sc(None, None, None, &path).unwrap_err().to_string();
         assert!(err.contains("not valid TOML"), "{err}");

@@ -219,7 +219,6 @@ async fn session(
     let mut frames = Frames::new(reader, config.max_frame_bytes, "SC");
     match exchange(
         config,
-        sc,
         replicas,
         state,
         shutdown,
@@ -236,7 +235,6 @@ async fn session(
 
 async fn exchange(
     config: &SpuConfig,
-    sc: &str,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
     shutdown: &mut watch::Receiver<bool>,
@@ -284,6 +282,9 @@ async fn exchange(
         return Ok(End::Refused(message));
     }
     *admitted = true;
+    let sc = writer
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
     info!(spu = config.id, "registered with the SC at {sc}");
     send(
         writer,
