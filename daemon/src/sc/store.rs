@@ -525,6 +525,22 @@ fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
     Ok(stores)
 }
 
+/// Object `name` as it will be when a status change in the same batch applies: put
+/// earlier in the batch, or as stored.
+fn latest<'a, S: protocol::sc::ObjectSpec>(
+    earlier: &'a [Mutation],
+    stored: &'a BTreeMap<String, Metadata<S>>,
+    name: &str,
+    put: impl Fn(&'a Mutation) -> Option<&'a Metadata<S>>,
+) -> Option<&'a Metadata<S>> {
+    earlier
+        .iter()
+        .rev()
+        .filter_map(put)
+        .find(|o| o.name == name)
+        .or_else(|| stored.get(name))
+}
+
 /// The backend operations for `mutations`, one per key (the last wins). With `shared`
 /// (the stores before the batch), status changes other SCs must see are written too: SPU
 /// liveness, and a partition's resolution (offsets alone stay in memory: they change
@@ -536,14 +552,10 @@ fn kv_ops(mutations: &[Mutation], shared: Option<&Stores>) -> Result<Vec<KvOp>, 
             let earlier = &mutations[..i];
             match mutation {
                 Mutation::SetSpuStatus(name, status) => {
-                    let current = earlier
-                        .iter()
-                        .rev()
-                        .find_map(|m| match m {
-                            Mutation::PutSpu(o) if &o.name == name => Some(o),
-                            _ => None,
-                        })
-                        .or_else(|| stores.spus.get(name));
+                    let current = latest(earlier, &stores.spus, name, |m| match m {
+                        Mutation::PutSpu(o) => Some(o),
+                        _ => None,
+                    });
                     if let Some(o) = current.filter(|o| o.status != *status) {
                         let mut o = o.clone();
                         o.status = status.clone();
@@ -552,14 +564,10 @@ fn kv_ops(mutations: &[Mutation], shared: Option<&Stores>) -> Result<Vec<KvOp>, 
                     continue;
                 }
                 Mutation::SetPartitionStatus(name, status) => {
-                    let current = earlier
-                        .iter()
-                        .rev()
-                        .find_map(|m| match m {
-                            Mutation::PutPartition(o) if &o.name == name => Some(o),
-                            _ => None,
-                        })
-                        .or_else(|| stores.partitions.get(name));
+                    let current = latest(earlier, &stores.partitions, name, |m| match m {
+                        Mutation::PutPartition(o) => Some(o),
+                        _ => None,
+                    });
                     if let Some(o) = current.filter(|o| o.status.resolution != status.resolution) {
                         let mut o = o.clone();
                         o.status = status.clone();

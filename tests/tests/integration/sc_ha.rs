@@ -203,6 +203,23 @@ fn wait_partition(
 
 const LEASE: u64 = 2;
 
+/// Poll the SC at `sc` until it lists `topic`.
+fn wait_topic(sc: std::net::SocketAddr, topic: &str) {
+    let mut admin = tests::client::ScClient::connect(sc).expect("connect to the SC");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let topics = admin.list_topics().unwrap();
+        if topics.iter().any(|t| t == topic) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "SC {sc} never listed {topic}: {topics:?}"
+        );
+        thread::sleep(Duration::from_millis(50));
+    }
+}
+
 #[test]
 fn killing_the_leader_sc_under_load_loses_nothing_and_creates_go_on() {
     let mut cluster = HaCluster::start(1, 3, 3, LEASE, &[]);
@@ -272,19 +289,7 @@ fn killing_the_leader_sc_under_load_loses_nothing_and_creates_go_on() {
     // Every SC, the restarted one included, serves the same topics.
     cluster.restart_sc(old);
     cluster.sc(old).wait_ready();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let mut topics = cluster.admin_of(old).list_topics().unwrap();
-        topics.sort();
-        if topics.contains(&"after-failover".to_string()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "restarted SC lacks topics: {topics:?}"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_topic(cluster.sc_addrs[old].0, "after-failover");
     // `fluvio cluster status` shows every SC, who leads and since when, and the store.
     let new_addr = cluster.sc_addrs[new].0.to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -393,18 +398,7 @@ fn a_three_member_etcd_losing_one_member_keeps_working() {
     cluster.etcd[0].stop();
     let list = cluster.public_list();
     fluvio(&list, &["topic", "create", "with-two-members"]).ok();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let topics = cluster.admin_of(1).list_topics().unwrap();
-        if topics.contains(&"with-two-members".to_string()) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the other SC never saw the topic"
-        );
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_topic(cluster.sc_addrs[1].0, "with-two-members");
     wait_partition(&cluster, "with-two-members-0", "online", |p| {
         p.status.resolution == PartitionResolution::Online
     });
@@ -478,16 +472,7 @@ fn etcd_down_reads_go_on_writes_are_refused_and_both_resume() {
         thread::sleep(Duration::from_millis(200));
     }
     late.wait_ready();
-    let mut late_admin = tests::client::ScClient::connect(late.public).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !late_admin
-        .list_topics()
-        .unwrap()
-        .contains(&"after".to_string())
-    {
-        assert!(Instant::now() < deadline, "the late SC never caught up");
-        thread::sleep(Duration::from_millis(50));
-    }
+    wait_topic(late.public, "after");
     stop.store(true, Ordering::Relaxed);
     for lister in listers {
         assert!(lister.join().expect("lists never failed") > 0);
