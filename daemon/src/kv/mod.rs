@@ -159,6 +159,14 @@ pub trait MetadataBackend: Send + Sync + 'static {
     /// Apply `ops` atomically. When this returns `Ok`, the batch survives a crash.
     fn commit(&self, ops: &[KvOp]) -> Result<(), KvError>;
 
+    /// [`MetadataBackend::commit`] for the controllers' writes, which only the leading SC
+    /// may make: a shared backend refuses them ([`KvError::NotLeader`]) unless this SC
+    /// still holds the lead when the batch lands. A private backend has one SC, always
+    /// leading.
+    fn commit_as_leader(&self, ops: &[KvOp]) -> Result<(), KvError> {
+        self.commit(ops)
+    }
+
     /// Names the backend in logs.
     fn describe(&self) -> String;
 

@@ -127,7 +127,7 @@ impl Controller {
         }
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 let mutations = topic::create(stores, name, &spec, start)?;
                 Ok::<_, topic::TopicRejection>((if dry_run { Vec::new() } else { mutations }, ()))
             })
@@ -143,7 +143,7 @@ impl Controller {
     /// our CLI never sends).
     pub async fn delete_topic(&self, name: &str, force: bool) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 if stores.topics.get(name).is_some_and(|t| t.spec.system) && !force {
                     let message = format!(
                         "topic '{name}' is a system topic (it holds the cluster's consumer offsets) and cannot be deleted; delete a consumer's offsets with: fluvio consumer delete NAME"
@@ -174,7 +174,9 @@ impl Controller {
     pub async fn add_partitions(&self, name: &str, count: u32) -> Result<(), Refusal> {
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         self.store
-            .update(|stores| Ok((topic::add_partitions(stores, name, count, start)?, ())))
+            .update_for_client(|stores| {
+                Ok((topic::add_partitions(stores, name, count, start)?, ()))
+            })
             .await
             .map_err(refuse(|e: &topic::TopicRejection| e.error_code()))?;
         info!(topic = name, count, "partitions added");
@@ -219,7 +221,7 @@ impl Controller {
         spec: CustomSpuSpec,
     ) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 if spec.id < 0 {
                     return Err((
                         ErrorCode::SpuError,
@@ -272,7 +274,7 @@ impl Controller {
     pub async fn unregister_custom_spu(&self, key: &CustomSpuKey) -> Result<(), Refusal> {
         let name = self
             .store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 let spu = match key {
                     CustomSpuKey::Name(name) => stores.spus.get(name),
                     CustomSpuKey::Id(id) => stores.spu_by_id(*id),
@@ -308,7 +310,7 @@ impl Controller {
 
     pub async fn create_token(&self, name: &str, create: AuthTokenCreate) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 let refuse = |msg: String| Err((ErrorCode::Other(msg.clone()), msg));
                 if name.is_empty()
                     || !name
@@ -355,7 +357,7 @@ impl Controller {
 
     pub async fn delete_token(&self, name: &str) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 if !stores.tokens.contains_key(name) {
                     let msg = format!("auth token '{name}' not found");
                     return Err((ErrorCode::Other(msg.clone()), msg));

@@ -307,8 +307,29 @@ impl MetadataStore {
     /// On a shared backend another SC may have changed a key this decision read; the
     /// store refuses the batch, and the decision is made again once this SC has seen that
     /// change (a few times at most).
+    ///
+    /// These are the controllers' writes: on a shared backend only the leading SC makes
+    /// them ([`MetadataBackend::commit_as_leader`]). Clients' changes go through
+    /// [`MetadataStore::update_for_client`].
     pub async fn update<R, E>(
         &self,
+        decide: impl FnMut(&Stores) -> Result<(Vec<Mutation>, R), E>,
+    ) -> Result<R, UpdateError<E>> {
+        self.update_as(true, decide).await
+    }
+
+    /// [`MetadataStore::update`] for a change a client asked for: any SC sharing the
+    /// backend may write it (compare-and-swap keeps SCs from overwriting each other).
+    pub async fn update_for_client<R, E>(
+        &self,
+        decide: impl FnMut(&Stores) -> Result<(Vec<Mutation>, R), E>,
+    ) -> Result<R, UpdateError<E>> {
+        self.update_as(false, decide).await
+    }
+
+    async fn update_as<R, E>(
+        &self,
+        as_leader: bool,
         mut decide: impl FnMut(&Stores) -> Result<(Vec<Mutation>, R), E>,
     ) -> Result<R, UpdateError<E>> {
         let mut attempts = 0;
@@ -323,9 +344,15 @@ impl MetadataStore {
             let ops = kv_ops(&mutations, shared)?;
             if !ops.is_empty() {
                 let backend = self.backend.clone();
-                let committed = run_blocking(move || backend.commit(&ops))
-                    .await
-                    .map_err(|e| StoreError::Kv(KvError::Task(e.to_string())))?;
+                let committed = run_blocking(move || {
+                    if as_leader {
+                        backend.commit_as_leader(&ops)
+                    } else {
+                        backend.commit(&ops)
+                    }
+                })
+                .await
+                .map_err(|e| StoreError::Kv(KvError::Task(e.to_string())))?;
                 match committed {
                     Ok(()) => {}
                     Err(KvError::Conflict { .. }) if attempts < CONFLICT_RETRIES => {

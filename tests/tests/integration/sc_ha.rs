@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use daemon::kv::etcd::client::{Compare, TxnOp};
 use daemon::kv::{EtcdBackend, EtcdTarget, LocalBackend, MetadataBackend};
 use daemon::sc::store::{MetadataStore, Mutation, ReplicationState, TopicObj};
 use protocol::api::ErrorCode;
@@ -33,6 +34,18 @@ fn topic(name: &str, partitions: u32) -> TopicObj {
     Metadata::new(name, tests::topic_spec(partitions), TopicStatus::default())
 }
 
+/// Write as a client's change would: any SC may, on either backend.
+fn write(
+    store: &MetadataStore,
+    rt: &tokio::runtime::Runtime,
+    mutations: Vec<Mutation>,
+) -> Result<(), String> {
+    rt.block_on(
+        store.update_for_client(|_| Ok::<_, std::convert::Infallible>((mutations.clone(), ()))),
+    )
+    .map_err(|e| e.to_string())
+}
+
 fn names(store: &MetadataStore, rt: &tokio::runtime::Runtime) -> Vec<String> {
     rt.block_on(store.read(|s| s.topics.keys().cloned().collect()))
 }
@@ -40,25 +53,32 @@ fn names(store: &MetadataStore, rt: &tokio::runtime::Runtime) -> Vec<String> {
 /// The same sequence on either backend: write, delete, reload, and what comes back.
 fn store_roundtrip(backend: Arc<dyn MetadataBackend>, rt: &tokio::runtime::Runtime) {
     let store = rt.block_on(MetadataStore::open(backend.clone())).unwrap();
-    rt.block_on(store.apply(vec![
-        Mutation::PutTopic(topic("a", 1)),
-        Mutation::PutTopic(topic("b", 2)),
-        Mutation::PutReplication(
-            "b-0".into(),
-            ReplicationState {
-                leader_epoch: 3,
-                in_sync: vec![1, 2],
-            },
-        ),
-    ]))
+    write(
+        &store,
+        rt,
+        vec![
+            Mutation::PutTopic(topic("a", 1)),
+            Mutation::PutTopic(topic("b", 2)),
+            Mutation::PutReplication(
+                "b-0".into(),
+                ReplicationState {
+                    leader_epoch: 3,
+                    in_sync: vec![1, 2],
+                },
+            ),
+        ],
+    )
     .unwrap();
-    rt.block_on(store.apply(vec![Mutation::DeleteTopic("a".into())]))
-        .unwrap();
+    write(&store, rt, vec![Mutation::DeleteTopic("a".into())]).unwrap();
     // Writing the same key twice in one batch keeps the last value.
-    rt.block_on(store.apply(vec![
-        Mutation::PutTopic(topic("c", 1)),
-        Mutation::PutTopic(topic("c", 4)),
-    ]))
+    write(
+        &store,
+        rt,
+        vec![
+            Mutation::PutTopic(topic("c", 1)),
+            Mutation::PutTopic(topic("c", 4)),
+        ],
+    )
     .unwrap();
     drop(store);
     let reopened = rt.block_on(MetadataStore::open(backend)).unwrap();
@@ -89,8 +109,12 @@ fn the_metadata_store_behaves_the_same_on_local_and_etcd() {
             .unwrap();
         (one, two)
     });
-    rt.block_on(one.apply(vec![Mutation::PutTopic(topic("from-one", 1))]))
-        .unwrap();
+    write(&one, &rt, vec![Mutation::PutTopic(topic("from-one", 1))]).unwrap();
+    // A controller's write from an SC that does not lead is refused by the store.
+    let err = rt
+        .block_on(one.apply(vec![Mutation::PutTopic(topic("by-a-follower", 1))]))
+        .unwrap_err();
+    assert!(err.to_string().contains("no longer the leader"), "{err}");
     let deadline = Instant::now() + Duration::from_secs(10);
     while !names(&two, &rt).contains(&"from-one".to_string()) {
         assert!(
@@ -107,7 +131,7 @@ fn the_metadata_store_behaves_the_same_on_local_and_etcd() {
             let created = &created;
             async move {
                 let out = store
-                    .update(|s| {
+                    .update_for_client(|s| {
                         if s.topics.contains_key("race") {
                             return Err("exists");
                         }
@@ -123,15 +147,67 @@ fn the_metadata_store_behaves_the_same_on_local_and_etcd() {
     });
     assert_eq!(created.load(Ordering::SeqCst), 1, "exactly one create wins");
 
-    // etcd gone: the store says so, in words a user can act on.
-    drop(etcd);
-    let err = rt
-        .block_on(one.apply(vec![Mutation::PutTopic(topic("late", 1))]))
+    // Fencing: the leader's writes hold only while its leader key is the one it created.
+    let client = daemon::kv::etcd::EtcdClient::new(target.endpoints.clone());
+    let leader_key = format!("{}sc/leader", target.prefix);
+    let take_lead = |lease: i64| {
+        rt.block_on(client.txn(
+            &[Compare::CreateRevision(leader_key.clone(), 0)],
+            &[TxnOp::Put {
+                key: leader_key.clone(),
+                value: b"{}".to_vec(),
+                lease,
+            }],
+            &[],
+        ))
+        .unwrap()
+    };
+    let (backend_one, backend_two) = rt.block_on(async {
+        (
+            Arc::new(EtcdBackend::new(target.clone())),
+            Arc::new(EtcdBackend::new(target.clone())),
+        )
+    });
+    let lease_one = rt.block_on(client.lease_grant(30)).unwrap();
+    let won = take_lead(lease_one);
+    assert!(won.succeeded);
+    backend_one.set_leader_guard(Some(won.revision));
+    let put = |name: &str| {
+        vec![daemon::kv::KvOp::Put {
+            kind: daemon::kv::Kind::Topic,
+            key: name.to_string(),
+            value: b"{}".to_vec(),
+        }]
+    };
+    // The backend blocks on the runtime: called from this thread, outside it.
+    backend_one.commit_as_leader(&put("fenced-ok")).unwrap();
+    // Its lease ends (as when it is paused past it); another takes the lead.
+    rt.block_on(client.lease_revoke(lease_one)).unwrap();
+    let lease_two = rt.block_on(client.lease_grant(30)).unwrap();
+    let won = take_lead(lease_two);
+    assert!(won.succeeded, "the lead is free once the lease is gone");
+    backend_two.set_leader_guard(Some(won.revision));
+    let refused = backend_one
+        .commit_as_leader(&put("fenced-late"))
         .unwrap_err();
     assert!(
-        err.to_string().contains("metadata store unavailable"),
-        "{err}"
+        refused.to_string().contains("no longer the leader"),
+        "{refused}"
     );
+    backend_two.commit_as_leader(&put("fenced-new")).unwrap();
+    let (kvs, _) = rt
+        .block_on(client.range_prefix(&format!("{}data/topics/fenced-", target.prefix)))
+        .unwrap();
+    let written: Vec<&str> = kvs
+        .iter()
+        .map(|kv| kv.key.rsplit('/').next().unwrap())
+        .collect();
+    assert_eq!(written, vec!["fenced-new", "fenced-ok"]);
+
+    // etcd gone: the store says so, in words a user can act on.
+    drop(etcd);
+    let err = write(&one, &rt, vec![Mutation::PutTopic(topic("late", 1))]).unwrap_err();
+    assert!(err.contains("metadata store unavailable"), "{err}");
 }
 
 /// Produce read_committed to `topic`-0 at `leader` until `stop`: (acknowledged, failed).
@@ -356,6 +432,18 @@ fn a_paused_leader_writes_nothing_after_waking_and_an_spu_lost_meanwhile_is_repl
     cluster
         .sc(old)
         .wait_for_log("steps down", Duration::from_secs(15));
+    // Its watchdogs found every SPU silent and decided to take them offline and elect
+    // leaders (the log says so); etcd refused those writes.
+    // Had they gone through, the two live SPUs would be offline for every SC.
+    let spus = fluvio(&cluster.public_list(), &["spu", "list"]);
+    let (header, rows) = tests::cli::parse_table(&spus.stdout);
+    let status = tests::cli::column(&header, &rows, "STATUS");
+    assert_eq!(
+        status.iter().filter(|s| *s == "online").count(),
+        2,
+        "{}",
+        spus.stdout
+    );
     let after = wait_partition(&cluster, "fence-0", "readable", |_| true);
     assert_eq!(
         after.spec.leader, moved.spec.leader,
@@ -368,6 +456,7 @@ fn a_paused_leader_writes_nothing_after_waking_and_an_spu_lost_meanwhile_is_repl
     );
     let log = cluster.sc(old).log();
     let woke = log.rfind("steps down").unwrap();
+
     assert!(
         !log[woke..].contains("new leader elected"),
         "the woken SC elected a leader:\n{log}"

@@ -161,32 +161,10 @@ impl EtcdBackend {
     fn full_key(&self, kind: Kind, key: &str) -> String {
         format!("{}{key}", self.kind_prefix(kind))
     }
-}
 
-fn unavailable(e: EtcdError) -> KvError {
-    KvError::Unavailable(e.to_string())
-}
-
-impl MetadataBackend for EtcdBackend {
-    fn load(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, KvError> {
-        let prefix = self.kind_prefix(kind);
-        let (kvs, revision) = self
-            .runtime
-            .block_on(self.client.range_prefix(&prefix))
-            .map_err(unavailable)?;
-        let mut state = lock(&self.state);
-        state.loaded_at = Some(state.loaded_at.map_or(revision, |r| r.min(revision)));
-        let mut out = Vec::with_capacity(kvs.len());
-        for kv in kvs {
-            state.revisions.insert(kv.key.clone(), kv.mod_revision);
-            if let Some(key) = kv.key.strip_prefix(&prefix) {
-                out.push((key.to_string(), kv.value));
-            }
-        }
-        Ok(out)
-    }
-
-    fn commit(&self, ops: &[KvOp]) -> Result<(), KvError> {
+    /// Commit with compare-and-swap on the revisions seen; `as_leader`: only while this
+    /// SC leads (conditioned on its leader key), refused at once when it does not.
+    fn commit_guarded(&self, ops: &[KvOp], as_leader: bool) -> Result<(), KvError> {
         let (mut compares, guard) = {
             let state = lock(&self.state);
             let mut compares = Vec::new();
@@ -206,8 +184,12 @@ impl MetadataBackend for EtcdBackend {
                     None => {}
                 }
             }
-            (compares, state.guard)
+            // Client writes (any SC takes them) rest on the revisions alone.
+            (compares, if as_leader { state.guard } else { None })
         };
+        if as_leader && guard.is_none() {
+            return Err(KvError::NotLeader);
+        }
         if let Some(guard) = guard {
             compares.push(Compare::CreateRevision(
                 self.leader_key(),
@@ -253,6 +235,38 @@ impl MetadataBackend for EtcdBackend {
         Err(KvError::Conflict {
             revision: result.revision,
         })
+    }
+}
+
+fn unavailable(e: EtcdError) -> KvError {
+    KvError::Unavailable(e.to_string())
+}
+
+impl MetadataBackend for EtcdBackend {
+    fn load(&self, kind: Kind) -> Result<Vec<(String, Vec<u8>)>, KvError> {
+        let prefix = self.kind_prefix(kind);
+        let (kvs, revision) = self
+            .runtime
+            .block_on(self.client.range_prefix(&prefix))
+            .map_err(unavailable)?;
+        let mut state = lock(&self.state);
+        state.loaded_at = Some(state.loaded_at.map_or(revision, |r| r.min(revision)));
+        let mut out = Vec::with_capacity(kvs.len());
+        for kv in kvs {
+            state.revisions.insert(kv.key.clone(), kv.mod_revision);
+            if let Some(key) = kv.key.strip_prefix(&prefix) {
+                out.push((key.to_string(), kv.value));
+            }
+        }
+        Ok(out)
+    }
+
+    fn commit(&self, ops: &[KvOp]) -> Result<(), KvError> {
+        self.commit_guarded(ops, false)
+    }
+
+    fn commit_as_leader(&self, ops: &[KvOp]) -> Result<(), KvError> {
+        self.commit_guarded(ops, true)
     }
 
     fn describe(&self) -> String {
