@@ -248,26 +248,31 @@ pub(crate) async fn take_offline(controller: &Controller, id: SpuId, name: &str,
                 },
             )];
             let moves = partition::on_spu_offline(stores, id, unclean);
-            crate::metrics::leaders_elected(leaders_changed(stores, &moves));
-            for m in &moves {
-                if let Mutation::PutPartition(p) = m {
-                    let (topic, partition) = split_partition_name(&p.name).unzip();
-                    info!(
-                        spu = id,
-                        topic,
-                        partition,
-                        leader = p.spec.leader,
-                        "new leader elected"
-                    );
-                }
-            }
+            let changed = leaders_changed(stores, &moves);
+            // Said once the change is stored: a fenced SC decides, but elects nobody.
+            let elected: Vec<(String, i32)> = moves
+                .iter()
+                .filter_map(|m| match m {
+                    Mutation::PutPartition(p) => Some((p.name.clone(), p.spec.leader)),
+                    _ => None,
+                })
+                .collect();
             mutations.extend(moves);
-            Ok::<_, std::convert::Infallible>((mutations, ()))
+            Ok::<_, std::convert::Infallible>((mutations, (changed, elected)))
         })
         .await;
     crate::metrics::reconciled("spu_offline", started);
-    if let Err(err) = result {
-        warn!(spu = id, %err, "could not record the SPU as offline");
+    match result {
+        Ok((changed, elected)) => {
+            crate::metrics::leaders_elected(changed);
+            for (name, leader) in elected {
+                let (topic, partition) = split_partition_name(&name).unzip();
+                info!(spu = id, topic, partition, leader, "new leader elected");
+            }
+        }
+        Err(err) => {
+            warn!(spu = id, %err, "could not record the SPU as offline");
+        }
     }
 }
 
