@@ -244,11 +244,14 @@ fn default_target() -> ScTarget {
     }
 }
 
+/// A `HOST:PORT`, or several separated by commas (SCs sharing one metadata store, tried
+/// in turn; in a profile's `endpoint` too: our extension of the official format).
 fn check_addr(target: &ScTarget) -> Result<(), ConfigError> {
-    let valid = target
-        .addr
-        .rsplit_once(':')
-        .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+    let valid = target.addr.split(',').all(|one| {
+        one.trim()
+            .rsplit_once(':')
+            .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+    });
     if valid {
         Ok(())
     } else {
@@ -320,6 +323,22 @@ tls_policy = "verified"
     }
 
     #[test]
+    fn several_scs_are_a_comma_list_in_a_profile_or_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config");
+        let file = "version = \"2.0\"\ncurrent_profile = \"ha\"\n\n[profile.ha]\ncluster = \"ha\"\n\n[cluster.ha]\nendpoint = \"10.0.0.1:9003,10.0.0.2:9003,10.0.0.3:9003\"\n";
+        std::fs::write(&path, file).unwrap();
+        // Our extension of the official format: the endpoint may list several SCs.
+        let t = resolve_sc(None, None, Some("ha"), &path).unwrap();
+        assert_eq!(t.addr, "10.0.0.1:9003,10.0.0.2:9003,10.0.0.3:9003");
+        assert!(resolve_sc(Some("a:1,b:2"), None, None, &path).is_ok());
+        let err = resolve_sc(Some("a:1,nonsense"), None, None, &path)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a HOST:PORT address"), "{err}");
+    }
+
+    #[test]
     fn errors_say_what_to_fix() {
         let (_dir, path) = file();
         let err = resolve_sc(None, None, Some("nope"), &path)
@@ -344,6 +363,7 @@ tls_policy = "verified"
             err.contains("'nonsense' is not a HOST:PORT address (from --sc)"),
             "{err}"
         );
+
         std::fs::write(&path, "version = [").unwrap();
         let err = resolve_sc(None, None, None, &path).unwrap_err().to_string();
         assert!(err.contains("not valid TOML"), "{err}");

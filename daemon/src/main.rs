@@ -214,6 +214,18 @@ struct ScArgs {
     /// Admit registered custom SPUs without an auth token.
     #[arg(long)]
     allow_unauthenticated_spus: bool,
+    /// Where the metadata lives: `local` (embedded, in --data-dir) or
+    /// `etcd://HOST:PORT[,HOST:PORT...]/PREFIX`, shared by several SCs of which one leads.
+    #[arg(
+        long,
+        default_value = "local",
+        value_name = "local|etcd://HOST:PORT[,...]/PREFIX"
+    )]
+    metadata: daemon::kv::MetadataChoice,
+    /// With etcd: how long (seconds) a leader that stopped renewing its lease keeps the lead
+    /// before another SC takes over.
+    #[arg(long, default_value_t = server::DEFAULT_LEADER_LEASE_SECS, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    leader_lease_secs: u64,
     #[command(flatten)]
     replication: ReplicationArgs,
 }
@@ -492,6 +504,9 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             },
             managed: managed.clone(),
             replication: args.replication.policy(),
+            // The managed SPUs prove themselves with this process's secret: one SC only.
+            metadata: daemon::kv::MetadataChoice::Local,
+            leader_lease_secs: server::DEFAULT_LEADER_LEASE_SECS,
         },
         shutdown.clone(),
     )
@@ -588,6 +603,8 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
             },
             managed: Vec::new(),
             replication: args.replication.policy(),
+            metadata: args.metadata,
+            leader_lease_secs: args.leader_lease_secs,
         },
         shutdown,
     )

@@ -85,7 +85,9 @@ impl InProcess {
             Role::Sc {
                 allow_unauthenticated_spus,
             } => (0, allow_unauthenticated_spus),
-            Role::Spu { .. } => panic!("an SPU alone runs as a process: Daemon::start"),
+            Role::Spu { .. } | Role::SpuOfScs { .. } => {
+                panic!("an SPU alone runs as a process: Daemon::start")
+            }
         };
         let secret = daemon::sc::auth::generate_secret();
         let managed: Vec<ManagedSpu> = (0..spus)
@@ -111,6 +113,8 @@ impl InProcess {
             },
             managed: managed.clone(),
             replication: daemon::sc::ReplicationPolicy::default(),
+            metadata: daemon::kv::MetadataChoice::Local,
+            leader_lease_secs: server::DEFAULT_LEADER_LEASE_SECS,
         };
         let (sc, spus) = runtime.block_on(async {
             let sc = server::start(config, shutdown.clone())

@@ -6,6 +6,8 @@
 pub mod cli;
 pub mod client;
 pub mod cluster;
+pub mod etcd;
+pub mod ha;
 pub mod inproc;
 pub mod metrics;
 pub mod python;
@@ -118,6 +120,11 @@ pub enum Role {
         sc_private: SocketAddr,
         token: Option<(String, PathBuf)>,
         rack: Option<String>,
+    },
+    /// A custom SPU admitted without a token, following several SCs (`A,B,C`).
+    SpuOfScs {
+        id: i32,
+        scs: String,
     },
 }
 
@@ -240,6 +247,12 @@ impl Daemon {
                     cmd.args(["--rack", rack]);
                 }
             }
+            Role::SpuOfScs { id, scs } => {
+                cmd.args(["spu", "--data-dir", &data, "--id", &id.to_string()])
+                    .args(["--sc-private-addr", scs])
+                    .args(["--public-addr", &public.to_string()])
+                    .args(["--private-addr", &private.to_string()]);
+            }
         }
         cmd.args(extra);
         if matches!(role, Role::AllInOne { .. })
@@ -311,7 +324,7 @@ impl Daemon {
         match &self.role {
             Role::AllInOne { .. } => "fluvio-daemon ready".into(),
             Role::Sc { .. } => "SC ready".into(),
-            Role::Spu { .. } => "registered with the SC".into(),
+            Role::Spu { .. } | Role::SpuOfScs { .. } => "registered with the SC".into(),
         }
     }
 

@@ -31,8 +31,29 @@ pub struct Admin {
     socket: Socket,
 }
 
+use protocol::sc::cluster::{
+    SC_CLUSTER_KEY, SC_CLUSTER_VERSION, ScClusterRequest, ScClusterResponse,
+};
+
 impl Admin {
+    /// Connect to the SC at `addr`. A comma-separated list (`A,B,C`: several SCs on one
+    /// metadata store, any of which serves clients) is tried in turn; the last error is
+    /// returned when none answers.
     pub async fn connect(addr: &str) -> Result<Admin, ClientError> {
+        let mut last = None;
+        for one in addr.split(',').map(str::trim).filter(|a| !a.is_empty()) {
+            match Self::connect_one(one).await {
+                Ok(admin) => return Ok(admin),
+                Err(err) => last = Some(err),
+            }
+        }
+        match last {
+            Some(err) => Err(err),
+            None => Self::connect_one(addr).await,
+        }
+    }
+
+    async fn connect_one(addr: &str) -> Result<Admin, ClientError> {
         let socket = Socket::connect(addr, Peer::Sc).await?;
         // Refuse early, with a clear message, a server that cannot watch: nothing works
         // without it (the official client refuses it too).
@@ -184,6 +205,24 @@ impl Admin {
             .await?
             .watch::<PartitionStateSpec>()
             .await
+    }
+
+    /// The cluster's SCs, which one leads and since when, and the metadata store (the SC
+    /// cluster API, ours). Asked on a connection of its own: an SC that predates the API
+    /// closes the connection it arrives on.
+    pub async fn sc_cluster(addr: &str) -> Result<ScClusterResponse, ClientError> {
+        let admin = Admin::connect(addr).await?;
+        let body = admin
+            .socket
+            .request(SC_CLUSTER_KEY, SC_CLUSTER_VERSION, &ScClusterRequest {})
+            .await?;
+        protocol::Decode::from_bytes(&body, SC_CLUSTER_VERSION).map_err(|source| {
+            ClientError::BadResponse {
+                peer: Peer::Sc,
+                addr: admin.addr().to_string(),
+                source,
+            }
+        })
     }
 
     fn decode(

@@ -337,6 +337,10 @@ async fn status(files: &LocalFiles, ctx: &Context) -> Result<Output, CommandErro
                 text.push_str(&format!(": {}", offline.join(", ")));
             }
             text.push('\n');
+            // An SC older than the SC cluster API just shows nothing more.
+            if let Ok(scs) = client::Admin::sc_cluster(&target.addr).await {
+                text.push_str(&sc_lines(&scs, now_ms()));
+            }
             Ok(Output {
                 body: super::Body::Text(text),
                 ..Output::default()
@@ -351,6 +355,43 @@ async fn status(files: &LocalFiles, ctx: &Context) -> Result<Output, CommandErro
             })
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// The metadata store and one line per SC: address, leader or standby (with since when),
+/// private address.
+fn sc_lines(scs: &protocol::sc::cluster::ScClusterResponse, now_ms: i64) -> String {
+    let mut text = format!("metadata store: {}\n", scs.backend);
+    let leader = scs
+        .leader()
+        .map_or("none elected".to_string(), |l| l.public_addr.clone());
+    text.push_str(&format!(
+        "SCs: {} running, leader {leader}\n",
+        scs.members.len()
+    ));
+    for m in &scs.members {
+        let role = if m.leader {
+            let secs = (now_ms - m.leader_since_ms).max(0) / 1000;
+            format!(
+                "leader since {} UTC ({secs} s)",
+                crate::tui::format::timestamp(m.leader_since_ms)
+            )
+        } else {
+            "standby".to_string()
+        };
+        text.push_str(&format!(
+            "  {}  {role}  (private {}, up since {} UTC)\n",
+            m.public_addr,
+            m.private_addr,
+            crate::tui::format::timestamp(m.started_ms)
+        ));
+    }
+    text
 }
 
 async fn stop(files: &LocalFiles) -> Result<Output, CommandError> {

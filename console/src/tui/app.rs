@@ -54,6 +54,8 @@ pub enum AppEvent {
     PartitionStates(Vec<Metadata<PartitionStateSpec>>),
     /// A watch ended: the SC connection is gone.
     Disconnected(String),
+    /// The cluster's SCs and which one leads, polled.
+    ScCluster(protocol::sc::cluster::ScClusterResponse),
     TailStarted {
         id: u64,
     },
@@ -136,6 +138,10 @@ pub struct App {
     /// The REPL's completer, for Tab in the `:` bar; built on first use.
     completer: Option<crate::repl::complete::Completer>,
     disconnected: Option<String>,
+    /// With several SCs: the leading SC's address, for the header.
+    sc_leader: Option<String>,
+    /// The last change of leading SC seen: from, to, when (ms since the epoch).
+    failover: Option<(String, String, i64)>,
     effects: Vec<Effect>,
     quit: bool,
 }
@@ -164,6 +170,8 @@ impl App {
             message_seen: None,
             completer: None,
             disconnected: None,
+            sc_leader: None,
+            failover: None,
             effects: Vec::new(),
             quit: false,
         }
@@ -253,6 +261,7 @@ impl App {
             AppEvent::Metrics(at, scraped) => self.metrics.update(at, scraped),
             AppEvent::PartitionStates(states) => self.cluster.set_partition_states(states),
             AppEvent::Disconnected(why) => self.disconnected = Some(why),
+            AppEvent::ScCluster(scs) => self.sc_cluster(&scs),
             AppEvent::TailStarted { id } => self.tail.started(id),
             AppEvent::TailRecord { id, record } => self.tail.push(id, record),
             AppEvent::TailEnded { id, error } => self.tail.ended(id, error),
@@ -787,6 +796,22 @@ impl App {
         }
     }
 
+    /// Note the leading SC; a different one than before is a failover, marked in the
+    /// header. A lone SC (the embedded store) shows nothing extra.
+    fn sc_cluster(&mut self, scs: &protocol::sc::cluster::ScClusterResponse) {
+        let Some(leader) = scs.leader() else {
+            return;
+        };
+        if scs.members.len() < 2 && self.sc_leader.is_none() {
+            return;
+        }
+        let now = leader.public_addr.clone();
+        if let Some(before) = self.sc_leader.as_ref().filter(|b| **b != now) {
+            self.failover = Some((before.clone(), now.clone(), leader.leader_since_ms));
+        }
+        self.sc_leader = Some(now);
+    }
+
     fn draw_tabs(&self, frame: &mut Frame, area: Rect) {
         let mut spans = Vec::new();
         let compact = compact_tabs(area.width);
@@ -800,6 +825,14 @@ impl App {
             spans.push(Span::raw("│"));
         }
         let mut status = format!(" SC {}", self.sc);
+        if let Some(leader) = &self.sc_leader {
+            status.push_str(&format!(" leader {leader}"));
+        }
+        if let Some((from, to, at)) = &self.failover {
+            let time = super::format::timestamp(*at);
+            let time = time.get(11..19).unwrap_or(&time);
+            status.push_str(&format!(" FAILOVER {from}->{to} at {time}"));
+        }
         if self.options.read_only {
             status.push_str(" [read-only]");
         }
@@ -981,6 +1014,47 @@ mod tests {
             code,
             KeyModifiers::NONE,
         ))));
+    }
+
+    #[test]
+    fn the_header_names_the_leading_sc_and_marks_a_failover() {
+        use protocol::sc::cluster::{ScClusterResponse, ScMember};
+        let scs = |leader: usize| ScClusterResponse {
+            backend: "etcd://127.0.0.1:2379/fluvio".into(),
+            answered_by: "127.0.0.1:9003".into(),
+            members: (0..3)
+                .map(|i| ScMember {
+                    id: format!("sc{i}"),
+                    public_addr: format!("10.0.0.{i}:9003"),
+                    private_addr: format!("10.0.0.{i}:9004"),
+                    started_ms: 0,
+                    leader: i == leader,
+                    // 2026-12-05 22:00:01 UTC
+                    leader_since_ms: if i == leader { 1_796_508_001_000 } else { 0 },
+                })
+                .collect(),
+        };
+        let mut lone = app(false);
+        let mut ha = app(false);
+        let mut terminal = Terminal::new(TestBackend::new(240, 10)).unwrap();
+        ha.handle(AppEvent::ScCluster(scs(0)));
+        let screen = draw(&mut ha, &mut terminal);
+        assert!(screen.contains("leader 10.0.0.0:9003"), "{screen}");
+        assert!(!screen.contains("FAILOVER"), "{screen}");
+        ha.handle(AppEvent::ScCluster(scs(2)));
+        let screen = draw(&mut ha, &mut terminal);
+        assert!(screen.contains("leader 10.0.0.2:9003"), "{screen}");
+        assert!(
+            screen.contains("FAILOVER 10.0.0.0:9003->10.0.0.2:9003 at 22:00:01"),
+            "{screen}"
+        );
+
+        // A lone SC on its embedded store: the header stays as it was.
+        let mut single = scs(0);
+        single.members.truncate(1);
+        lone.handle(AppEvent::ScCluster(single));
+        let screen = draw(&mut lone, &mut terminal);
+        assert!(!screen.contains("leader"), "{screen}");
     }
 
     fn type_line(app: &mut App, text: &str) {

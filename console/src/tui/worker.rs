@@ -66,6 +66,10 @@ impl Worker {
             metrics_addr,
             worker.events.clone(),
         )));
+        worker.watches.push(tokio::spawn(poll_sc_cluster(
+            worker.fluvio.metadata().addr().to_string(),
+            worker.events.clone(),
+        )));
         worker
             .watches
             .push(tokio::spawn(tick(worker.events.clone())));
@@ -145,6 +149,24 @@ async fn poll_consumers(fluvio: Fluvio, events: Sender<AppEvent>) {
         every.tick().await;
         if let Ok(rows) = command::consumer::offset_rows(&fluvio).await
             && events.send(AppEvent::Consumers(rows)).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// How often the header's SC leader is asked for.
+pub const SC_CLUSTER_EVERY: Duration = Duration::from_secs(2);
+
+/// Ask which SC leads now and every [`SC_CLUSTER_EVERY`]; an SC without the API, or none
+/// reachable, sends nothing (the object watch reports a lost SC).
+async fn poll_sc_cluster(addr: String, events: Sender<AppEvent>) {
+    let mut every = tokio::time::interval(SC_CLUSTER_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Ok(scs) = Admin::sc_cluster(&addr).await
+            && events.send(AppEvent::ScCluster(scs)).await.is_err()
         {
             return;
         }

@@ -64,6 +64,11 @@ pub fn decode<T: Decode>(body: &[u8]) -> io::Result<T> {
     T::from_bytes(body, 0).map_err(io::Error::other)
 }
 
+/// A whole response body in `version`.
+pub fn decode_versioned<T: Decode>(body: &[u8], version: protocol::Version) -> io::Result<T> {
+    T::from_bytes(body, version).map_err(io::Error::other)
+}
+
 /// [`decode`] whose record sets are slices of `body`, not copies. The whole body must be
 /// one message.
 pub fn decode_shared<T: Decode>(body: &bytes::Bytes) -> io::Result<T> {

@@ -16,6 +16,7 @@ use tracing::{error, info};
 
 use super::auth::{self, SecretHash};
 use super::controllers::{system_topic, topic};
+use super::ha::{ClusterSource, Leadership};
 use super::store::{MetadataStore, Mutation, Stores, TokenObj, UpdateError};
 use super::table_fmt;
 
@@ -24,6 +25,11 @@ pub type Refusal = (ErrorCode, String);
 
 pub struct Controller {
     store: Arc<MetadataStore>,
+    /// Whether this SC leads (always, on a private metadata store).
+    leadership: watch::Receiver<Leadership>,
+    leader_forever: Option<watch::Sender<Leadership>>,
+    /// What the SC cluster API answers; set once when the SC starts.
+    cluster: std::sync::OnceLock<ClusterSource>,
     /// Where the next topic's replica assignment starts, so leaders spread over SPUs.
     next_start: AtomicUsize,
 }
@@ -44,12 +50,59 @@ fn refuse<E: std::fmt::Display>(
 }
 
 impl Controller {
+    /// A controller that always leads (the only SC on its metadata store).
     pub async fn new(store: Arc<MetadataStore>) -> Arc<Self> {
+        let (tx, rx) = watch::channel(Leadership::Leader {
+            since_ms: super::ha::now_ms(),
+        });
+        let mut controller = Self::build(store, rx).await;
+        // Kept so the leadership never changes for as long as the controller lives.
+        controller.leader_forever = Some(tx);
+        Arc::new(controller)
+    }
+
+    /// A controller that leads while `leadership` says so.
+    pub async fn with_leadership(
+        store: Arc<MetadataStore>,
+        leadership: watch::Receiver<Leadership>,
+    ) -> Arc<Self> {
+        Arc::new(Self::build(store, leadership).await)
+    }
+
+    async fn build(store: Arc<MetadataStore>, leadership: watch::Receiver<Leadership>) -> Self {
         let topics = store.read(|s| s.topics.len()).await;
-        Arc::new(Self {
+        Self {
             store,
+            leadership,
+            leader_forever: None,
+            cluster: std::sync::OnceLock::new(),
             next_start: AtomicUsize::new(topics),
-        })
+        }
+    }
+
+    pub fn leadership(&self) -> Leadership {
+        self.leadership.borrow().clone()
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leadership.borrow().is_leader()
+    }
+
+    pub fn watch_leadership(&self) -> watch::Receiver<Leadership> {
+        self.leadership.clone()
+    }
+
+    /// Say where the SC cluster API finds the SCs (once, at start).
+    pub fn set_cluster_source(&self, source: ClusterSource) {
+        let _ = self.cluster.set(source);
+    }
+
+    /// The cluster's SCs, who leads, and the metadata store.
+    pub async fn sc_cluster(&self) -> protocol::sc::cluster::ScClusterResponse {
+        match self.cluster.get() {
+            Some(source) => source.answer(&self.leadership()).await,
+            None => protocol::sc::cluster::ScClusterResponse::default(),
+        }
     }
 
     pub fn store(&self) -> &Arc<MetadataStore> {
@@ -74,7 +127,7 @@ impl Controller {
         }
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 let mutations = topic::create(stores, name, &spec, start)?;
                 Ok::<_, topic::TopicRejection>((if dry_run { Vec::new() } else { mutations }, ()))
             })
@@ -90,7 +143,7 @@ impl Controller {
     /// our CLI never sends).
     pub async fn delete_topic(&self, name: &str, force: bool) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 if stores.topics.get(name).is_some_and(|t| t.spec.system) && !force {
                     let message = format!(
                         "topic '{name}' is a system topic (it holds the cluster's consumer offsets) and cannot be deleted; delete a consumer's offsets with: fluvio consumer delete NAME"
@@ -121,7 +174,9 @@ impl Controller {
     pub async fn add_partitions(&self, name: &str, count: u32) -> Result<(), Refusal> {
         let start = self.next_start.fetch_add(1, Ordering::Relaxed);
         self.store
-            .update(|stores| Ok((topic::add_partitions(stores, name, count, start)?, ())))
+            .update_for_client(|stores| {
+                Ok((topic::add_partitions(stores, name, count, start)?, ()))
+            })
             .await
             .map_err(refuse(|e: &topic::TopicRejection| e.error_code()))?;
         info!(topic = name, count, "partitions added");
@@ -166,7 +221,7 @@ impl Controller {
         spec: CustomSpuSpec,
     ) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 if spec.id < 0 {
                     return Err((
                         ErrorCode::SpuError,
@@ -220,7 +275,7 @@ impl Controller {
     pub async fn unregister_custom_spu(&self, key: &CustomSpuKey) -> Result<(), Refusal> {
         let name = self
             .store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 let spu = match key {
                     CustomSpuKey::Name(name) => stores.spus.get(name),
                     CustomSpuKey::Id(id) => stores.spu_by_id(*id),
@@ -256,7 +311,7 @@ impl Controller {
 
     pub async fn create_token(&self, name: &str, create: AuthTokenCreate) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 let refuse = |msg: String| Err((ErrorCode::Other(msg.clone()), msg));
                 if name.is_empty()
                     || !name
@@ -303,7 +358,7 @@ impl Controller {
 
     pub async fn delete_token(&self, name: &str) -> Result<(), Refusal> {
         self.store
-            .update(|stores| {
+            .update_for_client(|stores| {
                 if !stores.tokens.contains_key(name) {
                     let msg = format!("auth token '{name}' not found");
                     return Err((ErrorCode::Other(msg.clone()), msg));

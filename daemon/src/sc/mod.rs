@@ -15,6 +15,7 @@
 pub mod actions;
 pub mod auth;
 pub mod controllers;
+pub mod ha;
 pub mod private;
 pub mod public;
 pub mod server;

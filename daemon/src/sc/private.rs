@@ -159,6 +159,12 @@ impl Service for PrivateService {
                 session.spu.as_ref().map_or(-1, |(id, _)| *id)
             )));
         }
+        if session.spu.is_some() && !self.controller.is_leader() {
+            // Closing the connection sends the SPU to the SC that leads now.
+            return Err(RequestError::Refused(
+                "this SC no longer leads; register with the leading SC".to_string(),
+            ));
+        }
         *lock(&session.last_seen) = Instant::now();
         let decoded = match ScPrivateRequest::decode(header, &mut Reader::new(&request.body)) {
             Ok(decoded) => decoded,
@@ -224,6 +230,10 @@ impl Service for PrivateService {
             // Already offline; it may have registered again on another connection.
             return;
         }
+        if !self.controller.is_leader() {
+            // The SC that leads now decides about this SPU.
+            return;
+        }
         info!(spu = id, peer = %session.peer, "SPU disconnected; now offline");
         take_offline(
             &self.controller,
@@ -236,7 +246,7 @@ impl Service for PrivateService {
 }
 
 /// Record SPU `id` as offline and move leadership of its partitions.
-async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: bool) {
+pub(crate) async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: bool) {
     let started = Instant::now();
     let result = controller
         .store()
@@ -248,26 +258,31 @@ async fn take_offline(controller: &Controller, id: SpuId, name: &str, unclean: b
                 },
             )];
             let moves = partition::on_spu_offline(stores, id, unclean);
-            crate::metrics::leaders_elected(leaders_changed(stores, &moves));
-            for m in &moves {
-                if let Mutation::PutPartition(p) = m {
-                    let (topic, partition) = split_partition_name(&p.name).unzip();
-                    info!(
-                        spu = id,
-                        topic,
-                        partition,
-                        leader = p.spec.leader,
-                        "new leader elected"
-                    );
-                }
-            }
+            let changed = leaders_changed(stores, &moves);
+            // Said once the change is stored: a fenced SC decides, but elects nobody.
+            let elected: Vec<(String, i32)> = moves
+                .iter()
+                .filter_map(|m| match m {
+                    Mutation::PutPartition(p) => Some((p.name.clone(), p.spec.leader)),
+                    _ => None,
+                })
+                .collect();
             mutations.extend(moves);
-            Ok::<_, std::convert::Infallible>((mutations, ()))
+            Ok::<_, std::convert::Infallible>((mutations, (changed, elected)))
         })
         .await;
     crate::metrics::reconciled("spu_offline", started);
-    if let Err(err) = result {
-        warn!(spu = id, %err, "could not record the SPU as offline");
+    match result {
+        Ok((changed, elected)) => {
+            crate::metrics::leaders_elected(changed);
+            for (name, leader) in elected {
+                let (topic, partition) = split_partition_name(&name).unzip();
+                info!(spu = id, topic, partition, leader, "new leader elected");
+            }
+        }
+        Err(err) => {
+            warn!(spu = id, %err, "could not record the SPU as offline");
+        }
     }
 }
 
@@ -339,6 +354,24 @@ impl PrivateService {
             )));
         }
         let id = request.spu_id;
+        let leadership = self.controller.leadership();
+        if !leadership.is_leader() {
+            let leader = leadership.leader_private_addr().map(str::to_string);
+            let message = match &leader {
+                Some(addr) => format!("this SC does not lead; register with the leader at {addr}"),
+                None => {
+                    "this SC does not lead and no leader is elected yet; retry shortly".to_string()
+                }
+            };
+            debug!(spu = id, peer = %session.peer, "SPU sent to the leading SC");
+            let response = RegisterSpuResponse {
+                error_code: ErrorCode::SpuRegisterationFailed,
+                message: Some(message),
+                sc_public_addr: None,
+                leader_sc: leader,
+            };
+            return session.sink.respond(corr, version, &response).await;
+        }
         let started = Instant::now();
         let policy = self.policy.clone();
         let replication = self.replication;
@@ -385,6 +418,7 @@ impl PrivateService {
                     error_code: ErrorCode::None,
                     message: None,
                     sc_public_addr: self.public_addr.clone(),
+                    leader_sc: None,
                 }
             }
             Err(err) => {
@@ -394,6 +428,7 @@ impl PrivateService {
                     error_code: ErrorCode::SpuRegisterationFailed,
                     message: Some(message),
                     sc_public_addr: None,
+                    leader_sc: None,
                 }
             }
         };

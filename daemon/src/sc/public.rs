@@ -54,6 +54,14 @@ impl Service for PublicService {
 
     async fn call(&self, session: &mut Session, request: Request) -> Result<(), RequestError> {
         let header = &request.header;
+        if header.api_key == protocol::sc::cluster::SC_CLUSTER_KEY {
+            // Ours, outside the official object API (see `protocol::sc::cluster`).
+            let answer = self.controller.sc_cluster().await;
+            return session
+                .sink
+                .respond(header.correlation_id, header.api_version, &answer)
+                .await;
+        }
         let decoded = ScRequest::decode(header, &mut Reader::new(&request.body));
         let decoded = match decoded {
             Ok(decoded) => decoded,

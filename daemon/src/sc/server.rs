@@ -6,15 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use protocol::sc::{Endpoint, IngressPort, Metadata, SpuResolution, SpuSpec, SpuStatus, SpuType};
-use tokio::sync::watch;
+use std::time::Duration;
+
+use protocol::sc::TopicResolution;
+use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::Controller;
+use super::ha::{ClusterSource, Leadership};
 use super::private::{AdmissionPolicy, PrivateService};
 use super::public::PublicService;
-use super::store::{MetadataStore, Mutation, StoreError};
-use crate::kv::{KvError, LocalBackend};
+use super::store::{Event, MetadataStore, Mutation, StoreError};
+use crate::kv::etcd::ScRecord;
+use crate::kv::{EtcdBackend, KvError, LocalBackend, MetadataChoice};
 use crate::net::{self, Server, ServerConfig};
 
 /// An SPU this process runs, recorded as managed.
@@ -40,7 +45,21 @@ pub struct ScConfig {
     pub policy: AdmissionPolicy,
     pub managed: Vec<ManagedSpu>,
     pub replication: super::ReplicationPolicy,
+    /// `--metadata`: the embedded store or an etcd prefix shared with other SCs.
+    pub metadata: MetadataChoice,
+    /// `--leader-lease-secs`: how long a silent leader keeps the lead (etcd only).
+    pub leader_lease_secs: u64,
 }
+
+/// The default of `--leader-lease-secs`.
+pub const DEFAULT_LEADER_LEASE_SECS: u64 = 5;
+
+/// After taking over, how long (beyond the heartbeat timeout) SPUs get to register with
+/// the new leader before their partitions get new leaders.
+const TAKEOVER_GRACE: Duration = Duration::from_secs(8);
+
+/// How often start-up tries an unreachable etcd again.
+const STORE_RETRY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScError {
@@ -96,20 +115,88 @@ pub async fn start(
     let private = net::bind(config.private_addr, config.private_flag)
         .await
         .map_err(ScError::Bind)?;
-    let dir = config.data_dir.clone();
-    let backend = crate::sync::run_blocking(move || LocalBackend::open(&dir))
-        .await
-        .map_err(|e| KvError::Task(e.to_string()))??;
-    info!(
-        "metadata store: {}",
-        crate::kv::MetadataBackend::describe(&backend)
-    );
-    let store = Arc::new(MetadataStore::open(Arc::new(backend)).await?);
-    record_managed(&store, &config.managed).await?;
-    let controller = Controller::new(store).await;
-
     let public_addr = public.local_addr().map_err(ScError::Bind)?;
     let private_addr = private.local_addr().map_err(ScError::Bind)?;
+    let mut tasks = Vec::new();
+    let controller = match &config.metadata {
+        MetadataChoice::Local => {
+            let dir = config.data_dir.clone();
+            let backend = crate::sync::run_blocking(move || LocalBackend::open(&dir))
+                .await
+                .map_err(|e| KvError::Task(e.to_string()))??;
+            info!(
+                "metadata store: {}",
+                crate::kv::MetadataBackend::describe(&backend)
+            );
+            let described = crate::kv::MetadataBackend::describe(&backend);
+            let store = MetadataStore::open(Arc::new(backend)).await?;
+            record_managed(&store, &config.managed).await?;
+            let controller = Controller::new(store).await;
+            controller.set_cluster_source(ClusterSource::Local {
+                me: ScRecord {
+                    id: public_addr.to_string(),
+                    public_addr: public_addr.to_string(),
+                    private_addr: private_addr.to_string(),
+                    since_ms: super::ha::now_ms(),
+                },
+                backend: format!("local ({described})"),
+            });
+            tasks.push(tokio::spawn(controller.clone().run_reconciler(
+                config.managed.iter().map(|m| m.id).collect(),
+                shutdown.clone(),
+            )));
+            controller
+        }
+        MetadataChoice::Etcd(target) => {
+            let backend = Arc::new(EtcdBackend::new(target.clone()));
+            let described = crate::kv::MetadataBackend::describe(&*backend);
+            info!("metadata store: {described}");
+            let store = loop {
+                match MetadataStore::open(backend.clone()).await {
+                    Ok(store) => break store,
+                    Err(StoreError::Kv(KvError::Unavailable(reason))) => {
+                        warn!(
+                            "metadata store unavailable: {reason}; retrying every {} s",
+                            STORE_RETRY.as_secs()
+                        );
+                        let mut stop = shutdown.clone();
+                        tokio::select! {
+                            _ = tokio::time::sleep(STORE_RETRY) => {}
+                            _ = stop.changed() => return Err(ScError::Kv(KvError::Unavailable(reason))),
+                        }
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            };
+            info!("metadata store loaded from {described}");
+            let (leadership_tx, leadership_rx) =
+                watch::channel(Leadership::Follower { leader: None });
+            let controller = Controller::with_leadership(store, leadership_rx).await;
+            let me = ScRecord {
+                id: format!("{public_addr}"),
+                public_addr: public_addr.to_string(),
+                private_addr: private_addr.to_string(),
+                since_ms: super::ha::now_ms(),
+            };
+            controller.set_cluster_source(ClusterSource::Etcd {
+                me: me.clone(),
+                backend: backend.clone(),
+            });
+            tasks.push(tokio::spawn(super::ha::run_election(
+                backend.clone(),
+                me,
+                config.leader_lease_secs,
+                leadership_tx,
+                shutdown.clone(),
+            )));
+            tasks.push(tokio::spawn(lead_while_leader(
+                controller.clone(),
+                config.replication,
+                shutdown.clone(),
+            )));
+            controller
+        }
+    };
     let mut server_config = ServerConfig::new("SC public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();
@@ -131,15 +218,8 @@ pub async fn start(
             .with_public_addr(public_addr),
         ),
     );
-    let tasks = vec![
-        tokio::spawn(public_server.run(shutdown.clone())),
-        tokio::spawn(private_server.run(shutdown.clone())),
-        tokio::spawn(
-            controller
-                .clone()
-                .run_reconciler(config.managed.iter().map(|m| m.id).collect(), shutdown),
-        ),
-    ];
+    tasks.push(tokio::spawn(public_server.run(shutdown.clone())));
+    tasks.push(tokio::spawn(private_server.run(shutdown)));
     info!("SC ready: public {public_addr}, private {private_addr}");
     Ok(RunningSc {
         public_addr,
@@ -187,4 +267,111 @@ async fn record_managed(store: &MetadataStore, managed: &[ManagedSpu]) -> Result
         })
         .await;
     store.apply(mutations).await
+}
+
+/// On a shared store: whenever this SC becomes the leader, take over (every SPU is
+/// offline until it registers here), run the reconciler, and after a grace period elect
+/// new partition leaders in place of SPUs that never came back; stop all that when the
+/// lead is lost.
+async fn lead_while_leader(
+    controller: Arc<Controller>,
+    replication: super::ReplicationPolicy,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut leadership = controller.watch_leadership();
+    loop {
+        tokio::select! {
+            changed = leadership.wait_for(Leadership::is_leader) => if changed.is_err() { return },
+            _ = shutdown.changed() => return,
+        }
+        info!("leading: taking over the SPUs and the controllers");
+        let taken = controller
+            .store()
+            .update(|stores| {
+                let offline = SpuStatus {
+                    resolution: SpuResolution::Offline,
+                };
+                let mutations = stores
+                    .spus
+                    .values()
+                    .filter(|s| s.status.resolution != SpuResolution::Offline)
+                    .map(|s| Mutation::SetSpuStatus(s.name.clone(), offline.clone()))
+                    .collect();
+                Ok::<_, std::convert::Infallible>((mutations, ()))
+            })
+            .await;
+        if let Err(e) = taken {
+            warn!(%e, "cannot take over the SPUs; waiting for the next term");
+        }
+        let (term_end, term) = watch::channel(false);
+        let reconciler = tokio::spawn(controller.clone().run_reconciler(Vec::new(), term.clone()));
+        // Other SCs create topics against what they last saw of the SPUs; one that found
+        // none online waits here for placement.
+        let placer = {
+            let controller = controller.clone();
+            let mut topics = controller.store().feeds().topics.subscribe();
+            let mut term = term;
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        event = topics.recv() => match event {
+                            Ok(batch) => {
+                                let waiting = batch.events.iter().any(|e| matches!(e,
+                                    Event::Update(t) if t.status.resolution != TopicResolution::Provisioned));
+                                if waiting {
+                                    controller.reconcile_topics().await;
+                                }
+                            }
+                            Err(broadcast::error::RecvError::Lagged(_)) => controller.reconcile_topics().await,
+                            Err(broadcast::error::RecvError::Closed) => return,
+                        },
+                        _ = term.changed() => return,
+                    }
+                }
+            })
+        };
+        // SPUs need a while to come over: noticing the old leader is gone (it may be
+        // paused, silent rather than closed) and trying the SCs of their list in turn.
+        let grace = replication.heartbeat_timeout + TAKEOVER_GRACE;
+        let elector = {
+            let controller = controller.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(grace).await;
+                let missing: Vec<(i32, String)> = controller
+                    .store()
+                    .read(|stores| {
+                        stores
+                            .spus
+                            .values()
+                            .filter(|s| s.status.resolution != SpuResolution::Online)
+                            .map(|s| (s.spec.id, s.name.clone()))
+                            .collect()
+                    })
+                    .await;
+                for (id, name) in missing {
+                    if controller.is_leader() {
+                        super::private::take_offline(
+                            &controller,
+                            id,
+                            &name,
+                            replication.unclean_election,
+                        )
+                        .await;
+                    }
+                }
+            })
+        };
+        tokio::select! {
+            _ = leadership.wait_for(|l| !l.is_leader()) => {}
+            _ = shutdown.changed() => {}
+        }
+        let _ = term_end.send(true);
+        elector.abort();
+        placer.abort();
+        let _ = reconciler.await;
+        if *shutdown.borrow() {
+            return;
+        }
+        warn!("no longer leading: the controllers stopped");
+    }
 }

@@ -14,11 +14,11 @@ use protocol::sc::{
     PartitionStateStatus, PartitionStatus, SpuResolution, SpuSpec, SpuStatus, TopicSpec,
 };
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
-use tokio::sync::{Mutex, MutexGuard, broadcast};
+use tokio::sync::{Mutex, MutexGuard, broadcast, watch};
 use tracing::warn;
 
 use super::auth::SecretHash;
-use crate::kv::{Kind, KvError, KvOp, MetadataBackend};
+use crate::kv::{Kind, KvError, KvOp, MetadataBackend, RemoteChange, RemoteMsg};
 use crate::sync::run_blocking;
 
 /// Change events buffered per kind before a slow watcher lags (and gets a full snapshot).
@@ -196,6 +196,40 @@ pub struct MetadataStore {
     inner: Mutex<Inner>,
     backend: Arc<dyn MetadataBackend>,
     feeds: Feeds,
+    /// Bumped after each batch of changes from other SCs is applied.
+    remote_seen: watch::Sender<u64>,
+}
+
+/// How often a write refused for a concurrent change is decided again.
+const CONFLICT_RETRIES: u32 = 5;
+
+/// Wait until this SC has applied more changes from other SCs, or a moment passed.
+async fn wait_for_remote(mut seen: watch::Receiver<u64>) {
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), seen.changed()).await;
+}
+
+/// The mutation a change from another SC stands for.
+fn remote_mutation(change: &RemoteChange) -> Result<Option<Mutation>, StoreError> {
+    let key = change.key.clone();
+    let Some(value) = &change.value else {
+        return Ok(match change.kind {
+            Kind::Topic => Some(Mutation::DeleteTopic(key)),
+            Kind::Partition => Some(Mutation::DeletePartition(key)),
+            Kind::Spu => Some(Mutation::DeleteSpu(key)),
+            Kind::AuthToken => Some(Mutation::DeleteToken(key)),
+            // Goes away with its partition.
+            Kind::Replication => None,
+        });
+    };
+    Ok(Some(match change.kind {
+        Kind::Topic => Mutation::PutTopic(decode(change.kind, &key, value)?),
+        Kind::Partition => Mutation::PutPartition(decode(change.kind, &key, value)?),
+        Kind::Spu => Mutation::PutSpu(decode(change.kind, &key, value)?),
+        Kind::AuthToken => Mutation::PutToken(decode(change.kind, &key, value)?),
+        Kind::Replication => {
+            Mutation::PutReplication(key.clone(), decode(change.kind, &key, value)?)
+        }
+    }))
 }
 
 fn decode<T: DeserializeOwned>(kind: Kind, key: &str, value: &[u8]) -> Result<T, StoreError> {
@@ -229,16 +263,22 @@ fn delete(kind: Kind, key: &str) -> KvOp {
 impl MetadataStore {
     /// Load every object from `backend`. Runtime state starts over: SPUs are offline
     /// until they connect, partitions until their leader reports.
-    pub async fn open(backend: Arc<dyn MetadataBackend>) -> Result<Self, StoreError> {
+    ///
+    /// On a shared backend the stores then follow every change other SCs commit, and
+    /// statuses are kept as the leader last wrote them.
+    pub async fn open(backend: Arc<dyn MetadataBackend>) -> Result<Arc<Self>, StoreError> {
         let loader = backend.clone();
         let stores = run_blocking(move || load(&*loader))
             .await
             .map_err(|e| KvError::Task(e.to_string()))??;
-        Ok(Self {
+        let store = Arc::new(Self {
             inner: Mutex::new(Inner { stores, epoch: 1 }),
             backend,
             feeds: Feeds::default(),
-        })
+            remote_seen: watch::channel(0).0,
+        });
+        store.follow();
+        Ok(store)
     }
 
     pub fn backend(&self) -> &Arc<dyn MetadataBackend> {
@@ -263,33 +303,184 @@ impl MetadataStore {
     /// Decide on the current stores and apply the resulting mutations: persist the
     /// persistent ones (one atomic batch), then update memory, then publish. Returns what
     /// the decision returned, once the change is durable.
+    ///
+    /// On a shared backend another SC may have changed a key this decision read; the
+    /// store refuses the batch, and the decision is made again once this SC has seen that
+    /// change (a few times at most).
+    ///
+    /// These are the controllers' writes: on a shared backend only the leading SC makes
+    /// them ([`MetadataBackend::commit_as_leader`]). Clients' changes go through
+    /// [`MetadataStore::update_for_client`].
     pub async fn update<R, E>(
         &self,
-        decide: impl FnOnce(&Stores) -> Result<(Vec<Mutation>, R), E>,
+        decide: impl FnMut(&Stores) -> Result<(Vec<Mutation>, R), E>,
     ) -> Result<R, UpdateError<E>> {
-        let mut inner = self.inner.lock().await;
-        let (mutations, result) = decide(&inner.stores).map_err(UpdateError::Rejected)?;
-        if mutations.is_empty() {
+        self.update_as(true, decide).await
+    }
+
+    /// [`MetadataStore::update`] for a change a client asked for: any SC sharing the
+    /// backend may write it (compare-and-swap keeps SCs from overwriting each other).
+    pub async fn update_for_client<R, E>(
+        &self,
+        decide: impl FnMut(&Stores) -> Result<(Vec<Mutation>, R), E>,
+    ) -> Result<R, UpdateError<E>> {
+        self.update_as(false, decide).await
+    }
+
+    async fn update_as<R, E>(
+        &self,
+        as_leader: bool,
+        mut decide: impl FnMut(&Stores) -> Result<(Vec<Mutation>, R), E>,
+    ) -> Result<R, UpdateError<E>> {
+        let mut attempts = 0;
+        loop {
+            let seen = self.remote_seen.subscribe();
+            let mut inner = self.inner.lock().await;
+            let (mutations, result) = decide(&inner.stores).map_err(UpdateError::Rejected)?;
+            if mutations.is_empty() {
+                return Ok(result);
+            }
+            let shared = self.backend.shared().then_some(&inner.stores);
+            let ops = kv_ops(&mutations, shared)?;
+            if !ops.is_empty() {
+                let backend = self.backend.clone();
+                let committed = run_blocking(move || {
+                    if as_leader {
+                        backend.commit_as_leader(&ops)
+                    } else {
+                        backend.commit(&ops)
+                    }
+                })
+                .await
+                .map_err(|e| StoreError::Kv(KvError::Task(e.to_string())))?;
+                match committed {
+                    Ok(()) => {}
+                    Err(KvError::Conflict { .. }) if attempts < CONFLICT_RETRIES => {
+                        attempts += 1;
+                        drop(inner);
+                        wait_for_remote(seen).await;
+                        continue;
+                    }
+                    Err(e) => return Err(StoreError::Kv(e).into()),
+                }
+            }
+            inner.epoch += 1;
+            let epoch = inner.epoch;
+            let events = apply(&mut inner.stores, mutations);
+            self.publish(epoch, events);
             return Ok(result);
         }
-        let ops = kv_ops(&mutations)?;
-        if !ops.is_empty() {
-            let backend = self.backend.clone();
-            run_blocking(move || backend.commit(&ops))
-                .await
-                .map_err(|e| StoreError::Kv(KvError::Task(e.to_string())))?
-                .map_err(StoreError::Kv)?;
+    }
+
+    /// Apply changes another SC committed to the shared backend (no write back).
+    async fn apply_remote(&self, changes: Vec<RemoteChange>) {
+        let mut mutations = Vec::with_capacity(changes.len());
+        for change in changes {
+            match remote_mutation(&change) {
+                Ok(m) => mutations.extend(m),
+                Err(e) => warn!(%e, "change from the metadata store ignored"),
+            }
+        }
+        let mut inner = self.inner.lock().await;
+        inner.epoch += 1;
+        let epoch = inner.epoch;
+        let events = apply(&mut inner.stores, mutations);
+        self.publish(epoch, events);
+        drop(inner);
+        self.remote_seen.send_modify(|n| *n += 1);
+    }
+
+    /// Load everything again (the watch missed changes): replace the stores and tell
+    /// watchers about every object that changed or went away.
+    async fn resync(&self) -> Result<(), StoreError> {
+        let loader = self.backend.clone();
+        let fresh = run_blocking(move || load(&*loader))
+            .await
+            .map_err(|e| KvError::Task(e.to_string()))??;
+        let mut inner = self.inner.lock().await;
+        let mut mutations = Vec::new();
+        fn diff<O: Clone + PartialEq>(
+            old: &BTreeMap<String, O>,
+            new: &BTreeMap<String, O>,
+            out: &mut Vec<Mutation>,
+            put: impl Fn(O) -> Mutation,
+            delete: impl Fn(String) -> Mutation,
+        ) {
+            for (k, v) in new {
+                if old.get(k) != Some(v) {
+                    out.push(put(v.clone()));
+                }
+            }
+            for k in old.keys().filter(|k| !new.contains_key(*k)) {
+                out.push(delete(k.clone()));
+            }
+        }
+        let old = &inner.stores;
+        diff(
+            &old.tokens,
+            &fresh.tokens,
+            &mut mutations,
+            Mutation::PutToken,
+            Mutation::DeleteToken,
+        );
+        diff(
+            &old.spus,
+            &fresh.spus,
+            &mut mutations,
+            Mutation::PutSpu,
+            Mutation::DeleteSpu,
+        );
+        diff(
+            &old.topics,
+            &fresh.topics,
+            &mut mutations,
+            Mutation::PutTopic,
+            Mutation::DeleteTopic,
+        );
+        diff(
+            &old.partitions,
+            &fresh.partitions,
+            &mut mutations,
+            Mutation::PutPartition,
+            Mutation::DeletePartition,
+        );
+        for (k, v) in &fresh.replication {
+            if old.replication.get(k) != Some(v) {
+                mutations.push(Mutation::PutReplication(k.clone(), v.clone()));
+            }
         }
         inner.epoch += 1;
         let epoch = inner.epoch;
         let events = apply(&mut inner.stores, mutations);
         self.publish(epoch, events);
-        Ok(result)
+        Ok(())
+    }
+
+    /// Follow a shared backend's changes until it stops.
+    fn follow(self: &Arc<Self>) {
+        let Some(mut changes) = self.backend.clone().watch() else {
+            return;
+        };
+        let store = Arc::downgrade(self);
+        tokio::spawn(async move {
+            while let Some(msg) = changes.recv().await {
+                let Some(store) = store.upgrade() else { return };
+                match msg {
+                    RemoteMsg::Changes { changes, .. } => store.apply_remote(changes).await,
+                    RemoteMsg::Resync => {
+                        while let Err(e) = store.resync().await {
+                            warn!(%e, "cannot reload the metadata store; retrying");
+                            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        }
+                    }
+                }
+            }
+        });
     }
 
     /// Apply mutations that need no decision.
     pub async fn apply(&self, mutations: Vec<Mutation>) -> Result<(), StoreError> {
-        self.update(|_| Ok::<_, std::convert::Infallible>((mutations, ())))
+        self.update(|_| Ok::<_, std::convert::Infallible>((mutations.clone(), ())))
             .await
             .map_err(|e| match e {
                 UpdateError::Store(e) => e,
@@ -326,6 +517,9 @@ impl StoresGuard<'_> {
 }
 
 fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
+    // A private store's statuses are from before this process started: stale. A shared
+    // store's are the leader's, current.
+    let fresh = backend.shared();
     let mut stores = Stores::default();
     for (key, value) in backend.load(Kind::AuthToken)? {
         let token: TokenObj = decode(Kind::AuthToken, &key, &value)?;
@@ -333,7 +527,9 @@ fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
     }
     for (key, value) in backend.load(Kind::Spu)? {
         let mut spu: SpuObj = decode(Kind::Spu, &key, &value)?;
-        spu.status.resolution = SpuResolution::Offline;
+        if !fresh {
+            spu.status.resolution = SpuResolution::Offline;
+        }
         stores.spus.insert(key, spu);
     }
     for (key, value) in backend.load(Kind::Topic)? {
@@ -342,7 +538,9 @@ fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
     }
     for (key, value) in backend.load(Kind::Partition)? {
         let mut partition: PartitionObj = decode(Kind::Partition, &key, &value)?;
-        partition.status.resolution = protocol::sc::PartitionResolution::Offline;
+        if !fresh {
+            partition.status.resolution = protocol::sc::PartitionResolution::Offline;
+        }
         stores.partitions.insert(key, partition);
     }
     for (key, value) in backend.load(Kind::Replication)? {
@@ -354,9 +552,59 @@ fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
     Ok(stores)
 }
 
-fn kv_ops(mutations: &[Mutation]) -> Result<Vec<KvOp>, StoreError> {
+/// Object `name` as it will be when a status change in the same batch applies: put
+/// earlier in the batch, or as stored.
+fn latest<'a, S: protocol::sc::ObjectSpec>(
+    earlier: &'a [Mutation],
+    stored: &'a BTreeMap<String, Metadata<S>>,
+    name: &str,
+    put: impl Fn(&'a Mutation) -> Option<&'a Metadata<S>>,
+) -> Option<&'a Metadata<S>> {
+    earlier
+        .iter()
+        .rev()
+        .filter_map(put)
+        .find(|o| o.name == name)
+        .or_else(|| stored.get(name))
+}
+
+/// The backend operations for `mutations`, one per key (the last wins). With `shared`
+/// (the stores before the batch), status changes other SCs must see are written too: SPU
+/// liveness, and a partition's resolution (offsets alone stay in memory: they change
+/// with every produce and the leader SPU serves them anyway).
+fn kv_ops(mutations: &[Mutation], shared: Option<&Stores>) -> Result<Vec<KvOp>, StoreError> {
     let mut ops = Vec::new();
-    for mutation in mutations {
+    for (i, mutation) in mutations.iter().enumerate() {
+        if let Some(stores) = shared {
+            let earlier = &mutations[..i];
+            match mutation {
+                Mutation::SetSpuStatus(name, status) => {
+                    let current = latest(earlier, &stores.spus, name, |m| match m {
+                        Mutation::PutSpu(o) => Some(o),
+                        _ => None,
+                    });
+                    if let Some(o) = current.filter(|o| o.status != *status) {
+                        let mut o = o.clone();
+                        o.status = status.clone();
+                        ops.push(put(Kind::Spu, name, &o)?);
+                    }
+                    continue;
+                }
+                Mutation::SetPartitionStatus(name, status) => {
+                    let current = latest(earlier, &stores.partitions, name, |m| match m {
+                        Mutation::PutPartition(o) => Some(o),
+                        _ => None,
+                    });
+                    if let Some(o) = current.filter(|o| o.status.resolution != status.resolution) {
+                        let mut o = o.clone();
+                        o.status = status.clone();
+                        ops.push(put(Kind::Partition, name, &o)?);
+                    }
+                    continue;
+                }
+                _ => {}
+            }
+        }
         match mutation {
             Mutation::PutTopic(o) => ops.push(put(Kind::Topic, &o.name, o)?),
             Mutation::DeleteTopic(name) => ops.push(delete(Kind::Topic, name)),
@@ -373,7 +621,18 @@ fn kv_ops(mutations: &[Mutation]) -> Result<Vec<KvOp>, StoreError> {
             Mutation::SetSpuStatus(..) | Mutation::SetPartitionStatus(..) => {}
         }
     }
-    Ok(ops)
+    // One operation per key: a transaction may not name a key twice.
+    let mut seen = std::collections::HashSet::new();
+    let mut unique: Vec<KvOp> = ops
+        .into_iter()
+        .rev()
+        .filter(|op| {
+            let (KvOp::Put { kind, key, .. } | KvOp::Delete { kind, key }) = op;
+            seen.insert((*kind, key.clone()))
+        })
+        .collect();
+    unique.reverse();
+    Ok(unique)
 }
 
 #[derive(Default)]

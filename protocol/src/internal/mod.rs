@@ -23,7 +23,12 @@
 //!   token_secret Option<string> }` → `{ error_code, message Option<string> }`. The first
 //!   request on the connection. An SPU the SC does not manage authenticates with an auth
 //!   token; `SpuRegisterationFailed` (1001), `SpuAlreadyExists` (1004) or `PermissionDenied`
-//!   (13) refuse it, with a human-readable `message`.
+//!   (13) refuse it, with a human-readable `message`. Version 1 adds `kafka_endpoint
+//!   Option<Endpoint>` to the request (where the SPU serves Kafka clients) and
+//!   `sc_public_addr Option<string>, leader_sc Option<string>` to the answer: the SC's
+//!   public address (where the SPU's Kafka listener forwards admin requests) and, from an
+//!   SC that does not lead, the leading SC's private address, where the SPU registers
+//!   instead.
 //! * **WatchControl** `{ spu_id i32 }` → any number of [`ControlUpdate`] frames on the
 //!   request's correlation id, for as long as the connection lives (like the public Watch).
 //!   `ControlUpdate = { epoch i64, spus SpuUpdates, replicas ReplicaUpdates }`:
@@ -91,6 +96,10 @@ use crate::codec::Version;
 /// The version of every internal message.
 pub const INTERNAL_API_VERSION: Version = 0;
 
+/// RegisterSpu is at version 1: its answer may name the leading SC. An SC answers each
+/// SPU in the version it asked in, so SPUs of version 0 keep working.
+pub const REGISTER_SPU_VERSION: Version = 1;
+
 /// Api keys of the internal APIs.
 pub mod keys {
     /// SC private port.
@@ -106,7 +115,7 @@ pub mod keys {
 }
 
 impl_api_request! {
-    RegisterSpuRequest => RegisterSpuResponse, keys::REGISTER_SPU, INTERNAL_API_VERSION;
+    RegisterSpuRequest => RegisterSpuResponse, keys::REGISTER_SPU, REGISTER_SPU_VERSION, versions (0, REGISTER_SPU_VERSION);
     WatchControlRequest => ControlUpdate, keys::WATCH_CONTROL, INTERNAL_API_VERSION;
     ReportOffsetsRequest => ReportOffsetsResponse, keys::REPORT_OFFSETS, INTERNAL_API_VERSION;
     HeartbeatRequest => HeartbeatResponse, keys::HEARTBEAT, INTERNAL_API_VERSION;

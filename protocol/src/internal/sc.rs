@@ -22,7 +22,7 @@ wire_struct! {
         pub token_name: Option<String>,
         pub token_secret: Option<String>,
         /// Where Kafka clients reach the SPU (its `--kafka-addr`), if it serves Kafka.
-        pub kafka_endpoint: Option<Endpoint>,
+        pub kafka_endpoint: Option<Endpoint> [1..],
     }
 }
 
@@ -33,7 +33,10 @@ wire_struct! {
         pub message: Option<String>,
         /// Where clients reach the SC (`host:port` of its public port): the SPU's Kafka
         /// listener forwards admin requests (create topics, ...) there.
-        pub sc_public_addr: Option<String>,
+        pub sc_public_addr: Option<String> [1..],
+        /// Version 1: set by an SC that does not lead (several SCs share one metadata
+        /// store): the leading SC's private address, where the SPU registers instead.
+        pub leader_sc: Option<String> [1..],
     }
 }
 

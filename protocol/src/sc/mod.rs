@@ -7,6 +7,7 @@
 //!   [`CreatableObject`] / [`DeletableObject`]) what create carries and delete names it by.
 //! * Object API messages travel in a typed buffer ([`typed`]): label, length, payload.
 
+pub mod cluster;
 pub mod create;
 pub mod delete;
 pub(crate) mod kind_enum;

@@ -29,6 +29,7 @@ mod replication_failover;
 mod sc_auth;
 mod sc_bad_input;
 mod sc_crash;
+mod sc_ha;
 mod sc_python_admin;
 mod spu_bad_input;
 mod spu_durability;

@@ -1,5 +1,6 @@
 //! kill -9 of the SC at random moments while topics and tokens are being created loses
-//! no acknowledged change, and the store always opens again.
+//! no acknowledged change, and the store always opens again: on the embedded store and on
+//! etcd.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -24,6 +25,17 @@ impl Rng {
 
 #[test]
 fn metadata_survives_kill_9_during_creates() {
+    kill_9_during_creates(ROUNDS, &[]);
+}
+
+#[test]
+fn metadata_on_etcd_survives_kill_9_during_creates() {
+    let etcd = tests::etcd::Etcd::start();
+    let url = etcd.url("sc-crash");
+    kill_9_during_creates(3, &["--metadata", &url]);
+}
+
+fn kill_9_during_creates(rounds: usize, extra: &[&str]) {
     let seed = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -37,8 +49,8 @@ fn metadata_survives_kill_9_during_creates() {
     };
     let mut acked_topics: Vec<String> = Vec::new();
     let mut acked_tokens: Vec<String> = Vec::new();
-    let mut daemon = Daemon::start(role.clone(), dir.path());
-    for round in 0..ROUNDS {
+    let mut daemon = Daemon::start_with_args(role.clone(), dir.path(), extra);
+    for round in 0..rounds {
         let topics = Arc::new(Mutex::new(Vec::new()));
         let tokens = Arc::new(Mutex::new(Vec::new()));
         let sc = daemon.public;
@@ -72,7 +84,7 @@ fn metadata_survives_kill_9_during_creates() {
 
         let (public, private) = (daemon.public, daemon.private);
         drop(daemon);
-        daemon = Daemon::spawn_on(role.clone(), dir.path(), public, private);
+        daemon = Daemon::spawn_with_args(role.clone(), dir.path(), public, private, extra);
         daemon.wait_ready();
         let mut client = ScClient::connect(daemon.public).expect("SC serves after restart");
         let topics = client.list_topics().unwrap();

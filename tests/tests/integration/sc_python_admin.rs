@@ -1,4 +1,5 @@
-//! The official Python client administers topics on our SC.
+//! The official Python client administers topics on our SC: alone on its embedded store,
+//! and as one of two SCs on etcd (through the SC that does not lead).
 
 use tests::{Daemon, Role, python, temp_dir};
 
@@ -38,7 +39,23 @@ except Exception as e:
 fn python_admin_creates_lists_and_deletes_topics() {
     let dir = temp_dir();
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, dir.path());
-    let out = python::run_ok(ADMIN, &[&daemon.public.to_string()]);
+    python_admin(&daemon.public.to_string());
+}
+
+#[test]
+fn python_admin_on_etcd_through_a_standby_sc() {
+    let cluster = tests::ha::HaCluster::start(1, 2, 1, 2, &[]);
+    let leader = cluster.leader().expect("a leader");
+    let standby = cluster.sc_addrs[1 - leader].0;
+    python_admin(&standby.to_string());
+    // The leader's view is the same.
+    let mut topics = cluster.admin_of(leader).list_topics().unwrap();
+    topics.sort();
+    assert_eq!(topics, vec!["three".to_string()]);
+}
+
+fn python_admin(sc: &str) {
+    let out = python::run_ok(ADMIN, &[sc]);
     let line = |prefix: &str| -> String {
         out.lines()
             .find(|l| l.starts_with(&format!("{prefix} ")))

@@ -1,14 +1,18 @@
 //! The SPU's link to the SC: register (with a token if configured), follow the control
 //! stream, report offsets periodically and on change, send heartbeats, and reconnect with
 //! backoff when the connection drops.
+//!
+//! `--sc-private-addr` may list several SCs (`A,B,C`, one metadata store, one leader):
+//! the SPU tries them in turn, and an SC that does not lead names the one that does. An
+//! SC that stops answering (paused, cut off) counts as lost after [`SC_SILENCE`].
 
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protocol::internal::{
-    ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse, ReportOffsetsRequest,
-    WatchControlRequest,
+    ControlUpdate, HeartbeatRequest, REGISTER_SPU_VERSION, RegisterSpuRequest, RegisterSpuResponse,
+    ReportOffsetsRequest, WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
 use tokio::net::TcpStream;
@@ -17,7 +21,7 @@ use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
-use crate::net::client::{Frames, decode, send};
+use crate::net::client::{Frames, decode, decode_versioned, send};
 use crate::spu::replica::store::ReplicaStore;
 use crate::spu::{SpuConfig, SpuError};
 
@@ -28,7 +32,10 @@ const REPORT_EVERY: Duration = Duration::from_secs(5);
 const REPORT_COALESCE: Duration = Duration::from_millis(200);
 const BACKOFF_MIN: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+const BACKOFF_MAX_SEVERAL: Duration = Duration::from_millis(500);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// The SC answers every heartbeat; this long without a frame and it is taken for gone.
+const SC_SILENCE: Duration = Duration::from_secs(3);
 
 const REGISTER_CORR: i32 = 1;
 const CONTROL_CORR: i32 = 2;
@@ -38,6 +45,51 @@ enum End {
     Shutdown,
     Lost(String),
     Refused(String),
+    /// That SC does not lead; the leader is at this address (if it knows one).
+    NotLeader(Option<String>, String),
+}
+
+/// The SCs to try, in turn, starting with the last one that worked or was named leader.
+struct ScAddrs {
+    addrs: Vec<String>,
+    next: usize,
+    /// A leader named by a follower, tried before the list.
+    named: Option<String>,
+}
+
+impl ScAddrs {
+    fn new(list: &str) -> Self {
+        let addrs: Vec<String> = list
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        Self {
+            addrs,
+            next: 0,
+            named: None,
+        }
+    }
+
+    fn current(&mut self) -> String {
+        if let Some(named) = &self.named {
+            return named.clone();
+        }
+        self.addrs
+            .get(self.next % self.addrs.len().max(1))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The current address failed: move on. Whether every address has now failed in a
+    /// row (time to back off) rather than another one is yet to try.
+    fn advance(&mut self) -> bool {
+        if self.named.take().is_none() {
+            self.next = (self.next + 1) % self.addrs.len().max(1);
+        }
+        self.next == 0
+    }
 }
 
 /// Keep a session with the SC open until shutdown. A refusal on the very first
@@ -51,15 +103,38 @@ pub async fn run(
     let mut state = ReplicaState::default();
     let mut admitted_before = false;
     let mut backoff = BACKOFF_MIN;
+    let mut scs = ScAddrs::new(&config.sc_private_addr);
     loop {
         if *shutdown.borrow() {
             return Ok(());
         }
         let mut admitted = false;
-        let end = session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await;
+        let sc = scs.current();
+        let end = session(
+            &config,
+            &sc,
+            &replicas,
+            &mut state,
+            &mut shutdown,
+            &mut admitted,
+        )
+        .await;
         replicas.set_linked(false);
         match end {
             End::Shutdown => return Ok(()),
+            End::NotLeader(leader, message) => {
+                info!(spu = config.id, "the SC at {sc} does not lead: {message}");
+                let cycled = scs.advance();
+                if let Some(leader) = leader {
+                    scs.named = Some(leader);
+                    // Straight to the leader: no backoff.
+                    continue;
+                }
+                if !cycled {
+                    pause(BACKOFF_MIN, &mut shutdown).await;
+                    continue;
+                }
+            }
             End::Refused(message) if !admitted_before => {
                 error!(spu = config.id, "the SC refused this SPU: {message}");
                 return Err(SpuError::Refused {
@@ -75,13 +150,18 @@ pub async fn run(
                 if admitted {
                     warn!(
                         spu = config.id,
-                        "lost the SC at {}: {reason}; reconnecting", config.sc_private_addr
+                        "lost the SC at {sc}: {reason}; reconnecting"
                     );
                 } else {
                     info!(
                         spu = config.id,
-                        "cannot reach the SC at {}: {reason}; retrying", config.sc_private_addr
+                        "cannot reach the SC at {sc}: {reason}; retrying"
                     );
+                }
+                // Another SC of the list may lead now: try it at once.
+                if !scs.advance() && !admitted {
+                    pause(BACKOFF_MIN, &mut shutdown).await;
+                    continue;
                 }
             }
         }
@@ -93,7 +173,21 @@ pub async fn run(
             _ = tokio::time::sleep(backoff) => {}
             _ = shutdown.changed() => return Ok(()),
         }
-        backoff = (backoff * 2).min(BACKOFF_MAX);
+        // With several SCs a new leader is up within the lease: keep trying often.
+        let max = if scs.addrs.len() > 1 {
+            BACKOFF_MAX_SEVERAL
+        } else {
+            BACKOFF_MAX
+        };
+        backoff = (backoff * 2).min(max);
+    }
+}
+
+/// Sleep, or return early on shutdown (the loop then sees it).
+async fn pause(d: Duration, shutdown: &mut watch::Receiver<bool>) {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => {}
+        _ = shutdown.changed() => {}
     }
 }
 
@@ -105,13 +199,13 @@ fn now_ms() -> i64 {
 
 async fn session(
     config: &SpuConfig,
+    sc: &str,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
 ) -> End {
-    let connect =
-        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&config.sc_private_addr));
+    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(sc));
     let stream = tokio::select! {
         stream = connect => match stream {
             Ok(Ok(stream)) => stream,
@@ -166,27 +260,37 @@ async fn exchange(
             .map(|k| Endpoint::from_host_port(&k.addr.ip().to_string(), k.addr.port())),
     };
     send(writer, &register, REGISTER_CORR).await?;
+    // A paused SC accepts connections (the kernel does) but never answers.
+    let answer = tokio::time::sleep(SC_SILENCE);
+    tokio::pin!(answer);
     let response: RegisterSpuResponse = loop {
         let (corr, body) = tokio::select! {
             frame = frames.next() => frame?,
+            _ = &mut answer => return Ok(End::Lost(format!("no answer to registration within {SC_SILENCE:?}"))),
             _ = shutdown.changed() => return Ok(End::Shutdown),
         };
         if corr == REGISTER_CORR {
-            break decode(&body)?;
+            break decode_versioned(&body, REGISTER_SPU_VERSION)?;
         }
     };
     if response.error_code.is_error() {
         let message = response
             .message
             .unwrap_or_else(|| response.error_code.to_string());
+        if let Some(leader) = response.leader_sc {
+            return Ok(End::NotLeader(Some(leader), message));
+        }
+        if message.contains("does not lead") {
+            return Ok(End::NotLeader(None, message));
+        }
         return Ok(End::Refused(message));
     }
     *admitted = true;
     replicas.set_sc_public_addr(response.sc_public_addr);
-    info!(
-        spu = config.id,
-        "registered with the SC at {}", config.sc_private_addr
-    );
+    let sc = writer
+        .peer_addr()
+        .map_or_else(|_| "?".to_string(), |a| a.to_string());
+    info!(spu = config.id, "registered with the SC at {sc}");
     send(
         writer,
         &WatchControlRequest { spu_id: config.id },
@@ -203,7 +307,9 @@ async fn exchange(
     let mut report = tokio::time::interval(REPORT_EVERY);
     // Set when offsets moved: a report goes out at that instant.
     let mut report_at: Option<tokio::time::Instant> = None;
+    let mut last_frame = tokio::time::Instant::now();
     loop {
+        let silence = tokio::time::sleep_until(last_frame + SC_SILENCE);
         let coalesced = async {
             match report_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -213,6 +319,7 @@ async fn exchange(
         tokio::select! {
             frame = frames.next() => {
                 let (at, body) = frame?;
+                last_frame = tokio::time::Instant::now();
                 if at == CONTROL_CORR {
                     let update: ControlUpdate = decode(&body)?;
                     if let Some(leader) = update.offsets_leader {
@@ -242,6 +349,9 @@ async fn exchange(
                 report_at = None;
                 let reports = ReportOffsetsRequest { spu_id: config.id, reports: replicas.reports() };
                 send(writer, &reports, corr()).await?;
+            }
+            _ = silence => {
+                return Ok(End::Lost(format!("the SC sent nothing for {SC_SILENCE:?}")));
             }
             _ = shutdown.changed() => return Ok(End::Shutdown),
         }

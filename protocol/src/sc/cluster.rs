@@ -1,0 +1,76 @@
+//! The SC cluster API (ours, api key [`SC_CLUSTER_KEY`] on the SC public port): which SCs
+//! run on the cluster's metadata store, which one leads and since when, and the store
+//! itself. The official client never sends it; our CLI (`fluvio cluster status`) and the
+//! TUI's header do. An SC that does not know the key closes the connection, as for any
+//! unknown key, so clients ask on a connection of its own.
+//!
+//! `ScClusterRequest {}` → `ScClusterResponse { backend string, answered_by string,
+//! members Vec<ScMember> }`, `ScMember = { id string, public_addr string, private_addr
+//! string, started_ms i64, leader bool, leader_since_ms i64 }` (times in ms since the
+//! epoch; `leader_since_ms` is 0 for a member that does not lead).
+
+use crate::codec::Version;
+use crate::wire_struct;
+
+/// The api key: in the 2000s, with our other own messages, away from Fluvio's.
+pub const SC_CLUSTER_KEY: u16 = 2050;
+pub const SC_CLUSTER_VERSION: Version = 0;
+
+wire_struct! {
+    pub struct ScClusterRequest {}
+}
+
+wire_struct! {
+    /// One running SC.
+    pub struct ScMember {
+        pub id: String,
+        pub public_addr: String,
+        pub private_addr: String,
+        pub started_ms: i64,
+        pub leader: bool,
+        pub leader_since_ms: i64,
+    }
+}
+
+wire_struct! {
+    pub struct ScClusterResponse {
+        /// `local (PATH)` or `etcd://HOST:PORT,.../PREFIX`.
+        pub backend: String,
+        /// The SC that answered (its public address).
+        pub answered_by: String,
+        pub members: Vec<ScMember>,
+    }
+}
+
+impl ScClusterResponse {
+    pub fn leader(&self) -> Option<&ScMember> {
+        self.members.iter().find(|m| m.leader)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::codec::{Decode, Encode};
+
+    #[test]
+    fn the_answer_round_trips() {
+        let answer = ScClusterResponse {
+            backend: "etcd://127.0.0.1:2379/fluvio".into(),
+            answered_by: "127.0.0.1:9003".into(),
+            members: vec![ScMember {
+                id: "a".into(),
+                public_addr: "127.0.0.1:9003".into(),
+                private_addr: "127.0.0.1:9004".into(),
+                started_ms: 1,
+                leader: true,
+                leader_since_ms: 2,
+            }],
+        };
+        let mut bytes = Vec::new();
+        answer.encode(&mut bytes, SC_CLUSTER_VERSION).unwrap();
+        let back = ScClusterResponse::from_bytes(&bytes, SC_CLUSTER_VERSION).unwrap();
+        assert_eq!(back, answer);
+        assert_eq!(back.leader().map(|m| m.id.as_str()), Some("a"));
+    }
+}
