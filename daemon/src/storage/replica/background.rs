@@ -57,7 +57,7 @@ impl Shared {
             }
         };
         for s in &sealed {
-            s.file.sync_data().ctx("fsync", &s.log_path)?;
+            s.file.get()?.sync_data().ctx("fsync", &s.log_path)?;
             // The index is a hint, but a synced one spares a rebuild after a crash.
             if let Ok(index) = File::open(&s.index_path) {
                 let _ = index.sync_all();
@@ -70,11 +70,10 @@ impl Shared {
             return Err(err);
         }
         if let Some((file, path)) = active {
-            file.sync_data().ctx("fsync", &path)?;
+            file.get()?.sync_data().ctx("fsync", &path)?;
         }
         if !sealed.is_empty() {
-            lock(&self.unsynced_sealed)
-                .retain(|s| !sealed.iter().any(|d| Arc::ptr_eq(&d.file, &s.file)));
+            lock(&self.unsynced_sealed).retain(|s| !sealed.iter().any(|d| d.file.same(&s.file)));
         }
         Ok(SyncOutcome { upto, generation })
     }
