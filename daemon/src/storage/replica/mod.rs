@@ -158,6 +158,8 @@ struct SealedFile {
 #[derive(Debug, Default)]
 struct CheckpointState {
     last: Option<Checkpoint>,
+    /// Whether the directory was synced after `last` was renamed into place.
+    rename_synced: bool,
     written_at: Option<Instant>,
 }
 
@@ -294,7 +296,7 @@ impl ReplicaLog {
             checkpoint: Mutex::new(CheckpointState::default()),
             report,
             appends: AtomicU64::new(0),
-            signal: Arc::new(Signal::default()),
+            signal: Arc::new(Signal::new()),
             _lock_file: lock_file,
         });
         // Record what recovery decided before anything else can happen.
