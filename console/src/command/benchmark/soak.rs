@@ -457,7 +457,13 @@ async fn soak(
     // reaches them.
     let (finish_tx, finish_rx) = watch::channel(None::<Finish>);
     let readers = start_readers(
-        &handles, clients, partitions, topic, run_id, args, finish_rx, epoch,
+        &handles,
+        clients,
+        partitions,
+        topic,
+        (run_id, epoch),
+        args,
+        finish_rx,
     )
     .await?;
 
@@ -728,7 +734,7 @@ impl EvenSample {
     fn add(&mut self, sample: Duration) {
         self.stride = self.stride.max(1);
         self.seen += 1;
-        if self.seen % self.stride != 0 {
+        if !self.seen.is_multiple_of(self.stride) {
             return;
         }
         if self.kept.len() >= MAX_E2E_SAMPLES {
@@ -738,7 +744,7 @@ impl EvenSample {
                 i % 2 == 0
             });
             self.stride *= 2;
-            if self.seen % self.stride != 0 {
+            if !self.seen.is_multiple_of(self.stride) {
                 return;
             }
         }
@@ -881,10 +887,10 @@ async fn start_readers(
     clients: u32,
     partitions: u32,
     topic: &str,
-    run_id: u32,
+    // This run's id, and the clock its stamps' send times are on.
+    (run_id, epoch): (u32, Instant),
     args: &SoakArgs,
     finish: watch::Receiver<Option<Finish>>,
-    epoch: Instant,
 ) -> Result<Vec<JoinHandle<ReaderOutcome>>, SoakError> {
     let jobs: Arc<Vec<(u32, u32)>> = Arc::new(
         (0..clients)
