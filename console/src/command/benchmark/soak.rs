@@ -386,8 +386,6 @@ const PARALLEL_SETUP: usize = 32;
 const MAX_UNACKNOWLEDGED: usize = 10_000;
 /// Problems kept as examples in the report.
 const MAX_EXAMPLES: usize = 10;
-/// How long a new topic's partitions may take to get leaders.
-const TOPIC_READY_WITHIN: Duration = Duration::from_secs(30);
 
 /// Run the soak against the cluster behind `fluvio` (the clients get connections of
 /// their own to the same SC).
@@ -442,12 +440,9 @@ async fn soak(
     sampler: RssSampler,
 ) -> Result<SoakReport, SoakError> {
     let partitions = fluvio.partition_count(topic).await?.max(1);
-    for partition in 0..partitions {
-        fluvio
-            .metadata()
-            .route(topic, partition, TOPIC_READY_WITHIN)
-            .await?;
-    }
+    // Until every partition's leader answers (its log is open), a consumer starting on a
+    // new topic could be told "not leader for partition".
+    super::wait_ready(fluvio, topic, partitions).await?;
     let clients = args.clients;
     let wanted = connections_for(clients, args.connections);
     let handles = connect_all(addr, wanted).await?;
