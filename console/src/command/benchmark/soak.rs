@@ -389,26 +389,7 @@ const MAX_EXAMPLES: usize = 10;
 
 /// Run the soak against the cluster behind `fluvio` (the clients get connections of
 /// their own to the same SC).
-///
-/// The soak runs on a runtime of its own with a worker thread per core: the CLI's runtime
-/// has one thread, and one thread serving a thousand clients' connections was the bound
-/// of the measurement (always busy while the daemon idled; see BENCHMARKS.md).
 pub async fn run(fluvio: &Fluvio, args: &SoakArgs) -> Result<SoakReport, SoakError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .thread_name("soak")
-        .build()
-        .map_err(|err| SoakError::Task(format!("cannot start the soak's threads: {err}")))?;
-    let (fluvio, args) = (fluvio.clone(), args.clone());
-    let result = runtime
-        .spawn(async move { run_here(&fluvio, &args).await })
-        .await;
-    // Dropping a runtime would block this async context; its tasks are done anyway.
-    runtime.shutdown_background();
-    result.map_err(|err| SoakError::Task(err.to_string()))?
-}
-
-async fn run_here(fluvio: &Fluvio, args: &SoakArgs) -> Result<SoakReport, SoakError> {
     if args.record_size < STAMP_LEN {
         return Err(SoakError::RecordTooSmall {
             given: args.record_size,
