@@ -711,7 +711,7 @@ pub enum BenchError {
     #[error(transparent)]
     Client(#[from] ClientError),
     #[error(
-        "opened {opened} of {wanted} client connections to the SC at {addr}, then: {source}. The daemon limits connections per client address (--max-connections-per-peer, 512 by default) and in total (--max-connections) on each listener: run fewer clients, or raise those limits on the daemon"
+        "opened {opened} of {wanted} client connections to the SC at {addr}, then: {source}. The daemon limits connections per client address (--max-connections-per-peer, 1024 by default) and in total (--max-connections) on each listener: run fewer clients, or raise those limits on the daemon"
     )]
     Connect {
         opened: u32,

@@ -16,7 +16,11 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::sync;
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
-pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 512;
+/// 1000 clients on one machine (a benchmark host, or many applications behind one NAT
+/// address), each with a connection of its own, are a legitimate load (issue #23: 500
+/// producers and 500 consumers); 1024 serves them and an admin besides, while one address
+/// still cannot take more than a quarter of a listener's [`DEFAULT_MAX_CONNECTIONS`].
+pub const DEFAULT_MAX_CONNECTIONS_PER_PEER: usize = 1024;
 pub const DEFAULT_FRAME_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_FIRST_FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_FRAME_MEMORY: usize = 512 * 1024 * 1024;

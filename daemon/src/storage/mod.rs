@@ -22,6 +22,7 @@ mod checkpoint;
 mod config;
 mod epochs;
 mod error;
+mod file_pool;
 mod group_commit;
 mod index;
 pub mod recovery;

@@ -31,6 +31,7 @@
 //!   never held an acknowledged offset (something wrote them since): they are cut.
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use protocol::record::batch::BATCH_HEADER_LEN;
@@ -38,6 +39,7 @@ use protocol::record::batch::BATCH_HEADER_LEN;
 use super::checkpoint::{self, CHECKPOINT_TMP_FILE};
 use super::config::StorageConfig;
 use super::error::{CorruptionKind, IoContext, Result};
+use super::file_pool::FilePool;
 use super::segment::{
     CorruptMark, INDEX_SUFFIX, LOG_SUFFIX, Scan, Segment, parse_file_name, read_header,
 };
@@ -77,6 +79,7 @@ pub(crate) fn load(
     config: &StorageConfig,
     clean: bool,
     recovery_point: Option<i64>,
+    pool: &Arc<FilePool>,
 ) -> Result<Loaded> {
     let started = Instant::now();
     let mut report = RecoveryReport {
@@ -109,7 +112,7 @@ pub(crate) fn load(
     }
 
     if bases.is_empty() {
-        let segment = Segment::create(dir, 0)?;
+        let segment = Segment::create(dir, 0, pool)?;
         report.segments = 1;
         report.elapsed = started.elapsed();
         return Ok(Loaded {
@@ -129,7 +132,7 @@ pub(crate) fn load(
     let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
     let mut i = 0;
     while i < bases.len() {
-        let (mut seg, trouble) = Segment::open(dir, bases[i])?;
+        let (mut seg, trouble) = Segment::open(dir, bases[i], pool)?;
         let next_base = bases.get(i + 1).copied();
         let is_last = next_base.is_none();
         // Where a new active segment starts when this one has to be sealed.
@@ -220,7 +223,7 @@ pub(crate) fn load(
         }
         segments.push(seg);
         if let Some(base) = roll_at {
-            segments.push(Segment::create(dir, base)?);
+            segments.push(Segment::create(dir, base, pool)?);
             // The new segment must survive a crash: without it the damaged one would be the
             // last again, and recovery after an unclean stop cuts a bad last segment.
             checkpoint::sync_dir(dir)?;
@@ -270,6 +273,7 @@ fn cut_tail(seg: &mut Segment, scan: &Scan, rp: i64, report: &mut RecoveryReport
         );
     }
     seg.file
+        .get()?
         .set_len(scan.end_position)
         .ctx("truncate", &seg.log_path)?;
     seg.size = scan.end_position;
@@ -425,7 +429,7 @@ fn seal_damaged_active(
 /// Only headers are read: the batches' contents may be damaged, their extent is not.
 fn chained_end(seg: &Segment, mut position: u64, mut offset: i64) -> Result<Option<i64>> {
     while position < seg.size {
-        let header = match read_header(&seg.file, &seg.log_path, position) {
+        let header = match read_header(&*seg.file.get()?, &seg.log_path, position) {
             Ok(header) => header,
             Err(super::StorageError::Corrupt { .. }) => return Ok(None),
             Err(err) => return Err(err),
@@ -446,7 +450,7 @@ fn persist_new_entries(seg: &mut Segment) -> Result<()> {
     if seg.index.unpersisted() > 0 {
         seg.open_index_file()?;
         seg.persist_index()?;
-        seg.index_file = None;
+        seg.index_open = false;
     }
     Ok(())
 }

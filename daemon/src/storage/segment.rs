@@ -10,6 +10,7 @@ use std::sync::Arc;
 use protocol::record::batch::{BATCH_HEADER_LEN, BatchError, BatchHeader, CRC_START};
 
 use super::error::{CorruptionKind, IoContext, Result, StorageError};
+use super::file_pool::{FilePool, PooledFile};
 use super::index::{IndexEntry, IndexProblem, OffsetIndex};
 
 /// The largest single write into the page cache when the data stays there for a while
@@ -97,9 +98,11 @@ pub(crate) struct Segment {
     pub size: u64,
     pub log_path: Arc<Path>,
     pub index_path: PathBuf,
-    pub file: Arc<File>,
-    /// Open while the segment is active.
-    pub index_file: Option<File>,
+    /// The log file, opened through the process's [`FilePool`] when used.
+    pub file: PooledFile,
+    /// Set while the segment is active: index entries are appended to its file. The
+    /// file is opened for each write (a batch of entries), so a log holds no index open.
+    pub index_open: bool,
     pub index: OffsetIndex,
     /// Bytes written since the last index entry (or the segment start).
     pub bytes_since_index: u64,
@@ -135,12 +138,11 @@ fn open_rw(path: &Path, create_new: bool) -> Result<File> {
 
 impl Segment {
     /// A new, empty, active segment.
-    pub fn create(dir: &Path, base: i64) -> Result<Self> {
+    pub fn create(dir: &Path, base: i64, pool: &Arc<FilePool>) -> Result<Self> {
         let log_path: Arc<Path> = Arc::from(dir.join(file_name(base, LOG_SUFFIX)));
         let index_path = dir.join(file_name(base, INDEX_SUFFIX));
         let file = open_rw(&log_path, true)?;
-        let index_file = OpenOptions::new()
-            .read(true)
+        OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
@@ -150,10 +152,10 @@ impl Segment {
             base,
             end: base,
             size: 0,
+            file: PooledFile::opened(pool, log_path.clone(), file),
             log_path,
             index_path,
-            file: Arc::new(file),
-            index_file: Some(index_file),
+            index_open: true,
             index: OffsetIndex::default(),
             bytes_since_index: 0,
             preallocated: 0,
@@ -165,7 +167,11 @@ impl Segment {
     /// Open an existing segment's files. The end offset is not known until a scan.
     /// Returns the index problem, if the index file was missing or unusable (it is then
     /// empty in memory and must be rebuilt).
-    pub fn open(dir: &Path, base: i64) -> Result<(Self, Option<IndexTrouble>)> {
+    pub fn open(
+        dir: &Path,
+        base: i64,
+        pool: &Arc<FilePool>,
+    ) -> Result<(Self, Option<IndexTrouble>)> {
         let log_path: Arc<Path> = Arc::from(dir.join(file_name(base, LOG_SUFFIX)));
         let index_path = dir.join(file_name(base, INDEX_SUFFIX));
         let file = open_rw(&log_path, false)?;
@@ -185,10 +191,10 @@ impl Segment {
                 base,
                 end: base,
                 size,
+                file: PooledFile::opened(pool, log_path.clone(), file),
                 log_path,
                 index_path,
-                file: Arc::new(file),
-                index_file: None,
+                index_open: false,
                 index,
                 bytes_since_index: 0,
                 preallocated: 0,
@@ -201,45 +207,37 @@ impl Segment {
 
     /// Open the index file for appends (the segment becomes or stays active).
     pub fn open_index_file(&mut self) -> Result<()> {
-        if self.index_file.is_none() {
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.index_path)
-                .ctx("open", &self.index_path)?;
-            self.index_file = Some(file);
+        if !self.index_open {
+            self.index_file()?;
+            self.index_open = true;
         }
         Ok(())
     }
 
+    /// The index file, opened (created when missing) for one write.
+    fn index_file(&self) -> Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&self.index_path)
+            .ctx("open", &self.index_path)
+    }
+
     /// Write index entries still in memory only to the file.
     pub fn persist_index(&mut self) -> Result<()> {
-        match &self.index_file {
-            Some(file) => self.index.persist(file, &self.index_path),
-            None => Ok(()),
+        if !self.index_open || self.index.unpersisted() == 0 {
+            return Ok(());
         }
+        let file = self.index_file()?;
+        self.index.persist(&file, &self.index_path)
     }
 
     /// Replace the index file with the entries in memory.
     pub fn rewrite_index(&mut self) -> Result<()> {
-        let keep_open = self.index_file.is_some();
-        let file = match self.index_file.take() {
-            Some(file) => file,
-            None => OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&self.index_path)
-                .ctx("create", &self.index_path)?,
-        };
-        let result = self.index.rewrite(&file, &self.index_path);
-        if keep_open {
-            self.index_file = Some(file);
-        }
-        result
+        let file = self.index_file()?;
+        self.index.rewrite(&file, &self.index_path)
     }
 
     /// Account for a batch about to be written at `position`: index it if an interval
@@ -261,7 +259,7 @@ impl Segment {
     }
 
     pub fn read_header(&self, position: u64) -> Result<BatchHeader> {
-        read_header(&self.file, &self.log_path, position)
+        read_header(&*self.file.get()?, &self.log_path, position)
     }
 
     fn corrupt_error(&self, position: u64, offset: i64, kind: CorruptionKind) -> StorageError {
@@ -378,16 +376,15 @@ impl Segment {
 
     /// Write bytes at the end of the log, in the shape given.
     pub fn write_at_end(&mut self, bytes: &[u8], shape: WriteShape) -> Result<()> {
-        self.reserve(self.size + bytes.len() as u64);
+        let file = self.file.get()?;
+        self.reserve(&file, self.size + bytes.len() as u64);
         let piece = match shape {
             WriteShape::Pieces => WRITE_CHUNK,
             WriteShape::Whole => bytes.len().max(1),
         };
         let mut at = self.size;
         for piece in bytes.chunks(piece) {
-            self.file
-                .write_all_at(piece, at)
-                .ctx("write", &self.log_path)?;
+            file.write_all_at(piece, at).ctx("write", &self.log_path)?;
             at += piece.len() as u64;
         }
         Ok(())
@@ -399,14 +396,14 @@ impl Segment {
     /// writes went at 2.84 GB/s instead of 2.3-2.4. The file's size stays that of its data
     /// (`FALLOC_FL_KEEP_SIZE`), so recovery and reads are unaffected. Best effort: a file
     /// system that refuses is written to as before.
-    fn reserve(&mut self, end: u64) {
+    fn reserve(&mut self, file: &File, end: u64) {
         if end <= self.preallocated {
             return;
         }
         let step = self.size.clamp(PREALLOCATE_MIN_STEP, PREALLOCATE_MAX_STEP);
         let from = self.preallocated.min(self.size);
         let to = end + step;
-        match preallocate(&self.file, from, to - from) {
+        match preallocate(file, from, to - from) {
             Ok(()) => self.preallocated = to,
             Err(err) => {
                 tracing::debug!(path = %self.log_path.display(), %err, "cannot reserve disk blocks ahead; writing without");
@@ -419,7 +416,11 @@ impl Segment {
     /// length frees the blocks past it (a hole punch would not: it stops at the size).
     pub fn release_reserve(&mut self) {
         if self.preallocated != u64::MAX && self.preallocated > self.size {
-            if let Err(err) = self.file.set_len(self.size) {
+            let cut = self.file.get().and_then(|file| {
+                file.set_len(self.size)
+                    .ctx("release reserved blocks of", &self.log_path)
+            });
+            if let Err(err) = cut {
                 tracing::debug!(path = %self.log_path.display(), %err, "cannot release reserved blocks");
             }
             self.preallocated = self.size;
@@ -429,15 +430,19 @@ impl Segment {
     /// Cut the log file to `size` bytes (a batch boundary ending at offset `end`).
     pub fn truncate_to(&mut self, size: u64, end: i64) -> Result<()> {
         self.release_reserve();
-        self.file.set_len(size).ctx("truncate", &self.log_path)?;
+        self.file
+            .get()?
+            .set_len(size)
+            .ctx("truncate", &self.log_path)?;
         if self.preallocated != u64::MAX {
             self.preallocated = self.preallocated.min(size);
         }
         self.size = size;
         self.end = end;
         self.index.truncate_to_size(size);
-        if let Some(file) = &self.index_file {
-            self.index.sync_file_len(file, &self.index_path)?;
+        if self.index_open {
+            let file = self.index_file()?;
+            self.index.sync_file_len(&file, &self.index_path)?;
         } else {
             self.rewrite_index()?;
         }
@@ -456,7 +461,7 @@ impl Segment {
             };
             // Re-derive the newest timestamp from the batches left; tail is at most an interval.
             let scan = scan_batches(
-                &self.file,
+                &*self.file.get()?,
                 &self.log_path,
                 position,
                 offset,
@@ -487,7 +492,7 @@ impl Segment {
             return Ok(None);
         }
         let expected = self.base + i64::from(last.relative_offset);
-        match read_header(&self.file, &self.log_path, u64::from(last.position)) {
+        match read_header(&*self.file.get()?, &self.log_path, u64::from(last.position)) {
             Ok(header) if header.base_offset == expected => {}
             Ok(_) | Err(StorageError::Corrupt { .. }) => return Ok(None),
             Err(err) => return Err(err),
@@ -510,7 +515,7 @@ impl Segment {
         let mut since = self.bytes_since_index;
         let already_indexed = index.last().map(|e| u64::from(e.position)) == Some(position);
         let scan = scan_batches(
-            &self.file,
+            &*self.file.get()?,
             &self.log_path,
             position,
             offset,
@@ -749,7 +754,7 @@ mod tests {
     fn blocks_are_reserved_ahead_and_given_back() {
         use std::os::unix::fs::MetadataExt;
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = Segment::create(dir.path(), 0).unwrap();
+        let mut seg = Segment::create(dir.path(), 0, &FilePool::new(4)).unwrap();
         let data = vec![7u8; 300_000];
         seg.write_at_end(&data, WriteShape::Pieces).unwrap();
         seg.size += data.len() as u64;
@@ -773,7 +778,7 @@ mod tests {
     #[test]
     fn both_write_shapes_store_the_same_bytes_at_the_end() {
         let dir = tempfile::tempdir().unwrap();
-        let mut seg = Segment::create(dir.path(), 0).unwrap();
+        let mut seg = Segment::create(dir.path(), 0, &FilePool::new(4)).unwrap();
         // Not a multiple of the piece size, so the last piece is short.
         let first: Vec<u8> = (0..WRITE_CHUNK * 3 + 17).map(|i| i as u8).collect();
         let second: Vec<u8> = (0..WRITE_CHUNK + 5).map(|i| (i * 7) as u8).collect();

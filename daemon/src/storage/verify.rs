@@ -6,13 +6,13 @@
 //! goes on; the length is outside the CRC, so if it was the damaged field the next header
 //! will not parse either, and the rest of the segment is reported as one unreadable range.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use protocol::record::batch::BatchError;
 
 use super::error::{CorruptionKind, Result, StorageError};
+use super::file_pool::PooledFile;
 use super::segment::{read_header, scan_batches};
 
 /// What a scrub checked and found.
@@ -48,7 +48,8 @@ pub struct CorruptRange {
 
 /// A segment as the log knew it when the scrub started.
 pub(crate) struct SegmentView {
-    pub file: Arc<File>,
+    /// Opened through the pool for the segment's scan only.
+    pub file: PooledFile,
     pub path: Arc<Path>,
     pub base: i64,
     /// Bytes of batches in the file.
@@ -67,10 +68,11 @@ pub(crate) fn verify_segments(segments: &[SegmentView]) -> Result<VerifyReport> 
 }
 
 fn verify_segment(seg: &SegmentView, report: &mut VerifyReport) -> Result<()> {
+    let file = seg.file.get()?;
     let mut position = 0;
     let mut offset = seg.base;
     while position < seg.size {
-        let scan = scan_batches(&seg.file, &seg.path, position, offset, seg.size, |_, h| {
+        let scan = scan_batches(&file, &seg.path, position, offset, seg.size, |_, h| {
             report.batches += 1;
             report.records += h.record_count().max(0) as u64;
             report.bytes += h.total_len() as u64;
@@ -82,7 +84,7 @@ fn verify_segment(seg: &SegmentView, report: &mut VerifyReport) -> Result<()> {
         };
         let at = scan.end_position;
         let expected = scan.end_offset;
-        let header = match read_header(&seg.file, &seg.path, at) {
+        let header = match read_header(&file, &seg.path, at) {
             Ok(header) if at + header.total_len() as u64 <= seg.size => Some(header),
             Ok(_) | Err(StorageError::Corrupt { .. }) => None,
             Err(err) => return Err(err),

@@ -61,6 +61,13 @@ fn a_small_soak_consumes_every_acknowledged_record_once_and_samples_the_daemon()
         2 * acknowledged + check["unacknowledged_consumed"].as_u64().unwrap(),
         "{report}"
     );
+    // Every delivery was timed from the send time in its stamp.
+    let e2e = &report["end_to_end_latency"];
+    assert_eq!(e2e["samples"], report["consumed"]["records"], "{report}");
+    assert!(
+        e2e["p999_ms"].as_f64() >= e2e["p50_ms"].as_f64(),
+        "{report}"
+    );
 
     // The daemon was found by the SC's port and its memory sampled.
     let rss = &report["rss"];
@@ -75,6 +82,14 @@ fn a_small_soak_consumes_every_acknowledged_record_once_and_samples_the_daemon()
         rss["peak_kib"].as_u64() >= rss["start_kib"].as_u64(),
         "{report}"
     );
+    // The daemon's CPU time is read with its memory: it only grows, and serving the
+    // soak took some.
+    let cpu: Vec<f64> = samples
+        .iter()
+        .map(|s| s["cpu_secs"].as_f64().unwrap())
+        .collect();
+    assert!(cpu.windows(2).all(|w| w[0] <= w[1]), "{report}");
+    assert!(cpu[cpu.len() - 1] > 0.0, "{report}");
 
     // Its topic is deleted afterwards.
     let topics = fluvio(&sc, &["topic", "list", "-O", "json"]);
@@ -119,6 +134,8 @@ fn soak_clients_share_connections_and_the_text_report_says_what_was_used() {
     );
     assert!(text.contains(" sends failed\n"), "{text}");
     assert!(text.contains("\nack latency ("), "{text}");
+    assert!(text.contains("\nend-to-end latency ("), "{text}");
+    assert!(text.contains("\ndaemon CPU while producing: "), "{text}");
     assert!(
         text.contains(&format!(
             "\ndaemon RSS (--daemon-pid, fluvio-daemon, pid {pid}): start "
@@ -157,7 +174,7 @@ fn soak_clients_share_connections_and_the_text_report_says_what_was_used() {
     assert!(
         small
             .stderr
-            .contains("--record-size 8 is too small: each soak record carries a 20-byte stamp"),
+            .contains("--record-size 8 is too small: each soak record carries a 28-byte stamp"),
         "{}",
         small.stderr
     );

@@ -202,9 +202,9 @@ fn the_issues_flood_of_1030_connections_is_held_off_by_the_default_limits() {
     let sc = daemon.public.to_string();
     let sc_public = flood(daemon.public, FLOOD_SOURCE, FLOOD, true);
     let spu = flood(spu_public, FLOOD_SOURCE, FLOOD, true);
-    // The default per-peer limit is 512.
-    assert_eq!(still_open(&sc_public), 512);
-    assert_eq!(still_open(&spu), 512);
+    // The default per-peer limit is 1024 (room for 1000 clients on one machine).
+    assert_eq!(still_open(&sc_public), 1024);
+    assert_eq!(still_open(&spu), 1024);
     admin_and_producer_are_served(&sc, "defaults");
     drop((sc_public, spu));
 }

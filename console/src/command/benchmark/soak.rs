@@ -54,10 +54,13 @@ pub struct SoakArgs {
     /// allow.
     #[arg(long, value_name = "PER_CLIENT", default_value_t = 10)]
     pub rate: u64,
-    /// Fluvio connections the clients share (client i uses connection i mod K). Each
-    /// connection is one socket to the SC and one to each SPU it uses. Default: one per
-    /// client, at most 500, which stays under a daemon's default limit of 512 connections
-    /// per client address (--max-connections-per-peer); more need that limit raised.
+    /// Fluvio connections the clients share (client i uses connection i mod K). Up to
+    /// twice --clients: above --clients, producers and consumers get connections apart
+    /// (client i's consumers use connection (clients + i) mod K), so 2 x --clients gives
+    /// every producer and every consumer one of its own. Each connection is one socket to
+    /// the SC and one to each SPU it uses. Default: one per client, at most 1000, which
+    /// stays under a daemon's default limit of 1024 connections per client address
+    /// (--max-connections-per-peer); more need that limit raised.
     #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(1..))]
     pub connections: Option<u32>,
     /// How long consumers may take, once the producers stopped, to reach the last
@@ -86,7 +89,7 @@ pub struct SoakArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum SoakError {
     #[error(
-        "--record-size {given} is too small: each soak record carries a {STAMP_LEN}-byte stamp (run, producer, number); use at least {STAMP_LEN}"
+        "--record-size {given} is too small: each soak record carries a {STAMP_LEN}-byte stamp (run, producer, number, send time); use at least {STAMP_LEN}"
     )]
     RecordTooSmall { given: usize },
     #[error(
@@ -153,6 +156,9 @@ pub struct SoakReport {
     /// Consumer streams, one per (client, partition it reads).
     pub consumer_streams: u32,
     pub ack_latency: Percentiles,
+    /// From a record's send to its delivery to a consumer (each consumer of its
+    /// partition counts), timed by the send time in the record's stamp.
+    pub end_to_end_latency: Percentiles,
     pub rss: RssReport,
     pub check: Check,
 }
@@ -166,6 +172,8 @@ impl SoakReport {
     pub fn to_text(&self) -> String {
         let shared = if self.connections == self.clients {
             "one per client".to_string()
+        } else if self.connections > self.clients {
+            "producers and consumers apart".to_string()
         } else {
             format!(
                 "shared, up to {} clients each",
@@ -204,11 +212,16 @@ impl SoakReport {
         if let Some(first) = &self.first_send_failure {
             out.push_str(&format!("first send failure: {first}\n"));
         }
-        let a = &self.ack_latency;
-        out.push_str(&format!(
-            "ack latency ({} samples): p50 {:.3} ms  p99 {:.3} ms  max {:.3} ms\n",
-            a.samples, a.p50_ms, a.p99_ms, a.max_ms
-        ));
+        for (what, p) in [
+            ("ack latency", &self.ack_latency),
+            ("end-to-end latency", &self.end_to_end_latency),
+        ] {
+            out.push_str(&format!(
+                "{what} ({} samples): {}\n",
+                p.samples,
+                p.figures()
+            ));
+        }
         out.push_str(&self.rss.to_text());
         out.push_str(&self.check.to_text());
         out
@@ -226,6 +239,10 @@ pub struct RssReport {
     pub start_kib: u64,
     pub peak_kib: u64,
     pub end_kib: u64,
+    /// The daemon's CPU time (user and system) while the producers ran, and that over
+    /// the time: 100 is one core busy.
+    pub cpu_secs_producing: f64,
+    pub cpu_percent_producing: f64,
     /// When the producers started and stopped, and when the consumers finished, in
     /// seconds on the samples' clock.
     pub producing_from_secs: f64,
@@ -237,9 +254,34 @@ pub struct RssReport {
 pub struct RssSample {
     pub at_secs: f64,
     pub kib: u64,
+    /// The daemon's CPU time so far (user and system), in seconds.
+    pub cpu_secs: f64,
 }
 
 impl RssReport {
+    /// CPU time between the samples that bracket the producing phase, and its share of
+    /// that time.
+    fn note_cpu_while_producing(&mut self) {
+        let from = self
+            .samples
+            .iter()
+            .rev()
+            .find(|s| s.at_secs <= self.producing_from_secs)
+            .or(self.samples.first());
+        let until = self
+            .samples
+            .iter()
+            .find(|s| s.at_secs >= self.producing_until_secs)
+            .or(self.samples.last());
+        if let (Some(from), Some(until)) = (from, until)
+            && until.at_secs > from.at_secs
+        {
+            self.cpu_secs_producing = (until.cpu_secs - from.cpu_secs).max(0.0);
+            self.cpu_percent_producing =
+                100.0 * self.cpu_secs_producing / (until.at_secs - from.at_secs);
+        }
+    }
+
     fn to_text(&self) -> String {
         let Some(pid) = self.pid else {
             return format!("daemon RSS: not sampled ({})\n", self.source);
@@ -247,11 +289,14 @@ impl RssReport {
         let mib = |kib: u64| kib as f64 / 1024.0;
         let mut out = format!(
             "daemon RSS ({source}, pid {pid}): start {start:.1} MiB, peak {peak:.1} MiB, end {end:.1} MiB\n\
+             daemon CPU while producing: {cpu:.1} s, {percent:.0}% of one core\n\
              RSS in MiB, one sample a second (producing {from:.0}-{until:.0} s, consumers done at {drained:.0} s):\n",
             source = self.source,
             start = mib(self.start_kib),
             peak = mib(self.peak_kib),
             end = mib(self.end_kib),
+            cpu = self.cpu_secs_producing,
+            percent = self.cpu_percent_producing,
             from = self.producing_from_secs,
             until = self.producing_until_secs,
             drained = self.drained_at_secs,
@@ -327,19 +372,20 @@ impl Check {
 }
 
 /// Bytes at the start of every soak record: magic, run, producer, number.
-const STAMP_LEN: usize = 20;
+const STAMP_LEN: usize = 28;
 const MAGIC: &[u8; 4] = b"soak";
 /// The most connections opened when --connections is not given: under the daemon's
-/// default per-address limit (512), with room for an admin's CLI from the same address.
-const DEFAULT_MAX_CONNECTIONS: u32 = 500;
+/// default per-address limit (1024), with room for an admin's CLI from the same address.
+const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
+/// End-to-end latency samples kept per consumer stream: beyond it every other one is
+/// dropped and the rest kept at half the rate, an even sample of any length of run.
+const MAX_E2E_SAMPLES: usize = 100_000;
 /// Connections or streams being opened at once while setting up.
 const PARALLEL_SETUP: usize = 32;
 /// Records a producer may have unacknowledged before it waits (matters when unpaced).
 const MAX_UNACKNOWLEDGED: usize = 10_000;
 /// Problems kept as examples in the report.
 const MAX_EXAMPLES: usize = 10;
-/// How long a new topic's partitions may take to get leaders.
-const TOPIC_READY_WITHIN: Duration = Duration::from_secs(30);
 
 /// Run the soak against the cluster behind `fluvio` (the clients get connections of
 /// their own to the same SC).
@@ -394,12 +440,9 @@ async fn soak(
     sampler: RssSampler,
 ) -> Result<SoakReport, SoakError> {
     let partitions = fluvio.partition_count(topic).await?.max(1);
-    for partition in 0..partitions {
-        fluvio
-            .metadata()
-            .route(topic, partition, TOPIC_READY_WITHIN)
-            .await?;
-    }
+    // Until every partition's leader answers (its log is open), a consumer starting on a
+    // new topic could be told "not leader for partition".
+    super::wait_ready(fluvio, topic, partitions).await?;
     let clients = args.clients;
     let wanted = connections_for(clients, args.connections);
     let handles = connect_all(addr, wanted).await?;
@@ -409,7 +452,13 @@ async fn soak(
     // reaches them.
     let (finish_tx, finish_rx) = watch::channel(None::<Finish>);
     let readers = start_readers(
-        &handles, clients, partitions, topic, run_id, args, finish_rx,
+        &handles,
+        clients,
+        partitions,
+        topic,
+        (run_id, epoch),
+        args,
+        finish_rx,
     )
     .await?;
 
@@ -440,6 +489,7 @@ async fn soak(
         rate: args.rate,
         start,
         stop: start + Duration::from_secs(args.secs),
+        epoch,
     });
     let tasks: Vec<JoinHandle<ProducerOutcome>> = producers
         .into_iter()
@@ -478,6 +528,7 @@ async fn soak(
     rss.producing_from_secs = (start - epoch).as_secs_f64();
     rss.producing_until_secs = (produced_at - epoch).as_secs_f64();
     rss.drained_at_secs = (drained_at - epoch).as_secs_f64();
+    rss.note_cpu_while_producing();
 
     let check = check(&outcomes, &consumed);
     let acked_records: u64 = outcomes.iter().map(ProducerOutcome::acknowledged).sum();
@@ -488,6 +539,10 @@ async fn soak(
     let latencies: Vec<Duration> = outcomes
         .iter_mut()
         .flat_map(|o| std::mem::take(&mut o.latencies))
+        .collect();
+    let end_to_end: Vec<Duration> = consumed
+        .iter_mut()
+        .flat_map(|r| std::mem::take(&mut r.end_to_end.kept))
         .collect();
     Ok(SoakReport {
         kind: "soak",
@@ -509,6 +564,7 @@ async fn soak(
         consumed: Throughput::new(consumed_records, consumed_bytes, drained_at - start),
         consumer_streams: consumed.len() as u32,
         ack_latency: Percentiles::of(latencies),
+        end_to_end_latency: Percentiles::of(end_to_end),
         rss,
         check,
     })
@@ -587,7 +643,17 @@ fn finished<T>(
 fn connections_for(clients: u32, asked: Option<u32>) -> u32 {
     asked
         .unwrap_or(clients.min(DEFAULT_MAX_CONNECTIONS))
-        .clamp(1, clients.max(1))
+        .clamp(1, clients.max(1).saturating_mul(2))
+}
+
+/// The connection client `client`'s consumers use: its producer's, unless there are
+/// more connections than clients, then one of the others.
+fn consumer_connection(client: u32, clients: u32, connections: u32) -> u32 {
+    if connections > clients {
+        (clients + client) % connections
+    } else {
+        client % connections
+    }
 }
 
 /// A number that tells this run's records from any other's in the same topic.
@@ -609,28 +675,76 @@ fn partitions_read_by(client: u32, clients: u32, partitions: u32) -> Vec<u32> {
     }
 }
 
-/// A soak record's value: the stamp, then filler up to `size` bytes.
-fn stamp(run_id: u32, producer: u32, number: u64, size: usize) -> Bytes {
+/// A soak record's value: the stamp (with the send time, in microseconds since the
+/// run's clock started), then filler up to `size` bytes.
+fn stamp(run_id: u32, producer: u32, number: u64, sent_micros: u64, size: usize) -> Bytes {
     let mut value = BytesMut::with_capacity(size);
     value.put_slice(MAGIC);
     value.put_u32(run_id);
     value.put_u32(producer);
     value.put_u64(number);
+    value.put_u64(sent_micros);
     value.put_bytes(b'x', size.saturating_sub(STAMP_LEN));
     value.freeze()
 }
 
-/// The producer and number of a record of run `run_id`; `None` for anything else.
-fn read_stamp(value: &[u8], run_id: u32) -> Option<(u32, u64)> {
+/// What a record of this run carries in its stamp.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stamp {
+    producer: u32,
+    number: u64,
+    sent_micros: u64,
+}
+
+/// The stamp of a record of run `run_id`; `None` for anything else.
+fn read_stamp(value: &[u8], run_id: u32) -> Option<Stamp> {
     let stamp = value.get(..STAMP_LEN)?;
     let (magic, rest) = stamp.split_at(4);
     let word = |at: usize| u32::from_be_bytes([rest[at], rest[at + 1], rest[at + 2], rest[at + 3]]);
+    let long = |at: usize| {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(&rest[at..at + 8]);
+        u64::from_be_bytes(bytes)
+    };
     if magic != MAGIC || word(0) != run_id {
         return None;
     }
-    let mut number = [0u8; 8];
-    number.copy_from_slice(&rest[8..16]);
-    Some((word(4), u64::from_be_bytes(number)))
+    Some(Stamp {
+        producer: word(4),
+        number: long(8),
+        sent_micros: long(16),
+    })
+}
+
+/// An even sample of at most [`MAX_E2E_SAMPLES`] durations from a stream of any length.
+#[derive(Debug, Default)]
+struct EvenSample {
+    kept: Vec<Duration>,
+    /// Keep one in `stride`.
+    stride: u64,
+    seen: u64,
+}
+
+impl EvenSample {
+    fn add(&mut self, sample: Duration) {
+        self.stride = self.stride.max(1);
+        self.seen += 1;
+        if !self.seen.is_multiple_of(self.stride) {
+            return;
+        }
+        if self.kept.len() >= MAX_E2E_SAMPLES {
+            let mut i = 0;
+            self.kept.retain(|_| {
+                i += 1;
+                i % 2 == 0
+            });
+            self.stride *= 2;
+            if !self.seen.is_multiple_of(self.stride) {
+                return;
+            }
+        }
+        self.kept.push(sample);
+    }
 }
 
 /// What every producer shares.
@@ -642,6 +756,8 @@ struct Plan {
     rate: u64,
     start: Instant,
     stop: Instant,
+    /// The clock of the stamps' send times, shared with the consumers.
+    epoch: Instant,
 }
 
 /// What one producer sent and had acknowledged.
@@ -716,8 +832,9 @@ async fn produce(client: u32, producer: TopicProducer, plan: Arc<Plan>) -> Produ
         let partition = ((u64::from(client) + k) % u64::from(partitions)) as u32;
         let number = numbers[partition as usize];
         numbers[partition as usize] += 1;
+        let sent_micros = plan.epoch.elapsed().as_micros() as u64;
         let record = Record {
-            value: stamp(plan.run_id, client, number, plan.record_size),
+            value: stamp(plan.run_id, client, number, sent_micros, plan.record_size),
             ..Record::default()
         };
         let sent_at = Instant::now();
@@ -765,7 +882,8 @@ async fn start_readers(
     clients: u32,
     partitions: u32,
     topic: &str,
-    run_id: u32,
+    // This run's id, and the clock its stamps' send times are on.
+    (run_id, epoch): (u32, Instant),
     args: &SoakArgs,
     finish: watch::Receiver<Option<Finish>>,
 ) -> Result<Vec<JoinHandle<ReaderOutcome>>, SoakError> {
@@ -785,7 +903,7 @@ async fn start_readers(
     let connections = handles.len() as u32;
     in_parallel(jobs.len() as u32, |job| {
         let (client, partition) = jobs[job as usize];
-        let fluvio = handles[(client % connections) as usize].clone();
+        let fluvio = handles[consumer_connection(client, clients, connections) as usize].clone();
         let topic = topic.to_string();
         let config = config.clone();
         let finish = finish.clone();
@@ -803,7 +921,7 @@ async fn start_readers(
                 partition,
                 source: Box::new(source),
             })?;
-            let reader = Reader::new(client, partition, run_id);
+            let reader = Reader::new(client, partition, run_id, epoch);
             Ok(tokio::spawn(reader.read(stream, finish)))
         }
     })
@@ -815,6 +933,7 @@ struct Reader {
     client: u32,
     partition: u32,
     run_id: u32,
+    epoch: Instant,
     check: PartitionCheck,
 }
 
@@ -830,14 +949,16 @@ struct ReaderOutcome {
     next_offset: i64,
     /// Set when the stream did not reach the last acknowledged offset: why.
     incomplete: Option<String>,
+    end_to_end: EvenSample,
 }
 
 impl Reader {
-    fn new(client: u32, partition: u32, run_id: u32) -> Reader {
+    fn new(client: u32, partition: u32, run_id: u32, epoch: Instant) -> Reader {
         Reader {
             client,
             partition,
             run_id,
+            epoch,
             check: PartitionCheck::default(),
         }
     }
@@ -862,6 +983,7 @@ impl Reader {
             }
         });
         let (mut records, mut bytes) = (0u64, 0u64);
+        let mut end_to_end = EvenSample::default();
         let mut told: Option<Finish> = None;
         let incomplete = loop {
             if let Some(finish) = &told
@@ -876,8 +998,10 @@ impl Reader {
                         records += 1;
                         bytes += record.value.len() as u64;
                         next_offset = record.offset + 1;
-                        if let Some((producer, number)) = read_stamp(&record.value, self.run_id) {
-                            self.check.observe(producer, number, record.offset);
+                        if let Some(stamp) = read_stamp(&record.value, self.run_id) {
+                            let now = self.epoch.elapsed();
+                            end_to_end.add(now.saturating_sub(Duration::from_micros(stamp.sent_micros)));
+                            self.check.observe(stamp.producer, stamp.number, record.offset);
                         }
                     }
                     Some(Err(err)) => break Some(advised(&err)),
@@ -903,6 +1027,7 @@ impl Reader {
             bytes,
             next_offset,
             incomplete,
+            end_to_end,
         }
     }
 }
@@ -1094,6 +1219,7 @@ impl RssSampler {
                 samples.push(RssSample {
                     at_secs: epoch.elapsed().as_secs_f64(),
                     kib,
+                    cpu_secs: cpu_secs(pid).unwrap_or(0.0),
                 });
             }
             // One more at the end, so the last figure is the state after the drain.
@@ -1101,6 +1227,7 @@ impl RssSampler {
                 samples.push(RssSample {
                     at_secs: epoch.elapsed().as_secs_f64(),
                     kib,
+                    cpu_secs: cpu_secs(pid).unwrap_or(0.0),
                 });
             }
             samples
@@ -1150,6 +1277,18 @@ fn vm_rss_kib(pid: u32) -> Option<u64> {
         .find_map(|line| line.strip_prefix("VmRSS:"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
+}
+
+/// The process's CPU time so far, user and system (`/proc/PID/stat` fields 14 and 15).
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it do not.
+    let rest = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf reads a constant of the system; no memory is involved.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    (per_sec > 0).then(|| ticks as f64 / per_sec as f64)
 }
 
 fn process_name(pid: u32) -> String {
@@ -1269,21 +1408,87 @@ mod tests {
     #[test]
     fn clients_get_a_connection_each_up_to_the_default_limit() {
         assert_eq!(connections_for(4, None), 4);
-        assert_eq!(connections_for(500, None), 500);
-        assert_eq!(connections_for(1000, None), 500);
+        assert_eq!(connections_for(1000, None), 1000);
+        assert_eq!(connections_for(2000, None), 1000);
         assert_eq!(connections_for(1000, Some(1000)), 1000);
         assert_eq!(connections_for(1000, Some(8)), 8);
-        assert_eq!(connections_for(4, Some(10)), 4);
+        assert_eq!(
+            connections_for(4, Some(10)),
+            8,
+            "at most one per producer and consumer"
+        );
+    }
+
+    #[test]
+    fn consumers_get_connections_apart_only_when_there_are_more_than_clients() {
+        // Shared: a client's consumers use its producer's connection.
+        assert_eq!(consumer_connection(3, 5, 2), 1);
+        assert_eq!(consumer_connection(3, 5, 5), 3);
+        // Twice the clients: every producer and consumer has a connection of its own.
+        let consumers: Vec<u32> = (0..5).map(|c| consumer_connection(c, 5, 10)).collect();
+        assert_eq!(consumers, [5, 6, 7, 8, 9]);
     }
 
     #[test]
     fn stamps_round_trip_and_other_runs_are_ignored() {
-        let value = stamp(7, 12, 345, 64);
+        let value = stamp(7, 12, 345, 6789, 64);
         assert_eq!(value.len(), 64);
-        assert_eq!(read_stamp(&value, 7), Some((12, 345)));
+        let expected = Stamp {
+            producer: 12,
+            number: 345,
+            sent_micros: 6789,
+        };
+        assert_eq!(read_stamp(&value, 7), Some(expected));
         assert_eq!(read_stamp(&value, 8), None);
-        assert_eq!(read_stamp(&value[..19], 7), None);
+        assert_eq!(read_stamp(&value[..STAMP_LEN - 1], 7), None);
         assert_eq!(read_stamp(b"hello, world, not a soak record", 7), None);
+    }
+
+    #[test]
+    fn an_even_sample_keeps_a_bounded_spread_of_a_long_stream() {
+        let mut sample = EvenSample::default();
+        let total = MAX_E2E_SAMPLES as u64 * 5 + 3;
+        for i in 0..total {
+            sample.add(Duration::from_micros(i));
+        }
+        assert!(
+            sample.kept.len() <= MAX_E2E_SAMPLES,
+            "{}",
+            sample.kept.len()
+        );
+        assert!(
+            sample.kept.len() >= MAX_E2E_SAMPLES / 2,
+            "{}",
+            sample.kept.len()
+        );
+        // Evenly spread: the kept samples are every stride-th of the stream.
+        let stride = Duration::from_micros(sample.stride);
+        assert!(sample.kept.windows(2).all(|w| w[1] - w[0] == stride));
+        assert!(*sample.kept.last().unwrap() >= Duration::from_micros(total - sample.stride));
+    }
+
+    #[test]
+    fn the_daemon_cpu_share_comes_from_the_samples_around_the_producing_phase() {
+        let sample = |at_secs: f64, cpu_secs: f64| RssSample {
+            at_secs,
+            kib: 1,
+            cpu_secs,
+        };
+        let mut rss = RssReport {
+            samples: vec![
+                sample(0.0, 1.0),
+                sample(1.0, 1.5),
+                sample(3.0, 2.5),
+                sample(4.0, 2.6),
+            ],
+            producing_from_secs: 1.2,
+            producing_until_secs: 2.9,
+            ..RssReport::default()
+        };
+        rss.note_cpu_while_producing();
+        // From the sample at 1 s to the one at 3 s: 1 s of CPU in 2 s.
+        assert_eq!(rss.cpu_secs_producing, 1.0);
+        assert_eq!(rss.cpu_percent_producing, 50.0);
     }
 
     #[test]
@@ -1324,6 +1529,7 @@ mod tests {
             bytes: 0,
             next_offset: seen.len() as i64,
             incomplete: None,
+            end_to_end: EvenSample::default(),
         }
     }
 

@@ -257,13 +257,13 @@ impl Shared {
 
     fn roll(self: &Arc<Self>, st: &mut LogState) -> Result<()> {
         let base = st.leo();
-        let new = Segment::create(&self.dir, base)?;
+        let new = Segment::create(&self.dir, base, &self.pool)?;
         let old = st.active_mut();
         old.release_reserve();
         if let Err(err) = old.persist_index() {
             tracing::warn!(%err, "index write failed at roll; the next open rebuilds it");
         }
-        old.index_file = None;
+        old.index_open = false;
         let sealed = sealed_file(old);
         st.segments.push(new);
         lock(&self.unsynced_sealed).push(sealed);

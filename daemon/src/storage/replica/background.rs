@@ -1,12 +1,16 @@
 //! Durability off the write path: syncing segment data, rolled segments and the directory
 //! (shared by concurrent appends through group commit), writing the checkpoint (high
-//! watermark and recovery point), and the background thread that does both on the flush
+//! watermark and recovery point), and the flusher threads that do both on the flush
 //! policy's schedule.
+//!
+//! The flusher is shared: a few threads for every log of the process (each log is
+//! assigned to one of them), not a thread per log, so an SPU with 10,000 partitions does
+//! not run 10,000 threads. Each thread visits its logs when they are due (the log's tick)
+//! or woken (after a roll), and a log's pass writes its checkpoint only when it changed.
 
 use std::fs::File;
-use std::sync::atomic::Ordering;
-use std::sync::{Arc, Condvar, Mutex, Weak};
-use std::thread::JoinHandle;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use super::{Shared, lock};
@@ -16,24 +20,78 @@ use crate::storage::error::{IoContext, Result};
 use crate::storage::group_commit::SyncOutcome;
 use crate::sync;
 
-/// The thread that runs interval flushes, syncs rolled segments and writes lagging
-/// checkpoints.
+/// Flusher threads. Syncs and checkpoint writes block on the disk; a few threads let the
+/// file system batch the syncs of several logs into one journal commit.
+const FLUSH_THREADS: usize = 4;
+
+/// A log's place with the flusher; stopping it (or dropping it) ends the log's passes.
 #[derive(Debug)]
 pub(super) struct Background {
+    job: Arc<Job>,
+}
+
+/// Wakes a log's flusher early (after a roll).
+#[derive(Debug)]
+pub(super) struct Signal {
+    work: AtomicBool,
+    worker: Arc<Worker>,
+}
+
+#[derive(Debug)]
+struct Job {
+    shared: Weak<Shared>,
     signal: Arc<Signal>,
-    thread: Option<JoinHandle<()>>,
+    tick: Duration,
+    /// When the next pass is due; only the worker reads and writes it.
+    next_due: Mutex<Instant>,
+    /// Held while a pass runs; true once stopped (no pass runs after that).
+    stopped: Mutex<bool>,
+    /// The same, readable without waiting for a pass to end.
+    gone: AtomicBool,
+    /// The opener's span (a replica's topic and partition) for the pass's logs.
+    span: tracing::Span,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct Signal {
-    state: Mutex<SignalState>,
+struct Worker {
+    state: Mutex<WorkerState>,
     cond: Condvar,
 }
 
 #[derive(Debug, Default)]
-pub(super) struct SignalState {
-    stop: bool,
-    work: bool,
+struct WorkerState {
+    jobs: Vec<Arc<Job>>,
+    notified: bool,
+}
+
+/// The process's flusher threads, started on first use.
+struct Flusher {
+    workers: Vec<Arc<Worker>>,
+    next: AtomicUsize,
+}
+
+fn flusher() -> &'static Flusher {
+    static FLUSHER: OnceLock<Flusher> = OnceLock::new();
+    FLUSHER.get_or_init(|| {
+        let workers: Vec<Arc<Worker>> = (0..FLUSH_THREADS)
+            .map(|_| Arc::new(Worker::default()))
+            .collect();
+        for (i, worker) in workers.iter().enumerate() {
+            let worker = worker.clone();
+            // Without its flusher a log still works (appends under `always` sync
+            // themselves); a process that cannot start a thread at all is failing anyway.
+            if let Err(err) = std::thread::Builder::new()
+                .name(format!("storage-flush-{i}"))
+                .spawn(move || worker.run())
+            {
+                tracing::error!(%err, "cannot start a storage flusher thread");
+            }
+        }
+        Flusher {
+            workers,
+            next: AtomicUsize::new(0),
+        }
+    })
 }
 
 impl Shared {
@@ -57,7 +115,7 @@ impl Shared {
             }
         };
         for s in &sealed {
-            s.file.sync_data().ctx("fsync", &s.log_path)?;
+            s.file.get()?.sync_data().ctx("fsync", &s.log_path)?;
             // The index is a hint, but a synced one spares a rebuild after a crash.
             if let Ok(index) = File::open(&s.index_path) {
                 let _ = index.sync_all();
@@ -70,11 +128,10 @@ impl Shared {
             return Err(err);
         }
         if let Some((file, path)) = active {
-            file.sync_data().ctx("fsync", &path)?;
+            file.get()?.sync_data().ctx("fsync", &path)?;
         }
         if !sealed.is_empty() {
-            lock(&self.unsynced_sealed)
-                .retain(|s| !sealed.iter().any(|d| Arc::ptr_eq(&d.file, &s.file)));
+            lock(&self.unsynced_sealed).retain(|s| !sealed.iter().any(|d| d.file.same(&s.file)));
         }
         Ok(SyncOutcome { upto, generation })
     }
@@ -92,6 +149,10 @@ impl Shared {
             recovery_point: self.group.durable(),
         };
         if cp.last == Some(current) {
+            if force && !cp.rename_synced {
+                checkpoint::sync_dir(&self.dir)?;
+                cp.rename_synced = true;
+            }
             return Ok(());
         }
         let due = cp
@@ -100,8 +161,11 @@ impl Shared {
         if !(force || due) {
             return Ok(());
         }
-        checkpoint::write_checkpoint(&self.dir, current)?;
+        // A forced write (open, close, truncation, flush) is a step others rely on: durable
+        // at once. A periodic one may come back older after a crash (see the checkpoint).
+        checkpoint::write_checkpoint(&self.dir, current, force)?;
         cp.last = Some(current);
+        cp.rename_synced = force;
         cp.written_at = Some(Instant::now());
         Ok(())
     }
@@ -149,63 +213,102 @@ impl Background {
             FlushPolicy::Interval(every) => every.min(checkpoint_tick),
             _ => checkpoint_tick,
         };
-        let weak: Weak<Shared> = Arc::downgrade(shared);
-        let signal = shared.signal.clone();
-        let name = format!(
-            "storage-{}",
-            shared
-                .dir
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("log")
-        );
-        // The opener's span (a replica's topic and partition) goes with the thread.
-        let span = tracing::Span::current();
-        let thread = std::thread::Builder::new()
-            .name(name)
-            .spawn(move || {
-                let _in_replica = span.enter();
-                while signal.wait(tick) {
-                    let Some(shared) = weak.upgrade() else { return };
-                    if !shared.background_pass() {
-                        return;
-                    }
-                }
-            })
-            .ctx("start the flush thread for", &shared.dir)?;
-        Ok(Self {
+        let job = Arc::new(Job {
+            shared: Arc::downgrade(shared),
             signal: shared.signal.clone(),
-            thread: Some(thread),
-        })
+            tick,
+            next_due: Mutex::new(Instant::now() + tick),
+            stopped: Mutex::new(false),
+            gone: AtomicBool::new(false),
+            span: tracing::Span::current(),
+        });
+        let worker = &shared.signal.worker;
+        lock(&worker.state).jobs.push(job.clone());
+        worker.notify();
+        Ok(Self { job })
     }
 
+    /// End the log's passes; returns once a pass in progress has finished.
     pub(super) fn stop(&mut self) {
-        {
-            let mut st = lock(&self.signal.state);
-            st.stop = true;
+        *lock(&self.job.stopped) = true;
+        self.job.gone.store(true, Ordering::Release);
+    }
+}
+
+impl Job {
+    fn run(&self) {
+        let mut stopped = lock(&self.stopped);
+        if *stopped {
+            return;
         }
-        self.signal.cond.notify_all();
-        if let Some(thread) = self.thread.take() {
-            // The thread holds no handle to the log, so it never runs this; joining is safe.
-            if thread.join().is_err() {
-                tracing::error!("the storage flush thread panicked");
+        self.signal.work.store(false, Ordering::Release);
+        *lock(&self.next_due) = Instant::now() + self.tick;
+        let _in_replica = self.span.enter();
+        let alive = self
+            .shared
+            .upgrade()
+            .is_some_and(|shared| shared.background_pass());
+        if !alive {
+            *stopped = true;
+            self.gone.store(true, Ordering::Release);
+        }
+    }
+}
+
+impl Worker {
+    fn notify(&self) {
+        lock(&self.state).notified = true;
+        self.cond.notify_one();
+    }
+
+    fn run(&self) {
+        loop {
+            let due = self.wait_for_due();
+            for job in due {
+                job.run();
             }
+        }
+    }
+
+    /// Wait until some job is due or woken, and return those.
+    fn wait_for_due(&self) -> Vec<Arc<Job>> {
+        let mut st = lock(&self.state);
+        loop {
+            st.jobs.retain(|job| !job.gone.load(Ordering::Acquire));
+            let now = Instant::now();
+            let mut wait = Duration::from_secs(1);
+            let mut due = Vec::new();
+            for job in &st.jobs {
+                let next = *lock(&job.next_due);
+                if job.signal.work.load(Ordering::Acquire) || next <= now {
+                    due.push(job.clone());
+                } else {
+                    wait = wait.min(next - now);
+                }
+            }
+            if !due.is_empty() {
+                return due;
+            }
+            st.notified = false;
+            st = sync::wait_timeout_while(&self.cond, st, wait, |s| !s.notified).0;
         }
     }
 }
 
 impl Signal {
-    /// Sleep for `tick` or until woken. False when told to stop.
-    fn wait(&self, tick: Duration) -> bool {
-        let st = lock(&self.state);
-        let (mut st, _) = sync::wait_timeout_while(&self.cond, st, tick, |s| !s.stop && !s.work);
-        st.work = false;
-        !st.stop
+    /// A signal for a new log, which goes to the next flusher thread in turn.
+    pub(super) fn new() -> Self {
+        let flusher = flusher();
+        let i = flusher.next.fetch_add(1, Ordering::Relaxed) % flusher.workers.len();
+        Self {
+            work: AtomicBool::new(false),
+            worker: flusher.workers[i].clone(),
+        }
     }
 
     pub(super) fn wake(&self) {
-        lock(&self.state).work = true;
-        self.cond.notify_all();
+        self.work.store(true, Ordering::Release);
+        self.worker.notify();
     }
 }
 
@@ -239,6 +342,44 @@ mod tests {
         drop(log);
         let log = ReplicaLog::open(dir.path(), config()).unwrap();
         assert_eq!(log.hw(), 3);
+    }
+
+    /// Many logs share the flusher's few threads: each log's high watermark still reaches
+    /// its checkpoint, and the process runs no thread per log.
+    #[test]
+    fn many_logs_share_the_flusher_threads() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = StorageConfig {
+            hw_checkpoint_interval: Duration::from_millis(20),
+            ..config()
+        };
+        let logs: Vec<ReplicaLog> = (0..40)
+            .map(|i| ReplicaLog::open(dir.path().join(format!("p-{i}")), config.clone()).unwrap())
+            .collect();
+        for (i, log) in logs.iter().enumerate() {
+            log.append_as_leader(&mut batch(i + 1, 10, 1)).unwrap();
+            log.set_hw(i as i64 + 1).unwrap();
+        }
+        // No timing assertion: wait (bounded only by the test harness) for every checkpoint.
+        for (i, log) in logs.iter().enumerate() {
+            loop {
+                if let CheckpointRead::Valid(cp) = checkpoint::read_checkpoint(log.dir()).unwrap()
+                    && cp.hw == i as i64 + 1
+                {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        let storage_threads = fs::read_dir("/proc/self/task")
+            .unwrap()
+            .filter_map(|task| fs::read_to_string(task.unwrap().path().join("comm")).ok())
+            .filter(|name| name.starts_with("storage-"))
+            .count();
+        assert!(
+            storage_threads <= FLUSH_THREADS,
+            "{storage_threads} storage threads for 40 logs"
+        );
     }
 
     #[test]

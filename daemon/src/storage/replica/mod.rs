@@ -34,6 +34,7 @@ use std::time::Instant;
 use super::checkpoint::{self, Checkpoint, CheckpointRead};
 use super::config::StorageConfig;
 use super::error::{IoContext, Result, StorageError, run_blocking};
+use super::file_pool::{FilePool, PooledFile};
 use super::group_commit::GroupCommit;
 use super::recovery::{self, RecoveryReport};
 use super::segment::Segment;
@@ -121,6 +122,8 @@ pub struct ReplicaLog {
 struct Shared {
     dir: PathBuf,
     config: StorageConfig,
+    /// Where the segments' files are kept open.
+    pool: Arc<FilePool>,
     state: RwLock<LogState>,
     /// Changed only with `state` held (shared for `set_hw`, exclusive for truncation).
     hw: AtomicI64,
@@ -147,7 +150,7 @@ struct LogState {
 
 #[derive(Debug, Clone)]
 struct SealedFile {
-    file: Arc<File>,
+    file: PooledFile,
     log_path: Arc<Path>,
     index_path: PathBuf,
 }
@@ -155,6 +158,8 @@ struct SealedFile {
 #[derive(Debug, Default)]
 struct CheckpointState {
     last: Option<Checkpoint>,
+    /// Whether the directory was synced after `last` was renamed into place.
+    rename_synced: bool,
     written_at: Option<Instant>,
 }
 
@@ -206,6 +211,15 @@ impl ReplicaLog {
     /// Open the replica log in `dir`, creating the directory and an empty log if needed.
     /// Recovers from an unclean stop (see [`RecoveryReport`]).
     pub fn open(dir: impl Into<PathBuf>, config: StorageConfig) -> Result<Self> {
+        Self::open_in(dir, config, FilePool::global())
+    }
+
+    /// [`ReplicaLog::open`] with the segments' files kept open in `pool`.
+    pub(crate) fn open_in(
+        dir: impl Into<PathBuf>,
+        config: StorageConfig,
+        pool: Arc<FilePool>,
+    ) -> Result<Self> {
         config.validate()?;
         let dir = dir.into();
         fs::create_dir_all(&dir).ctx("create directory", &dir)?;
@@ -219,7 +233,13 @@ impl ReplicaLog {
                 None
             }
         };
-        let loaded = recovery::load(&dir, &config, clean, saved.map(|cp| cp.recovery_point))?;
+        let loaded = recovery::load(
+            &dir,
+            &config,
+            clean,
+            saved.map(|cp| cp.recovery_point),
+            &pool,
+        )?;
         let state = LogState {
             segments: loaded.segments,
             closed: false,
@@ -267,6 +287,7 @@ impl ReplicaLog {
         let shared = Arc::new(Shared {
             dir,
             config,
+            pool,
             state: RwLock::new(state),
             hw: AtomicI64::new(hw),
             group: GroupCommit::new(durable),
@@ -275,7 +296,7 @@ impl ReplicaLog {
             checkpoint: Mutex::new(CheckpointState::default()),
             report,
             appends: AtomicU64::new(0),
-            signal: Arc::new(Signal::default()),
+            signal: Arc::new(Signal::new()),
             _lock_file: lock_file,
         });
         // Record what recovery decided before anything else can happen.

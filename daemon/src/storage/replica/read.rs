@@ -96,7 +96,7 @@ impl Shared {
             }
             let len = end_position - position;
             slice.ranges.push(FileRange::new(
-                seg.file.clone(),
+                seg.file.get()?,
                 seg.log_path.clone(),
                 position,
                 len,

@@ -79,7 +79,7 @@ impl ReplicaLog {
 /// How old a segment's newest data is.
 fn segment_age_ms(seg: &Segment, now_ms: i64) -> i64 {
     let newest = seg.newest_timestamp.or_else(|| {
-        let modified = seg.file.metadata().ok()?.modified().ok()?;
+        let modified = seg.file.get().ok()?.metadata().ok()?.modified().ok()?;
         let ms = modified.duration_since(UNIX_EPOCH).ok()?.as_millis();
         i64::try_from(ms).ok()
     });

@@ -130,3 +130,53 @@ fn delete_removes_the_directory() {
     log.delete().unwrap();
     assert!(!replica_dir.exists());
 }
+
+/// Many logs share a pool of two open segment files: appends, reads and reopening after
+/// a clean close all work through evictions, and a read's file range (a fetch being sent)
+/// stays readable while the pool closes its file.
+#[test]
+fn logs_sharing_a_small_file_pool_read_and_write_through_evictions() {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = FilePool::new(2);
+    let open = |i: usize| {
+        ReplicaLog::open_in(dir.path().join(format!("p-{i}")), config(), pool.clone()).unwrap()
+    };
+    let logs: Vec<ReplicaLog> = (0..5).map(open).collect();
+    for round in 0..4 {
+        for (i, log) in logs.iter().enumerate() {
+            log.append_as_leader(&mut batch(2, 700, (round * 10 + i) as i64))
+                .unwrap();
+        }
+    }
+    assert!(pool.stats().open <= 2, "{:?}", pool.stats());
+    assert!(pool.stats().evictions > 0);
+    // A fetch holds its ranges while every other log is used.
+    let held = logs[0]
+        .read(0, u64::MAX, Isolation::ReadUncommitted)
+        .unwrap();
+    for log in &logs[1..] {
+        log.read(0, u64::MAX, Isolation::ReadUncommitted).unwrap();
+    }
+    let mut bytes = Vec::new();
+    for range in &held.ranges {
+        range.read_into(&mut bytes).unwrap();
+    }
+    let timestamps: Vec<i64> = headers(&bytes).iter().map(|h| h.first_timestamp).collect();
+    assert_eq!(timestamps, [0, 10, 20, 30]);
+    for log in logs {
+        log.close().unwrap();
+    }
+    // Reopened, each log has its own 8 records.
+    for i in 0..5 {
+        let log = open(i);
+        assert_eq!(log.leo(), 8);
+        let slice = log.read(0, u64::MAX, Isolation::ReadUncommitted).unwrap();
+        let mut bytes = Vec::new();
+        for range in &slice.ranges {
+            range.read_into(&mut bytes).unwrap();
+        }
+        let timestamps: Vec<i64> = headers(&bytes).iter().map(|h| h.first_timestamp).collect();
+        assert_eq!(timestamps, [i, 10 + i, 20 + i, 30 + i].map(|t| t as i64));
+    }
+    assert!(pool.stats().open <= 2);
+}

@@ -1,7 +1,6 @@
 //! Truncation: cutting the log's suffix (whole batches), under a policy that says whether
 //! committed records may go, and starting over empty at an offset.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::{LogState, ReplicaLog, Shared, lock, remove_segment_files};
@@ -107,7 +106,7 @@ impl ReplicaLog {
             }
         }
         shared.dir_dirty.store(true, Ordering::Release);
-        match Segment::create(&shared.dir, offset) {
+        match Segment::create(&shared.dir, offset, &shared.pool) {
             Ok(seg) => st.segments.push(seg),
             Err(err) => {
                 shared.poison_on(&err);
@@ -150,15 +149,14 @@ impl Shared {
         let result = seg
             .open_index_file()
             .and_then(|()| seg.truncate_to(size, end))
-            .and_then(|()| seg.file.sync_data().ctx("fsync", &seg.log_path));
+            .and_then(|()| seg.file.get()?.sync_data().ctx("fsync", &seg.log_path));
         if let Err(err) = result {
             self.poison_on(&err);
             return Err(err);
         }
         let active_file = seg.file.clone();
         lock(&self.unsynced_sealed).retain(|s| {
-            !Arc::ptr_eq(&s.file, &active_file)
-                && st.segments.iter().any(|g| Arc::ptr_eq(&g.file, &s.file))
+            !s.file.same(&active_file) && st.segments.iter().any(|g| g.file.same(&s.file))
         });
         let hw = self.hw.load(Ordering::Acquire);
         if hw > end {
