@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use daemon::authz::{Authorizer, Policy};
 use daemon::net::ListenerLimits;
 use daemon::net::limits::{self, FrameMemory};
 use daemon::sc::private::{AdmissionPolicy, MANAGED_TOKEN_NAME};
@@ -72,6 +73,10 @@ struct Common {
     /// Run without the metrics and health endpoint, and count nothing.
     #[arg(long)]
     no_metrics: bool,
+    /// Authorization policy (JSON or TOML, by extension): which principals and roles may
+    /// do what, per object kind and per topic. Without it every client may do everything.
+    #[arg(long, value_name = "FILE")]
+    authz_policy: Option<PathBuf>,
     #[command(flatten)]
     listener: ListenerArgs,
 }
@@ -238,6 +243,36 @@ enum LogFormat {
 }
 
 impl Common {
+    /// The authorization of this process's services, from `--authz-policy`.
+    fn authorizer(&self) -> Result<Authorizer, String> {
+        match &self.authz_policy {
+            None => Ok(Authorizer::allow_all()),
+            Some(path) => {
+                let policy = Policy::load(path).map_err(|e| e.to_string())?;
+                info!(policy = %path.display(), "authorization policy in force");
+                Ok(Authorizer::with_policy(policy))
+            }
+        }
+    }
+
+    /// Whether this process's listeners speak TLS. The TLS settings are not part of this
+    /// build yet, so every listener is plaintext.
+    fn tls_enabled(&self) -> bool {
+        false
+    }
+
+    /// Log, loudly, every listener that other machines can reach without TLS or without
+    /// an authorization policy, and what that exposes.
+    fn warn_exposed(&self, authz: &Authorizer, listeners: &[(&str, SocketAddr)]) {
+        for (name, addr) in listeners {
+            if let Some(warning) =
+                daemon::authz::exposure_warning(name, *addr, authz.enforcing(), self.tls_enabled())
+            {
+                warn!("{warning}");
+            }
+        }
+    }
+
     /// Where to serve the admin endpoint, and whether the operator chose it; `None` for
     /// none. Only the all-in-one daemon has a default.
     fn metrics_addr(&self, all_in_one: bool) -> Option<(SocketAddr, bool)> {
@@ -416,6 +451,16 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
         });
     }
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let authz = args.common.authorizer()?;
+    let mut exposed = vec![
+        ("SC public", args.sc_public_addr),
+        ("SC private", args.sc_private_addr),
+    ];
+    for m in &managed {
+        exposed.push(("SPU public", m.public_addr));
+        exposed.push(("SPU private", m.private_addr));
+    }
+    args.common.warn_exposed(&authz, &exposed);
     let (stop, shutdown) = shutdown_channel();
     daemon::metrics::health::expect_sc();
     for m in &managed {
@@ -434,7 +479,9 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             policy: AdmissionPolicy {
                 allow_unauthenticated: false,
                 managed_secret: Some(secret.clone()),
+                authz: authz.clone(),
             },
+            authz: authz.clone(),
             managed: managed.clone(),
             replication: args.replication.policy(),
         },
@@ -459,6 +506,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 rack: m.rack,
                 token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                 max_frame_bytes: args.common.max_frame_bytes,
+                authz: authz.clone(),
                 limits: limits.clone(),
                 flush: args.flush,
                 replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
@@ -513,6 +561,14 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
 
 async fn run_sc(args: ScArgs) -> Result<(), String> {
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let authz = args.common.authorizer()?;
+    args.common.warn_exposed(
+        &authz,
+        &[
+            ("SC public", args.public_addr),
+            ("SC private", args.private_addr),
+        ],
+    );
     let (stop, shutdown) = shutdown_channel();
     daemon::metrics::health::expect_sc();
     let admin = start_admin(&args.common, false, shutdown.clone()).await?;
@@ -528,7 +584,9 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
             policy: AdmissionPolicy {
                 allow_unauthenticated: args.allow_unauthenticated_spus,
                 managed_secret: None,
+                authz: authz.clone(),
             },
+            authz,
             managed: Vec::new(),
             replication: args.replication.policy(),
         },
@@ -559,6 +617,14 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
         _ => None,
     };
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let authz = args.common.authorizer()?;
+    args.common.warn_exposed(
+        &authz,
+        &[
+            ("SPU public", args.public_addr),
+            ("SPU private", args.private_addr),
+        ],
+    );
     let (stop, shutdown) = shutdown_channel();
     daemon::metrics::health::expect_spu(args.id);
     let admin = start_admin(&args.common, false, shutdown.clone()).await?;
@@ -576,6 +642,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             rack: args.rack,
             token,
             max_frame_bytes: args.common.max_frame_bytes,
+            authz,
             limits,
             flush: args.flush,
             replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),

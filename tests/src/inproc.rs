@@ -108,7 +108,9 @@ impl InProcess {
             policy: AdmissionPolicy {
                 allow_unauthenticated,
                 managed_secret: (spus > 0).then(|| secret.clone()),
+                authz: Default::default(),
             },
+            authz: Default::default(),
             managed: managed.clone(),
             replication: daemon::sc::ReplicationPolicy::default(),
         };
@@ -130,6 +132,7 @@ impl InProcess {
                     rack: None,
                     token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                     max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+                    authz: Default::default(),
                     limits: ListenerLimits::default(),
                     flush: Default::default(),
                     replica_lag: Duration::from_secs(10),

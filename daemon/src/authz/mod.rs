@@ -312,7 +312,10 @@ mod tests {
 
     #[test]
     fn principals_come_from_the_certificate_or_the_address() {
-        let p = Principal::of(&peer("10.1.2.3:5000", Some(("reader", &["ops"]))), LOCAL_ADMIN);
+        let p = Principal::of(
+            &peer("10.1.2.3:5000", Some(("reader", &["ops"]))),
+            LOCAL_ADMIN,
+        );
         assert_eq!(p.name, "reader");
         assert_eq!(p.roles, vec!["ops".to_string()]);
         // A certificate wins over the loopback address.
@@ -352,14 +355,20 @@ mod tests {
             kind: ObjectKind::Topic,
             name: Some("a".into()),
         };
-        assert_eq!(d.to_string(), "principal 'reader' may not produce to topic 'a'");
+        assert_eq!(
+            d.to_string(),
+            "principal 'reader' may not produce to topic 'a'"
+        );
         let d = Denied {
             principal: "anonymous".into(),
             action: Action::List,
             kind: ObjectKind::AuthToken,
             name: None,
         };
-        assert_eq!(d.to_string(), "principal 'anonymous' may not list auth-tokens");
+        assert_eq!(
+            d.to_string(),
+            "principal 'anonymous' may not list auth-tokens"
+        );
     }
 
     #[test]

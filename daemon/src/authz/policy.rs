@@ -170,8 +170,9 @@ impl Policy {
     /// Parse and check policy text.
     pub fn parse(text: &str, format: Format) -> Result<Self, ParseError> {
         let file: PolicyFile = match format {
-            Format::Json => serde_json::from_str(text)
-                .map_err(|e| ParseError::Syntax("JSON", e.to_string()))?,
+            Format::Json => {
+                serde_json::from_str(text).map_err(|e| ParseError::Syntax("JSON", e.to_string()))?
+            }
             Format::Toml => {
                 toml::from_str(text).map_err(|e| ParseError::Syntax("TOML", e.to_string()))?
             }
@@ -374,8 +375,18 @@ mod tests {
     fn roles_grant_through_organisational_units() {
         let policy = Policy::parse(READER_TOML, Format::Toml).unwrap();
         use Action::*;
-        assert!(policy.allows(&p("spu-2", &["spus"]), Register, ObjectKind::Spu, Some("5002")));
-        assert!(!policy.allows(&p("spu-2", &["spus"]), Register, ObjectKind::Spu, Some("5003")));
+        assert!(policy.allows(
+            &p("spu-2", &["spus"]),
+            Register,
+            ObjectKind::Spu,
+            Some("5002")
+        ));
+        assert!(!policy.allows(
+            &p("spu-2", &["spus"]),
+            Register,
+            ObjectKind::Spu,
+            Some("5003")
+        ));
         assert!(!policy.allows(&p("spu-2", &[]), Register, ObjectKind::Spu, Some("5002")));
     }
 
@@ -389,9 +400,16 @@ mod tests {
         }"#;
         let policy = Policy::parse(json, Format::Json).unwrap();
         assert_eq!(policy.loopback_principal(), "reader");
-        assert!(policy.allows(&p("reader", &[]), Action::Consume, ObjectKind::Topic, Some("a")));
+        assert!(policy.allows(
+            &p("reader", &[]),
+            Action::Consume,
+            ObjectKind::Topic,
+            Some("a")
+        ));
         assert_eq!(
-            Policy::parse("", Format::Toml).unwrap().loopback_principal(),
+            Policy::parse("", Format::Toml)
+                .unwrap()
+                .loopback_principal(),
             "local-admin"
         );
     }
@@ -399,10 +417,20 @@ mod tests {
     #[test]
     fn mistakes_are_named() {
         let err = |text: &str| Policy::parse(text, Format::Toml).unwrap_err().to_string();
-        assert!(err("[principals.a]\nobjects = { topik = [\"list\"] }").contains("unknown object kind 'topik'"));
-        assert!(err("[principals.a]\nobjects = { topic = [\"lst\"] }").contains("unknown action 'lst'"));
-        assert!(err("[principals.a]\nobjects = { spu = [\"produce\"] }").contains("does not apply to spu"));
-        assert!(err("[principals.a]\ntopics = { \"a*b\" = [\"consume\"] }").contains("may only end"));
+        assert!(
+            err("[principals.a]\nobjects = { topik = [\"list\"] }")
+                .contains("unknown object kind 'topik'")
+        );
+        assert!(
+            err("[principals.a]\nobjects = { topic = [\"lst\"] }").contains("unknown action 'lst'")
+        );
+        assert!(
+            err("[principals.a]\nobjects = { spu = [\"produce\"] }")
+                .contains("does not apply to spu")
+        );
+        assert!(
+            err("[principals.a]\ntopics = { \"a*b\" = [\"consume\"] }").contains("may only end")
+        );
         assert!(err("[principals.a]\ntopic = { a = [\"consume\"] }").contains("unknown field"));
         assert!(err("loopback_principal = \" \"").contains("loopback_principal is empty"));
         assert!(err("[principals.a").contains("not valid TOML"));

@@ -38,6 +38,9 @@ pub struct ScConfig {
     /// Connection, deadline and frame-memory limits of both ports.
     pub limits: net::ListenerLimits,
     pub policy: AdmissionPolicy,
+    /// Who may do what on the public port (`--authz-policy`); the private port's SPU
+    /// admission uses `policy.authz`.
+    pub authz: crate::authz::Authorizer,
     pub managed: Vec<ManagedSpu>,
     pub replication: super::ReplicationPolicy,
 }
@@ -116,7 +119,7 @@ pub async fn start(
     let public_server = Server::new(
         server_config.clone(),
         public,
-        Arc::new(PublicService::new(controller.clone())),
+        Arc::new(PublicService::new(controller.clone(), config.authz.clone())),
     );
     server_config.name = "SC private";
     let private_server = Server::new(

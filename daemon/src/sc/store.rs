@@ -327,9 +327,23 @@ impl StoresGuard<'_> {
 
 fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
     let mut stores = Stores::default();
+    let mut upgrades = Vec::new();
     for (key, value) in backend.load(Kind::AuthToken)? {
-        let token: TokenObj = decode(Kind::AuthToken, &key, &value)?;
+        let mut token: TokenObj = decode(Kind::AuthToken, &key, &value)?;
+        // Secrets stored by older versions (plain, or a fast SHA-256) are rewritten as
+        // a slow hash now, once, without needing the secret.
+        if let Some(upgraded) = token.secret.upgraded() {
+            token.secret = upgraded;
+            upgrades.push(put(Kind::AuthToken, &key, &token)?);
+        }
         stores.tokens.insert(key, token);
+    }
+    if !upgrades.is_empty() {
+        backend.commit(&upgrades)?;
+        tracing::info!(
+            tokens = upgrades.len(),
+            "auth token secrets of an older version rehashed with argon2id"
+        );
     }
     for (key, value) in backend.load(Kind::Spu)? {
         let mut spu: SpuObj = decode(Kind::Spu, &key, &value)?;

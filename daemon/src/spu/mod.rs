@@ -51,6 +51,8 @@ pub struct SpuConfig {
     /// Token name and secret presented at registration.
     pub token: Option<(String, String)>,
     pub max_frame_bytes: usize,
+    /// Who may produce, consume and manage consumer offsets on the public port.
+    pub authz: crate::authz::Authorizer,
     /// Connection, deadline and frame-memory limits of both ports.
     pub limits: net::ListenerLimits,
     /// When replica logs are synced.
@@ -136,7 +138,10 @@ pub async fn start(
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();
-    let public_service = Arc::new(public::PublicService::new(replicas.clone()));
+    let public_service = Arc::new(public::PublicService::new(
+        replicas.clone(),
+        config.authz.clone(),
+    ));
     let public_server = Server::new(server_config.clone(), public, public_service);
     server_config.name = "SPU private";
     let private_server = Server::new(
