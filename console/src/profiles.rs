@@ -338,12 +338,27 @@ impl ProfileFile {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, self.doc.to_string()).map_err(write_err)?;
+        // Profiles may hold TLS keys inline: the file is its owner's only (0600).
+        write_owner_only(&tmp, self.doc.to_string().as_bytes()).map_err(write_err)?;
         std::fs::rename(&tmp, &self.path).map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
             write_err(source)
         })
     }
+}
+
+/// Write `bytes` to a new `path` created with mode 0600 (a leftover `path` is replaced).
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// The table under `key` in `parent`, made (without a header of its own when it only

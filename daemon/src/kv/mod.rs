@@ -7,6 +7,8 @@
 mod local;
 mod memory;
 
+/// The `local` backend's file in the data directory.
+pub use local::FILE_NAME as LOCAL_FILE_NAME;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
 

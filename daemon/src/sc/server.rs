@@ -84,6 +84,20 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), std::io::Error> {
     std::fs::remove_file(probe)
 }
 
+/// Make `path` readable and writable by its owner only (mode 0600), creating it empty if
+/// missing: the metadata store holds the auth tokens' secret hashes. redb initialises an
+/// empty file as a new database.
+pub fn owner_only(path: &Path) -> Result<(), std::io::Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps the mode it was created with; older versions made it 0644.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 pub async fn start(
     config: ScConfig,
     shutdown: watch::Receiver<bool>,
@@ -100,6 +114,11 @@ pub async fn start(
         .await
         .map_err(ScError::Bind)?;
     let dir = config.data_dir.clone();
+    let metadata_file = dir.join(crate::kv::LOCAL_FILE_NAME);
+    owner_only(&metadata_file).map_err(|source| ScError::DataDir {
+        path: metadata_file.display().to_string(),
+        source,
+    })?;
     let backend = crate::sync::run_blocking(move || LocalBackend::open(&dir))
         .await
         .map_err(|e| KvError::Task(e.to_string()))??;

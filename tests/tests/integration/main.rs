@@ -2,6 +2,7 @@
 //! builds and links it once: real daemons on loopback, the CLI, REPL and TUI, the official
 //! Python client, fault injection. The shared support lives in the `tests` library.
 
+mod authz;
 mod cli_admin;
 mod cli_benchmark;
 mod cli_data;

@@ -1,0 +1,239 @@
+//! Authorization (`--authz-policy`): a policy that lets `reader` consume topic `a` but
+//! neither produce to it nor create topics, and lets `admin` do everything, enforced on
+//! the SC and SPU public ports and seen through the CLI (message and exit code); the
+//! owner-only modes of the files holding secrets; `auth-token create --secret-file -`.
+//!
+//! Plaintext loopback connections are the principal the policy's `loopback_principal`
+//! names, so one machine can play `admin` and then `reader` against the same data.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::Duration;
+
+use tests::cli::{fluvio, fluvio_stdin, fluvio_with};
+use tests::{Daemon, Role, temp_dir};
+
+/// What `reader` and `admin` may do; `loopback_principal` is filled in per run.
+const POLICY: &str = r#"
+[principals.admin]
+objects = { "*" = ["*"] }
+topics = { "*" = ["*"] }
+
+[principals.reader]
+objects = { topic = ["list", "watch"], partition = ["list", "watch"], spu = ["list", "watch"] }
+topics = { "a" = ["consume"] }
+"#;
+
+fn policy_file(dir: &Path, principal: &str) -> String {
+    let path = dir.join(format!("policy-{principal}.toml"));
+    std::fs::write(
+        &path,
+        format!("loopback_principal = \"{principal}\"\n{POLICY}"),
+    )
+    .unwrap();
+    path.display().to_string()
+}
+
+fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everything() {
+    let dir = temp_dir();
+    let data = dir.path().join("data");
+    let policy_dir = dir.path();
+
+    // As admin: everything, including what reader will be refused.
+    let admin_policy = policy_file(policy_dir, "admin");
+    let mut daemon = Daemon::start_with_args(
+        Role::AllInOne { spus: 1 },
+        &data,
+        &["--authz-policy", &admin_policy],
+    );
+    let sc = daemon.public.to_string();
+    fluvio(&sc, &["topic", "create", "a"]).ok();
+    fluvio(&sc, &["topic", "create", "scratch"]).ok();
+    fluvio_stdin(&sc, &["produce", "a"], b"one\ntwo\n").ok();
+    let consumed = fluvio(&sc, &["consume", "a", "-B", "-d"]);
+    consumed.ok();
+    assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["one", "two"]);
+    fluvio(&sc, &["topic", "delete", "scratch"]).ok();
+    fluvio(
+        &sc,
+        &[
+            "auth-token",
+            "create",
+            "-n",
+            "ops",
+            "-g",
+            "-m",
+            "1",
+            "-x",
+            "2",
+        ],
+    )
+    .ok();
+    assert!(fluvio(&sc, &["auth-token", "list"]).stdout.contains("ops"));
+    // The metadata store holds the auth tokens' hashes: its owner's only.
+    assert_eq!(mode(&data.join("sc-metadata.redb")), 0o600);
+    daemon.terminate(Duration::from_secs(20));
+
+    // The same cluster as reader.
+    let reader_policy = policy_file(policy_dir, "reader");
+    let daemon = Daemon::start_with_args(
+        Role::AllInOne { spus: 1 },
+        &data,
+        &["--authz-policy", &reader_policy],
+    );
+    let sc = daemon.public.to_string();
+
+    let consumed = fluvio(&sc, &["consume", "a", "-B", "-d"]);
+    consumed.ok();
+    assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["one", "two"]);
+    let listed = fluvio(&sc, &["topic", "list"]);
+    listed.ok();
+    assert!(listed.stdout.contains('a'), "{}", listed.stdout);
+
+    let create = fluvio(&sc, &["topic", "create", "b"]);
+    create.expect_code(1);
+    assert!(
+        create
+            .stderr
+            .contains("principal 'reader' may not create topic 'b'"),
+        "{}",
+        create.stderr
+    );
+
+    let produce = fluvio_stdin(&sc, &["produce", "a"], b"three\n");
+    produce.expect_code(1);
+    assert!(
+        produce
+            .stderr
+            .contains("cannot produce to a-0: permission denied"),
+        "{}",
+        produce.stderr
+    );
+    assert!(
+        produce.stderr.contains("authorization policy"),
+        "{}",
+        produce.stderr
+    );
+
+    // Kinds reader may not list look empty, as in Fluvio; the SC logs the refusal.
+    let tokens = fluvio(&sc, &["auth-token", "list"]);
+    tokens.ok();
+    assert!(!tokens.stdout.contains("ops"), "{}", tokens.stdout);
+    let token = fluvio(
+        &sc,
+        &[
+            "auth-token",
+            "create",
+            "-n",
+            "edge",
+            "-g",
+            "-m",
+            "1",
+            "-x",
+            "2",
+        ],
+    );
+    token.expect_code(1);
+    assert!(
+        token
+            .stderr
+            .contains("principal 'reader' may not create auth-token 'edge'"),
+        "{}",
+        token.stderr
+    );
+
+    // Nothing reader tried got through: a holds what admin wrote, b does not exist.
+    let consumed = fluvio(&sc, &["consume", "a", "-B", "-d"]);
+    assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["one", "two"]);
+    let log = daemon.log();
+    for refused in [
+        "principal 'reader' may not produce to topic 'a'",
+        "principal 'reader' may not create topic 'b'",
+        "principal 'reader' may not list auth-tokens",
+    ] {
+        assert!(log.contains(refused), "no '{refused}' in the log:\n{log}");
+    }
+}
+
+#[test]
+fn secrets_come_from_stdin_and_profiles_are_the_owners_only() {
+    let dir = temp_dir();
+    let daemon = Daemon::start(Role::AllInOne { spus: 1 }, &dir.path().join("data"));
+    let sc = daemon.public.to_string();
+
+    let from_stdin = fluvio_stdin(
+        &sc,
+        &[
+            "auth-token",
+            "create",
+            "-n",
+            "piped",
+            "--secret-file",
+            "-",
+            "-m",
+            "1",
+            "-x",
+            "9",
+        ],
+        b"abcdefgh12345678\n",
+    );
+    from_stdin.ok();
+    assert!(!from_stdin.stderr.contains("ps"), "{}", from_stdin.stderr);
+    let on_the_line = fluvio(
+        &sc,
+        &[
+            "auth-token",
+            "create",
+            "-n",
+            "typed",
+            "--secret",
+            "abcdefgh12345678",
+            "-m",
+            "1",
+            "-x",
+            "9",
+        ],
+    );
+    on_the_line.ok();
+    assert!(
+        on_the_line.stderr.contains("shows in `ps`"),
+        "{}",
+        on_the_line.stderr
+    );
+    let bad = fluvio_stdin(
+        &sc,
+        &[
+            "auth-token",
+            "create",
+            "-n",
+            "bad",
+            "--secret-file",
+            "-",
+            "-m",
+            "1",
+            "-x",
+            "9",
+        ],
+        b"short\n",
+    );
+    bad.expect_code(1);
+    assert!(bad.stderr.contains("the secret in -"), "{}", bad.stderr);
+    let listed = fluvio(&sc, &["auth-token", "list"]);
+    assert!(listed.stdout.contains("piped") && listed.stdout.contains("typed"));
+    assert!(!listed.stdout.contains("bad"));
+
+    let config = dir.path().join("fluvio-config");
+    let config_text = config.display().to_string();
+    fluvio_with(
+        &sc,
+        &["profile", "add", "local", &sc],
+        &[("FLV_PROFILE_PATH", &config_text)],
+    )
+    .ok();
+    assert_eq!(mode(&config), 0o600);
+}
