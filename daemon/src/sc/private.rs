@@ -644,3 +644,104 @@ async fn control_stream(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::Policy;
+    use crate::authz::policy::Format;
+    use protocol::sc::{AuthTokenSpec, Metadata, SpuSpec, TokenType};
+
+    fn stores() -> Stores {
+        let mut stores = Stores::default();
+        let spec = SpuSpec {
+            id: 5002,
+            spu_type: SpuType::Custom,
+            ..Default::default()
+        };
+        stores.spus.insert(
+            "custom-5002".into(),
+            Metadata::new(
+                "custom-5002",
+                spec,
+                SpuStatus {
+                    resolution: SpuResolution::Offline,
+                },
+            ),
+        );
+        stores.tokens.insert(
+            "edge".into(),
+            super::super::store::TokenObj {
+                name: "edge".into(),
+                spec: AuthTokenSpec {
+                    token_type: TokenType::Custom,
+                    min_spu: 5000,
+                    max_spu: 5010,
+                },
+                status: Default::default(),
+                secret: SecretHash::Plain("abcdefgh12345678".into()),
+            },
+        );
+        stores
+    }
+
+    fn request(token: Option<&str>) -> RegisterSpuRequest {
+        RegisterSpuRequest {
+            spu_id: 5002,
+            spu_type: SpuType::Custom,
+            token_name: token.map(str::to_string),
+            token_secret: token.map(|_| "whatever00000000".to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_certificate_the_policy_lets_register_replaces_the_token() {
+        let policy = Policy::parse(
+            "[principals.spu-5002]\nspus = { \"5002\" = [\"register\"] }",
+            Format::Toml,
+        )
+        .unwrap();
+        let admission = AdmissionPolicy {
+            authz: Authorizer::with_policy(policy),
+            ..Default::default()
+        };
+        let stores = stores();
+        let certified = Credentials {
+            secret_matches: false,
+            certificate_allows: true,
+        };
+        assert_eq!(
+            admit(&stores, &request(None), &admission, certified),
+            Ok("custom-5002".to_string())
+        );
+        // Without the certificate's grant, a token is needed as before.
+        assert_eq!(
+            admit(&stores, &request(None), &admission, Credentials::default()),
+            Err(Rejection::NoToken { id: 5002 })
+        );
+        // A wrong secret and an unknown name: one refusal.
+        let wrong = admit(
+            &stores,
+            &request(Some("edge")),
+            &admission,
+            Credentials::default(),
+        );
+        let unknown = admit(
+            &stores,
+            &request(Some("nope")),
+            &admission,
+            Credentials::default(),
+        );
+        assert!(matches!(wrong, Err(Rejection::BadToken { .. })));
+        assert_eq!(
+            wrong.unwrap_err().to_string().replace("edge", "nope"),
+            unknown.unwrap_err().to_string()
+        );
+        let good = Credentials {
+            secret_matches: true,
+            certificate_allows: false,
+        };
+        assert!(admit(&stores, &request(Some("edge")), &admission, good).is_ok());
+    }
+}
