@@ -49,6 +49,7 @@ pub mod metadata;
 pub mod multi;
 pub mod offsets;
 pub mod producer;
+mod refusal;
 mod routing;
 pub mod socket;
 

@@ -54,6 +54,8 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
     let sc = daemon.public.to_string();
     fluvio(&sc, &["topic", "create", "a"]).ok();
     fluvio(&sc, &["topic", "create", "scratch"]).ok();
+    fluvio(&sc, &["topic", "create", "private"]).ok();
+    fluvio_stdin(&sc, &["produce", "private"], b"hidden\n").ok();
     fluvio_stdin(&sc, &["produce", "a"], b"one\ntwo\n").ok();
     let consumed = fluvio(&sc, &["consume", "a", "-B", "-d"]);
     consumed.ok();
@@ -110,7 +112,7 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
     assert!(
         produce
             .stderr
-            .contains("cannot produce to a-0: permission denied"),
+            .contains("cannot produce to a-0: principal 'reader' may not produce to topic 'a'"),
         "{}",
         produce.stderr
     );
@@ -119,6 +121,17 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
         "{}",
         produce.stderr
     );
+
+    let private = fluvio(&sc, &["consume", "private", "-B", "-d"]);
+    private.expect_code(1);
+    assert!(
+        private
+            .stderr
+            .contains("principal 'reader' may not consume from topic 'private'"),
+        "{}",
+        private.stderr
+    );
+    assert!(!private.stdout.contains("hidden"), "{}", private.stdout);
 
     // Kinds reader may not list look empty, as in Fluvio; the SC logs the refusal.
     let tokens = fluvio(&sc, &["auth-token", "list"]);

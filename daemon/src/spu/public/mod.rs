@@ -11,6 +11,7 @@
 //! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
 //! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-25) |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
+//! | 1091 | here | ours: WhoAmI, the connection's principal (for clients' refusal messages) |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
 //! frames that cannot be decoded (and unknown api keys) close it.
@@ -251,6 +252,14 @@ impl Service for PublicService {
                         error_code: ErrorCode::PermissionDenied,
                         consumers: Vec::new(),
                     },
+                };
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::WhoAmI(_) => {
+                let response = protocol::spu::WhoAmIResponse {
+                    principal: session.principal.name.clone(),
+                    roles: session.principal.roles.clone(),
+                    enforcing: self.authz.enforcing(),
                 };
                 sink.respond(corr, version, &response).await
             }
