@@ -111,6 +111,7 @@ impl InProcess {
             },
             managed: managed.clone(),
             replication: daemon::sc::ReplicationPolicy::default(),
+            tls: None,
         };
         let (sc, spus) = runtime.block_on(async {
             let sc = server::start(config, shutdown.clone())
@@ -134,6 +135,7 @@ impl InProcess {
                     flush: Default::default(),
                     replica_lag: Duration::from_secs(10),
                     fault_hold_replication: None,
+                    tls: None,
                 };
                 let spu = spu::start(config, shutdown.clone())
                     .await

@@ -51,6 +51,7 @@ pub mod offsets;
 pub mod producer;
 mod routing;
 pub mod socket;
+pub mod tls;
 
 pub use admin::{Admin, WatchStream};
 pub use cluster::Fluvio;
@@ -67,3 +68,4 @@ pub use producer::{
     resolve_compression,
 };
 pub use socket::{FrameStream, Socket};
+pub use tls::{ClientTls, Pem, TlsConfigError};
