@@ -9,11 +9,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
 use daemon::authz::{Authorizer, Policy};
 use daemon::net::ListenerLimits;
 use daemon::net::limits::{self, FrameMemory};
+use daemon::net::tls::{Tls, TlsFiles};
 use daemon::sc::private::{AdmissionPolicy, MANAGED_TOKEN_NAME};
 use daemon::sc::server::{self, ManagedSpu, ScConfig};
 use daemon::spu::{self, SpuConfig};
@@ -79,6 +81,88 @@ struct Common {
     authz_policy: Option<PathBuf>,
     #[command(flatten)]
     listener: ListenerArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS on every listener of the process and on its outgoing links.
+#[derive(Debug, Args)]
+struct TlsArgs {
+    /// This node's certificate chain (PEM). With --tls-key, every listener speaks TLS only
+    /// (plaintext clients are closed at once), and the node presents it on its outgoing
+    /// links. Re-read with the key and CAs on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM) on every listener (mutual TLS);
+    /// the certificate's CN and OUs name the client.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// The CA (PEM) that signed the cluster's certificates: outgoing links (SPU to SC,
+    /// follower to leader) verify their peer against it. Default: --tls-client-ca.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// The name outgoing links expect in their peer's certificate. Default: the host part
+    /// of the address dialed (an IP address or DNS name in the certificate's SAN).
+    #[arg(long, value_name = "NAME", requires = "tls_cert")]
+    tls_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    /// Load the TLS files if TLS is on; `links` says the process dials out (an SPU), so it
+    /// needs a CA to verify its peers.
+    fn load(&self, links: bool) -> Result<Option<Arc<Tls>>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let ca = self.tls_ca.clone().or_else(|| self.tls_client_ca.clone());
+        if links && ca.is_none() {
+            return Err("TLS is on but no CA to verify the SC and other SPUs: give --tls-ca FILE (the CA that signed the cluster's certificates)".into());
+        }
+        let tls = Tls::load(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: self.tls_client_ca.clone(),
+            ca,
+            server_name: self.tls_server_name.clone(),
+        })
+        .map_err(|err| err.to_string())?;
+        info!(
+            cert = %cert.display(),
+            mutual = tls.mutual(),
+            "TLS on for every listener{}",
+            if tls.mutual() { ", client certificates required" } else { "" }
+        );
+        let reloader = tls.clone();
+        tokio::spawn(reload_on_sighup(reloader));
+        Ok(Some(tls))
+    }
+}
+
+/// Re-read certificate, key and CAs on every SIGHUP, for new connections; on error the
+/// old ones stay in use.
+async fn reload_on_sighup(tls: Arc<Tls>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(hup) => hup,
+        Err(err) => {
+            warn!(%err, "cannot watch SIGHUP; certificates will not be reloaded");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => info!(
+                cert = %tls.files().cert.display(),
+                "SIGHUP: TLS certificate, key and CAs reloaded for new connections"
+            ),
+            Err(err) => {
+                error!(%err, "SIGHUP: TLS reload failed; keeping the previous certificates")
+            }
+        }
+    }
 }
 
 /// Limits every listener of the process enforces (SC public and private, each SPU's
@@ -255,10 +339,9 @@ impl Common {
         }
     }
 
-    /// Whether this process's listeners speak TLS. The TLS settings are not part of this
-    /// build yet, so every listener is plaintext.
+    /// Whether this process's listeners speak TLS (`--tls-cert` and `--tls-key`).
     fn tls_enabled(&self) -> bool {
-        false
+        self.tls.tls_cert.is_some() && self.tls.tls_key.is_some()
     }
 
     /// Log, loudly, every listener that other machines can reach without TLS or without
@@ -451,6 +534,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
         });
     }
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let tls = args.common.tls.load(true)?;
     let authz = args.common.authorizer()?;
     let mut exposed = vec![
         ("SC public", args.sc_public_addr),
@@ -484,6 +568,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             authz: authz.clone(),
             managed: managed.clone(),
             replication: args.replication.policy(),
+            tls: tls.clone(),
         },
         shutdown.clone(),
     )
@@ -511,6 +596,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 flush: args.flush,
                 replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
                 fault_hold_replication: None,
+                tls: tls.clone(),
             },
             shutdown.clone(),
         )
@@ -561,6 +647,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
 
 async fn run_sc(args: ScArgs) -> Result<(), String> {
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let tls = args.common.tls.load(false)?;
     let authz = args.common.authorizer()?;
     args.common.warn_exposed(
         &authz,
@@ -589,6 +676,7 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
             authz,
             managed: Vec::new(),
             replication: args.replication.policy(),
+            tls,
         },
         shutdown,
     )
@@ -617,6 +705,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
         _ => None,
     };
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let tls = args.common.tls.load(true)?;
     let authz = args.common.authorizer()?;
     args.common.warn_exposed(
         &authz,
@@ -650,6 +739,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             fault_hold_replication: args.fault_hold_replication,
             #[cfg(not(feature = "fault-injection"))]
             fault_hold_replication: None,
+            tls,
         },
         shutdown,
     )

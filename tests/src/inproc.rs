@@ -113,6 +113,7 @@ impl InProcess {
             authz: Default::default(),
             managed: managed.clone(),
             replication: daemon::sc::ReplicationPolicy::default(),
+            tls: None,
         };
         let (sc, spus) = runtime.block_on(async {
             let sc = server::start(config, shutdown.clone())
@@ -137,6 +138,7 @@ impl InProcess {
                     flush: Default::default(),
                     replica_lag: Duration::from_secs(10),
                     fault_hold_replication: None,
+                    tls: None,
                 };
                 let spu = spu::start(config, shutdown.clone())
                     .await

@@ -16,6 +16,7 @@ use protocol::{Reader, Version};
 
 use super::error::{ClientError, Peer};
 use super::socket::{FrameStream, Socket};
+use super::tls::ClientTls;
 
 /// The object API versions this client speaks; 19 is what the official client sends.
 const MAX_OBJECT_VERSION: Version = 19;
@@ -32,8 +33,14 @@ pub struct Admin {
 }
 
 impl Admin {
+    /// Connect in plaintext.
     pub async fn connect(addr: &str) -> Result<Admin, ClientError> {
-        let socket = Socket::connect(addr, Peer::Sc).await?;
+        Self::connect_with(addr, &ClientTls::disabled()).await
+    }
+
+    /// Connect with TLS per `tls`.
+    pub async fn connect_with(addr: &str, tls: &ClientTls) -> Result<Admin, ClientError> {
+        let socket = Socket::connect_with(addr, Peer::Sc, tls).await?;
         // Refuse early, with a clear message, a server that cannot watch: nothing works
         // without it (the official client refuses it too).
         socket.version_for(sc_keys::WATCH, MIN_WATCH_VERSION, MAX_OBJECT_VERSION)?;
@@ -160,7 +167,7 @@ impl Admin {
         filters: &[String],
     ) -> Option<Vec<Metadata<PartitionStateSpec>>> {
         let asked = async {
-            Admin::connect(self.addr())
+            Admin::connect_with(self.addr(), self.socket.tls())
                 .await?
                 .list::<PartitionStateSpec>(filters)
                 .await
@@ -180,7 +187,7 @@ impl Admin {
     pub async fn watch_partition_states(
         &self,
     ) -> Result<WatchStream<PartitionStateSpec>, ClientError> {
-        Admin::connect(self.addr())
+        Admin::connect_with(self.addr(), self.socket.tls())
             .await?
             .watch::<PartitionStateSpec>()
             .await

@@ -52,6 +52,7 @@ pub mod producer;
 mod refusal;
 mod routing;
 pub mod socket;
+pub mod tls;
 
 pub use admin::{Admin, WatchStream};
 pub use cluster::Fluvio;
@@ -68,3 +69,4 @@ pub use producer::{
     resolve_compression,
 };
 pub use socket::{FrameStream, Socket};
+pub use tls::{ClientTls, Pem, TlsConfigError};

@@ -43,6 +43,8 @@ pub struct ScConfig {
     pub authz: crate::authz::Authorizer,
     pub managed: Vec<ManagedSpu>,
     pub replication: super::ReplicationPolicy,
+    /// TLS on both ports; `None`: plaintext.
+    pub tls: Option<std::sync::Arc<net::tls::Tls>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -135,6 +137,7 @@ pub async fn start(
     let mut server_config = ServerConfig::new("SC public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();
+    server_config.tls = config.tls.clone();
     let public_server = Server::new(
         server_config.clone(),
         public,

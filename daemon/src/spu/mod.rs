@@ -63,6 +63,8 @@ pub struct SpuConfig {
     /// Honoured only in builds with the `fault-injection` feature (ignored, with a
     /// warning, otherwise), so that the field is the same in every build.
     pub fault_hold_replication: Option<PathBuf>,
+    /// TLS on both ports and on the links to the SC and other SPUs; `None`: plaintext.
+    pub tls: Option<Arc<net::tls::Tls>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +128,7 @@ pub async fn start(
 
     let replicas = ReplicaStore::new(config.id, dir, config.flush);
     replicas.set_replica_lag(config.replica_lag);
+    replicas.set_tls(config.tls.clone());
     #[cfg(feature = "fault-injection")]
     replicas.set_fault_hold_replication(config.fault_hold_replication.clone());
     #[cfg(not(feature = "fault-injection"))]
@@ -138,6 +141,7 @@ pub async fn start(
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();
+    server_config.tls = config.tls.clone();
     let public_service = Arc::new(public::PublicService::new(
         replicas.clone(),
         config.authz.clone(),

@@ -34,6 +34,7 @@ mod spu_bad_input;
 mod spu_durability;
 mod spu_protocol;
 mod spu_python;
+mod tls;
 mod topic_placement;
 mod tui_console;
 mod tui_tmux;

@@ -11,13 +11,11 @@ use protocol::internal::{
     WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
-use crate::net::client::{Frames, decode, send};
+use crate::net::client::{self, Frames, WriteHalf, decode, send};
 use crate::spu::replica::store::ReplicaStore;
 use crate::spu::{SpuConfig, SpuError};
 
@@ -110,18 +108,18 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
 ) -> End {
-    let connect =
-        tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&config.sc_private_addr));
-    let stream = tokio::select! {
+    let connect = client::connect(
+        &config.sc_private_addr,
+        config.tls.as_ref(),
+        CONNECT_TIMEOUT,
+    );
+    let (reader, mut writer) = tokio::select! {
         stream = connect => match stream {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => return End::Lost(err.to_string()),
-            Err(_) => return End::Lost("connect timed out".into()),
+            Ok(halves) => halves,
+            Err(err) => return End::Lost(err.to_string()),
         },
         _ = shutdown.changed() => return End::Shutdown,
     };
-    let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
     let mut frames = Frames::new(reader, config.max_frame_bytes, "SC");
     match exchange(
         config,
@@ -146,7 +144,7 @@ async fn exchange(
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
     frames: &mut Frames,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
 ) -> io::Result<End> {
     let host = config.public_addr.ip().to_string();
     let register = RegisterSpuRequest {
