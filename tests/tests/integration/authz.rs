@@ -4,13 +4,14 @@
 //! owner-only modes of the files holding secrets; `auth-token create --secret-file -`.
 //!
 //! Plaintext loopback connections are the principal the policy's `loopback_principal`
-//! names, so one machine can play `admin` and then `reader` against the same data.
+//! names, so one machine can play `admin` and then `reader` against the same data; over
+//! mutual TLS the principals are the client certificates' common names.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use tests::cli::{fluvio, fluvio_stdin, fluvio_with};
+use tests::cli::{Run, fluvio, fluvio_stdin, fluvio_stdin_with, fluvio_with};
 use tests::{Daemon, Role, temp_dir};
 
 /// What `reader` and `admin` may do; `loopback_principal` is filled in per run.
@@ -249,4 +250,64 @@ fn secrets_come_from_stdin_and_profiles_are_the_owners_only() {
     )
     .ok();
     assert_eq!(mode(&config), 0o600);
+}
+
+/// `fluvio args... flags...` against `sc`, with `input` on stdin.
+fn as_identity(sc: &str, args: &[&str], flags: &[String], input: &[u8]) -> Run {
+    let mut all: Vec<&str> = args.to_vec();
+    all.extend(flags.iter().map(String::as_str));
+    fluvio_stdin_with(sc, &all, input, &[])
+}
+
+#[test]
+fn certificate_identities_reader_and_admin_over_mutual_tls() {
+    use crate::tls::{Pki, client_flags, daemon_flags};
+    let dir = temp_dir();
+    let pki = Pki::new(dir.path(), "authz-ca");
+    let node = pki.issue("node", "fluvio-node", &[], 1);
+    let admin = client_flags(&pki.ca_file(), &pki.issue("admin", "admin", &[], 2));
+    let reader = client_flags(
+        &pki.ca_file(),
+        &pki.issue("reader", "reader", &["staff"], 3),
+    );
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let mut flags = daemon_flags(&pki, &node);
+    flags.extend(["--authz-policy".to_string(), policy.display().to_string()]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let daemon = Daemon::start_with_args(Role::AllInOne { spus: 1 }, &dir.path().join("d"), &flags);
+    let sc = daemon.public.to_string();
+
+    as_identity(&sc, &["topic", "create", "a"], &admin, b"").ok();
+    as_identity(&sc, &["produce", "a"], &admin, b"signed\n").ok();
+
+    let consumed = as_identity(&sc, &["consume", "a", "-B", "-d"], &reader, b"");
+    consumed.ok();
+    assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["signed"]);
+    let produce = as_identity(&sc, &["produce", "a"], &reader, b"forged\n");
+    produce.expect_code(1);
+    assert!(
+        produce
+            .stderr
+            .contains("principal 'reader' may not produce to topic 'a'"),
+        "{}",
+        produce.stderr
+    );
+    let create = as_identity(&sc, &["topic", "create", "b"], &reader, b"");
+    create.expect_code(1);
+    assert!(
+        create
+            .stderr
+            .contains("principal 'reader' may not create topic 'b'"),
+        "{}",
+        create.stderr
+    );
+    let consumed = as_identity(&sc, &["consume", "a", "-B", "-d"], &admin, b"");
+    assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["signed"]);
+    // The refusal names the roles the certificate's OUs gave.
+    assert!(
+        daemon.log().contains("roles=[\"staff\"]"),
+        "{}",
+        daemon.log()
+    );
 }

@@ -23,7 +23,7 @@ use tests::cli::{Run, fluvio_with};
 use tests::{Daemon, Role, free_addr, python, runtime, temp_dir};
 
 /// A CA and the certificates it signs, as PEM files in a temporary directory.
-struct Pki {
+pub(crate) struct Pki {
     dir: PathBuf,
     name: String,
     ca: rcgen::Certificate,
@@ -32,13 +32,13 @@ struct Pki {
 
 /// A certificate and its key, as files.
 #[derive(Clone)]
-struct Issued {
-    cert: PathBuf,
-    key: PathBuf,
+pub(crate) struct Issued {
+    pub(crate) cert: PathBuf,
+    pub(crate) key: PathBuf,
 }
 
 impl Pki {
-    fn new(dir: &Path, name: &str) -> Pki {
+    pub(crate) fn new(dir: &Path, name: &str) -> Pki {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         params.distinguished_name.push(DnType::CommonName, name);
@@ -58,13 +58,13 @@ impl Pki {
         }
     }
 
-    fn ca_file(&self) -> PathBuf {
+    pub(crate) fn ca_file(&self) -> PathBuf {
         self.dir.join(format!("{}.crt", self.name))
     }
 
     /// A certificate for `cn` (with `ous`), valid for 127.0.0.1 and localhost, usable as
     /// server and client certificate, with serial number `serial`.
-    fn issue(&self, stem: &str, cn: &str, ous: &[&str], serial: u64) -> Issued {
+    pub(crate) fn issue(&self, stem: &str, cn: &str, ous: &[&str], serial: u64) -> Issued {
         let key = KeyPair::generate().expect("key");
         let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
         params
@@ -100,7 +100,7 @@ fn text(path: &Path) -> String {
 
 /// The daemon flags for TLS with `node`'s certificate, client certificates required
 /// from `pki`'s CA.
-fn daemon_flags(pki: &Pki, node: &Issued) -> Vec<String> {
+pub(crate) fn daemon_flags(pki: &Pki, node: &Issued) -> Vec<String> {
     vec![
         "--tls-cert".into(),
         text(&node.cert),
@@ -112,7 +112,7 @@ fn daemon_flags(pki: &Pki, node: &Issued) -> Vec<String> {
 }
 
 /// The CLI's flags to verify the cluster against `ca` and present `client`.
-fn client_flags(ca: &Path, client: &Issued) -> Vec<String> {
+pub(crate) fn client_flags(ca: &Path, client: &Issued) -> Vec<String> {
     vec![
         "--tls-ca-cert".into(),
         text(ca),
