@@ -186,7 +186,7 @@ impl PartitionConsumer {
         if entry.error_code.is_error() {
             let message = match entry.error_code {
                 ErrorCode::PermissionDenied => {
-                    crate::refusal::denied(&socket, "consume from", &self.topic).await
+                    crate::refusal::denied(socket, "consume from", &self.topic).await
                 }
                 _ => None,
             };
