@@ -193,6 +193,14 @@ pub fn is_loopback(ip: IpAddr) -> bool {
     }
 }
 
+/// Who is on a connection: its principal and its address, which every check's refusal
+/// log names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub principal: Principal,
+    pub peer: SocketAddr,
+}
+
 /// A refused request: who, what, on which object.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("principal '{principal}' may not {} {kind}{}", action.phrase(), name.as_ref().map(|n| format!(" '{n}'")).unwrap_or_else(|| "s".into()))]
@@ -227,21 +235,23 @@ impl Authorizer {
         self.policy.is_some()
     }
 
-    /// The principal of a connection from `peer`.
-    pub fn principal(&self, peer: &Peer) -> Principal {
+    /// Who a connection from `peer` is.
+    pub fn identify(&self, peer: &Peer) -> Identity {
         let loopback = self
             .policy
             .as_ref()
             .map_or(LOCAL_ADMIN, |p| p.loopback_principal());
-        Principal::of(peer, loopback)
+        Identity {
+            principal: Principal::of(peer, loopback),
+            peer: peer.addr,
+        }
     }
 
-    /// May `principal` do `action` on the object `kind`/`name` (`name` `None`: the whole
+    /// May `who` do `action` on the object `kind`/`name` (`name` `None`: the whole
     /// kind)? A refusal is logged here, so every caller logs it the same way.
     pub fn check(
         &self,
-        principal: &Principal,
-        peer: SocketAddr,
+        who: &Identity,
         action: Action,
         kind: ObjectKind,
         name: Option<&str>,
@@ -249,6 +259,7 @@ impl Authorizer {
         let Some(policy) = &self.policy else {
             return Ok(());
         };
+        let principal = &who.principal;
         if policy.allows(principal, action, kind, name) {
             return Ok(());
         }
@@ -261,7 +272,7 @@ impl Authorizer {
         warn!(
             principal = %principal.name,
             roles = ?principal.roles,
-            %peer,
+            peer = %who.peer,
             %action,
             object = %format!("{kind} {}", name.unwrap_or("*")),
             "authorization refused: {denied}"
@@ -374,11 +385,11 @@ mod tests {
     #[test]
     fn no_policy_allows_everything() {
         let authz = Authorizer::allow_all();
-        let anyone = Principal::named(ANONYMOUS);
-        let addr = "10.0.0.1:1".parse().unwrap();
+        let anyone = authz.identify(&peer("10.0.0.1:1", None));
+        assert_eq!(anyone.principal.name, ANONYMOUS);
         for action in Action::ALL {
             for kind in ObjectKind::ALL {
-                assert!(authz.check(&anyone, addr, action, kind, Some("x")).is_ok());
+                assert!(authz.check(&anyone, action, kind, Some("x")).is_ok());
             }
         }
     }

@@ -28,7 +28,7 @@ use super::auth::{self, PresentedToken, Rejection, SecretHash};
 use super::controllers::partition::{self, LeaderReport};
 use super::store::{Event, Mutation, PartitionObj, ReplicationState, Stores, split_partition_name};
 use super::{Controller, ReplicationPolicy};
-use crate::authz::{Action, Authorizer, ObjectKind, Principal};
+use crate::authz::{Action, Authorizer, Identity, ObjectKind};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 use crate::sync::{lock, run_blocking};
 
@@ -80,8 +80,8 @@ impl PrivateService {
 
 pub struct Session {
     peer: SocketAddr,
-    /// The principal of the connection's client certificate, if it presented one.
-    certified: Option<Principal>,
+    /// Who the connection's client certificate says it is, if it presented one.
+    certified: Option<Identity>,
     sink: ResponseSink,
     /// The SPU this connection registered as: id and store name.
     spu: Option<(SpuId, String)>,
@@ -151,7 +151,7 @@ impl Service for PrivateService {
             certified: peer
                 .certificate
                 .as_ref()
-                .map(|_| self.policy.authz.principal(peer)),
+                .map(|_| self.policy.authz.identify(peer)),
             sink,
             spu: None,
             control: None,
@@ -344,12 +344,11 @@ impl PrivateService {
     async fn credentials(&self, session: &Session, request: &RegisterSpuRequest) -> Credentials {
         let id = request.spu_id;
         let certificate_allows = match &session.certified {
-            Some(principal) if self.policy.authz.enforcing() => self
+            Some(who) if self.policy.authz.enforcing() => self
                 .policy
                 .authz
                 .check(
-                    principal,
-                    session.peer,
+                    who,
                     Action::Register,
                     ObjectKind::Spu,
                     Some(&id.to_string()),

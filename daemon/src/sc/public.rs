@@ -8,7 +8,6 @@
 //! text; a refused list or watch, whose answers carry no error code, sees no objects (as
 //! Fluvio's SC does).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::api::{ApiVersionsResponse, ErrorCode};
@@ -26,7 +25,7 @@ use tracing::{debug, info, warn};
 use super::Controller;
 use super::store::{Batch, Event, Feeds, Stores};
 use super::views;
-use crate::authz::{Action, Authorizer, Denied, ObjectKind, Principal};
+use crate::authz::{Action, Authorizer, Denied, Identity, ObjectKind};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 
 /// Serves clients: admin, producers' and consumers' metadata.
@@ -42,8 +41,7 @@ impl PublicService {
 }
 
 pub struct Session {
-    peer: SocketAddr,
-    principal: Principal,
+    who: Identity,
     sink: ResponseSink,
     /// Watch streams of this connection; they end with it.
     watches: Vec<JoinHandle<()>>,
@@ -54,8 +52,7 @@ impl Service for PublicService {
 
     fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer: peer.addr,
-            principal: self.authz.principal(peer),
+            who: self.authz.identify(peer),
             sink,
             watches: Vec::new(),
         }
@@ -89,9 +86,10 @@ impl Service for PublicService {
                     .await
             }
             ScRequest::Watch(watch) => {
-                debug!(peer = %session.peer, kind = %watch_kind(&watch), "watch");
+                debug!(peer = %session.who.peer, kind = %watch_kind(&watch), "watch");
                 if self
-                    .check(session, Action::Watch, watch_object(&watch), None)
+                    .authz
+                    .check(&session.who, Action::Watch, watch_object(&watch), None)
                     .is_err()
                 {
                     let epoch = self.controller.store().lock().await.epoch();
@@ -106,7 +104,8 @@ impl Service for PublicService {
             }
             ScRequest::List(list) => {
                 if self
-                    .check(session, Action::List, list_object(&list), None)
+                    .authz
+                    .check(&session.who, Action::List, list_object(&list), None)
                     .is_err()
                 {
                     return sink.respond(corr, version, &empty_list(&list)).await;
@@ -120,7 +119,10 @@ impl Service for PublicService {
             }
             ScRequest::Create(create) => {
                 let (kind, name) = create_object(&create);
-                let status = match self.check(session, Action::Create, kind, Some(&name)) {
+                let status = match self
+                    .authz
+                    .check(&session.who, Action::Create, kind, Some(&name))
+                {
                     Ok(()) => self.create(create).await,
                     Err(denied) => refused(name, &denied),
                 };
@@ -129,7 +131,10 @@ impl Service for PublicService {
             }
             ScRequest::Delete(delete) => {
                 let (kind, name) = delete_object(&delete);
-                let status = match self.check(session, Action::Delete, kind, Some(&name)) {
+                let status = match self
+                    .authz
+                    .check(&session.who, Action::Delete, kind, Some(&name))
+                {
                     Ok(()) => self.delete(delete).await,
                     Err(denied) => refused(name, &denied),
                 };
@@ -138,11 +143,15 @@ impl Service for PublicService {
             }
             ScRequest::Update(update) => {
                 let name = update.key_name().to_string();
-                let status =
-                    match self.check(session, Action::Update, ObjectKind::Topic, Some(&name)) {
-                        Ok(()) => self.update(update).await,
-                        Err(denied) => refused(name, &denied),
-                    };
+                let status = match self.authz.check(
+                    &session.who,
+                    Action::Update,
+                    ObjectKind::Topic,
+                    Some(&name),
+                ) {
+                    Ok(()) => self.update(update).await,
+                    Err(denied) => refused(name, &denied),
+                };
                 sink.respond(corr, version, &status).await
             }
         }
@@ -156,17 +165,6 @@ impl Service for PublicService {
 }
 
 impl PublicService {
-    fn check(
-        &self,
-        session: &Session,
-        action: Action,
-        kind: ObjectKind,
-        name: Option<&str>,
-    ) -> Result<(), Denied> {
-        self.authz
-            .check(&session.principal, session.peer, action, kind, name)
-    }
-
     async fn create(&self, request: ObjectCreateRequest) -> Status {
         let name = request.name().to_string();
         let result = match request {

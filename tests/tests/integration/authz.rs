@@ -35,6 +35,21 @@ fn policy_file(dir: &Path, principal: &str) -> String {
     path.display().to_string()
 }
 
+/// `fluvio auth-token create -n NAME -m 1 -x 9` with `source` naming the secret, and
+/// `input` on stdin.
+fn create_token(sc: &str, name: &str, source: &[&str], input: &[u8]) -> Run {
+    let mut args = vec!["auth-token", "create", "-n", name, "-m", "1", "-x", "9"];
+    args.extend_from_slice(source);
+    fluvio_stdin(sc, &args, input)
+}
+
+/// The CLI run failed with exit code 1, saying `text`.
+#[track_caller]
+fn assert_refused(run: &Run, text: &str) {
+    run.expect_code(1);
+    assert!(run.stderr.contains(text), "{}", run.stderr);
+}
+
 fn mode(path: &Path) -> u32 {
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
 }
@@ -62,21 +77,7 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
     consumed.ok();
     assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["one", "two"]);
     fluvio(&sc, &["topic", "delete", "scratch"]).ok();
-    fluvio(
-        &sc,
-        &[
-            "auth-token",
-            "create",
-            "-n",
-            "ops",
-            "-g",
-            "-m",
-            "1",
-            "-x",
-            "2",
-        ],
-    )
-    .ok();
+    create_token(&sc, "ops", &["-g"], b"").ok();
     assert!(fluvio(&sc, &["auth-token", "list"]).stdout.contains("ops"));
     // The metadata store holds the auth tokens' hashes: its owner's only.
     assert_eq!(mode(&data.join("sc-metadata.redb")), 0o600);
@@ -99,23 +100,12 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
     assert!(listed.stdout.contains('a'), "{}", listed.stdout);
 
     let create = fluvio(&sc, &["topic", "create", "b"]);
-    create.expect_code(1);
-    assert!(
-        create
-            .stderr
-            .contains("principal 'reader' may not create topic 'b'"),
-        "{}",
-        create.stderr
-    );
+    assert_refused(&create, "principal 'reader' may not create topic 'b'");
 
     let produce = fluvio_stdin(&sc, &["produce", "a"], b"three\n");
-    produce.expect_code(1);
-    assert!(
-        produce
-            .stderr
-            .contains("cannot produce to a-0: principal 'reader' may not produce to topic 'a'"),
-        "{}",
-        produce.stderr
+    assert_refused(
+        &produce,
+        "cannot produce to a-0: principal 'reader' may not produce to topic 'a'",
     );
     assert!(
         produce.stderr.contains("authorization policy"),
@@ -124,13 +114,9 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
     );
 
     let private = fluvio(&sc, &["consume", "private", "-B", "-d"]);
-    private.expect_code(1);
-    assert!(
-        private
-            .stderr
-            .contains("principal 'reader' may not consume from topic 'private'"),
-        "{}",
-        private.stderr
+    assert_refused(
+        &private,
+        "principal 'reader' may not consume from topic 'private'",
     );
     assert!(!private.stdout.contains("hidden"), "{}", private.stdout);
 
@@ -138,27 +124,10 @@ fn reader_consumes_but_may_neither_produce_nor_create_and_admin_may_do_everythin
     let tokens = fluvio(&sc, &["auth-token", "list"]);
     tokens.ok();
     assert!(!tokens.stdout.contains("ops"), "{}", tokens.stdout);
-    let token = fluvio(
-        &sc,
-        &[
-            "auth-token",
-            "create",
-            "-n",
-            "edge",
-            "-g",
-            "-m",
-            "1",
-            "-x",
-            "2",
-        ],
-    );
-    token.expect_code(1);
-    assert!(
-        token
-            .stderr
-            .contains("principal 'reader' may not create auth-token 'edge'"),
-        "{}",
-        token.stderr
+    let token = create_token(&sc, "edge", &["-g"], b"");
+    assert_refused(
+        &token,
+        "principal 'reader' may not create auth-token 'edge'",
     );
 
     // Nothing reader tried got through: a holds what admin wrote, b does not exist.
@@ -180,61 +149,17 @@ fn secrets_come_from_stdin_and_profiles_are_the_owners_only() {
     let daemon = Daemon::start(Role::AllInOne { spus: 1 }, &dir.path().join("data"));
     let sc = daemon.public.to_string();
 
-    let from_stdin = fluvio_stdin(
-        &sc,
-        &[
-            "auth-token",
-            "create",
-            "-n",
-            "piped",
-            "--secret-file",
-            "-",
-            "-m",
-            "1",
-            "-x",
-            "9",
-        ],
-        b"abcdefgh12345678\n",
-    );
+    let from_stdin = create_token(&sc, "piped", &["--secret-file", "-"], b"abcdefgh12345678\n");
     from_stdin.ok();
     assert!(!from_stdin.stderr.contains("ps"), "{}", from_stdin.stderr);
-    let on_the_line = fluvio(
-        &sc,
-        &[
-            "auth-token",
-            "create",
-            "-n",
-            "typed",
-            "--secret",
-            "abcdefgh12345678",
-            "-m",
-            "1",
-            "-x",
-            "9",
-        ],
-    );
+    let on_the_line = create_token(&sc, "typed", &["--secret", "abcdefgh12345678"], b"");
     on_the_line.ok();
     assert!(
         on_the_line.stderr.contains("shows in `ps`"),
         "{}",
         on_the_line.stderr
     );
-    let bad = fluvio_stdin(
-        &sc,
-        &[
-            "auth-token",
-            "create",
-            "-n",
-            "bad",
-            "--secret-file",
-            "-",
-            "-m",
-            "1",
-            "-x",
-            "9",
-        ],
-        b"short\n",
-    );
+    let bad = create_token(&sc, "bad", &["--secret-file", "-"], b"short\n");
     bad.expect_code(1);
     assert!(bad.stderr.contains("the secret in -"), "{}", bad.stderr);
     let listed = fluvio(&sc, &["auth-token", "list"]);
@@ -285,23 +210,9 @@ fn certificate_identities_reader_and_admin_over_mutual_tls() {
     consumed.ok();
     assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["signed"]);
     let produce = as_identity(&sc, &["produce", "a"], &reader, b"forged\n");
-    produce.expect_code(1);
-    assert!(
-        produce
-            .stderr
-            .contains("principal 'reader' may not produce to topic 'a'"),
-        "{}",
-        produce.stderr
-    );
+    assert_refused(&produce, "principal 'reader' may not produce to topic 'a'");
     let create = as_identity(&sc, &["topic", "create", "b"], &reader, b"");
-    create.expect_code(1);
-    assert!(
-        create
-            .stderr
-            .contains("principal 'reader' may not create topic 'b'"),
-        "{}",
-        create.stderr
-    );
+    assert_refused(&create, "principal 'reader' may not create topic 'b'");
     let consumed = as_identity(&sc, &["consume", "a", "-B", "-d"], &admin, b"");
     assert_eq!(consumed.stdout.lines().collect::<Vec<_>>(), ["signed"]);
     // The refusal names the roles the certificate's OUs gave.

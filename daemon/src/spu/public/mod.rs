@@ -29,7 +29,6 @@ pub mod stream_fetch;
 pub mod update_offsets;
 pub mod verify;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::api::versions::API_VERSIONS_KEY;
@@ -43,7 +42,7 @@ use protocol::{DecodeError, Reader};
 use tracing::debug;
 
 use super::replica::store::ReplicaStore;
-use crate::authz::{Action, Authorizer, Denied, ObjectKind, Principal};
+use crate::authz::{Action, Authorizer, Identity, ObjectKind};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 
 /// The public port's service.
@@ -57,28 +56,17 @@ impl PublicService {
         Self { store, authz }
     }
 
-    fn check(
-        &self,
-        session: &Session,
-        action: Action,
-        kind: ObjectKind,
-        name: Option<&str>,
-    ) -> Result<(), Denied> {
-        self.authz
-            .check(&session.principal, session.peer, action, kind, name)
-    }
-
     /// May the session do `action` on `topic`?
     fn topic(&self, session: &Session, action: Action, topic: &str) -> bool {
-        self.check(session, action, ObjectKind::Topic, Some(topic))
+        self.authz
+            .check(&session.who, action, ObjectKind::Topic, Some(topic))
             .is_ok()
     }
 }
 
 /// One client connection: where to answer and its stream sessions.
 pub struct Session {
-    peer: SocketAddr,
-    principal: Principal,
+    who: Identity,
     sink: ResponseSink,
     streams: stream_fetch::Streams,
 }
@@ -109,8 +97,7 @@ impl Service for PublicService {
 
     fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer: peer.addr,
-            principal: self.authz.principal(peer),
+            who: self.authz.identify(peer),
             sink,
             streams: stream_fetch::Streams::default(),
         }
@@ -187,7 +174,7 @@ impl Service for PublicService {
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::StreamFetch(fetch) => {
-                debug!(peer = %session.peer, topic = %fetch.topic, partition = fetch.partition, offset = fetch.fetch_offset, "stream fetch");
+                debug!(peer = %session.who.peer, topic = %fetch.topic, partition = fetch.partition, offset = fetch.fetch_offset, "stream fetch");
                 let permission = match self.topic(session, Action::Consume, &fetch.topic) {
                     true => Ok(()),
                     false => Err(ErrorCode::PermissionDenied),
@@ -212,8 +199,8 @@ impl Service for PublicService {
                     .streams
                     .consumer(update.session_id)
                     .map(|key| key.consumer_id.clone());
-                let check = self.check(
-                    session,
+                let check = self.authz.check(
+                    &session.who,
                     Action::Update,
                     ObjectKind::ConsumerOffset,
                     consumer.as_deref(),
@@ -230,8 +217,8 @@ impl Service for PublicService {
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::DeleteConsumerOffset(delete) => {
-                let check = self.check(
-                    session,
+                let check = self.authz.check(
+                    &session.who,
                     Action::Delete,
                     ObjectKind::ConsumerOffset,
                     Some(&delete.consumer_id),
@@ -245,7 +232,9 @@ impl Service for PublicService {
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::FetchConsumerOffsets(fetch) => {
-                let check = self.check(session, Action::List, ObjectKind::ConsumerOffset, None);
+                let check =
+                    self.authz
+                        .check(&session.who, Action::List, ObjectKind::ConsumerOffset, None);
                 let response = match check {
                     Ok(()) => consumer_offsets::fetch(&self.store, &fetch).await,
                     Err(_) => FetchConsumerOffsetsResponse {
@@ -257,14 +246,14 @@ impl Service for PublicService {
             }
             SpuRequest::WhoAmI(_) => {
                 let response = protocol::spu::WhoAmIResponse {
-                    principal: session.principal.name.clone(),
-                    roles: session.principal.roles.clone(),
+                    principal: session.who.principal.name.clone(),
+                    roles: session.who.principal.roles.clone(),
                     enforcing: self.authz.enforcing(),
                 };
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::VerifyReplica(request) => {
-                debug!(peer = %session.peer, topic = %request.topic, partition = request.partition, "verify");
+                debug!(peer = %session.who.peer, topic = %request.topic, partition = request.partition, "verify");
                 let response = match self.topic(session, Action::Consume, &request.topic) {
                     true => verify::verify(&self.store, &request).await,
                     false => VerifyReplicaResponse {
