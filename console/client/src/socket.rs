@@ -353,7 +353,7 @@ impl Socket {
         }
         let written = {
             let mut writer = self.shared.writer.lock().await;
-            match write_parts(&mut *writer, &parts).await {
+            match write_parts(&mut writer, &parts).await {
                 // TLS may hold the frame's last record until flushed; plaintext: no-op.
                 Ok(()) => writer.flush().await,
                 Err(err) => Err(err),
