@@ -62,11 +62,15 @@ impl Pki {
         self.dir.join(format!("{}.crt", self.name))
     }
 
-    /// A certificate for `cn` (with `ous`), valid for 127.0.0.1 and localhost, usable as
-    /// server and client certificate, with serial number `serial`.
+    /// A certificate for `cn` (with `ous`), valid for 127.0.0.1, localhost, fluvio.local
+    /// and *.fluvio.local, usable as server and client certificate, with serial number
+    /// `serial`.
     pub(crate) fn issue(&self, stem: &str, cn: &str, ous: &[&str], serial: u64) -> Issued {
         let key = KeyPair::generate().expect("key");
-        let mut params = CertificateParams::new(vec!["localhost".to_string()]).expect("params");
+        // The official client checks an SPU as `<spu name>.<profile domain>` (SNI): node
+        // certificates name the domain and its subdomains.
+        let names = ["localhost", "fluvio.local", "*.fluvio.local"].map(String::from);
+        let mut params = CertificateParams::new(names.to_vec()).expect("params");
         params
             .subject_alt_names
             .push(SanType::IpAddress("127.0.0.1".parse().unwrap()));
@@ -315,7 +319,7 @@ tls_policy = "verified"
 tls_source = "files"
 
 [cluster.files.tls.certs]
-domain = "localhost"
+domain = "fluvio.local"
 key = "{key}"
 cert = "{cert}"
 ca_cert = "{ca}"
