@@ -29,6 +29,13 @@ where
             env.sc.as_deref(),
             cli.target.profile.as_deref(),
             &env.config_path,
+            match cli.target.tls.settings() {
+                Ok(tls) => tls,
+                Err(error) => {
+                    print_error(&CommandError::from(error), None, env, err);
+                    return EXIT_FAILED;
+                }
+            },
         ) {
             Ok(target) => target,
             Err(error) => {
@@ -40,6 +47,7 @@ where
         ScTarget {
             addr: config::DEFAULT_SC_ADDR.to_string(),
             origin: AddrOrigin::Default,
+            tls: config::TlsSettings::Disabled,
         }
     };
     if let Command::Tui(args) = &cli.command {

@@ -5,13 +5,16 @@
 //!
 //! The layout is Fluvio's (version "2.0"): `current_profile = "NAME"`, `[profile.NAME]`
 //! with `cluster = "CLUSTER"`, and `[cluster.CLUSTER]` with `endpoint`,
-//! `use_spu_local_address`, `[cluster.CLUSTER.tls]` `tls_policy` and optional
-//! `[cluster.CLUSTER.metadata]`. Reading which SC a profile names stays in [`crate::config`].
+//! `use_spu_local_address`, `[cluster.CLUSTER.tls]` (`tls_policy`; for "verified" also
+//! `tls_source` and `[cluster.CLUSTER.tls.certs]` with `domain`, `key`, `cert`,
+//! `ca_cert`) and optional `[cluster.CLUSTER.metadata]`. Reading which SC a profile names stays in [`crate::config`].
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use toml_edit::{DocumentMut, Item, Table, TableLike, Value};
+
+use crate::config::{PemSource, TlsSettings};
 
 /// The version Fluvio writes into a new config file.
 const CONFIG_VERSION: &str = "2.0";
@@ -236,13 +239,14 @@ impl ProfileFile {
     }
 
     /// Add or update profile `name` and its cluster of the same name, pointing at `addr`
-    /// without TLS, and make it current, as Fluvio's `profile add` does. An existing
+    /// secured per `tls`, and make it current, as Fluvio's `profile add` does. An existing
     /// profile keeps its other keys; an existing cluster its other keys and metadata.
     pub fn add(
         &mut self,
         name: &str,
         addr: &str,
         installation: Option<&str>,
+        tls: &TlsSettings,
     ) -> Result<(), ProfileError> {
         if name.is_empty() {
             return Err(ProfileError::EmptyName);
@@ -254,11 +258,10 @@ impl ProfileFile {
         if !cluster.contains_key("use_spu_local_address") {
             cluster.insert("use_spu_local_address", toml_edit::value(false));
         }
-        // The official client's TLS policy "disabled" carries nothing else; certificate
-        // settings of another policy would no longer apply.
-        let tls = section(cluster, "tls", &path)?;
-        tls.clear();
-        tls.insert("tls_policy", toml_edit::value("disabled"));
+        // Certificate settings of an earlier policy would no longer apply.
+        let table = section(cluster, "tls", &path)?;
+        table.clear();
+        write_tls(table, tls, addr);
         if let Some(installation) = installation {
             let metadata = section(cluster, "metadata", &path)?;
             set_str(metadata, "installation", installation);
@@ -338,12 +341,27 @@ impl ProfileFile {
         let mut tmp = self.path.clone().into_os_string();
         tmp.push(".tmp");
         let tmp = PathBuf::from(tmp);
-        std::fs::write(&tmp, self.doc.to_string()).map_err(write_err)?;
+        // Profiles may hold TLS keys inline: the file is its owner's only (0600).
+        write_owner_only(&tmp, self.doc.to_string().as_bytes()).map_err(write_err)?;
         std::fs::rename(&tmp, &self.path).map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
             write_err(source)
         })
     }
+}
+
+/// Write `bytes` to a new `path` created with mode 0600 (a leftover `path` is replaced).
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let _ = std::fs::remove_file(path);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// The table under `key` in `parent`, made (without a header of its own when it only
@@ -365,6 +383,41 @@ fn section<'a>(
 }
 
 /// Set `key` to a string, keeping the comment after the old value.
+/// `[cluster.NAME.tls]` in the official layout: `tls_policy`, and for "verified"
+/// `tls_source` and a `certs` table (`domain`, `key`, `cert`, `ca_cert`; paths for
+/// "files", PEM text for "inline"). The official client requires a domain: without one,
+/// the address's host.
+fn write_tls(table: &mut Table, tls: &TlsSettings, addr: &str) {
+    match tls {
+        TlsSettings::Disabled => set_str(table, "tls_policy", "disabled"),
+        TlsSettings::Anonymous => set_str(table, "tls_policy", "anonymous"),
+        TlsSettings::Verified { domain, ca, client } => {
+            set_str(table, "tls_policy", "verified");
+            let inline = matches!(ca, PemSource::Inline { .. });
+            set_str(table, "tls_source", if inline { "inline" } else { "files" });
+            let mut certs = Table::new();
+            let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+            set_str(&mut certs, "domain", domain.as_deref().unwrap_or(host));
+            let text = |source: Option<&PemSource>| match source {
+                None => String::new(),
+                Some(PemSource::File(path)) => std::path::absolute(path)
+                    .unwrap_or_else(|_| path.clone())
+                    .display()
+                    .to_string(),
+                Some(PemSource::Inline { text, .. }) => text.clone(),
+            };
+            let (cert, key) = match client {
+                Some((cert, key)) => (Some(cert), Some(key)),
+                None => (None, None),
+            };
+            set_str(&mut certs, "key", &text(key));
+            set_str(&mut certs, "cert", &text(cert));
+            set_str(&mut certs, "ca_cert", &text(Some(ca)));
+            table.insert("certs", Item::Table(certs));
+        }
+    }
+}
+
 fn set_str(table: &mut Table, key: &str, text: &str) {
     let mut value = Value::from(text);
     if let Some(old) = table.get(key).and_then(Item::as_value) {
@@ -468,7 +521,13 @@ endpoint = "10.0.0.1:9003"
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sub").join("config");
         let mut f = ProfileFile::open_or_new(&path).unwrap();
-        f.add("dev", "127.0.0.1:19003", Some("local")).unwrap();
+        f.add(
+            "dev",
+            "127.0.0.1:19003",
+            Some("local"),
+            &TlsSettings::Disabled,
+        )
+        .unwrap();
         f.save().unwrap();
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(
@@ -480,7 +539,7 @@ endpoint = "10.0.0.1:9003"
              [profile.dev]\ncluster = \"dev\"\n"
         );
         // The console reads what was written.
-        let target = crate::config::resolve_sc(None, None, None, &path).unwrap();
+        let target = crate::config::resolve_sc(None, None, None, &path, None).unwrap();
         assert_eq!(target.addr, "127.0.0.1:19003");
     }
 
@@ -488,7 +547,8 @@ endpoint = "10.0.0.1:9003"
     fn add_over_an_existing_profile_keeps_its_other_keys() {
         let (_dir, path) = file(FILE);
         let mut f = ProfileFile::open(&path).unwrap();
-        f.add("local", "127.0.0.1:9999", None).unwrap();
+        f.add("local", "127.0.0.1:9999", None, &TlsSettings::Disabled)
+            .unwrap();
         let text = f.text();
         assert!(text.contains("endpoint = \"127.0.0.1:9999\""), "{text}");
         assert!(text.contains("topic = \"events\""), "{text}");
@@ -500,13 +560,61 @@ endpoint = "10.0.0.1:9003"
     }
 
     #[test]
+    fn add_with_tls_writes_the_official_layout_the_console_reads_back() {
+        let (_dir, path) = file(FILE);
+        let mut f = ProfileFile::open(&path).unwrap();
+        let verified = TlsSettings::Verified {
+            domain: None,
+            ca: PemSource::File("/pki/ca.crt".into()),
+            client: Some((
+                PemSource::File("/pki/alice.crt".into()),
+                PemSource::File("/pki/alice.key".into()),
+            )),
+        };
+        f.add("secure", "sc.example:9003", None, &verified).unwrap();
+        f.add("anon", "127.0.0.1:9003", None, &TlsSettings::Anonymous)
+            .unwrap();
+        f.save().unwrap();
+        let text = f.text();
+        assert!(
+            text.contains("[cluster.secure.tls.certs]")
+                && text.contains("tls_source = \"files\"")
+                && text.contains("domain = \"sc.example\""),
+            "{text}"
+        );
+        let read = |name| {
+            crate::config::resolve_sc(None, None, Some(name), &path, None)
+                .unwrap()
+                .tls
+        };
+        let TlsSettings::Verified { ca, client, .. } = verified else {
+            unreachable!()
+        };
+        assert_eq!(
+            read("secure"),
+            TlsSettings::Verified {
+                domain: Some("sc.example".into()),
+                ca,
+                client,
+            }
+        );
+        assert_eq!(read("anon"), TlsSettings::Anonymous);
+        let rows = ProfileFile::open(&path).unwrap().rows();
+        let secure = rows.iter().find(|r| r.profile == "secure").unwrap();
+        assert_eq!(secure.tls, "verified");
+    }
+
+    #[test]
     fn bad_files_are_named() {
         let (_dir, path) = file("version = [");
         let err = ProfileFile::open(&path).err().unwrap().to_string();
         assert!(err.contains("not valid TOML"), "{err}");
         let (_dir, path) = file("profile = 3\n");
         let mut f = ProfileFile::open(&path).unwrap();
-        let err = f.add("x", "h:1", None).unwrap_err().to_string();
+        let err = f
+            .add("x", "h:1", None, &TlsSettings::Disabled)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("`profile`") && err.contains("not a table"),
             "{err}"

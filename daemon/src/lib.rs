@@ -14,10 +14,13 @@
 //!   fetch and administer topics through it.
 //! - `storage`: replica logs (segments, index, recovery, retention, flush policy).
 //! - `sync`: poison-tolerant locks and running blocking work from async code.
+//! - `authz`: principals from a connection's peer, the `--authz-policy` file, and the
+//!   checks the SC and SPU services make per request.
 //! - `metrics`: the process's metrics (events counted where they happen, state read at
 //!   scrape time), readiness; `admin_http` serves them over HTTP.
 
 pub mod admin_http;
+pub mod authz;
 pub mod kafka;
 pub mod kv;
 pub mod metrics;

@@ -9,10 +9,13 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, Parser, Subcommand};
+use daemon::authz::{Authorizer, Policy};
 use daemon::net::ListenerLimits;
 use daemon::net::limits::{self, FrameMemory};
+use daemon::net::tls::{Tls, TlsFiles};
 use daemon::sc::private::{AdmissionPolicy, MANAGED_TOKEN_NAME};
 use daemon::sc::server::{self, ManagedSpu, ScConfig};
 use daemon::spu::{self, SpuConfig};
@@ -72,8 +75,94 @@ struct Common {
     /// Run without the metrics and health endpoint, and count nothing.
     #[arg(long)]
     no_metrics: bool,
+    /// Authorization policy (JSON or TOML, by extension): which principals and roles may
+    /// do what, per object kind and per topic. Without it every client may do everything.
+    #[arg(long, value_name = "FILE")]
+    authz_policy: Option<PathBuf>,
     #[command(flatten)]
     listener: ListenerArgs,
+    #[command(flatten)]
+    tls: TlsArgs,
+}
+
+/// TLS on every listener of the process and on its outgoing links.
+#[derive(Debug, Args)]
+struct TlsArgs {
+    /// This node's certificate chain (PEM). With --tls-key, every listener speaks TLS only
+    /// (plaintext clients are closed at once), and the node presents it on its outgoing
+    /// links. Re-read with the key and CAs on SIGHUP.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require client certificates signed by this CA (PEM) on every listener (mutual TLS);
+    /// the certificate's CN and OUs name the client.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_client_ca: Option<PathBuf>,
+    /// The CA (PEM) that signed the cluster's certificates: outgoing links (SPU to SC,
+    /// follower to leader) verify their peer against it. Default: --tls-client-ca.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_ca: Option<PathBuf>,
+    /// The name outgoing links expect in their peer's certificate. Default: the host part
+    /// of the address dialed (an IP address or DNS name in the certificate's SAN).
+    #[arg(long, value_name = "NAME", requires = "tls_cert")]
+    tls_server_name: Option<String>,
+}
+
+impl TlsArgs {
+    /// Load the TLS files if TLS is on; `links` says the process dials out (an SPU), so it
+    /// needs a CA to verify its peers.
+    fn load(&self, links: bool) -> Result<Option<Arc<Tls>>, String> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else {
+            return Ok(None);
+        };
+        let ca = self.tls_ca.clone().or_else(|| self.tls_client_ca.clone());
+        if links && ca.is_none() {
+            return Err("TLS is on but no CA to verify the SC and other SPUs: give --tls-ca FILE (the CA that signed the cluster's certificates)".into());
+        }
+        let tls = Tls::load(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca: self.tls_client_ca.clone(),
+            ca,
+            server_name: self.tls_server_name.clone(),
+        })
+        .map_err(|err| err.to_string())?;
+        info!(
+            cert = %cert.display(),
+            mutual = tls.mutual(),
+            "TLS on for every listener{}",
+            if tls.mutual() { ", client certificates required" } else { "" }
+        );
+        let reloader = tls.clone();
+        tokio::spawn(reload_on_sighup(reloader));
+        Ok(Some(tls))
+    }
+}
+
+/// Re-read certificate, key and CAs on every SIGHUP, for new connections; on error the
+/// old ones stay in use.
+async fn reload_on_sighup(tls: Arc<Tls>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(hup) => hup,
+        Err(err) => {
+            warn!(%err, "cannot watch SIGHUP; certificates will not be reloaded");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match tls.reload() {
+            Ok(()) => info!(
+                cert = %tls.files().cert.display(),
+                "SIGHUP: TLS certificate, key and CAs reloaded for new connections"
+            ),
+            Err(err) => {
+                error!(%err, "SIGHUP: TLS reload failed; keeping the previous certificates")
+            }
+        }
+    }
 }
 
 /// Limits every listener of the process enforces (SC public and private, each SPU's
@@ -301,6 +390,35 @@ enum LogFormat {
 }
 
 impl Common {
+    /// The authorization of this process's services, from `--authz-policy`.
+    fn authorizer(&self) -> Result<Authorizer, String> {
+        match &self.authz_policy {
+            None => Ok(Authorizer::allow_all()),
+            Some(path) => {
+                let policy = Policy::load(path).map_err(|e| e.to_string())?;
+                info!(policy = %path.display(), "authorization policy in force");
+                Ok(Authorizer::with_policy(policy))
+            }
+        }
+    }
+
+    /// Whether this process's listeners speak TLS (`--tls-cert` and `--tls-key`).
+    fn tls_enabled(&self) -> bool {
+        self.tls.tls_cert.is_some() && self.tls.tls_key.is_some()
+    }
+
+    /// Log, loudly, every listener that other machines can reach without TLS or without
+    /// an authorization policy, and what that exposes.
+    fn warn_exposed(&self, authz: &Authorizer, listeners: &[(&str, SocketAddr)]) {
+        for (name, addr) in listeners {
+            if let Some(warning) =
+                daemon::authz::exposure_warning(name, *addr, authz.enforcing(), self.tls_enabled())
+            {
+                warn!("{warning}");
+            }
+        }
+    }
+
     /// Where to serve the admin endpoint, and whether the operator chose it; `None` for
     /// none. Only the all-in-one daemon has a default.
     fn metrics_addr(&self, all_in_one: bool) -> Option<(SocketAddr, bool)> {
@@ -483,6 +601,17 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
         });
     }
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let tls = args.common.tls.load(true)?;
+    let authz = args.common.authorizer()?;
+    let mut exposed = vec![
+        ("SC public", args.sc_public_addr),
+        ("SC private", args.sc_private_addr),
+    ];
+    for m in &managed {
+        exposed.push(("SPU public", m.public_addr));
+        exposed.push(("SPU private", m.private_addr));
+    }
+    args.common.warn_exposed(&authz, &exposed);
     let (stop, shutdown) = shutdown_channel();
     daemon::metrics::health::expect_sc();
     for m in &managed {
@@ -501,12 +630,15 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
             policy: AdmissionPolicy {
                 allow_unauthenticated: false,
                 managed_secret: Some(secret.clone()),
+                authz: authz.clone(),
             },
+            authz: authz.clone(),
             managed: managed.clone(),
             replication: args.replication.policy(),
             // The managed SPUs prove themselves with this process's secret: one SC only.
             metadata: daemon::kv::MetadataChoice::Local,
             leader_lease_secs: server::DEFAULT_LEADER_LEASE_SECS,
+            tls: tls.clone(),
         },
         shutdown.clone(),
     )
@@ -530,11 +662,13 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 rack: m.rack,
                 token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                 max_frame_bytes: args.common.max_frame_bytes,
+                authz: authz.clone(),
                 limits: limits.clone(),
                 flush: args.flush,
                 replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
                 fault_hold_replication: None,
                 kafka,
+                tls: tls.clone(),
             },
             shutdown.clone(),
         )
@@ -585,6 +719,15 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
 
 async fn run_sc(args: ScArgs) -> Result<(), String> {
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let tls = args.common.tls.load(false)?;
+    let authz = args.common.authorizer()?;
+    args.common.warn_exposed(
+        &authz,
+        &[
+            ("SC public", args.public_addr),
+            ("SC private", args.private_addr),
+        ],
+    );
     let (stop, shutdown) = shutdown_channel();
     daemon::metrics::health::expect_sc();
     let admin = start_admin(&args.common, false, shutdown.clone()).await?;
@@ -600,11 +743,14 @@ async fn run_sc(args: ScArgs) -> Result<(), String> {
             policy: AdmissionPolicy {
                 allow_unauthenticated: args.allow_unauthenticated_spus,
                 managed_secret: None,
+                authz: authz.clone(),
             },
+            authz,
             managed: Vec::new(),
             replication: args.replication.policy(),
             metadata: args.metadata,
             leader_lease_secs: args.leader_lease_secs,
+            tls,
         },
         shutdown,
     )
@@ -633,6 +779,15 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
         _ => None,
     };
     let limits = args.common.listener.limits(args.common.max_frame_bytes)?;
+    let tls = args.common.tls.load(true)?;
+    let authz = args.common.authorizer()?;
+    args.common.warn_exposed(
+        &authz,
+        &[
+            ("SPU public", args.public_addr),
+            ("SPU private", args.private_addr),
+        ],
+    );
     let (stop, shutdown) = shutdown_channel();
     daemon::metrics::health::expect_spu(args.id);
     let admin = start_admin(&args.common, false, shutdown.clone()).await?;
@@ -651,6 +806,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             rack: args.rack,
             token,
             max_frame_bytes: args.common.max_frame_bytes,
+            authz,
             limits,
             flush: args.flush,
             replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
@@ -659,6 +815,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             #[cfg(not(feature = "fault-injection"))]
             fault_hold_replication: None,
             kafka,
+            tls,
         },
         shutdown,
     )

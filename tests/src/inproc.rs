@@ -110,11 +110,14 @@ impl InProcess {
             policy: AdmissionPolicy {
                 allow_unauthenticated,
                 managed_secret: (spus > 0).then(|| secret.clone()),
+                authz: Default::default(),
             },
+            authz: Default::default(),
             managed: managed.clone(),
             replication: daemon::sc::ReplicationPolicy::default(),
             metadata: daemon::kv::MetadataChoice::Local,
             leader_lease_secs: server::DEFAULT_LEADER_LEASE_SECS,
+            tls: None,
         };
         let (sc, spus) = runtime.block_on(async {
             let sc = server::start(config, shutdown.clone())
@@ -134,11 +137,13 @@ impl InProcess {
                     rack: None,
                     token: Some((MANAGED_TOKEN_NAME.to_string(), secret.clone())),
                     max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
+                    authz: Default::default(),
                     limits: ListenerLimits::default(),
                     flush: Default::default(),
                     replica_lag: Duration::from_secs(10),
                     fault_hold_replication: None,
                     kafka: None,
+                    tls: None,
                 };
                 let spu = spu::start(config, shutdown.clone())
                     .await

@@ -16,6 +16,7 @@ use protocol::{Reader, Version};
 
 use super::error::{ClientError, Peer};
 use super::socket::{FrameStream, Socket};
+use super::tls::ClientTls;
 
 /// The object API versions this client speaks; 19 is what the official client sends.
 const MAX_OBJECT_VERSION: Version = 19;
@@ -36,25 +37,30 @@ use protocol::sc::cluster::{
 };
 
 impl Admin {
-    /// Connect to the SC at `addr`. A comma-separated list (`A,B,C`: several SCs on one
+    /// Connect in plaintext.
+    pub async fn connect(addr: &str) -> Result<Admin, ClientError> {
+        Self::connect_with(addr, &ClientTls::disabled()).await
+    }
+
+    /// Connect with TLS per `tls`. A comma-separated list (`A,B,C`: several SCs on one
     /// metadata store, any of which serves clients) is tried in turn; the last error is
     /// returned when none answers.
-    pub async fn connect(addr: &str) -> Result<Admin, ClientError> {
+    pub async fn connect_with(addr: &str, tls: &ClientTls) -> Result<Admin, ClientError> {
         let mut last = None;
         for one in addr.split(',').map(str::trim).filter(|a| !a.is_empty()) {
-            match Self::connect_one(one).await {
+            match Self::connect_one(one, tls).await {
                 Ok(admin) => return Ok(admin),
                 Err(err) => last = Some(err),
             }
         }
         match last {
             Some(err) => Err(err),
-            None => Self::connect_one(addr).await,
+            None => Self::connect_one(addr, tls).await,
         }
     }
 
-    async fn connect_one(addr: &str) -> Result<Admin, ClientError> {
-        let socket = Socket::connect(addr, Peer::Sc).await?;
+    async fn connect_one(addr: &str, tls: &ClientTls) -> Result<Admin, ClientError> {
+        let socket = Socket::connect_with(addr, Peer::Sc, tls).await?;
         // Refuse early, with a clear message, a server that cannot watch: nothing works
         // without it (the official client refuses it too).
         socket.version_for(sc_keys::WATCH, MIN_WATCH_VERSION, MAX_OBJECT_VERSION)?;
@@ -181,7 +187,7 @@ impl Admin {
         filters: &[String],
     ) -> Option<Vec<Metadata<PartitionStateSpec>>> {
         let asked = async {
-            Admin::connect(self.addr())
+            Admin::connect_with(self.addr(), self.socket.tls())
                 .await?
                 .list::<PartitionStateSpec>(filters)
                 .await
@@ -201,7 +207,7 @@ impl Admin {
     pub async fn watch_partition_states(
         &self,
     ) -> Result<WatchStream<PartitionStateSpec>, ClientError> {
-        Admin::connect(self.addr())
+        Admin::connect_with(self.addr(), self.socket.tls())
             .await?
             .watch::<PartitionStateSpec>()
             .await

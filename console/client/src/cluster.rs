@@ -9,6 +9,7 @@ use super::error::ClientError;
 use super::metadata::{MetadataCache, not_provisioned};
 use super::producer::{ProducerConfig, TopicProducer, resolve_compression};
 use super::routing::Routing;
+use super::tls::ClientTls;
 
 /// The cluster client: cheap to clone, shared by producers and consumers. It outlives a
 /// restart of the SC: the metadata cache connects again on its own.
@@ -20,7 +21,12 @@ pub struct Fluvio {
 impl Fluvio {
     /// Connect to the SC at `addr` and start following its metadata.
     pub async fn connect(addr: &str) -> Result<Fluvio, ClientError> {
-        let metadata = MetadataCache::connect(addr).await?;
+        Self::connect_with(addr, &ClientTls::disabled()).await
+    }
+
+    /// [`Fluvio::connect`] with TLS per `tls`, for the SC and every SPU.
+    pub async fn connect_with(addr: &str, tls: &ClientTls) -> Result<Fluvio, ClientError> {
+        let metadata = MetadataCache::connect_with(addr, tls).await?;
         Ok(Fluvio {
             routing: Routing::new(metadata),
         })

@@ -184,13 +184,19 @@ impl PartitionConsumer {
             }
         })?;
         if entry.error_code.is_error() {
+            let message = match entry.error_code {
+                ErrorCode::PermissionDenied => {
+                    crate::refusal::denied(socket, "consume from", &self.topic).await
+                }
+                _ => None,
+            };
             return Err(ClientError::Refused {
                 action: format!(
                     "cannot read the offsets of {}-{}",
                     self.topic, self.partition
                 ),
                 code: entry.error_code.clone(),
-                message: None,
+                message,
             });
         }
         Ok(PartitionOffsets {
@@ -218,10 +224,16 @@ impl PartitionConsumer {
                 }
             })?;
         if response.error_code.is_error() {
+            let message = match response.error_code {
+                ErrorCode::PermissionDenied => {
+                    crate::refusal::denied(&socket, "consume from", &self.topic).await
+                }
+                _ => None,
+            };
             return Err(ClientError::Refused {
                 action: format!("cannot verify {}-{}", self.topic, self.partition),
                 code: response.error_code,
-                message: None,
+                message,
             });
         }
         Ok(response)

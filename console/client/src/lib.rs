@@ -49,8 +49,10 @@ pub mod metadata;
 pub mod multi;
 pub mod offsets;
 pub mod producer;
+mod refusal;
 mod routing;
 pub mod socket;
+pub mod tls;
 
 pub use admin::{Admin, WatchStream};
 pub use cluster::Fluvio;
@@ -67,3 +69,4 @@ pub use producer::{
     resolve_compression,
 };
 pub use socket::{FrameStream, Socket};
+pub use tls::{ClientTls, Pem, TlsConfigError};

@@ -18,6 +18,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::admin::{Admin, WatchStream};
 use super::error::{ClientError, Peer};
+use super::tls::ClientTls;
 
 /// How long a lookup waits for what it asks for, and a new connection for its snapshots.
 pub const METADATA_TIMEOUT: Duration = Duration::from_secs(10);
@@ -44,6 +45,8 @@ struct State {
 
 struct Shared {
     addr: String,
+    /// How every connection of this cluster is secured (the SC's and the SPUs').
+    tls: ClientTls,
     state: RwLock<State>,
     /// Bumped after every applied update, loss and reconnection, so waiters can wake and
     /// look again.
@@ -77,7 +80,12 @@ pub struct PartitionRoute {
 impl MetadataCache {
     /// Connect to the SC at `addr`, take the first snapshot of each store and follow them.
     pub async fn connect(addr: &str) -> Result<MetadataCache, ClientError> {
-        let (admin, watches, snapshot) = open(addr).await?;
+        Self::connect_with(addr, &ClientTls::disabled()).await
+    }
+
+    /// [`MetadataCache::connect`] with TLS per `tls`.
+    pub async fn connect_with(addr: &str, tls: &ClientTls) -> Result<MetadataCache, ClientError> {
+        let (admin, watches, snapshot) = open(addr, tls).await?;
         let mut state = State {
             topics: Store::new(),
             partitions: Store::new(),
@@ -90,6 +98,7 @@ impl MetadataCache {
         let (changes, _) = watch::channel(0);
         let shared = Arc::new(Shared {
             addr: addr.to_string(),
+            tls: tls.clone(),
             state: RwLock::new(state),
             changes,
         });
@@ -104,6 +113,11 @@ impl MetadataCache {
     /// The SC's address, as given to [`MetadataCache::connect`].
     pub fn addr(&self) -> &str {
         &self.shared.addr
+    }
+
+    /// How this cluster's connections are secured.
+    pub fn tls(&self) -> &ClientTls {
+        &self.shared.tls
     }
 
     /// The admin connection the stores follow: after the SC was lost and reached again,
@@ -299,8 +313,8 @@ impl Snapshot {
 
 /// Connect (the handshake every admin connection makes), start the three watches and read
 /// their first frames.
-async fn open(addr: &str) -> Result<(Admin, Watches, Snapshot), ClientError> {
-    let admin = Admin::connect(addr).await?;
+async fn open(addr: &str, tls: &ClientTls) -> Result<(Admin, Watches, Snapshot), ClientError> {
+    let admin = Admin::connect_with(addr, tls).await?;
     let mut watches = Watches {
         topics: admin.watch::<TopicSpec>().await?,
         partitions: admin.watch::<PartitionSpec>().await?,
@@ -352,7 +366,7 @@ async fn reconnect(shared: &Shared) -> Watches {
     let mut backoff = Backoff::default();
     loop {
         tokio::time::sleep(backoff.next_pause()).await;
-        match open(&shared.addr).await {
+        match open(&shared.addr, &shared.tls).await {
             Ok((admin, watches, snapshot)) => {
                 shared.update(|state| {
                     snapshot.replace(state);

@@ -629,6 +629,7 @@ impl Delivery {
         let (route, socket) = self.routing.leader(&self.topic, self.partition).await?;
         // One entry holding every batch (the SPU appends it as one piece), in the next
         // request to this leader with the other partitions' entries.
+        let asked = socket.clone();
         let answer = match self
             .gather
             .send(route.leader, socket, self.partition, concat(batches))
@@ -647,7 +648,21 @@ impl Delivery {
                 return Err(err);
             }
         };
-        let base = self.base_offset(&answer)?;
+        let base = match self.base_offset(&answer) {
+            // The answer names no principal: ask the SPU whom it refused.
+            Err(ClientError::Refused {
+                action,
+                code: ErrorCode::PermissionDenied,
+                ..
+            }) => {
+                return Err(ClientError::Refused {
+                    action,
+                    code: ErrorCode::PermissionDenied,
+                    message: crate::refusal::denied(&asked, "produce to", &self.topic).await,
+                });
+            }
+            other => other?,
+        };
         // Batches take consecutive offsets: each starts where the one before ended.
         let mut next = base;
         Ok(batches

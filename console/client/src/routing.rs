@@ -13,6 +13,7 @@ use tokio::sync::Mutex;
 use super::error::{ClientError, Peer};
 use super::metadata::{METADATA_TIMEOUT, MetadataCache, PartitionRoute};
 use super::socket::Socket;
+use super::tls::ClientTls;
 
 /// How long producers and consumers wait between attempts to reach a moving leader.
 pub(crate) const RETRY_BACKOFF: Duration = Duration::from_millis(100);
@@ -67,7 +68,10 @@ impl Routing {
             .metadata
             .route(topic, partition, METADATA_TIMEOUT)
             .await?;
-        let socket = self.spus.get(route.leader, &route.leader_addr).await?;
+        let socket = self
+            .spus
+            .get(route.leader, &route.leader_addr, self.metadata.tls())
+            .await?;
         Ok((route, socket))
     }
 
@@ -93,7 +97,8 @@ struct SpuPool {
 }
 
 impl SpuPool {
-    async fn get(&self, id: SpuId, addr: &str) -> Result<Socket, ClientError> {
+    /// The SPUs carry the cluster's certificate, so they are reached with the SC's TLS.
+    async fn get(&self, id: SpuId, addr: &str, tls: &ClientTls) -> Result<Socket, ClientError> {
         let mut sockets = self.sockets.lock().await;
         if let Some(socket) = sockets.get(&id)
             && socket.is_open()
@@ -101,7 +106,7 @@ impl SpuPool {
         {
             return Ok(socket.clone());
         }
-        let socket = Socket::connect(addr, Peer::Spu)
+        let socket = Socket::connect_with(addr, Peer::Spu, tls)
             .await
             .map_err(|err| match err {
                 ClientError::Unreachable { addr, reason, .. } => ClientError::Unreachable {

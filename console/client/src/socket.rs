@@ -4,6 +4,7 @@
 //! whoever waits for that id. A serial request waits for one frame; a stream (watch, stream
 //! fetch) receives every frame on its id until it is dropped, which unregisters it. Frames
 //! are written whole under a lock, so concurrent requests never interleave bytes.
+//! The connection is plaintext or TLS per the cluster's [`ClientTls`].
 
 use std::collections::HashMap;
 use std::io::IoSlice;
@@ -18,10 +19,10 @@ use protocol::frame::{DEFAULT_MAX_FRAME_BYTES, take_frame};
 use protocol::{Decode, Encode, EncodeError, Reader, Version};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{ClientError, Peer};
+use super::tls::{ClientTls, ReadHalf, WriteHalf};
 
 /// How long to wait for a TCP connection.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,7 +46,7 @@ struct Waiters {
 }
 
 struct Shared {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<WriteHalf>,
     waiters: Mutex<Waiters>,
     next_id: AtomicI32,
 }
@@ -59,6 +60,7 @@ pub struct Socket {
     peer: Peer,
     addr: String,
     versions: Arc<ApiVersionsResponse>,
+    tls: ClientTls,
 }
 
 /// Frames of a streaming request, in order. Dropping it stops routing (the server is not
@@ -97,8 +99,18 @@ impl FrameStream {
 }
 
 impl Socket {
-    /// Connect and run the ApiVersions handshake (correlation id 1, before multiplexing).
+    /// Connect in plaintext and run the ApiVersions handshake.
     pub async fn connect(addr: &str, peer: Peer) -> Result<Socket, ClientError> {
+        Self::connect_with(addr, peer, &ClientTls::disabled()).await
+    }
+
+    /// Connect (with TLS per `tls`) and run the ApiVersions handshake (correlation id 1,
+    /// before multiplexing).
+    pub async fn connect_with(
+        addr: &str,
+        peer: Peer,
+        tls: &ClientTls,
+    ) -> Result<Socket, ClientError> {
         let unreachable = |reason: String| ClientError::Unreachable {
             peer,
             addr: addr.to_string(),
@@ -115,7 +127,18 @@ impl Socket {
             Ok(Ok(stream)) => stream,
         };
         stream.set_nodelay(true).ok();
-        let (mut reader, mut writer) = stream.into_split();
+        let host = addr.rsplit_once(':').map_or(addr, |(host, _)| host);
+        let stream = match tokio::time::timeout(CONNECT_TIMEOUT, tls.wrap(stream, host)).await {
+            Err(_) => {
+                return Err(unreachable(format!(
+                    "the TLS handshake did not finish within {} s",
+                    CONNECT_TIMEOUT.as_secs()
+                )));
+            }
+            Ok(Err(err)) => return Err(unreachable(err.to_string())),
+            Ok(Ok(stream)) => stream,
+        };
+        let (mut reader, mut writer) = stream.split();
 
         let header = RequestHeader {
             api_key: API_VERSIONS_KEY,
@@ -124,11 +147,14 @@ impl Socket {
             client_id: CLIENT_ID.to_string(),
         };
         let frame = encode_request_frame(&header, &ApiVersionsRequest::official_client())?;
-        let lost = || ClientError::ConnectionLost {
+        // Closed before the first answer: most often a TLS mismatch, worth naming.
+        let lost = || ClientError::Unreachable {
             peer,
             addr: addr.to_string(),
+            reason: tls.closed_at_handshake().to_string(),
         };
         writer.write_all(&frame).await.map_err(|_| lost())?;
+        writer.flush().await.map_err(|_| lost())?;
         let mut buf = BytesMut::with_capacity(4096);
         let body = tokio::time::timeout(REQUEST_TIMEOUT, read_frame(&mut reader, &mut buf))
             .await
@@ -167,6 +193,7 @@ impl Socket {
             peer,
             addr: addr.to_string(),
             versions: Arc::new(versions),
+            tls: tls.clone(),
         })
     }
 
@@ -176,6 +203,11 @@ impl Socket {
 
     pub fn peer(&self) -> Peer {
         self.peer
+    }
+
+    /// The TLS settings this connection was made with.
+    pub fn tls(&self) -> &ClientTls {
+        &self.tls
     }
 
     /// What the server said it serves.
@@ -319,7 +351,14 @@ impl Socket {
             }
             waiters.by_id.insert(id, waiter);
         }
-        let written = write_parts(&mut *self.shared.writer.lock().await, &parts).await;
+        let written = {
+            let mut writer = self.shared.writer.lock().await;
+            match write_parts(&mut writer, &parts).await {
+                // TLS may hold the frame's last record until flushed; plaintext: no-op.
+                Ok(()) => writer.flush().await,
+                Err(err) => Err(err),
+            }
+        };
         if written.is_err() {
             lock(&self.shared.waiters).by_id.remove(&id);
             return Err(self.lost());
@@ -348,7 +387,7 @@ impl Drop for StopReader {
 }
 
 /// Write `parts` in order, as few vectored writes as the socket allows.
-async fn write_parts(writer: &mut OwnedWriteHalf, parts: &[Bytes]) -> std::io::Result<()> {
+async fn write_parts(writer: &mut WriteHalf, parts: &[Bytes]) -> std::io::Result<()> {
     /// Slices per write; far below any system's IOV_MAX.
     const MAX_SLICES: usize = 64;
     let (mut index, mut offset) = (0, 0);
@@ -399,7 +438,7 @@ fn io_reason(err: &std::io::Error) -> String {
 }
 
 /// Read one frame body; `None` at end of stream or on a broken frame.
-async fn read_frame(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Option<Bytes> {
+async fn read_frame(reader: &mut ReadHalf, buf: &mut BytesMut) -> Option<Bytes> {
     loop {
         match take_frame(buf, DEFAULT_MAX_FRAME_BYTES) {
             Ok(Some(frame)) => return Some(frame.freeze()),
@@ -416,7 +455,7 @@ async fn read_frame(reader: &mut OwnedReadHalf, buf: &mut BytesMut) -> Option<By
     }
 }
 
-async fn route_frames(mut reader: OwnedReadHalf, mut buf: BytesMut, shared: Arc<Shared>) {
+async fn route_frames(mut reader: ReadHalf, mut buf: BytesMut, shared: Arc<Shared>) {
     while let Some(mut frame) = read_frame(&mut reader, &mut buf).await {
         if frame.len() < 4 {
             tracing::warn!(
@@ -581,7 +620,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_server_that_hangs_up_mid_handshake_is_a_lost_connection() {
+    async fn a_server_that_hangs_up_mid_handshake_is_unreachable_with_a_tls_hint() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap().to_string();
         tokio::spawn(async move {
@@ -597,10 +636,11 @@ mod tests {
         assert!(
             matches!(
                 err,
-                ClientError::ConnectionLost {
+                ClientError::Unreachable {
                     peer: Peer::Spu,
+                    ref reason,
                     ..
-                }
+                } if reason.contains("without answering") && reason.contains("--tls-ca-cert")
             ),
             "{err}"
         );

@@ -323,7 +323,9 @@ async fn run(args: RunArgs, ctx: &Context) -> Result<Output, CommandError> {
             to_data(&response)?
         }
         (Request::Spu(request), Some(addr)) => {
-            let socket = Socket::connect(addr, Peer::Spu).await?;
+            // The SPUs carry the cluster's certificate: the SC's TLS settings reach them.
+            let tls = ctx.client_tls()?;
+            let socket = Socket::connect_with(addr, Peer::Spu, &tls).await?;
             let version = version_for(&socket, request.api_key(), request.default_version())?;
             // A scrub reads the whole log before it answers.
             let timeout = if request.api_key() == spu_keys::VERIFY_REPLICA {

@@ -37,14 +37,19 @@ impl From<TokenKind> for TokenType {
 }
 
 #[derive(Debug, Args)]
-#[command(group(ArgGroup::new("secret_source").required(true).args(["secret", "generate_secret"])))]
+#[command(group(ArgGroup::new("secret_source").required(true).args(["secret", "secret_file", "generate_secret"])))]
 pub struct CreateArgs {
     /// The token's name.
     #[arg(short = 'n', long = "token-name", visible_alias = "name")]
     pub name: String,
-    /// The secret: exactly 16 characters from [a-z0-9].
+    /// The secret: exactly 16 characters from [a-z0-9]. It shows in `ps` and the shell's
+    /// history: prefer --secret-file.
     #[arg(short = 's', long, value_parser = parse::secret)]
     pub secret: Option<String>,
+    /// Read the secret from FILE (`-`: from standard input); a trailing newline is
+    /// ignored.
+    #[arg(long, value_name = "FILE")]
+    pub secret_file: Option<std::path::PathBuf>,
     /// Generate a random secret.
     #[arg(short = 'g', long)]
     pub generate_secret: bool,
@@ -92,10 +97,43 @@ pub async fn execute(cmd: AuthTokenCmd, ctx: &Context) -> Result<Output, Command
     }
 }
 
+/// Read a secret from `path` (`-`: standard input) and check it.
+fn read_secret(path: &std::path::Path) -> Result<String, CommandError> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).map_err(|source| {
+            CommandError::ReadFile {
+                path: path.to_path_buf(),
+                source,
+            }
+        })?;
+        text
+    } else {
+        std::fs::read_to_string(path).map_err(|source| CommandError::ReadFile {
+            path: path.to_path_buf(),
+            source,
+        })?
+    };
+    let secret = text.trim_end_matches(['\n', '\r']);
+    parse::secret(secret).map_err(|problem| CommandError::SecretFile {
+        path: path.to_path_buf(),
+        problem,
+    })
+}
+
 async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError> {
-    let secret = match args.secret {
-        Some(secret) => secret,
-        None => parse::generate_secret().map_err(|e| CommandError::Random(e.to_string()))?,
+    let mut notes = Vec::new();
+    let secret = match (args.secret, &args.secret_file) {
+        (Some(secret), _) => {
+            notes.push(
+                "warning: a secret given with --secret shows in `ps` to every user of this machine and stays in the shell's history; use --secret-file FILE, or --secret-file - to read it from standard input".to_string(),
+            );
+            secret
+        }
+        (None, Some(path)) => read_secret(path)?,
+        (None, None) => {
+            parse::generate_secret().map_err(|e| CommandError::Random(e.to_string()))?
+        }
     };
     let create = AuthTokenCreate {
         spec: AuthTokenSpec {
@@ -114,9 +152,10 @@ async fn create(args: CreateArgs, ctx: &Context) -> Result<Output, CommandError>
             "auth token \"{}\" created\nsecret: {secret}",
             args.name
         )),
-        notes: vec![
-            "warning: the secret will not be shown again; store it now (SPUs read it from --token-secret-file)".into(),
-        ],
+        notes: {
+            notes.push("warning: the secret will not be shown again; store it now (SPUs read it from --token-secret-file)".into());
+            notes
+        },
         failures: Vec::new(),
     })
 }

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use crate::client::{ClientError, Peer};
 use crate::config::ConfigError;
+use protocol::api::ErrorCode;
 use protocol::sc::TopicResolution;
 
 #[derive(Debug, thiserror::Error)]
@@ -30,6 +31,8 @@ pub enum CommandError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("the secret in {}: {problem}", path.display())]
+    SecretFile { path: PathBuf, problem: String },
     #[error("replica assignment file {}: {problem}", path.display())]
     AssignmentFile { path: PathBuf, problem: String },
     #[error("unknown api '{name}'; valid names: {known}")]
@@ -118,6 +121,16 @@ fn advice(error: &ClientError) -> Option<String> {
         } => {
             format!("; `fluvio partition verify {topic} -p {partition}` lists every damaged range")
         }
+        // The SC says who was refused what in its message; the SPUs' answers carry only
+        // the code, and their logs name the principal.
+        ClientError::Refused {
+            code: ErrorCode::PermissionDenied,
+            message,
+            ..
+        } => match message {
+            Some(_) => "; the cluster's authorization policy (--authz-policy) does not grant it: ask its operator".to_string(),
+            None => "; the cluster's authorization policy (--authz-policy) does not grant it to this client's principal (the SPU's log names the principal, action and object): ask its operator".to_string(),
+        },
         // The batch failed for its cause: what helps with that helps here.
         ClientError::NotSent { cause, .. } => return advice(cause),
         _ => return None,
@@ -194,5 +207,17 @@ mod tests {
         );
         let stopped = ClientError::ProducerStopped;
         assert_eq!(advised(&stopped), stopped.to_string());
+        let denied = ClientError::Refused {
+            action: "cannot create topic 'b'".into(),
+            code: ErrorCode::PermissionDenied,
+            message: Some("principal 'reader' may not create topic 'b'".into()),
+        };
+        assert!(
+            advised(&denied).starts_with(
+                "cannot create topic 'b': principal 'reader' may not create topic 'b'; the cluster's authorization policy"
+            ),
+            "{}",
+            advised(&denied)
+        );
     }
 }

@@ -33,7 +33,7 @@ use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 use tokio::sync::Mutex;
 
 use crate::client::{Admin, Fluvio};
-use crate::config::ScTarget;
+use crate::config::{ConfigError, PemSource, ScTarget, TlsSettings};
 
 pub use error::{CommandError, advised};
 pub use output::{Block, Body, Column, Output, Report, Table};
@@ -75,6 +75,52 @@ pub struct TargetArgs {
     /// Use this profile of ~/.fluvio/config instead of the current one.
     #[arg(short = 'P', long, global = true, value_name = "NAME")]
     pub profile: Option<String>,
+    #[command(flatten)]
+    pub tls: TlsArgs,
+}
+
+/// How to secure the connections; given, they replace the profile's `tls` settings.
+#[derive(Debug, Clone, Default, Args, PartialEq, Eq)]
+pub struct TlsArgs {
+    /// Connect with TLS. Without --tls-ca-cert the server's certificate is not checked
+    /// (the profiles' "anonymous" policy).
+    #[arg(long, global = true)]
+    pub tls: bool,
+    /// The name expected in the server's certificate (default: the SC's host).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub tls_domain: Option<String>,
+    /// The CA (PEM) the server's certificate must be signed by (the "verified" policy;
+    /// implies --tls).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub tls_ca_cert: Option<std::path::PathBuf>,
+    /// A client certificate (PEM) to present: its CN is who the server sees.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_client_key")]
+    pub tls_client_cert: Option<std::path::PathBuf>,
+    /// The private key (PEM) of --tls-client-cert.
+    #[arg(long, global = true, value_name = "FILE", requires = "tls_client_cert")]
+    pub tls_client_key: Option<std::path::PathBuf>,
+}
+
+impl TlsArgs {
+    /// The settings these flags ask for; `Ok(None)` when none was given.
+    pub fn settings(&self) -> Result<Option<TlsSettings>, ConfigError> {
+        let Some(ca) = &self.tls_ca_cert else {
+            if self.tls_client_cert.is_some() || self.tls_domain.is_some() {
+                return Err(ConfigError::TlsFlags);
+            }
+            return Ok(self.tls.then_some(TlsSettings::Anonymous));
+        };
+        let file = |path: &std::path::PathBuf| PemSource::File(path.clone());
+        Ok(Some(TlsSettings::Verified {
+            domain: self.tls_domain.clone(),
+            ca: file(ca),
+            client: self
+                .tls_client_cert
+                .as_ref()
+                .zip(self.tls_client_key.as_ref())
+                .map(|(cert, key)| (file(cert), file(key))),
+        }))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,6 +234,13 @@ where
     if let Some(addr) = cli.cluster.take() {
         cli.target.sc = Some(addr);
     }
+    // `profile add` records the TLS flags in the profile instead of connecting with them.
+    if let Command::Profile(profile::ProfileArgs {
+        cmd: Some(profile::ProfileCmd::Add(add)),
+    }) = &mut cli.command
+    {
+        add.tls = std::mem::take(&mut cli.target.tls);
+    }
     Ok(cli)
 }
 
@@ -200,6 +253,7 @@ pub struct Context {
     config_path: std::path::PathBuf,
     admin: Mutex<Option<Admin>>,
     fluvio: Mutex<Option<Fluvio>>,
+    client_tls: std::sync::OnceLock<crate::client::ClientTls>,
     records: std::sync::Mutex<Box<dyn std::io::Write + Send>>,
     /// Records go to this process's stdout, whose reader may go away (`| head -1`).
     records_to_stdout: bool,
@@ -225,6 +279,7 @@ impl Context {
             config_path: crate::config::config_path(),
             admin: Mutex::new(None),
             fluvio: Mutex::new(None),
+            client_tls: std::sync::OnceLock::new(),
             records: std::sync::Mutex::new(records),
             records_to_stdout: false,
             notices: std::sync::Mutex::new(Box::new(std::io::sink())),
@@ -264,6 +319,24 @@ impl Context {
         &self.target
     }
 
+    /// How the connections are secured, for status lines: "plaintext", or "TLS as" the
+    /// principal (the client certificate's CN, else "anonymous").
+    pub fn security(&self) -> String {
+        match self.client_tls() {
+            Ok(tls) => tls.describe(),
+            Err(_) => "TLS (settings unusable)".to_string(),
+        }
+    }
+
+    /// The target's TLS settings, built (certificates read) on first use.
+    pub fn client_tls(&self) -> Result<crate::client::ClientTls, CommandError> {
+        if let Some(tls) = self.client_tls.get() {
+            return Ok(tls.clone());
+        }
+        let tls = self.target.tls.build()?;
+        Ok(self.client_tls.get_or_init(|| tls).clone())
+    }
+
     /// Edit the profiles of the config file at `path` (the front ends pass their `Env`'s).
     pub fn with_config_path(mut self, path: std::path::PathBuf) -> Self {
         self.config_path = path;
@@ -282,7 +355,7 @@ impl Context {
         {
             return Ok(existing.clone());
         }
-        let fresh = Admin::connect(&self.target.addr).await?;
+        let fresh = Admin::connect_with(&self.target.addr, &self.client_tls()?).await?;
         *admin = Some(fresh.clone());
         Ok(fresh)
     }
@@ -297,7 +370,7 @@ impl Context {
         {
             return Ok(existing.clone());
         }
-        let fresh = Fluvio::connect(&self.target.addr).await?;
+        let fresh = Fluvio::connect_with(&self.target.addr, &self.client_tls()?).await?;
         *fluvio = Some(fresh.clone());
         Ok(fresh)
     }

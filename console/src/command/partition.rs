@@ -397,6 +397,7 @@ mod tests {
         let ctx = Context::new(ScTarget {
             addr,
             origin: AddrOrigin::Flag,
+            tls: Default::default(),
         });
         let list = |topic: Option<&str>| ListArgs {
             topic: topic.map(str::to_string),

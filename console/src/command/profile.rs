@@ -59,6 +59,10 @@ pub struct AddArgs {
     /// How the cluster was installed, recorded for Fluvio's tools.
     #[arg(value_enum)]
     pub installation_type: Option<Installation>,
+    /// The `--tls*` flags of the command line (they are global), written into the
+    /// cluster's `tls` table; `command::parse` puts them here.
+    #[arg(skip)]
+    pub tls: super::TlsArgs,
 }
 
 /// Fluvio's installation types, stored as its CLI stores them.
@@ -132,15 +136,22 @@ pub fn execute(args: ProfileArgs, ctx: &Context) -> Result<Output, CommandError>
             Ok(Output::message(format!("switched to profile \"{name}\"")))
         }
         ProfileCmd::Add(add) => {
+            let tls = add.tls.settings()?.unwrap_or_default();
             let mut file = ProfileFile::open_or_new(path)?;
             file.add(
                 &add.profile_name,
                 &add.cluster_address,
                 add.installation_type.map(Installation::stored),
+                &tls,
             )?;
             file.save()?;
+            let security = match &tls {
+                crate::config::TlsSettings::Disabled => "",
+                crate::config::TlsSettings::Anonymous => " over TLS (anonymous)",
+                crate::config::TlsSettings::Verified { .. } => " over TLS (verified)",
+            };
             Ok(Output::message(format!(
-                "profile \"{}\" added for the SC at {}; switched to it",
+                "profile \"{}\" added for the SC at {}{security}; switched to it",
                 add.profile_name, add.cluster_address
             )))
         }

@@ -15,11 +15,14 @@ pub enum Builtin {
         #[arg(value_name = "COMMAND")]
         command: Vec<String>,
     },
-    /// Switch to another cluster; without an address, show the current one.
+    /// Switch to another cluster (with TLS per the --tls flags); without an address or
+    /// flags, show the current one and how the connection is secured.
     Connect {
-        /// The SC's public address.
+        /// The SC's public address (default with --tls flags: the current one).
         #[arg(value_name = "HOST:PORT")]
         addr: Option<String>,
+        #[command(flatten)]
+        tls: crate::command::TlsArgs,
     },
     /// The format for commands run without -O; without one, show the current format.
     Output {
@@ -80,7 +83,19 @@ mod tests {
         assert_eq!(
             line("connect h:1").unwrap(),
             Builtin::Connect {
-                addr: Some("h:1".into())
+                addr: Some("h:1".into()),
+                tls: Default::default(),
+            }
+        );
+        assert_eq!(
+            line("connect h:1 --tls-ca-cert ca.pem --tls-domain d").unwrap(),
+            Builtin::Connect {
+                addr: Some("h:1".into()),
+                tls: crate::command::TlsArgs {
+                    tls_ca_cert: Some("ca.pem".into()),
+                    tls_domain: Some("d".into()),
+                    ..Default::default()
+                },
             }
         );
         assert_eq!(

@@ -103,11 +103,18 @@ impl Session {
 
     /// `fluvio 127.0.0.1:9003> `, or with `(not connected)` when the SC did not answer, so
     /// a person sees before typing that commands will fail.
+    /// Over TLS the prompt says so, with the principal: `fluvio HOST:PORT [TLS as
+    /// admin]> `.
     pub fn prompt(&self, connected: bool) -> String {
-        if connected {
-            format!("fluvio {}> ", self.target.addr)
+        let security = if self.target.tls.is_enabled() {
+            format!(" [{}]", self.ctx.security())
         } else {
-            format!("fluvio {} (not connected)> ", self.target.addr)
+            String::new()
+        };
+        if connected {
+            format!("fluvio {}{security}> ", self.target.addr)
+        } else {
+            format!("fluvio {}{security} (not connected)> ", self.target.addr)
         }
     }
 
@@ -205,12 +212,27 @@ impl Session {
             format = session_format;
         }
         // `--sc` or `-P` on a line runs that line against another cluster.
-        let ctx = if cli.target.sc.is_some() || cli.target.profile.is_some() {
+        let tls_flags = cli.target.tls != Default::default();
+        let ctx = if cli.target.sc.is_some() || cli.target.profile.is_some() || tls_flags {
+            let tls = match cli.target.tls.settings() {
+                Ok(tls) => tls,
+                Err(error) => {
+                    self.report_command_error(&error.into(), None, origin, err);
+                    return Status::Failed;
+                }
+            };
+            // TLS flags alone: the session's cluster, secured as they say.
+            let sc = cli
+                .target
+                .sc
+                .clone()
+                .or_else(|| (cli.target.profile.is_none()).then(|| self.target.addr.clone()));
             match config::resolve_sc(
-                cli.target.sc.as_deref(),
+                sc.as_deref(),
                 self.env.sc.as_deref(),
                 cli.target.profile.as_deref(),
                 &self.env.config_path,
+                tls,
             ) {
                 Ok(target) => {
                     Arc::new(Context::new(target).with_config_path(self.env.config_path.clone()))
@@ -253,12 +275,25 @@ impl Session {
         let status = match builtin {
             Builtin::Exit => return Flow::Exit,
             Builtin::Help { command } => self.help(&command, origin, out, err),
-            Builtin::Connect { addr: None } => {
-                let _ = writeln!(out, "connected to {}", self.target.addr);
+            Builtin::Connect { addr: None, tls } if tls == Default::default() => {
+                let _ = writeln!(
+                    out,
+                    "connected to {} ({})",
+                    self.target.addr,
+                    self.ctx.security()
+                );
                 Status::Ok
             }
-            Builtin::Connect { addr: Some(addr) } => {
-                self.connect(&addr, origin, err, interrupt).await
+            Builtin::Connect { addr, tls } => {
+                let addr = addr.unwrap_or_else(|| self.target.addr.clone());
+                let tls = match tls.settings() {
+                    Ok(tls) => tls.unwrap_or_default(),
+                    Err(error) => {
+                        self.report_command_error(&error.into(), None, origin, err);
+                        return Flow::Continue(Status::Failed);
+                    }
+                };
+                self.connect(&addr, tls, origin, err, interrupt).await
             }
             Builtin::Output { format: None } => {
                 let format = self.format.map_or("as each command says (table)", name);
@@ -322,6 +357,7 @@ impl Session {
     async fn connect<F: Future>(
         &mut self,
         addr: &str,
+        tls: crate::config::TlsSettings,
         origin: Origin,
         err: &mut dyn Write,
         interrupt: F,
@@ -333,6 +369,7 @@ impl Session {
         let target = ScTarget {
             addr: addr.to_string(),
             origin: AddrOrigin::Flag,
+            tls,
         };
         let ctx =
             Arc::new(Context::new(target.clone()).with_config_path(self.env.config_path.clone()));
@@ -558,6 +595,7 @@ mod tests {
         let target = ScTarget {
             addr: dead_addr(),
             origin: AddrOrigin::Flag,
+            tls: Default::default(),
         };
         Session::new(target, env(), Stdin::Script)
     }

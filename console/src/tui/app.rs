@@ -115,6 +115,8 @@ pub struct App {
     options: TuiOptions,
     /// Where the SC is, for the title bar.
     sc: String,
+    /// "plaintext" or "TLS as PRINCIPAL", shown after the SC's address.
+    security: String,
     view: View,
     size: Rect,
     cluster: Cluster,
@@ -147,11 +149,17 @@ pub struct App {
 }
 
 impl App {
+    /// How the connections are secured, for the status line.
+    pub fn set_security(&mut self, security: String) {
+        self.security = security;
+    }
+
     pub fn new(options: TuiOptions, sc: &str, metrics_addr: String) -> Self {
         Self {
             tail: Tail::new(options.buffer),
             options,
             sc: sc.to_string(),
+            security: "plaintext".to_string(),
             view: View::Topics,
             size: Rect::new(0, 0, 80, 24),
             cluster: Cluster::default(),
@@ -824,7 +832,7 @@ impl App {
             spans.push(Span::styled(tab_label(view, compact), style));
             spans.push(Span::raw("│"));
         }
-        let mut status = format!(" SC {}", self.sc);
+        let mut status = format!(" SC {} ({})", self.sc, self.security);
         if let Some(leader) = &self.sc_leader {
             status.push_str(&format!(" leader {leader}"));
         }

@@ -58,6 +58,8 @@ pub struct TuiOptions {
     pub origin: crate::config::AddrOrigin,
     /// The metrics endpoint the metrics view reads; `None`: the SC's host, port 9644.
     pub metrics_addr: Option<String>,
+    /// How the console's connections are secured, for `:` commands' own connections.
+    pub tls: crate::config::TlsSettings,
 }
 
 impl Default for TuiOptions {
@@ -69,6 +71,7 @@ impl Default for TuiOptions {
             // Given a connected client, the embedder chose the address.
             origin: crate::config::AddrOrigin::Flag,
             metrics_addr: None,
+            tls: crate::config::TlsSettings::Disabled,
         }
     }
 }
@@ -127,12 +130,14 @@ impl Session {
     pub fn start(fluvio: Fluvio, options: TuiOptions) -> Self {
         let (sender, events) = mpsc::channel(CHANNEL);
         let origin = options.origin.clone();
+        let tls = options.tls.clone();
         let metrics_addr = options
             .metrics_addr
             .clone()
             .unwrap_or_else(|| default_metrics_addr(fluvio.admin().addr()));
-        let app = App::new(options, fluvio.admin().addr(), metrics_addr.clone());
-        let worker = worker::Worker::start(fluvio, sender.clone(), origin, metrics_addr);
+        let mut app = App::new(options, fluvio.admin().addr(), metrics_addr.clone());
+        app.set_security(fluvio.metadata().tls().describe());
+        let worker = worker::Worker::start(fluvio, sender.clone(), origin, tls, metrics_addr);
         Self {
             app,
             worker,
@@ -287,15 +292,22 @@ pub async fn run_cli(
         let _ = writeln!(err, "error: {}", TuiError::NotATerminal);
         return crate::frontend::EXIT_FAILED;
     }
-    let fluvio = match Fluvio::connect(&target.addr).await {
+    let connected = match target.tls.build() {
+        Ok(tls) => Fluvio::connect_with(&target.addr, &tls)
+            .await
+            .map_err(crate::command::CommandError::from),
+        Err(error) => Err(error.into()),
+    };
+    let fluvio = match connected {
         Ok(fluvio) => fluvio,
         Err(error) => {
-            crate::frontend::print_error(&error.into(), Some(target), env, err);
+            crate::frontend::print_error(&error, Some(target), env, err);
             return crate::frontend::EXIT_FAILED;
         }
     };
     let options = TuiOptions {
         origin: target.origin.clone(),
+        tls: target.tls.clone(),
         ..TuiOptions::from(args)
     };
     match run(fluvio, options).await {

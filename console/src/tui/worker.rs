@@ -12,7 +12,7 @@ use tokio::task::JoinHandle;
 
 use crate::client::{Admin, ClientError, ConsumerConfig, Fluvio, MultiStream, WatchStream};
 use crate::command::{self, Cli, Context, advised};
-use crate::config::{AddrOrigin, ScTarget};
+use crate::config::{AddrOrigin, ScTarget, TlsSettings};
 use crate::render;
 
 use super::app::{AppEvent, Effect};
@@ -26,6 +26,8 @@ pub struct Worker {
     fluvio: Fluvio,
     /// Where the console's SC address came from: `:` commands report it as theirs.
     origin: AddrOrigin,
+    /// The console's TLS settings: `:` commands connect with them too.
+    tls: TlsSettings,
     events: Sender<AppEvent>,
     watches: Vec<JoinHandle<()>>,
     tail: Option<JoinHandle<()>>,
@@ -37,11 +39,13 @@ impl Worker {
         fluvio: Fluvio,
         events: Sender<AppEvent>,
         origin: AddrOrigin,
+        tls: TlsSettings,
         metrics_addr: String,
     ) -> Self {
         let mut worker = Self {
             fluvio,
             origin,
+            tls,
             events,
             watches: Vec::new(),
             tail: None,
@@ -93,6 +97,7 @@ impl Worker {
                 let console = ScTarget {
                     addr: self.fluvio.metadata().addr().to_string(),
                     origin: self.origin.clone(),
+                    tls: self.tls.clone(),
                 };
                 tokio::spawn(run_command(line, cli, console, self.events.clone()));
             }
@@ -382,6 +387,10 @@ async fn run_command(line: String, cli: Box<Cli>, console: ScTarget, events: Sen
         Some(addr) => ScTarget {
             addr,
             origin: AddrOrigin::Flag,
+            tls: match cli.target.tls.settings() {
+                Ok(tls) => tls.unwrap_or_default(),
+                Err(_) => TlsSettings::Disabled,
+            },
         },
         None => console,
     };

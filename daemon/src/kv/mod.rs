@@ -10,6 +10,8 @@ mod local;
 mod memory;
 
 pub use etcd::{EtcdBackend, EtcdTarget};
+/// The `local` backend's file in the data directory.
+pub use local::FILE_NAME as LOCAL_FILE_NAME;
 pub use local::LocalBackend;
 pub use memory::MemoryBackend;
 

@@ -3,16 +3,54 @@
 //! correlation id; responses come back through a [`FrameReader`] with theirs, so the caller
 //! can tell a stream's frames from the answers to its other requests. (The server side of
 //! a connection is the accept loop, reader and writer task of this module's parent.)
+//!
+//! [`connect`] opens the connection, with TLS when the daemon has it on; callers see the
+//! same boxed halves either way.
 
 use std::io;
+use std::sync::Arc;
+use std::time::Duration;
 
 use protocol::api::{RequestHeader, encode_request_frame};
 use protocol::internal::ApiRequest;
 use protocol::{Decode, Reader};
-use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::FrameReader;
+use super::tls::{Tls, host_of};
+
+/// The reading half of an outgoing connection, plaintext or TLS.
+pub type ReadHalf = Box<dyn AsyncRead + Send + Unpin>;
+/// The writing half of an outgoing connection, plaintext or TLS.
+pub type WriteHalf = Box<dyn AsyncWrite + Send + Unpin>;
+
+/// Connect to `addr` (`HOST:PORT`) within `timeout`, with TLS when `tls` is given (the
+/// peer verified against `--tls-ca`, this node's certificate presented as its identity).
+pub async fn connect(
+    addr: &str,
+    tls: Option<&Arc<Tls>>,
+    timeout: Duration,
+) -> io::Result<(ReadHalf, WriteHalf)> {
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "connect timed out"))??;
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => {
+            let (reader, writer) = stream.into_split();
+            Ok((Box::new(reader), Box::new(writer)))
+        }
+        Some(tls) => {
+            let stream = tls
+                .connect(stream, host_of(addr), timeout)
+                .await
+                .map_err(io::Error::other)?;
+            let (reader, writer) = tokio::io::split(stream);
+            Ok((Box::new(reader), Box::new(writer)))
+        }
+    }
+}
 
 /// `request` as one frame, with the SPU's client id.
 fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
@@ -22,13 +60,13 @@ fn request_frame<R: ApiRequest>(request: &R, corr: i32) -> io::Result<Vec<u8>> {
 
 /// Response frames read from one outgoing connection.
 pub struct Frames {
-    frames: FrameReader<OwnedReadHalf>,
+    frames: FrameReader<ReadHalf>,
     /// Names the peer in errors.
     peer: &'static str,
 }
 
 impl Frames {
-    pub fn new(reader: OwnedReadHalf, max: usize, peer: &'static str) -> Self {
+    pub fn new(reader: ReadHalf, max: usize, peer: &'static str) -> Self {
         Self {
             frames: FrameReader::new(reader, max),
             peer,
@@ -51,12 +89,10 @@ impl Frames {
 }
 
 /// Write `request` as one frame.
-pub async fn send<R: ApiRequest>(
-    writer: &mut OwnedWriteHalf,
-    request: &R,
-    corr: i32,
-) -> io::Result<()> {
-    writer.write_all(&request_frame(request, corr)?).await
+pub async fn send<R: ApiRequest>(writer: &mut WriteHalf, request: &R, corr: i32) -> io::Result<()> {
+    writer.write_all(&request_frame(request, corr)?).await?;
+    // A TLS stream may hold the frame's last record until flushed; plaintext: no-op.
+    writer.flush().await
 }
 
 /// Decode a whole response body (version 0 of our internal messages).

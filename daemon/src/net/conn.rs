@@ -1,4 +1,9 @@
 //! One connection: read frames, hand each request to the service, write what it answers.
+//!
+//! On a TLS listener the handshake comes first (within the first-frame deadline); the
+//! verified client certificate's subject goes to the service with the peer's address.
+//! Frames spliced from files go out with `sendfile(2)` on plaintext connections and are
+//! read into memory and encrypted on TLS ones.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -6,11 +11,13 @@ use std::sync::Arc;
 use bytes::{Buf, Bytes};
 use protocol::api::RequestHeader;
 use protocol::{Decode, Reader};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncWriteExt, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{mpsc, watch};
 use tracing::{debug, warn};
+
+use super::tls::{ServerStream, Tls};
 
 use super::frames::{FrameReadError, FrameReader, ReadLimits};
 use super::limits::LogThrottle;
@@ -58,22 +65,85 @@ pub(super) struct ConnLimits {
     pub timeouts_log: LogThrottle,
 }
 
-/// Serve one connection until the peer closes it, it breaks the protocol, misses a
-/// deadline, or shutdown.
-pub(super) async fn run<S: Service>(
+/// The sending half of a connection.
+enum Writer {
+    Plain(OwnedWriteHalf),
+    Tls(WriteHalf<ServerStream>),
+}
+
+/// Serve one accepted connection: the TLS handshake first when the listener has TLS on
+/// (a failed one is logged and closes the connection), then [`run`].
+pub(super) async fn start<S: Service>(
     name: &'static str,
     service: Arc<S>,
     stream: TcpStream,
-    peer: SocketAddr,
+    addr: SocketAddr,
+    tls: Option<Arc<Tls>>,
+    limits: Arc<ConnLimits>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let Some(tls) = tls else {
+        let (reader, writer) = stream.into_split();
+        let peer = Peer::plain(addr);
+        run(
+            name,
+            service,
+            reader,
+            Writer::Plain(writer),
+            peer,
+            limits,
+            shutdown,
+        )
+        .await;
+        return;
+    };
+    // A peer that never finishes the handshake is held to the first frame's deadline.
+    let timeout = limits
+        .read
+        .first_frame_timeout
+        .unwrap_or(std::time::Duration::from_secs(10));
+    match tls.accept(stream, timeout).await {
+        Ok((stream, certificate)) => {
+            let (reader, writer) = tokio::io::split(stream);
+            let peer = Peer { addr, certificate };
+            debug!(server = name, peer = %addr, subject = ?peer.certificate, "TLS connection");
+            run(
+                name,
+                service,
+                reader,
+                Writer::Tls(writer),
+                peer,
+                limits,
+                shutdown,
+            )
+            .await;
+        }
+        Err(err) => {
+            crate::metrics::connection_refused(name, "tls_handshake");
+            if let Some(left_out) = limits.timeouts_log.allow() {
+                warn!(server = name, peer = %addr, %err, left_out, "closing the connection");
+            }
+        }
+    }
+}
+
+/// Serve one connection until the peer closes it, it breaks the protocol, misses a
+/// deadline, or shutdown.
+async fn run<S: Service, R: AsyncRead + Unpin>(
+    name: &'static str,
+    service: Arc<S>,
+    reader: R,
+    writer: Writer,
+    peer: Peer,
     limits: Arc<ConnLimits>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let _ = stream.set_nodelay(true);
     let _open = crate::metrics::connection_opened(name);
-    let (reader, writer) = stream.into_split();
     let (tx, rx) = mpsc::channel(QUEUE_FRAMES);
     let writer_task = tokio::spawn(write_frames(writer, rx));
-    let mut session = service.open(&Peer::plain(peer), ResponseSink::new(tx));
+    let mut session = service.open(&peer, ResponseSink::new(tx));
+    let peer = peer.addr;
     let mut frames = FrameReader::with_limits(reader, limits.max_frame_bytes, limits.read.clone());
     debug!(server = name, %peer, "connection accepted");
 
@@ -165,7 +235,14 @@ pub(super) async fn run<S: Service>(
 }
 
 /// Write queued frames in order; each is one whole frame, so streams never interleave.
-async fn write_frames(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
+async fn write_frames(writer: Writer, rx: mpsc::Receiver<Outgoing>) {
+    match writer {
+        Writer::Plain(writer) => write_plain(writer, rx).await,
+        Writer::Tls(writer) => write_tls(writer, rx).await,
+    }
+}
+
+async fn write_plain(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoing>) {
     while let Some(frame) = rx.recv().await {
         let written = match frame {
             Outgoing::Bytes(bytes) => writer.write_all(&bytes).await,
@@ -178,6 +255,49 @@ async fn write_frames(mut writer: OwnedWriteHalf, mut rx: mpsc::Receiver<Outgoin
         }
     }
     let _ = writer.shutdown().await;
+}
+
+/// TLS encrypts in user space, so file ranges cannot go with `sendfile(2)`: they are read
+/// into one reused buffer and written through the TLS stream. Frames queued back to back
+/// go out in one flush.
+async fn write_tls(mut writer: WriteHalf<ServerStream>, mut rx: mpsc::Receiver<Outgoing>) {
+    let mut buffer = Vec::new();
+    while let Some(frame) = rx.recv().await {
+        let written = async {
+            write_tls_frame(&mut writer, &mut buffer, frame).await?;
+            while let Ok(frame) = rx.try_recv() {
+                write_tls_frame(&mut writer, &mut buffer, frame).await?;
+            }
+            writer.flush().await
+        }
+        .await;
+        if let Err(err) = written {
+            debug!(%err, "write failed; closing the connection");
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+}
+
+async fn write_tls_frame(
+    writer: &mut WriteHalf<ServerStream>,
+    buffer: &mut Vec<u8>,
+    frame: Outgoing,
+) -> std::io::Result<()> {
+    match frame {
+        Outgoing::Bytes(bytes) => writer.write_all(&bytes).await,
+        Outgoing::Spliced { head, ranges } => {
+            writer.write_all(&head).await?;
+            for range in &ranges {
+                buffer.clear();
+                // Segment bytes are in the page cache almost always (just written or just
+                // read by the fetch that chose them): a pread here costs a copy, no wait.
+                range.read_into(buffer).map_err(std::io::Error::other)?;
+                writer.write_all(buffer).await?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// The head from memory, then each file range with `sendfile(2)` straight to the socket.

@@ -17,6 +17,7 @@ mod frames;
 pub mod limits;
 mod server;
 mod sink;
+pub mod tls;
 
 pub use conn::Request;
 pub use frames::{Deadline, FrameReadError, FrameReader, ReadLimits};

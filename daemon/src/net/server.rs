@@ -17,6 +17,7 @@ use tracing::{error, info, warn};
 
 use super::frames::ReadLimits;
 use super::limits::{ConnectionLimits, ConnectionRefused, ListenerLimits, LogThrottle};
+use super::tls::Tls;
 use super::{Service, conn};
 
 /// How often a flood of refused connections or missed deadlines may write a log line.
@@ -31,6 +32,8 @@ pub struct ServerConfig {
     pub name: &'static str,
     pub max_frame_bytes: usize,
     pub limits: ListenerLimits,
+    /// TLS on every connection of this listener; `None`: plaintext.
+    pub tls: Option<Arc<Tls>>,
 }
 
 impl ServerConfig {
@@ -39,6 +42,7 @@ impl ServerConfig {
             name,
             max_frame_bytes: DEFAULT_MAX_FRAME_BYTES,
             limits: ListenerLimits::default(),
+            tls: None,
         }
     }
 }
@@ -132,8 +136,9 @@ impl<S: Service> Server<S> {
             let shutdown = shutdown.clone();
             let done = done_tx.clone();
             let conn_limits = conn_limits.clone();
+            let tls = self.config.tls.clone();
             tokio::spawn(async move {
-                conn::run(name, service, stream, peer, conn_limits, shutdown).await;
+                conn::start(name, service, stream, peer, tls, conn_limits, shutdown).await;
                 drop(slot);
                 drop(done);
             });

@@ -310,6 +310,15 @@ impl Controller {
     }
 
     pub async fn create_token(&self, name: &str, create: AuthTokenCreate) -> Result<(), Refusal> {
+        // The slow hash runs on the blocking pool, before the store's lock is taken.
+        let secret = create.secret.clone();
+        let hash = if auth::is_valid_secret(&secret) {
+            crate::sync::run_blocking(move || SecretHash::new(&secret))
+                .await
+                .ok()
+        } else {
+            None
+        };
         self.store
             .update_for_client(|stores| {
                 let refuse = |msg: String| Err((ErrorCode::Other(msg.clone()), msg));
@@ -325,11 +334,12 @@ impl Controller {
                 if stores.tokens.contains_key(name) {
                     return refuse(format!("auth token '{name}' already exists"));
                 }
-                if !auth::is_valid_secret(&create.secret) {
+                // The closure may run again after a lost write race: keep `hash` for it.
+                let Some(hash) = hash.clone() else {
                     return refuse(
                         "the token secret must be 16 characters from [a-z0-9]".to_string(),
                     );
-                }
+                };
                 if create.spec.min_spu > create.spec.max_spu {
                     return refuse(format!(
                         "SPU id range {}..={} is empty",
@@ -343,7 +353,7 @@ impl Controller {
                         resolution: AuthTokenResolution::Ok,
                         reason: String::new(),
                     },
-                    secret: SecretHash::new(&create.secret),
+                    secret: hash,
                 };
                 Ok((vec![Mutation::PutToken(token)], ()))
             })

@@ -1,8 +1,10 @@
 //! Auth tokens: how an external SPU proves it may join.
 //!
 //! A token has a name, a type (which SPUs it admits), an SPU id range and a 16-character
-//! `[a-z0-9]` secret. The SC keeps only a salted SHA-256 of the secret and compares in
-//! constant time. The admission decision is a pure function, tested without I/O.
+//! `[a-z0-9]` secret. The SC keeps only an argon2id hash of the secret (older stores'
+//! salted SHA-256 digests are wrapped in argon2id when loaded). The admission decision is
+//! a pure function, tested without I/O; the slow hash is checked before it, off the async
+//! runtime, and an unknown token name costs the same hash as a wrong secret.
 
 use std::fmt;
 
@@ -37,11 +39,57 @@ fn fill_random(buf: &mut [u8]) {
     getrandom::fill(buf).expect("the operating system's random generator is unavailable");
 }
 
-/// The stored form of a secret: a random salt and SHA-256(salt || secret), hex-encoded.
+/// The argon2id cost of a stored secret: the OWASP minimum (19 MiB, 2 passes, 1 lane),
+/// some tens of milliseconds per SPU join; a stolen metadata store then costs an attacker
+/// that much per guess. The cost is stored in each hash, so raising it later keeps
+/// existing tokens valid.
+const ARGON2_MEMORY_KIB: u32 = 19 * 1024;
+const ARGON2_PASSES: u32 = 2;
+
+fn argon2() -> argon2::Argon2<'static> {
+    let params = argon2::Params::new(ARGON2_MEMORY_KIB, ARGON2_PASSES, 1, None)
+        .expect("argon2 parameters are valid constants");
+    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+}
+
+/// argon2id of `secret` with a fresh salt, as a PHC string (`$argon2id$v=19$m=...`).
+fn argon2_hash(secret: &str) -> String {
+    use argon2::password_hash::{PasswordHasher, SaltString};
+    let mut salt = [0u8; SALT_LEN];
+    fill_random(&mut salt);
+    let salt = SaltString::encode_b64(&salt).expect("16 bytes is a valid salt length");
+    argon2()
+        .hash_password(secret.as_bytes(), &salt)
+        .expect("argon2 hashes any input with valid parameters")
+        .to_string()
+}
+
+/// Does `secret` match the PHC string `phc`? A malformed `phc` matches nothing.
+fn argon2_verify(phc: &str, secret: &str) -> bool {
+    use argon2::password_hash::{PasswordHash, PasswordVerifier};
+    match PasswordHash::new(phc) {
+        // The verifier compares in constant time.
+        Ok(parsed) => argon2().verify_password(secret.as_bytes(), &parsed).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// The stored form of a secret. New secrets are stored as argon2id; the other forms are
+/// what older versions stored, read so that their tokens keep working, and upgraded by
+/// [`SecretHash::upgraded`] when the store loads.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SecretHash {
-    salt: String,
-    hash: String,
+#[serde(untagged)]
+pub enum SecretHash {
+    /// argon2id of the secret (PHC string, salt and cost included).
+    Argon2 { argon2: String },
+    /// A token first stored as salted SHA-256, upgraded without knowing the secret:
+    /// argon2id over that SHA-256 digest. Verifying recomputes the digest, then argon2.
+    Sha256Argon2 { salt: String, argon2_sha256: String },
+    /// Legacy: a random salt and SHA-256(salt || secret), hex-encoded. Fast to guess;
+    /// never written any more.
+    Sha256 { salt: String, hash: String },
+    /// Legacy: the secret itself. Never written any more.
+    Plain(String),
 }
 
 impl fmt::Debug for SecretHash {
@@ -62,17 +110,48 @@ fn digest(salt: &str, secret: &str) -> String {
 }
 
 impl SecretHash {
+    /// Hash a new secret (slow on purpose: run it off the async runtime's threads).
     pub fn new(secret: &str) -> Self {
-        let mut salt = [0u8; SALT_LEN];
-        fill_random(&mut salt);
-        let salt = hex(&salt);
-        let hash = digest(&salt, secret);
-        Self { salt, hash }
+        SecretHash::Argon2 {
+            argon2: argon2_hash(secret),
+        }
     }
 
-    /// Does `secret` match, compared in time independent of where they differ?
+    /// Does `secret` match? Compared in time independent of where they differ.
     pub fn verify(&self, secret: &str) -> bool {
-        constant_time_eq(digest(&self.salt, secret).as_bytes(), self.hash.as_bytes())
+        match self {
+            SecretHash::Argon2 { argon2 } => argon2_verify(argon2, secret),
+            SecretHash::Sha256Argon2 {
+                salt,
+                argon2_sha256,
+            } => argon2_verify(argon2_sha256, &digest(salt, secret)),
+            SecretHash::Sha256 { salt, hash } => {
+                constant_time_eq(digest(salt, secret).as_bytes(), hash.as_bytes())
+            }
+            SecretHash::Plain(plain) => constant_time_eq(plain.as_bytes(), secret.as_bytes()),
+        }
+    }
+
+    /// A legacy form upgraded to a slow hash (`None`: already slow). Needs no secret:
+    /// a plain secret is hashed, a SHA-256 digest is wrapped in argon2id.
+    pub fn upgraded(&self) -> Option<SecretHash> {
+        match self {
+            SecretHash::Argon2 { .. } | SecretHash::Sha256Argon2 { .. } => None,
+            SecretHash::Sha256 { salt, hash } => Some(SecretHash::Sha256Argon2 {
+                salt: salt.clone(),
+                argon2_sha256: argon2_hash(hash),
+            }),
+            SecretHash::Plain(plain) => Some(SecretHash::new(plain)),
+        }
+    }
+
+    /// Spend the time a verification of a real token would, for a name that has none,
+    /// so that timing does not tell unknown names from wrong secrets.
+    pub fn verify_dummy(secret: &str) -> bool {
+        static DUMMY: std::sync::OnceLock<SecretHash> = std::sync::OnceLock::new();
+        let dummy = DUMMY.get_or_init(|| SecretHash::new(&generate_secret()));
+        let _ = dummy.verify(secret);
+        false
     }
 }
 
@@ -98,10 +177,12 @@ pub enum Rejection {
          create` whose SPU range holds {id}), or start the SC with --allow-unauthenticated-spus"
     )]
     NoToken { id: SpuId },
-    #[error("auth token '{name}' does not exist")]
-    UnknownToken { name: String },
-    #[error("wrong secret for auth token '{name}'")]
-    WrongSecret { name: String },
+    /// An unknown name and a wrong secret get the same answer: telling them apart would
+    /// let a prober learn which token names exist.
+    #[error(
+        "auth token '{name}' was refused: no token of that name exists, or its secret is wrong"
+    )]
+    BadToken { name: String },
     #[error("SPU id {id} is outside the range {min}..={max} of auth token '{name}'")]
     OutOfRange {
         id: SpuId,
@@ -117,11 +198,13 @@ pub enum Rejection {
     },
 }
 
-/// The token an SPU presented, as found in the store (if it exists).
+/// The token an SPU presented: its name, whether its secret matched the stored hash
+/// (checked beforehand with [`SecretHash::verify`], or [`SecretHash::verify_dummy`] for
+/// an unknown name), and the token's spec if it exists.
 pub struct PresentedToken<'a> {
     pub name: &'a str,
-    pub secret: &'a str,
-    pub stored: Option<(&'a AuthTokenSpec, &'a SecretHash)>,
+    pub secret_matches: bool,
+    pub stored: Option<&'a AuthTokenSpec>,
 }
 
 /// Check a presented token against an SPU id and type.
@@ -131,13 +214,12 @@ pub fn check_token(
     token: Option<PresentedToken<'_>>,
 ) -> Result<(), Rejection> {
     let token = token.ok_or(Rejection::NoToken { id })?;
-    let (spec, hash) = token.stored.ok_or_else(|| Rejection::UnknownToken {
+    let bad = || Rejection::BadToken {
         name: token.name.to_string(),
-    })?;
-    if !hash.verify(token.secret) {
-        return Err(Rejection::WrongSecret {
-            name: token.name.to_string(),
-        });
+    };
+    let spec = token.stored.ok_or_else(bad)?;
+    if !token.secret_matches {
+        return Err(bad());
     }
     if id < spec.min_spu || id > spec.max_spu {
         return Err(Rejection::OutOfRange {
@@ -178,7 +260,45 @@ mod tests {
         assert!(a.verify("abcdefgh12345678"));
         assert!(!a.verify("abcdefgh12345679"));
         assert!(!a.verify(""));
-        assert!(!format!("{a:?}").contains(&a.hash));
+        let SecretHash::Argon2 { argon2 } = &a else {
+            panic!("new secrets are argon2id: {a:?}");
+        };
+        assert!(argon2.starts_with("$argon2id$"), "{argon2}");
+        assert!(!format!("{a:?}").contains(argon2.as_str()));
+        assert!(!SecretHash::verify_dummy("abcdefgh12345678"));
+    }
+
+    #[test]
+    fn stored_forms_of_older_versions_are_read_and_upgraded() {
+        // What the SC stored before argon2: {"salt", "hash"} with SHA-256(salt || secret).
+        let salt = "00112233445566778899aabbccddeeff";
+        let legacy_json = format!(
+            r#"{{"salt":"{salt}","hash":"{}"}}"#,
+            digest(salt, "abcdefgh12345678")
+        );
+        let legacy: SecretHash = serde_json::from_str(&legacy_json).unwrap();
+        assert!(matches!(legacy, SecretHash::Sha256 { .. }));
+        assert!(legacy.verify("abcdefgh12345678"));
+        let upgraded = legacy.upgraded().expect("SHA-256 is upgraded");
+        assert!(matches!(upgraded, SecretHash::Sha256Argon2 { .. }));
+        assert!(upgraded.verify("abcdefgh12345678"));
+        assert!(!upgraded.verify("abcdefgh12345679"));
+        assert_eq!(upgraded.upgraded(), None, "already slow");
+        // The upgraded form survives a round trip through the store's JSON.
+        let again: SecretHash =
+            serde_json::from_str(&serde_json::to_string(&upgraded).unwrap()).unwrap();
+        assert_eq!(again, upgraded);
+
+        let plain: SecretHash = serde_json::from_str(r#""abcdefgh12345678""#).unwrap();
+        assert!(plain.verify("abcdefgh12345678"));
+        let upgraded = plain.upgraded().unwrap();
+        assert!(matches!(upgraded, SecretHash::Argon2 { .. }));
+        assert!(upgraded.verify("abcdefgh12345678"));
+        let fresh = SecretHash::new("abcdefgh12345678");
+        let again: SecretHash =
+            serde_json::from_str(&serde_json::to_string(&fresh).unwrap()).unwrap();
+        assert_eq!(again, fresh);
+        assert_eq!(fresh.upgraded(), None);
     }
 
     #[test]
@@ -193,50 +313,30 @@ mod tests {
 
     #[test]
     fn token_checks() {
-        let hash = SecretHash::new("abcdefgh12345678");
         let custom = spec(TokenType::Custom, 5000, 5010);
-        let present = |name, secret, stored| {
+        let present = |name, secret_matches, stored| {
             Some(PresentedToken {
                 name,
-                secret,
+                secret_matches,
                 stored,
             })
         };
 
         assert_eq!(
-            check_token(
-                5002,
-                SpuType::Custom,
-                present("t", "abcdefgh12345678", Some((&custom, &hash)))
-            ),
+            check_token(5002, SpuType::Custom, present("t", true, Some(&custom))),
             Ok(())
         );
         assert_eq!(
             check_token(5002, SpuType::Custom, None),
             Err(Rejection::NoToken { id: 5002 })
         );
+        // An unknown name and a wrong secret are the same refusal, word for word.
+        let unknown = check_token(5002, SpuType::Custom, present("t", false, None));
+        let wrong = check_token(5002, SpuType::Custom, present("t", false, Some(&custom)));
+        assert_eq!(unknown, Err(Rejection::BadToken { name: "t".into() }));
+        assert_eq!(unknown, wrong);
         assert!(matches!(
-            check_token(
-                5002,
-                SpuType::Custom,
-                present("t", "abcdefgh12345678", None)
-            ),
-            Err(Rejection::UnknownToken { .. })
-        ));
-        assert!(matches!(
-            check_token(
-                5002,
-                SpuType::Custom,
-                present("t", "wrongsecret00000", Some((&custom, &hash)))
-            ),
-            Err(Rejection::WrongSecret { .. })
-        ));
-        assert!(matches!(
-            check_token(
-                6000,
-                SpuType::Custom,
-                present("t", "abcdefgh12345678", Some((&custom, &hash)))
-            ),
+            check_token(6000, SpuType::Custom, present("t", true, Some(&custom))),
             Err(Rejection::OutOfRange {
                 min: 5000,
                 max: 5010,
@@ -244,20 +344,12 @@ mod tests {
             })
         ));
         assert!(matches!(
-            check_token(
-                5002,
-                SpuType::Managed,
-                present("t", "abcdefgh12345678", Some((&custom, &hash)))
-            ),
+            check_token(5002, SpuType::Managed, present("t", true, Some(&custom))),
             Err(Rejection::WrongType { .. })
         ));
         let any = spec(TokenType::Any, 5000, 5000);
         assert_eq!(
-            check_token(
-                5000,
-                SpuType::Custom,
-                present("t", "abcdefgh12345678", Some((&any, &hash)))
-            ),
+            check_token(5000, SpuType::Custom, present("t", true, Some(&any))),
             Ok(())
         );
     }

@@ -24,12 +24,13 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
 
-use super::auth::{self, PresentedToken, Rejection};
+use super::auth::{self, PresentedToken, Rejection, SecretHash};
 use super::controllers::partition::{self, LeaderReport};
 use super::store::{Event, Mutation, PartitionObj, ReplicationState, Stores, split_partition_name};
 use super::{Controller, ReplicationPolicy};
+use crate::authz::{Action, Authorizer, Identity, ObjectKind};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
-use crate::sync::lock;
+use crate::sync::{lock, run_blocking};
 
 /// The token name the daemon's own (managed) SPUs present, with the per-process secret.
 pub const MANAGED_TOKEN_NAME: &str = "fluvio-daemon-managed";
@@ -41,6 +42,20 @@ pub struct AdmissionPolicy {
     pub allow_unauthenticated: bool,
     /// The secret this process gave its managed SPUs; `None` when it runs none.
     pub managed_secret: Option<String>,
+    /// The authorization policy: a custom SPU whose client certificate's identity may
+    /// `register` as its SPU id joins without an auth token.
+    pub authz: Authorizer,
+}
+
+/// What an SPU proved before the admission decision (which is pure, so the slow secret
+/// hash is checked beforehand, off the runtime's threads).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// The presented token secret matches the stored hash of the presented token name.
+    pub secret_matches: bool,
+    /// The connection's client certificate names a principal the policy lets register
+    /// as this SPU id.
+    pub certificate_allows: bool,
 }
 
 pub struct PrivateService {
@@ -75,6 +90,8 @@ impl PrivateService {
 
 pub struct Session {
     peer: SocketAddr,
+    /// Who the connection's client certificate says it is, if it presented one.
+    certified: Option<Identity>,
     sink: ResponseSink,
     /// The SPU this connection registered as: id and store name.
     spu: Option<(SpuId, String)>,
@@ -91,6 +108,7 @@ pub fn admit(
     stores: &Stores,
     request: &RegisterSpuRequest,
     policy: &AdmissionPolicy,
+    credentials: Credentials,
 ) -> Result<String, Rejection> {
     let id = request.spu_id;
     let spu = stores
@@ -112,12 +130,12 @@ pub fn admit(
                 return Err(Rejection::NotRegistered { id });
             }
         }
-        SpuType::Custom if policy.allow_unauthenticated => {}
+        SpuType::Custom if policy.allow_unauthenticated || credentials.certificate_allows => {}
         SpuType::Custom => {
             let presented = request.token_name.as_deref().map(|name| PresentedToken {
                 name,
-                secret: request.token_secret.as_deref().unwrap_or(""),
-                stored: stores.tokens.get(name).map(|t| (&t.spec, &t.secret)),
+                secret_matches: credentials.secret_matches,
+                stored: stores.tokens.get(name).map(|t| &t.spec),
             });
             auth::check_token(id, SpuType::Custom, presented)?;
         }
@@ -140,6 +158,10 @@ impl Service for PrivateService {
     fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
             peer: peer.addr,
+            certified: peer
+                .certificate
+                .as_ref()
+                .map(|_| self.policy.authz.identify(peer)),
             sink,
             spu: None,
             control: None,
@@ -341,6 +363,56 @@ fn registered(session: &Session, claimed: SpuId) -> Result<SpuId, RequestError> 
 }
 
 impl PrivateService {
+    /// Check what the SPU presented: its certificate against the policy, its token
+    /// secret against the stored hash. An unknown token name costs the same hash as a
+    /// known one, so the time taken does not tell them apart either.
+    async fn credentials(&self, session: &Session, request: &RegisterSpuRequest) -> Credentials {
+        let id = request.spu_id;
+        let certificate_allows = match &session.certified {
+            Some(who) if self.policy.authz.enforcing() => self
+                .policy
+                .authz
+                .check(
+                    who,
+                    Action::Register,
+                    ObjectKind::Spu,
+                    Some(&id.to_string()),
+                )
+                .is_ok(),
+            _ => false,
+        };
+        let Some(name) = request.token_name.clone() else {
+            return Credentials {
+                secret_matches: false,
+                certificate_allows,
+            };
+        };
+        // Managed SPUs prove themselves with the process's secret, not a stored token.
+        if certificate_allows || request.spu_type == SpuType::Managed && name == MANAGED_TOKEN_NAME
+        {
+            return Credentials {
+                secret_matches: false,
+                certificate_allows,
+            };
+        }
+        let stored = self
+            .controller
+            .store()
+            .read(|stores| stores.tokens.get(&name).map(|t| t.secret.clone()))
+            .await;
+        let secret = request.token_secret.clone().unwrap_or_default();
+        let secret_matches = run_blocking(move || match stored {
+            Some(hash) => hash.verify(&secret),
+            None => SecretHash::verify_dummy(&secret),
+        })
+        .await
+        .unwrap_or(false);
+        Credentials {
+            secret_matches,
+            certificate_allows,
+        }
+    }
+
     async fn register(
         &self,
         session: &mut Session,
@@ -375,11 +447,12 @@ impl PrivateService {
         let started = Instant::now();
         let policy = self.policy.clone();
         let replication = self.replication;
+        let credentials = self.credentials(session, &request).await;
         let outcome = self
             .controller
             .store()
             .update(|stores| {
-                let name = admit(stores, &request, &policy)?;
+                let name = admit(stores, &request, &policy, credentials)?;
                 let status = SpuStatus {
                     resolution: SpuResolution::Online,
                 };
@@ -625,5 +698,106 @@ async fn control_stream(
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authz::Policy;
+    use crate::authz::policy::Format;
+    use protocol::sc::{AuthTokenSpec, Metadata, SpuSpec, TokenType};
+
+    fn stores() -> Stores {
+        let mut stores = Stores::default();
+        let spec = SpuSpec {
+            id: 5002,
+            spu_type: SpuType::Custom,
+            ..Default::default()
+        };
+        stores.spus.insert(
+            "custom-5002".into(),
+            Metadata::new(
+                "custom-5002",
+                spec,
+                SpuStatus {
+                    resolution: SpuResolution::Offline,
+                },
+            ),
+        );
+        stores.tokens.insert(
+            "edge".into(),
+            super::super::store::TokenObj {
+                name: "edge".into(),
+                spec: AuthTokenSpec {
+                    token_type: TokenType::Custom,
+                    min_spu: 5000,
+                    max_spu: 5010,
+                },
+                status: Default::default(),
+                secret: SecretHash::Plain("abcdefgh12345678".into()),
+            },
+        );
+        stores
+    }
+
+    fn request(token: Option<&str>) -> RegisterSpuRequest {
+        RegisterSpuRequest {
+            spu_id: 5002,
+            spu_type: SpuType::Custom,
+            token_name: token.map(str::to_string),
+            token_secret: token.map(|_| "whatever00000000".to_string()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_certificate_the_policy_lets_register_replaces_the_token() {
+        let policy = Policy::parse(
+            "[principals.spu-5002]\nspus = { \"5002\" = [\"register\"] }",
+            Format::Toml,
+        )
+        .unwrap();
+        let admission = AdmissionPolicy {
+            authz: Authorizer::with_policy(policy),
+            ..Default::default()
+        };
+        let stores = stores();
+        let certified = Credentials {
+            secret_matches: false,
+            certificate_allows: true,
+        };
+        assert_eq!(
+            admit(&stores, &request(None), &admission, certified),
+            Ok("custom-5002".to_string())
+        );
+        // Without the certificate's grant, a token is needed as before.
+        assert_eq!(
+            admit(&stores, &request(None), &admission, Credentials::default()),
+            Err(Rejection::NoToken { id: 5002 })
+        );
+        // A wrong secret and an unknown name: one refusal.
+        let wrong = admit(
+            &stores,
+            &request(Some("edge")),
+            &admission,
+            Credentials::default(),
+        );
+        let unknown = admit(
+            &stores,
+            &request(Some("nope")),
+            &admission,
+            Credentials::default(),
+        );
+        assert!(matches!(wrong, Err(Rejection::BadToken { .. })));
+        assert_eq!(
+            wrong.unwrap_err().to_string().replace("edge", "nope"),
+            unknown.unwrap_err().to_string()
+        );
+        let good = Credentials {
+            secret_matches: true,
+            certificate_allows: false,
+        };
+        assert!(admit(&stores, &request(Some("edge")), &admission, good).is_ok());
     }
 }

@@ -2,8 +2,12 @@
 //! List, Create, Delete, Update), one request kind per function with the same shape: decode,
 //! apply to the stores, encode the answer. List and Watch also serve one kind of ours,
 //! PartitionState (leader epoch, confirmed in-sync set), which only our clients ask for.
+//!
+//! Every request is first checked against the authorization policy ([`crate::authz`]):
+//! a refused create, delete or update is answered `PermissionDenied` with the refusal's
+//! text; a refused list or watch, whose answers carry no error code, sees no objects (as
+//! Fluvio's SC does).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::api::{ApiVersionsResponse, ErrorCode};
@@ -21,21 +25,23 @@ use tracing::{debug, info, warn};
 use super::Controller;
 use super::store::{Batch, Event, Feeds, Stores};
 use super::views;
+use crate::authz::{Action, Authorizer, Denied, Identity, ObjectKind};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 
 /// Serves clients: admin, producers' and consumers' metadata.
 pub struct PublicService {
     controller: Arc<Controller>,
+    authz: Authorizer,
 }
 
 impl PublicService {
-    pub fn new(controller: Arc<Controller>) -> Self {
-        Self { controller }
+    pub fn new(controller: Arc<Controller>, authz: Authorizer) -> Self {
+        Self { controller, authz }
     }
 }
 
 pub struct Session {
-    peer: SocketAddr,
+    who: Identity,
     sink: ResponseSink,
     /// Watch streams of this connection; they end with it.
     watches: Vec<JoinHandle<()>>,
@@ -46,7 +52,7 @@ impl Service for PublicService {
 
     fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer: peer.addr,
+            who: self.authz.identify(peer),
             sink,
             watches: Vec::new(),
         }
@@ -88,13 +94,30 @@ impl Service for PublicService {
                     .await
             }
             ScRequest::Watch(watch) => {
-                debug!(peer = %session.peer, kind = %watch_kind(&watch), "watch");
+                debug!(peer = %session.who.peer, kind = %watch_kind(&watch), "watch");
+                if self
+                    .authz
+                    .check(&session.who, Action::Watch, watch_object(&watch), None)
+                    .is_err()
+                {
+                    let epoch = self.controller.store().lock().await.epoch();
+                    return sink
+                        .respond(corr, version, &empty_watch(&watch, epoch))
+                        .await;
+                }
                 let task = spawn_watch(self.controller.clone(), sink.clone(), corr, version, watch);
                 session.watches.retain(|t| !t.is_finished());
                 session.watches.push(task);
                 Ok(())
             }
             ScRequest::List(list) => {
+                if self
+                    .authz
+                    .check(&session.who, Action::List, list_object(&list), None)
+                    .is_err()
+                {
+                    return sink.respond(corr, version, &empty_list(&list)).await;
+                }
                 let response = self
                     .controller
                     .store()
@@ -103,17 +126,40 @@ impl Service for PublicService {
                 sink.respond(corr, version, &response).await
             }
             ScRequest::Create(create) => {
-                let status = self.create(create).await;
+                let (kind, name) = create_object(&create);
+                let status = match self
+                    .authz
+                    .check(&session.who, Action::Create, kind, Some(&name))
+                {
+                    Ok(()) => self.create(create).await,
+                    Err(denied) => refused(name, &denied),
+                };
                 crate::metrics::request_error("SC public", header.api_key, &status.error_code);
                 sink.respond(corr, version, &status).await
             }
             ScRequest::Delete(delete) => {
-                let status = self.delete(delete).await;
+                let (kind, name) = delete_object(&delete);
+                let status = match self
+                    .authz
+                    .check(&session.who, Action::Delete, kind, Some(&name))
+                {
+                    Ok(()) => self.delete(delete).await,
+                    Err(denied) => refused(name, &denied),
+                };
                 crate::metrics::request_error("SC public", header.api_key, &status.error_code);
                 sink.respond(corr, version, &status).await
             }
             ScRequest::Update(update) => {
-                let status = self.update(update).await;
+                let name = update.key_name().to_string();
+                let status = match self.authz.check(
+                    &session.who,
+                    Action::Update,
+                    ObjectKind::Topic,
+                    Some(&name),
+                ) {
+                    Ok(()) => self.update(update).await,
+                    Err(denied) => refused(name, &denied),
+                };
                 sink.respond(corr, version, &status).await
             }
         }
@@ -189,6 +235,83 @@ fn status(name: String, result: Result<(), (ErrorCode, String)>) -> Status {
             info!(object = %name, %message, "refused");
             Status::error(name, code, Some(message))
         }
+    }
+}
+
+/// A refused create, delete or update: the protocol's permission error, with the text
+/// naming principal, action and object for the client to show.
+fn refused(name: String, denied: &Denied) -> Status {
+    Status::error(name, ErrorCode::PermissionDenied, Some(denied.to_string()))
+}
+
+fn create_object(request: &ObjectCreateRequest) -> (ObjectKind, String) {
+    let kind = match request {
+        ObjectCreateRequest::Topic(_) => ObjectKind::Topic,
+        ObjectCreateRequest::CustomSpu(_) => ObjectKind::CustomSpu,
+        ObjectCreateRequest::AuthToken(_) => ObjectKind::AuthToken,
+    };
+    (kind, request.name().to_string())
+}
+
+fn delete_object(request: &ObjectDeleteRequest) -> (ObjectKind, String) {
+    let kind = match request {
+        ObjectDeleteRequest::Topic(_) => ObjectKind::Topic,
+        ObjectDeleteRequest::CustomSpu(_) => ObjectKind::CustomSpu,
+        ObjectDeleteRequest::AuthToken(_) => ObjectKind::AuthToken,
+    };
+    (kind, request.key_name())
+}
+
+/// The policy's kind for a watch; partition state is a view of partitions.
+fn watch_object(request: &ObjectWatchRequest) -> ObjectKind {
+    match request {
+        ObjectWatchRequest::Topic(_) => ObjectKind::Topic,
+        ObjectWatchRequest::Partition(_) | ObjectWatchRequest::PartitionState(_) => {
+            ObjectKind::Partition
+        }
+        ObjectWatchRequest::Spu(_) => ObjectKind::Spu,
+        ObjectWatchRequest::CustomSpu(_) => ObjectKind::CustomSpu,
+        ObjectWatchRequest::AuthToken(_) => ObjectKind::AuthToken,
+    }
+}
+
+fn list_object(request: &ObjectListRequest) -> ObjectKind {
+    match request {
+        ObjectListRequest::Topic(_) => ObjectKind::Topic,
+        ObjectListRequest::Partition(_) | ObjectListRequest::PartitionState(_) => {
+            ObjectKind::Partition
+        }
+        ObjectListRequest::Spu(_) => ObjectKind::Spu,
+        ObjectListRequest::CustomSpu(_) => ObjectKind::CustomSpu,
+        ObjectListRequest::AuthToken(_) => ObjectKind::AuthToken,
+    }
+}
+
+/// What a refused watch sees: a snapshot with nothing in it, and no changes after.
+fn empty_watch(request: &ObjectWatchRequest, epoch: i64) -> protocol::sc::ObjectWatchResponse {
+    fn empty<S: ObjectSpec>(epoch: i64) -> protocol::sc::ObjectWatchResponse {
+        S::wrap_watch(MetadataUpdate::snapshot(epoch, Vec::new()))
+    }
+    match request {
+        ObjectWatchRequest::Topic(_) => empty::<TopicSpec>(epoch),
+        ObjectWatchRequest::Partition(_) => empty::<PartitionSpec>(epoch),
+        ObjectWatchRequest::Spu(_) => empty::<SpuSpec>(epoch),
+        ObjectWatchRequest::CustomSpu(_) => empty::<CustomSpuSpec>(epoch),
+        ObjectWatchRequest::AuthToken(_) => empty::<AuthTokenSpec>(epoch),
+        ObjectWatchRequest::PartitionState(_) => empty::<PartitionStateSpec>(epoch),
+    }
+}
+
+/// What a refused list sees: no objects.
+fn empty_list(request: &ObjectListRequest) -> protocol::sc::ObjectListResponse {
+    use protocol::sc::ObjectListResponse as R;
+    match request {
+        ObjectListRequest::Topic(_) => R::Topic(Vec::new().into_iter().collect()),
+        ObjectListRequest::Partition(_) => R::Partition(Vec::new().into_iter().collect()),
+        ObjectListRequest::Spu(_) => R::Spu(Vec::new().into_iter().collect()),
+        ObjectListRequest::CustomSpu(_) => R::CustomSpu(Vec::new().into_iter().collect()),
+        ObjectListRequest::AuthToken(_) => R::AuthToken(Vec::new().into_iter().collect()),
+        ObjectListRequest::PartitionState(_) => R::PartitionState(Vec::new().into_iter().collect()),
     }
 }
 

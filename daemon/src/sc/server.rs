@@ -43,12 +43,17 @@ pub struct ScConfig {
     /// Connection, deadline and frame-memory limits of both ports.
     pub limits: net::ListenerLimits,
     pub policy: AdmissionPolicy,
+    /// Who may do what on the public port (`--authz-policy`); the private port's SPU
+    /// admission uses `policy.authz`.
+    pub authz: crate::authz::Authorizer,
     pub managed: Vec<ManagedSpu>,
     pub replication: super::ReplicationPolicy,
     /// `--metadata`: the embedded store or an etcd prefix shared with other SCs.
     pub metadata: MetadataChoice,
     /// `--leader-lease-secs`: how long a silent leader keeps the lead (etcd only).
     pub leader_lease_secs: u64,
+    /// TLS on both ports; `None`: plaintext.
+    pub tls: Option<std::sync::Arc<net::tls::Tls>>,
 }
 
 /// The default of `--leader-lease-secs`.
@@ -100,6 +105,20 @@ pub fn prepare_data_dir(dir: &Path) -> Result<(), std::io::Error> {
     std::fs::remove_file(probe)
 }
 
+/// Make `path` readable and writable by its owner only (mode 0600), creating it empty if
+/// missing: the metadata store holds the auth tokens' secret hashes. redb initialises an
+/// empty file as a new database.
+pub fn owner_only(path: &Path) -> Result<(), std::io::Error> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(path)?;
+    // An existing file keeps the mode it was created with; older versions made it 0644.
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+}
+
 pub async fn start(
     config: ScConfig,
     shutdown: watch::Receiver<bool>,
@@ -121,6 +140,11 @@ pub async fn start(
     let controller = match &config.metadata {
         MetadataChoice::Local => {
             let dir = config.data_dir.clone();
+            let metadata_file = dir.join(crate::kv::LOCAL_FILE_NAME);
+            owner_only(&metadata_file).map_err(|source| ScError::DataDir {
+                path: metadata_file.display().to_string(),
+                source,
+            })?;
             let backend = crate::sync::run_blocking(move || LocalBackend::open(&dir))
                 .await
                 .map_err(|e| KvError::Task(e.to_string()))??;
@@ -200,10 +224,11 @@ pub async fn start(
     let mut server_config = ServerConfig::new("SC public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();
+    server_config.tls = config.tls.clone();
     let public_server = Server::new(
         server_config.clone(),
         public,
-        Arc::new(PublicService::new(controller.clone())),
+        Arc::new(PublicService::new(controller.clone(), config.authz.clone())),
     );
     server_config.name = "SC private";
     let private_server = Server::new(

@@ -521,9 +521,23 @@ fn load(backend: &dyn MetadataBackend) -> Result<Stores, StoreError> {
     // store's are the leader's, current.
     let fresh = backend.shared();
     let mut stores = Stores::default();
+    let mut upgrades = Vec::new();
     for (key, value) in backend.load(Kind::AuthToken)? {
-        let token: TokenObj = decode(Kind::AuthToken, &key, &value)?;
+        let mut token: TokenObj = decode(Kind::AuthToken, &key, &value)?;
+        // Secrets stored by older versions (plain, or a fast SHA-256) are rewritten as
+        // a slow hash now, once, without needing the secret.
+        if let Some(upgraded) = token.secret.upgraded() {
+            token.secret = upgraded;
+            upgrades.push(put(Kind::AuthToken, &key, &token)?);
+        }
         stores.tokens.insert(key, token);
+    }
+    if !upgrades.is_empty() {
+        backend.commit(&upgrades)?;
+        tracing::info!(
+            tokens = upgrades.len(),
+            "auth token secrets of an older version rehashed with argon2id"
+        );
     }
     for (key, value) in backend.load(Kind::Spu)? {
         let mut spu: SpuObj = decode(Kind::Spu, &key, &value)?;
@@ -757,6 +771,49 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    #[tokio::test]
+    async fn token_secrets_of_older_versions_are_rehashed_when_loaded() {
+        use crate::kv::KvOp;
+        let backend: Arc<dyn MetadataBackend> = Arc::new(MemoryBackend::new());
+        // A token as an older version stored it: salted SHA-256, hex.
+        let salt = "00112233445566778899aabbccddeeff";
+        let digest = {
+            use sha2::{Digest, Sha256};
+            let mut h = Sha256::new();
+            h.update(salt.as_bytes());
+            h.update(b"abcdefgh12345678");
+            h.finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let old = format!(
+            r#"{{"name":"edge","spec":{{"token_type":"Custom","min_spu":1,"max_spu":9}},"status":{{"resolution":"Ok","reason":""}},"secret":{{"salt":"{salt}","hash":"{digest}"}}}}"#
+        );
+        backend
+            .commit(&[KvOp::Put {
+                kind: Kind::AuthToken,
+                key: "edge".into(),
+                value: old.into_bytes(),
+            }])
+            .unwrap();
+        let store = MetadataStore::open(backend.clone()).await.unwrap();
+        let secret = store.read(|s| s.tokens["edge"].secret.clone()).await;
+        assert!(
+            matches!(secret, SecretHash::Sha256Argon2 { .. }),
+            "{secret:?}"
+        );
+        assert!(secret.verify("abcdefgh12345678"));
+        assert!(!secret.verify("abcdefgh12345679"));
+        // Written back: the next load finds the slow hash and rewrites nothing.
+        let stored = backend.load(Kind::AuthToken).unwrap();
+        let text = String::from_utf8(stored[0].1.clone()).unwrap();
+        assert!(
+            text.contains("argon2id") && !text.contains(&digest),
+            "{text}"
+        );
     }
 
     #[tokio::test]

@@ -51,6 +51,8 @@ pub struct SpuConfig {
     /// Token name and secret presented at registration.
     pub token: Option<(String, String)>,
     pub max_frame_bytes: usize,
+    /// Who may produce, consume and manage consumer offsets on the public port.
+    pub authz: crate::authz::Authorizer,
     /// Connection, deadline and frame-memory limits of both ports.
     pub limits: net::ListenerLimits,
     /// When replica logs are synced.
@@ -63,6 +65,8 @@ pub struct SpuConfig {
     pub fault_hold_replication: Option<PathBuf>,
     /// The Kafka listener, if this SPU serves Kafka.
     pub kafka: Option<KafkaListen>,
+    /// TLS on both ports and on the links to the SC and other SPUs; `None`: plaintext.
+    pub tls: Option<Arc<net::tls::Tls>>,
 }
 
 /// Where an SPU's Kafka listener listens.
@@ -155,6 +159,7 @@ pub async fn start(
 
     let replicas = ReplicaStore::new(config.id, dir, config.flush);
     replicas.set_replica_lag(config.replica_lag);
+    replicas.set_tls(config.tls.clone());
     #[cfg(feature = "fault-injection")]
     replicas.set_fault_hold_replication(config.fault_hold_replication.clone());
     #[cfg(not(feature = "fault-injection"))]
@@ -167,7 +172,11 @@ pub async fn start(
     let mut server_config = ServerConfig::new("SPU public");
     server_config.max_frame_bytes = config.max_frame_bytes;
     server_config.limits = config.limits.clone();
-    let public_service = Arc::new(public::PublicService::new(replicas.clone()));
+    server_config.tls = config.tls.clone();
+    let public_service = Arc::new(public::PublicService::new(
+        replicas.clone(),
+        config.authz.clone(),
+    ));
     let public_server = Server::new(server_config.clone(), public, public_service);
     server_config.name = "SPU private";
     let private_server = Server::new(

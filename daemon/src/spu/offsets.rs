@@ -28,13 +28,11 @@ use protocol::spu::{
     CONSUMER_OFFSET_PARTITION, CONSUMER_OFFSET_TOPIC, ConsumerOffset, OffsetEntry, OffsetKey,
     OffsetValue,
 };
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tracing::{debug, info, warn};
 
 use super::replica::partition::Partition;
 use super::replica::store::{Lookup, ReplicaStore};
-use crate::net::client::{Frames, decode, send};
+use crate::net::client::{self, Frames, WriteHalf, decode, send};
 use crate::storage::Isolation;
 use crate::sync::{read, write};
 
@@ -192,7 +190,7 @@ struct Term {
 /// A connection to the leader's private port, for forwarded commits.
 struct Forward {
     spu: SpuId,
-    writer: OwnedWriteHalf,
+    writer: WriteHalf,
     frames: Frames,
     next_corr: i32,
 }
@@ -416,12 +414,9 @@ async fn connect(store: &ReplicaStore, leader: SpuId) -> Result<Forward, OffsetE
     let addr = store
         .private_addr(leader)
         .ok_or_else(|| fail("its address is not known yet".to_string()))?;
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+    let (reader, writer) = client::connect(&addr, store.tls().as_ref(), CONNECT_TIMEOUT)
         .await
-        .map_err(|_| fail(format!("connecting to {addr} timed out")))?
         .map_err(|e| fail(format!("{addr}: {e}")))?;
-    let _ = stream.set_nodelay(true);
-    let (reader, writer) = stream.into_split();
     Ok(Forward {
         spu: leader,
         writer,

@@ -72,6 +72,8 @@ pub mod spu_keys {
     pub const FETCH_CONSUMER_OFFSETS: u16 = 1008;
     /// Ours, not Fluvio's: scrub a replica's log ([`crate::spu::VerifyReplicaRequest`]).
     pub const VERIFY_REPLICA: u16 = 1090;
+    /// Ours: the principal the SPU takes the connection for ([`crate::spu::WhoAmIRequest`]).
+    pub const WHO_AM_I: u16 = 1091;
 }
 
 /// The object API version the official client negotiates with our SC.

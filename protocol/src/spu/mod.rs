@@ -12,6 +12,7 @@
 //! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | v23-25 |
 //! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | v23-25 |
 //! | 1090 | [`VerifyReplicaRequest`] | [`VerifyReplicaResponse`] | ours: scrub a replica, v0 |
+//! | 1091 | [`WhoAmIRequest`] | [`WhoAmIResponse`] | ours: the connection's principal, v0 |
 //!
 //! A server reads the [`RequestHeader`], then [`SpuRequest::decode`] (or both at once with
 //! [`SpuRequest::decode_frame`]); it answers with [`SpuResponse::to_frame`] at the
@@ -31,6 +32,7 @@ pub mod smartmodule;
 pub mod stream_fetch;
 pub mod update_offsets;
 pub mod verify;
+pub mod whoami;
 
 pub use common::{Isolation, ReplicaKey};
 pub use consumer_offset::*;
@@ -40,6 +42,7 @@ pub use smartmodule::*;
 pub use stream_fetch::*;
 pub use update_offsets::*;
 pub use verify::*;
+pub use whoami::*;
 
 pub use crate::api::ApiRequest;
 
@@ -68,6 +71,7 @@ impl_api_request! {
     FetchConsumerOffsetsRequest => FetchConsumerOffsetsResponse,
         spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_NEWEST);
     VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0;
+    WhoAmIRequest => WhoAmIResponse, spu_keys::WHO_AM_I, 0;
 }
 
 api_enums! {
@@ -82,5 +86,6 @@ api_enums! {
         DeleteConsumerOffset(DeleteConsumerOffsetRequest),
         FetchConsumerOffsets(FetchConsumerOffsetsRequest),
         VerifyReplica(VerifyReplicaRequest),
+        WhoAmI(WhoAmIRequest),
     }
 }

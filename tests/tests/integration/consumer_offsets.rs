@@ -496,6 +496,7 @@ fn the_repl_completes_consumer_names_after_each_line() {
         let ctx = Context::new(ScTarget {
             addr: sc.clone(),
             origin: AddrOrigin::Flag,
+            tls: Default::default(),
         });
         let names = LiveNames::new();
         // What a session does after every line.

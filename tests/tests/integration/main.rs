@@ -2,6 +2,7 @@
 //! builds and links it once: real daemons on loopback, the CLI, REPL and TUI, the official
 //! Python client, fault injection. The shared support lives in the `tests` library.
 
+mod authz;
 mod cli_admin;
 mod cli_benchmark;
 mod cli_data;
@@ -35,6 +36,7 @@ mod spu_bad_input;
 mod spu_durability;
 mod spu_protocol;
 mod spu_python;
+mod tls;
 mod topic_placement;
 mod tui_console;
 mod tui_tmux;

@@ -50,6 +50,7 @@ fn completion_offers_the_clusters_live_names() {
         let ctx = Context::new(ScTarget {
             addr: sc.clone(),
             origin: AddrOrigin::Flag,
+            tls: Default::default(),
         });
         let names = LiveNames::new();
         names.refresh(&ctx).await;

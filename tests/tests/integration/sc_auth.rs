@@ -110,7 +110,13 @@ fn external_spus_need_a_valid_token() {
         6002,
         Some(("edge", "wrongsecret00000")),
     );
-    assert_refused(wrong, &sc, 6002, "wrong secret for auth token 'edge'");
+    // A wrong secret and an unknown name get the same answer, word for word.
+    assert_refused(
+        wrong,
+        &sc,
+        6002,
+        "auth token 'edge' was refused: no token of that name exists, or its secret is wrong",
+    );
 
     let out_of_range = spu(&sc, &mut client, dir.path(), 7000, Some(("edge", SECRET)));
     assert_refused(
@@ -121,7 +127,12 @@ fn external_spus_need_a_valid_token() {
     );
 
     let unknown = spu(&sc, &mut client, dir.path(), 6003, Some(("nope", SECRET)));
-    assert_refused(unknown, &sc, 6003, "auth token 'nope' does not exist");
+    assert_refused(
+        unknown,
+        &sc,
+        6003,
+        "auth token 'nope' was refused: no token of that name exists, or its secret is wrong",
+    );
 
     let no_token = spu(&sc, &mut client, dir.path(), 6004, None);
     assert_refused(

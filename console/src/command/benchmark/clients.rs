@@ -77,13 +77,14 @@ pub async fn connections(fluvio: &Fluvio, count: u32) -> Result<Vec<Fluvio>, Ben
         return Ok(vec![fluvio.clone()]);
     }
     let addr = fluvio.metadata().addr().to_string();
+    let tls = fluvio.metadata().tls().clone();
     let limit = Arc::new(Semaphore::new(PARALLEL_CONNECTS));
     let mut tasks = Vec::with_capacity(count as usize);
     for _ in 0..count {
-        let (addr, limit) = (addr.clone(), limit.clone());
+        let (addr, tls, limit) = (addr.clone(), tls.clone(), limit.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = limit.acquire_owned().await;
-            Fluvio::connect(&addr).await
+            Fluvio::connect_with(&addr, &tls).await
         }));
     }
     let mut out = Vec::with_capacity(count as usize);

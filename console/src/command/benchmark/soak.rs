@@ -445,7 +445,7 @@ async fn soak(
     super::wait_ready(fluvio, topic, partitions).await?;
     let clients = args.clients;
     let wanted = connections_for(clients, args.connections);
-    let handles = connect_all(addr, wanted).await?;
+    let handles = connect_all(addr, fluvio.metadata().tls(), wanted).await?;
     let run_id = run_id();
 
     // Consumers first, from the partitions' current ends, so every record sent later
@@ -571,14 +571,19 @@ async fn soak(
 }
 
 /// Open `wanted` connections of their own to the SC at `addr`, a few at a time.
-async fn connect_all(addr: &str, wanted: u32) -> Result<Vec<Fluvio>, SoakError> {
+async fn connect_all(
+    addr: &str,
+    tls: &crate::client::ClientTls,
+    wanted: u32,
+) -> Result<Vec<Fluvio>, SoakError> {
     let opened = Arc::new(AtomicU32::new(0));
     let owned = addr.to_string();
     in_parallel(wanted, |_| {
         let addr = owned.clone();
+        let tls = tls.clone();
         let opened = opened.clone();
         async move {
-            let fluvio = Fluvio::connect(&addr).await?;
+            let fluvio = Fluvio::connect_with(&addr, &tls).await?;
             opened.fetch_add(1, Ordering::Relaxed);
             Ok(fluvio)
         }

@@ -15,13 +15,11 @@ use protocol::internal::{
     ReportOffsetsRequest, WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
-use tokio::net::TcpStream;
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::watch;
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
-use crate::net::client::{Frames, decode, decode_versioned, send};
+use crate::net::client::{self, Frames, WriteHalf, decode, decode_versioned, send};
 use crate::spu::replica::store::ReplicaStore;
 use crate::spu::{SpuConfig, SpuError};
 
@@ -205,20 +203,18 @@ async fn session(
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
 ) -> End {
-    let connect = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(sc));
-    let stream = tokio::select! {
+    let connect = client::connect(sc, config.tls.as_ref(), CONNECT_TIMEOUT);
+    let (reader, mut writer) = tokio::select! {
         stream = connect => match stream {
-            Ok(Ok(stream)) => stream,
-            Ok(Err(err)) => return End::Lost(err.to_string()),
-            Err(_) => return End::Lost("connect timed out".into()),
+            Ok(halves) => halves,
+            Err(err) => return End::Lost(err.to_string()),
         },
         _ = shutdown.changed() => return End::Shutdown,
     };
-    let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
     let mut frames = Frames::new(reader, config.max_frame_bytes, "SC");
     match exchange(
         config,
+        sc,
         replicas,
         state,
         shutdown,
@@ -233,14 +229,16 @@ async fn session(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     config: &SpuConfig,
+    sc: &str,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
     frames: &mut Frames,
-    writer: &mut OwnedWriteHalf,
+    writer: &mut WriteHalf,
 ) -> io::Result<End> {
     let host = config.public_addr.ip().to_string();
     let register = RegisterSpuRequest {
@@ -287,9 +285,6 @@ async fn exchange(
     }
     *admitted = true;
     replicas.set_sc_public_addr(response.sc_public_addr);
-    let sc = writer
-        .peer_addr()
-        .map_or_else(|_| "?".to_string(), |a| a.to_string());
     info!(spu = config.id, "registered with the SC at {sc}");
     send(
         writer,

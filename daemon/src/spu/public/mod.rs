@@ -11,9 +11,16 @@
 //! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
 //! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-25) |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
+//! | 1091 | here | ours: WhoAmI, the connection's principal (for clients' refusal messages) |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
 //! frames that cannot be decoded (and unknown api keys) close it.
+//!
+//! Every request is checked against the authorization policy ([`crate::authz`]) first:
+//! produce needs `produce` on the topic; fetch offsets, stream fetch and verify need
+//! `consume`; the consumer-offset APIs need `update`, `delete` and `list` on
+//! consumer-offset. A refusal is answered with `PermissionDenied` (13) where the entry's
+//! error code goes.
 
 pub mod consumer_offsets;
 pub mod fetch_offsets;
@@ -22,32 +29,44 @@ pub mod stream_fetch;
 pub mod update_offsets;
 pub mod verify;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use protocol::api::versions::API_VERSIONS_KEY;
-use protocol::api::{ApiVersionsRequest, ApiVersionsResponse};
-use protocol::spu::SpuRequest;
+use protocol::api::{ApiVersionsRequest, ApiVersionsResponse, ErrorCode};
+use protocol::spu::{
+    FetchConsumerOffsetsResponse, FetchOffsetPartitionResponse, FetchOffsetTopicResponse,
+    PartitionProduceResponse, SpuRequest, TopicProduceResponse, UpdateConsumerOffsetResponse,
+    VerifyReplicaResponse,
+};
 use protocol::{DecodeError, Reader};
 use tracing::debug;
 
 use super::replica::store::ReplicaStore;
+use crate::authz::{Action, Authorizer, Identity, ObjectKind};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 
 /// The public port's service.
 pub struct PublicService {
     store: Arc<ReplicaStore>,
+    authz: Authorizer,
 }
 
 impl PublicService {
-    pub fn new(store: Arc<ReplicaStore>) -> Self {
-        Self { store }
+    pub fn new(store: Arc<ReplicaStore>, authz: Authorizer) -> Self {
+        Self { store, authz }
+    }
+
+    /// May the session do `action` on `topic`?
+    fn topic(&self, session: &Session, action: Action, topic: &str) -> bool {
+        self.authz
+            .check(&session.who, action, ObjectKind::Topic, Some(topic))
+            .is_ok()
     }
 }
 
 /// One client connection: where to answer and its stream sessions.
 pub struct Session {
-    peer: SocketAddr,
+    who: Identity,
     sink: ResponseSink,
     streams: stream_fetch::Streams,
 }
@@ -78,7 +97,7 @@ impl Service for PublicService {
 
     fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
-            peer: peer.addr,
+            who: self.authz.identify(peer),
             sink,
             streams: stream_fetch::Streams::default(),
         }
@@ -96,8 +115,30 @@ impl Service for PublicService {
                 sink.respond(corr, version, &ApiVersionsResponse::spu())
                     .await
             }
-            SpuRequest::Produce(produce) => {
-                let response = produce::produce(&self.store, produce).await;
+            SpuRequest::Produce(mut produce) => {
+                // Refused topics are answered without being written; the rest go ahead.
+                let mut refused = Vec::new();
+                produce.topics.retain(|topic| {
+                    let allowed = self.topic(session, Action::Produce, &topic.name);
+                    if !allowed {
+                        refused.push(TopicProduceResponse {
+                            name: topic.name.clone(),
+                            partitions: topic
+                                .partitions
+                                .iter()
+                                .map(|p| {
+                                    PartitionProduceResponse::error(
+                                        p.partition_index,
+                                        ErrorCode::PermissionDenied,
+                                    )
+                                })
+                                .collect(),
+                        });
+                    }
+                    allowed
+                });
+                let mut response = produce::produce(&self.store, produce).await;
+                response.responses.extend(refused);
                 for partition in response.responses.iter().flat_map(|t| &t.partitions) {
                     crate::metrics::request_error(
                         "SPU public",
@@ -107,12 +148,37 @@ impl Service for PublicService {
                 }
                 sink.respond(corr, version, &response).await
             }
-            SpuRequest::FetchOffsets(fetch) => {
-                let response = fetch_offsets::fetch_offsets(&self.store, &fetch).await;
+            SpuRequest::FetchOffsets(mut fetch) => {
+                let mut refused = Vec::new();
+                fetch.topics.retain(|topic| {
+                    let allowed = self.topic(session, Action::Consume, &topic.name);
+                    if !allowed {
+                        refused.push(FetchOffsetTopicResponse {
+                            name: topic.name.clone(),
+                            partitions: topic
+                                .partitions
+                                .iter()
+                                .map(|p| FetchOffsetPartitionResponse {
+                                    error_code: ErrorCode::PermissionDenied,
+                                    partition_index: p.partition_index,
+                                    start_offset: -1,
+                                    last_stable_offset: -1,
+                                })
+                                .collect(),
+                        });
+                    }
+                    allowed
+                });
+                let mut response = fetch_offsets::fetch_offsets(&self.store, &fetch).await;
+                response.topics.extend(refused);
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::StreamFetch(fetch) => {
-                debug!(peer = %session.peer, topic = %fetch.topic, partition = fetch.partition, offset = fetch.fetch_offset, "stream fetch");
+                debug!(peer = %session.who.peer, topic = %fetch.topic, partition = fetch.partition, offset = fetch.fetch_offset, "stream fetch");
+                let permission = match self.topic(session, Action::Consume, &fetch.topic) {
+                    true => Ok(()),
+                    false => Err(ErrorCode::PermissionDenied),
+                };
                 stream_fetch::start(
                     &self.store,
                     &mut session.streams,
@@ -120,6 +186,7 @@ impl Service for PublicService {
                     corr,
                     version,
                     fetch,
+                    permission,
                 )
                 .await
             }
@@ -128,21 +195,72 @@ impl Service for PublicService {
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::UpdateConsumerOffset(update) => {
-                let response =
-                    consumer_offsets::update(&self.store, &session.streams, &update).await;
+                let consumer = session
+                    .streams
+                    .consumer(update.session_id)
+                    .map(|key| key.consumer_id.clone());
+                let check = self.authz.check(
+                    &session.who,
+                    Action::Update,
+                    ObjectKind::ConsumerOffset,
+                    consumer.as_deref(),
+                );
+                let response = match check {
+                    Ok(()) => {
+                        consumer_offsets::update(&self.store, &session.streams, &update).await
+                    }
+                    Err(_) => UpdateConsumerOffsetResponse {
+                        offset: update.offset,
+                        error_code: ErrorCode::PermissionDenied,
+                    },
+                };
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::DeleteConsumerOffset(delete) => {
-                let response = consumer_offsets::delete(&self.store, delete).await;
+                let check = self.authz.check(
+                    &session.who,
+                    Action::Delete,
+                    ObjectKind::ConsumerOffset,
+                    Some(&delete.consumer_id),
+                );
+                let response = match check {
+                    Ok(()) => consumer_offsets::delete(&self.store, delete).await,
+                    Err(_) => protocol::spu::DeleteConsumerOffsetResponse {
+                        error_code: ErrorCode::PermissionDenied,
+                    },
+                };
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::FetchConsumerOffsets(fetch) => {
-                let response = consumer_offsets::fetch(&self.store, &fetch).await;
+                let check =
+                    self.authz
+                        .check(&session.who, Action::List, ObjectKind::ConsumerOffset, None);
+                let response = match check {
+                    Ok(()) => consumer_offsets::fetch(&self.store, &fetch).await,
+                    Err(_) => FetchConsumerOffsetsResponse {
+                        error_code: ErrorCode::PermissionDenied,
+                        consumers: Vec::new(),
+                    },
+                };
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::WhoAmI(_) => {
+                let response = protocol::spu::WhoAmIResponse {
+                    principal: session.who.principal.name.clone(),
+                    roles: session.who.principal.roles.clone(),
+                    enforcing: self.authz.enforcing(),
+                };
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::VerifyReplica(request) => {
-                debug!(peer = %session.peer, topic = %request.topic, partition = request.partition, "verify");
-                let response = verify::verify(&self.store, &request).await;
+                debug!(peer = %session.who.peer, topic = %request.topic, partition = request.partition, "verify");
+                let response = match self.topic(session, Action::Consume, &request.topic) {
+                    true => verify::verify(&self.store, &request).await,
+                    false => VerifyReplicaResponse {
+                        error_code: ErrorCode::PermissionDenied,
+                        ..VerifyReplicaResponse::default()
+                    },
+                };
                 sink.respond(corr, version, &response).await
             }
         }

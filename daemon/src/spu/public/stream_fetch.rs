@@ -174,7 +174,8 @@ fn corrupt_message(
     )
 }
 
-/// Start a session for `request` (or answer it with one error frame).
+/// Start a session for `request` (or answer it with one error frame: `permission` is
+/// the authorization check's answer).
 pub async fn start(
     store: &ReplicaStore,
     streams: &mut Streams,
@@ -182,6 +183,7 @@ pub async fn start(
     correlation_id: i32,
     version: Version,
     request: StreamFetchRequest,
+    permission: Result<(), ErrorCode>,
 ) -> Result<(), RequestError> {
     streams.prune();
     let stream_id = streams.next_id();
@@ -201,6 +203,9 @@ pub async fn start(
         debug!(topic = %request.topic, partition = request.partition, %code, "stream fetch refused");
         session.send_error(code, None).await
     };
+    if let Err(code) = permission {
+        return refuse(code).await;
+    }
     if request.has_smartmodules() {
         return refuse(ErrorCode::SmartModuleError).await;
     }
@@ -455,7 +460,7 @@ mod tests {
         let mut streams = Streams::default();
         let (sink, mut uncommitted) = ResponseSink::channel();
         let request = StreamFetchRequest::new("t", 0, 0);
-        start(&store, &mut streams, sink, 7, 24, request.clone())
+        start(&store, &mut streams, sink, 7, 24, request.clone(), Ok(()))
             .await
             .unwrap();
         let frame = next_frame(&mut uncommitted).await;
@@ -467,7 +472,7 @@ mod tests {
             isolation: Wire::ReadCommitted,
             ..request
         };
-        start(&store, &mut streams, sink, 8, 24, request)
+        start(&store, &mut streams, sink, 8, 24, request, Ok(()))
             .await
             .unwrap();
         partition.commit(2).unwrap();

@@ -97,6 +97,8 @@ pub struct ReplicaStore {
     /// A follower that has not reached the leader's log end for this long leaves the
     /// in-sync set.
     replica_lag: RwLock<Duration>,
+    /// TLS for links to other SPUs (followers, the offsets forwarder), when on.
+    tls: RwLock<Option<Arc<crate::net::tls::Tls>>>,
     max_frame_bytes: usize,
     /// Committed consumer offsets (served while this SPU leads `consumer-offset-0`).
     consumer_offsets: crate::spu::offsets::ConsumerOffsets,
@@ -140,6 +142,7 @@ impl ReplicaStore {
             sc_public_addr: RwLock::default(),
             followers: Mutex::default(),
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
+            tls: RwLock::default(),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
             consumer_offsets: Default::default(),
             open_failures: Mutex::default(),
@@ -170,6 +173,16 @@ impl ReplicaStore {
 
     fn replica_lag(&self) -> Duration {
         *read(&self.replica_lag)
+    }
+
+    /// Use TLS on links to other SPUs' private ports.
+    pub fn set_tls(&self, tls: Option<Arc<crate::net::tls::Tls>>) {
+        *write(&self.tls) = tls;
+    }
+
+    /// The TLS links to other SPUs use, if on.
+    pub fn tls(&self) -> Option<Arc<crate::net::tls::Tls>> {
+        read(&self.tls).clone()
     }
 
     /// The SPU directory from the SC.

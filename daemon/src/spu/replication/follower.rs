@@ -15,10 +15,9 @@ use protocol::internal::{
 };
 use protocol::record::batch::{BatchError, BatchHeader, batches};
 use protocol::sc::SpuId;
-use tokio::net::TcpStream;
 use tracing::{debug, error, info};
 
-use crate::net::client::{Frames, decode, decode_shared, send};
+use crate::net::client::{self, Frames, decode, decode_shared, send};
 use crate::spu::replica::partition::Partition;
 use crate::spu::replica::store::ReplicaStore;
 
@@ -142,11 +141,9 @@ async fn follow(
     let addr = store.private_addr(term.leader).ok_or_else(|| {
         io::Error::other(format!("SPU {} has no known private endpoint", term.leader))
     })?;
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(&addr))
+    let (reader, mut writer) = client::connect(&addr, store.tls().as_ref(), CONNECT_TIMEOUT)
         .await
-        .map_err(|_| io::Error::other(format!("connecting to {addr} timed out")))??;
-    let _ = stream.set_nodelay(true);
-    let (reader, mut writer) = stream.into_split();
+        .map_err(|err| io::Error::new(err.kind(), format!("connecting to {addr}: {err}")))?;
     let mut frames = Frames::new(reader, max_frame, "leader");
     let key = p.key().clone();
 
