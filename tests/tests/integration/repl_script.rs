@@ -220,7 +220,7 @@ fn session_commands_in_a_script() {
     run.expect_code(1);
     assert_eq!(
         run.stdout,
-        format!("topic \"elsewhere\" created\nconnected to {other_sc}\n"),
+        format!("topic \"elsewhere\" created\nconnected to {other_sc} (plaintext)\n"),
         "the failed connect stopped the script"
     );
     assert!(

@@ -271,6 +271,20 @@ fn every_listener_refuses_plaintext_and_clients_connect_through_flags_and_profil
         }
     }
 
+    // The REPL's `connect` takes the same flags and says how it is connected.
+    let line = format!(
+        "connect {sc} {}\nconnect\ntopic list\n",
+        alice_flags.join(" ")
+    );
+    let repl = tests::cli::fluvio_stdin("127.0.0.1:1", &["repl"], line.as_bytes());
+    repl.ok();
+    assert!(
+        repl.stdout
+            .contains(&format!("connected to {sc} (TLS as alice)"))
+            && repl.stdout.contains("secure"),
+        "{repl:?}"
+    );
+
     // Mutual TLS: a certificate from another CA, and none at all, are refused.
     let rogue = cli(
         &sc,
