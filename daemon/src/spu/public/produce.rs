@@ -10,6 +10,11 @@
 //! needs at least the replica's `min_in_sync` replicas in sync, or is refused up front
 //! with a message saying so; a leader deposed while an entry waits answers
 //! `NotLeaderForPartition`.
+//!
+//! Batches of idempotent producers (a producer id in the header) are checked against the
+//! producer's sequences ([`producers`](crate::spu::replica::producers)): a retry of a batch
+//! already stored is answered with the offsets it got, once as committed as the request
+//! asks, and is not stored twice; a gap or a fenced epoch is refused with a message.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,7 +31,7 @@ use protocol::spu::{
 };
 use tracing::warn;
 
-use crate::spu::replica::partition::Partition;
+use crate::spu::replica::partition::{Partition, ProduceError, Produced};
 use crate::spu::replica::store::{NEW_REPLICA_WAIT, ReplicaStore};
 use crate::storage::StorageError;
 
@@ -194,15 +199,18 @@ async fn write_together(
     for entry in run {
         bytes.extend_from_slice(entry.records.as_bytes());
     }
-    let info = match partition.append(bytes).await {
-        Ok(info) => info,
-        // Refused before anything was written: one by one, each entry gets its own answer.
-        Err(
+    let info = match partition.produce(bytes).await {
+        Ok(Produced::Stored(info)) => info,
+        // Refused before anything was written, or all or some a retry of batches stored
+        // before: one by one, each entry gets its own answer.
+        Ok(Produced::Duplicate { .. })
+        | Err(ProduceError::Sequence(_))
+        | Err(ProduceError::Storage(
             StorageError::BatchTooLarge { .. }
             | StorageError::BatchTooLargeForSegment { .. }
             | StorageError::InvalidBatch { .. },
-        ) => return None,
-        Err(err) => {
+        )) => return None,
+        Err(ProduceError::Storage(err)) => {
             warn!(topic = target.topic, partition = index, %err, "produce refused");
             let code = storage_error_code(&err);
             return Some(
@@ -255,15 +263,16 @@ async fn write_entry(
         .into_bytes()
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-    let info = match partition.append(batches).await {
-        Ok(info) => info,
+    let (base_offset, next_offset) = match partition.produce(batches).await {
+        Ok(produced) => produced.offsets(),
         Err(err) => {
             warn!(topic = target.topic, partition = index, %err, "produce refused");
-            return PartitionProduceResponse::error(index, storage_error_code(&err));
+            return PartitionProduceResponse::error(index, produce_error_code(&err));
         }
     };
-    match confirm(partition, target, info.next_offset).await {
-        Ok(log_start) => PartitionProduceResponse::ok(index, info.base_offset, log_start),
+    // A duplicate is answered once its original is as committed as this request asks.
+    match confirm(partition, target, next_offset).await {
+        Ok(log_start) => PartitionProduceResponse::ok(index, base_offset, log_start),
         Err(code) => PartitionProduceResponse::error(index, code),
     }
 }
@@ -330,6 +339,16 @@ pub fn check_compression(batches: &[u8], topic: CompressionAlgorithm) -> Result<
         at += header.total_len();
     }
     Ok(())
+}
+
+/// The error code a producer sees for batches not stored. Fluvio's codes have no
+/// sequence errors, so those are spelled out (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER and
+/// INVALID_PRODUCER_EPOCH are where its listener answers).
+pub fn produce_error_code(err: &ProduceError) -> ErrorCode {
+    match err {
+        ProduceError::Storage(err) => storage_error_code(err),
+        ProduceError::Sequence(err) => ErrorCode::Other(err.to_string()),
+    }
 }
 
 /// The error code a producer sees for a storage failure.
