@@ -16,6 +16,7 @@ pub mod actions;
 pub mod auth;
 pub mod controllers;
 pub mod private;
+pub mod producer_ids;
 pub mod public;
 pub mod server;
 pub mod store;

@@ -72,6 +72,8 @@ pub mod spu_keys {
     pub const FETCH_CONSUMER_OFFSETS: u16 = 1008;
     /// Ours, not Fluvio's: scrub a replica's log ([`crate::spu::VerifyReplicaRequest`]).
     pub const VERIFY_REPLICA: u16 = 1090;
+    /// Ours, not Fluvio's: an idempotent producer's id ([`crate::spu::InitProducerIdRequest`]).
+    pub const INIT_PRODUCER_ID: u16 = 1091;
 }
 
 /// The object API version the official client negotiates with our SC.

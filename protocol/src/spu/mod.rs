@@ -12,6 +12,7 @@
 //! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | v23-25 |
 //! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | v23-25 |
 //! | 1090 | [`VerifyReplicaRequest`] | [`VerifyReplicaResponse`] | ours: scrub a replica, v0 |
+//! | 1091 | [`InitProducerIdRequest`] | [`InitProducerIdResponse`] | ours: an idempotent producer's id, v0 |
 //!
 //! A server reads the [`RequestHeader`], then [`SpuRequest::decode`] (or both at once with
 //! [`SpuRequest::decode_frame`]); it answers with [`SpuResponse::to_frame`] at the
@@ -27,6 +28,7 @@ pub mod common;
 pub mod consumer_offset;
 pub mod fetch_offsets;
 pub mod produce;
+pub mod producer_id;
 pub mod smartmodule;
 pub mod stream_fetch;
 pub mod update_offsets;
@@ -36,6 +38,7 @@ pub use common::{Isolation, ReplicaKey};
 pub use consumer_offset::*;
 pub use fetch_offsets::*;
 pub use produce::*;
+pub use producer_id::*;
 pub use smartmodule::*;
 pub use stream_fetch::*;
 pub use update_offsets::*;
@@ -68,6 +71,7 @@ impl_api_request! {
     FetchConsumerOffsetsRequest => FetchConsumerOffsetsResponse,
         spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_NEWEST);
     VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0;
+    InitProducerIdRequest => InitProducerIdResponse, spu_keys::INIT_PRODUCER_ID, 0;
 }
 
 api_enums! {
@@ -82,5 +86,6 @@ api_enums! {
         DeleteConsumerOffset(DeleteConsumerOffsetRequest),
         FetchConsumerOffsets(FetchConsumerOffsetsRequest),
         VerifyReplica(VerifyReplicaRequest),
+        InitProducerId(InitProducerIdRequest),
     }
 }

@@ -1,23 +1,26 @@
 //! The SPU's link to the SC: register (with a token if configured), follow the control
-//! stream, report offsets periodically and on change, send heartbeats, and reconnect with
-//! backoff when the connection drops.
+//! stream, report offsets periodically and on change, send heartbeats, ask for blocks of
+//! producer ids, and reconnect with backoff when the connection drops.
 
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use std::collections::HashMap;
+
 use protocol::internal::{
-    ControlUpdate, HeartbeatRequest, RegisterSpuRequest, RegisterSpuResponse, ReportOffsetsRequest,
-    WatchControlRequest,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ControlUpdate, HeartbeatRequest,
+    RegisterSpuRequest, RegisterSpuResponse, ReportOffsetsRequest, WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
 use crate::net::client::{Frames, decode, send};
+use crate::spu::producer_ids::Ask;
 use crate::spu::replica::store::ReplicaStore;
 use crate::spu::{SpuConfig, SpuError};
 
@@ -49,6 +52,8 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SpuError> {
     let mut state = ReplicaState::default();
+    // Asks wait in the channel while no session is up.
+    let mut asks = replicas.producer_ids().take_inbox();
     let mut admitted_before = false;
     let mut backoff = BACKOFF_MIN;
     loop {
@@ -56,7 +61,15 @@ pub async fn run(
             return Ok(());
         }
         let mut admitted = false;
-        let end = session(&config, &replicas, &mut state, &mut shutdown, &mut admitted).await;
+        let end = session(
+            &config,
+            &replicas,
+            &mut state,
+            &mut asks,
+            &mut shutdown,
+            &mut admitted,
+        )
+        .await;
         replicas.set_linked(false);
         match end {
             End::Shutdown => return Ok(()),
@@ -107,6 +120,7 @@ async fn session(
     config: &SpuConfig,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
+    asks: &mut Option<mpsc::Receiver<Ask>>,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
 ) -> End {
@@ -127,6 +141,7 @@ async fn session(
         config,
         replicas,
         state,
+        asks,
         shutdown,
         admitted,
         &mut frames,
@@ -139,10 +154,12 @@ async fn session(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn exchange(
     config: &SpuConfig,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
+    asks: &mut Option<mpsc::Receiver<Ask>>,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
     frames: &mut Frames,
@@ -198,7 +215,17 @@ async fn exchange(
     let mut report = tokio::time::interval(REPORT_EVERY);
     // Set when offsets moved: a report goes out at that instant.
     let mut report_at: Option<tokio::time::Instant> = None;
+    // Blocks of producer ids asked for on this session, by correlation id. Dropped with
+    // the session, which tells the askers the SC was lost.
+    let mut granting: HashMap<i32, oneshot::Sender<Result<(i64, i32), protocol::api::ErrorCode>>> =
+        HashMap::new();
     loop {
+        let next_ask = async {
+            match asks.as_mut() {
+                Some(inbox) => inbox.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let coalesced = async {
             match report_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -221,8 +248,25 @@ async fn exchange(
                         replicas.assign(state.replicas.clone());
                     }
                     replicas.set_linked(true);
+                } else if let Some(reply) = granting.remove(&at) {
+                    let granted: AllocateProducerIdsResponse = decode(&body)?;
+                    let _ = reply.send(if granted.error_code.is_error() {
+                        Err(granted.error_code)
+                    } else {
+                        Ok((granted.first_id, granted.count))
+                    });
                 }
             }
+            ask = next_ask => match ask {
+                Some(ask) => {
+                    let at = corr();
+                    granting.insert(at, ask.reply);
+                    let request = AllocateProducerIdsRequest { spu_id: config.id, count: ask.count };
+                    send(writer, &request, at).await?;
+                }
+                // Every sender is gone: the store is being dropped.
+                None => *asks = None,
+            },
             _ = heartbeat.tick() => {
                 send(writer, &HeartbeatRequest { spu_id: config.id, time_ms: now_ms() }, corr()).await?;
             }

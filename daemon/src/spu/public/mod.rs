@@ -11,6 +11,7 @@
 //! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
 //! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-25) |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
+//! | 1091 | here | ours: InitProducerId, an idempotent producer's id and epoch |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
 //! frames that cannot be decoded (and unknown api keys) close it.
@@ -138,6 +139,21 @@ impl Service for PublicService {
             }
             SpuRequest::FetchConsumerOffsets(fetch) => {
                 let response = consumer_offsets::fetch(&self.store, &fetch).await;
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::InitProducerId(_) => {
+                let response = match self.store.producer_ids().next().await {
+                    Ok(identity) => protocol::spu::InitProducerIdResponse {
+                        error_code: protocol::api::ErrorCode::None,
+                        producer_id: identity.producer_id,
+                        producer_epoch: identity.producer_epoch,
+                    },
+                    Err(err) => protocol::spu::InitProducerIdResponse {
+                        error_code: err.error_code(),
+                        producer_id: -1,
+                        producer_epoch: -1,
+                    },
+                };
                 sink.respond(corr, version, &response).await
             }
             SpuRequest::VerifyReplica(request) => {
