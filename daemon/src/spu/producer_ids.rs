@@ -50,11 +50,14 @@ impl ProducerIdError {
     }
 }
 
-/// A request for a block, with where to send the SC's answer: the first id and the count.
+/// Where the SC's answer to a request for a block goes: the first id and the count.
+pub type Grant = oneshot::Sender<Result<(i64, i32), ErrorCode>>;
+
+/// A request for a block.
 #[derive(Debug)]
 pub struct Ask {
     pub count: i32,
-    pub reply: oneshot::Sender<Result<(i64, i32), ErrorCode>>,
+    pub reply: Grant,
 }
 
 /// The ids left of the current block.

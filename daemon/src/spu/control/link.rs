@@ -15,12 +15,12 @@ use protocol::internal::{
 use protocol::sc::{Endpoint, IngressPort};
 use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
 use crate::net::client::{Frames, decode, send};
-use crate::spu::producer_ids::Ask;
+use crate::spu::producer_ids::{Ask, Grant};
 use crate::spu::replica::store::ReplicaStore;
 use crate::spu::{SpuConfig, SpuError};
 
@@ -217,8 +217,7 @@ async fn exchange(
     let mut report_at: Option<tokio::time::Instant> = None;
     // Blocks of producer ids asked for on this session, by correlation id. Dropped with
     // the session, which tells the askers the SC was lost.
-    let mut granting: HashMap<i32, oneshot::Sender<Result<(i64, i32), protocol::api::ErrorCode>>> =
-        HashMap::new();
+    let mut granting: HashMap<i32, Grant> = HashMap::new();
     loop {
         let next_ask = async {
             match asks.as_mut() {
