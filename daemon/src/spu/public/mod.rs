@@ -46,11 +46,33 @@ impl PublicService {
     }
 }
 
+/// Produce requests of one connection waiting for replication at once; past it the
+/// connection reads no further request until one is answered.
+const CONFIRMING_PER_CONNECTION: usize = 64;
+
 /// One client connection: where to answer and its stream sessions.
 pub struct Session {
     peer: SocketAddr,
     sink: ResponseSink,
     streams: stream_fetch::Streams,
+    /// Produce requests written and waiting for replication to be answered.
+    confirming: Arc<tokio::sync::Semaphore>,
+}
+
+async fn answer_produce(
+    sink: &ResponseSink,
+    corr: i32,
+    version: protocol::Version,
+    response: protocol::spu::ProduceResponse,
+) -> Result<(), RequestError> {
+    for partition in response.responses.iter().flat_map(|t| &t.partitions) {
+        crate::metrics::request_error(
+            "SPU public",
+            protocol::api::spu_keys::PRODUCE,
+            &partition.error_code,
+        );
+    }
+    sink.respond(corr, version, &response).await
 }
 
 /// Decode a request the way the connection loop wants errors: unknown keys and versions
@@ -82,6 +104,7 @@ impl Service for PublicService {
             peer: peer.addr,
             sink,
             streams: stream_fetch::Streams::default(),
+            confirming: Arc::new(tokio::sync::Semaphore::new(CONFIRMING_PER_CONNECTION)),
         }
     }
 
@@ -98,15 +121,26 @@ impl Service for PublicService {
                     .await
             }
             SpuRequest::Produce(produce) => {
-                let response = produce::produce(&self.store, produce).await;
-                for partition in response.responses.iter().flat_map(|t| &t.partitions) {
-                    crate::metrics::request_error(
-                        "SPU public",
-                        protocol::api::spu_keys::PRODUCE,
-                        &partition.error_code,
-                    );
+                // Written in request order here; waiting for replication (ReadCommitted)
+                // happens beside the connection, so a producer with several requests in
+                // flight gets them replicated together instead of one after another.
+                let written = produce::write(&self.store, produce).await;
+                if !written.waits() {
+                    return answer_produce(&sink, corr, version, written.confirm().await).await;
                 }
-                sink.respond(corr, version, &response).await
+                let permit = session
+                    .confirming
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| RequestError::Refused("connection closing".to_string()))?;
+                tokio::spawn(async move {
+                    let response = written.confirm().await;
+                    // The connection may be gone meanwhile; nothing is left to tell.
+                    let _ = answer_produce(&sink, corr, version, response).await;
+                    drop(permit);
+                });
+                Ok(())
             }
             SpuRequest::FetchOffsets(fetch) => {
                 let response = fetch_offsets::fetch_offsets(&self.store, &fetch).await;

@@ -52,8 +52,9 @@ pub enum SequenceError {
         got: i32,
     },
     #[error(
-        "producer {producer_id} uses epoch {got}, but epoch {current} has superseded it; \
-         this producer was fenced by a newer instance with the same id"
+        "invalid producer epoch: producer {producer_id} uses epoch {got}, but epoch \
+         {current} has superseded it; this producer was fenced by a newer instance with \
+         the same id"
     )]
     StaleEpoch {
         producer_id: i64,
@@ -464,6 +465,27 @@ mod tests {
             s.plan(&mixed),
             Err(SequenceError::MixedRetry { producer_id: 5 })
         );
+    }
+
+    #[test]
+    fn refusals_read_as_the_codes_clients_look_for() {
+        use protocol::api::ErrorCode;
+        use protocol::spu::{is_invalid_producer_epoch, is_out_of_order_sequence};
+        let gap = SequenceError::OutOfOrder {
+            producer_id: 1,
+            epoch: 0,
+            expected: 1,
+            got: 2,
+        };
+        assert!(is_out_of_order_sequence(&ErrorCode::Other(gap.to_string())));
+        let fenced = SequenceError::StaleEpoch {
+            producer_id: 1,
+            current: 1,
+            got: 0,
+        };
+        assert!(is_invalid_producer_epoch(&ErrorCode::Other(
+            fenced.to_string()
+        )));
     }
 
     #[test]
