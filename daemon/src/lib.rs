@@ -10,12 +10,15 @@
 //!   public and private servers.
 //! - `spu`: the SPU role: control link to the SC, hosted replicas, replication leader and
 //!   follower, public port.
+//! - `kafka`: the Kafka listener of an SPU (`--kafka-addr`): Kafka clients produce,
+//!   fetch and administer topics through it.
 //! - `storage`: replica logs (segments, index, recovery, retention, flush policy).
 //! - `sync`: poison-tolerant locks and running blocking work from async code.
 //! - `metrics`: the process's metrics (events counted where they happen, state read at
 //!   scrape time), readiness; `admin_http` serves them over HTTP.
 
 pub mod admin_http;
+pub mod kafka;
 pub mod kv;
 pub mod metrics;
 pub mod net;

@@ -125,11 +125,55 @@ impl ListenerArgs {
     }
 }
 
+/// The SPUs' Kafka listeners.
+#[derive(Debug, Args)]
+struct KafkaArgs {
+    /// Serve the Kafka protocol here (in `fluvio-daemon`: the first SPU's address, SPU i
+    /// adds i to the port; default 127.0.0.1:9092, skipped with a warning when taken).
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "no_kafka")]
+    kafka_addr: Option<SocketAddr>,
+    /// Serve no Kafka protocol.
+    #[arg(long)]
+    no_kafka: bool,
+}
+
+impl KafkaArgs {
+    /// SPU `index`'s listener; only the all-in-one daemon has a default.
+    fn listen(&self, index: u16, all_in_one: bool) -> Result<Option<spu::KafkaListen>, String> {
+        if self.no_kafka {
+            return Ok(None);
+        }
+        let (base, explicit) = match self.kafka_addr {
+            Some(addr) => (addr, true),
+            None if all_in_one => (
+                daemon::kafka::DEFAULT_ADDR
+                    .parse()
+                    .expect("the default Kafka address parses"),
+                false,
+            ),
+            None => return Ok(None),
+        };
+        // Port 0 asks the system for a free port, for every SPU.
+        let addr = if base.port() == 0 {
+            base
+        } else {
+            add_to_port(base, index, "--kafka-addr")?
+        };
+        Ok(Some(spu::KafkaListen {
+            addr,
+            flag: "--kafka-addr".into(),
+            explicit,
+        }))
+    }
+}
+
 /// SC plus managed SPUs in one process.
 #[derive(Debug, Args)]
 struct AllInOne {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     #[arg(long, default_value = "127.0.0.1:9003")]
     sc_public_addr: SocketAddr,
     #[arg(long, default_value = "127.0.0.1:9004")]
@@ -200,6 +244,8 @@ impl ReplicationArgs {
 struct SpuArgs {
     #[command(flatten)]
     common: Common,
+    #[command(flatten)]
+    kafka: KafkaArgs,
     /// This SPU's id; it must be registered on the SC as a custom SPU.
     #[arg(long)]
     id: i32,
@@ -445,7 +491,8 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
     daemon::metrics::state::register_sc(&sc.controller);
     info!(flush = %args.flush, "partition log flush policy");
     let mut spus = Vec::new();
-    for m in managed {
+    for (index, m) in managed.into_iter().enumerate() {
+        let kafka = args.kafka.listen(index as u16, true)?;
         let spu = spu::start(
             SpuConfig {
                 id: m.id,
@@ -463,6 +510,7 @@ async fn run_all(args: AllInOne) -> Result<(), String> {
                 flush: args.flush,
                 replica_lag: std::time::Duration::from_millis(args.replica_lag_ms),
                 fault_hold_replication: None,
+                kafka,
             },
             shutdown.clone(),
         )
@@ -563,6 +611,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
     daemon::metrics::health::expect_spu(args.id);
     let admin = start_admin(&args.common, false, shutdown.clone()).await?;
     info!(flush = %args.flush, "partition log flush policy");
+    let kafka = args.kafka.listen(0, false)?;
     let spu = spu::start(
         SpuConfig {
             id: args.id,
@@ -583,6 +632,7 @@ async fn run_spu(args: SpuArgs) -> Result<(), String> {
             fault_hold_replication: args.fault_hold_replication,
             #[cfg(not(feature = "fault-injection"))]
             fault_hold_replication: None,
+            kafka,
         },
         shutdown,
     )

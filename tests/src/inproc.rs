@@ -134,6 +134,7 @@ impl InProcess {
                     flush: Default::default(),
                     replica_lag: Duration::from_secs(10),
                     fault_hold_replication: None,
+                    kafka: None,
                 };
                 let spu = spu::start(config, shutdown.clone())
                     .await

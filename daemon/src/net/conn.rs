@@ -125,7 +125,7 @@ pub(super) async fn run<S: Service>(
         crate::metrics::request_done(name, api_key, started);
         if let Err(err) = handled {
             match &err {
-                RequestError::Malformed { .. } => {
+                RequestError::Malformed { .. } | RequestError::MalformedKafka { .. } => {
                     crate::metrics::request_failed(name, api_key, "malformed")
                 }
                 RequestError::UnknownApiKey { .. } => {
@@ -137,7 +137,9 @@ pub(super) async fn run<S: Service>(
                 RequestError::Refused(_) => {
                     crate::metrics::request_failed(name, api_key, "refused")
                 }
-                RequestError::Encode(_) | RequestError::Closed(_) => {}
+                RequestError::Encode(_)
+                | RequestError::EncodeKafka(_)
+                | RequestError::Closed(_) => {}
             }
             match err {
                 RequestError::Closed(_) => {

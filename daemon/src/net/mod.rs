@@ -45,6 +45,16 @@ pub enum RequestError {
     UnsupportedVersion { api_key: u16, version: i16 },
     #[error("response could not be encoded: {0}")]
     Encode(#[from] EncodeError),
+    /// A Kafka request body the `kafka-protocol` schemas could not decode.
+    #[error("malformed Kafka request (api key {api_key}, version {version}): {reason}")]
+    MalformedKafka {
+        api_key: i16,
+        version: i16,
+        reason: String,
+    },
+    /// A Kafka response the `kafka-protocol` schemas refused to encode (our bug, logged).
+    #[error("Kafka response could not be encoded: {0}")]
+    EncodeKafka(String),
     #[error("the connection is closed")]
     Closed(#[from] SinkClosed),
     /// The peer broke the protocol's rules (e.g. an SPU that failed to register).

@@ -200,6 +200,7 @@ impl Controller {
                         private_endpoint: spec.private_endpoint.clone(),
                         rack: spec.rack.clone(),
                         public_endpoint_local: spec.public_endpoint_local.clone(),
+                        kafka_endpoint: None,
                     },
                     SpuStatus {
                         resolution: SpuResolution::Offline,

@@ -49,6 +49,9 @@ pub struct PrivateService {
     policy: AdmissionPolicy,
     replication: ReplicationPolicy,
     producer_ids: super::producer_ids::ProducerIdAllocator,
+    /// The SC's public address, told to every SPU at registration: their Kafka
+    /// listeners forward admin requests there.
+    public_addr: Option<String>,
 }
 
 impl PrivateService {
@@ -64,7 +67,14 @@ impl PrivateService {
             policy,
             replication,
             producer_ids,
+            public_addr: None,
         }
+    }
+
+    /// Tell registering SPUs where the SC's public port is.
+    pub fn with_public_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.public_addr = Some(addr.to_string());
+        self
     }
 }
 
@@ -367,7 +377,17 @@ impl PrivateService {
                 let status = SpuStatus {
                     resolution: SpuResolution::Online,
                 };
-                let mut mutations = vec![Mutation::SetSpuStatus(name.clone(), status)];
+                let mut mutations = Vec::new();
+                // The Kafka address comes from the SPU itself (what it bound), so every
+                // SPU learns it through the directory and can name all brokers.
+                if let Some(spu) = stores.spu_by_id(id)
+                    && spu.spec.kafka_endpoint != request.kafka_endpoint
+                {
+                    let mut spu = spu.clone();
+                    spu.spec.kafka_endpoint = request.kafka_endpoint.clone();
+                    mutations.push(Mutation::PutSpu(spu));
+                }
+                mutations.push(Mutation::SetSpuStatus(name.clone(), status));
                 let moves = partition::on_spu_online(stores, id, replication.unclean_election);
                 crate::metrics::leaders_elected(leaders_changed(stores, &moves));
                 mutations.extend(moves);
@@ -391,6 +411,7 @@ impl PrivateService {
                 RegisterSpuResponse {
                     error_code: ErrorCode::None,
                     message: None,
+                    sc_public_addr: self.public_addr.clone(),
                 }
             }
             Err(err) => {
@@ -399,6 +420,7 @@ impl PrivateService {
                 RegisterSpuResponse {
                     error_code: ErrorCode::SpuRegisterationFailed,
                     message: Some(message),
+                    sc_public_addr: None,
                 }
             }
         };

@@ -122,11 +122,14 @@ pub async fn start(
     let private_server = Server::new(
         server_config,
         private,
-        Arc::new(PrivateService::new(
-            controller.clone(),
-            config.policy.clone(),
-            config.replication,
-        )),
+        Arc::new(
+            PrivateService::new(
+                controller.clone(),
+                config.policy.clone(),
+                config.replication,
+            )
+            .with_public_addr(public_addr),
+        ),
     );
     let tasks = vec![
         tokio::spawn(public_server.run(shutdown.clone())),
@@ -166,6 +169,7 @@ async fn record_managed(store: &MetadataStore, managed: &[ManagedSpu]) -> Result
                         ),
                         rack: m.rack.clone(),
                         public_endpoint_local: None,
+                        kafka_endpoint: None,
                     };
                     let name = m.id.to_string();
                     match stores.spus.get(&name) {

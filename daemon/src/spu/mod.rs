@@ -62,6 +62,19 @@ pub struct SpuConfig {
     /// Honoured only in builds with the `fault-injection` feature (ignored, with a
     /// warning, otherwise), so that the field is the same in every build.
     pub fault_hold_replication: Option<PathBuf>,
+    /// The Kafka listener, if this SPU serves Kafka.
+    pub kafka: Option<KafkaListen>,
+}
+
+/// Where an SPU's Kafka listener listens.
+#[derive(Debug, Clone)]
+pub struct KafkaListen {
+    pub addr: SocketAddr,
+    /// The flag that chose it, for error messages.
+    pub flag: String,
+    /// Chosen by the operator: failing to bind it is an error. A default address that is
+    /// taken is logged and the SPU runs without Kafka.
+    pub explicit: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +95,8 @@ pub struct RunningSpu {
     pub id: SpuId,
     pub public_addr: SocketAddr,
     pub private_addr: SocketAddr,
+    /// The Kafka listener's address, when it serves Kafka.
+    pub kafka_addr: Option<SocketAddr>,
     pub replicas: Arc<ReplicaStore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     link: tokio::task::JoinHandle<Result<(), SpuError>>,
@@ -122,6 +137,26 @@ pub async fn start(
         .map_err(SpuError::Bind)?;
     let public_addr = public.local_addr().map_err(SpuError::Bind)?;
     let private_addr = private.local_addr().map_err(SpuError::Bind)?;
+    let kafka = match &config.kafka {
+        Some(listen) => match net::bind(listen.addr, &listen.flag).await {
+            Ok(listener) => Some(listener),
+            Err(err) if !listen.explicit => {
+                tracing::warn!(
+                    spu = config.id,
+                    %err,
+                    "the SPU runs without a Kafka listener; choose another address with {}",
+                    listen.flag
+                );
+                None
+            }
+            Err(err) => return Err(SpuError::Bind(err)),
+        },
+        None => None,
+    };
+    let kafka_addr = match &kafka {
+        Some(listener) => Some(listener.local_addr().map_err(SpuError::Bind)?),
+        None => None,
+    };
 
     let replicas = ReplicaStore::new(config.id, dir, config.flush);
     replicas.set_replica_lag(config.replica_lag);
@@ -145,7 +180,7 @@ pub async fn start(
         private,
         Arc::new(private::PrivateService::new(replicas.clone())),
     );
-    let tasks = vec![
+    let mut tasks = vec![
         tokio::spawn(public_server.run(shutdown.clone())),
         tokio::spawn(private_server.run(shutdown.clone())),
         tokio::spawn(replicas.clone().reconcile(shutdown.clone())),
@@ -161,18 +196,36 @@ pub async fn start(
         ),
     ];
 
+    if let (Some(listener), Some(addr)) = (kafka, kafka_addr) {
+        let mut kafka_config = ServerConfig::new("SPU Kafka");
+        kafka_config.max_frame_bytes = config.max_frame_bytes;
+        kafka_config.limits = config.limits.clone();
+        let broker = Arc::new(crate::kafka::Broker::new(config.id, addr, replicas.clone()));
+        let service = Arc::new(crate::kafka::KafkaService::new(broker));
+        tasks.push(tokio::spawn(
+            Server::new(kafka_config, listener, service).run(shutdown.clone()),
+        ));
+    }
+
     let mut link_config = config.clone();
     link_config.public_addr = public_addr;
     link_config.private_addr = private_addr;
+    if let (Some(listen), Some(addr)) = (&mut link_config.kafka, kafka_addr) {
+        listen.addr = addr;
+    } else {
+        link_config.kafka = None;
+    }
     let link = tokio::spawn(link::run(link_config, replicas.clone(), shutdown));
+    let kafka_note = kafka_addr.map_or(String::new(), |addr| format!(", kafka {addr}"));
     info!(
         spu = config.id,
-        "SPU {} ready: public {public_addr}, private {private_addr}", config.id
+        "SPU {} ready: public {public_addr}, private {private_addr}{kafka_note}", config.id
     );
     Ok(RunningSpu {
         id: config.id,
         public_addr,
         private_addr,
+        kafka_addr,
         replicas,
         tasks,
         link,

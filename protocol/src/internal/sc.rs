@@ -21,6 +21,8 @@ wire_struct! {
         pub rack: Option<String>,
         pub token_name: Option<String>,
         pub token_secret: Option<String>,
+        /// Where Kafka clients reach the SPU (its `--kafka-addr`), if it serves Kafka.
+        pub kafka_endpoint: Option<Endpoint>,
     }
 }
 
@@ -29,6 +31,9 @@ wire_struct! {
         pub error_code: ErrorCode,
         /// Why registration failed, for the SPU's log.
         pub message: Option<String>,
+        /// Where clients reach the SC (`host:port` of its public port): the SPU's Kafka
+        /// listener forwards admin requests (create topics, ...) there.
+        pub sc_public_addr: Option<String>,
     }
 }
 

@@ -461,6 +461,11 @@ wire_struct! {
         pub private_endpoint: Endpoint,
         pub rack: Option<String>,
         pub public_endpoint_local: Option<Endpoint> [1..],
+        /// Where Kafka clients reach the SPU, if it serves Kafka. Carried only at version
+        /// 0, the internal SC→SPU version (the public List and Watch start at 15), so
+        /// every SPU can name all brokers in a Kafka Metadata answer while the official
+        /// client's bytes stay as they are.
+        pub kafka_endpoint: Option<Endpoint> [0..=0],
     }
 }
 

@@ -177,6 +177,10 @@ async fn exchange(
         rack: config.rack.clone(),
         token_name: config.token.as_ref().map(|(name, _)| name.clone()),
         token_secret: config.token.as_ref().map(|(_, secret)| secret.clone()),
+        kafka_endpoint: config
+            .kafka
+            .as_ref()
+            .map(|k| Endpoint::from_host_port(&k.addr.ip().to_string(), k.addr.port())),
     };
     send(writer, &register, REGISTER_CORR).await?;
     let response: RegisterSpuResponse = loop {
@@ -195,6 +199,7 @@ async fn exchange(
         return Ok(End::Refused(message));
     }
     *admitted = true;
+    replicas.set_sc_public_addr(response.sc_public_addr);
     info!(
         spu = config.id,
         "registered with the SC at {}", config.sc_private_addr

@@ -87,6 +87,11 @@ pub struct ReplicaStore {
     reconciled: watch::Sender<u64>,
     /// Every SPU's private address, from the SC, so followers find their leaders.
     private_addrs: RwLock<BTreeMap<SpuId, String>>,
+    /// Every SPU serving Kafka, with its Kafka address `(host, port)`: the brokers of a
+    /// Kafka Metadata answer.
+    kafka_addrs: RwLock<BTreeMap<SpuId, (String, u16)>>,
+    /// The SC's public address, learnt at registration (Kafka admin requests go there).
+    sc_public_addr: RwLock<Option<String>>,
     /// The fetch loops of the replicas this SPU follows.
     followers: Mutex<HashMap<ReplicaKey, (Term, JoinHandle<()>)>>,
     /// A follower that has not reached the leader's log end for this long leaves the
@@ -133,6 +138,8 @@ impl ReplicaStore {
             reassigned: Notify::new(),
             reconciled: watch::Sender::new(0),
             private_addrs: RwLock::default(),
+            kafka_addrs: RwLock::default(),
+            sc_public_addr: RwLock::default(),
             followers: Mutex::default(),
             replica_lag: RwLock::new(DEFAULT_REPLICA_LAG),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
@@ -183,6 +190,31 @@ impl ReplicaStore {
             })
             .collect();
         *write(&self.private_addrs) = addrs;
+        let kafka = spus
+            .iter()
+            .filter_map(|(id, spec)| {
+                let e = spec.kafka_endpoint.as_ref()?;
+                Some((*id, (e.host.clone(), e.port)))
+            })
+            .collect();
+        *write(&self.kafka_addrs) = kafka;
+    }
+
+    /// Every SPU that serves Kafka, with its Kafka `(host, port)`.
+    pub fn kafka_brokers(&self) -> BTreeMap<SpuId, (String, u16)> {
+        read(&self.kafka_addrs).clone()
+    }
+
+    /// Remember where the SC's public port is (from the registration answer).
+    pub fn set_sc_public_addr(&self, addr: Option<String>) {
+        if addr.is_some() {
+            *write(&self.sc_public_addr) = addr;
+        }
+    }
+
+    /// The SC's public address, once the SC told it.
+    pub fn sc_public_addr(&self) -> Option<String> {
+        read(&self.sc_public_addr).clone()
     }
 
     /// Where SPU `id`'s private port is, `host:port`.

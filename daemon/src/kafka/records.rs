@@ -1,0 +1,538 @@
+//! Record batches between Kafka's layout and ours.
+//!
+//! Both are "magic 2" batches with the same 57 first header bytes (offsets, epoch, CRC-32C,
+//! attributes, timestamps, producer id, epoch and sequence), but the records differ:
+//!
+//! | | Kafka | ours (Fluvio's) |
+//! |---|---|---|
+//! | record count | `i32` after the header, outside the compression | `u32` at the front of the records section, inside the compression |
+//! | key | varint length, `-1` for none | presence byte (`0`/`1`), then varint length |
+//! | value | varint length, `-1` for null | varint length (no null: a tombstone is stored empty) |
+//! | header value | varint length, `-1` for null | varint length (null stored empty) |
+//! | attributes bit 4 | transactional | schema id present |
+//! | snappy | raw (librdkafka) or xerial framing (Java, kafka-python) | the snappy frame format |
+//!
+//! Partitions keep our layout, so Fluvio clients read every record unchanged; the Kafka
+//! listener converts a Kafka producer's batches on the way in ([`from_kafka`]) and the
+//! stored batches on the way out to a Kafka consumer ([`to_kafka`]), keeping every header
+//! field, each record's timestamp and offset deltas, keys, values and headers. gzip, lz4
+//! (the LZ4 frame format on both sides) and zstd are the same codecs on both sides.
+
+use bytes::Bytes;
+use protocol::record::batch::{
+    self as raw, BATCH_HEADER_LEN, BATCH_PREAMBLE_LEN, BatchError, BatchHeader, COMPRESSION_MASK,
+    CRC_START, RawBatch,
+};
+use protocol::record::varint::{decode_varint, write_varint};
+use protocol::record::{
+    Compression, DEFAULT_MAX_DECOMPRESSED_BYTES, Record, RecordHeader, decode_records_section,
+};
+
+/// A Kafka batch header: ours plus the record count.
+const KAFKA_HEADER_LEN: usize = BATCH_HEADER_LEN + 4;
+/// Kafka's attribute bits we cannot store: transactional (4) and control batch (5).
+const TRANSACTIONAL: i16 = 0x10;
+const CONTROL: i16 = 0x20;
+/// The first bytes of a xerial snappy stream, then a version and a compatible version.
+const XERIAL_MAGIC: &[u8] = b"\x82SNAPPY\x00";
+const XERIAL_HEADER_LEN: usize = 16;
+/// The stream identifier chunk that opens the snappy frame format.
+const FRAMED_MAGIC: &[u8] = b"\xff\x06\x00\x00sNaPpY";
+/// Uncompressed bytes per xerial block, as the Java client writes them.
+const XERIAL_BLOCK: usize = 32 * 1024;
+
+/// Why a produced batch was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordsError {
+    #[error("batch at byte {position}: {source}")]
+    Batch { position: usize, source: BatchError },
+    #[error("batch at byte {position}: {reason}")]
+    Invalid { position: usize, reason: String },
+    #[error(
+        "batch at byte {position} is transactional or a control batch; transactions are not \
+         supported by this cluster"
+    )]
+    Transactional { position: usize },
+}
+
+/// A Kafka producer's batches in our layout, each checked (length, magic, CRC) first.
+pub fn from_kafka(batches: &[u8]) -> Result<Vec<u8>, RecordsError> {
+    let mut out = Vec::with_capacity(batches.len() + 64);
+    let mut iter = raw::batches(batches);
+    loop {
+        let position = iter.position();
+        let Some(batch) = iter.next() else { break };
+        let batch = batch.map_err(|source| RecordsError::Batch { position, source })?;
+        batch
+            .verify_crc()
+            .map_err(|source| RecordsError::Batch { position, source })?;
+        if batch.header.attributes & (TRANSACTIONAL | CONTROL) != 0 {
+            return Err(RecordsError::Transactional { position });
+        }
+        let invalid = |reason: String| RecordsError::Invalid { position, reason };
+        let codec = Compression::from_attributes(batch.header.attributes)
+            .map_err(|err| invalid(err.to_string()))?;
+        let count = kafka_count(&batch).map_err(invalid)?;
+        let data = &batch.bytes[KAFKA_HEADER_LEN..];
+        let plain = decompress_kafka(codec, data).map_err(invalid)?;
+        let records = read_kafka_records(&plain, count).map_err(invalid)?;
+        let mut section = Vec::with_capacity(plain.len() + 4 + records.len());
+        section.extend_from_slice(&(records.len() as u32).to_be_bytes());
+        for record in &records {
+            protocol::Encode::encode(record, &mut section, 0)
+                .map_err(|err| invalid(err.to_string()))?;
+        }
+        let section = codec
+            .compress(&section)
+            .map_err(|err| invalid(err.to_string()))?;
+        let mut header = batch.header;
+        header.attributes &= COMPRESSION_MASK;
+        write_batch(&mut out, header, None, &section);
+    }
+    if iter.position() != batches.len() {
+        let position = iter.position();
+        return Err(RecordsError::Batch {
+            position,
+            source: BatchError::Truncated {
+                needed: BATCH_PREAMBLE_LEN,
+                available: batches.len() - position,
+            },
+        });
+    }
+    Ok(out)
+}
+
+/// Stored batches in Kafka's layout, for a Kafka consumer. A batch that cannot be read
+/// ends the answer there (the consumer comes back for it and gets the error then); the
+/// error when it is the first.
+pub fn to_kafka(batches: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(batches.len() + 64);
+    for batch in raw::batches(batches) {
+        let converted = batch
+            .map_err(|err| err.to_string())
+            .and_then(|batch| convert_out(&batch));
+        match converted {
+            Ok(converted) => out.extend_from_slice(&converted),
+            Err(err) if out.is_empty() => return Err(err),
+            Err(_) => break,
+        }
+    }
+    Ok(out)
+}
+
+fn convert_out(batch: &RawBatch<'_>) -> Result<Vec<u8>, String> {
+    let codec =
+        Compression::from_attributes(batch.header.attributes).map_err(|err| err.to_string())?;
+    let records = decode_records_section(
+        codec,
+        batch.records_section(),
+        DEFAULT_MAX_DECOMPRESSED_BYTES,
+    )
+    .map_err(|err| err.to_string())?;
+    let mut plain = Vec::with_capacity(batch.bytes.len() + records.len() * 2);
+    for record in &records {
+        write_kafka_record(&mut plain, record);
+    }
+    let data = compress_kafka(codec, &plain)?;
+    let mut header = batch.header;
+    header.attributes &= COMPRESSION_MASK;
+    let mut out = Vec::with_capacity(KAFKA_HEADER_LEN + data.len());
+    write_batch(&mut out, header, Some(records.len() as i32), &data);
+    Ok(out)
+}
+
+/// Append a batch: `header` (length and CRC redone), Kafka's record count when given,
+/// then `data`.
+fn write_batch(out: &mut Vec<u8>, mut header: BatchHeader, count: Option<i32>, data: &[u8]) {
+    let start = out.len();
+    let total = BATCH_HEADER_LEN + count.map_or(0, |_| 4) + data.len();
+    header.batch_len = (total - BATCH_PREAMBLE_LEN) as i32;
+    header.crc = 0;
+    header.write(out);
+    if let Some(count) = count {
+        out.extend_from_slice(&count.to_be_bytes());
+    }
+    out.extend_from_slice(data);
+    let crc = raw::compute_crc(&out[start..]);
+    out[start + CRC_START - 4..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// Kafka's record count, which must agree with the header's last offset delta.
+fn kafka_count(batch: &RawBatch<'_>) -> Result<usize, String> {
+    let bytes = batch
+        .bytes
+        .get(BATCH_HEADER_LEN..KAFKA_HEADER_LEN)
+        .ok_or("the batch ends before its record count")?;
+    let count = i32::from_be_bytes(bytes.try_into().expect("4 bytes"));
+    if count < 0 || i64::from(count) > batch.header.record_count() {
+        return Err(format!(
+            "record count {count} does not fit a last offset delta of {}",
+            batch.header.last_offset_delta
+        ));
+    }
+    Ok(count as usize)
+}
+
+fn decompress_kafka(codec: Compression, data: &[u8]) -> Result<Vec<u8>, String> {
+    match codec {
+        Compression::Snappy if !data.starts_with(FRAMED_MAGIC) => decode_kafka_snappy(data),
+        codec => codec
+            .decompress(data, DEFAULT_MAX_DECOMPRESSED_BYTES)
+            .map_err(|err| err.to_string()),
+    }
+}
+
+fn compress_kafka(codec: Compression, data: &[u8]) -> Result<Vec<u8>, String> {
+    match codec {
+        Compression::Snappy => Ok(xerial_encode(data)),
+        codec => codec.compress(data).map_err(|err| err.to_string()),
+    }
+}
+
+/// Read `count` records in Kafka's layout, which must fill `data` exactly.
+fn read_kafka_records(data: &[u8], count: usize) -> Result<Vec<Record>, String> {
+    let mut src = Cursor { data, at: 0 };
+    // Every record takes at least 7 bytes: no count can claim more than that allows.
+    if count > data.len() / 7 + 1 {
+        return Err(format!(
+            "record count {count} is more than {} bytes can hold",
+            data.len()
+        ));
+    }
+    let mut records = Vec::with_capacity(count);
+    for _ in 0..count {
+        let len = src.length("record length")?;
+        let end = src.at + len;
+        let record = read_kafka_record(&mut src)?;
+        if src.at != end {
+            return Err(format!(
+                "a record's length says {len} bytes but its fields take {}",
+                src.at + len - end
+            ));
+        }
+        records.push(record);
+    }
+    if src.at != data.len() {
+        return Err(format!(
+            "{} bytes after the batch's {count} records",
+            data.len() - src.at
+        ));
+    }
+    Ok(records)
+}
+
+fn read_kafka_record(src: &mut Cursor<'_>) -> Result<Record, String> {
+    let attributes = src.byte("record attributes")? as i8;
+    let timestamp_delta = src.varint("timestamp delta")?;
+    let offset_delta = src.varint("offset delta")?;
+    let key = src.nullable_bytes("key")?;
+    // Kafka's null value (a tombstone) has no equivalent in our records: stored empty.
+    let value = src.nullable_bytes("value")?.unwrap_or_default();
+    let header_count = src.length("header count")?;
+    let mut headers = Vec::with_capacity(header_count.min(1024));
+    for _ in 0..header_count {
+        let key = src.nullable_bytes("header key")?.unwrap_or_default();
+        let key = String::from_utf8(key.to_vec()).map_err(|_| "a header key is not UTF-8")?;
+        let value = src.nullable_bytes("header value")?.unwrap_or_default();
+        headers.push(RecordHeader { key, value });
+    }
+    let _ = attributes; // Kafka defines no record attributes; ours are 0.
+    Ok(Record {
+        attributes: 0,
+        timestamp_delta,
+        offset_delta,
+        key,
+        value,
+        headers,
+    })
+}
+
+fn write_kafka_record(out: &mut Vec<u8>, record: &Record) {
+    let mut body = Vec::with_capacity(16 + record.value.len());
+    body.push(0); // attributes
+    write_varint(&mut body, record.timestamp_delta);
+    write_varint(&mut body, record.offset_delta);
+    match &record.key {
+        Some(key) => {
+            write_varint(&mut body, key.len() as i64);
+            body.extend_from_slice(key);
+        }
+        None => write_varint(&mut body, -1),
+    }
+    write_varint(&mut body, record.value.len() as i64);
+    body.extend_from_slice(&record.value);
+    write_varint(&mut body, record.headers.len() as i64);
+    for header in &record.headers {
+        write_varint(&mut body, header.key.len() as i64);
+        body.extend_from_slice(header.key.as_bytes());
+        write_varint(&mut body, header.value.len() as i64);
+        body.extend_from_slice(&header.value);
+    }
+    write_varint(out, body.len() as i64);
+    out.extend_from_slice(&body);
+}
+
+/// Reading Kafka's record fields, every length checked against what is left.
+struct Cursor<'a> {
+    data: &'a [u8],
+    at: usize,
+}
+
+impl Cursor<'_> {
+    fn byte(&mut self, what: &str) -> Result<u8, String> {
+        let byte = *self
+            .data
+            .get(self.at)
+            .ok_or_else(|| format!("the records end inside a {what}"))?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn varint(&mut self, what: &str) -> Result<i64, String> {
+        let (value, len) = decode_varint(&self.data[self.at..])
+            .map_err(|err| format!("bad {what} varint: {err}"))?;
+        self.at += len;
+        Ok(value)
+    }
+
+    /// A non-negative length that fits in what is left.
+    fn length(&mut self, what: &str) -> Result<usize, String> {
+        let len = self.varint(what)?;
+        usize::try_from(len)
+            .ok()
+            .filter(|len| *len <= self.data.len() - self.at)
+            .ok_or_else(|| {
+                format!(
+                    "{what} {len} does not fit the {} bytes left",
+                    self.data.len() - self.at
+                )
+            })
+    }
+
+    /// Bytes with a varint length, `-1` for null.
+    fn nullable_bytes(&mut self, what: &str) -> Result<Option<Bytes>, String> {
+        let len = self.varint(what)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        let len = usize::try_from(len)
+            .ok()
+            .filter(|len| *len <= self.data.len() - self.at)
+            .ok_or_else(|| {
+                format!(
+                    "{what} length {len} does not fit the {} bytes left",
+                    self.data.len() - self.at
+                )
+            })?;
+        let bytes = Bytes::copy_from_slice(&self.data[self.at..self.at + len]);
+        self.at += len;
+        Ok(Some(bytes))
+    }
+}
+
+/// A Kafka client's snappy records: xerial blocks, or one raw snappy block.
+fn decode_kafka_snappy(data: &[u8]) -> Result<Vec<u8>, String> {
+    if !data.starts_with(XERIAL_MAGIC) {
+        return decode_raw(data, DEFAULT_MAX_DECOMPRESSED_BYTES);
+    }
+    let mut rest = data
+        .get(XERIAL_HEADER_LEN..)
+        .ok_or("xerial header truncated")?;
+    let mut out = Vec::new();
+    while !rest.is_empty() {
+        let len_bytes: [u8; 4] = rest
+            .get(..4)
+            .and_then(|b| b.try_into().ok())
+            .ok_or("xerial block length truncated")?;
+        let len = u32::from_be_bytes(len_bytes) as usize;
+        let block = rest.get(4..4 + len).ok_or("xerial block truncated")?;
+        let left = DEFAULT_MAX_DECOMPRESSED_BYTES.saturating_sub(out.len());
+        out.extend_from_slice(&decode_raw(block, left)?);
+        rest = &rest[4 + len..];
+    }
+    Ok(out)
+}
+
+fn decode_raw(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
+    let len = snap::raw::decompress_len(data).map_err(|e| format!("snappy: {e}"))?;
+    if len > limit {
+        return Err(format!(
+            "snappy data decompresses to {len} bytes, over the limit of {limit}"
+        ));
+    }
+    snap::raw::Decoder::new()
+        .decompress_vec(data)
+        .map_err(|e| format!("snappy: {e}"))
+}
+
+/// Xerial framing: magic, version 1, compatible version 1, then length-prefixed raw
+/// snappy blocks.
+fn xerial_encode(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(XERIAL_HEADER_LEN + data.len() / 2 + 16);
+    out.extend_from_slice(XERIAL_MAGIC);
+    out.extend_from_slice(&1i32.to_be_bytes());
+    out.extend_from_slice(&1i32.to_be_bytes());
+    let mut encoder = snap::raw::Encoder::new();
+    for block in data.chunks(XERIAL_BLOCK) {
+        let compressed = encoder
+            .compress_vec(block)
+            .expect("a 32 KiB block is within snappy's input limit");
+        out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
+        out.extend_from_slice(&compressed);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use protocol::record::Batch;
+
+    fn records() -> Vec<Record> {
+        (0..40)
+            .map(|i| {
+                let mut r = Record::new(vec![b'v'; 50 + i]);
+                r.key = (i % 3 != 0).then(|| Bytes::from(format!("k{i}")));
+                r.offset_delta = i as i64;
+                r.timestamp_delta = 7 * i as i64;
+                if i % 4 == 0 {
+                    r.headers = vec![RecordHeader::new("h", format!("x{i}").into_bytes())];
+                }
+                r
+            })
+            .collect()
+    }
+
+    fn header(codec: Compression, count: usize) -> BatchHeader {
+        BatchHeader {
+            attributes: codec as i16,
+            last_offset_delta: count as i32 - 1,
+            first_timestamp: 1_700_000_000_000,
+            max_time_stamp: 1_700_000_000_000 + 7 * (count as i64 - 1),
+            producer_id: 42,
+            producer_epoch: 3,
+            first_sequence: 100,
+            ..BatchHeader::default()
+        }
+    }
+
+    /// A batch as a Kafka client writes it, snappy in `snappy` framing.
+    fn kafka_batch(codec: Compression, snappy: fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
+        let records = records();
+        let mut plain = Vec::new();
+        for r in &records {
+            write_kafka_record(&mut plain, r);
+        }
+        let data = match codec {
+            Compression::Snappy => snappy(&plain),
+            codec => codec.compress(&plain).unwrap(),
+        };
+        let mut out = Vec::new();
+        write_batch(
+            &mut out,
+            header(codec, records.len()),
+            Some(records.len() as i32),
+            &data,
+        );
+        out
+    }
+
+    fn raw_snappy(data: &[u8]) -> Vec<u8> {
+        snap::raw::Encoder::new().compress_vec(data).unwrap()
+    }
+
+    #[test]
+    fn kafka_batches_are_stored_in_our_layout_with_every_field() {
+        for codec in Compression::ALL.iter().copied() {
+            for snappy in [raw_snappy as fn(&[u8]) -> Vec<u8>, xerial_encode] {
+                let stored = from_kafka(&kafka_batch(codec, snappy)).unwrap();
+                let batch = raw::batches(&stored).next().unwrap().unwrap();
+                batch.verify_crc().unwrap();
+                let decoded = Batch::decode(&stored).unwrap();
+                assert_eq!(decoded.records, records(), "{codec:?}");
+                assert_eq!(decoded.compression, codec);
+                assert_eq!(decoded.producer_id, 42);
+                assert_eq!(decoded.first_sequence, 100);
+                assert_eq!(decoded.first_timestamp, 1_700_000_000_000);
+            }
+        }
+    }
+
+    #[test]
+    fn our_batches_go_out_in_kafka_layout_and_come_back_the_same() {
+        for codec in Compression::ALL.iter().copied() {
+            let mut ours = Batch::from_records(records());
+            ours.compression = codec;
+            let ours = ours.encode().unwrap();
+            let kafka = to_kafka(&ours).unwrap();
+            let batch = raw::batches(&kafka).next().unwrap().unwrap();
+            batch.verify_crc().unwrap();
+            if codec == Compression::Snappy {
+                assert!(batch.bytes[KAFKA_HEADER_LEN..].starts_with(XERIAL_MAGIC));
+            }
+            let count = kafka_count(&batch).unwrap();
+            let plain = decompress_kafka(codec, &batch.bytes[KAFKA_HEADER_LEN..]).unwrap();
+            assert_eq!(read_kafka_records(&plain, count).unwrap(), records());
+            let back = from_kafka(&kafka).unwrap();
+            assert_eq!(Batch::decode(&back).unwrap().records, records());
+        }
+    }
+
+    #[test]
+    fn bad_batches_are_refused_with_the_reason() {
+        let good = kafka_batch(Compression::None, raw_snappy);
+        let mut corrupt = good.clone();
+        let last = corrupt.len() - 1;
+        corrupt[last] ^= 0xff;
+        assert!(matches!(
+            from_kafka(&corrupt),
+            Err(RecordsError::Batch {
+                source: BatchError::CrcMismatch { .. },
+                ..
+            })
+        ));
+        assert!(from_kafka(&good[..good.len() - 3]).is_err());
+        let mut transactional = header(Compression::None, 1);
+        transactional.attributes |= TRANSACTIONAL;
+        let mut bytes = Vec::new();
+        let mut plain = Vec::new();
+        write_kafka_record(&mut plain, &Record::new(b"x".to_vec()));
+        write_batch(&mut bytes, transactional, Some(1), &plain);
+        assert!(matches!(
+            from_kafka(&bytes),
+            Err(RecordsError::Transactional { .. })
+        ));
+        // A count claiming more records than the bytes hold.
+        let mut lying = Vec::new();
+        write_batch(
+            &mut lying,
+            header(Compression::None, 1_000_000),
+            Some(1_000_000),
+            &plain,
+        );
+        assert!(matches!(
+            from_kafka(&lying),
+            Err(RecordsError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn null_values_are_stored_empty_and_null_keys_stay_null() {
+        let mut plain = Vec::new();
+        // attributes, ts delta 0, offset delta 0, key null, value null, 0 headers
+        let mut body = vec![0u8];
+        write_varint(&mut body, 0);
+        write_varint(&mut body, 0);
+        write_varint(&mut body, -1);
+        write_varint(&mut body, -1);
+        write_varint(&mut body, 0);
+        write_varint(&mut plain, body.len() as i64);
+        plain.extend_from_slice(&body);
+        let mut bytes = Vec::new();
+        write_batch(&mut bytes, header(Compression::None, 1), Some(1), &plain);
+        let stored = from_kafka(&bytes).unwrap();
+        let record = &Batch::decode(&stored).unwrap().records[0];
+        assert_eq!(record.key, None);
+        assert!(record.value.is_empty());
+    }
+}
