@@ -13,6 +13,7 @@ mod client_library;
 mod consumer_offsets;
 mod decode_bounds;
 mod fluvio_spellings;
+mod idempotent_producers;
 mod integrity;
 mod listener_limits;
 mod observability;

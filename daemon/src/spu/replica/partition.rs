@@ -440,20 +440,43 @@ impl Partition {
             let Some(states) = guard.as_mut() else {
                 return Err(ProduceError::Storage(this.closed_error()));
             };
-            if let Plan::Duplicate {
-                base_offset,
-                next_offset,
-            } = states.plan(&batches)?
-            {
-                return Ok(Produced::Duplicate {
+            // Where the new batches start, and the offset the answer starts at if a
+            // retried prefix of them is stored already.
+            let (skip, answer_base) = match states.plan(&batches)? {
+                Plan::Append => (0, None),
+                Plan::Duplicate {
                     base_offset,
                     next_offset,
-                });
-            }
+                } => {
+                    return Ok(Produced::Duplicate {
+                        base_offset,
+                        next_offset,
+                    });
+                }
+                Plan::Partial {
+                    skip,
+                    base_offset,
+                    next_offset,
+                } => {
+                    let leo = this.with_log(|log| Ok(log.leo()))?;
+                    if next_offset != leo {
+                        // Others wrote after the stored part: the request's batches could
+                        // not have consecutive offsets.
+                        let producer_id = protocol::record::batch::BatchHeader::parse(&batches)
+                            .map_or(-1, |h| h.producer_id);
+                        return Err(SequenceError::MixedRetry { producer_id }.into());
+                    }
+                    (skip, Some(base_offset))
+                }
+            };
+            let mut batches = batches.split_off(skip);
             let epoch = this.assignment().leader_epoch;
             stamp_epoch(&mut batches, epoch);
             let info = this.with_log(|log| {
-                let info = log.append_as_leader(&mut batches)?;
+                let mut info = log.append_as_leader(&mut batches)?;
+                if let Some(base) = answer_base {
+                    info.base_offset = base;
+                }
                 if this.commits_on_append() {
                     this.advance_hw(log, info.next_offset)?;
                 } else {

@@ -62,8 +62,9 @@ pub enum SequenceError {
         got: i16,
     },
     #[error(
-        "a request mixes batches already stored (a retry) with new ones for producer \
-         {producer_id}; send the new batches in their own request"
+        "out of order sequence number: a request mixes batches already stored (a retry) \
+         with new ones for producer {producer_id} in an order no retry has; send the new \
+         batches in their own request"
     )]
     MixedRetry { producer_id: i64 },
 }
@@ -76,6 +77,14 @@ pub enum Plan {
     /// All were stored before: answer with these offsets (first record, and the offset
     /// after the last) and store nothing.
     Duplicate { base_offset: i64, next_offset: i64 },
+    /// The batches in the first `skip` bytes were stored before, at `base_offset` up to
+    /// `next_offset`; the rest are new. Stored only if the new ones then continue the
+    /// duplicates in the log, so the request's batches keep consecutive offsets.
+    Partial {
+        skip: usize,
+        base_offset: i64,
+        next_offset: i64,
+    },
 }
 
 /// One remembered batch.
@@ -151,32 +160,39 @@ impl ProducerStates {
     }
 
     /// Check the batches about to be appended together, in order (`bytes` as received:
-    /// their base offsets are not assigned yet). Either every idempotent batch is a
-    /// duplicate or none is; batches without a producer id pass unchecked.
+    /// their base offsets are not assigned yet). Duplicates may only lead: a retried
+    /// request whose first batches a new leader has and whose last ones it lacks (the
+    /// follower had fetched part of one append) is a [`Plan::Partial`]. Batches without a
+    /// producer id pass unchecked.
     pub fn plan(&self, bytes: &[u8]) -> Result<Plan, SequenceError> {
         // Where each producer stands after the batches before this one in the same append.
         let mut pending: HashMap<i64, (i16, i32)> = HashMap::new();
         let mut duplicate: Option<(i64, i64)> = None;
-        let mut fresh = false;
-        let mut first_producer = None;
+        // Where the first batch that is not a duplicate starts.
+        let mut fresh_at: Option<usize> = None;
+        let mut position = 0;
         for batch in batches(bytes).flatten() {
+            let at = position;
+            position += batch.bytes.len();
             let h = batch.header;
+            let fresh = |fresh_at: &mut Option<usize>| {
+                fresh_at.get_or_insert(at);
+            };
             if !is_idempotent(&h) {
-                fresh = true;
+                fresh(&mut fresh_at);
                 continue;
             }
-            first_producer.get_or_insert(h.producer_id);
             let known = self.producers.get(&h.producer_id);
             if let Some(&(epoch, last)) = pending.get(&h.producer_id) {
                 check_next(h.producer_id, epoch, Some(last), &h)?;
                 pending.insert(h.producer_id, (h.producer_epoch, last_seq_of(&h)));
-                fresh = true;
+                fresh(&mut fresh_at);
                 continue;
             }
             match known {
                 None => {
                     pending.insert(h.producer_id, (h.producer_epoch, last_seq_of(&h)));
-                    fresh = true;
+                    fresh(&mut fresh_at);
                 }
                 Some(p) if h.producer_epoch < p.epoch => {
                     return Err(SequenceError::StaleEpoch {
@@ -189,7 +205,7 @@ impl ProducerStates {
                     // A new epoch starts its sequences over.
                     check_next(h.producer_id, h.producer_epoch, None, &h)?;
                     pending.insert(h.producer_id, (h.producer_epoch, last_seq_of(&h)));
-                    fresh = true;
+                    fresh(&mut fresh_at);
                 }
                 Some(p) => {
                     let last = last_seq_of(&h);
@@ -198,6 +214,12 @@ impl ProducerStates {
                         .iter()
                         .find(|s| s.first_seq == h.first_sequence && s.last_seq == last)
                     {
+                        if fresh_at.is_some() {
+                            // A stored batch after a new one: not a retry of one request.
+                            return Err(SequenceError::MixedRetry {
+                                producer_id: h.producer_id,
+                            });
+                        }
                         let (base, next) = duplicate.unwrap_or((stored.base_offset, 0));
                         duplicate = Some((
                             base.min(stored.base_offset),
@@ -207,17 +229,19 @@ impl ProducerStates {
                     }
                     check_next(h.producer_id, p.epoch, p.last_seq(), &h)?;
                     pending.insert(h.producer_id, (h.producer_epoch, last));
-                    fresh = true;
+                    fresh(&mut fresh_at);
                 }
             }
         }
-        match (duplicate, fresh) {
-            (Some((base_offset, next_offset)), false) => Ok(Plan::Duplicate {
+        match (duplicate, fresh_at) {
+            (Some((base_offset, next_offset)), None) => Ok(Plan::Duplicate {
                 base_offset,
                 next_offset,
             }),
-            (Some(_), true) => Err(SequenceError::MixedRetry {
-                producer_id: first_producer.unwrap_or(-1),
+            (Some((base_offset, next_offset)), Some(skip)) => Ok(Plan::Partial {
+                skip,
+                base_offset,
+                next_offset,
             }),
             (None, _) => Ok(Plan::Append),
         }
@@ -457,14 +481,32 @@ mod tests {
     }
 
     #[test]
-    fn a_retry_mixed_with_new_batches_is_refused() {
+    fn a_retry_whose_tail_was_lost_stores_only_the_tail() {
         let mut s = ProducerStates::new();
-        s.record(&batch(5, 0, 0, 1, 0));
-        let mixed = [batch(5, 0, 0, 1, 0), batch(5, 0, 1, 1, 0)].concat();
+        s.record(&batch(5, 0, 0, 1, 7));
+        let first = batch(5, 0, 0, 1, 0);
+        let retried = [first.clone(), batch(5, 0, 1, 1, 0)].concat();
         assert_eq!(
-            s.plan(&mixed),
-            Err(SequenceError::MixedRetry { producer_id: 5 })
+            s.plan(&retried),
+            Ok(Plan::Partial {
+                skip: first.len(),
+                base_offset: 7,
+                next_offset: 8
+            })
         );
+        // A stored batch behind a new one is no retry of one request.
+        let backwards = [batch(5, 0, 1, 1, 0), batch(5, 0, 0, 1, 0)].concat();
+        assert!(matches!(
+            s.plan(&backwards),
+            Err(SequenceError::OutOfOrder {
+                expected: 2,
+                got: 0,
+                ..
+            })
+        ));
+        s.record(&batch(5, 0, 1, 1, 8));
+        let stored_after_new = [batch(5, 0, 2, 1, 0), batch(5, 0, 1, 1, 0)].concat();
+        assert!(s.plan(&stored_after_new).is_err());
     }
 
     #[test]
