@@ -138,6 +138,11 @@ struct KafkaArgs {
 }
 
 impl KafkaArgs {
+    /// Whether the SPUs serve Kafka (the all-in-one daemon by default).
+    fn serves(&self, all_in_one: bool) -> bool {
+        !self.no_kafka && (all_in_one || self.kafka_addr.is_some())
+    }
+
     /// SPU `index`'s listener; only the all-in-one daemon has a default.
     fn listen(&self, index: u16, all_in_one: bool) -> Result<Option<spu::KafkaListen>, String> {
         if self.no_kafka {
@@ -386,8 +391,12 @@ fn main() -> ExitCode {
     }
     let (common, listeners) = match &cli.role {
         Some(Role::Sc(a)) => (&a.common, 2),
-        Some(Role::Spu(a)) => (&a.common, 2),
-        None => (&cli.all.common, 2 + 2 * usize::from(cli.all.spus)),
+        // An SPU's Kafka listener is one more.
+        Some(Role::Spu(a)) => (&a.common, if a.kafka.serves(false) { 3 } else { 2 }),
+        None => {
+            let per_spu = if cli.all.kafka.serves(true) { 3 } else { 2 };
+            (&cli.all.common, 2 + per_spu * usize::from(cli.all.spus))
+        }
     };
     raise_open_files_limit(&common.listener, listeners);
     let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -242,6 +242,15 @@ impl Daemon {
             }
         }
         cmd.args(extra);
+        if matches!(role, Role::AllInOne { .. })
+            && !extra
+                .iter()
+                .any(|a| a.starts_with("--kafka-addr") || *a == "--no-kafka")
+        {
+            // The all-in-one daemon serves Kafka on 9092 by default: tests that want
+            // Kafka pass their own --kafka-addr, the others keep off that shared port.
+            cmd.arg("--no-kafka");
+        }
         let metrics = if extra
             .iter()
             .any(|a| a.starts_with("--metrics-addr") || *a == "--no-metrics")

@@ -1,7 +1,9 @@
 //! The official Python client (`fluvio==0.21.0`) in a virtualenv under `target/`, created
 //! once and shared by every test (a lock directory keeps parallel test processes from
 //! racing to build it). The Prometheus client library sits beside it: its text-format
-//! parsers read the daemons' `/metrics` in the observability tests.
+//! parsers read the daemons' `/metrics` in the observability tests; so do the Kafka
+//! clients `kafka-python` and `confluent-kafka` (librdkafka), which drive the Kafka
+//! listener in the Kafka tests.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,6 +14,8 @@ use crate::target_dir;
 
 pub const FLUVIO_PACKAGE: &str = "fluvio==0.21.0";
 pub const PROMETHEUS_PACKAGE: &str = "prometheus-client==0.21.1";
+pub const KAFKA_PYTHON_PACKAGE: &str = "kafka-python==3.0.12";
+pub const CONFLUENT_KAFKA_PACKAGE: &str = "confluent-kafka==2.16.1";
 
 fn venv_dir() -> PathBuf {
     target_dir().join("py-fluvio")
@@ -19,7 +23,7 @@ fn venv_dir() -> PathBuf {
 
 fn marker(venv: &Path) -> PathBuf {
     // Named after every package: a venv made before one was added gets it on next use.
-    venv.join(".fluvio-0.21.0-prometheus-client-0.21.1-installed")
+    venv.join(".fluvio-0.21.0-prometheus-client-0.21.1-kafka-python-3.0.12-confluent-kafka-2.16.1-installed")
 }
 
 /// The virtualenv's python, with the official client installed.
@@ -55,12 +59,14 @@ pub fn python() -> &'static Path {
                 "--quiet",
                 FLUVIO_PACKAGE,
                 PROMETHEUS_PACKAGE,
+                KAFKA_PYTHON_PACKAGE,
+                CONFLUENT_KAFKA_PACKAGE,
             ])
             .output()
             .expect("run pip");
         assert!(
             out.status.success(),
-            "pip install {FLUVIO_PACKAGE} {PROMETHEUS_PACKAGE} failed:\n{}",
+            "pip install {FLUVIO_PACKAGE} {PROMETHEUS_PACKAGE} {KAFKA_PYTHON_PACKAGE} {CONFLUENT_KAFKA_PACKAGE} failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         std::fs::write(marker(&venv), b"ok").expect("write venv marker");
@@ -124,4 +130,22 @@ pub fn run_ok(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
+}
+
+/// Start `script` (as [`run`] does) without waiting for it: its stdout and stderr are
+/// piped, for tests that act while it runs. Keep the directory (it holds the script)
+/// until the child is done.
+pub fn spawn(script: &str, args: &[&str]) -> (std::process::Child, tempfile::TempDir) {
+    let dir = crate::temp_dir();
+    let file = dir.path().join("script.py");
+    std::fs::write(&file, script).expect("write script");
+    let child = Command::new(python())
+        .arg(&file)
+        .args(args)
+        .env("HOME", dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run python");
+    (child, dir)
 }

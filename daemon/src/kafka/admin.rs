@@ -218,7 +218,7 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
 }
 
 /// A Kafka error code and message for a failed SC call.
-fn kafka_error(err: &ScLinkError) -> (i16, String) {
+fn kafka_error(err: &ScLinkError) -> (i16, Option<StrBytes>) {
     let code = match err {
         ScLinkError::NotRegistered => ResponseError::NotController,
         ScLinkError::Client(ClientError::Refused { code, .. }) => match code {
@@ -238,7 +238,7 @@ fn kafka_error(err: &ScLinkError) -> (i16, String) {
         ) => ResponseError::RequestTimedOut,
         ScLinkError::Client(_) => ResponseError::UnknownServerError,
     };
-    (code.code(), err.to_string())
+    (code.code(), Some(str_bytes(err.to_string())))
 }
 
 /// A Kafka CreateTopics entry as our topic spec, or the config error.
@@ -406,11 +406,7 @@ pub async fn create_topics(
             }
             Err(err) => {
                 let (code, message) = kafka_error(&err);
-                results.push(
-                    result
-                        .with_error_code(code)
-                        .with_error_message(Some(str_bytes(message))),
-                );
+                results.push(result.with_error_code(code).with_error_message(message));
             }
         }
     }
@@ -479,9 +475,7 @@ pub async fn delete_topics(
             Ok(()) => result,
             Err(err) => {
                 let (code, message) = kafka_error(&err);
-                result
-                    .with_error_code(code)
-                    .with_error_message(Some(str_bytes(message)))
+                result.with_error_code(code).with_error_message(message)
             }
         });
     }
@@ -543,15 +537,19 @@ pub async fn create_partitions(
             Ok(()) => result,
             Err(err) => {
                 let (code, message) = kafka_error(&err);
-                result
-                    .with_error_code(code)
-                    .with_error_message(Some(str_bytes(message)))
+                result.with_error_code(code).with_error_message(message)
             }
         });
     }
     broker.sc.invalidate().await;
     CreatePartitionsResponse::default().with_results(results)
 }
+
+/// Kafka's config types (DescribeConfigs v3+).
+const TYPE_STRING: i8 = 2;
+const TYPE_INT: i8 = 3;
+const TYPE_LONG: i8 = 5;
+const TYPE_LIST: i8 = 7;
 
 /// A topic's settings as Kafka configs: `(name, value, set on the topic)`; what the
 /// topic does not set shows the storage defaults the SPUs apply.
@@ -632,9 +630,7 @@ pub async fn describe_configs(
                 Ok(view) => view.topics.get(name),
                 Err(err) => {
                     let (code, message) = kafka_error(err);
-                    return result
-                        .with_error_code(code)
-                        .with_error_message(Some(str_bytes(message)));
+                    return result.with_error_code(code).with_error_message(message);
                 }
             };
             let Some(topic) = topic else {
@@ -647,8 +643,15 @@ pub async fn describe_configs(
                 .into_iter()
                 .filter(|(key, _, _)| keys.is_none_or(|keys| keys.iter().any(|k| k == *key)))
                 .map(|(key, value, set)| {
+                    let config_type = match key {
+                        "cleanup.policy" => TYPE_LIST,
+                        "retention.ms" | "retention.bytes" => TYPE_LONG,
+                        "segment.bytes" | "max.message.bytes" => TYPE_INT,
+                        _ => TYPE_STRING,
+                    };
                     DescribeConfigsResourceResult::default()
                         .with_name(StrBytes::from_static_str(key))
+                        .with_config_type(config_type)
                         .with_value(Some(str_bytes(value)))
                         .with_read_only(true)
                         .with_config_source(if set {

@@ -80,6 +80,22 @@ pub fn name(api_key: i16) -> String {
         .unwrap_or_else(|_| format!("unknown({api_key})"))
 }
 
+/// The `api` label of the listener's request metrics.
+pub fn metric_name(api_key: i16) -> &'static str {
+    match ApiKey::try_from(api_key) {
+        Ok(ApiKey::Produce) => "produce",
+        Ok(ApiKey::Fetch) => "fetch",
+        Ok(ApiKey::ListOffsets) => "list_offsets",
+        Ok(ApiKey::Metadata) => "metadata",
+        Ok(ApiKey::ApiVersions) => "api_versions",
+        Ok(ApiKey::CreateTopics) => "create_topics",
+        Ok(ApiKey::DeleteTopics) => "delete_topics",
+        Ok(ApiKey::DescribeConfigs) => "describe_configs",
+        Ok(ApiKey::CreatePartitions) => "create_partitions",
+        _ => "unknown",
+    }
+}
+
 /// Answer one request.
 pub async fn dispatch(
     broker: &Broker,
@@ -290,4 +306,186 @@ async fn unsupported(session: &mut Session, request: &KafkaRequest) -> Result<()
     };
     session.sink.send_frame(frame).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every response, filled the way the handlers fill it, encodes at every served
+    //! version: a field set where a version lacks it would close a client's connection.
+    use super::*;
+    use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
+    use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
+    use kafka_protocol::messages::delete_topics_response::DeletableTopicResult;
+    use kafka_protocol::messages::describe_configs_response::{
+        DescribeConfigsResourceResult, DescribeConfigsResult,
+    };
+    use kafka_protocol::messages::fetch_response::{FetchableTopicResponse, PartitionData};
+    use kafka_protocol::messages::list_offsets_response::{
+        ListOffsetsPartitionResponse, ListOffsetsTopicResponse,
+    };
+    use kafka_protocol::messages::metadata_response::{
+        MetadataResponseBroker, MetadataResponsePartition, MetadataResponseTopic,
+    };
+    use kafka_protocol::messages::produce_response::{
+        PartitionProduceResponse, TopicProduceResponse,
+    };
+    use kafka_protocol::messages::{
+        BrokerId, CreatePartitionsResponse, CreateTopicsResponse, DeleteTopicsResponse,
+        DescribeConfigsResponse, FetchResponse, ListOffsetsResponse, MetadataResponse,
+        ProduceResponse, TopicName,
+    };
+    use kafka_protocol::protocol::StrBytes;
+
+    fn name() -> TopicName {
+        TopicName(StrBytes::from_static_str("t"))
+    }
+
+    fn message() -> Option<StrBytes> {
+        Some(StrBytes::from_static_str("why"))
+    }
+
+    fn versions(key: ApiKey) -> std::ops::RangeInclusive<i16> {
+        let s = served(key as i16).expect("served");
+        s.min..=s.max
+    }
+
+    fn encodes<P: Encodable + HeaderVersion>(key: ApiKey, make: impl Fn(i16) -> P) {
+        for version in versions(key) {
+            if let Err(err) = wire::response_frame(1, version, &make(version)) {
+                panic!("{key:?} v{version}: {err}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_response_encodes_at_every_served_version() {
+        encodes(ApiKey::ApiVersions, |_| api_versions(0));
+        encodes(ApiKey::Metadata, |_| {
+            MetadataResponse::default()
+                .with_brokers(vec![
+                    MetadataResponseBroker::default()
+                        .with_node_id(BrokerId(1))
+                        .with_host(StrBytes::from_static_str("h"))
+                        .with_port(9092),
+                ])
+                .with_cluster_id(Some(StrBytes::from_static_str(
+                    super::super::metadata::CLUSTER_ID,
+                )))
+                .with_controller_id(BrokerId(1))
+                .with_topics(vec![
+                    MetadataResponseTopic::default()
+                        .with_name(Some(name()))
+                        .with_error_code(5)
+                        .with_partitions(vec![
+                            MetadataResponsePartition::default()
+                                .with_leader_id(BrokerId(1))
+                                .with_leader_epoch(3)
+                                .with_replica_nodes(vec![BrokerId(1)])
+                                .with_isr_nodes(vec![BrokerId(1)]),
+                        ]),
+                ])
+        });
+        encodes(ApiKey::Produce, |_| {
+            ProduceResponse::default().with_responses(vec![
+                TopicProduceResponse::default()
+                    .with_name(name())
+                    .with_partition_responses(vec![
+                        PartitionProduceResponse::default()
+                            .with_base_offset(7)
+                            .with_log_start_offset(0)
+                            .with_error_code(6)
+                            .with_error_message(message()),
+                    ]),
+            ])
+        });
+        encodes(ApiKey::Fetch, |_| {
+            FetchResponse::default()
+                .with_session_id(0)
+                .with_responses(vec![
+                    FetchableTopicResponse::default()
+                        .with_topic(name())
+                        .with_partitions(vec![
+                            PartitionData::default()
+                                .with_high_watermark(9)
+                                .with_last_stable_offset(9)
+                                .with_log_start_offset(0)
+                                .with_records(Some(bytes::Bytes::from_static(b"batches"))),
+                        ]),
+                ])
+        });
+        encodes(ApiKey::ListOffsets, |version| {
+            ListOffsetsResponse::default().with_topics(vec![
+                ListOffsetsTopicResponse::default()
+                    .with_name(name())
+                    .with_partitions(vec![
+                        ListOffsetsPartitionResponse::default()
+                            .with_offset(4)
+                            .with_timestamp(-1)
+                            .with_leader_epoch(if version >= 4 { 2 } else { -1 }),
+                    ]),
+            ])
+        });
+        encodes(ApiKey::CreateTopics, |_| {
+            CreateTopicsResponse::default().with_topics(vec![
+                CreatableTopicResult::default()
+                    .with_name(name())
+                    .with_error_code(36)
+                    .with_error_message(message())
+                    .with_num_partitions(3)
+                    .with_replication_factor(1),
+            ])
+        });
+        encodes(ApiKey::DeleteTopics, |_| {
+            DeleteTopicsResponse::default().with_responses(vec![
+                DeletableTopicResult::default()
+                    .with_name(Some(name()))
+                    .with_error_code(3)
+                    .with_error_message(message()),
+            ])
+        });
+        encodes(ApiKey::CreatePartitions, |_| {
+            CreatePartitionsResponse::default().with_results(vec![
+                CreatePartitionsTopicResult::default()
+                    .with_name(name())
+                    .with_error_code(37)
+                    .with_error_message(message()),
+            ])
+        });
+        encodes(ApiKey::DescribeConfigs, |_| {
+            DescribeConfigsResponse::default().with_results(vec![
+                DescribeConfigsResult::default()
+                    .with_resource_type(2)
+                    .with_resource_name(StrBytes::from_static_str("t"))
+                    .with_configs(vec![
+                        DescribeConfigsResourceResult::default()
+                            .with_name(StrBytes::from_static_str("retention.ms"))
+                            .with_value(Some(StrBytes::from_static_str("1000")))
+                            .with_read_only(true)
+                            .with_config_source(1)
+                            .with_config_type(5),
+                    ]),
+            ])
+        });
+    }
+
+    #[test]
+    fn the_header_tagged_fields_of_flexible_requests_are_skipped() {
+        // Metadata v12 (flexible): header tagged fields (one field, tag 5, 2 bytes), then
+        // the body: topics null (compact array 0), allow auto create, include topic ops,
+        // no tagged fields.
+        let body = bytes::Bytes::from_static(&[1, 5, 2, 0xaa, 0xbb, 0, 1, 0, 0]);
+        let request = crate::net::Request {
+            header: protocol::api::RequestHeader {
+                api_key: ApiKey::Metadata as u16,
+                api_version: 12,
+                correlation_id: 3,
+                client_id: "c".into(),
+            },
+            body,
+        };
+        let request = KafkaRequest::from_request(request).expect("header");
+        let decoded: MetadataRequest = request.decode().expect("body");
+        assert!(decoded.topics.is_none());
+        assert!(decoded.allow_auto_topic_creation);
+    }
 }

@@ -34,6 +34,9 @@ use tracing::debug;
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 use crate::spu::replica::store::ReplicaStore;
 
+/// The listener's name in logs and metrics (`listener="SPU Kafka"`).
+pub const LISTENER: &str = "SPU Kafka";
+
 /// The default address of the first SPU's Kafka listener in `fluvio-daemon`; the next
 /// SPUs take the next ports.
 pub const DEFAULT_ADDR: &str = "127.0.0.1:9092";

@@ -19,11 +19,11 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::produce_response::{PartitionProduceResponse, TopicProduceResponse};
 use kafka_protocol::messages::{ProduceRequest, ProduceResponse};
 use kafka_protocol::protocol::StrBytes;
+use protocol::record::Compression;
 use tracing::warn;
 
 use super::Broker;
 use super::records;
-use crate::spu::public::produce::check_compression;
 use crate::spu::replica::partition::{Partition, ProduceError};
 use crate::spu::replica::producers::SequenceError;
 use crate::spu::replica::store::{Lookup, NEW_REPLICA_WAIT};
@@ -109,9 +109,10 @@ async fn write(
         let offsets = partition.offsets().map_err(storage_failure)?;
         return Ok((offsets.leo, offsets.log_start));
     };
-    // Kafka's record layout becomes ours (see `records`): Fluvio clients read every
-    // record whichever protocol wrote it.
-    let converted = records::from_kafka(&batches).map_err(|err| match err {
+    // Kafka's record layout becomes ours (see `records`), so Fluvio clients read every
+    // record whichever protocol wrote it; a topic with a codec gets it, as in Kafka.
+    let codec = Compression::from_topic(partition.compression());
+    let converted = records::from_kafka(&batches, codec).map_err(|err| match err {
         records::RecordsError::Transactional { .. } => (
             ResponseError::TransactionalIdAuthorizationFailed,
             err.to_string(),
@@ -119,16 +120,6 @@ async fn write(
         err => (ResponseError::CorruptMessage, err.to_string()),
     })?;
     let batches = BytesMut::from(&converted[..]);
-    if check_compression(&batches, partition.compression()).is_err() {
-        return Err((
-            ResponseError::InvalidRecord,
-            format!(
-                "topic {topic} requires {} compression; configure the producer's \
-                 compression.type to match",
-                partition.compression().name()
-            ),
-        ));
-    }
     if all {
         let (in_sync, min) = (partition.in_sync_count(), partition.min_in_sync());
         if in_sync < min {

@@ -56,7 +56,10 @@ pub enum RecordsError {
 }
 
 /// A Kafka producer's batches in our layout, each checked (length, magic, CRC) first.
-pub fn from_kafka(batches: &[u8]) -> Result<Vec<u8>, RecordsError> {
+/// With `codec`, every batch is compressed with it whatever the producer used, as a Kafka
+/// broker does for a topic whose `compression.type` is not `producer`.
+pub fn from_kafka(batches: &[u8], codec: Option<Compression>) -> Result<Vec<u8>, RecordsError> {
+    let target = codec;
     let mut out = Vec::with_capacity(batches.len() + 64);
     let mut iter = raw::batches(batches);
     loop {
@@ -72,6 +75,7 @@ pub fn from_kafka(batches: &[u8]) -> Result<Vec<u8>, RecordsError> {
         let invalid = |reason: String| RecordsError::Invalid { position, reason };
         let codec = Compression::from_attributes(batch.header.attributes)
             .map_err(|err| invalid(err.to_string()))?;
+        let stored_codec = target.unwrap_or(codec);
         let count = kafka_count(&batch).map_err(invalid)?;
         let data = &batch.bytes[KAFKA_HEADER_LEN..];
         let plain = decompress_kafka(codec, data).map_err(invalid)?;
@@ -82,11 +86,11 @@ pub fn from_kafka(batches: &[u8]) -> Result<Vec<u8>, RecordsError> {
             protocol::Encode::encode(record, &mut section, 0)
                 .map_err(|err| invalid(err.to_string()))?;
         }
-        let section = codec
+        let section = stored_codec
             .compress(&section)
             .map_err(|err| invalid(err.to_string()))?;
         let mut header = batch.header;
-        header.attributes &= COMPRESSION_MASK;
+        header.attributes = i16::from(stored_codec.tag());
         write_batch(&mut out, header, None, &section);
     }
     if iter.position() != batches.len() {
@@ -445,7 +449,7 @@ mod tests {
     fn kafka_batches_are_stored_in_our_layout_with_every_field() {
         for codec in Compression::ALL.iter().copied() {
             for snappy in [raw_snappy as fn(&[u8]) -> Vec<u8>, xerial_encode] {
-                let stored = from_kafka(&kafka_batch(codec, snappy)).unwrap();
+                let stored = from_kafka(&kafka_batch(codec, snappy), None).unwrap();
                 let batch = raw::batches(&stored).next().unwrap().unwrap();
                 batch.verify_crc().unwrap();
                 let decoded = Batch::decode(&stored).unwrap();
@@ -473,7 +477,7 @@ mod tests {
             let count = kafka_count(&batch).unwrap();
             let plain = decompress_kafka(codec, &batch.bytes[KAFKA_HEADER_LEN..]).unwrap();
             assert_eq!(read_kafka_records(&plain, count).unwrap(), records());
-            let back = from_kafka(&kafka).unwrap();
+            let back = from_kafka(&kafka, None).unwrap();
             assert_eq!(Batch::decode(&back).unwrap().records, records());
         }
     }
@@ -485,13 +489,13 @@ mod tests {
         let last = corrupt.len() - 1;
         corrupt[last] ^= 0xff;
         assert!(matches!(
-            from_kafka(&corrupt),
+            from_kafka(&corrupt, None),
             Err(RecordsError::Batch {
                 source: BatchError::CrcMismatch { .. },
                 ..
             })
         ));
-        assert!(from_kafka(&good[..good.len() - 3]).is_err());
+        assert!(from_kafka(&good[..good.len() - 3], None).is_err());
         let mut transactional = header(Compression::None, 1);
         transactional.attributes |= TRANSACTIONAL;
         let mut bytes = Vec::new();
@@ -499,7 +503,7 @@ mod tests {
         write_kafka_record(&mut plain, &Record::new(b"x".to_vec()));
         write_batch(&mut bytes, transactional, Some(1), &plain);
         assert!(matches!(
-            from_kafka(&bytes),
+            from_kafka(&bytes, None),
             Err(RecordsError::Transactional { .. })
         ));
         // A count claiming more records than the bytes hold.
@@ -511,7 +515,7 @@ mod tests {
             &plain,
         );
         assert!(matches!(
-            from_kafka(&lying),
+            from_kafka(&lying, None),
             Err(RecordsError::Invalid { .. })
         ));
     }
@@ -530,9 +534,31 @@ mod tests {
         plain.extend_from_slice(&body);
         let mut bytes = Vec::new();
         write_batch(&mut bytes, header(Compression::None, 1), Some(1), &plain);
-        let stored = from_kafka(&bytes).unwrap();
+        let stored = from_kafka(&bytes, None).unwrap();
         let record = &Batch::decode(&stored).unwrap().records[0];
         assert_eq!(record.key, None);
         assert!(record.value.is_empty());
+    }
+}
+
+#[cfg(test)]
+mod topic_codec {
+    use super::*;
+    use protocol::record::Batch;
+
+    #[test]
+    fn a_topic_codec_recompresses_whatever_the_producer_used() {
+        let mut plain = Vec::new();
+        write_kafka_record(&mut plain, &Record::new(b"value".to_vec()));
+        let header = BatchHeader {
+            last_offset_delta: 0,
+            ..BatchHeader::default()
+        };
+        let mut kafka = Vec::new();
+        write_batch(&mut kafka, header, Some(1), &plain);
+        let stored = from_kafka(&kafka, Some(Compression::Zstd)).unwrap();
+        let batch = Batch::decode(&stored).unwrap();
+        assert_eq!(batch.compression, Compression::Zstd);
+        assert_eq!(batch.records[0].value.as_ref(), b"value");
     }
 }

@@ -396,6 +396,9 @@ pub fn api_name(listener: &str, api_key: u16) -> &'static str {
     use protocol::api::{sc_keys, spu_keys};
     use protocol::internal::keys;
     let sc = listener.starts_with("SC");
+    if listener == crate::kafka::LISTENER {
+        return crate::kafka::apis::metric_name(api_key as i16);
+    }
     match api_key {
         k if k == spu_keys::API_VERSIONS => "api_versions",
         k if sc && k == sc_keys::CREATE => "create",
@@ -652,6 +655,8 @@ mod tests {
         assert_eq!(api_name("SPU public", 0), "produce");
         assert_eq!(api_name("SPU private", 2101), "follower_fetch");
         assert_eq!(api_name("SPU public", 4242), "unknown");
+        assert_eq!(api_name("SPU Kafka", 3), "metadata");
+        assert_eq!(api_name("SPU Kafka", 2), "list_offsets");
     }
 
     #[test]

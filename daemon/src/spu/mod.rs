@@ -141,12 +141,8 @@ pub async fn start(
         Some(listen) => match net::bind(listen.addr, &listen.flag).await {
             Ok(listener) => Some(listener),
             Err(err) if !listen.explicit => {
-                tracing::warn!(
-                    spu = config.id,
-                    %err,
-                    "the SPU runs without a Kafka listener; choose another address with {}",
-                    listen.flag
-                );
+                // The error names the flag that picks another address.
+                tracing::warn!(spu = config.id, %err, "the SPU runs without a Kafka listener");
                 None
             }
             Err(err) => return Err(SpuError::Bind(err)),
@@ -197,7 +193,7 @@ pub async fn start(
     ];
 
     if let (Some(listener), Some(addr)) = (kafka, kafka_addr) {
-        let mut kafka_config = ServerConfig::new("SPU Kafka");
+        let mut kafka_config = ServerConfig::new(crate::kafka::LISTENER);
         kafka_config.max_frame_bytes = config.max_frame_bytes;
         kafka_config.limits = config.limits.clone();
         let broker = Arc::new(crate::kafka::Broker::new(config.id, addr, replicas.clone()));

@@ -232,3 +232,27 @@ proptest! {
         let _ = response.to_frame(1, 0).unwrap();
     }
 }
+
+/// An SPU's Kafka address travels at the internal version (v0) only: SPUs learn every
+/// broker from the SC, and the official client's List/Watch bytes (v15+) stay as they were.
+#[test]
+fn the_kafka_endpoint_is_carried_internally_only() {
+    use protocol::sc::{Endpoint, SpuSpec};
+    let spec = SpuSpec {
+        id: 5001,
+        kafka_endpoint: Some(Endpoint::from_host_port("127.0.0.1", 9092)),
+        ..SpuSpec::default()
+    };
+    round_trip(&spec);
+    let public = spec.to_bytes(19).expect("encode");
+    let plain = SpuSpec {
+        kafka_endpoint: None,
+        ..spec.clone()
+    };
+    assert_eq!(public, plain.to_bytes(19).expect("encode"));
+    assert_eq!(
+        SpuSpec::from_bytes(&public, 19).expect("decode"),
+        plain,
+        "not at the public versions"
+    );
+}
