@@ -101,6 +101,10 @@ impl Default for ProducerConfig {
 /// remember the last five batches of each producer.
 pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
 
+/// A request joins others in flight once a `1/PIPELINE_FRACTION` of the request size is
+/// ready.
+const PIPELINE_FRACTION: usize = 4;
+
 /// Extra attempts for a request refused as out of sequence: it overtook an earlier one
 /// still being retried (a leader change), which should land first.
 const OUT_OF_ORDER_ATTEMPTS: u32 = 20;
@@ -660,7 +664,14 @@ impl Delivery {
                         linger_at = Some(due);
                     }
                 }
-                if !state.ready.is_empty() {
+                // With requests out, the next one waits until it is worth sending: a
+                // request per sealed batch would carry less in flight than one large
+                // request did. Alone, whatever is ready goes at once.
+                let ready_bytes: usize = state.ready.iter().map(|b| b.bytes.len()).sum();
+                let worth = in_flight.is_empty()
+                    || state.stopped
+                    || ready_bytes >= me.config.max_request_bytes / PIPELINE_FRACTION;
+                if !state.ready.is_empty() && worth {
                     let mut request = take_request(&mut state.ready, me.config.max_request_bytes);
                     if let Some(sequencing) = sequencing.as_mut() {
                         sequencing.stamp(&mut request);
