@@ -67,10 +67,10 @@ const DESCRIBE: &str = r#"
 import sys
 from kafka import KafkaAdminClient
 a = KafkaAdminClient(bootstrap_servers=sys.argv[1])
-print("groups", sorted(g[0] for g in a.list_consumer_groups()))
-d = a.describe_consumer_groups(["g1"])[0]
-print("state", d.state, "members", len(d.members))
-offsets = a.list_consumer_group_offsets("g1")
+print("groups", sorted(g["group_id"] for g in a.list_groups()))
+d = a.describe_groups(["g1"])["g1"]
+print("state", d["group_state"], "members", len(d["members"]))
+offsets = a.list_group_offsets({"g1": None})["g1"]
 print("offsets", sorted((tp.partition, o.offset) for tp, o in offsets.items()))
 "#;
 
@@ -148,7 +148,9 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     );
     python::run_ok(PRODUCE, &[&kafka, "0", "20"]);
 
-    let logs: Vec<_> = (0..3).map(|i| dir.path().join(format!("member-{i}.log"))).collect();
+    let logs: Vec<_> = (0..3)
+        .map(|i| dir.path().join(format!("member-{i}.log")))
+        .collect();
     let mut members: Vec<Option<(Child, tempfile::TempDir)>> = logs
         .iter()
         .enumerate()
@@ -160,14 +162,28 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
         })
         .collect();
     // One generation with everyone: each member holds two partitions.
-    wait_until("three members with two partitions each", Duration::from_secs(60), || {
-        let assigned: Vec<_> = logs.iter().map(|l| assignment(&lines(l))).collect();
-        assigned.iter().all(|a| a.as_ref().is_some_and(|a| a.len() == 2))
-            && assigned.iter().flatten().flatten().collect::<BTreeSet<_>>().len() == 6
-    });
-    wait_until("the first 120 records consumed", Duration::from_secs(60), || {
-        logs.iter().map(|l| got(&lines(l)).len()).sum::<usize>() >= 120
-    });
+    wait_until(
+        "three members with two partitions each",
+        Duration::from_secs(60),
+        || {
+            let assigned: Vec<_> = logs.iter().map(|l| assignment(&lines(l))).collect();
+            assigned
+                .iter()
+                .all(|a| a.as_ref().is_some_and(|a| a.len() == 2))
+                && assigned
+                    .iter()
+                    .flatten()
+                    .flatten()
+                    .collect::<BTreeSet<_>>()
+                    .len()
+                    == 6
+        },
+    );
+    wait_until(
+        "the first 120 records consumed",
+        Duration::from_secs(60),
+        || logs.iter().map(|l| got(&lines(l)).len()).sum::<usize>() >= 120,
+    );
 
     // kill -9 of member 0 while records keep coming.
     let victim = assignment(&lines(&logs[0])).unwrap();
@@ -198,7 +214,11 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
         .iter()
         .flat_map(|l| assignment(&lines(l)).unwrap())
         .collect();
-    assert_eq!(survivors, (0..6).collect(), "the victim's partitions {victim:?} were reassigned");
+    assert_eq!(
+        survivors,
+        (0..6).collect(),
+        "the victim's partitions {victim:?} were reassigned"
+    );
 
     // Duplicates: only records the victim processed past its last commit.
     let victim_log = lines(&logs[0]);

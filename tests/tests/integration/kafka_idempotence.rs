@@ -113,7 +113,10 @@ fn confluent_kafka_idempotent_producer_stores_each_record_once_across_a_leader_k
     );
     let deadline = Instant::now() + CONVERGE * 2;
     while !marker.exists() {
-        assert!(Instant::now() < deadline, "the producer never got its first acks");
+        assert!(
+            Instant::now() < deadline,
+            "the producer never got its first acks"
+        );
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the producer ended early ({status})");
         }
@@ -132,7 +135,11 @@ fn confluent_kafka_idempotent_producer_stores_each_record_once_across_a_leader_k
     assert_ne!(cluster.partition("idem-0").spec.leader, leader);
     assert_eq!(value(&stdout, "unflushed"), "0", "{stdout}");
     assert_eq!(value(&stdout, "duplicates"), "0", "{stdout}");
-    assert_eq!(value(&stdout, "in-order"), "True", "no gap, no reordering:\n{stdout}");
+    assert_eq!(
+        value(&stdout, "in-order"),
+        "True",
+        "no gap, no reordering:\n{stdout}"
+    );
     assert_eq!(value(&stdout, "sent"), value(&stdout, "stored"), "{stdout}");
     assert_eq!(value(&stdout, "acked-order"), "True", "{stdout}");
 }
