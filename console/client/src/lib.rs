@@ -65,8 +65,8 @@ pub use metadata::{MetadataCache, PartitionRoute};
 pub use multi::MultiStream;
 pub use offsets::{OffsetCommitter, OffsetStrategy};
 pub use producer::{
-    PendingRecord, ProducerConfig, RecordMetadata, TopicProducer, partition_for_key,
-    resolve_compression,
+    MAX_IN_FLIGHT_IDEMPOTENT, PendingRecord, ProducerConfig, RecordMetadata, TopicProducer,
+    partition_for_key, resolve_compression,
 };
 pub use socket::{FrameStream, Socket};
 pub use tls::{ClientTls, Pem, TlsConfigError};

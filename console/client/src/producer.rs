@@ -3,9 +3,12 @@
 //! Each partition has a lane: `send` encodes the record straight into the lane's open
 //! batch (no hop through a channel, one copy of the value), and a delivery task sends what
 //! is ready. A batch is sealed before it would pass `batch_size` bytes, or when its first
-//! record has waited `linger`. At most one produce request per partition is in flight; the
-//! batches sealed meanwhile all travel in the next request, so a busy partition sends large
-//! requests and an idle one answers fast. The requests of all partitions with the same
+//! record has waited `linger`. With `read_uncommitted` at most one produce request per
+//! partition is in flight; the batches sealed meanwhile all travel in the next request, so
+//! a busy partition sends large requests and an idle one answers fast. With
+//! `read_committed` each answer waits for the replicas, so up to `max_in_flight` (5, as in
+//! Kafka) requests per partition are out at once; that is safe because the producer is
+//! idempotent (below). The requests of all partitions with the same
 //! leader travel together (see `gather`), so many partitions do not mean many small
 //! requests. Order within a partition is the order of `send` calls. The records of a batch share one acknowledgement.
 //!
@@ -14,11 +17,19 @@
 //! would leave a hole in the records the caller sent. Until the caller has seen that
 //! failure (an error from a record's [`PendingRecord::wait`], or from `send` itself), sends
 //! to the partition are refused the same way; sends after that go out as usual.
+//!
+//! Idempotence (`idempotent`, on by default): the producer takes a producer id from an SPU
+//! (InitProducerId, ours) and stamps it, an epoch and per-partition sequence numbers into
+//! each batch as it is first sent. A retry resends the same bytes, so a leader that stored
+//! the batch before answers with the offsets it got instead of storing it twice, even after
+//! a failover; a request that overtook an earlier one being retried is refused as out of
+//! sequence and retried after it. After a request fails for good the partition's next
+//! batches start a new epoch at sequence 0, since the failed batches left a gap. Against
+//! an SPU that hands out no producer ids the producer falls back to at-least-once, one
+//! request at a time.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::hash::Hasher;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -27,7 +38,7 @@ use bytes::{Bytes, BytesMut};
 use protocol::api::ErrorCode;
 use protocol::record::{BatchWriter, Compression, Record};
 use protocol::sc::CompressionAlgorithm;
-use protocol::spu::{Isolation, PartitionProduceResponse};
+use protocol::spu::{Isolation, PartitionProduceResponse, is_out_of_order_sequence};
 use tokio::sync::Notify;
 
 use super::error::{ClientError, RecordSpan};
@@ -59,6 +70,12 @@ pub struct ProducerConfig {
     /// Per partition, the most bytes gathered but not yet acknowledged; `send` waits
     /// beyond it.
     pub max_buffered_bytes: usize,
+    /// Take a producer id and number batches, so retries are stored once (exactly once
+    /// per partition while the producer lives).
+    pub idempotent: bool,
+    /// Produce requests out at once per partition with `ReadCommitted` when idempotent
+    /// (Kafka's `max.in.flight.requests.per.connection`, at most 5 for idempotence).
+    pub max_in_flight: usize,
 }
 
 impl Default for ProducerConfig {
@@ -74,9 +91,23 @@ impl Default for ProducerConfig {
             // faster than 4 MiB ones (the console's produce benchmark, 64 KiB batches).
             max_request_bytes: 1024 * 1024,
             max_buffered_bytes: 32 * 1024 * 1024,
+            idempotent: true,
+            max_in_flight: MAX_IN_FLIGHT_IDEMPOTENT,
         }
     }
 }
+
+/// The most requests in flight per partition an idempotent producer may have: leaders
+/// remember the last five batches of each producer.
+pub const MAX_IN_FLIGHT_IDEMPOTENT: usize = 5;
+
+/// A request joins others in flight once a `1/PIPELINE_FRACTION` of the request size is
+/// ready.
+const PIPELINE_FRACTION: usize = 4;
+
+/// Extra attempts for a request refused as out of sequence: it overtook an earlier one
+/// still being retried (a leader change), which should land first.
+const OUT_OF_ORDER_ATTEMPTS: u32 = 20;
 
 impl ProducerConfig {
     /// The codec batches are written with: the one asked for, else none.
@@ -204,6 +235,16 @@ struct Inner {
     /// The lanes' requests, gathered per leader.
     gather: Gather,
     next_partition: AtomicU32,
+    /// The producer id and epoch, taken by the first lane that sends (`None`: not
+    /// idempotent).
+    identity: Arc<tokio::sync::OnceCell<Option<Identity>>>,
+}
+
+/// An idempotent producer's id and epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    producer_id: i64,
+    epoch: i16,
 }
 
 impl Drop for Inner {
@@ -238,6 +279,7 @@ impl TopicProducer {
                 config,
                 lanes: (0..partitions).map(|_| OnceLock::new()).collect(),
                 next_partition: AtomicU32::new(0),
+                identity: Arc::default(),
             }),
         }
     }
@@ -337,6 +379,7 @@ impl TopicProducer {
                 topic: self.inner.topic.clone(),
                 partition,
                 config: self.inner.config.clone(),
+                identity: self.inner.identity.clone(),
             };
             tokio::spawn(delivery.run(Arc::clone(&lane)));
             lane
@@ -544,7 +587,7 @@ impl LaneState {
     }
 }
 
-type InFlight = Pin<Box<dyn Future<Output = (Vec<Sealed>, Result<Vec<i64>, ClientError>)> + Send>>;
+type Delivered = (Vec<Sealed>, Result<Vec<i64>, ClientError>);
 
 /// The task that sends a lane's batches.
 struct Delivery {
@@ -553,36 +596,101 @@ struct Delivery {
     topic: String,
     partition: u32,
     config: ProducerConfig,
+    identity: Arc<tokio::sync::OnceCell<Option<Identity>>>,
+}
+
+/// Where the lane's batch numbering stands (idempotent producers).
+struct Sequencing {
+    identity: Identity,
+    /// Bumped after a request failed for good: its batches left a gap in the sequence.
+    epoch: i16,
+    next: i32,
+}
+
+impl Sequencing {
+    /// Stamp the producer id, epoch and the next sequence numbers into the batches.
+    fn stamp(&mut self, batches: &mut [Sealed]) {
+        for batch in batches {
+            let mut bytes = std::mem::take(&mut batch.bytes)
+                .try_into_mut()
+                .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
+            protocol::record::batch::set_producer(
+                &mut bytes,
+                self.identity.producer_id,
+                self.epoch,
+                self.next,
+            );
+            batch.bytes = bytes.freeze();
+            // Sequences wrap after i32::MAX, as the leader expects.
+            let records = batch.records as i64;
+            self.next = ((i64::from(self.next) + records) % (i64::from(i32::MAX) + 1)) as i32;
+        }
+    }
+
+    /// Start over after a gap: a new epoch from sequence 0, which the leader accepts.
+    fn restart(&mut self) {
+        self.epoch = self.epoch.checked_add(1).unwrap_or(0);
+        self.next = 0;
+    }
 }
 
 impl Delivery {
     async fn run(self, lane: Arc<Lane>) {
         let me = Arc::new(self);
-        let mut in_flight: Option<InFlight> = None;
+        let mut sequencing = me.identity().await.map(|identity| Sequencing {
+            identity,
+            epoch: identity.epoch,
+            next: 0,
+        });
+        // Several requests out at once only when answers wait for replication and the
+        // leader can put retries in their place.
+        let limit = if sequencing.is_some() && me.config.isolation == Isolation::ReadCommitted {
+            me.config.max_in_flight.clamp(1, MAX_IN_FLIGHT_IDEMPOTENT)
+        } else {
+            1
+        };
+        let mut in_flight: VecDeque<tokio::task::JoinHandle<Delivered>> = VecDeque::new();
         loop {
             let mut linger_at = None;
-            if in_flight.is_none() {
+            if in_flight.len() < limit {
                 let mut state = lane.lock();
                 if let Some(open) = &state.open {
                     let due = open.since + me.config.linger;
+                    // With requests out, a batch waits for its linger or its size: it
+                    // would otherwise go out tiny while the others travel.
                     if state.stopped || due <= tokio::time::Instant::now() {
                         state.seal();
                     } else {
                         linger_at = Some(due);
                     }
                 }
-                if !state.ready.is_empty() {
-                    let request = take_request(&mut state.ready, me.config.max_request_bytes);
-                    in_flight = Some(Box::pin(Arc::clone(&me).deliver(request)));
-                } else if state.stopped && state.open.is_none() {
+                // With requests out, the next one waits until it is worth sending: a
+                // request per sealed batch would carry less in flight than one large
+                // request did. Alone, whatever is ready goes at once.
+                let ready_bytes: usize = state.ready.iter().map(|b| b.bytes.len()).sum();
+                let worth = in_flight.is_empty()
+                    || state.stopped
+                    || ready_bytes >= me.config.max_request_bytes / PIPELINE_FRACTION;
+                if !state.ready.is_empty() && worth {
+                    let mut request = take_request(&mut state.ready, me.config.max_request_bytes);
+                    if let Some(sequencing) = sequencing.as_mut() {
+                        sequencing.stamp(&mut request);
+                    }
+                    in_flight.push_back(tokio::spawn(Arc::clone(&me).deliver(request)));
+                    drop(state);
+                    // More may be ready to go out beside it.
+                    continue;
+                } else if state.stopped && state.open.is_none() && in_flight.is_empty() {
                     return;
                 }
             }
             tokio::select! {
                 _ = lane.work.notified() => {}
                 _ = sleep_until(linger_at), if linger_at.is_some() => {}
-                (sent, result) = async { in_flight.as_mut().expect("guarded").await }, if in_flight.is_some() => {
-                    in_flight = None;
+                joined = async { in_flight.front_mut().expect("guarded").await }, if !in_flight.is_empty() => {
+                    in_flight.pop_front();
+                    // A delivery task only ends by returning (it never panics on input).
+                    let Ok((sent, result)) = joined else { continue };
                     let size: usize = sent.iter().map(|b| b.size).sum();
                     let seen = {
                         let mut state = lane.lock();
@@ -593,9 +701,80 @@ impl Delivery {
                             state.fail_queued(&me.topic, me.partition, &sent, cause)
                         })
                     };
+                    if seen.is_some()
+                        && let Some(sequencing) = sequencing.as_mut()
+                    {
+                        sequencing.restart();
+                    }
                     answer(sent, result, seen.as_ref());
                     lane.space.notify_waiters();
                 }
+            }
+        }
+    }
+
+    /// The producer id, asked of this partition's leader by the first lane that needs it.
+    async fn identity(&self) -> Option<Identity> {
+        if !self.config.idempotent {
+            return None;
+        }
+        *self
+            .identity
+            .get_or_init(|| async {
+                match self.init_producer_id().await {
+                    Ok(identity) => Some(identity),
+                    Err(err) => {
+                        tracing::warn!(topic = %self.topic, %err,
+                            "no producer id: producing without idempotence (retries may store a batch twice)");
+                        None
+                    }
+                }
+            })
+            .await
+    }
+
+    async fn init_producer_id(&self) -> Result<Identity, ClientError> {
+        use protocol::spu::{ApiRequest, InitProducerIdRequest};
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result =
+                async {
+                    let (_, socket) = self.routing.leader(&self.topic, self.partition).await?;
+                    let version = InitProducerIdRequest::VERSION;
+                    let reply = socket
+                        .request(
+                            protocol::api::spu_keys::INIT_PRODUCER_ID,
+                            version,
+                            &InitProducerIdRequest {},
+                        )
+                        .await?;
+                    let response = InitProducerIdRequest::decode_response(&reply, version)
+                        .map_err(|source| ClientError::BadResponse {
+                            peer: super::error::Peer::Spu,
+                            addr: socket.addr().to_string(),
+                            source,
+                        })?;
+                    if response.error_code.is_error() {
+                        return Err(ClientError::Refused {
+                            action: "cannot get a producer id".to_string(),
+                            code: response.error_code,
+                            message: None,
+                        });
+                    }
+                    Ok(Identity {
+                        producer_id: response.producer_id,
+                        epoch: response.producer_epoch,
+                    })
+                }
+                .await;
+            match result {
+                Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. })
+                    if attempt < self.config.max_attempts =>
+                {
+                    tokio::time::sleep(RETRY_BACKOFF * attempt).await;
+                }
+                other => return other,
             }
         }
     }
@@ -607,17 +786,26 @@ impl Delivery {
         batches: Vec<Sealed>,
     ) -> (Vec<Sealed>, Result<Vec<i64>, ClientError>) {
         let mut attempt = 0;
+        let mut out_of_order = 0;
         loop {
-            attempt += 1;
             let result = self.send_once(&batches).await;
             let retry = match &result {
                 Err(ClientError::ConnectionLost { .. } | ClientError::Unreachable { .. }) => true,
+                Err(ClientError::Refused { code, .. }) if is_out_of_order_sequence(code) => {
+                    out_of_order += 1;
+                    if out_of_order <= OUT_OF_ORDER_ATTEMPTS {
+                        tokio::time::sleep(RETRY_BACKOFF).await;
+                        continue;
+                    }
+                    false
+                }
                 Err(ClientError::Refused { code, .. }) => matches!(
                     code,
                     ErrorCode::NotLeaderForPartition | ErrorCode::PartitionNotLeader
                 ),
                 _ => false,
             };
+            attempt += 1;
             if !retry || attempt >= self.config.max_attempts {
                 return (batches, result);
             }

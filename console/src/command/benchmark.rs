@@ -113,6 +113,16 @@ pub struct BenchmarkArgs {
     /// (read_committed).
     #[arg(long, value_enum, default_value_t = IsolationArg::ReadUncommitted)]
     pub isolation: IsolationArg,
+    /// Produce requests each producer keeps out at once per partition with read_committed
+    /// (Kafka's max.in.flight.requests.per.connection; 1 sends the next request only once
+    /// the previous one is acknowledged).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = client::MAX_IN_FLIGHT_IDEMPOTENT,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=client::MAX_IN_FLIGHT_IDEMPOTENT as u64)
+    )]
+    pub max_in_flight: usize,
     /// Keep the benchmark topic instead of deleting it afterwards.
     #[arg(long)]
     pub keep_topic: bool,
@@ -210,6 +220,7 @@ impl From<ConsumeBenchArgs> for BenchmarkArgs {
             rate: a.rate,
             latency_secs: a.latency_secs,
             isolation: a.isolation,
+            max_in_flight: client::MAX_IN_FLIGHT_IDEMPOTENT,
             keep_topic: a.keep_topic,
             format: a.format,
         }
@@ -1092,6 +1103,7 @@ async fn latency_phase(
                 batch_size: args.batch_size,
                 linger: Duration::ZERO,
                 isolation: args.isolation.into(),
+                max_in_flight: args.max_in_flight,
                 ..ProducerConfig::default()
             },
         )

@@ -15,14 +15,18 @@ use kafka_protocol::ResponseError;
 use kafka_protocol::messages::api_versions_response::ApiVersion;
 use kafka_protocol::messages::{
     ApiKey, ApiVersionsRequest, ApiVersionsResponse, CreatePartitionsRequest, CreateTopicsRequest,
-    DeleteTopicsRequest, DescribeConfigsRequest, FetchRequest, ListOffsetsRequest, MetadataRequest,
-    ProduceRequest,
+    DeleteGroupsRequest, DeleteTopicsRequest, DescribeConfigsRequest, DescribeGroupsRequest,
+    FetchRequest, FindCoordinatorRequest, HeartbeatRequest, InitProducerIdRequest,
+    JoinGroupRequest, LeaveGroupRequest, ListGroupsRequest, ListOffsetsRequest, MetadataRequest,
+    OffsetCommitRequest, OffsetFetchRequest, ProduceRequest, SyncGroupRequest,
 };
 use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use tracing::{info, warn};
 
 use super::wire::{self, KafkaRequest};
-use super::{Broker, Session, admin, fetch, list_offsets, metadata, produce};
+use super::{
+    Broker, Session, admin, fetch, groups, init_producer_id, list_offsets, metadata, produce,
+};
 use crate::net::RequestError;
 
 /// One served API and its version range.
@@ -50,6 +54,18 @@ pub const SERVED: &[Served] = &[
     Served::new(ApiKey::DeleteTopics, 1, 5),
     Served::new(ApiKey::DescribeConfigs, 1, 4),
     Served::new(ApiKey::CreatePartitions, 0, 3),
+    Served::new(ApiKey::InitProducerId, 0, 4),
+    Served::new(ApiKey::FindCoordinator, 0, 4),
+    Served::new(ApiKey::JoinGroup, 0, 7),
+    Served::new(ApiKey::SyncGroup, 0, 5),
+    Served::new(ApiKey::Heartbeat, 0, 4),
+    Served::new(ApiKey::LeaveGroup, 0, 4),
+    Served::new(ApiKey::OffsetCommit, 2, 8),
+    // v8 asks for several groups at once; clients fall back to one group per request.
+    Served::new(ApiKey::OffsetFetch, 1, 7),
+    Served::new(ApiKey::ListGroups, 0, 4),
+    Served::new(ApiKey::DescribeGroups, 0, 5),
+    Served::new(ApiKey::DeleteGroups, 0, 2),
 ];
 
 /// The served range of `api_key`, if it is served.
@@ -146,6 +162,81 @@ pub async fn dispatch(
         ApiKey::DescribeConfigs => {
             answer(&request, async |q: DescribeConfigsRequest| {
                 admin::describe_configs(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::FindCoordinator => {
+            answer(&request, async |q: FindCoordinatorRequest| {
+                groups::find_coordinator::find_coordinator(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::JoinGroup => {
+            // Kafka shows a member's host as "/ip".
+            let host = format!("/{}", session.peer.ip());
+            answer(&request, async |q: JoinGroupRequest| {
+                groups::join_group::join_group(
+                    broker,
+                    &request.client_id,
+                    &host,
+                    q,
+                    request.version,
+                )
+                .await
+            })
+            .await?
+        }
+        ApiKey::SyncGroup => {
+            answer(&request, async |q: SyncGroupRequest| {
+                groups::sync_group::sync_group(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::Heartbeat => {
+            answer(&request, async |q: HeartbeatRequest| {
+                groups::heartbeat::heartbeat(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::LeaveGroup => {
+            answer(&request, async |q: LeaveGroupRequest| {
+                groups::leave_group::leave_group(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::OffsetCommit => {
+            answer(&request, async |q: OffsetCommitRequest| {
+                groups::offset_commit::offset_commit(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::OffsetFetch => {
+            answer(&request, async |q: OffsetFetchRequest| {
+                groups::offset_fetch::offset_fetch(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::ListGroups => {
+            answer(&request, async |q: ListGroupsRequest| {
+                groups::list_groups::list_groups(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::DescribeGroups => {
+            answer(&request, async |q: DescribeGroupsRequest| {
+                groups::describe_groups::describe_groups(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::DeleteGroups => {
+            answer(&request, async |q: DeleteGroupsRequest| {
+                groups::delete_groups::delete_groups(broker, q, request.version).await
+            })
+            .await?
+        }
+        ApiKey::InitProducerId => {
+            answer(&request, async |q: InitProducerIdRequest| {
+                init_producer_id::init_producer_id(broker, q, request.version).await
             })
             .await?
         }

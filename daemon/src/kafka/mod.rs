@@ -17,6 +17,8 @@
 pub mod admin;
 pub mod apis;
 pub mod fetch;
+pub mod groups;
+pub mod init_producer_id;
 pub mod list_offsets;
 pub mod metadata;
 pub mod produce;
@@ -50,6 +52,8 @@ pub struct Broker {
     pub replicas: Arc<ReplicaStore>,
     /// Admin connection to the SC, made on first use and replaced when it breaks.
     pub sc: admin::ScLink,
+    /// The consumer groups this SPU coordinates (while it leads `consumer-offset-0`).
+    pub groups: Arc<groups::Coordinator>,
 }
 
 impl Broker {
@@ -59,6 +63,7 @@ impl Broker {
             addr,
             sc: admin::ScLink::new(replicas.clone()),
             replicas,
+            groups: Arc::default(),
         }
     }
 }

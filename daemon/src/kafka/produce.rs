@@ -6,7 +6,10 @@
 //! maps to our isolation: 0 and 1 are answered (or not, for 0) once the leader stored the
 //! batches (read_uncommitted), `all` (-1) once the high watermark covers them, that is
 //! after the in-sync replicas have them (read_committed), with NOT_ENOUGH_REPLICAS up
-//! front when fewer than the topic's minimum are in sync.
+//! front when fewer than the topic's minimum are in sync. Batches of idempotent producers
+//! are checked by the leader ([`crate::spu::replica::producers`]): a retry is answered
+//! with its original base offset, a gap with OUT_OF_ORDER_SEQUENCE_NUMBER, a fenced epoch
+//! with INVALID_PRODUCER_EPOCH.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +24,8 @@ use tracing::warn;
 
 use super::Broker;
 use super::records;
-use crate::spu::replica::partition::Partition;
+use crate::spu::replica::partition::{Partition, ProduceError};
+use crate::spu::replica::producers::SequenceError;
 use crate::spu::replica::store::{Lookup, NEW_REPLICA_WAIT};
 use crate::storage::StorageError;
 
@@ -127,11 +131,20 @@ async fn write(
             ));
         }
     }
-    let info = partition.append(batches).await.map_err(|err| {
-        warn!(topic, partition = index, %err, "Kafka produce refused");
-        storage_failure(err)
-    })?;
-    if all && !partition.wait_for_hw(info.next_offset, timeout).await {
+    // Idempotent producers' batches are checked against their sequences; a retry of
+    // batches stored before is answered with the offsets they got.
+    let (base_offset, next_offset) = match partition.produce(batches).await {
+        Ok(produced) => produced.offsets(),
+        Err(ProduceError::Storage(err)) => {
+            warn!(topic, partition = index, %err, "Kafka produce refused");
+            return Err(storage_failure(err));
+        }
+        Err(ProduceError::Sequence(err)) => {
+            warn!(topic, partition = index, %err, "Kafka produce refused");
+            return Err(sequence_failure(err));
+        }
+    };
+    if all && !partition.wait_for_hw(next_offset, timeout).await {
         if !partition.is_leader() || partition.is_closed() {
             return Err((
                 ResponseError::NotLeaderOrFollower,
@@ -149,7 +162,7 @@ async fn write(
         ));
     }
     let log_start = partition.offsets().map_or(0, |o| o.log_start);
-    Ok((info.base_offset, log_start))
+    Ok((base_offset, log_start))
 }
 
 /// The partition if this SPU leads it: NOT_LEADER_OR_FOLLOWER when another SPU does,
@@ -193,6 +206,17 @@ fn not_leader(topic: &str, index: u32) -> Failure {
         ResponseError::NotLeaderOrFollower,
         format!("this broker does not lead {topic}-{index}; refresh metadata"),
     )
+}
+
+/// The Kafka error for a batch refused by the sequence checks.
+fn sequence_failure(err: SequenceError) -> Failure {
+    let code = match &err {
+        SequenceError::StaleEpoch { .. } => ResponseError::InvalidProducerEpoch,
+        SequenceError::OutOfOrder { .. } | SequenceError::MixedRetry { .. } => {
+            ResponseError::OutOfOrderSequenceNumber
+        }
+    };
+    (code, err.to_string())
 }
 
 /// The Kafka error for a storage failure.

@@ -30,15 +30,18 @@ pub enum Kind {
     AuthToken,
     /// Per partition: the leader epoch and the in-sync set the SC confirmed.
     Replication,
+    /// Cluster-wide counters (the next free producer id), as 8-byte big-endian values.
+    Counter,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [
+    pub const ALL: [Kind; 6] = [
         Kind::Topic,
         Kind::Partition,
         Kind::Spu,
         Kind::AuthToken,
         Kind::Replication,
+        Kind::Counter,
     ];
 
     pub fn label(self) -> &'static str {
@@ -48,6 +51,7 @@ impl Kind {
             Kind::Spu => "spus",
             Kind::AuthToken => "auth-tokens",
             Kind::Replication => "replication",
+            Kind::Counter => "counters",
         }
     }
 }

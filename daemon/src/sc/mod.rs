@@ -17,6 +17,7 @@ pub mod auth;
 pub mod controllers;
 pub mod ha;
 pub mod private;
+pub mod producer_ids;
 pub mod public;
 pub mod server;
 pub mod store;

@@ -1,5 +1,5 @@
 //! The SC private port: SPUs register, receive their replica assignments as a control
-//! stream, report offsets and send heartbeats.
+//! stream, report offsets, send heartbeats and take blocks of producer ids.
 //!
 //! An SPU is lost when its connection drops or it sends nothing for the heartbeat
 //! timeout (a paused process keeps its connection open): the SC marks it offline, elects
@@ -14,8 +14,9 @@ use std::time::Instant;
 
 use protocol::api::ErrorCode;
 use protocol::internal::{
-    ControlUpdate, HeartbeatResponse, RegisterSpuRequest, RegisterSpuResponse, Replica,
-    ReplicaUpdates, ReportOffsetsRequest, ReportOffsetsResponse, ScPrivateRequest, SpuUpdates,
+    AllocateProducerIdsResponse, ControlUpdate, HeartbeatResponse, RegisterSpuRequest,
+    RegisterSpuResponse, Replica, ReplicaUpdates, ReportOffsetsRequest, ReportOffsetsResponse,
+    ScPrivateRequest, SpuUpdates,
 };
 use protocol::sc::{CleanupPolicy, SpuId, SpuResolution, SpuStatus, SpuType};
 use protocol::spu::ReplicaKey;
@@ -62,6 +63,7 @@ pub struct PrivateService {
     controller: Arc<Controller>,
     policy: AdmissionPolicy,
     replication: ReplicationPolicy,
+    producer_ids: super::producer_ids::ProducerIdAllocator,
     /// The SC's public address, told to every SPU at registration: their Kafka
     /// listeners forward admin requests there.
     public_addr: Option<String>,
@@ -73,10 +75,13 @@ impl PrivateService {
         policy: AdmissionPolicy,
         replication: ReplicationPolicy,
     ) -> Self {
+        let producer_ids =
+            super::producer_ids::ProducerIdAllocator::new(controller.store().backend().clone());
         Self {
             controller,
             policy,
             replication,
+            producer_ids,
             public_addr: None,
         }
     }
@@ -232,6 +237,28 @@ impl Service for PrivateService {
                 registered(session, beat.spu_id)?;
                 let response = HeartbeatResponse {
                     error_code: ErrorCode::None,
+                };
+                session.sink.respond(corr, version, &response).await
+            }
+            ScPrivateRequest::AllocateProducerIds(request) => {
+                let id = registered(session, request.spu_id)?;
+                let response = match self.producer_ids.allocate(request.count).await {
+                    Ok((first_id, count)) => {
+                        debug!(spu = id, first_id, count, "producer ids granted");
+                        AllocateProducerIdsResponse {
+                            error_code: ErrorCode::None,
+                            first_id,
+                            count,
+                        }
+                    }
+                    Err(err) => {
+                        warn!(spu = id, %err, "cannot grant producer ids");
+                        AllocateProducerIdsResponse {
+                            error_code: ErrorCode::StorageError,
+                            first_id: -1,
+                            count: 0,
+                        }
+                    }
                 };
                 session.sink.respond(corr, version, &response).await
             }

@@ -210,6 +210,10 @@ async fn wait_for_remote(mut seen: watch::Receiver<u64>) {
 
 /// The mutation a change from another SC stands for.
 fn remote_mutation(change: &RemoteChange) -> Result<Option<Mutation>, StoreError> {
+    // Counters (producer ids) are read from the backend when used, never cached here.
+    if matches!(change.kind, Kind::Counter) {
+        return Ok(None);
+    }
     let key = change.key.clone();
     let Some(value) = &change.value else {
         return Ok(match change.kind {
@@ -219,6 +223,7 @@ fn remote_mutation(change: &RemoteChange) -> Result<Option<Mutation>, StoreError
             Kind::AuthToken => Some(Mutation::DeleteToken(key)),
             // Goes away with its partition.
             Kind::Replication => None,
+            Kind::Counter => None,
         });
     };
     Ok(Some(match change.kind {
@@ -229,6 +234,7 @@ fn remote_mutation(change: &RemoteChange) -> Result<Option<Mutation>, StoreError
         Kind::Replication => {
             Mutation::PutReplication(key.clone(), decode(change.kind, &key, value)?)
         }
+        Kind::Counter => return Ok(None),
     }))
 }
 

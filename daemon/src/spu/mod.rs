@@ -13,6 +13,7 @@
 
 pub mod control;
 pub mod offsets;
+pub mod producer_ids;
 pub mod public;
 pub mod replica;
 pub mod replication;

@@ -73,7 +73,9 @@ pub mod spu_keys {
     /// Ours, not Fluvio's: scrub a replica's log ([`crate::spu::VerifyReplicaRequest`]).
     pub const VERIFY_REPLICA: u16 = 1090;
     /// Ours: the principal the SPU takes the connection for ([`crate::spu::WhoAmIRequest`]).
-    pub const WHO_AM_I: u16 = 1091;
+    pub const WHO_AM_I: u16 = 1092;
+    /// Ours, not Fluvio's: an idempotent producer's id ([`crate::spu::InitProducerIdRequest`]).
+    pub const INIT_PRODUCER_ID: u16 = 1091;
 }
 
 /// The object API version the official client negotiates with our SC.

@@ -17,6 +17,7 @@
 //! | 2002 | [`WatchControlRequest`] | a stream of [`ControlUpdate`] |
 //! | 2003 | [`ReportOffsetsRequest`] | [`ReportOffsetsResponse`] |
 //! | 2004 | [`HeartbeatRequest`] | [`HeartbeatResponse`] |
+//! | 2005 | [`AllocateProducerIdsRequest`] | [`AllocateProducerIdsResponse`] |
 //!
 //! * **RegisterSpu** `{ spu_id i32, spu_type u8, public_endpoint IngressPort,
 //!   private_endpoint Endpoint, rack Option<string>, token_name Option<string>,
@@ -50,6 +51,10 @@
 //!   in_sync Vec<i32> }`. The SC turns these into partition statuses.
 //! * **Heartbeat** `{ spu_id i32, time_ms i64 }` → `{ error_code }`. Sent periodically; an
 //!   SPU whose connection drops (or stays silent) is marked offline.
+//! * **AllocateProducerIds** `{ spu_id i32, count i32 }` → `{ error_code, first_id i64,
+//!   count i32 }`. A block of producer ids for idempotent producers, unique in the cluster
+//!   and across restarts: the SC stores the next free id in its metadata backend before
+//!   answering. `StorageError` when it cannot.
 //!
 //! # SPU private port (follower → leader)
 //!
@@ -107,6 +112,7 @@ pub mod keys {
     pub const WATCH_CONTROL: u16 = 2002;
     pub const REPORT_OFFSETS: u16 = 2003;
     pub const HEARTBEAT: u16 = 2004;
+    pub const ALLOCATE_PRODUCER_IDS: u16 = 2005;
     /// SPU private port.
     pub const FOLLOWER_FETCH: u16 = 2101;
     pub const FOLLOWER_OFFSET_UPDATE: u16 = 2102;
@@ -119,6 +125,7 @@ impl_api_request! {
     WatchControlRequest => ControlUpdate, keys::WATCH_CONTROL, INTERNAL_API_VERSION;
     ReportOffsetsRequest => ReportOffsetsResponse, keys::REPORT_OFFSETS, INTERNAL_API_VERSION;
     HeartbeatRequest => HeartbeatResponse, keys::HEARTBEAT, INTERNAL_API_VERSION;
+    AllocateProducerIdsRequest => AllocateProducerIdsResponse, keys::ALLOCATE_PRODUCER_IDS, INTERNAL_API_VERSION;
     FollowerFetchRequest => FollowerFetchResponse, keys::FOLLOWER_FETCH, INTERNAL_API_VERSION;
     FollowerOffsetUpdateRequest => FollowerOffsetUpdateResponse, keys::FOLLOWER_OFFSET_UPDATE, INTERNAL_API_VERSION;
     EpochEndOffsetRequest => EpochEndOffsetResponse, keys::EPOCH_END_OFFSET, INTERNAL_API_VERSION;
@@ -132,6 +139,7 @@ api_enums! {
         WatchControl(WatchControlRequest),
         ReportOffsets(ReportOffsetsRequest),
         Heartbeat(HeartbeatRequest),
+        AllocateProducerIds(AllocateProducerIdsRequest),
     }
 }
 

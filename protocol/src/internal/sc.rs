@@ -178,3 +178,22 @@ wire_struct! {
         pub error_code: ErrorCode,
     }
 }
+
+wire_struct! {
+    /// 2005: a block of `count` producer ids for the SPU to hand out to idempotent
+    /// producers (Kafka's InitProducerId, and ours).
+    pub struct AllocateProducerIdsRequest {
+        pub spu_id: SpuId,
+        pub count: i32,
+    }
+}
+
+wire_struct! {
+    /// The block is `first_id .. first_id + count`, never handed out before in this
+    /// cluster: the SC persists the next free id before answering.
+    pub struct AllocateProducerIdsResponse {
+        pub error_code: ErrorCode,
+        pub first_id: i64,
+        pub count: i32,
+    }
+}

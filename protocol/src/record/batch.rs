@@ -184,6 +184,20 @@ pub fn set_leader_epoch(batch: &mut [u8], epoch: i32) {
     }
 }
 
+/// Stamp an idempotent producer's id, epoch and first sequence into a whole batch and
+/// recompute its CRC (the fields are covered by it). A buffer too short to be a batch is
+/// left alone.
+pub fn set_producer(batch: &mut [u8], producer_id: i64, epoch: i16, first_sequence: i32) {
+    if batch.len() < BATCH_HEADER_LEN {
+        return;
+    }
+    batch[43..51].copy_from_slice(&producer_id.to_be_bytes());
+    batch[51..53].copy_from_slice(&epoch.to_be_bytes());
+    batch[53..57].copy_from_slice(&first_sequence.to_be_bytes());
+    let crc = crc32c::crc32c(&batch[CRC_START..]);
+    batch[17..21].copy_from_slice(&crc.to_be_bytes());
+}
+
 /// One batch inside a larger buffer, header parsed, bytes borrowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawBatch<'a> {

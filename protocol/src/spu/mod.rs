@@ -12,7 +12,8 @@
 //! | 1007 | [`DeleteConsumerOffsetRequest`] | [`DeleteConsumerOffsetResponse`] | v23-25 |
 //! | 1008 | [`FetchConsumerOffsetsRequest`] | [`FetchConsumerOffsetsResponse`] | v23-25 |
 //! | 1090 | [`VerifyReplicaRequest`] | [`VerifyReplicaResponse`] | ours: scrub a replica, v0 |
-//! | 1091 | [`WhoAmIRequest`] | [`WhoAmIResponse`] | ours: the connection's principal, v0 |
+//! | 1092 | [`WhoAmIRequest`] | [`WhoAmIResponse`] | ours: the connection's principal, v0 |
+//! | 1091 | [`InitProducerIdRequest`] | [`InitProducerIdResponse`] | ours: an idempotent producer's id, v0 |
 //!
 //! A server reads the [`RequestHeader`], then [`SpuRequest::decode`] (or both at once with
 //! [`SpuRequest::decode_frame`]); it answers with [`SpuResponse::to_frame`] at the
@@ -28,6 +29,7 @@ pub mod common;
 pub mod consumer_offset;
 pub mod fetch_offsets;
 pub mod produce;
+pub mod producer_id;
 pub mod smartmodule;
 pub mod stream_fetch;
 pub mod update_offsets;
@@ -38,6 +40,7 @@ pub use common::{Isolation, ReplicaKey};
 pub use consumer_offset::*;
 pub use fetch_offsets::*;
 pub use produce::*;
+pub use producer_id::*;
 pub use smartmodule::*;
 pub use stream_fetch::*;
 pub use update_offsets::*;
@@ -72,6 +75,7 @@ impl_api_request! {
         spu_keys::FETCH_CONSUMER_OFFSETS, SPU_API_VERSION, versions (CONSUMER_OFFSET_MIN_VERSION, SPU_API_NEWEST);
     VerifyReplicaRequest => VerifyReplicaResponse, spu_keys::VERIFY_REPLICA, 0;
     WhoAmIRequest => WhoAmIResponse, spu_keys::WHO_AM_I, 0;
+    InitProducerIdRequest => InitProducerIdResponse, spu_keys::INIT_PRODUCER_ID, 0;
 }
 
 api_enums! {
@@ -87,5 +91,6 @@ api_enums! {
         FetchConsumerOffsets(FetchConsumerOffsetsRequest),
         VerifyReplica(VerifyReplicaRequest),
         WhoAmI(WhoAmIRequest),
+        InitProducerId(InitProducerIdRequest),
     }
 }

@@ -1,4 +1,4 @@
-//! WhoAmI (api key 1091, v0): ours, not Fluvio's. Which principal the SPU takes this
+//! WhoAmI (api key 1092, v0): ours, not Fluvio's. Which principal the SPU takes this
 //! connection for, and whether an authorization policy is in force, so that a client
 //! refused with `PermissionDenied` (whose answers carry no text) can say who was refused.
 //! Like VerifyReplica (1090) it sits clear of Fluvio's keys and is not advertised.

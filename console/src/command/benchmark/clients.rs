@@ -178,6 +178,7 @@ pub async fn produce(
                     batch_size: args.batch_size,
                     linger: Duration::from_millis(10),
                     isolation: args.isolation.into(),
+                    max_in_flight: args.max_in_flight,
                     ..ProducerConfig::default()
                 },
             )

@@ -1,25 +1,28 @@
 //! The SPU's link to the SC: register (with a token if configured), follow the control
-//! stream, report offsets periodically and on change, send heartbeats, and reconnect with
-//! backoff when the connection drops.
+//! stream, report offsets periodically and on change, send heartbeats, ask for blocks of
+//! producer ids, and reconnect with backoff when the connection drops.
 //!
 //! `--sc-private-addr` may list several SCs (`A,B,C`, one metadata store, one leader):
 //! the SPU tries them in turn, and an SC that does not lead names the one that does. An
 //! SC that stops answering (paused, cut off) counts as lost after [`SC_SILENCE`].
 
+use std::collections::HashMap;
 use std::io;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use protocol::internal::{
-    ControlUpdate, HeartbeatRequest, REGISTER_SPU_VERSION, RegisterSpuRequest, RegisterSpuResponse,
-    ReportOffsetsRequest, WatchControlRequest,
+    AllocateProducerIdsRequest, AllocateProducerIdsResponse, ControlUpdate, HeartbeatRequest,
+    REGISTER_SPU_VERSION, RegisterSpuRequest, RegisterSpuResponse, ReportOffsetsRequest,
+    WatchControlRequest,
 };
 use protocol::sc::{Endpoint, IngressPort};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tracing::{debug, error, info, warn};
 
 use super::replicas::ReplicaState;
 use crate::net::client::{self, Frames, WriteHalf, decode, decode_versioned, send};
+use crate::spu::producer_ids::{Ask, Grant};
 use crate::spu::replica::store::ReplicaStore;
 use crate::spu::{SpuConfig, SpuError};
 
@@ -99,6 +102,8 @@ pub async fn run(
     mut shutdown: watch::Receiver<bool>,
 ) -> Result<(), SpuError> {
     let mut state = ReplicaState::default();
+    // Asks wait in the channel while no session is up.
+    let mut asks = replicas.producer_ids().take_inbox();
     let mut admitted_before = false;
     let mut backoff = BACKOFF_MIN;
     let mut scs = ScAddrs::new(&config.sc_private_addr);
@@ -113,6 +118,7 @@ pub async fn run(
             &sc,
             &replicas,
             &mut state,
+            &mut asks,
             &mut shutdown,
             &mut admitted,
         )
@@ -200,6 +206,7 @@ async fn session(
     sc: &str,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
+    asks: &mut Option<mpsc::Receiver<Ask>>,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
 ) -> End {
@@ -217,6 +224,7 @@ async fn session(
         sc,
         replicas,
         state,
+        asks,
         shutdown,
         admitted,
         &mut frames,
@@ -235,6 +243,7 @@ async fn exchange(
     sc: &str,
     replicas: &ReplicaStore,
     state: &mut ReplicaState,
+    asks: &mut Option<mpsc::Receiver<Ask>>,
     shutdown: &mut watch::Receiver<bool>,
     admitted: &mut bool,
     frames: &mut Frames,
@@ -303,8 +312,17 @@ async fn exchange(
     // Set when offsets moved: a report goes out at that instant.
     let mut report_at: Option<tokio::time::Instant> = None;
     let mut last_frame = tokio::time::Instant::now();
+    // Blocks of producer ids asked for on this session, by correlation id. Dropped with
+    // the session, which tells the askers the SC was lost.
+    let mut granting: HashMap<i32, Grant> = HashMap::new();
     loop {
         let silence = tokio::time::sleep_until(last_frame + SC_SILENCE);
+        let next_ask = async {
+            match asks.as_mut() {
+                Some(inbox) => inbox.recv().await,
+                None => std::future::pending().await,
+            }
+        };
         let coalesced = async {
             match report_at {
                 Some(at) => tokio::time::sleep_until(at).await,
@@ -328,8 +346,25 @@ async fn exchange(
                         replicas.assign(state.replicas.clone());
                     }
                     replicas.set_linked(true);
+                } else if let Some(reply) = granting.remove(&at) {
+                    let granted: AllocateProducerIdsResponse = decode(&body)?;
+                    let _ = reply.send(if granted.error_code.is_error() {
+                        Err(granted.error_code)
+                    } else {
+                        Ok((granted.first_id, granted.count))
+                    });
                 }
             }
+            ask = next_ask => match ask {
+                Some(ask) => {
+                    let at = corr();
+                    granting.insert(at, ask.reply);
+                    let request = AllocateProducerIdsRequest { spu_id: config.id, count: ask.count };
+                    send(writer, &request, at).await?;
+                }
+                // Every sender is gone: the store is being dropped.
+                None => *asks = None,
+            },
             _ = heartbeat.tick() => {
                 send(writer, &HeartbeatRequest { spu_id: config.id, time_ms: now_ms() }, corr()).await?;
             }

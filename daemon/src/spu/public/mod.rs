@@ -11,7 +11,8 @@
 //! | 1005 | [`update_offsets`] | UpdateOffsets: consumer acknowledgements (flow control) |
 //! | 1006-1008 | [`consumer_offsets`] | UpdateConsumerOffset, DeleteConsumerOffset, FetchConsumerOffsets (v23-25) |
 //! | 1090 | [`verify`] | ours: scrub a replica's log (`fluvio partition verify`) |
-//! | 1091 | here | ours: WhoAmI, the connection's principal (for clients' refusal messages) |
+//! | 1092 | here | ours: WhoAmI, the connection's principal (for clients' refusal messages) |
+//! | 1091 | here | ours: InitProducerId, an idempotent producer's id and epoch |
 //!
 //! Application errors are answered with error codes and the connection stays open; only
 //! frames that cannot be decoded (and unknown api keys) close it.
@@ -64,11 +65,33 @@ impl PublicService {
     }
 }
 
+/// Produce requests of one connection waiting for replication at once; past it the
+/// connection reads no further request until one is answered.
+const CONFIRMING_PER_CONNECTION: usize = 64;
+
 /// One client connection: where to answer and its stream sessions.
 pub struct Session {
     who: Identity,
     sink: ResponseSink,
     streams: stream_fetch::Streams,
+    /// Produce requests written and waiting for replication to be answered.
+    confirming: Arc<tokio::sync::Semaphore>,
+}
+
+async fn answer_produce(
+    sink: &ResponseSink,
+    corr: i32,
+    version: protocol::Version,
+    response: protocol::spu::ProduceResponse,
+) -> Result<(), RequestError> {
+    for partition in response.responses.iter().flat_map(|t| &t.partitions) {
+        crate::metrics::request_error(
+            "SPU public",
+            protocol::api::spu_keys::PRODUCE,
+            &partition.error_code,
+        );
+    }
+    sink.respond(corr, version, &response).await
 }
 
 /// Decode a request the way the connection loop wants errors: unknown keys and versions
@@ -100,6 +123,7 @@ impl Service for PublicService {
             who: self.authz.identify(peer),
             sink,
             streams: stream_fetch::Streams::default(),
+            confirming: Arc::new(tokio::sync::Semaphore::new(CONFIRMING_PER_CONNECTION)),
         }
     }
 
@@ -137,16 +161,29 @@ impl Service for PublicService {
                     }
                     allowed
                 });
-                let mut response = produce::produce(&self.store, produce).await;
-                response.responses.extend(refused);
-                for partition in response.responses.iter().flat_map(|t| &t.partitions) {
-                    crate::metrics::request_error(
-                        "SPU public",
-                        protocol::api::spu_keys::PRODUCE,
-                        &partition.error_code,
-                    );
+                // Written in request order here; waiting for replication (ReadCommitted)
+                // happens beside the connection, so a producer with several requests in
+                // flight gets them replicated together instead of one after another.
+                let written = produce::write(&self.store, produce).await;
+                if !written.waits() {
+                    let mut response = written.confirm().await;
+                    response.responses.extend(refused);
+                    return answer_produce(&sink, corr, version, response).await;
                 }
-                sink.respond(corr, version, &response).await
+                let permit = session
+                    .confirming
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| RequestError::Refused("connection closing".to_string()))?;
+                tokio::spawn(async move {
+                    let mut response = written.confirm().await;
+                    response.responses.extend(refused);
+                    // The connection may be gone meanwhile; nothing is left to tell.
+                    let _ = answer_produce(&sink, corr, version, response).await;
+                    drop(permit);
+                });
+                Ok(())
             }
             SpuRequest::FetchOffsets(mut fetch) => {
                 let mut refused = Vec::new();
@@ -249,6 +286,21 @@ impl Service for PublicService {
                     principal: session.who.principal.name.clone(),
                     roles: session.who.principal.roles.clone(),
                     enforcing: self.authz.enforcing(),
+                };
+                sink.respond(corr, version, &response).await
+            }
+            SpuRequest::InitProducerId(_) => {
+                let response = match self.store.producer_ids().next().await {
+                    Ok(identity) => protocol::spu::InitProducerIdResponse {
+                        error_code: protocol::api::ErrorCode::None,
+                        producer_id: identity.producer_id,
+                        producer_epoch: identity.producer_epoch,
+                    },
+                    Err(err) => protocol::spu::InitProducerIdResponse {
+                        error_code: err.error_code(),
+                        producer_id: -1,
+                        producer_epoch: -1,
+                    },
                 };
                 sink.respond(corr, version, &response).await
             }

@@ -10,6 +10,11 @@
 //! needs at least the replica's `min_in_sync` replicas in sync, or is refused up front
 //! with a message saying so; a leader deposed while an entry waits answers
 //! `NotLeaderForPartition`.
+//!
+//! Batches of idempotent producers (a producer id in the header) are checked against the
+//! producer's sequences ([`producers`](crate::spu::replica::producers)): a retry of a batch
+//! already stored is answered with the offsets it got, once as committed as the request
+//! asks, and is not stored twice; a gap or a fenced epoch is refused with a message.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -26,7 +31,7 @@ use protocol::spu::{
 };
 use tracing::warn;
 
-use crate::spu::replica::partition::Partition;
+use crate::spu::replica::partition::{Partition, ProduceError, Produced};
 use crate::spu::replica::store::{NEW_REPLICA_WAIT, ReplicaStore};
 use crate::storage::StorageError;
 
@@ -35,6 +40,72 @@ const DEFAULT_TIMEOUT: Duration =
     Duration::from_millis(protocol::spu::DEFAULT_PRODUCE_TIMEOUT_MS as u64);
 
 pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceResponse {
+    write(store, request).await.confirm().await
+}
+
+/// A produce request whose entries are written (or refused), waiting to be answered.
+pub struct Written {
+    started: std::time::Instant,
+    isolation: Isolation,
+    timeout: Duration,
+    topics: Vec<(String, Vec<Slot>)>,
+}
+
+/// One request entry's answer, or what it waits for.
+enum Slot {
+    Answered(PartitionProduceResponse),
+    /// Written at `base`; answered once the high watermark reaches `next` (ReadCommitted).
+    Stored {
+        partition: Arc<Partition>,
+        index: u32,
+        base: i64,
+        next: i64,
+    },
+}
+
+impl Written {
+    /// Does answering wait for replication? If so the connection may go on reading
+    /// requests meanwhile: the entries are in the log in request order already.
+    pub fn waits(&self) -> bool {
+        self.isolation == Isolation::ReadCommitted
+            && self
+                .topics
+                .iter()
+                .flat_map(|(_, slots)| slots)
+                .any(|slot| matches!(slot, Slot::Stored { .. }))
+    }
+
+    /// The answer: each written entry once it is as committed as the request asks.
+    pub async fn confirm(self) -> ProduceResponse {
+        let mut responses = Vec::with_capacity(self.topics.len());
+        for (name, slots) in self.topics {
+            let mut partitions = Vec::with_capacity(slots.len());
+            for slot in slots {
+                partitions.push(match slot {
+                    Slot::Answered(answer) => answer,
+                    Slot::Stored {
+                        partition,
+                        index,
+                        base,
+                        next,
+                    } => match confirm(&partition, self.isolation, self.timeout, next).await {
+                        Ok(log_start) => PartitionProduceResponse::ok(index, base, log_start),
+                        Err(code) => PartitionProduceResponse::error(index, code),
+                    },
+                });
+            }
+            crate::metrics::produce_answered(&name, self.started);
+            responses.push(TopicProduceResponse { name, partitions });
+        }
+        ProduceResponse {
+            responses,
+            throttle_time_ms: 0,
+        }
+    }
+}
+
+/// Write every entry of the request, in order; answering is [`Written::confirm`].
+pub async fn write(store: &ReplicaStore, request: ProduceRequest) -> Written {
     let started = std::time::Instant::now();
     let timeout = u64::try_from(request.timeout_ms)
         .ok()
@@ -45,13 +116,12 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
     let deadline = tokio::time::Instant::now() + NEW_REPLICA_WAIT;
     // Partitions an entry of this request failed for: their later entries are not written.
     let mut failed: HashSet<(String, u32)> = HashSet::new();
-    let mut responses = Vec::with_capacity(request.topics.len());
+    let mut topics = Vec::with_capacity(request.topics.len());
     for topic in request.topics {
         let mut partitions = Vec::with_capacity(topic.partitions.len());
         let target = Target {
             topic: &topic.name,
             isolation: request.isolation,
-            timeout,
             deadline,
         };
         let mut entries = topic.partitions.into_iter().peekable();
@@ -59,21 +129,21 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
             if topic.name == protocol::spu::CONSUMER_OFFSET_TOPIC {
                 // Only the SPU writes there, in its own record layout; a user's records
                 // would be skipped when offsets are rebuilt.
-                partitions.push(PartitionProduceResponse::error(
+                partitions.push(Slot::Answered(PartitionProduceResponse::error(
                     first.partition_index,
                     ErrorCode::SystemSpecUpdatingAttempt {
                         kind: "topic".to_string(),
                         name: topic.name.clone(),
                     },
-                ));
+                )));
                 continue;
             }
             if with_smartmodules {
                 // No SmartModule engine: refuse rather than store unfiltered records.
-                partitions.push(PartitionProduceResponse::error(
+                partitions.push(Slot::Answered(PartitionProduceResponse::error(
                     first.partition_index,
                     ErrorCode::SmartModuleError,
-                ));
+                )));
                 continue;
             }
             // A busy producer sends many batches for one partition in a request; they are
@@ -85,24 +155,28 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
             }
             let key = (topic.name.clone(), index);
             if failed.contains(&key) {
-                partitions.extend(run.iter().map(|_| behind_a_failure(&topic.name, index)));
+                partitions.extend(
+                    run.iter()
+                        .map(|_| Slot::Answered(behind_a_failure(&topic.name, index))),
+                );
                 continue;
             }
-            let answers = write_run(store, &target, run).await;
-            if answers.iter().any(|a| a.error_code.is_error()) {
+            let slots = write_run(store, &target, run).await;
+            if slots
+                .iter()
+                .any(|s| matches!(s, Slot::Answered(a) if a.error_code.is_error()))
+            {
                 failed.insert(key);
             }
-            partitions.extend(answers);
+            partitions.extend(slots);
         }
-        crate::metrics::produce_answered(&topic.name, started);
-        responses.push(TopicProduceResponse {
-            name: topic.name.clone(),
-            partitions,
-        });
+        topics.push((topic.name, partitions));
     }
-    ProduceResponse {
-        responses,
-        throttle_time_ms: 0,
+    Written {
+        started,
+        isolation: request.isolation,
+        timeout,
+        topics,
     }
 }
 
@@ -110,7 +184,6 @@ pub async fn produce(store: &ReplicaStore, request: ProduceRequest) -> ProduceRe
 struct Target<'a> {
     topic: &'a str,
     isolation: Isolation,
-    timeout: Duration,
     deadline: tokio::time::Instant,
 }
 
@@ -125,15 +198,15 @@ fn behind_a_failure(topic: &str, index: u32) -> PartitionProduceResponse {
     )
 }
 
-/// Write consecutive entries for one partition, answering each in order. They go in one
-/// append when all are acceptable; otherwise one at a time, up to the first that fails
-/// (the rest are refused unwritten). An append that fails leaves the log as it was, so a
-/// failed together-append is answered as failed for every entry.
+/// Write consecutive entries for one partition, in order. They go in one append when all
+/// are acceptable; otherwise one at a time, up to the first that fails (the rest are
+/// refused unwritten). An append that fails leaves the log as it was, so a failed
+/// together-append is answered as failed for every entry.
 async fn write_run(
     store: &ReplicaStore,
     target: &Target<'_>,
     run: Vec<PartitionProduceData>,
-) -> Vec<PartitionProduceResponse> {
+) -> Vec<Slot> {
     let index = run[0].partition_index;
     let wait = target
         .deadline
@@ -144,27 +217,32 @@ async fn write_run(
         Err(_) => {
             return run
                 .iter()
-                .map(|_| PartitionProduceResponse::error(index, ErrorCode::NotLeaderForPartition))
+                .map(|_| {
+                    Slot::Answered(PartitionProduceResponse::error(
+                        index,
+                        ErrorCode::NotLeaderForPartition,
+                    ))
+                })
                 .collect();
         }
     };
     if run.len() > 1
-        && let Some(answers) = write_together(&partition, target, &run).await
+        && let Some(slots) = write_together(&partition, target, &run).await
     {
-        return answers;
+        return slots;
     }
-    let mut answers = Vec::with_capacity(run.len());
+    let mut slots: Vec<Slot> = Vec::with_capacity(run.len());
     for entry in run {
-        if answers
+        if slots
             .last()
-            .is_some_and(|a: &PartitionProduceResponse| a.error_code.is_error())
+            .is_some_and(|s| matches!(s, Slot::Answered(a) if a.error_code.is_error()))
         {
-            answers.push(behind_a_failure(target.topic, index));
+            slots.push(Slot::Answered(behind_a_failure(target.topic, index)));
         } else {
-            answers.push(write_entry(&partition, target, entry).await);
+            slots.push(write_entry(&partition, target, entry).await);
         }
     }
-    answers
+    slots
 }
 
 /// Append every entry of `run` in one go; `None`, having written nothing, when some entry
@@ -175,7 +253,7 @@ async fn write_together(
     partition: &Arc<Partition>,
     target: &Target<'_>,
     run: &[PartitionProduceData],
-) -> Option<Vec<PartitionProduceResponse>> {
+) -> Option<Vec<Slot>> {
     let index = run[0].partition_index;
     let mut counts = Vec::with_capacity(run.len());
     let mut total = 0;
@@ -194,58 +272,61 @@ async fn write_together(
     for entry in run {
         bytes.extend_from_slice(entry.records.as_bytes());
     }
-    let info = match partition.append(bytes).await {
-        Ok(info) => info,
-        // Refused before anything was written: one by one, each entry gets its own answer.
-        Err(
+    let info = match partition.produce(bytes).await {
+        Ok(Produced::Stored(info)) => info,
+        // Refused before anything was written, or all or some a retry of batches stored
+        // before: one by one, each entry gets its own answer.
+        Ok(Produced::Duplicate { .. })
+        | Err(ProduceError::Sequence(_))
+        | Err(ProduceError::Storage(
             StorageError::BatchTooLarge { .. }
             | StorageError::BatchTooLargeForSegment { .. }
             | StorageError::InvalidBatch { .. },
-        ) => return None,
-        Err(err) => {
+        )) => return None,
+        Err(ProduceError::Storage(err)) => {
             warn!(topic = target.topic, partition = index, %err, "produce refused");
             let code = storage_error_code(&err);
             return Some(
                 run.iter()
-                    .map(|_| PartitionProduceResponse::error(index, code.clone()))
+                    .map(|_| Slot::Answered(PartitionProduceResponse::error(index, code.clone())))
                     .collect(),
             );
         }
     };
-    let answers = match confirm(partition, target, info.next_offset).await {
-        Err(code) => run
+    // Each entry is answered once the whole append is committed: its entries were
+    // written as one.
+    let mut base = info.base_offset;
+    Some(
+        counts
             .iter()
-            .map(|_| PartitionProduceResponse::error(index, code.clone()))
+            .map(|count| {
+                let slot = Slot::Stored {
+                    partition: partition.clone(),
+                    index,
+                    base,
+                    next: info.next_offset,
+                };
+                base += count;
+                slot
+            })
             .collect(),
-        Ok(log_start) => {
-            let mut base = info.base_offset;
-            counts
-                .iter()
-                .map(|count| {
-                    let answer = PartitionProduceResponse::ok(index, base, log_start);
-                    base += count;
-                    answer
-                })
-                .collect()
-        }
-    };
-    Some(answers)
+    )
 }
 
 async fn write_entry(
     partition: &Arc<Partition>,
     target: &Target<'_>,
     entry: PartitionProduceData,
-) -> PartitionProduceResponse {
+) -> Slot {
     let index = entry.partition_index;
     if entry.records.is_empty() {
-        return match partition.offsets() {
+        return Slot::Answered(match partition.offsets() {
             Ok(o) => PartitionProduceResponse::ok(index, o.leo, o.log_start),
             Err(err) => PartitionProduceResponse::error(index, storage_error_code(&err)),
-        };
+        });
     }
     if let Err(code) = admit(partition, target, &entry) {
-        return PartitionProduceResponse::error(index, code);
+        return Slot::Answered(PartitionProduceResponse::error(index, code));
     }
     // The leader rewrites base offsets in place: the entry's bytes are taken over when
     // nothing else holds the request frame (one entry per request, as our producer sends),
@@ -255,16 +336,24 @@ async fn write_entry(
         .into_bytes()
         .try_into_mut()
         .unwrap_or_else(|shared| BytesMut::from(&shared[..]));
-    let info = match partition.append(batches).await {
-        Ok(info) => info,
+    match partition.produce(batches).await {
+        // A duplicate is answered once its original is as committed as this request asks.
+        Ok(produced) => {
+            let (base, next) = produced.offsets();
+            Slot::Stored {
+                partition: partition.clone(),
+                index,
+                base,
+                next,
+            }
+        }
         Err(err) => {
             warn!(topic = target.topic, partition = index, %err, "produce refused");
-            return PartitionProduceResponse::error(index, storage_error_code(&err));
+            Slot::Answered(PartitionProduceResponse::error(
+                index,
+                produce_error_code(&err),
+            ))
         }
-    };
-    match confirm(partition, target, info.next_offset).await {
-        Ok(log_start) => PartitionProduceResponse::ok(index, info.base_offset, log_start),
-        Err(code) => PartitionProduceResponse::error(index, code),
     }
 }
 
@@ -295,18 +384,17 @@ fn admit(
 /// `next_offset`. The log start offset to answer with, or the error code.
 async fn confirm(
     partition: &Partition,
-    target: &Target<'_>,
+    isolation: Isolation,
+    timeout: Duration,
     next_offset: i64,
 ) -> Result<i64, ErrorCode> {
-    if target.isolation == Isolation::ReadCommitted
-        && !partition.wait_for_hw(next_offset, target.timeout).await
-    {
+    if isolation == Isolation::ReadCommitted && !partition.wait_for_hw(next_offset, timeout).await {
         if !partition.is_leader() || partition.is_closed() {
             // Deposed while waiting: the new leader may not have the records.
             return Err(ErrorCode::NotLeaderForPartition);
         }
         return Err(ErrorCode::RequestTimedOut {
-            timeout_ms: target.timeout.as_millis() as u64,
+            timeout_ms: timeout.as_millis() as u64,
             kind: 0,
         });
     }
@@ -330,6 +418,16 @@ pub fn check_compression(batches: &[u8], topic: CompressionAlgorithm) -> Result<
         at += header.total_len();
     }
     Ok(())
+}
+
+/// The error code a producer sees for batches not stored. Fluvio's codes have no
+/// sequence errors, so those are spelled out (Kafka's OUT_OF_ORDER_SEQUENCE_NUMBER and
+/// INVALID_PRODUCER_EPOCH are where its listener answers).
+pub fn produce_error_code(err: &ProduceError) -> ErrorCode {
+    match err {
+        ProduceError::Storage(err) => storage_error_code(err),
+        ProduceError::Sequence(err) => ErrorCode::Other(err.to_string()),
+    }
 }
 
 /// The error code a producer sees for a storage failure.

@@ -24,6 +24,7 @@ use protocol::sc::{CompressionAlgorithm, SpuId};
 use protocol::spu::{Isolation as WireIsolation, ReplicaKey};
 use tokio::sync::{Notify, watch};
 
+use crate::spu::replica::producers::{self, Plan, ProducerStates, SequenceError};
 use crate::spu::replication::leader::LeaderState;
 use crate::storage::{
     AppendInfo, FlushPolicy, Isolation, LeaderEpochCache, Offsets, ReadSlice, ReplicaLog, Result,
@@ -62,6 +63,47 @@ pub struct Partition {
     appends_block: bool,
     /// This replica's event counters, resolved once for the hot paths.
     counters: crate::metrics::PartitionCounters,
+    /// Idempotent producers' sequences while this SPU leads; `None` until the first
+    /// idempotent batch of a leadership term rebuilds them from the log tail. Held across
+    /// the check and the write, so two batches of one producer cannot both pass as next.
+    producers: Mutex<Option<ProducerStates>>,
+}
+
+/// How far back (in records) a new leader reads its log to learn idempotent producers'
+/// recent batches. A retry is of one of a producer's last few batches, written moments
+/// before a failover; producers older than this are accepted at any sequence, as Kafka
+/// does once their state expired.
+const PRODUCER_SCAN_RECORDS: i64 = 200_000;
+
+/// What became of batches a producer sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Produced {
+    /// Stored now.
+    Stored(AppendInfo),
+    /// Stored before (a retry of idempotent batches): these are their offsets.
+    Duplicate { base_offset: i64, next_offset: i64 },
+}
+
+impl Produced {
+    /// The first offset and the offset after the last of the batches.
+    pub fn offsets(&self) -> (i64, i64) {
+        match self {
+            Self::Stored(info) => (info.base_offset, info.next_offset),
+            Self::Duplicate {
+                base_offset,
+                next_offset,
+            } => (*base_offset, *next_offset),
+        }
+    }
+}
+
+/// Why batches a producer sent were not stored.
+#[derive(Debug, thiserror::Error)]
+pub enum ProduceError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
 }
 
 /// Why a follower's request is refused.
@@ -194,6 +236,7 @@ impl Partition {
                 replica_key_partition,
                 spu,
             ),
+            producers: Mutex::new(None),
         };
         partition.take_assignment(None)?;
         // A replica without followers committed everything it stored before the restart.
@@ -237,6 +280,7 @@ impl Partition {
         let mut leader = lock(&self.leader);
         if now.leader != self.spu {
             *leader = None;
+            *lock(&self.producers) = None;
             return Ok(());
         }
         let same_term = old
@@ -247,6 +291,9 @@ impl Partition {
                 state.confirm(&now.in_sync);
             }
         } else {
+            // A new term: what this replica knew of producers as an earlier leader may
+            // predate batches it since took as a follower.
+            *lock(&self.producers) = None;
             let mut epochs = lock(&self.epochs);
             epochs.assign(now.leader_epoch, leo)?;
             let start = epochs.entries().last().map_or(leo, |(_, start)| *start);
@@ -365,6 +412,119 @@ impl Partition {
         self.counters
             .appended(info.next_offset - info.base_offset, info.bytes);
         Ok(info)
+    }
+
+    /// Append batches a producer sent, as the leader: like [`Partition::append`], but
+    /// batches of idempotent producers are checked against their sequences first (see
+    /// [`producers`]); a retry of batches already stored is answered with their offsets and
+    /// not stored again.
+    pub async fn produce(
+        self: &Arc<Self>,
+        batches: impl Into<BytesMut>,
+    ) -> std::result::Result<Produced, ProduceError> {
+        let batches: BytesMut = batches.into();
+        if !producers::any_idempotent(&batches) {
+            return Ok(Produced::Stored(self.append(batches).await?));
+        }
+        if lock(&self.producers).is_none() {
+            let this = self.clone();
+            let rebuilt = run_blocking(&self.dir, move || this.scan_producers()).await?;
+            lock(&self.producers).get_or_insert(rebuilt);
+        }
+        let this = self.clone();
+        let append = move || {
+            let mut batches = batches;
+            let mut guard = lock(&this.producers);
+            // Leadership moved between the rebuild and now: refuse rather than check
+            // against a state that no longer describes the log.
+            let Some(states) = guard.as_mut() else {
+                return Err(ProduceError::Storage(this.closed_error()));
+            };
+            // Where the new batches start, and the offset the answer starts at if a
+            // retried prefix of them is stored already.
+            let (skip, answer_base) = match states.plan(&batches)? {
+                Plan::Append => (0, None),
+                Plan::Duplicate {
+                    base_offset,
+                    next_offset,
+                } => {
+                    return Ok(Produced::Duplicate {
+                        base_offset,
+                        next_offset,
+                    });
+                }
+                Plan::Partial {
+                    skip,
+                    base_offset,
+                    next_offset,
+                } => {
+                    let leo = this.with_log(|log| Ok(log.leo()))?;
+                    if next_offset != leo {
+                        // Others wrote after the stored part: the request's batches could
+                        // not have consecutive offsets.
+                        let producer_id = protocol::record::batch::BatchHeader::parse(&batches)
+                            .map_or(-1, |h| h.producer_id);
+                        return Err(SequenceError::MixedRetry { producer_id }.into());
+                    }
+                    (skip, Some(base_offset))
+                }
+            };
+            let mut batches = batches.split_off(skip);
+            let epoch = this.assignment().leader_epoch;
+            stamp_epoch(&mut batches, epoch);
+            let info = this.with_log(|log| {
+                let mut info = log.append_as_leader(&mut batches)?;
+                if let Some(base) = answer_base {
+                    info.base_offset = base;
+                }
+                if this.commits_on_append() {
+                    this.advance_hw(log, info.next_offset)?;
+                } else {
+                    this.recompute_hw_in(log)?;
+                }
+                Ok(info)
+            })?;
+            states.record(&batches);
+            Ok(Produced::Stored(info))
+        };
+        let produced = if self.appends_block {
+            run_blocking(&self.dir, move || Ok(append()))
+                .await
+                .map_err(ProduceError::Storage)
+                .and_then(|r| r)
+        } else {
+            append()
+        };
+        if let Ok(Produced::Stored(info)) = &produced {
+            self.publish();
+            self.counters
+                .appended(info.next_offset - info.base_offset, info.bytes);
+        }
+        produced
+    }
+
+    /// Learn idempotent producers' recent batches from the log tail (a new leader, or
+    /// after a restart). Blocks on file I/O.
+    fn scan_producers(&self) -> Result<ProducerStates> {
+        self.with_log(|log| {
+            let offsets = log.offsets();
+            let from = (offsets.leo - PRODUCER_SCAN_RECORDS).max(offsets.log_start);
+            let mut buf = Vec::new();
+            ProducerStates::rebuild_from(from, offsets.leo, |at| {
+                let slice = match log.read(at, EPOCH_SCAN_BYTES, Isolation::ReadUncommitted) {
+                    Ok(slice) => slice,
+                    // A damaged range tells no sequences; go on after it (see rebuild_epochs).
+                    Err(StorageError::Corrupt { .. }) => {
+                        let next = log.segment_end(at)?;
+                        return Ok((Vec::new(), next.max(at)));
+                    }
+                    Err(err) => return Err(err),
+                };
+                buf.clear();
+                slice.read_into(&mut buf)?;
+                Ok((std::mem::take(&mut buf), slice.end_offset))
+            })
+        })
     }
 
     /// Run an append: on the blocking pool when appends block (`--flush always` syncs
@@ -622,6 +782,7 @@ impl Partition {
             this.with_log(|log| {
                 let leo = log.truncate(Truncate::diverged(offset))?;
                 lock(&this.epochs).truncate_to(leo)?;
+                *lock(&this.producers) = None;
                 Ok(leo)
             })
         })
@@ -636,6 +797,7 @@ impl Partition {
         let result = run_blocking(&self.dir, move || {
             this.with_log(|log| {
                 log.truncate_fully_and_start_at(offset)?;
+                *lock(&this.producers) = None;
                 lock(&this.epochs).restart_at(offset)
             })
         })
@@ -776,5 +938,111 @@ mod tests {
         let offsets = p.offsets().unwrap();
         assert_eq!((offsets.hw, offsets.leo), (0, 1));
         assert!(!p.wait_for_hw(1, Duration::from_millis(20)).await);
+    }
+
+    fn idempotent(pid: i64, seq: i32, values: &[&str]) -> BytesMut {
+        let mut b = Batch::from_records(values.iter().map(|v| Record::new(v.as_bytes().to_vec())));
+        b.producer_id = pid;
+        b.producer_epoch = 0;
+        b.first_sequence = seq;
+        BytesMut::from(&b.encode().unwrap()[..])
+    }
+
+    fn open(dir: &std::path::Path, spu: SpuId, replica: Replica) -> Arc<Partition> {
+        Arc::new(
+            Partition::open(
+                dir.join("t-0"),
+                spu,
+                replica,
+                FlushPolicy::Never,
+                Arc::default(),
+            )
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test]
+    async fn a_retried_idempotent_batch_is_stored_once_even_after_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = open(dir.path(), 1, replica(vec![1]));
+        p.append(BytesMut::from(&batch(&["plain"])[..]))
+            .await
+            .unwrap();
+        let first = p.produce(idempotent(11, 0, &["a", "b"])).await.unwrap();
+        assert!(matches!(first, Produced::Stored(_)));
+        assert_eq!(first.offsets(), (1, 3));
+        let retry = p.produce(idempotent(11, 0, &["a", "b"])).await.unwrap();
+        assert_eq!(
+            retry,
+            Produced::Duplicate {
+                base_offset: 1,
+                next_offset: 3
+            }
+        );
+        let gap = p.produce(idempotent(11, 5, &["c"])).await.unwrap_err();
+        assert!(
+            matches!(
+                gap,
+                ProduceError::Sequence(SequenceError::OutOfOrder {
+                    expected: 2,
+                    got: 5,
+                    ..
+                })
+            ),
+            "{gap}"
+        );
+        assert_eq!(
+            p.offsets().unwrap().leo,
+            3,
+            "neither the retry nor the gap was stored"
+        );
+        p.close().unwrap();
+
+        // After a restart the state comes back from the log.
+        let p = open(dir.path(), 1, replica(vec![1]));
+        assert_eq!(
+            p.produce(idempotent(11, 0, &["a", "b"])).await.unwrap(),
+            Produced::Duplicate {
+                base_offset: 1,
+                next_offset: 3
+            }
+        );
+        let next = p.produce(idempotent(11, 2, &["c"])).await.unwrap();
+        assert_eq!(next.offsets(), (3, 4));
+    }
+
+    #[tokio::test]
+    async fn a_follower_that_becomes_leader_recognises_retries() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = open(&dir.path().join("a"), 1, replica(vec![1, 2]));
+        let stored = leader.produce(idempotent(21, 0, &["x"])).await.unwrap();
+        assert_eq!(stored.offsets(), (0, 1));
+        let bytes = {
+            let slice = leader.read(0, 1 << 20, Isolation::ReadUncommitted).unwrap();
+            let mut buf = Vec::new();
+            slice.read_into(&mut buf).unwrap();
+            buf
+        };
+        let mut as_follower = replica(vec![1, 2]);
+        as_follower.leader = 1;
+        let follower = open(&dir.path().join("b"), 2, as_follower.clone());
+        follower
+            .append_replicated(Bytes::from(bytes), 1)
+            .await
+            .unwrap();
+        // Failover: SPU 2 leads in the next epoch and the producer retries.
+        let mut promoted = as_follower;
+        promoted.leader = 2;
+        promoted.leader_epoch += 1;
+        promoted.in_sync = vec![2];
+        follower.set_assignment(promoted);
+        assert_eq!(
+            follower.produce(idempotent(21, 0, &["x"])).await.unwrap(),
+            Produced::Duplicate {
+                base_offset: 0,
+                next_offset: 1
+            }
+        );
+        assert_eq!(follower.offsets().unwrap().leo, 1);
     }
 }

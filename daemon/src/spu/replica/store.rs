@@ -102,6 +102,8 @@ pub struct ReplicaStore {
     max_frame_bytes: usize,
     /// Committed consumer offsets (served while this SPU leads `consumer-offset-0`).
     consumer_offsets: crate::spu::offsets::ConsumerOffsets,
+    /// Ids for idempotent producers, in blocks from the SC.
+    producer_ids: crate::spu::producer_ids::ProducerIds,
     /// Test fault injection: while this file exists, follower streams send nothing.
     #[cfg(feature = "fault-injection")]
     fault_hold: RwLock<Option<PathBuf>>,
@@ -145,6 +147,7 @@ impl ReplicaStore {
             tls: RwLock::default(),
             max_frame_bytes: protocol::frame::DEFAULT_MAX_FRAME_BYTES,
             consumer_offsets: Default::default(),
+            producer_ids: Default::default(),
             open_failures: Mutex::default(),
             #[cfg(feature = "fault-injection")]
             fault_hold: RwLock::default(),
@@ -154,6 +157,11 @@ impl ReplicaStore {
 
     pub fn consumer_offsets(&self) -> &crate::spu::offsets::ConsumerOffsets {
         &self.consumer_offsets
+    }
+
+    /// Where InitProducerId (ours and Kafka's) takes producer ids from.
+    pub fn producer_ids(&self) -> &crate::spu::producer_ids::ProducerIds {
+        &self.producer_ids
     }
 
     /// See `--fault-hold-replication`.
