@@ -57,16 +57,27 @@ fn batch(pid: i64, seq: i32, values: &[&str]) -> Vec<u8> {
     batch.encode().expect("encode")
 }
 
-/// Produce read_committed to SPU `id`: the base offset, or the refusal.
+/// Produce read_committed to SPU `id`: the base offset, or the refusal. An SPU the SC has
+/// just named leader may not have heard so yet: "not leader" is retried for a while, as
+/// every client does.
 fn produce(cluster: &Cluster, id: SpuId, topic: &str, bytes: Vec<u8>) -> Result<i64, ErrorCode> {
-    let mut client = cluster.spu_client(id).expect("connect");
-    let entry = client
-        .produce(topic, 0, bytes, Isolation::ReadCommitted)
-        .expect("produce answered");
-    if entry.error_code.is_error() {
-        Err(entry.error_code)
-    } else {
-        Ok(entry.base_offset)
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let mut client = cluster.spu_client(id).expect("connect");
+        let entry = client
+            .produce(topic, 0, bytes.clone(), Isolation::ReadCommitted)
+            .expect("produce answered");
+        if entry.error_code == ErrorCode::NotLeaderForPartition
+            && std::time::Instant::now() < deadline
+        {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        return if entry.error_code.is_error() {
+            Err(entry.error_code)
+        } else {
+            Ok(entry.base_offset)
+        };
     }
 }
 
