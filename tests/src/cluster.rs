@@ -35,6 +35,21 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// Three SPUs with the fail-over flags and `topic` (one partition, replication 3)
+    /// online with all three replicas in sync: where the fail-over tests start.
+    pub fn failover_with_topic(topic: &str) -> Cluster {
+        let cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
+        let status = cluster
+            .admin()
+            .create_topic(topic, crate::replicated(1, 3))
+            .expect("create topic");
+        assert!(!status.error_code.is_error(), "{status:?}");
+        cluster.wait_partition(&format!("{topic}-0"), "online with 3 in sync", |p| {
+            p.status.resolution == protocol::sc::PartitionResolution::Online && p.status.lsr == 3
+        });
+        cluster
+    }
+
     /// SC with `sc_extra` flags, then SPUs 1..=racks.len() (rack per SPU) with `spu_extra`.
     pub fn start(racks: &[Option<&str>], sc_extra: &[&str], spu_extra: &[&str]) -> Cluster {
         let dir = temp_dir();

@@ -17,21 +17,8 @@ use protocol::api::ErrorCode;
 use protocol::record::{Batch, Record};
 use protocol::sc::{PartitionResolution, SpuId};
 use protocol::spu::{InitProducerIdRequest, Isolation, is_out_of_order_sequence};
-use tests::cluster::{Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
-use tests::{replicated, runtime};
-
-fn cluster_with_topic(topic: &str) -> Cluster {
-    let cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
-    let status = cluster
-        .admin()
-        .create_topic(topic, replicated(1, 3))
-        .expect("create topic");
-    assert!(!status.error_code.is_error(), "{status:?}");
-    cluster.wait_partition(&format!("{topic}-0"), "online with 3 in sync", |p| {
-        p.status.resolution == PartitionResolution::Online && p.status.lsr == 3
-    });
-    cluster
-}
+use tests::cluster::Cluster;
+use tests::runtime;
 
 /// A producer id from SPU `id`.
 fn producer_id(cluster: &Cluster, id: SpuId) -> i64 {
@@ -106,7 +93,7 @@ fn values(cluster: &Cluster, topic: &str) -> Vec<(i64, String)> {
 fn retries_are_stored_once_across_a_leader_kill_and_ids_stay_unique() {
     let topic = "exactly";
     let name = format!("{topic}-0");
-    let mut cluster = cluster_with_topic(topic);
+    let mut cluster = Cluster::failover_with_topic(topic);
     let spus: Vec<SpuId> = cluster.spus.keys().copied().collect();
     let mut ids = BTreeSet::new();
     for &spu in &spus {
@@ -167,7 +154,7 @@ fn retries_are_stored_once_across_a_leader_kill_and_ids_stay_unique() {
 fn pipelined_idempotent_producer_stores_every_record_once_across_a_leader_kill() {
     let topic = "pipelined";
     let name = format!("{topic}-0");
-    let mut cluster = cluster_with_topic(topic);
+    let mut cluster = Cluster::failover_with_topic(topic);
     let first = cluster.partition(&name).spec.leader;
     let rt = runtime();
     let fluvio = rt

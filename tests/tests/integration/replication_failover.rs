@@ -20,23 +20,8 @@ use std::time::Duration;
 use protocol::api::ErrorCode;
 use protocol::sc::{PartitionResolution, SpuId};
 use protocol::spu::{Isolation, StreamFetchRequest, UpdateOffsetsRequest};
-use tests::cluster::{Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
-use tests::replicated;
+use tests::cluster::Cluster;
 use tests::spu_client::{SpuClient, batch_of};
-
-fn cluster_with_topic(topic: &str) -> Cluster {
-    let cluster = Cluster::start(&[None, None, None], FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS);
-    let status = cluster
-        .admin()
-        .create_topic(topic, replicated(1, 3))
-        .expect("create topic");
-    assert!(!status.error_code.is_error(), "{status:?}");
-    let name = format!("{topic}-0");
-    cluster.wait_partition(&name, "online with 3 in sync", |p| {
-        p.status.resolution == PartitionResolution::Online && p.status.lsr == 3
-    });
-    cluster
-}
 
 /// The leader the SC names now.
 fn leader(cluster: &Cluster, partition: &str) -> SpuId {
@@ -99,7 +84,7 @@ fn produce_one(
 fn acknowledged_records_survive_five_leader_kills() {
     let topic = "kills";
     let name = format!("{topic}-0");
-    let mut cluster = cluster_with_topic(topic);
+    let mut cluster = Cluster::failover_with_topic(topic);
     let addrs: HashMap<SpuId, std::net::SocketAddr> =
         cluster.spus.iter().map(|(id, d)| (*id, d.public)).collect();
     let sc = cluster.sc.public;
@@ -276,7 +261,7 @@ fn acknowledged_records_survive_five_leader_kills() {
 fn a_paused_follower_leaves_the_in_sync_set_and_rejoins() {
     let topic = "lagging";
     let name = format!("{topic}-0");
-    let cluster = cluster_with_topic(topic);
+    let cluster = Cluster::failover_with_topic(topic);
     let p = cluster.partition(&name);
     let leader = p.spec.leader;
     let follower = *p.spec.replicas.iter().find(|id| **id != leader).unwrap();
@@ -334,7 +319,7 @@ fn a_paused_follower_leaves_the_in_sync_set_and_rejoins() {
 fn a_paused_leader_is_fenced_and_its_divergent_tail_truncated() {
     let topic = "zombie";
     let name = format!("{topic}-0");
-    let cluster = cluster_with_topic(topic);
+    let cluster = Cluster::failover_with_topic(topic);
     let p = cluster.partition(&name);
     let old = p.spec.leader;
     let mut client = cluster.spu_client(old).unwrap();
