@@ -222,3 +222,36 @@ fn certificate_identities_reader_and_admin_over_mutual_tls() {
         daemon.log()
     );
 }
+
+/// The Kafka listener does not apply the policy yet, so with a policy it must not open: an
+/// SPU asked for one explicitly refuses to start and says why.
+#[test]
+fn a_policy_keeps_the_kafka_listener_closed() {
+    let dir = temp_dir();
+    let policy = policy_file(dir.path(), "admin");
+    let role = Role::Spu {
+        id: 7,
+        sc_private: tests::free_addr(),
+        token: None,
+        rack: None,
+    };
+    let args = [
+        "--authz-policy",
+        policy.as_str(),
+        "--kafka-addr",
+        "127.0.0.1:0",
+    ];
+    let mut spu = Daemon::spawn_with_args(
+        role,
+        dir.path(),
+        tests::free_addr(),
+        tests::free_addr(),
+        &args,
+    );
+    let (status, log) = spu.wait_exit(Duration::from_secs(30));
+    assert!(!status.success(), "{log}");
+    assert!(
+        log.contains("does not apply --authz-policy yet") && log.contains("--no-kafka"),
+        "{log}"
+    );
+}
