@@ -45,19 +45,19 @@ while True:
         log.write("committed %d %d\n" % (tp.partition, last + 1))
 "#;
 
-/// Create the topic and produce `count` records to each of its six partitions, values
-/// `P-N`, starting at `from`.
+/// Create the topic (name, partitions) when `start` is 0, then produce `count` records to
+/// each of its partitions, values `P-N`, from `start`.
 const PRODUCE: &str = r#"
 import sys
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-b, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b, topic, parts, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 if start == 0:
-    KafkaAdminClient(bootstrap_servers=b).create_topics([NewTopic("cg", num_partitions=6, replication_factor=1)])
+    KafkaAdminClient(bootstrap_servers=b).create_topics([NewTopic(topic, num_partitions=parts, replication_factor=1)])
 p = KafkaProducer(bootstrap_servers=b, acks="all", linger_ms=5)
 for n in range(start, start + count):
-    for part in range(6):
-        p.send("cg", value=b"%d-%d" % (part, n), partition=part)
+    for part in range(parts):
+        p.send(topic, value=b"%d-%d" % (part, n), partition=part)
 p.flush()
 print("produced")
 "#;
@@ -136,17 +136,20 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// An all-in-one daemon with one SPU serving Kafka on a free port, and that address.
+fn kafka_daemon(dir: &Path) -> (Daemon, String) {
+    let kafka = free_addr().to_string();
+    let daemon =
+        Daemon::start_with_args(Role::AllInOne { spus: 1 }, dir, &["--kafka-addr", &kafka]);
+    (daemon, kafka)
+}
+
 #[test]
 fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     let _cpu = tests::cpu_heavy();
     let dir = temp_dir();
-    let kafka = free_addr().to_string();
-    let daemon: Daemon = Daemon::start_with_args(
-        Role::AllInOne { spus: 1 },
-        dir.path(),
-        &["--kafka-addr", &kafka],
-    );
-    python::run_ok(PRODUCE, &[&kafka, "0", "20"]);
+    let (daemon, kafka) = kafka_daemon(dir.path());
+    python::run_ok(PRODUCE, &[&kafka, "cg", "6", "0", "20"]);
 
     let logs: Vec<_> = (0..3)
         .map(|i| dir.path().join(format!("member-{i}.log")))
@@ -189,7 +192,7 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     let victim = assignment(&lines(&logs[0])).unwrap();
     let (child, _script) = members[0].take().unwrap();
     stop(child);
-    python::run_ok(PRODUCE, &[&kafka, "20", "20"]);
+    python::run_ok(PRODUCE, &[&kafka, "cg", "6", "20", "20"]);
 
     let everything: BTreeSet<String> = (0..40)
         .flat_map(|n| (0..6).map(move |p| format!("{p}-{n}")))
@@ -253,23 +256,6 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     drop(daemon);
 }
 
-/// Create topic `cg2` with two partitions when `start` is 0, then produce `count` records
-/// to each, values `P-N` from `start`.
-const PRODUCE_TWO: &str = r#"
-import sys
-from kafka import KafkaAdminClient, KafkaProducer
-from kafka.admin import NewTopic
-b, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-if start == 0:
-    KafkaAdminClient(bootstrap_servers=b).create_topics([NewTopic("cg2", num_partitions=2, replication_factor=1)])
-p = KafkaProducer(bootstrap_servers=b, acks="all", linger_ms=5)
-for n in range(start, start + count):
-    for part in range(2):
-        p.send("cg2", value=b"%d-%d" % (part, n), partition=part)
-p.flush()
-print("produced")
-"#;
-
 /// The row of a `fluvio` table whose first cells are `key`, by column name.
 fn row_of(table: &str, key: &[&str]) -> BTreeMap<String, String> {
     let (header, _) = tests::cli::parse_table(table);
@@ -307,14 +293,9 @@ fn consumer_group_list_and_describe_show_a_kafka_python_group() {
 
     let _cpu = tests::cpu_heavy();
     let dir = temp_dir();
-    let kafka = free_addr().to_string();
-    let daemon: Daemon = Daemon::start_with_args(
-        Role::AllInOne { spus: 1 },
-        dir.path(),
-        &["--kafka-addr", &kafka],
-    );
+    let (daemon, kafka) = kafka_daemon(dir.path());
     let sc = daemon.public.to_string();
-    python::run_ok(PRODUCE_TWO, &[&kafka, "0", "3"]);
+    python::run_ok(PRODUCE, &[&kafka, "cg2", "2", "0", "3"]);
     let member = MEMBER
         .replace("group_id=\"g1\"", "group_id=\"g2\"")
         .replace("[\"cg\"]", "[\"cg2\"]");
@@ -412,7 +393,7 @@ fn consumer_group_list_and_describe_show_a_kafka_python_group() {
     for (child, _script) in children {
         stop(child);
     }
-    python::run_ok(PRODUCE_TWO, &[&kafka, "3", "2"]);
+    python::run_ok(PRODUCE, &[&kafka, "cg2", "2", "3", "2"]);
     let repl = fluvio(
         &sc,
         &[
