@@ -45,6 +45,7 @@ pub mod error;
 #[cfg(any(test, feature = "fake-sc"))]
 pub mod fake_sc;
 mod gather;
+pub mod kafka;
 pub mod metadata;
 pub mod multi;
 pub mod offsets;

@@ -11,6 +11,8 @@ use protocol::sc::TopicResolution;
 pub enum CommandError {
     #[error("{}", advised(.0))]
     Client(#[from] ClientError),
+    #[error("{}", kafka_advised(.0))]
+    Kafka(#[from] crate::client::kafka::KafkaError),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
@@ -101,6 +103,21 @@ pub fn advised(error: &ClientError) -> String {
     match advice(error) {
         Some(advice) => format!("{error}{advice}"),
         None => error.to_string(),
+    }
+}
+
+/// A Kafka listener's error with what to do about it.
+fn kafka_advised(error: &crate::client::kafka::KafkaError) -> String {
+    use crate::client::kafka::KafkaError;
+    match error {
+        KafkaError::Unreachable { .. } | KafkaError::Timeout { .. } => format!(
+            "{error}. Is the cluster running with a Kafka listener there? Pass the address \
+             of an SPU's Kafka listener (its --kafka-addr) with --kafka-addr HOST:PORT"
+        ),
+        KafkaError::UnknownGroup { .. } => {
+            format!("{error}; `fluvio consumer-group list` shows the groups")
+        }
+        _ => error.to_string(),
     }
 }
 

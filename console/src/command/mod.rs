@@ -7,7 +7,7 @@
 //! * Rendering [`Output`] as text, JSON or YAML is the job of `render`, the layer above.
 //!
 //! One module per command group: [`topic`], [`partition`], [`spu`], [`auth_token`],
-//! [`consumer`], [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
+//! [`consumer`], [`consumer_group`], [`advanced`], [`version`], [`benchmark`], [`profile`]; the flags of `repl` and `tui` in [`interactive`].
 
 pub mod advanced;
 pub mod auth_token;
@@ -15,6 +15,7 @@ pub mod benchmark;
 pub mod cluster;
 pub mod consume;
 pub mod consumer;
+pub mod consumer_group;
 pub mod error;
 pub mod interactive;
 pub mod output;
@@ -144,6 +145,9 @@ pub enum Command {
     /// List and delete the offsets consumers committed (`consume --consumer NAME`).
     #[command(subcommand)]
     Consumer(consumer::ConsumerCmd),
+    /// List and describe Kafka consumer groups: members, assignments, committed offsets, lag.
+    #[command(subcommand, name = "consumer-group")]
+    ConsumerGroup(consumer_group::ConsumerGroupCmd),
     /// An interactive session: every command without `fluvio`, completion, history;
     /// also runs scripts (-f FILE, or piped to stdin) and single lines (-c).
     Repl(interactive::ReplArgs),
@@ -199,6 +203,7 @@ impl Command {
             Command::Spu(cmd) => cmd.output(),
             Command::AuthToken(cmd) => cmd.output(),
             Command::Consumer(cmd) => cmd.output(),
+            Command::ConsumerGroup(cmd) => cmd.output(),
             Command::Advanced(cmd) => cmd.output(),
             Command::Version(args) => Some(args.output),
             Command::Profile(args) => args.output(),
@@ -429,6 +434,7 @@ pub async fn execute(command: Command, ctx: &Context) -> Result<Output, CommandE
         Command::Produce(args) => produce::execute(args, ctx).await,
         Command::Consume(args) => consume::execute(args, ctx).await,
         Command::Consumer(cmd) => consumer::execute(cmd, ctx).await,
+        Command::ConsumerGroup(cmd) => consumer_group::execute(cmd, ctx).await,
         Command::Benchmark(cmd) => benchmark::execute(cmd, ctx).await,
         Command::Cluster(cmd) => cluster::execute(cmd, ctx).await,
         Command::Completions { shell } => completions(shell),

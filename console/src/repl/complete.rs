@@ -467,7 +467,11 @@ mod tests {
         assert_eq!(complete("topic de"), ["delete", "describe"]);
         assert_eq!(complete("fluvio topic li"), ["list"]);
         assert_eq!(complete("help topic c"), ["create"]);
-        assert_eq!(complete("help con"), ["connect", "consume", "consumer"]);
+        assert_eq!(
+            complete("help con"),
+            ["connect", "consume", "consumer", "consumer-group"]
+        );
+        assert_eq!(complete("consumer-group d"), ["describe"]);
     }
 
     #[test]

@@ -45,19 +45,19 @@ while True:
         log.write("committed %d %d\n" % (tp.partition, last + 1))
 "#;
 
-/// Create the topic and produce `count` records to each of its six partitions, values
-/// `P-N`, starting at `from`.
+/// Create the topic (name, partitions) when `start` is 0, then produce `count` records to
+/// each of its partitions, values `P-N`, from `start`.
 const PRODUCE: &str = r#"
 import sys
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
-b, start, count = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+b, topic, parts, start, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
 if start == 0:
-    KafkaAdminClient(bootstrap_servers=b).create_topics([NewTopic("cg", num_partitions=6, replication_factor=1)])
+    KafkaAdminClient(bootstrap_servers=b).create_topics([NewTopic(topic, num_partitions=parts, replication_factor=1)])
 p = KafkaProducer(bootstrap_servers=b, acks="all", linger_ms=5)
 for n in range(start, start + count):
-    for part in range(6):
-        p.send("cg", value=b"%d-%d" % (part, n), partition=part)
+    for part in range(parts):
+        p.send(topic, value=b"%d-%d" % (part, n), partition=part)
 p.flush()
 print("produced")
 "#;
@@ -136,17 +136,20 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// An all-in-one daemon with one SPU serving Kafka on a free port, and that address.
+fn kafka_daemon(dir: &Path) -> (Daemon, String) {
+    let kafka = free_addr().to_string();
+    let daemon =
+        Daemon::start_with_args(Role::AllInOne { spus: 1 }, dir, &["--kafka-addr", &kafka]);
+    (daemon, kafka)
+}
+
 #[test]
 fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     let _cpu = tests::cpu_heavy();
     let dir = temp_dir();
-    let kafka = free_addr().to_string();
-    let daemon: Daemon = Daemon::start_with_args(
-        Role::AllInOne { spus: 1 },
-        dir.path(),
-        &["--kafka-addr", &kafka],
-    );
-    python::run_ok(PRODUCE, &[&kafka, "0", "20"]);
+    let (daemon, kafka) = kafka_daemon(dir.path());
+    python::run_ok(PRODUCE, &[&kafka, "cg", "6", "0", "20"]);
 
     let logs: Vec<_> = (0..3)
         .map(|i| dir.path().join(format!("member-{i}.log")))
@@ -189,7 +192,7 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     let victim = assignment(&lines(&logs[0])).unwrap();
     let (child, _script) = members[0].take().unwrap();
     stop(child);
-    python::run_ok(PRODUCE, &[&kafka, "20", "20"]);
+    python::run_ok(PRODUCE, &[&kafka, "cg", "6", "20", "20"]);
 
     let everything: BTreeSet<String> = (0..40)
         .flat_map(|n| (0..6).map(move |p| format!("{p}-{n}")))
@@ -250,5 +253,201 @@ fn three_kafka_python_members_share_six_partitions_and_survive_a_kill() {
     for m in members.into_iter().flatten() {
         stop(m.0);
     }
+    drop(daemon);
+}
+
+/// The row of a `fluvio` table whose first cells are `key`, by column name.
+fn row_of(table: &str, key: &[&str]) -> BTreeMap<String, String> {
+    let (header, _) = tests::cli::parse_table(table);
+    row_where(table, |r| {
+        header.iter().zip(key).all(|(name, k)| r[name] == *k)
+    })
+}
+
+/// The row of a `fluvio` table that `pick` chooses, by column name.
+fn row_where(
+    table: &str,
+    pick: impl Fn(&BTreeMap<String, String>) -> bool,
+) -> BTreeMap<String, String> {
+    let (header, rows) = tests::cli::parse_table(table);
+    rows.iter()
+        .map(|r| header.iter().cloned().zip(r.iter().cloned()).collect())
+        .find(|r: &BTreeMap<String, String>| pick(r))
+        .unwrap_or_else(|| panic!("no such row in:\n{table}"))
+}
+
+/// The table that follows the line `title` in a `consumer-group describe` output, up to
+/// the next title (a line ending in ':').
+fn section(stdout: &str, title: &str) -> String {
+    let mut lines = stdout.lines().skip_while(|l| *l != title);
+    assert!(lines.next().is_some(), "no {title} in:\n{stdout}");
+    lines
+        .take_while(|l| !l.trim().is_empty() && !l.ends_with(':'))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn consumer_group_list_and_describe_show_a_kafka_python_group() {
+    use tests::cli::fluvio;
+
+    let _cpu = tests::cpu_heavy();
+    let dir = temp_dir();
+    let (daemon, kafka) = kafka_daemon(dir.path());
+    let sc = daemon.public.to_string();
+    python::run_ok(PRODUCE, &[&kafka, "cg2", "2", "0", "3"]);
+    let member = MEMBER
+        .replace("group_id=\"g1\"", "group_id=\"g2\"")
+        .replace("[\"cg\"]", "[\"cg2\"]");
+    let logs: Vec<_> = (0..2)
+        .map(|i| dir.path().join(format!("two-{i}.log")))
+        .collect();
+    let children: Vec<(Child, tempfile::TempDir)> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, log)| {
+            python::spawn(
+                &member,
+                &[&kafka, &format!("member-{i}"), &log.display().to_string()],
+            )
+        })
+        .collect();
+    wait_until(
+        "each member holds one partition and both partitions are committed to 3",
+        Duration::from_secs(60),
+        || {
+            let logs: Vec<_> = logs.iter().map(|l| lines(l)).collect();
+            let mut last = BTreeMap::new();
+            for l in &logs {
+                last.extend(committed(l));
+            }
+            logs.iter()
+                .all(|l| assignment(l).is_some_and(|a| a.len() == 1))
+                && (0..2).all(|p| last.get(&p) == Some(&3))
+        },
+    );
+    let owner: BTreeMap<u32, String> = logs
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let p = *assignment(&lines(l)).unwrap().first().unwrap();
+            (p, format!("member-{i}"))
+        })
+        .collect();
+
+    // While both run: a stable group of two, each member with its partition.
+    let list = fluvio(&sc, &["consumer-group", "list", "--kafka-addr", &kafka]);
+    list.ok();
+    let g2 = row_of(&list.stdout, &["g2"]);
+    assert_eq!(g2["STATE"], "Stable", "{}", list.stdout);
+    assert_eq!(g2["MEMBERS"], "2", "{}", list.stdout);
+    assert_eq!(g2["PROTOCOL"], "range", "kafka-python's first assignor");
+    let json = fluvio(
+        &sc,
+        &[
+            "consumer-group",
+            "list",
+            "--kafka-addr",
+            &kafka,
+            "-O",
+            "json",
+        ],
+    );
+    let groups: serde_json::Value = serde_json::from_str(&json.ok().stdout).unwrap();
+    assert!(
+        groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|g| g["group"] == "g2" && g["members"] == 2),
+        "{groups}"
+    );
+
+    let describe = fluvio(
+        &sc,
+        &["consumer-group", "describe", "g2", "--kafka-addr", &kafka],
+    );
+    describe.ok();
+    assert!(describe.stdout.contains("State:"), "{}", describe.stdout);
+    let members = section(&describe.stdout, "Members:");
+    for (p, client) in &owner {
+        let row = row_where(&members, |r| r["CLIENT-ID"] == *client);
+        assert_eq!(row["ASSIGNMENT"], format!("cg2-{p}"), "{members}");
+    }
+    let offsets = section(&describe.stdout, "Offsets:");
+    for (p, client) in &owner {
+        let row = row_of(&offsets, &["cg2", &p.to_string()]);
+        assert_eq!(
+            (
+                row["COMMITTED"].as_str(),
+                row["LOG-END"].as_str(),
+                row["LAG"].as_str()
+            ),
+            ("3", "3", "0"),
+            "{offsets}"
+        );
+        assert_eq!(row["CLIENT-ID"], *client, "{offsets}");
+    }
+
+    // The members stop; two more records per partition make a lag of two each.
+    for (child, _script) in children {
+        stop(child);
+    }
+    python::run_ok(PRODUCE, &[&kafka, "cg2", "2", "3", "2"]);
+    let repl = fluvio(
+        &sc,
+        &[
+            "repl",
+            "-c",
+            &format!("consumer-group describe g2 --kafka-addr {kafka}"),
+        ],
+    );
+    repl.ok();
+    let offsets = section(&repl.stdout, "Offsets:");
+    for p in 0..2 {
+        let row = row_of(&offsets, &["cg2", &p.to_string()]);
+        assert_eq!(
+            (
+                row["COMMITTED"].as_str(),
+                row["LOG-END"].as_str(),
+                row["LAG"].as_str()
+            ),
+            ("3", "5", "2"),
+            "{}",
+            repl.stdout
+        );
+    }
+
+    // Clear errors: an unknown group, no Kafka listener at the address.
+    let unknown = fluvio(
+        &sc,
+        &[
+            "consumer-group",
+            "describe",
+            "nosuch",
+            "--kafka-addr",
+            &kafka,
+        ],
+    );
+    assert_ne!(unknown.code, 0);
+    assert!(
+        unknown
+            .stderr
+            .contains("consumer group \"nosuch\" does not exist")
+            && unknown.stderr.contains("fluvio consumer-group list"),
+        "{}",
+        unknown.stderr
+    );
+    let nowhere = free_addr().to_string();
+    let unreachable = fluvio(&sc, &["consumer-group", "list", "--kafka-addr", &nowhere]);
+    assert_ne!(unreachable.code, 0);
+    assert!(
+        unreachable
+            .stderr
+            .contains(&format!("cannot reach a Kafka listener at {nowhere}"))
+            && unreachable.stderr.contains("--kafka-addr"),
+        "{}",
+        unreachable.stderr
+    );
     drop(daemon);
 }
