@@ -149,3 +149,48 @@ pub fn spawn(script: &str, args: &[&str]) -> (std::process::Child, tempfile::Tem
         .expect("run python");
     (child, dir)
 }
+
+/// Run a producer `script` that takes `bootstrap`, the path of a marker it writes once its
+/// first records are acknowledged, and the path of a marker it waits for before finishing.
+/// Once the first marker is there, `meanwhile` runs (a failover, say); then the second
+/// marker tells the script to finish. Its stdout, and what `meanwhile` returned, after the
+/// script ended with success.
+pub fn produce_across<T>(
+    script: &str,
+    bootstrap: &str,
+    wait: std::time::Duration,
+    meanwhile: impl FnOnce() -> T,
+) -> (String, T) {
+    let dir = crate::temp_dir();
+    let acked = dir.path().join("first-acked");
+    let done = dir.path().join("meanwhile-done");
+    let (mut child, _script) = spawn(
+        script,
+        &[
+            bootstrap,
+            &acked.display().to_string(),
+            &done.display().to_string(),
+        ],
+    );
+    let deadline = Instant::now() + wait;
+    while !acked.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the producer never got its first acks"
+        );
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the producer ended early ({status})");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let value = meanwhile();
+    std::fs::write(&done, b"done").expect("write marker");
+    let out = child.wait_with_output().expect("wait for the producer");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "producer failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (stdout, value)
+}

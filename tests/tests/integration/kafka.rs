@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tests::cli::{fluvio, fluvio_stdin};
 use tests::cluster::{CONVERGE, Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
@@ -360,35 +360,10 @@ fn acks_all_loses_nothing_acknowledged_across_a_leader_kill() {
         .map(|id| kafka_addr(cluster.spu(id)))
         .collect::<Vec<_>>()
         .join(",");
-    let dir = temp_dir();
-    let marker = dir.path().join("first-hundred-acked");
-    let killed = dir.path().join("leader-killed");
-    let (mut child, _script) = python::spawn(
-        ACKS_ALL_FAILOVER,
-        &[
-            &bootstrap,
-            &marker.display().to_string(),
-            &killed.display().to_string(),
-        ],
-    );
-    let deadline = Instant::now() + CONVERGE * 2;
-    while !marker.exists() {
-        assert!(Instant::now() < deadline, "the producer never got 100 acks");
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the producer ended early ({status})");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let leader = cluster.partition("failover-0").spec.leader;
-    cluster.kill(leader);
-    std::fs::write(&killed, b"killed").expect("write marker");
-    let out = child.wait_with_output().expect("wait for the producer");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "producer failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, ()) = python::produce_across(ACKS_ALL_FAILOVER, &bootstrap, CONVERGE * 2, || {
+        let leader = cluster.partition("failover-0").spec.leader;
+        cluster.kill(leader);
+    });
     assert_eq!(line(&stdout, "missing"), "[]", "{stdout}");
     let acked: usize = line(&stdout, "acked")
         .split_whitespace()

@@ -5,10 +5,8 @@
 //! answered, and the new leader recognises the batches the old one had stored (their
 //! producer id and sequences travelled with them to the followers).
 
-use std::time::{Duration, Instant};
-
 use tests::cluster::{CONVERGE, Cluster, FAILOVER_SC_FLAGS, FAILOVER_SPU_FLAGS};
-use tests::{Daemon, python, temp_dir};
+use tests::{Daemon, python};
 
 /// Produce idempotently while the test kills the leader, then read the partition back.
 const IDEMPOTENT_FAILOVER: &str = r#"
@@ -100,38 +98,12 @@ fn confluent_kafka_idempotent_producer_stores_each_record_once_across_a_leader_k
         .map(logged_kafka_addr)
         .collect::<Vec<_>>()
         .join(",");
-    let dir = temp_dir();
-    let marker = dir.path().join("first-acked");
-    let killed = dir.path().join("leader-killed");
-    let (mut child, _script) = python::spawn(
-        IDEMPOTENT_FAILOVER,
-        &[
-            &bootstrap,
-            &marker.display().to_string(),
-            &killed.display().to_string(),
-        ],
-    );
-    let deadline = Instant::now() + CONVERGE * 2;
-    while !marker.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the producer never got its first acks"
-        );
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the producer ended early ({status})");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let leader = cluster.partition("idem-0").spec.leader;
-    cluster.kill(leader);
-    std::fs::write(&killed, b"killed").expect("write marker");
-    let out = child.wait_with_output().expect("wait for the producer");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "producer failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (stdout, leader) =
+        python::produce_across(IDEMPOTENT_FAILOVER, &bootstrap, CONVERGE * 2, || {
+            let leader = cluster.partition("idem-0").spec.leader;
+            cluster.kill(leader);
+            leader
+        });
     assert_ne!(cluster.partition("idem-0").spec.leader, leader);
     assert_eq!(value(&stdout, "unflushed"), "0", "{stdout}");
     assert_eq!(value(&stdout, "duplicates"), "0", "{stdout}");
