@@ -362,16 +362,27 @@ fn a_paused_leader_is_fenced_and_its_divergent_tail_truncated() {
     });
     let new = p.spec.leader;
     let mut new_client = cluster.spu_client(new).unwrap();
+    // The SC names the new leader before that SPU has heard it leads: "not leader" is
+    // retried for a while, as clients do.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
     for i in 0..4 {
         let v = format!("new-{i}");
-        let entry = new_client
-            .produce(
-                topic,
-                0,
-                batch_of(&[v.as_bytes()]),
-                Isolation::ReadCommitted,
-            )
-            .unwrap();
+        let entry = loop {
+            let entry = new_client
+                .produce(
+                    topic,
+                    0,
+                    batch_of(&[v.as_bytes()]),
+                    Isolation::ReadCommitted,
+                )
+                .unwrap();
+            if entry.error_code != ErrorCode::NotLeaderForPartition
+                || std::time::Instant::now() > deadline
+            {
+                break entry;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
         assert_eq!(entry.error_code, ErrorCode::None, "{i}");
         assert_eq!(entry.base_offset, 5 + i);
     }
