@@ -679,6 +679,8 @@ async fn control_stream(
                     Err(broadcast::error::RecvError::Closed) => return,
                 },
                 batch = parts_rx.recv() => match batch {
+                    // Offsets only: nothing of the replicas an SPU follows changed.
+                    Ok(batch) if batch.offsets_only => continue,
                     Ok(batch) => {
                         update.epoch = batch.epoch;
                         let mut removed = BTreeSet::new();

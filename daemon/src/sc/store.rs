@@ -5,9 +5,17 @@
 //! Every write goes through [`MetadataStore::update`], which holds one lock while it
 //! decides, persists and publishes, so the change feed is in commit order and a decision
 //! never rests on a state another writer is changing.
+//!
+//! A partition status whose only change is offsets (the leader reports its high
+//! watermark, log end and size every 200 ms while records arrive) is applied at once but
+//! published to watchers at most every [`OFFSETS_EVERY`], one batch for every partition
+//! that moved: each such batch is encoded for every watching connection, so at 1000
+//! connections publishing every report was the SC's dominant cost, and clients use a
+//! partition's leader and replicas, not its offsets of a moment ago.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use protocol::sc::{
     AuthTokenSpec, AuthTokenStatus, Metadata, PartitionSpec, PartitionStateSpec,
@@ -23,6 +31,8 @@ use crate::sync::run_blocking;
 
 /// Change events buffered per kind before a slow watcher lags (and gets a full snapshot).
 const FEED_CAPACITY: usize = 1024;
+/// How often partition statuses whose only change is offsets are published to watchers.
+pub const OFFSETS_EVERY: Duration = Duration::from_secs(2);
 
 /// One object as the SC holds it and clients see it: key, spec, status.
 pub type TopicObj = Metadata<TopicSpec>;
@@ -134,6 +144,9 @@ pub enum Event<O> {
 pub struct Batch<O> {
     pub epoch: i64,
     pub events: Vec<Event<O>>,
+    /// Only offsets moved (high watermark, log end, size, log start): the coalesced
+    /// batch of [`OFFSETS_EVERY`]. Watchers of replica assignments may skip it.
+    pub offsets_only: bool,
 }
 
 /// The change feeds, one per kind.
@@ -190,6 +203,8 @@ pub enum UpdateError<E> {
 struct Inner {
     stores: Stores,
     epoch: i64,
+    /// Partitions whose offsets moved since watchers last got them.
+    offsets_moved: BTreeSet<String>,
 }
 
 pub struct MetadataStore {
@@ -273,17 +288,31 @@ impl MetadataStore {
     /// On a shared backend the stores then follow every change other SCs commit, and
     /// statuses are kept as the leader last wrote them.
     pub async fn open(backend: Arc<dyn MetadataBackend>) -> Result<Arc<Self>, StoreError> {
+        Self::open_with(backend, OFFSETS_EVERY).await
+    }
+
+    /// [`MetadataStore::open`], publishing offset-only partition changes every
+    /// `offsets_every`.
+    pub async fn open_with(
+        backend: Arc<dyn MetadataBackend>,
+        offsets_every: Duration,
+    ) -> Result<Arc<Self>, StoreError> {
         let loader = backend.clone();
         let stores = run_blocking(move || load(&*loader))
             .await
             .map_err(|e| KvError::Task(e.to_string()))??;
         let store = Arc::new(Self {
-            inner: Mutex::new(Inner { stores, epoch: 1 }),
+            inner: Mutex::new(Inner {
+                stores,
+                epoch: 1,
+                offsets_moved: BTreeSet::new(),
+            }),
             backend,
             feeds: Feeds::default(),
             remote_seen: watch::channel(0).0,
         });
         store.follow();
+        publish_offsets_every(Arc::downgrade(&store), offsets_every);
         Ok(store)
     }
 
@@ -373,7 +402,7 @@ impl MetadataStore {
             inner.epoch += 1;
             let epoch = inner.epoch;
             let events = apply(&mut inner.stores, mutations);
-            self.publish(epoch, events);
+            self.publish(&mut inner, epoch, events);
             return Ok(result);
         }
     }
@@ -391,7 +420,7 @@ impl MetadataStore {
         inner.epoch += 1;
         let epoch = inner.epoch;
         let events = apply(&mut inner.stores, mutations);
-        self.publish(epoch, events);
+        self.publish(&mut inner, epoch, events);
         drop(inner);
         self.remote_seen.send_modify(|n| *n += 1);
     }
@@ -458,7 +487,7 @@ impl MetadataStore {
         inner.epoch += 1;
         let epoch = inner.epoch;
         let events = apply(&mut inner.stores, mutations);
-        self.publish(epoch, events);
+        self.publish(&mut inner, epoch, events);
         Ok(())
     }
 
@@ -494,13 +523,24 @@ impl MetadataStore {
             })
     }
 
-    fn publish(&self, epoch: i64, events: Events) {
+    fn publish(&self, inner: &mut Inner, epoch: i64, events: Events) {
         fn send<O>(feed: &broadcast::Sender<Arc<Batch<O>>>, epoch: i64, events: Vec<Event<O>>) {
             if !events.is_empty() {
                 // No receivers is fine: nobody watches this kind right now.
-                let _ = feed.send(Arc::new(Batch { epoch, events }));
+                let _ = feed.send(Arc::new(Batch {
+                    epoch,
+                    events,
+                    offsets_only: false,
+                }));
             }
         }
+        // A partition published whole now carries its current offsets: nothing left to
+        // tell about it, unless its offsets moved again later in the same commit.
+        for event in &events.partitions {
+            let (Event::Update(o) | Event::Delete(o)) = event;
+            inner.offsets_moved.remove(&o.name);
+        }
+        inner.offsets_moved.extend(events.offsets_moved);
         send(&self.feeds.tokens, epoch, events.tokens);
         send(&self.feeds.spus, epoch, events.spus);
         send(&self.feeds.topics, epoch, events.topics);
@@ -662,6 +702,8 @@ struct Events {
     topics: Vec<Event<TopicObj>>,
     partitions: Vec<Event<PartitionObj>>,
     partition_states: Vec<Event<PartitionStateObj>>,
+    /// Partitions whose status changed in offsets only: published later, coalesced.
+    offsets_moved: Vec<String>,
 }
 
 fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
@@ -739,8 +781,13 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
             }
             Mutation::SetPartitionStatus(name, status) => match stores.partitions.get_mut(&name) {
                 Some(o) if o.status != status => {
+                    let offsets_only = only_offsets_differ(&o.status, &status);
                     o.status = status;
-                    ev.partitions.push(Event::Update(o.clone()));
+                    if offsets_only {
+                        ev.offsets_moved.push(name);
+                    } else {
+                        ev.partitions.push(Event::Update(o.clone()));
+                    }
                 }
                 Some(_) => {}
                 None => warn!(partition = %name, "status for an unknown partition ignored"),
@@ -760,6 +807,63 @@ fn apply(stores: &mut Stores, mutations: Vec<Mutation>) -> Events {
         }
     }
     ev
+}
+
+/// Do two statuses of one partition differ only in offsets (the leader's and followers'
+/// high watermark and log end, the size, the log start)? Then nothing a client routes by
+/// changed: leader, resolution, in-sync count, which followers, deletion.
+fn only_offsets_differ(old: &PartitionStatus, new: &PartitionStatus) -> bool {
+    old.resolution == new.resolution
+        && old.leader.spu == new.leader.spu
+        && old.lsr == new.lsr
+        && old.is_being_deleted == new.is_being_deleted
+        && old.replicas.len() == new.replicas.len()
+        && old
+            .replicas
+            .iter()
+            .zip(&new.replicas)
+            .all(|(a, b)| a.spu == b.spu)
+}
+
+/// Publish the partitions whose offsets moved every `every`, as one batch of their
+/// current objects, while the store lives.
+fn publish_offsets_every(store: Weak<MetadataStore>, every: Duration) {
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticks.tick().await;
+        loop {
+            ticks.tick().await;
+            let Some(store) = store.upgrade() else { return };
+            store.publish_offsets().await;
+        }
+    });
+}
+
+impl MetadataStore {
+    /// Tell watchers the current objects of the partitions whose offsets moved since they
+    /// were last told.
+    pub async fn publish_offsets(&self) {
+        let mut inner = self.inner.lock().await;
+        if inner.offsets_moved.is_empty() {
+            return;
+        }
+        let moved = std::mem::take(&mut inner.offsets_moved);
+        let events: Vec<Event<PartitionObj>> = moved
+            .iter()
+            .filter_map(|name| inner.stores.partitions.get(name))
+            .map(|o| Event::Update(o.clone()))
+            .collect();
+        if events.is_empty() {
+            return;
+        }
+        inner.epoch += 1;
+        let _ = self.feeds.partitions.send(Arc::new(Batch {
+            epoch: inner.epoch,
+            events,
+            offsets_only: true,
+        }));
+    }
 }
 
 #[cfg(test)]
@@ -945,6 +1049,166 @@ mod tests {
         };
         assert_eq!((state.name.as_str(), state.spec.leader_epoch), ("t-0", 1));
         assert!(store.read(|s| s.replication.is_empty()).await);
+    }
+
+    #[tokio::test]
+    async fn offsets_alone_reach_partition_watchers_coalesced_and_other_changes_at_once() {
+        use protocol::sc::{PartitionResolution, ReplicaStatus};
+        // Published here by hand, not by the timer.
+        let store =
+            MetadataStore::open_with(Arc::new(MemoryBackend::new()), Duration::from_secs(3600))
+                .await
+                .unwrap();
+        store
+            .apply(vec![
+                Mutation::PutPartition(partition("t-0", 1)),
+                Mutation::PutPartition(partition("t-1", 1)),
+            ])
+            .await
+            .unwrap();
+        let status = |hw: i64, leader: i32| PartitionStatus {
+            resolution: PartitionResolution::Online,
+            leader: ReplicaStatus {
+                spu: leader,
+                hw,
+                leo: hw,
+            },
+            lsr: 1,
+            ..Default::default()
+        };
+        store
+            .apply(vec![Mutation::SetPartitionStatus(
+                "t-1".into(),
+                status(0, 1),
+            )])
+            .await
+            .unwrap();
+        let mut feed = store.feeds().partitions.subscribe();
+        // The leader comes online: published at once.
+        store
+            .apply(vec![Mutation::SetPartitionStatus(
+                "t-0".into(),
+                status(0, 1),
+            )])
+            .await
+            .unwrap();
+        let online = feed.recv().await.unwrap();
+        assert!(!online.offsets_only);
+        assert_eq!(online.events.len(), 1);
+        // Then its offsets move three times, and another partition's once: nothing yet,
+        // though the store holds the latest.
+        for hw in [5, 9, 12] {
+            store
+                .apply(vec![Mutation::SetPartitionStatus(
+                    "t-0".into(),
+                    status(hw, 1),
+                )])
+                .await
+                .unwrap();
+        }
+        store
+            .apply(vec![Mutation::SetPartitionStatus(
+                "t-1".into(),
+                status(3, 1),
+            )])
+            .await
+            .unwrap();
+        assert!(feed.try_recv().is_err());
+        let hw = store.read(|s| s.partitions["t-0"].status.leader.hw).await;
+        assert_eq!(hw, 12);
+        // One coalesced batch: each partition once, as it is now.
+        store.publish_offsets().await;
+        let coalesced = feed.recv().await.unwrap();
+        assert!(coalesced.offsets_only);
+        let seen: Vec<(String, i64)> = coalesced
+            .events
+            .iter()
+            .map(|e| match e {
+                Event::Update(o) => (o.name.clone(), o.status.leader.hw),
+                Event::Delete(o) => panic!("{o:?}"),
+            })
+            .collect();
+        assert_eq!(seen, vec![("t-0".into(), 12), ("t-1".into(), 3)]);
+        assert!(online.epoch < coalesced.epoch);
+        // Nothing moved since: nothing to publish.
+        store.publish_offsets().await;
+        assert!(feed.try_recv().is_err());
+
+        // Offsets moved, then a change clients route by (a new leader): published at
+        // once with the offsets, and not again in the next coalesced batch.
+        store
+            .apply(vec![Mutation::SetPartitionStatus(
+                "t-0".into(),
+                status(20, 1),
+            )])
+            .await
+            .unwrap();
+        store
+            .apply(vec![Mutation::SetPartitionStatus(
+                "t-0".into(),
+                status(21, 2),
+            )])
+            .await
+            .unwrap();
+        let moved = feed.recv().await.unwrap();
+        assert!(!moved.offsets_only);
+        let [Event::Update(o)] = &moved.events[..] else {
+            panic!("{:?}", moved.events)
+        };
+        assert_eq!((o.status.leader.spu, o.status.leader.hw), (2, 21));
+        store.publish_offsets().await;
+        assert!(feed.try_recv().is_err());
+    }
+
+    #[test]
+    fn only_offsets_differ_tells_offsets_from_routing() {
+        use protocol::sc::{PartitionResolution, ReplicaStatus};
+        let replica = |spu: i32, hw: i64| ReplicaStatus { spu, hw, leo: hw };
+        let base = PartitionStatus {
+            resolution: PartitionResolution::Online,
+            leader: replica(1, 10),
+            lsr: 2,
+            replicas: vec![replica(2, 8)],
+            size: 100,
+            base_offset: 0,
+            ..Default::default()
+        };
+        let moved = PartitionStatus {
+            leader: replica(1, 20),
+            replicas: vec![replica(2, 19)],
+            size: 300,
+            base_offset: 4,
+            ..base.clone()
+        };
+        assert!(only_offsets_differ(&base, &moved));
+        for changed in [
+            PartitionStatus {
+                resolution: PartitionResolution::Offline,
+                ..base.clone()
+            },
+            PartitionStatus {
+                leader: replica(2, 10),
+                ..base.clone()
+            },
+            PartitionStatus {
+                lsr: 1,
+                ..base.clone()
+            },
+            PartitionStatus {
+                replicas: vec![replica(3, 8)],
+                ..base.clone()
+            },
+            PartitionStatus {
+                replicas: vec![],
+                ..base.clone()
+            },
+            PartitionStatus {
+                is_being_deleted: true,
+                ..base.clone()
+            },
+        ] {
+            assert!(!only_offsets_differ(&base, &changed), "{changed:?}");
+        }
     }
 
     #[tokio::test]
