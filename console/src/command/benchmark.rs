@@ -1305,6 +1305,11 @@ pub async fn execute(cmd: BenchmarkCmd, ctx: &Context) -> Result<Output, Command
     let (kind, args) = match cmd {
         BenchmarkCmd::Produce(args) => ("produce", args),
         BenchmarkCmd::Consume(args) => ("consume", args.into()),
+        BenchmarkCmd::Soak(args) if args.worker.is_some() => {
+            // A worker of a --workers run: its parent reads its stdout, line by line.
+            soak::run_worker(&ctx.fluvio().await?, &args).await?;
+            return Ok(Output::default());
+        }
         BenchmarkCmd::Soak(args) => {
             let report = run_soak(&ctx.fluvio().await?, &args).await?;
             let failures = report.check_error().map(CommandError::from);

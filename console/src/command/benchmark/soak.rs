@@ -8,9 +8,18 @@
 //! read on until the last acknowledged offset of their partitions (or a drain timeout),
 //! and the report compares what each consumer saw with what was acknowledged. Meanwhile
 //! the daemon's resident memory is sampled from /proc once a second.
+//!
+//! One process serves all its connections on one thread, and at hundreds of connections
+//! that thread, not the cluster, sets the latency. With `--workers N` the clients run in
+//! N processes of this program instead (`--worker I/N`, cued line by line over their
+//! stdin and stdout: ready, start, where the acknowledged records end, done); this one
+//! creates the topic, samples the daemon, merges the workers' outcomes and checks them
+//! as one run. Stamps carry CLOCK_MONOTONIC send times, which every process on the
+//! machine shares, so a record sent by one worker and read by another is timed right.
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::io::{BufRead, Write};
 use std::ops::Range;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -20,15 +29,16 @@ use bytes::{BufMut, Bytes, BytesMut};
 use clap::Args;
 use protocol::record::Record;
 use protocol::sc::{ReplicaSpec, TopicSpec};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncBufReadExt;
 use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::{Instant, MissedTickBehavior};
 
 use super::{BenchFormat, IsolationArg, Percentiles, Throughput};
 use crate::client::{
-    ClientError, ConsumerConfig, Fluvio, Offset, ProducerConfig, RecordMetadata, RecordStream,
-    TopicProducer,
+    ClientError, ClientTls, ConsumerConfig, Fluvio, Offset, ProducerConfig, RecordMetadata,
+    RecordStream, TopicProducer,
 };
 use crate::command::advised;
 
@@ -84,6 +94,19 @@ pub struct SoakArgs {
     /// Output format: text for people, json for one JSON object.
     #[arg(short = 'O', long = "output", value_enum, default_value_t = BenchFormat::Text)]
     pub format: BenchFormat,
+    /// Run the clients in N processes of this program, each with its share of the
+    /// clients and connections, and merge what they measured and saw into one report.
+    /// One process serves all its connections on one thread: at hundreds of
+    /// connections, give it one worker per core.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Set by a --workers run on the processes it starts: this process runs share I of
+    /// N of the clients, cued over stdin and stdout.
+    #[arg(long, hide = true, value_name = "I/N")]
+    pub worker: Option<String>,
+    /// Set by a --workers run on the processes it starts: the run's id in the stamps.
+    #[arg(long, hide = true, value_name = "ID")]
+    pub run_id: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -123,6 +146,14 @@ pub enum SoakError {
     },
     #[error("a soak task stopped unexpectedly: {0}")]
     Task(String),
+    #[error("--workers {workers} is more than --clients {clients}: every worker needs a client")]
+    TooManyWorkers { workers: u32, clients: u32 },
+    #[error(
+        "--workers starts processes that connect with --sc only, and this connection uses TLS: run the soak without --workers, or against a plaintext listener"
+    )]
+    WorkersOverTls,
+    #[error("soak worker {worker}: {why}")]
+    Worker { worker: u32, why: String },
     #[error("the soak check failed: {0}")]
     CheckFailed(String),
     #[error("{}", advised(.0))]
@@ -138,6 +169,8 @@ pub struct SoakReport {
     pub clients: u32,
     /// Fluvio connections the clients shared.
     pub connections: u32,
+    /// Processes the clients ran in (--workers).
+    pub workers: u32,
     pub record_size: usize,
     /// Records per second per client; 0 when unpaced.
     pub rate_per_client: u64,
@@ -179,6 +212,11 @@ impl SoakReport {
                 "shared, up to {} clients each",
                 self.clients.div_ceil(self.connections)
             )
+        };
+        let shared = if self.workers > 1 {
+            format!("{shared}, in {} worker processes", self.workers)
+        } else {
+            shared
         };
         let rate = if self.rate_per_client == 0 {
             "unpaced".to_string()
@@ -395,6 +433,9 @@ pub async fn run(fluvio: &Fluvio, args: &SoakArgs) -> Result<SoakReport, SoakErr
             given: args.record_size,
         });
     }
+    if args.workers > 1 && fluvio.metadata().tls().is_enabled() {
+        return Err(SoakError::WorkersOverTls);
+    }
     let addr = fluvio.metadata().addr().to_string();
     let epoch = Instant::now();
     let sampler = RssSampler::start(args.daemon_pid, &addr, epoch).await;
@@ -444,86 +485,35 @@ async fn soak(
     // new topic could be told "not leader for partition".
     super::wait_ready(fluvio, topic, partitions).await?;
     let clients = args.clients;
-    let wanted = connections_for(clients, args.connections);
-    let handles = connect_all(addr, fluvio.metadata().tls(), wanted).await?;
     let run_id = run_id();
-
-    // Consumers first, from the partitions' current ends, so every record sent later
-    // reaches them.
-    let (finish_tx, finish_rx) = watch::channel(None::<Finish>);
-    let readers = start_readers(
-        &handles,
-        clients,
-        partitions,
-        topic,
-        (run_id, epoch),
-        args,
-        finish_rx,
-    )
-    .await?;
-
-    let config = ProducerConfig {
-        linger: Duration::from_millis(args.linger_ms),
-        isolation: args.isolation.into(),
-        ..ProducerConfig::default()
+    let (outcome, times) = if args.workers > 1 {
+        run_workers(addr, args, topic, run_id).await?
+    } else {
+        let tls = fluvio.metadata().tls();
+        run_share(
+            addr,
+            tls,
+            args,
+            topic,
+            run_id,
+            Share::WHOLE,
+            &mut Cue::Alone,
+        )
+        .await?
     };
-    let mut producers = Vec::with_capacity(clients as usize);
-    for client in 0..clients {
-        let fluvio = &handles[(client % wanted) as usize];
-        let producer = fluvio
-            .topic_producer(topic, config.clone())
-            .await
-            .map_err(|source| SoakError::StartProducer {
-                client,
-                topic: topic.to_string(),
-                source: Box::new(source),
-            })?;
-        producers.push(producer);
-    }
-
-    let start = Instant::now();
-    let plan = Arc::new(Plan {
-        clients,
-        run_id,
-        record_size: args.record_size,
-        rate: args.rate,
+    let ShareOutcome {
+        mut producers,
+        readers: mut consumed,
+        connections,
+    } = outcome;
+    // Producer k's outcome at index k, as the check reads them.
+    producers.sort_by_key(|(client, _)| *client);
+    let mut outcomes: Vec<ProducerOutcome> = producers.into_iter().map(|(_, o)| o).collect();
+    let Times {
         start,
-        stop: start + Duration::from_secs(args.secs),
-        epoch,
-    });
-    let tasks: Vec<JoinHandle<ProducerOutcome>> = producers
-        .into_iter()
-        .enumerate()
-        .map(|(client, producer)| tokio::spawn(produce(client as u32, producer, plan.clone())))
-        .collect();
-    let mut outcomes = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        outcomes.push(task.await.map_err(|err| SoakError::Task(err.to_string()))?);
-    }
-    let produced_at = Instant::now();
-
-    // Where each partition's acknowledged records end: the consumers stop there.
-    let mut ends = vec![0i64; partitions as usize];
-    for outcome in &outcomes {
-        for (partition, acked) in outcome.acked.iter().enumerate() {
-            if let Some(last) = acked.iter().map(|&(_, offset)| offset + 1).max() {
-                ends[partition] = ends[partition].max(last);
-            }
-        }
-    }
-    let _ = finish_tx.send(Some(Finish {
-        ends: Arc::new(ends),
-        deadline: produced_at + Duration::from_secs(args.drain_secs),
-    }));
-    let mut consumed = Vec::with_capacity(readers.len());
-    for reader in readers {
-        consumed.push(
-            reader
-                .await
-                .map_err(|err| SoakError::Task(err.to_string()))?,
-        );
-    }
-    let drained_at = Instant::now();
+        produced_at,
+        drained_at,
+    } = times;
     let mut rss = sampler.stop().await;
     rss.producing_from_secs = (start - epoch).as_secs_f64();
     rss.producing_until_secs = (produced_at - epoch).as_secs_f64();
@@ -549,7 +539,8 @@ async fn soak(
         topic: topic.to_string(),
         partitions,
         clients,
-        connections: wanted,
+        connections,
+        workers: args.workers,
         record_size: args.record_size,
         rate_per_client: args.rate,
         secs: args.secs,
@@ -568,6 +559,493 @@ async fn soak(
         rss,
         check,
     })
+}
+
+/// Which of the clients (and connections) one process runs: those numbered `index`
+/// modulo `of`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Share {
+    index: u32,
+    of: u32,
+}
+
+impl Share {
+    const WHOLE: Share = Share { index: 0, of: 1 };
+
+    /// The clients of this share, by their number in the whole run.
+    fn clients(self, total: u32) -> Vec<u32> {
+        (self.index..total).step_by(self.of as usize).collect()
+    }
+
+    /// This share's part of `total` things dealt out one by one.
+    fn part_of(self, total: u32) -> u32 {
+        total / self.of + u32::from(self.index < total % self.of)
+    }
+
+    /// `I/N` as --worker takes it.
+    fn parse(text: &str) -> Option<Share> {
+        let (index, of) = text.split_once('/')?;
+        let share = Share {
+            index: index.parse().ok()?,
+            of: of.parse().ok()?,
+        };
+        (share.index < share.of).then_some(share)
+    }
+}
+
+/// What one share of the clients sent, had acknowledged and read.
+#[derive(Serialize, Deserialize)]
+struct ShareOutcome {
+    /// By client number.
+    producers: Vec<(u32, ProducerOutcome)>,
+    readers: Vec<ReaderOutcome>,
+    /// Fluvio connections the share's clients used.
+    connections: u32,
+}
+
+/// When the producers started and stopped, and the consumers finished.
+struct Times {
+    start: Instant,
+    produced_at: Instant,
+    drained_at: Instant,
+}
+
+/// Where a share takes its cues to start producing and to stop reading: from nobody
+/// (it is the whole run), or from the parent of a --workers run.
+enum Cue {
+    Alone,
+    Parent(tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>),
+}
+
+/// What a worker tells its parent, one JSON object a line on its stdout.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WorkerMsg {
+    /// Connected, consumers reading from the partitions' ends: it may start.
+    Ready,
+    /// The producers are done: per partition, the offset after its last record this
+    /// worker had acknowledged.
+    Produced {
+        ends: Vec<i64>,
+    },
+    Done(Box<ShareOutcome>),
+}
+
+/// What the parent tells its workers, one JSON object a line on their stdin.
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum ParentMsg {
+    Start,
+    /// Per partition, the offset after the last record any worker had acknowledged.
+    Finish {
+        ends: Vec<i64>,
+    },
+}
+
+impl Cue {
+    /// Wait until the producers may start.
+    async fn start(&mut self) -> Result<(), SoakError> {
+        let Cue::Parent(lines) = self else {
+            return Ok(());
+        };
+        say(&WorkerMsg::Ready)?;
+        match hear(lines).await? {
+            ParentMsg::Start => Ok(()),
+            ParentMsg::Finish { .. } => Err(parent_said("finish before start")),
+        }
+    }
+
+    /// Where every partition's acknowledged records end, given this share's.
+    async fn ends(&mut self, ends: Vec<i64>) -> Result<Vec<i64>, SoakError> {
+        let Cue::Parent(lines) = self else {
+            return Ok(ends);
+        };
+        say(&WorkerMsg::Produced { ends })?;
+        match hear(lines).await? {
+            ParentMsg::Finish { ends } => Ok(ends),
+            ParentMsg::Start => Err(parent_said("start twice")),
+        }
+    }
+}
+
+fn parent_said(what: &str) -> SoakError {
+    SoakError::Task(format!("the parent of this soak worker said {what}"))
+}
+
+/// One line to the parent.
+fn say(msg: &WorkerMsg) -> Result<(), SoakError> {
+    let line = serde_json::to_string(msg).map_err(|err| SoakError::Task(err.to_string()))?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")
+        .and_then(|()| out.flush())
+        .map_err(|err| SoakError::Task(format!("cannot write to the parent: {err}")))
+}
+
+/// The parent's next line.
+async fn hear(
+    lines: &mut tokio::io::Lines<tokio::io::BufReader<tokio::io::Stdin>>,
+) -> Result<ParentMsg, SoakError> {
+    match lines.next_line().await {
+        Ok(Some(line)) => serde_json::from_str(&line)
+            .map_err(|err| SoakError::Task(format!("unreadable cue from the parent: {err}"))),
+        Ok(None) => Err(SoakError::Task("the parent closed its pipe".to_string())),
+        Err(err) => Err(SoakError::Task(format!("cannot read the parent: {err}"))),
+    }
+}
+
+/// Run one share of the clients: connect, start the consumers from the partitions'
+/// ends, produce for --secs when cued, then read on until the acknowledged records'
+/// ends (as cued) or the drain timeout.
+async fn run_share(
+    addr: &str,
+    tls: &ClientTls,
+    args: &SoakArgs,
+    topic: &str,
+    run_id: u32,
+    share: Share,
+    cue: &mut Cue,
+) -> Result<(ShareOutcome, Times), SoakError> {
+    let clients = args.clients;
+    let mine = share.clients(clients);
+    let wanted = share
+        .part_of(connections_for(clients, args.connections))
+        .max(1);
+    let handles = connect_all(addr, tls, wanted).await?;
+    let partitions = handles[0].partition_count(topic).await?.max(1);
+
+    // Consumers first, from the partitions' current ends, so every record sent later
+    // reaches them.
+    let (finish_tx, finish_rx) = watch::channel(None::<Finish>);
+    let readers = start_readers(
+        &handles, &mine, clients, partitions, topic, run_id, args, finish_rx,
+    )
+    .await?;
+
+    let config = ProducerConfig {
+        linger: Duration::from_millis(args.linger_ms),
+        isolation: args.isolation.into(),
+        ..ProducerConfig::default()
+    };
+    let mut producers = Vec::with_capacity(mine.len());
+    for (local, &client) in mine.iter().enumerate() {
+        let fluvio = &handles[local % wanted as usize];
+        let producer = fluvio
+            .topic_producer(topic, config.clone())
+            .await
+            .map_err(|source| SoakError::StartProducer {
+                client,
+                topic: topic.to_string(),
+                source: Box::new(source),
+            })?;
+        producers.push((client, producer));
+    }
+
+    cue.start().await?;
+    let start = Instant::now();
+    let plan = Arc::new(Plan {
+        clients,
+        run_id,
+        record_size: args.record_size,
+        rate: args.rate,
+        start,
+        stop: start + Duration::from_secs(args.secs),
+    });
+    let tasks: Vec<(u32, JoinHandle<ProducerOutcome>)> = producers
+        .into_iter()
+        .map(|(client, producer)| {
+            let task = tokio::spawn(produce(client, producer, plan.clone()));
+            (client, task)
+        })
+        .collect();
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for (client, task) in tasks {
+        let outcome = task.await.map_err(|err| SoakError::Task(err.to_string()))?;
+        outcomes.push((client, outcome));
+    }
+    let produced_at = Instant::now();
+
+    // Where each partition's acknowledged records end: the consumers stop there.
+    let mut ends = vec![0i64; partitions as usize];
+    for (_, outcome) in &outcomes {
+        for (partition, acked) in outcome.acked.iter().enumerate() {
+            if let Some(last) = acked.iter().map(|&(_, offset)| offset + 1).max() {
+                ends[partition] = ends[partition].max(last);
+            }
+        }
+    }
+    let ends = cue.ends(ends).await?;
+    let _ = finish_tx.send(Some(Finish {
+        ends: Arc::new(ends),
+        deadline: Instant::now() + Duration::from_secs(args.drain_secs),
+    }));
+    let mut consumed = Vec::with_capacity(readers.len());
+    for reader in readers {
+        consumed.push(
+            reader
+                .await
+                .map_err(|err| SoakError::Task(err.to_string()))?,
+        );
+    }
+    let drained_at = Instant::now();
+    let outcome = ShareOutcome {
+        producers: outcomes,
+        readers: consumed,
+        connections: wanted,
+    };
+    let times = Times {
+        start,
+        produced_at,
+        drained_at,
+    };
+    Ok((outcome, times))
+}
+
+/// A soak worker (--worker I/N): run its share of the clients as its parent cues it,
+/// then hand the parent what it measured and saw.
+pub async fn run_worker(fluvio: &Fluvio, args: &SoakArgs) -> Result<(), SoakError> {
+    let bad = |what: &str| SoakError::Task(format!("a soak worker needs {what}"));
+    let share = args
+        .worker
+        .as_deref()
+        .and_then(Share::parse)
+        .ok_or_else(|| bad("--worker I/N with I < N"))?;
+    let topic = args.topic.as_deref().ok_or_else(|| bad("--topic"))?;
+    let run_id = args.run_id.ok_or_else(|| bad("--run-id"))?;
+    let addr = fluvio.metadata().addr().to_string();
+    let mut cue = Cue::Parent(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    let tls = fluvio.metadata().tls();
+    let (outcome, _) = run_share(&addr, tls, args, topic, run_id, share, &mut cue).await?;
+    say(&WorkerMsg::Done(Box::new(outcome)))
+}
+
+/// The --workers processes of a run, killed if the run ends before they do.
+struct Workers {
+    children: Vec<std::process::Child>,
+    stdins: Vec<std::process::ChildStdin>,
+    /// Each worker's stderr, read to its end.
+    stderrs: Vec<Option<std::thread::JoinHandle<String>>>,
+    /// (worker, its next stdout line; `None` once it closed stdout).
+    lines: mpsc::UnboundedReceiver<(u32, Option<String>)>,
+}
+
+impl Workers {
+    fn start(exe: &std::path::Path, args: &[Vec<String>]) -> Result<Workers, SoakError> {
+        use std::process::{Command, Stdio};
+        let (tx, lines) = mpsc::unbounded_channel();
+        let mut workers = Workers {
+            children: Vec::new(),
+            stdins: Vec::new(),
+            stderrs: Vec::new(),
+            lines,
+        };
+        for (worker, args) in args.iter().enumerate() {
+            let worker = worker as u32;
+            let mut child = Command::new(exe)
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .map_err(|err| SoakError::Worker {
+                    worker,
+                    why: format!("cannot start {}: {err}", exe.display()),
+                })?;
+            let (Some(stdin), Some(stdout), Some(mut stderr)) =
+                (child.stdin.take(), child.stdout.take(), child.stderr.take())
+            else {
+                workers.children.push(child);
+                return Err(SoakError::Worker {
+                    worker,
+                    why: "started without its pipes".to_string(),
+                });
+            };
+            workers.children.push(child);
+            workers.stdins.push(stdin);
+            let tx = tx.clone();
+            // Blocking pipes, each read by a thread of its own: the runtime only sees
+            // whole lines.
+            std::thread::spawn(move || {
+                for line in std::io::BufReader::new(stdout).lines() {
+                    let Ok(line) = line else { break };
+                    if tx.send((worker, Some(line))).is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send((worker, None));
+            });
+            workers.stderrs.push(Some(std::thread::spawn(move || {
+                let mut text = String::new();
+                let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+                text
+            })));
+        }
+        Ok(workers)
+    }
+
+    fn tell(&mut self, msg: &ParentMsg) -> Result<(), SoakError> {
+        let line = serde_json::to_string(msg).map_err(|err| SoakError::Task(err.to_string()))?;
+        for (worker, stdin) in self.stdins.iter_mut().enumerate() {
+            writeln!(stdin, "{line}")
+                .and_then(|()| stdin.flush())
+                .map_err(|err| SoakError::Worker {
+                    worker: worker as u32,
+                    why: format!("cannot cue it: {err}"),
+                })?;
+        }
+        Ok(())
+    }
+
+    /// One message from each worker, in the order they come.
+    async fn hear_all(&mut self) -> Result<Vec<(u32, WorkerMsg)>, SoakError> {
+        let mut heard = Vec::with_capacity(self.children.len());
+        while heard.len() < self.children.len() {
+            let Some((worker, line)) = self.lines.recv().await else {
+                return Err(SoakError::Task("every worker's pipe closed".to_string()));
+            };
+            let Some(line) = line else {
+                return Err(self.gone(worker).await);
+            };
+            if line.trim().is_empty() {
+                continue;
+            }
+            let msg = serde_json::from_str(&line).map_err(|err| SoakError::Worker {
+                worker,
+                why: format!("unreadable message ({err}): {line:.200}"),
+            })?;
+            heard.push((worker, msg));
+        }
+        Ok(heard)
+    }
+
+    /// Why a worker closed its stdout early: what it said on stderr.
+    async fn gone(&mut self, worker: u32) -> SoakError {
+        let stderr = self.stderrs[worker as usize].take();
+        let said = tokio::task::spawn_blocking(move || stderr.and_then(|s| s.join().ok()))
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let said = said.trim();
+        SoakError::Worker {
+            worker,
+            why: if said.is_empty() {
+                "it stopped without a word".to_string()
+            } else {
+                format!("it stopped: {said}")
+            },
+        }
+    }
+}
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// The command line of worker `worker` of a --workers run.
+fn worker_args(addr: &str, args: &SoakArgs, topic: &str, run_id: u32, worker: u32) -> Vec<String> {
+    use clap::ValueEnum;
+    let isolation = args
+        .isolation
+        .to_possible_value()
+        .map(|v| v.get_name().to_string())
+        .unwrap_or_default();
+    let connections = connections_for(args.clients, args.connections);
+    let mut line: Vec<String> = ["--sc", addr, "benchmark", "soak"]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    for (flag, value) in [
+        ("--clients", args.clients.to_string()),
+        ("--connections", connections.to_string()),
+        ("--secs", args.secs.to_string()),
+        ("--topic", topic.to_string()),
+        ("--record-size", args.record_size.to_string()),
+        ("--rate", args.rate.to_string()),
+        ("--drain-secs", args.drain_secs.to_string()),
+        ("--linger-ms", args.linger_ms.to_string()),
+        ("--isolation", isolation),
+        ("--worker", format!("{worker}/{}", args.workers)),
+        ("--run-id", run_id.to_string()),
+    ] {
+        line.push(flag.to_string());
+        line.push(value);
+    }
+    line
+}
+
+/// Run the clients in --workers processes of this program and merge their outcomes.
+async fn run_workers(
+    addr: &str,
+    args: &SoakArgs,
+    topic: &str,
+    run_id: u32,
+) -> Result<(ShareOutcome, Times), SoakError> {
+    if args.workers > args.clients {
+        return Err(SoakError::TooManyWorkers {
+            workers: args.workers,
+            clients: args.clients,
+        });
+    }
+    let exe = std::env::current_exe().map_err(|err| SoakError::Worker {
+        worker: 0,
+        why: format!("cannot find this program to start it: {err}"),
+    })?;
+    let lines: Vec<Vec<String>> = (0..args.workers)
+        .map(|w| worker_args(addr, args, topic, run_id, w))
+        .collect();
+    let mut workers = Workers::start(&exe, &lines)?;
+    let expect = |what: &str, worker: u32| SoakError::Worker {
+        worker,
+        why: format!("said something else than {what}"),
+    };
+    for (worker, msg) in workers.hear_all().await? {
+        if !matches!(msg, WorkerMsg::Ready) {
+            return Err(expect("ready", worker));
+        }
+    }
+    workers.tell(&ParentMsg::Start)?;
+    let start = Instant::now();
+    let mut ends: Vec<i64> = Vec::new();
+    for (worker, msg) in workers.hear_all().await? {
+        let WorkerMsg::Produced { ends: theirs } = msg else {
+            return Err(expect("produced", worker));
+        };
+        if ends.len() < theirs.len() {
+            ends.resize(theirs.len(), 0);
+        }
+        for (end, theirs) in ends.iter_mut().zip(theirs) {
+            *end = (*end).max(theirs);
+        }
+    }
+    let produced_at = Instant::now();
+    workers.tell(&ParentMsg::Finish { ends })?;
+    let mut merged = ShareOutcome {
+        producers: Vec::new(),
+        readers: Vec::new(),
+        connections: 0,
+    };
+    for (worker, msg) in workers.hear_all().await? {
+        let WorkerMsg::Done(outcome) = msg else {
+            return Err(expect("done", worker));
+        };
+        merged.producers.extend(outcome.producers);
+        merged.readers.extend(outcome.readers);
+        merged.connections += outcome.connections;
+    }
+    let drained_at = Instant::now();
+    let times = Times {
+        start,
+        produced_at,
+        drained_at,
+    };
+    Ok((merged, times))
 }
 
 /// Open `wanted` connections of their own to the SC at `addr`, a few at a time.
@@ -680,8 +1158,35 @@ fn partitions_read_by(client: u32, clients: u32, partitions: u32) -> Vec<u32> {
     }
 }
 
-/// A soak record's value: the stamp (with the send time, in microseconds since the
-/// run's clock started), then filler up to `size` bytes.
+/// Now on CLOCK_MONOTONIC, in microseconds: the one clock every process on this machine
+/// reads alike, so a worker can time a record another worker sent.
+fn monotonic_micros() -> u64 {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes one timespec through a valid pointer.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+    now.tv_sec as u64 * 1_000_000 + now.tv_nsec as u64 / 1_000
+}
+
+/// Durations as whole microseconds, for the workers' outcomes.
+mod micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub fn serialize<S: Serializer>(all: &[Duration], to: S) -> Result<S::Ok, S::Error> {
+        to.collect_seq(all.iter().map(|d| d.as_micros() as u64))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(from: D) -> Result<Vec<Duration>, D::Error> {
+        let all = Vec::<u64>::deserialize(from)?;
+        Ok(all.into_iter().map(Duration::from_micros).collect())
+    }
+}
+
+/// A soak record's value: the stamp (with the send time, in microseconds on
+/// CLOCK_MONOTONIC), then filler up to `size` bytes.
 fn stamp(run_id: u32, producer: u32, number: u64, sent_micros: u64, size: usize) -> Bytes {
     let mut value = BytesMut::with_capacity(size);
     value.put_slice(MAGIC);
@@ -722,8 +1227,9 @@ fn read_stamp(value: &[u8], run_id: u32) -> Option<Stamp> {
 }
 
 /// An even sample of at most [`MAX_E2E_SAMPLES`] durations from a stream of any length.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Serialize, Deserialize)]
 struct EvenSample {
+    #[serde(with = "micros")]
     kept: Vec<Duration>,
     /// Keep one in `stride`.
     stride: u64,
@@ -761,15 +1267,15 @@ struct Plan {
     rate: u64,
     start: Instant,
     stop: Instant,
-    /// The clock of the stamps' send times, shared with the consumers.
-    epoch: Instant,
 }
 
 /// What one producer sent and had acknowledged.
+#[derive(Serialize, Deserialize)]
 struct ProducerOutcome {
     sent: u64,
     /// Per partition: (number, offset) of each acknowledged record.
     acked: Vec<Vec<(u64, i64)>>,
+    #[serde(with = "micros")]
     latencies: Vec<Duration>,
     failures: u64,
     first_failure: Option<String>,
@@ -837,7 +1343,7 @@ async fn produce(client: u32, producer: TopicProducer, plan: Arc<Plan>) -> Produ
         let partition = ((u64::from(client) + k) % u64::from(partitions)) as u32;
         let number = numbers[partition as usize];
         numbers[partition as usize] += 1;
-        let sent_micros = plan.epoch.elapsed().as_micros() as u64;
+        let sent_micros = monotonic_micros();
         let record = Record {
             value: stamp(plan.run_id, client, number, sent_micros, plan.record_size),
             ..Record::default()
@@ -882,33 +1388,39 @@ struct Finish {
 
 /// Start every client's consumer streams (from the partitions' ends), each read by a
 /// task of its own.
+#[allow(clippy::too_many_arguments)]
 async fn start_readers(
     handles: &[Fluvio],
+    // This share's clients, by their number in the whole run.
+    mine: &[u32],
     clients: u32,
     partitions: u32,
     topic: &str,
-    // This run's id, and the clock its stamps' send times are on.
-    (run_id, epoch): (u32, Instant),
+    run_id: u32,
     args: &SoakArgs,
     finish: watch::Receiver<Option<Finish>>,
 ) -> Result<Vec<JoinHandle<ReaderOutcome>>, SoakError> {
-    let jobs: Arc<Vec<(u32, u32)>> = Arc::new(
-        (0..clients)
-            .flat_map(|client| {
+    // (client's index in this share, client, partition)
+    let jobs: Arc<Vec<(u32, u32, u32)>> = Arc::new(
+        mine.iter()
+            .enumerate()
+            .flat_map(|(local, &client)| {
                 partitions_read_by(client, clients, partitions)
                     .into_iter()
-                    .map(move |partition| (client, partition))
+                    .map(move |partition| (local as u32, client, partition))
             })
             .collect(),
     );
+    let local_clients = mine.len() as u32;
     let config = ConsumerConfig {
         isolation: args.isolation.into(),
         ..ConsumerConfig::default()
     };
     let connections = handles.len() as u32;
     in_parallel(jobs.len() as u32, |job| {
-        let (client, partition) = jobs[job as usize];
-        let fluvio = handles[consumer_connection(client, clients, connections) as usize].clone();
+        let (local, client, partition) = jobs[job as usize];
+        let fluvio =
+            handles[consumer_connection(local, local_clients, connections) as usize].clone();
         let topic = topic.to_string();
         let config = config.clone();
         let finish = finish.clone();
@@ -926,7 +1438,7 @@ async fn start_readers(
                 partition,
                 source: Box::new(source),
             })?;
-            let reader = Reader::new(client, partition, run_id, epoch);
+            let reader = Reader::new(client, partition, run_id);
             Ok(tokio::spawn(reader.read(stream, finish)))
         }
     })
@@ -938,11 +1450,11 @@ struct Reader {
     client: u32,
     partition: u32,
     run_id: u32,
-    epoch: Instant,
     check: PartitionCheck,
 }
 
 /// What a consumer stream saw.
+#[derive(Serialize, Deserialize)]
 struct ReaderOutcome {
     client: u32,
     partition: u32,
@@ -958,12 +1470,11 @@ struct ReaderOutcome {
 }
 
 impl Reader {
-    fn new(client: u32, partition: u32, run_id: u32, epoch: Instant) -> Reader {
+    fn new(client: u32, partition: u32, run_id: u32) -> Reader {
         Reader {
             client,
             partition,
             run_id,
-            epoch,
             check: PartitionCheck::default(),
         }
     }
@@ -1004,8 +1515,8 @@ impl Reader {
                         bytes += record.value.len() as u64;
                         next_offset = record.offset + 1;
                         if let Some(stamp) = read_stamp(&record.value, self.run_id) {
-                            let now = self.epoch.elapsed();
-                            end_to_end.add(now.saturating_sub(Duration::from_micros(stamp.sent_micros)));
+                            let waited = monotonic_micros().saturating_sub(stamp.sent_micros);
+                            end_to_end.add(Duration::from_micros(waited));
                             self.check.observe(stamp.producer, stamp.number, record.offset);
                         }
                     }
@@ -1038,7 +1549,7 @@ impl Reader {
 }
 
 /// What one consumer saw of one partition, per producer.
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct PartitionCheck {
     producers: HashMap<u32, SeenNumbers>,
     duplicates: u64,
@@ -1046,7 +1557,7 @@ struct PartitionCheck {
     examples: Vec<String>,
 }
 
-#[derive(Default)]
+#[derive(Default, Serialize, Deserialize)]
 struct SeenNumbers {
     highest: Option<u64>,
     seen: Runs,
@@ -1092,7 +1603,7 @@ impl PartitionCheck {
 
 /// A set of numbers kept as sorted, disjoint, non-adjacent ranges: numbers seen in
 /// order make one range, whatever their count.
-#[derive(Debug, Default, Clone, PartialEq)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Runs(Vec<Range<u64>>);
 
 impl Runs {
@@ -1432,6 +1943,104 @@ mod tests {
         // Twice the clients: every producer and consumer has a connection of its own.
         let consumers: Vec<u32> = (0..5).map(|c| consumer_connection(c, 5, 10)).collect();
         assert_eq!(consumers, [5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn workers_share_out_clients_and_connections_one_by_one() {
+        let shares: Vec<Share> = (0..3).map(|index| Share { index, of: 3 }).collect();
+        assert_eq!(shares[0].clients(7), vec![0, 3, 6]);
+        assert_eq!(shares[1].clients(7), vec![1, 4]);
+        assert_eq!(shares[2].clients(7), vec![2, 5]);
+        let parts: Vec<u32> = shares.iter().map(|s| s.part_of(1000)).collect();
+        assert_eq!(parts, vec![334, 333, 333]);
+        assert_eq!(Share::WHOLE.clients(3), vec![0, 1, 2]);
+        assert_eq!(Share::WHOLE.part_of(1000), 1000);
+        assert_eq!(Share::parse("1/4"), Some(Share { index: 1, of: 4 }));
+        for bad in ["4/4", "1", "a/2", "1/0", ""] {
+            assert_eq!(Share::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_workers_outcome_survives_its_pipe() {
+        let mut outcome = producer(vec![vec![(0, 3), (1, 4)], vec![]]);
+        outcome.latencies = vec![Duration::from_micros(1500), Duration::from_millis(2)];
+        let mut seen = reader(1, &[(0, 0), (0, 1), (2, 0)]);
+        seen.end_to_end.add(Duration::from_micros(250));
+        seen.incomplete = Some("the drain timeout passed".to_string());
+        let msg = WorkerMsg::Done(Box::new(ShareOutcome {
+            producers: vec![(4, outcome)],
+            readers: vec![seen],
+            connections: 2,
+        }));
+        let line = serde_json::to_string(&msg).unwrap();
+        assert!(!line.contains('\n'));
+        let WorkerMsg::Done(back) = serde_json::from_str(&line).unwrap() else {
+            panic!("{line}")
+        };
+        assert_eq!(back.connections, 2);
+        let (client, producer) = &back.producers[0];
+        assert_eq!(*client, 4);
+        assert_eq!(producer.acked, vec![vec![(0, 3), (1, 4)], vec![]]);
+        assert_eq!(
+            producer.latencies,
+            vec![Duration::from_micros(1500), Duration::from_millis(2)]
+        );
+        let reader = &back.readers[0];
+        assert_eq!(reader.partition, 1);
+        assert!(reader.check.has(0, 1) && reader.check.has(2, 0) && !reader.check.has(2, 1));
+        assert_eq!(reader.end_to_end.kept, vec![Duration::from_micros(250)]);
+        assert_eq!(
+            reader.incomplete.as_deref(),
+            Some("the drain timeout passed")
+        );
+        let start: ParentMsg = serde_json::from_str(r#""start""#).unwrap();
+        assert!(matches!(start, ParentMsg::Start));
+        let finish = serde_json::to_string(&ParentMsg::Finish { ends: vec![3, 0] }).unwrap();
+        assert_eq!(finish, r#"{"finish":{"ends":[3,0]}}"#);
+    }
+
+    #[test]
+    fn worker_command_lines_carry_the_run() {
+        use clap::Parser;
+        let cli = crate::command::Cli::try_parse_from([
+            "fluvio",
+            "benchmark",
+            "soak",
+            "--clients",
+            "10",
+            "--secs",
+            "5",
+            "--workers",
+            "2",
+            "--isolation",
+            "read_committed",
+        ])
+        .unwrap();
+        let crate::command::Command::Benchmark(crate::command::benchmark::BenchmarkCmd::Soak(args)) =
+            cli.command
+        else {
+            panic!("not a soak")
+        };
+        let line = worker_args("127.0.0.1:9003", &args, "soak-1", 77, 1);
+        let parsed = crate::command::Cli::try_parse_from(
+            std::iter::once("fluvio".to_string()).chain(line.iter().cloned()),
+        )
+        .unwrap_or_else(|err| panic!("{line:?}: {err}"));
+        assert_eq!(parsed.target.sc.as_deref(), Some("127.0.0.1:9003"));
+        let crate::command::Command::Benchmark(crate::command::benchmark::BenchmarkCmd::Soak(
+            worker,
+        )) = parsed.command
+        else {
+            panic!("not a soak")
+        };
+        assert_eq!(worker.worker.as_deref(), Some("1/2"));
+        assert_eq!(worker.run_id, Some(77));
+        assert_eq!(worker.topic.as_deref(), Some("soak-1"));
+        assert_eq!(worker.connections, Some(10));
+        assert_eq!((worker.clients, worker.secs), (10, 5));
+        assert_eq!(worker.isolation, IsolationArg::ReadCommitted);
+        assert_eq!(worker.workers, 1);
     }
 
     #[test]
