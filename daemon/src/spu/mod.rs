@@ -92,6 +92,13 @@ pub enum SpuError {
     },
     #[error("the SC refused SPU {id}: {message}")]
     Refused { id: SpuId, message: String },
+    #[error(
+        "data directory {path} is in use by another SPU (its .lock is held); give each daemon its own --data-dir, or each SPU its own id"
+    )]
+    DataDirLocked {
+        path: String,
+        source: crate::storage::StorageError,
+    },
 }
 
 /// A started SPU: its bound addresses and the tasks serving them.
@@ -104,6 +111,8 @@ pub struct RunningSpu {
     pub replicas: Arc<ReplicaStore>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     link: tokio::task::JoinHandle<Result<(), SpuError>>,
+    /// This SPU writes the logs in its directory: one lock for all of them.
+    _data_dir: crate::storage::DataDirLock,
 }
 
 impl RunningSpu {
@@ -133,6 +142,11 @@ pub async fn start(
         path: dir.display().to_string(),
         source,
     })?;
+    let data_dir =
+        crate::storage::DataDirLock::acquire(&dir).map_err(|source| SpuError::DataDirLocked {
+            path: dir.display().to_string(),
+            source,
+        })?;
     let public = net::bind(config.public_addr, &config.public_flag)
         .await
         .map_err(SpuError::Bind)?;
@@ -253,5 +267,6 @@ pub async fn start(
         replicas,
         tasks,
         link,
+        _data_dir: data_dir,
     })
 }

@@ -10,7 +10,8 @@
 //! replica.checkpoint           high watermark and recovery point, replaced atomically
 //! leader-epoch.checkpoint      where each leader epoch starts (see [`LeaderEpochCache`])
 //! .clean-shutdown              present only while cleanly closed
-//! .lock                        flock(2)ed while open
+//! .lock                        flock(2)ed while open, unless the directory above is
+//!                              locked (see [`dir_lock`])
 //! ```
 //!
 //! [`ReplicaLog`] is the API: open (with recovery), append as leader or follower, read file
@@ -20,6 +21,7 @@
 
 mod checkpoint;
 mod config;
+pub mod dir_lock;
 mod epochs;
 mod error;
 mod file_pool;
@@ -34,6 +36,7 @@ pub mod test_support;
 mod verify;
 
 pub use config::{FlushPolicy, ParseFlushPolicyError, StorageConfig};
+pub use dir_lock::DataDirLock;
 pub use epochs::{EPOCHS_FILE, LeaderEpochCache};
 pub(crate) use error::run_blocking;
 pub use error::{CorruptionKind, InvalidBatchReason, Result, StorageError};

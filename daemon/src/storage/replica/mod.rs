@@ -24,8 +24,7 @@ mod retention;
 mod tests;
 mod truncate;
 
-use std::fs::{self, File};
-use std::os::fd::AsRawFd;
+use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -33,6 +32,7 @@ use std::time::Instant;
 
 use super::checkpoint::{self, Checkpoint, CheckpointRead};
 use super::config::StorageConfig;
+use super::dir_lock::{LogLock, lock_log};
 use super::error::{IoContext, Result, StorageError, run_blocking};
 use super::file_pool::{FilePool, PooledFile};
 use super::group_commit::GroupCommit;
@@ -94,8 +94,6 @@ pub struct StorageStats {
     pub size_bytes: u64,
 }
 
-const LOCK_FILE: &str = ".lock";
-
 /// One partition replica's log on disk.
 ///
 /// Every method takes `&self` and is safe to call from many threads: share it with
@@ -137,8 +135,10 @@ struct Shared {
     appends: AtomicU64,
     /// Wakes the background thread early (after a roll).
     signal: Arc<Signal>,
-    /// Held for the log's lifetime: `flock` keeps a second opener out.
-    _lock_file: File,
+    /// Held for the log's lifetime: keeps a second opener out (see [`dir_lock`]).
+    ///
+    /// [`dir_lock`]: crate::storage::dir_lock
+    _lock: LogLock,
 }
 
 #[derive(Debug)]
@@ -223,7 +223,7 @@ impl ReplicaLog {
         config.validate()?;
         let dir = dir.into();
         fs::create_dir_all(&dir).ctx("create directory", &dir)?;
-        let lock_file = lock_dir(&dir)?;
+        let lock = lock_log(&dir)?;
         let clean = checkpoint::take_clean_shutdown_marker(&dir)?;
         let saved = match checkpoint::read_checkpoint(&dir)? {
             CheckpointRead::Valid(cp) => Some(cp),
@@ -297,7 +297,7 @@ impl ReplicaLog {
             report,
             appends: AtomicU64::new(0),
             signal: Arc::new(Signal::new()),
-            _lock_file: lock_file,
+            _lock: lock,
         });
         // Record what recovery decided before anything else can happen.
         shared.write_checkpoint(true)?;
@@ -450,28 +450,6 @@ fn remove_segment_files(seg: &Segment) -> Result<()> {
         }
         _ => Ok(()),
     }
-}
-
-fn lock_dir(dir: &Path) -> Result<File> {
-    let path = dir.join(LOCK_FILE);
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .ctx("open", &path)?;
-    // SAFETY: flock on a descriptor we own; no memory is involved.
-    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-    if rc != 0 {
-        let err = std::io::Error::last_os_error();
-        if err.kind() == std::io::ErrorKind::WouldBlock {
-            return Err(StorageError::Locked {
-                path: dir.to_path_buf(),
-            });
-        }
-        return Err(err).ctx("lock", &path);
-    }
-    Ok(file)
 }
 
 impl Shared {
