@@ -156,6 +156,69 @@ fn soak_clients_share_connections_and_the_text_report_says_what_was_used() {
     topics.ok();
     assert!(topics.stdout.contains("held"), "{}", topics.stdout);
 
+    // The clients in two worker processes: one report, every consumer checked against
+    // both workers' producers (each partition is read by clients of both workers).
+    let run = fluvio(
+        &sc,
+        &[
+            "benchmark",
+            "soak",
+            "--clients",
+            "4",
+            "--workers",
+            "2",
+            "--secs",
+            "2",
+            "--partitions",
+            "2",
+            "--rate",
+            "20",
+            "--record-size",
+            "64",
+            "-O",
+            "json",
+        ],
+    );
+    run.ok();
+    let report: Value = serde_json::from_str(run.stdout.trim())
+        .unwrap_or_else(|err| panic!("not one JSON object ({err}):\n{}", run.stdout));
+    assert_eq!(report["workers"], 2, "{report}");
+    assert_eq!(report["clients"], 4, "{report}");
+    assert_eq!(report["connections"], 4, "{report}");
+    assert_eq!(report["consumer_streams"], 4, "{report}");
+    let check = &report["check"];
+    let acknowledged = check["acknowledged"].as_u64().unwrap();
+    assert!(acknowledged > 0, "{report}");
+    assert_eq!(check["passed"], true, "{report}");
+    assert_eq!(report["ack_latency"]["samples"], acknowledged, "{report}");
+    assert_eq!(check["consumed"], 2 * acknowledged, "{report}");
+    assert_eq!(
+        report["end_to_end_latency"]["samples"], report["consumed"]["records"],
+        "{report}"
+    );
+    assert_eq!(report["rss"]["pid"], daemon.id(), "{report}");
+    // More workers than clients is refused up front.
+    let over = fluvio(
+        &sc,
+        &[
+            "benchmark",
+            "soak",
+            "--clients",
+            "1",
+            "--workers",
+            "2",
+            "--secs",
+            "1",
+        ],
+    );
+    over.expect_code(1);
+    assert!(
+        over.stderr
+            .contains("--workers 2 is more than --clients 1: every worker needs a client"),
+        "{}",
+        over.stderr
+    );
+
     // A record too small for the stamp the check reads is refused up front.
     let small = fluvio(
         &sc,

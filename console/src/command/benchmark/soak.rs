@@ -433,6 +433,12 @@ pub async fn run(fluvio: &Fluvio, args: &SoakArgs) -> Result<SoakReport, SoakErr
             given: args.record_size,
         });
     }
+    if args.workers > args.clients {
+        return Err(SoakError::TooManyWorkers {
+            workers: args.workers,
+            clients: args.clients,
+        });
+    }
     if args.workers > 1 && fluvio.metadata().tls().is_enabled() {
         return Err(SoakError::WorkersOverTls);
     }
@@ -824,8 +830,11 @@ struct Workers {
     stdins: Vec<std::process::ChildStdin>,
     /// Each worker's stderr, read to its end.
     stderrs: Vec<Option<std::thread::JoinHandle<String>>>,
-    /// (worker, its next stdout line; `None` once it closed stdout).
-    lines: mpsc::UnboundedReceiver<(u32, Option<String>)>,
+    /// (worker, its next stdout line, or why there is none: it closed stdout, or wrote
+    /// something unreadable).
+    lines: mpsc::UnboundedReceiver<(u32, Result<String, String>)>,
+    /// Workers whose output ended after their last answer, and why.
+    ended: Vec<Option<String>>,
 }
 
 impl Workers {
@@ -837,6 +846,7 @@ impl Workers {
             stdins: Vec::new(),
             stderrs: Vec::new(),
             lines,
+            ended: vec![None; args.len()],
         };
         for (worker, args) in args.iter().enumerate() {
             let worker = worker as u32;
@@ -866,12 +876,13 @@ impl Workers {
             // whole lines.
             std::thread::spawn(move || {
                 for line in std::io::BufReader::new(stdout).lines() {
-                    let Ok(line) = line else { break };
-                    if tx.send((worker, Some(line))).is_err() {
+                    let line = line.map_err(|err| format!("unreadable output: {err}"));
+                    let failed = line.is_err();
+                    if tx.send((worker, line)).is_err() || failed {
                         return;
                     }
                 }
-                let _ = tx.send((worker, None));
+                let _ = tx.send((worker, Err("it closed its output".to_string())));
             });
             workers.stderrs.push(Some(std::thread::spawn(move || {
                 let mut text = String::new();
@@ -897,13 +908,28 @@ impl Workers {
 
     /// One message from each worker, in the order they come.
     async fn hear_all(&mut self) -> Result<Vec<(u32, WorkerMsg)>, SoakError> {
-        let mut heard = Vec::with_capacity(self.children.len());
+        if let Some((worker, why)) = self
+            .ended
+            .iter()
+            .enumerate()
+            .find_map(|(w, why)| Some((w as u32, why.clone()?)))
+        {
+            return Err(self.gone(worker, why).await);
+        }
+        let mut heard: Vec<(u32, WorkerMsg)> = Vec::with_capacity(self.children.len());
         while heard.len() < self.children.len() {
             let Some((worker, line)) = self.lines.recv().await else {
                 return Err(SoakError::Task("every worker's pipe closed".to_string()));
             };
-            let Some(line) = line else {
-                return Err(self.gone(worker).await);
+            let line = match line {
+                // A worker that answered may end before the others answer: only the
+                // next round needs it again.
+                Err(why) if heard.iter().any(|(w, _)| *w == worker) => {
+                    self.ended[worker as usize] = Some(why);
+                    continue;
+                }
+                Ok(line) => line,
+                Err(why) => return Err(self.gone(worker, why).await),
             };
             if line.trim().is_empty() {
                 continue;
@@ -917,29 +943,52 @@ impl Workers {
         Ok(heard)
     }
 
-    /// Why a worker closed its stdout early: what it said on stderr.
-    async fn gone(&mut self, worker: u32) -> SoakError {
-        let stderr = self.stderrs[worker as usize].take();
+    /// Why a worker stopped talking early: how it exited and what it said on stderr.
+    async fn gone(&mut self, worker: u32, why: String) -> SoakError {
+        // Its exit, if it comes within a few seconds of its output's end.
+        let mut status = None;
+        for _ in 0..50 {
+            match self.children[worker as usize].try_wait() {
+                Ok(Some(exit)) => {
+                    status = Some(exit);
+                    break;
+                }
+                Ok(None) => tokio::time::sleep(Duration::from_millis(100)).await,
+                Err(_) => break,
+            }
+        }
+        let stderr = match status {
+            Some(_) => self.stderrs[worker as usize].take(),
+            None => None,
+        };
         let said = tokio::task::spawn_blocking(move || stderr.and_then(|s| s.join().ok()))
             .await
             .ok()
             .flatten()
             .unwrap_or_default();
+        let exit = status.map_or_else(|| "still running".to_string(), |s| s.to_string());
         let said = said.trim();
         SoakError::Worker {
             worker,
             why: if said.is_empty() {
-                "it stopped without a word".to_string()
+                format!("{why} ({exit}), saying nothing on stderr")
             } else {
-                format!("it stopped: {said}")
+                format!("{why} ({exit}): {said}")
             },
         }
     }
 }
 
 impl Drop for Workers {
+    /// Close their stdin (a worker done reads it to its end before it exits), give them
+    /// a few seconds, and kill the ones still running.
     fn drop(&mut self) {
+        self.stdins.clear();
+        let until = std::time::Instant::now() + Duration::from_secs(5);
         for child in &mut self.children {
+            while matches!(child.try_wait(), Ok(None)) && std::time::Instant::now() < until {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             if matches!(child.try_wait(), Ok(None)) {
                 let _ = child.kill();
             }
@@ -987,12 +1036,6 @@ async fn run_workers(
     topic: &str,
     run_id: u32,
 ) -> Result<(ShareOutcome, Times), SoakError> {
-    if args.workers > args.clients {
-        return Err(SoakError::TooManyWorkers {
-            workers: args.workers,
-            clients: args.clients,
-        });
-    }
     let exe = std::env::current_exe().map_err(|err| SoakError::Worker {
         worker: 0,
         why: format!("cannot find this program to start it: {err}"),
