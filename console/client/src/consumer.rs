@@ -312,12 +312,7 @@ impl RecordStream {
     /// offset fell out of range); an error when no leader could be reached again.
     pub async fn next(&mut self) -> Option<Result<ConsumerRecord, ClientError>> {
         loop {
-            if let Some(record) = self.buffered.pop_front() {
-                if self.last.is_some_and(|last| record.offset >= last) {
-                    self.frames = None;
-                    self.buffered.clear();
-                    self.failed = None;
-                }
+            if let Some(record) = self.pop_buffered() {
                 return Some(Ok(record));
             }
             if let Some(err) = self.failed.take() {
@@ -326,7 +321,7 @@ impl RecordStream {
             }
             let frames = self.frames.as_mut()?;
             let outcome = match frames.next().await {
-                Ok(body) => self.take_frame(&body),
+                Ok(body) => self.take_frame(&body).await,
                 Err(_) => Err(FrameEnd::LeaderGone),
             };
             match outcome {
@@ -353,6 +348,35 @@ impl RecordStream {
                 }
             }
         }
+    }
+
+    /// The next records in order: every record already decoded (at least one), or the
+    /// error that ends the stream; `None` when the stream ended. The same records as
+    /// [`RecordStream::next`], handed over a frame's worth at a time, so that a reader who
+    /// passes them on (to another task, as [`MultiStream`](crate::MultiStream) does) pays
+    /// the hand-off once per frame instead of once per record.
+    pub async fn next_chunk(&mut self) -> Option<Result<Vec<ConsumerRecord>, ClientError>> {
+        let first = match self.next().await? {
+            Ok(record) => record,
+            Err(err) => return Some(Err(err)),
+        };
+        let mut chunk = Vec::with_capacity(1 + self.buffered.len());
+        chunk.push(first);
+        while let Some(record) = self.pop_buffered() {
+            chunk.push(record);
+        }
+        Some(Ok(chunk))
+    }
+
+    /// The next decoded record, ending the stream at its last offset.
+    fn pop_buffered(&mut self) -> Option<ConsumerRecord> {
+        let record = self.buffered.pop_front()?;
+        if self.last.is_some_and(|last| record.offset >= last) {
+            self.frames = None;
+            self.buffered.clear();
+            self.failed = None;
+        }
+        Some(record)
     }
 
     /// Find the partition's leader again and stream from the next offset, retrying while
@@ -437,7 +461,7 @@ impl RecordStream {
         self.next_offset
     }
 
-    fn take_frame(&mut self, body: &Bytes) -> Result<(), FrameEnd> {
+    async fn take_frame(&mut self, body: &Bytes) -> Result<(), FrameEnd> {
         let bad = |source| {
             FrameEnd::Error(ClientError::BadResponse {
                 peer: Peer::Spu,
@@ -448,12 +472,13 @@ impl RecordStream {
         let response =
             StreamFetchResponse::decode(&mut Reader::shared(body), StreamFetchRequest::VERSION)
                 .map_err(bad)?;
-        let frame = read_frame(
-            &response.records,
+        let frame = read_frame_beside(
+            response.records.clone(),
             self.partition,
             self.next_offset,
             self.check_crcs,
-        );
+        )
+        .await;
         self.next_offset = frame.next_offset;
         if self.request.consumer_id.is_some() {
             self.committer.set_session(&self.socket, response.stream_id);
@@ -626,6 +651,37 @@ struct FrameRecords {
     bad: Option<BadBatch>,
 }
 
+/// Frames from this size on are checked and decoded on a thread of the blocking pool.
+const DECODE_BESIDE_BYTES: usize = 64 * 1024;
+
+/// [`read_frame`], for a large frame on a thread of the blocking pool: the CRC pass and the
+/// decoding of a frame then run beside the connection's reader, which meanwhile copies the
+/// next frames out of the socket, instead of after it on the same thread (a consumer on a
+/// one-thread runtime, like the `fluvio` CLI, otherwise does both in turn). Frames are
+/// still read one after another, in order. Small frames (a live tail's few records)
+/// are read in place: a thread hop would only add to their latency.
+async fn read_frame_beside(
+    records: RecordSet,
+    partition: u32,
+    next_offset: i64,
+    check_crcs: bool,
+) -> FrameRecords {
+    if records.as_bytes().len() < DECODE_BESIDE_BYTES {
+        return read_frame(&records, partition, next_offset, check_crcs);
+    }
+    let beside = records.clone();
+    match tokio::task::spawn_blocking(move || {
+        read_frame(&beside, partition, next_offset, check_crcs)
+    })
+    .await
+    {
+        Ok(frame) => frame,
+        Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+        // No thread could be had (the runtime is shutting down): read it here.
+        Err(_) => read_frame(&records, partition, next_offset, check_crcs),
+    }
+}
+
 /// Read a stream-fetch answer's record set for a stream that delivers `next_offset` next.
 fn read_frame(
     records: &RecordSet,
@@ -634,27 +690,32 @@ fn read_frame(
     check_crcs: bool,
 ) -> FrameRecords {
     let (batches, bad) = frame_batches(records, next_offset, check_crcs);
-    let mut out = Vec::new();
-    for batch in &batches {
-        for item in batch.iter() {
-            if item.offset < next_offset {
+    let whole_batches = batches.len();
+    let mut out = Vec::with_capacity(batches.iter().map(|b| b.records.len()).sum());
+    for mut batch in batches {
+        // The records move out of their batch: their keys and values are slices of the
+        // frame already, and a clone would cost a reference count up and down per record.
+        let records = std::mem::take(&mut batch.records);
+        for (index, record) in records.into_iter().enumerate() {
+            let offset = batch.base_offset.saturating_add(index as i64);
+            if offset < next_offset {
                 continue;
             }
-            next_offset = item.offset + 1;
+            next_offset = offset + 1;
             out.push(ConsumerRecord {
                 partition,
-                offset: item.offset,
-                timestamp: item.timestamp,
-                key: item.record.key.clone(),
-                value: item.record.value.clone(),
-                headers: item.record.headers.clone(),
+                offset,
+                timestamp: batch.timestamp_of(&record),
+                key: record.key,
+                value: record.value,
+                headers: record.headers,
             });
         }
     }
     FrameRecords {
         records: out,
         next_offset,
-        whole_batches: batches.len(),
+        whole_batches,
         bad,
     }
 }
@@ -1016,6 +1077,41 @@ mod tests {
                 other => panic!("expected a corrupt batch, got {other:?}"),
             }
         }
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_read_beside_gives_what_it_gives_in_place() {
+        // 40 batches of 8 records of 300 B: about 100 KiB, past DECODE_BESIDE_BYTES, and
+        // the last batch cut short as a frame limit would cut it.
+        let mut bytes = Vec::new();
+        for n in 0..40i64 {
+            let mut batch = Batch::from_records(
+                (0..8).map(|i| Record::new(format!("{n}-{i}-{}", "x".repeat(290)).into_bytes())),
+            );
+            batch.base_offset = 100 + 8 * n;
+            bytes.extend_from_slice(&batch.encode().unwrap());
+        }
+        assert!(bytes.len() > DECODE_BESIDE_BYTES);
+        let cut = RecordSet::new(bytes[..bytes.len() - 50].to_vec());
+        let beside = read_frame_beside(cut.clone(), 3, 105, true).await;
+        assert_eq!(beside, read_frame(&cut, 3, 105, true));
+        assert_eq!(
+            beside.records.len(),
+            39 * 8 - 5,
+            "from offset 105, less the cut batch"
+        );
+        assert_eq!(beside.records[0].offset, 105);
+        assert_eq!(beside.records[0].partition, 3);
+        assert_eq!(beside.next_offset, 100 + 39 * 8);
+        assert_eq!(beside.whole_batches, 39);
+        // A damaged byte is found beside as in place.
+        let mut damaged = bytes.clone();
+        let at = damaged.len() / 2;
+        damaged[at] ^= 0xff;
+        let damaged = RecordSet::new(damaged);
+        let beside = read_frame_beside(damaged.clone(), 3, 100, true).await;
+        assert!(matches!(beside.bad, Some(BadBatch::Corrupt { .. })));
+        assert_eq!(beside, read_frame(&damaged, 3, 100, true));
     }
 
     /// A scripted SPU that serves `log` (batches laid end to end) as a Fluvio SPU does: a
