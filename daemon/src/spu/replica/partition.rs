@@ -744,6 +744,10 @@ impl Partition {
         let this = self.clone();
         let append = move || {
             this.with_log(|log| {
+                let before = log.leo();
+                log.append_as_follower(&batches)?;
+                // After the append, which checked every batch (CRC included) and stored
+                // all or none: the cache only learns of epochs the log holds.
                 {
                     let mut epochs = lock(&this.epochs);
                     for batch in protocol::record::batch::batches(&batches).flatten() {
@@ -751,8 +755,6 @@ impl Partition {
                         epochs.assign(h.partition_leader_epoch, h.base_offset)?;
                     }
                 }
-                let before = log.leo();
-                log.append_as_follower(&batches)?;
                 this.advance_hw(log, leader_hw.min(log.leo()))?;
                 this.counters
                     .appended(log.leo() - before, batches.len() as u64);
