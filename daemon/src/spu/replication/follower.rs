@@ -399,6 +399,12 @@ mod tests {
     }
 
     #[test]
+    fn only_frames_already_here_are_taken_before_the_report() {
+        assert_eq!(ready_now(std::future::ready(7)), Some(7));
+        assert_eq!(ready_now(std::future::pending::<i32>()), None);
+    }
+
+    #[test]
     fn truncation_cuts_what_the_leader_does_not_have() {
         // Same epoch on both sides, leader's ends earlier: cut there.
         assert_eq!(truncation_point(3, &answer(3, 10), Some(14), 14, 8), 10);
