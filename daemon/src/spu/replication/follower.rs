@@ -6,8 +6,9 @@
 //!
 //! Per frame the records are checked once (the storage's CRC-32C check before it stores
 //! anything; the answer is searched for the bad batch only when that check refused it),
-//! and frames that arrived together are stored before one report of the new log end goes
-//! out, so a burst costs the leader one wake-up rather than one per frame.
+//! and frames that arrived together (up to a full frame's worth of bytes) are stored before
+//! one report of the new log end goes out, so a run of small frames costs the leader one
+//! wake-up rather than one per frame.
 
 use std::io;
 use std::sync::Arc;
@@ -32,6 +33,9 @@ const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// What a follower asks per frame.
 const FETCH_MAX_BYTES: i32 = 1 << 20;
+/// Frames stored back to back are reported together up to this many bytes: one report per
+/// full frame at most, as before, but one for a run of small ones.
+const REPORT_AFTER_BYTES: usize = FETCH_MAX_BYTES as usize;
 
 const EPOCH_CORR: i32 = 1;
 const FETCH_CORR: i32 = 2;
@@ -194,14 +198,20 @@ async fn follow(
     loop {
         let (corr, body) = frames.next().await?;
         let mut stored = handle_frame(store, p, term, corr, &body).await;
+        let mut unreported = body.len();
         // Frames already here are stored before the report, so a burst costs the leader
         // one wake-up, not one per frame. Only frames that need no waiting are taken: the
-        // report is never held back for data still on its way.
-        while matches!(stored, Ok(Stored::Appended(_) | Stored::Nothing)) {
+        // report is never held back for data still on its way, nor for more than about a
+        // frame's worth of records while the leader keeps sending (the high watermark
+        // waits for it).
+        while matches!(stored, Ok(Stored::Appended(_) | Stored::Nothing))
+            && unreported < REPORT_AFTER_BYTES
+        {
             let Some(next) = ready_now(frames.next()) else {
                 break;
             };
             let (corr, body) = next?;
+            unreported += body.len();
             let more = handle_frame(store, p, term, corr, &body).await;
             stored = match (stored, more) {
                 // Keep the newest log end seen so far.
