@@ -744,6 +744,10 @@ impl Partition {
         let this = self.clone();
         let append = move || {
             this.with_log(|log| {
+                let before = log.leo();
+                log.append_as_follower(&batches)?;
+                // After the append, which checked every batch (CRC included) and stored
+                // all or none: the cache only learns of epochs the log holds.
                 {
                     let mut epochs = lock(&this.epochs);
                     for batch in protocol::record::batch::batches(&batches).flatten() {
@@ -751,8 +755,6 @@ impl Partition {
                         epochs.assign(h.partition_leader_epoch, h.base_offset)?;
                     }
                 }
-                let before = log.leo();
-                log.append_as_follower(&batches)?;
                 this.advance_hw(log, leader_hw.min(log.leo()))?;
                 this.counters
                     .appended(log.leo() - before, batches.len() as u64);
@@ -1044,5 +1046,44 @@ mod tests {
             }
         );
         assert_eq!(follower.offsets().unwrap().leo, 1);
+    }
+
+    #[tokio::test]
+    async fn a_follower_append_with_a_corrupt_batch_stores_nothing_and_learns_no_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = open(&dir.path().join("a"), 1, replica(vec![1, 2]));
+        let mut first = BytesMut::from(&batch(&["good", "also good"])[..]);
+        let first_len = first.len();
+        first.extend_from_slice(&batch(&["damaged"]));
+        leader.append(first).await.unwrap();
+        let mut bytes = {
+            let slice = leader.read(0, 1 << 20, Isolation::ReadUncommitted).unwrap();
+            let mut buf = Vec::new();
+            slice.read_into(&mut buf).unwrap();
+            buf
+        };
+        let at = bytes.windows(7).position(|w| w == b"damaged").unwrap();
+        bytes[at] = b'D';
+        let bytes = Bytes::from(bytes);
+
+        let follower = open(&dir.path().join("b"), 2, replica(vec![1, 2]));
+        let epochs_before = follower.latest_epoch();
+        // The follower relies on this: a refused frame names where the bad batch starts,
+        // and nothing of the frame is stored or cached.
+        match follower.append_replicated(bytes.clone(), 3).await {
+            Err(StorageError::InvalidBatch { position, .. }) => assert_eq!(position, first_len),
+            other => panic!("expected a refused batch, got {other:?}"),
+        }
+        assert_eq!(follower.offsets().unwrap().leo, 0);
+        assert_eq!(follower.latest_epoch(), epochs_before);
+
+        // The good batch before it goes in alone, with its epoch.
+        let offsets = follower
+            .append_replicated(bytes.slice(..first_len), 3)
+            .await
+            .unwrap();
+        assert_eq!((offsets.leo, offsets.hw), (2, 2));
+        assert!(leader.latest_epoch().is_some());
+        assert_eq!(follower.latest_epoch(), leader.latest_epoch());
     }
 }

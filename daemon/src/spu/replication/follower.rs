@@ -3,6 +3,12 @@
 //! batches from this log's end, appending them and reporting the new log end. Runs until
 //! the store aborts it (new leader or epoch, replica removed); errors reconnect with
 //! backoff.
+//!
+//! Per frame the records are checked once (the storage's CRC-32C check before it stores
+//! anything; the answer is searched for the bad batch only when that check refused it),
+//! and frames that arrived together (up to a full frame's worth of bytes) are stored before
+//! one report of the new log end goes out, so a run of small frames costs the leader one
+//! wake-up rather than one per frame.
 
 use std::io;
 use std::sync::Arc;
@@ -20,12 +26,16 @@ use tracing::{debug, error, info};
 use crate::net::client::{self, Frames, decode, decode_shared, send};
 use crate::spu::replica::partition::Partition;
 use crate::spu::replica::store::ReplicaStore;
+use crate::storage::{Offsets, StorageError};
 
 const BACKOFF_MIN: Duration = Duration::from_millis(50);
 const BACKOFF_MAX: Duration = Duration::from_secs(1);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 /// What a follower asks per frame.
 const FETCH_MAX_BYTES: i32 = 1 << 20;
+/// Frames stored back to back are reported together up to this many bytes: one report per
+/// full frame at most, as before, but one for a run of small ones.
+const REPORT_AFTER_BYTES: usize = FETCH_MAX_BYTES as usize;
 
 const EPOCH_CORR: i32 = 1;
 const FETCH_CORR: i32 = 2;
@@ -182,72 +192,170 @@ async fn follow(
     };
     send(&mut writer, &fetch, FETCH_CORR).await?;
     let mut next_corr = FETCH_CORR;
+    // The log end last reported to the leader: a report goes out once the frames that
+    // already arrived are stored, one for all of them (below).
+    let mut reported = offsets.leo;
     loop {
         let (corr, body) = frames.next().await?;
-        if corr != FETCH_CORR {
-            continue;
+        let mut stored = handle_frame(store, p, term, corr, &body).await;
+        let mut unreported = body.len();
+        // Frames already here are stored before the report, so a burst costs the leader
+        // one wake-up, not one per frame. Only frames that need no waiting are taken: the
+        // report is never held back for data still on its way, nor for more than about a
+        // frame's worth of records while the leader keeps sending (the high watermark
+        // waits for it).
+        while matches!(stored, Ok(Stored::Appended(_) | Stored::Nothing))
+            && unreported < REPORT_AFTER_BYTES
+        {
+            let Some(next) = ready_now(frames.next()) else {
+                break;
+            };
+            let (corr, body) = next?;
+            unreported += body.len();
+            let more = handle_frame(store, p, term, corr, &body).await;
+            stored = match (stored, more) {
+                // Keep the newest log end seen so far.
+                (kept @ Ok(Stored::Appended(_)), Ok(Stored::Nothing)) => kept,
+                (_, more) => more,
+            };
         }
-        // The record set stays a slice of the frame: appended as it arrived, never copied.
-        let frame: FollowerFetchResponse = decode_shared(&body)?;
-        match frame.error_code {
-            ErrorCode::None => {}
-            ErrorCode::OffsetOutOfRange => {
-                let offsets = p.offsets().map_err(io::Error::other)?;
-                if frame.log_start > offsets.leo {
-                    info!(spu = store.spu(), replica = %key, log_start = frame.log_start, "this log ends before the leader's starts; starting over there");
-                    p.restart_at(frame.log_start)
-                        .await
-                        .map_err(io::Error::other)?;
-                    return Ok(());
-                }
-                return Err(refused(&frame.error_code, "follower fetch"));
+        let (offsets, end) = match stored {
+            Ok(Stored::Nothing) => continue,
+            Ok(Stored::Appended(offsets)) => (offsets, None),
+            Ok(Stored::Restarted) => return Ok(()),
+            Err(Failed::Corrupt(offsets, err)) => (offsets, Some(err)),
+            Err(Failed::Other(err)) => return Err(err),
+        };
+        if offsets.leo != reported || end.is_some() {
+            next_corr = next_corr.wrapping_add(1).max(FETCH_CORR + 1);
+            let update = FollowerOffsetUpdateRequest {
+                follower_id: store.spu(),
+                key: key.clone(),
+                leo: offsets.leo,
+                hw: offsets.hw,
+                leader_epoch: term.epoch,
+            };
+            send(&mut writer, &update, next_corr).await?;
+            reported = offsets.leo;
+        }
+        if let Some(err) = end {
+            return Err(err);
+        }
+    }
+}
+
+/// The output of `fut` if it is ready without waiting. For cancel-safe futures only: one
+/// that is not ready is dropped.
+fn ready_now<F: std::future::Future>(fut: F) -> Option<F::Output> {
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut fut = std::pin::pin!(fut);
+    match fut.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(out) => Some(out),
+        std::task::Poll::Pending => None,
+    }
+}
+
+/// What a frame from the leader did to this replica.
+enum Stored {
+    /// Records stored (or none left after a corrupt batch was cut): the replica's offsets
+    /// now, to report.
+    Appended(Offsets),
+    /// Not a record frame, or only a high watermark: nothing to report.
+    Nothing,
+    /// The log started over at the leader's log start: follow again from there.
+    Restarted,
+}
+
+enum Failed {
+    /// The leader sent a corrupt batch: the good batches before it are stored (these are
+    /// the offsets to report), then the stream is dropped to ask again.
+    Corrupt(Offsets, io::Error),
+    Other(io::Error),
+}
+
+impl From<io::Error> for Failed {
+    fn from(err: io::Error) -> Self {
+        Self::Other(err)
+    }
+}
+
+/// Store one frame of the leader's stream.
+async fn handle_frame(
+    store: &ReplicaStore,
+    p: &Arc<Partition>,
+    term: Term,
+    corr: i32,
+    body: &bytes::Bytes,
+) -> Result<Stored, Failed> {
+    if corr != FETCH_CORR {
+        // An answer to an offset update: nothing in it to act on.
+        return Ok(Stored::Nothing);
+    }
+    let key = p.key();
+    // The record set stays a slice of the frame: appended as it arrived, never copied.
+    let frame: FollowerFetchResponse = decode_shared(body)?;
+    match frame.error_code {
+        ErrorCode::None => {}
+        ErrorCode::OffsetOutOfRange => {
+            let offsets = p.offsets().map_err(io::Error::other)?;
+            if frame.log_start > offsets.leo {
+                info!(spu = store.spu(), replica = %key, log_start = frame.log_start, "this log ends before the leader's starts; starting over there");
+                p.restart_at(frame.log_start)
+                    .await
+                    .map_err(io::Error::other)?;
+                return Ok(Stored::Restarted);
             }
-            code => return Err(refused(&code, "follower fetch")),
+            return Err(refused(&frame.error_code, "follower fetch").into());
         }
-        // Fencing: only the epoch we follow.
-        if frame.leader_epoch != term.epoch {
-            return Err(io::Error::other(format!(
-                "a frame from leader epoch {} while following epoch {}",
-                frame.leader_epoch, term.epoch
-            )));
-        }
-        if frame.records.as_bytes().is_empty() {
-            p.follow_hw(frame.hw).map_err(io::Error::other)?;
-            continue;
-        }
-        let mut records = frame.records.into_bytes();
-        let leo = p.offsets().map_err(io::Error::other)?.leo;
-        let corrupt = first_corrupt_batch(&records, leo);
-        if let Some(bad) = &corrupt {
+        code => return Err(refused(&code, "follower fetch").into()),
+    }
+    // Fencing: only the epoch we follow.
+    if frame.leader_epoch != term.epoch {
+        return Err(io::Error::other(format!(
+            "a frame from leader epoch {} while following epoch {}",
+            frame.leader_epoch, term.epoch
+        ))
+        .into());
+    }
+    if frame.records.as_bytes().is_empty() {
+        p.follow_hw(frame.hw).map_err(io::Error::other)?;
+        return Ok(Stored::Nothing);
+    }
+    let records = frame.records.into_bytes();
+    // The storage checks every batch's CRC-32C before it stores any; only when it refused
+    // one is the answer searched for the bad batch, so records are checked once.
+    match p.append_replicated(records.clone(), frame.hw).await {
+        Ok(offsets) => Ok(Stored::Appended(offsets)),
+        Err(StorageError::InvalidBatch { .. }) => {
+            let leo = p.offsets().map_err(io::Error::other)?.leo;
+            let Some(bad) = first_corrupt_batch(&records, leo) else {
+                return Err(io::Error::other(format!(
+                    "the leader's batches of {key} from offset {leo} were refused by storage"
+                ))
+                .into());
+            };
             // The batch is not stored: the log must not run past a hole. The good batches
             // before it are, and the next attempt asks again from there.
             error!(spu = store.spu(), replica = %key, leader = term.leader, first_offset = bad.first_offset,
                 last_offset = bad.last_offset, reason = %bad.reason,
                 "refusing a corrupt batch from the leader; will fetch it again");
-            records.truncate(bad.position);
+            let offsets = if bad.position == 0 {
+                p.offsets().map_err(io::Error::other)?
+            } else {
+                p.append_replicated(records.slice(..bad.position), frame.hw)
+                    .await
+                    .map_err(io::Error::other)?
+            };
+            Err(Failed::Corrupt(
+                offsets,
+                io::Error::other(format!(
+                    "leader {} sent a corrupt batch of {key} at offsets {}..={}: {}",
+                    term.leader, bad.first_offset, bad.last_offset, bad.reason
+                )),
+            ))
         }
-        let offsets = if records.is_empty() {
-            p.offsets().map_err(io::Error::other)?
-        } else {
-            p.append_replicated(records, frame.hw)
-                .await
-                .map_err(io::Error::other)?
-        };
-        next_corr = next_corr.wrapping_add(1).max(FETCH_CORR + 1);
-        let update = FollowerOffsetUpdateRequest {
-            follower_id: store.spu(),
-            key: key.clone(),
-            leo: offsets.leo,
-            hw: offsets.hw,
-            leader_epoch: term.epoch,
-        };
-        send(&mut writer, &update, next_corr).await?;
-        if let Some(bad) = corrupt {
-            return Err(io::Error::other(format!(
-                "leader {} sent a corrupt batch of {key} at offsets {}..={}: {}",
-                term.leader, bad.first_offset, bad.last_offset, bad.reason
-            )));
-        }
+        Err(err) => Err(io::Error::other(err).into()),
     }
 }
 
@@ -298,6 +406,12 @@ mod tests {
         let bad = first_corrupt_batch(cut, 20).unwrap();
         assert_eq!((bad.first_offset, bad.last_offset), (22, 24));
         assert!(matches!(bad.reason, BatchError::Truncated { .. }));
+    }
+
+    #[test]
+    fn only_frames_already_here_are_taken_before_the_report() {
+        assert_eq!(ready_now(std::future::ready(7)), Some(7));
+        assert_eq!(ready_now(std::future::pending::<i32>()), None);
     }
 
     #[test]
