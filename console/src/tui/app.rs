@@ -980,7 +980,10 @@ impl App {
             (None, true) => {
                 "No Kafka consumer groups. A Kafka client with a group.id makes one.".to_string()
             }
-            (None, false) => format!("Asking the Kafka listener at {}…", self.options.kafka_addr),
+            (None, false) => match &self.options.kafka_addr {
+                Some(addr) => format!("Asking the Kafka listener at {addr}…"),
+                None => "Asking the cluster for a Kafka listener…".to_string(),
+            },
         };
         let Some(selected) = cluster.groups.get(self.groups.selected) else {
             return self.draw_grid(frame, area, &views::groups(cluster), &self.groups, &empty);
@@ -1153,6 +1156,7 @@ mod tests {
                     leader_since_ms: if i == leader { 1_796_508_001_000 } else { 0 },
                 })
                 .collect(),
+            kafka_brokers: Vec::new(),
         };
         let mut lone = app(false);
         let mut ha = app(false);
@@ -1386,7 +1390,7 @@ mod tests {
         let mut terminal = Terminal::new(TestBackend::new(80, 16)).unwrap();
         let screen = draw(&mut app, &mut terminal);
         assert!(
-            screen.contains("Asking the Kafka listener at 127.0.0.1:9092"),
+            screen.contains("Asking the cluster for a Kafka listener"),
             "{screen}"
         );
         let summary = |group: &str, members| crate::client::kafka::GroupSummary {

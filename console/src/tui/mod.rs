@@ -58,8 +58,9 @@ pub struct TuiOptions {
     pub origin: crate::config::AddrOrigin,
     /// The metrics endpoint the metrics view reads; `None`: the SC's host, port 9644.
     pub metrics_addr: Option<String>,
-    /// The Kafka listener the groups view asks (`consumer-group --kafka-addr`).
-    pub kafka_addr: String,
+    /// The Kafka listener the groups view asks (`consumer-group --kafka-addr`); `None`:
+    /// an online SPU's, as the SC names it.
+    pub kafka_addr: Option<String>,
     /// How the console's connections are secured, for `:` commands' own connections.
     pub tls: crate::config::TlsSettings,
 }
@@ -73,7 +74,7 @@ impl Default for TuiOptions {
             // Given a connected client, the embedder chose the address.
             origin: crate::config::AddrOrigin::Flag,
             metrics_addr: None,
-            kafka_addr: crate::command::consumer_group::DEFAULT_KAFKA_ADDR.to_string(),
+            kafka_addr: None,
             tls: crate::config::TlsSettings::Disabled,
         }
     }

@@ -44,7 +44,7 @@ impl Worker {
         origin: AddrOrigin,
         tls: TlsSettings,
         metrics_addr: String,
-        kafka_addr: String,
+        kafka_addr: Option<String>,
     ) -> Self {
         let (groups_focus, focus) = tokio::sync::watch::channel(GroupsFocus::default());
         let mut worker = Self {
@@ -73,7 +73,11 @@ impl Worker {
             worker.events.clone(),
         )));
         worker.watches.push(tokio::spawn(poll_groups(
-            kafka_addr,
+            KafkaTarget {
+                addr: kafka_addr,
+                sc: worker.fluvio.metadata().addr().to_string(),
+                tls: worker.fluvio.metadata().tls().clone(),
+            },
             focus,
             worker.events.clone(),
         )));
@@ -175,11 +179,18 @@ async fn poll_consumers(fluvio: Fluvio, events: Sender<AppEvent>) {
     }
 }
 
+/// Where the groups view finds a Kafka listener: the one given, else the SC is asked.
+struct KafkaTarget {
+    addr: Option<String>,
+    sc: String,
+    tls: crate::client::ClientTls,
+}
+
 /// While the groups view is open, read the Kafka consumer groups and the selected one's
 /// members and offsets every [`CONSUMERS_EVERY`] and at once when the view opens or the
 /// selection moves; failures included: the view says why it has nothing to show.
 async fn poll_groups(
-    kafka_addr: String,
+    kafka: KafkaTarget,
     mut focus: tokio::sync::watch::Receiver<GroupsFocus>,
     events: Sender<AppEvent>,
 ) {
@@ -200,9 +211,17 @@ async fn poll_groups(
         }
         let why =
             |err: crate::client::kafka::KafkaError| command::CommandError::from(err).to_string();
-        let list = crate::client::kafka::list_groups(&kafka_addr)
-            .await
-            .map_err(why);
+        // Asked each time when not given: the listener named follows SPUs going offline.
+        let kafka_addr = match &kafka.addr {
+            Some(addr) => Ok(addr.clone()),
+            None => command::consumer_group::cluster_kafka_addr(&kafka.sc, &kafka.tls)
+                .await
+                .map_err(|err| err.to_string()),
+        };
+        let list = match &kafka_addr {
+            Ok(addr) => crate::client::kafka::list_groups(addr).await.map_err(why),
+            Err(why) => Err(why.clone()),
+        };
         // A group that left the list since it was selected is not asked for.
         let listed = |name: &String| {
             list.as_ref()
@@ -210,7 +229,8 @@ async fn poll_groups(
         };
         let detail = match selected.filter(listed) {
             Some(name) => {
-                let described = crate::client::kafka::describe_group(&kafka_addr, &name)
+                let addr = kafka_addr.as_deref().unwrap_or_default();
+                let described = crate::client::kafka::describe_group(addr, &name)
                     .await
                     .map_err(why);
                 Some((name, described))

@@ -596,7 +596,7 @@ fn the_groups_view_shows_a_kafka_python_group_its_members_and_lag() {
         let mut console = Console::start(
             &fluvio,
             TuiOptions {
-                kafka_addr: kafka.clone(),
+                kafka_addr: Some(kafka.clone()),
                 ..TuiOptions::default()
             },
             100,
@@ -676,7 +676,7 @@ p.flush()
         let mut blind = Console::start(
             &fluvio,
             TuiOptions {
-                kafka_addr: nowhere,
+                kafka_addr: Some(nowhere),
                 ..TuiOptions::default()
             },
             100,
