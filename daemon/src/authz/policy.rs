@@ -121,34 +121,36 @@ struct Grant {
 
 impl Grant {
     fn allows(&self, action: Action, kind: ObjectKind, name: Option<&str>) -> bool {
-        if self.kinds.get(&kind).is_some_and(|a| a.contains(&action)) {
-            return true;
-        }
-        let named = match kind {
-            ObjectKind::Topic => &self.topics,
-            ObjectKind::Spu => &self.spus,
-            ObjectKind::Group => &self.groups,
-            _ => return false,
-        };
-        name.is_some_and(|name| {
-            named
-                .iter()
-                .any(|(pattern, actions)| actions.contains(&action) && pattern.matches(name))
-        })
+        self.allows_kind(action, kind)
+            || name.is_some_and(|name| {
+                self.named(kind)
+                    .iter()
+                    .any(|(pattern, actions)| actions.contains(&action) && pattern.matches(name))
+            })
     }
 
     /// Does this grant allow `action` on at least one object of `kind`?
     fn allows_some(&self, action: Action, kind: ObjectKind) -> bool {
-        if self.kinds.get(&kind).is_some_and(|a| a.contains(&action)) {
-            return true;
-        }
-        let named = match kind {
+        self.allows_kind(action, kind)
+            || self
+                .named(kind)
+                .iter()
+                .any(|(_, actions)| actions.contains(&action))
+    }
+
+    /// `action` on every object of `kind`.
+    fn allows_kind(&self, action: Action, kind: ObjectKind) -> bool {
+        self.kinds.get(&kind).is_some_and(|a| a.contains(&action))
+    }
+
+    /// The grants by name for `kind`; none for kinds the file does not name objects of.
+    fn named(&self, kind: ObjectKind) -> &[(Pattern, BTreeSet<Action>)] {
+        match kind {
             ObjectKind::Topic => &self.topics,
             ObjectKind::Spu => &self.spus,
             ObjectKind::Group => &self.groups,
-            _ => return false,
-        };
-        named.iter().any(|(_, actions)| actions.contains(&action))
+            _ => &[],
+        }
     }
 }
 
