@@ -217,7 +217,15 @@ impl Admin {
     /// cluster API, ours). Asked on a connection of its own: an SC that predates the API
     /// closes the connection it arrives on.
     pub async fn sc_cluster(addr: &str) -> Result<ScClusterResponse, ClientError> {
-        let admin = Admin::connect(addr).await?;
+        Self::sc_cluster_with(addr, &ClientTls::disabled()).await
+    }
+
+    /// [`Self::sc_cluster`] with TLS per `tls`.
+    pub async fn sc_cluster_with(
+        addr: &str,
+        tls: &ClientTls,
+    ) -> Result<ScClusterResponse, ClientError> {
+        let admin = Admin::connect_with(addr, tls).await?;
         let body = admin
             .socket
             .request(SC_CLUSTER_KEY, SC_CLUSTER_VERSION, &ScClusterRequest {})

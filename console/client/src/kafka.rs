@@ -49,6 +49,8 @@ pub enum KafkaError {
     },
     #[error("consumer group \"{group}\" does not exist")]
     UnknownGroup { group: String },
+    #[error("the cluster at {sc} names no Kafka listener: no SPU online serves Kafka")]
+    NoListener { sc: String },
 }
 
 /// One group of `ListGroups` with its state and member count from `DescribeGroups`.

@@ -8,9 +8,6 @@ use super::output::{Block, Column, Output, Report, Table, to_data};
 use super::{CommandError, Context, OutputArgs};
 use crate::client::kafka::{self, GroupDescription, GroupMember, GroupOffset, GroupSummary};
 
-/// Where `consumer-group` finds a Kafka listener when not told: the first SPU's default.
-pub const DEFAULT_KAFKA_ADDR: &str = "127.0.0.1:9092";
-
 #[derive(Debug, Subcommand)]
 pub enum ConsumerGroupCmd {
     /// List Kafka consumer groups: group, state, assignment protocol, member count.
@@ -20,13 +17,35 @@ pub enum ConsumerGroupCmd {
     Describe(DescribeArgs),
 }
 
-/// Where the cluster serves Kafka: the SC does not tell clients, so the console is told.
+/// Where the cluster serves Kafka: asked of the SC unless told.
 #[derive(Debug, Clone, Args)]
 pub struct KafkaAddrArgs {
     /// The Kafka listener of any SPU (its `--kafka-addr`); the group coordinator is
-    /// found from there.
-    #[arg(long = "kafka-addr", value_name = "HOST:PORT", default_value = DEFAULT_KAFKA_ADDR)]
-    pub kafka_addr: String,
+    /// found from there. Default: an online SPU's listener, as the SC names it.
+    #[arg(long = "kafka-addr", value_name = "HOST:PORT")]
+    pub kafka_addr: Option<String>,
+}
+
+impl KafkaAddrArgs {
+    /// The flag's address, else the first online SPU's Kafka listener from the SC.
+    pub async fn resolve(&self, ctx: &Context) -> Result<String, CommandError> {
+        match &self.kafka_addr {
+            Some(addr) => Ok(addr.clone()),
+            None => cluster_kafka_addr(&ctx.target().addr, &ctx.client_tls()?).await,
+        }
+    }
+}
+
+/// The first online SPU's Kafka listener, as the SC cluster API names it.
+pub async fn cluster_kafka_addr(
+    sc: &str,
+    tls: &crate::client::ClientTls,
+) -> Result<String, CommandError> {
+    let cluster = crate::client::Admin::sc_cluster_with(sc, tls).await?;
+    match cluster.kafka_brokers.first() {
+        Some(broker) => Ok(broker.addr.clone()),
+        None => Err(kafka::KafkaError::NoListener { sc: sc.to_string() }.into()),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -57,14 +76,16 @@ impl ConsumerGroupCmd {
     }
 }
 
-pub async fn execute(cmd: ConsumerGroupCmd, _ctx: &Context) -> Result<Output, CommandError> {
+pub async fn execute(cmd: ConsumerGroupCmd, ctx: &Context) -> Result<Output, CommandError> {
     match cmd {
         ConsumerGroupCmd::List(args) => {
-            let groups = kafka::list_groups(&args.kafka.kafka_addr).await?;
+            let addr = args.kafka.resolve(ctx).await?;
+            let groups = kafka::list_groups(&addr).await?;
             list_report(&groups).map(Output::report)
         }
         ConsumerGroupCmd::Describe(args) => {
-            let group = kafka::describe_group(&args.kafka.kafka_addr, &args.group).await?;
+            let addr = args.kafka.resolve(ctx).await?;
+            let group = kafka::describe_group(&addr, &args.group).await?;
             describe_report(&group).map(Output::report)
         }
     }

@@ -117,6 +117,10 @@ fn kafka_advised(error: &crate::client::kafka::KafkaError) -> String {
         KafkaError::UnknownGroup { .. } => {
             format!("{error}; `fluvio consumer-group list` shows the groups")
         }
+        KafkaError::NoListener { .. } => format!(
+            "{error} (SPUs started with --no-kafka, or all offline). Pass the address of a \
+             Kafka listener with --kafka-addr HOST:PORT"
+        ),
         _ => error.to_string(),
     }
 }

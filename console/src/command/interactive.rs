@@ -45,4 +45,8 @@ pub struct TuiArgs {
     /// default: the SC's host, port 9644).
     #[arg(long, value_name = "HOST:PORT")]
     pub metrics_addr: Option<String>,
+    /// The Kafka listener the consumer groups view asks (any SPU's --kafka-addr;
+    /// default: an online SPU's, as the SC names it).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub kafka_addr: Option<String>,
 }

@@ -48,6 +48,9 @@ pub enum AppEvent {
     Tokens(Vec<Metadata<AuthTokenSpec>>),
     /// Committed consumer offsets with their lag, polled.
     Consumers(Vec<ConsumerRow>),
+    /// Kafka consumer groups (or why they could not be read) and the selected one's
+    /// description, polled while the groups view is open.
+    Groups(views::GroupsPoll),
     /// A read of the daemon's metrics endpoint (its text, or why it failed), and when.
     Metrics(Instant, Result<String, String>),
     /// Every partition's leader epoch and confirmed in-sync set, from an SC that gives them.
@@ -76,9 +79,25 @@ pub enum AppEvent {
 /// Side effects the app asks for; the worker carries them out and reports back.
 #[derive(Debug)]
 pub enum Effect {
-    StartTail { id: u64, source: TailSource },
+    StartTail {
+        id: u64,
+        source: TailSource,
+    },
     StopTail,
-    RunCommand { line: String, cli: Box<Cli> },
+    RunCommand {
+        line: String,
+        cli: Box<Cli>,
+    },
+    /// What the groups view wants read: nothing while it is closed (no Kafka requests
+    /// for a view nobody looks at), else the list and the selected group's description.
+    FocusGroups(GroupsFocus),
+}
+
+/// The groups view's interest, as the worker's group poll follows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GroupsFocus {
+    pub open: bool,
+    pub selected: Option<String>,
 }
 
 /// How long a message stays in the message line.
@@ -126,6 +145,9 @@ pub struct App {
     partitions: ListState,
     tokens: ListState,
     consumers: ListState,
+    groups: ListState,
+    /// The last focus sent to the worker, so that only a change is sent.
+    groups_focus: GroupsFocus,
     metrics: TopicMetrics,
     metadata_scroll: usize,
     tail: Tail,
@@ -169,6 +191,8 @@ impl App {
             partitions: ListState::default(),
             tokens: ListState::default(),
             consumers: ListState::default(),
+            groups: ListState::default(),
+            groups_focus: GroupsFocus::default(),
             metrics: TopicMetrics::new(metrics_addr),
             metadata_scroll: 0,
             next_tail_id: 0,
@@ -229,6 +253,28 @@ impl App {
     }
 
     pub fn handle(&mut self, event: AppEvent) {
+        self.dispatch(event);
+        self.focus_groups();
+    }
+
+    /// Tell the worker when the groups view opens, closes or selects another group, so
+    /// that the selected group's members and offsets are read right away.
+    fn focus_groups(&mut self) {
+        let focus = GroupsFocus {
+            open: self.view == View::Groups,
+            selected: self
+                .cluster
+                .groups
+                .get(self.groups.selected)
+                .map(|g| g.group.clone()),
+        };
+        if focus != self.groups_focus {
+            self.groups_focus = focus.clone();
+            self.effects.push(Effect::FocusGroups(focus));
+        }
+    }
+
+    fn dispatch(&mut self, event: AppEvent) {
         match event {
             AppEvent::Input(Event::Key(key)) => self.on_key(key),
             AppEvent::Input(Event::Mouse(mouse)) if self.options.mouse => self.on_mouse(mouse),
@@ -264,6 +310,10 @@ impl App {
             }
             AppEvent::Consumers(consumers) => {
                 self.cluster.set_consumers(consumers);
+                self.fit_lists();
+            }
+            AppEvent::Groups(groups) => {
+                self.cluster.set_groups(groups);
                 self.fit_lists();
             }
             AppEvent::Metrics(at, scraped) => self.metrics.update(at, scraped),
@@ -328,6 +378,11 @@ impl App {
         self.partitions.fit(self.cluster.partitions.len(), height);
         self.tokens.fit(self.cluster.tokens.len(), height);
         self.consumers.fit(self.cluster.consumers.len(), height);
+        let groups = self.cluster.groups.len();
+        self.groups.fit(
+            groups,
+            groups_list_rows(layout(self.size).body.height, groups).into(),
+        );
     }
 
     fn list_mut(&mut self, view: View) -> Option<(&mut ListState, usize)> {
@@ -337,6 +392,7 @@ impl App {
             View::Partitions => Some((&mut self.partitions, self.cluster.partitions.len())),
             View::Tokens => Some((&mut self.tokens, self.cluster.tokens.len())),
             View::Consumers => Some((&mut self.consumers, self.cluster.consumers.len())),
+            View::Groups => Some((&mut self.groups, self.cluster.groups.len())),
             View::Metadata | View::Tail | View::Metrics => None,
         }
     }
@@ -786,6 +842,7 @@ impl App {
                     "Reading consumer offsets…"
                 },
             ),
+            View::Groups => self.draw_groups(frame, areas.body),
             View::Metadata => {
                 let lines: Vec<Line> = views::metadata_dump(&self.cluster)
                     .into_iter()
@@ -860,7 +917,12 @@ impl App {
         empty: &str,
     ) {
         if grid.rows().is_empty() {
-            frame.render_widget(Paragraph::new(empty.to_string()), area);
+            // Wrapped: a reason with its advice (a flag to pass) is often wider than the
+            // terminal.
+            frame.render_widget(
+                Paragraph::new(empty.to_string()).wrap(ratatui::widgets::Wrap { trim: true }),
+                area,
+            );
             return;
         }
         // Columns by priority, as the CLI fits a narrow terminal: detail goes first, whole
@@ -909,6 +971,48 @@ impl App {
         frame.render_stateful_widget(table, area, &mut table_state);
     }
 
+    /// The groups list on top (a third of the body at most, so that the detail fits),
+    /// the selected group's members and offsets below it.
+    fn draw_groups(&self, frame: &mut Frame, area: Rect) {
+        let cluster = &self.cluster;
+        let empty = match (&cluster.groups_error, cluster.groups_known) {
+            (Some(why), _) => why.clone(),
+            (None, true) => {
+                "No Kafka consumer groups. A Kafka client with a group.id makes one.".to_string()
+            }
+            (None, false) => match &self.options.kafka_addr {
+                Some(addr) => format!("Asking the Kafka listener at {addr}…"),
+                None => "Asking the cluster for a Kafka listener…".to_string(),
+            },
+        };
+        let Some(selected) = cluster.groups.get(self.groups.selected) else {
+            return self.draw_grid(frame, area, &views::groups(cluster), &self.groups, &empty);
+        };
+        let list_height = 1 + groups_list_rows(area.height, cluster.groups.len());
+        let list = Rect {
+            height: list_height.min(area.height),
+            ..area
+        };
+        self.draw_grid(frame, list, &views::groups(cluster), &self.groups, &empty);
+        // A blank line between the list and the detail, so that the detail's first line
+        // does not read as another group.
+        let top = (list.bottom() + 1).min(area.bottom());
+        let detail = Rect {
+            y: top,
+            height: area.bottom() - top,
+            ..area
+        };
+        let lines: Vec<Line> =
+            views::group_detail(cluster, &selected.group, usize::from(area.width))
+                .into_iter()
+                .map(|line| match line.as_str() {
+                    "Members:" | "Offsets:" => Line::styled(line, theme::header()),
+                    _ => Line::from(line),
+                })
+                .collect();
+        frame.render_widget(Paragraph::new(lines), detail);
+    }
+
     fn draw_message(&self, frame: &mut Frame, area: Rect) {
         if self.cmdbar.is_active() {
             let line = format!(":{}", self.cmdbar.line());
@@ -940,13 +1044,24 @@ impl App {
 
 fn tab_label(view: View, compact: bool) -> String {
     let title = match (compact, view) {
-        (true, View::Partitions) => "Parts",
-        (true, View::Tokens) => "Tokens",
+        // Nine tabs in 80 columns: four letters each (three for the last).
+        (true, View::Topics) => "Tops",
+        (true, View::Partitions) => "Part",
+        (true, View::Tokens) => "Toks",
         (true, View::Metadata) => "Meta",
         (true, View::Consumers) => "Cons",
+        (true, View::Metrics) => "Metr",
+        (true, View::Groups) => "Grp",
         _ => view.title(),
     };
     format!(" {} {title} ", view.index() + 1)
+}
+
+/// Rows of the groups list in a body `body_height` rows tall: every group while they fit
+/// in a third of it, then scrolled, the rest left to the selected group's detail.
+fn groups_list_rows(body_height: u16, groups: usize) -> u16 {
+    let cap = (body_height / 3).max(3);
+    (groups.min(usize::from(cap)) as u16).max(1)
 }
 
 /// Short tab titles when the full ones do not fit `width` (80 columns, say): every tab
@@ -1041,6 +1156,7 @@ mod tests {
                     leader_since_ms: if i == leader { 1_796_508_001_000 } else { 0 },
                 })
                 .collect(),
+            kafka_brokers: Vec::new(),
         };
         let mut lone = app(false);
         let mut ha = app(false);
@@ -1157,7 +1273,7 @@ mod tests {
         assert_eq!(
             screen,
             [
-                " 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │",
+                " 1 SPUs │ 2 Tops │ 3 Part │ 4 Toks │ 5 Meta │ 6 Tail │ 7 Con",
                 "NAME    PARTITIONS  REPLICAS  STATUS       REASON",
                 "audit   1           1         provisioned  -",
                 "orders  2           1         provisioned  -",
@@ -1255,6 +1371,126 @@ mod tests {
         key(&mut app, KeyCode::Char('n'));
         let screen = draw(&mut app, &mut terminal);
         assert!(screen.contains("No consumer offsets"), "{screen}");
+    }
+
+    #[test]
+    fn the_groups_view_lists_kafka_groups_with_the_selected_ones_detail() {
+        use crate::client::kafka::{GroupDescription, GroupMember, GroupOffset, TopicPartition};
+        let mut app = app(false);
+        app.handle(objects());
+        key(&mut app, KeyCode::Char('9'));
+        // Opening the view asks the worker for the groups.
+        assert!(matches!(
+            &app.take_effects()[..],
+            [Effect::FocusGroups(GroupsFocus {
+                open: true,
+                selected: None
+            })]
+        ));
+        let mut terminal = Terminal::new(TestBackend::new(80, 16)).unwrap();
+        let screen = draw(&mut app, &mut terminal);
+        assert!(
+            screen.contains("Asking the cluster for a Kafka listener"),
+            "{screen}"
+        );
+        let summary = |group: &str, members| crate::client::kafka::GroupSummary {
+            group: group.into(),
+            state: "Stable".into(),
+            protocol: "range".into(),
+            protocol_type: "consumer".into(),
+            members,
+        };
+        app.handle(AppEvent::Groups(views::GroupsPoll {
+            list: Ok(vec![summary("g1", 1), summary("g2", 0)]),
+            detail: None,
+        }));
+        // The first group is selected: the worker is asked to describe it.
+        assert!(matches!(
+            &app.take_effects()[..],
+            [Effect::FocusGroups(GroupsFocus { open: true, selected: Some(g) })] if g == "g1"
+        ));
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("Reading group g1…"), "{screen}");
+        let tp = |partition| TopicPartition {
+            topic: "t".into(),
+            partition,
+        };
+        app.handle(AppEvent::Groups(views::GroupsPoll {
+            list: Ok(vec![summary("g1", 1), summary("g2", 0)]),
+            detail: Some((
+                "g1".into(),
+                Ok(GroupDescription {
+                    group: "g1".into(),
+                    state: "Stable".into(),
+                    protocol: "range".into(),
+                    protocol_type: "consumer".into(),
+                    coordinator: 5001,
+                    members: vec![GroupMember {
+                        member_id: "m-1".into(),
+                        client_id: "alice".into(),
+                        host: "/127.0.0.1".into(),
+                        assignment: vec![tp(0), tp(1)],
+                    }],
+                    offsets: vec![GroupOffset {
+                        topic: "t".into(),
+                        partition: 0,
+                        committed: 3,
+                        log_end: Some(5),
+                        lag: Some(2),
+                        owner: Some("alice".into()),
+                    }],
+                }),
+            )),
+        }));
+        let screen = draw(&mut app, &mut terminal);
+        let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+        assert_eq!(
+            lines[1..14],
+            [
+                "GROUP  STATE   PROTOCOL  MEMBERS",
+                "g1     Stable  range     1",
+                "g2     Stable  range     0",
+                "",
+                "Group g1: Stable, consumer/range, coordinator SPU 5001, 1 member",
+                "",
+                "Members:",
+                "MEMBER-ID  CLIENT-ID  HOST        ASSIGNMENT",
+                "m-1        alice      /127.0.0.1  t-0,t-1",
+                "",
+                "Offsets:",
+                "TOPIC  PARTITION  COMMITTED  LOG-END  LAG  CLIENT-ID",
+                "t      0          3          5        2    alice",
+            ],
+            "{screen}"
+        );
+        // Moving down selects the next group and asks for its detail.
+        key(&mut app, KeyCode::Down);
+        assert!(matches!(
+            &app.take_effects()[..],
+            [Effect::FocusGroups(GroupsFocus { open: true, selected: Some(g) })] if g == "g2"
+        ));
+        let screen = draw(&mut app, &mut terminal);
+        assert!(screen.contains("Reading group g2…"), "{screen}");
+        app.handle(AppEvent::Groups(views::GroupsPoll {
+            list: Err("cannot reach a Kafka listener at 127.0.0.1:9092".into()),
+            detail: None,
+        }));
+        let screen = draw(&mut app, &mut terminal);
+        assert!(
+            screen.contains("cannot reach a Kafka listener at 127.0.0.1:9092"),
+            "{screen}"
+        );
+        assert!(!screen.contains("g1"), "{screen}");
+        app.take_effects();
+        // Leaving the view stops the polling.
+        key(&mut app, KeyCode::Char('1'));
+        assert!(matches!(
+            &app.take_effects()[..],
+            [Effect::FocusGroups(GroupsFocus {
+                open: false,
+                selected: None
+            })]
+        ));
     }
 
     #[test]

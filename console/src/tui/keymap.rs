@@ -15,10 +15,11 @@ pub enum View {
     Tail,
     Consumers,
     Metrics,
+    Groups,
 }
 
 impl View {
-    pub const ALL: [View; 8] = [
+    pub const ALL: [View; 9] = [
         View::Spus,
         View::Topics,
         View::Partitions,
@@ -27,6 +28,7 @@ impl View {
         View::Tail,
         View::Consumers,
         View::Metrics,
+        View::Groups,
     ];
 
     pub fn title(self) -> &'static str {
@@ -39,6 +41,7 @@ impl View {
             View::Tail => "Tail",
             View::Consumers => "Consumers",
             View::Metrics => "Metrics",
+            View::Groups => "Groups",
         }
     }
 
@@ -279,6 +282,12 @@ pub const GLOBAL: &[Binding] = &[
         &[Key::char('8')],
         A::Show(View::Metrics),
         "metrics: throughput and produce latency per topic",
+        None,
+    ),
+    bind(
+        &[Key::char('9')],
+        A::Show(View::Groups),
+        "consumer groups: Kafka groups, state, members (:consumer-group describe G)",
         None,
     ),
     bind(ESC, A::Dismiss, "clear the message line", None),
@@ -565,6 +574,7 @@ pub fn bindings(mode: Mode) -> &'static [Binding] {
         Mode::View(View::Tail) => TAIL,
         Mode::View(View::Consumers) => CONSUMERS,
         Mode::View(View::Metrics) => &[],
+        Mode::View(View::Groups) => &LIST_MOVES,
         Mode::Help => HELP,
         Mode::Record => RECORD,
         Mode::Output => OUTPUT,
@@ -745,9 +755,10 @@ mod tests {
         assert_eq!(Key::ctrl('c').label(), "Ctrl-c");
         assert_eq!(Key::char(' ').label(), "Space");
         assert_eq!(TAIL[9].keys_label(), "↑/k");
-        assert_eq!(View::Spus.prev(), View::Metrics);
+        assert_eq!(View::Spus.prev(), View::Groups);
         assert_eq!(View::Tail.next(), View::Consumers);
         assert_eq!(View::Consumers.next(), View::Metrics);
-        assert_eq!(View::Metrics.next(), View::Spus);
+        assert_eq!(View::Metrics.next(), View::Groups);
+        assert_eq!(View::Groups.next(), View::Spus);
     }
 }

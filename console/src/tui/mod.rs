@@ -58,6 +58,9 @@ pub struct TuiOptions {
     pub origin: crate::config::AddrOrigin,
     /// The metrics endpoint the metrics view reads; `None`: the SC's host, port 9644.
     pub metrics_addr: Option<String>,
+    /// The Kafka listener the groups view asks (`consumer-group --kafka-addr`); `None`:
+    /// an online SPU's, as the SC names it.
+    pub kafka_addr: Option<String>,
     /// How the console's connections are secured, for `:` commands' own connections.
     pub tls: crate::config::TlsSettings,
 }
@@ -71,6 +74,7 @@ impl Default for TuiOptions {
             // Given a connected client, the embedder chose the address.
             origin: crate::config::AddrOrigin::Flag,
             metrics_addr: None,
+            kafka_addr: None,
             tls: crate::config::TlsSettings::Disabled,
         }
     }
@@ -83,6 +87,7 @@ impl From<&TuiArgs> for TuiOptions {
             mouse: args.mouse,
             buffer: args.buffer,
             metrics_addr: args.metrics_addr.clone(),
+            kafka_addr: args.kafka_addr.clone(),
             ..TuiOptions::default()
         }
     }
@@ -131,13 +136,21 @@ impl Session {
         let (sender, events) = mpsc::channel(CHANNEL);
         let origin = options.origin.clone();
         let tls = options.tls.clone();
+        let kafka_addr = options.kafka_addr.clone();
         let metrics_addr = options
             .metrics_addr
             .clone()
             .unwrap_or_else(|| default_metrics_addr(fluvio.admin().addr()));
         let mut app = App::new(options, fluvio.admin().addr(), metrics_addr.clone());
         app.set_security(fluvio.metadata().tls().describe());
-        let worker = worker::Worker::start(fluvio, sender.clone(), origin, tls, metrics_addr);
+        let worker = worker::Worker::start(
+            fluvio,
+            sender.clone(),
+            origin,
+            tls,
+            metrics_addr,
+            kafka_addr,
+        );
         Self {
             app,
             worker,

@@ -8,6 +8,9 @@ use protocol::sc::{
     AuthTokenSpec, Metadata, PartitionSpec, PartitionStateSpec, SpuSpec, TopicSpec,
 };
 
+use crate::client::kafka::{GroupDescription, GroupSummary};
+use crate::command::consumer_group::{MEMBER_COLUMNS, OFFSET_COLUMNS};
+
 use super::rates::{Rates, rate_label, sparkline};
 
 /// The cluster's objects, each list sorted the way it is shown.
@@ -26,6 +29,24 @@ pub struct Cluster {
     pub consumers: Vec<ConsumerRow>,
     /// Whether they were read at least once.
     pub consumers_known: bool,
+    /// Kafka consumer groups, polled from the Kafka listener.
+    pub groups: Vec<GroupSummary>,
+    /// Why the last poll of the groups failed (no Kafka listener at the address, say).
+    pub groups_error: Option<String>,
+    /// Whether the listener was asked at least once.
+    pub groups_known: bool,
+    /// The last description read of a group (the selected one when it was read): its
+    /// name, and its members and offsets or why they could not be read.
+    pub group_detail: Option<(String, Result<GroupDescription, String>)>,
+}
+
+/// One poll of the Kafka listener for the groups view.
+#[derive(Debug, Clone)]
+pub struct GroupsPoll {
+    /// The groups, sorted by name, or why the listener could not say.
+    pub list: Result<Vec<GroupSummary>, String>,
+    /// The selected group's description, when one is selected.
+    pub detail: Option<(String, Result<GroupDescription, String>)>,
 }
 
 /// The `:` bar completes names from what the console shows, through the REPL's completer.
@@ -97,6 +118,24 @@ impl Cluster {
         self.consumers_known = true;
     }
 
+    /// Groups come sorted by name; a failure keeps why, for the view to say.
+    pub fn set_groups(&mut self, poll: GroupsPoll) {
+        if poll.detail.is_some() {
+            self.group_detail = poll.detail;
+        }
+        match poll.list {
+            Ok(groups) => {
+                self.groups = groups;
+                self.groups_error = None;
+            }
+            Err(why) => {
+                self.groups.clear();
+                self.groups_error = Some(why);
+            }
+        }
+        self.groups_known = true;
+    }
+
     pub fn set_tokens(&mut self, mut tokens: Vec<Metadata<AuthTokenSpec>>) {
         tokens.sort_by(|a, b| a.name.cmp(&b.name));
         self.tokens = tokens;
@@ -155,6 +194,59 @@ pub fn partitions(cluster: &Cluster, rates: &Rates) -> Grid {
 /// The consumers view: the columns of `consumer list`.
 pub fn consumers(cluster: &Cluster) -> Grid {
     Table::build(table::consumer::LIST, &cluster.consumers)
+}
+
+/// The groups view: the columns of `consumer-group list`.
+pub fn groups(cluster: &Cluster) -> Grid {
+    Table::build(crate::command::consumer_group::COLUMNS, &cluster.groups)
+}
+
+/// Below the groups list: the selected group as `consumer-group describe` shows it (its
+/// state, then members with their assignments, then committed offsets with lag), the
+/// tables fitted to `width`.
+pub fn group_detail(cluster: &Cluster, selected: &str, width: usize) -> Vec<String> {
+    let group = match &cluster.group_detail {
+        Some((name, Ok(group))) if name == selected => group,
+        Some((name, Err(why))) if name == selected => {
+            return vec![format!("Cannot describe group {selected}: {why}")];
+        }
+        _ => return vec![format!("Reading group {selected}…")],
+    };
+    let protocol = if group.protocol.is_empty() {
+        "(no protocol yet)".to_string()
+    } else {
+        format!("{}/{}", group.protocol_type, group.protocol)
+    };
+    let mut lines = vec![format!(
+        "Group {}: {}, {protocol}, coordinator SPU {}, {} member{}",
+        group.group,
+        group.state,
+        group.coordinator,
+        group.members.len(),
+        if group.members.len() == 1 { "" } else { "s" }
+    )];
+    let mut block = |title: &str, table: Grid, empty: &str, rows: usize| {
+        lines.push(String::new());
+        lines.push(title.to_string());
+        if rows == 0 {
+            lines.push(empty.to_string());
+        } else {
+            lines.extend(table::fit(&table, width).0.render_lines());
+        }
+    };
+    block(
+        "Members:",
+        Table::build(MEMBER_COLUMNS, &group.members),
+        "No members",
+        group.members.len(),
+    );
+    block(
+        "Offsets:",
+        Table::build(OFFSET_COLUMNS, &group.offsets),
+        "No committed offsets",
+        group.offsets.len(),
+    );
+    lines
 }
 
 pub fn tokens(cluster: &Cluster) -> Grid {

@@ -15,9 +15,10 @@ use crate::command::{self, Cli, Context, advised};
 use crate::config::{AddrOrigin, ScTarget, TlsSettings};
 use crate::render;
 
-use super::app::{AppEvent, Effect};
+use super::app::{AppEvent, Effect, GroupsFocus};
 use super::metrics;
 use super::tail::TailSource;
+use super::views::GroupsPoll;
 
 /// How often rates are sampled.
 pub const TICK: Duration = Duration::from_secs(1);
@@ -31,6 +32,8 @@ pub struct Worker {
     events: Sender<AppEvent>,
     watches: Vec<JoinHandle<()>>,
     tail: Option<JoinHandle<()>>,
+    /// What the groups view shows, followed by the group poll.
+    groups_focus: tokio::sync::watch::Sender<GroupsFocus>,
 }
 
 impl Worker {
@@ -41,7 +44,9 @@ impl Worker {
         origin: AddrOrigin,
         tls: TlsSettings,
         metrics_addr: String,
+        kafka_addr: Option<String>,
     ) -> Self {
+        let (groups_focus, focus) = tokio::sync::watch::channel(GroupsFocus::default());
         let mut worker = Self {
             fluvio,
             origin,
@@ -49,6 +54,7 @@ impl Worker {
             events,
             watches: Vec::new(),
             tail: None,
+            groups_focus,
         };
         worker.watches.push(tokio::spawn(watch_objects(
             worker.fluvio.clone(),
@@ -64,6 +70,15 @@ impl Worker {
         )));
         worker.watches.push(tokio::spawn(poll_consumers(
             worker.fluvio.clone(),
+            worker.events.clone(),
+        )));
+        worker.watches.push(tokio::spawn(poll_groups(
+            KafkaTarget {
+                addr: kafka_addr,
+                sc: worker.fluvio.metadata().addr().to_string(),
+                tls: worker.fluvio.metadata().tls().clone(),
+            },
+            focus,
             worker.events.clone(),
         )));
         worker.watches.push(tokio::spawn(poll_metrics(
@@ -92,6 +107,10 @@ impl Worker {
                 )));
             }
             Effect::StopTail => self.stop_tail(),
+            Effect::FocusGroups(focus) => {
+                // The poll ends only with the worker; a closed channel is its end too.
+                let _ = self.groups_focus.send(focus);
+            }
             Effect::RunCommand { line, cli } => {
                 // A context per command: its own record writer, connections made as needed.
                 let console = ScTarget {
@@ -154,6 +173,74 @@ async fn poll_consumers(fluvio: Fluvio, events: Sender<AppEvent>) {
         every.tick().await;
         if let Ok(rows) = command::consumer::offset_rows(&fluvio).await
             && events.send(AppEvent::Consumers(rows)).await.is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Where the groups view finds a Kafka listener: the one given, else the SC is asked.
+struct KafkaTarget {
+    addr: Option<String>,
+    sc: String,
+    tls: crate::client::ClientTls,
+}
+
+/// While the groups view is open, read the Kafka consumer groups and the selected one's
+/// members and offsets every [`CONSUMERS_EVERY`] and at once when the view opens or the
+/// selection moves; failures included: the view says why it has nothing to show.
+async fn poll_groups(
+    kafka: KafkaTarget,
+    mut focus: tokio::sync::watch::Receiver<GroupsFocus>,
+    events: Sender<AppEvent>,
+) {
+    let mut every = tokio::time::interval(CONSUMERS_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            changed = focus.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
+        let GroupsFocus { open, selected } = focus.borrow_and_update().clone();
+        if !open {
+            continue;
+        }
+        let why =
+            |err: crate::client::kafka::KafkaError| command::CommandError::from(err).to_string();
+        // Asked each time when not given: the listener named follows SPUs going offline.
+        let kafka_addr = match &kafka.addr {
+            Some(addr) => Ok(addr.clone()),
+            None => command::consumer_group::cluster_kafka_addr(&kafka.sc, &kafka.tls)
+                .await
+                .map_err(|err| err.to_string()),
+        };
+        let list = match &kafka_addr {
+            Ok(addr) => crate::client::kafka::list_groups(addr).await.map_err(why),
+            Err(why) => Err(why.clone()),
+        };
+        // A group that left the list since it was selected is not asked for.
+        let listed = |name: &String| {
+            list.as_ref()
+                .is_ok_and(|groups| groups.iter().any(|g| &g.group == name))
+        };
+        let detail = match selected.filter(listed) {
+            Some(name) => {
+                let addr = kafka_addr.as_deref().unwrap_or_default();
+                let described = crate::client::kafka::describe_group(addr, &name)
+                    .await
+                    .map_err(why);
+                Some((name, described))
+            }
+            None => None,
+        };
+        if events
+            .send(AppEvent::Groups(GroupsPoll { list, detail }))
+            .await
+            .is_err()
         {
             return;
         }

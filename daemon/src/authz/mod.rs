@@ -38,16 +38,19 @@ pub enum ObjectKind {
     AuthToken,
     /// Committed consumer offsets (the SPU's consumer-offset APIs).
     ConsumerOffset,
+    /// Kafka consumer groups (the Kafka listener's group APIs), named by group id.
+    Group,
 }
 
 impl ObjectKind {
-    pub const ALL: [ObjectKind; 6] = [
+    pub const ALL: [ObjectKind; 7] = [
         ObjectKind::Topic,
         ObjectKind::Partition,
         ObjectKind::Spu,
         ObjectKind::CustomSpu,
         ObjectKind::AuthToken,
         ObjectKind::ConsumerOffset,
+        ObjectKind::Group,
     ];
 
     /// The name the policy file and the messages use.
@@ -59,6 +62,7 @@ impl ObjectKind {
             ObjectKind::CustomSpu => "custom-spu",
             ObjectKind::AuthToken => "auth-token",
             ObjectKind::ConsumerOffset => "consumer-offset",
+            ObjectKind::Group => "group",
         }
     }
 
@@ -129,11 +133,13 @@ impl Action {
         }
     }
 
-    /// Does this action make sense on `kind`? Produce and consume concern topics only,
+    /// Does this action make sense on `kind`? Produce concerns topics only, consume
+    /// topics and consumer groups (taking part in a group, as Kafka's READ on a group),
     /// register concerns SPUs only.
     pub fn applies_to(self, kind: ObjectKind) -> bool {
         match self {
-            Action::Produce | Action::Consume => kind == ObjectKind::Topic,
+            Action::Produce => kind == ObjectKind::Topic,
+            Action::Consume => matches!(kind, ObjectKind::Topic | ObjectKind::Group),
             Action::Register => kind == ObjectKind::Spu,
             _ => true,
         }
@@ -233,6 +239,52 @@ impl Authorizer {
     /// Is a policy in force?
     pub fn enforcing(&self) -> bool {
         self.policy.is_some()
+    }
+
+    /// Would `check` allow this? Without logging a refusal: for listings that leave out
+    /// what the principal may not see (Kafka's Metadata hides unauthorized topics).
+    pub fn permits(
+        &self,
+        who: &Identity,
+        action: Action,
+        kind: ObjectKind,
+        name: Option<&str>,
+    ) -> bool {
+        self.policy
+            .as_ref()
+            .is_none_or(|policy| policy.allows(&who.principal, action, kind, name))
+    }
+
+    /// May `who` do `action` on at least one object of `kind` (any name)? For requests
+    /// that name no object but only make sense with one, such as a Kafka producer's
+    /// InitProducerId (produce on some topic). A refusal is logged as by [`Self::check`].
+    pub fn check_some(
+        &self,
+        who: &Identity,
+        action: Action,
+        kind: ObjectKind,
+    ) -> Result<(), Denied> {
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        if policy.allows_some(&who.principal, action, kind) {
+            return Ok(());
+        }
+        let denied = Denied {
+            principal: who.principal.name.clone(),
+            action,
+            kind,
+            name: None,
+        };
+        warn!(
+            principal = %who.principal.name,
+            roles = ?who.principal.roles,
+            peer = %who.peer,
+            %action,
+            object = %format!("{kind} (any)"),
+            "authorization refused: {denied}"
+        );
+        Err(denied)
     }
 
     /// Who a connection from `peer` is.

@@ -14,12 +14,16 @@
 //!
 //! [roles.spus]                       # certificate OU=spus
 //! spus = { "5002" = ["register"] }
+//!
+//! [principals.app]                   # a Kafka client in consumer group "app-*"
+//! topics = { "orders" = ["consume"] }
+//! groups = { "app-*" = ["consume", "list"] }
 //! ```
 //!
 //! A grant under `principals.NAME` applies to the principal NAME, under `roles.NAME` to
 //! every principal with that role. `objects` maps a kind (topic, partition, spu,
-//! custom-spu, auth-token, consumer-offset, or `*`) to the actions allowed on every object
-//! of it; `topics` and `spus` map names or `prefix*` patterns to the actions allowed on the
+//! custom-spu, auth-token, consumer-offset, group, or `*`) to the actions allowed on every
+//! object of it; `topics`, `spus` and `groups` (Kafka consumer group ids) map names or `prefix*` patterns to the actions allowed on the
 //! matching objects. Nothing is allowed that no grant allows. The file is checked whole at
 //! start: an unknown kind, action or key is an error naming it, so a typo cannot silently
 //! open or close anything.
@@ -74,6 +78,8 @@ struct GrantFile {
     topics: BTreeMap<String, Vec<String>>,
     #[serde(default)]
     spus: BTreeMap<String, Vec<String>>,
+    #[serde(default)]
+    groups: BTreeMap<String, Vec<String>>,
 }
 
 /// A name pattern: exact, `prefix*`, or `*`.
@@ -110,23 +116,41 @@ struct Grant {
     kinds: BTreeMap<ObjectKind, BTreeSet<Action>>,
     topics: Vec<(Pattern, BTreeSet<Action>)>,
     spus: Vec<(Pattern, BTreeSet<Action>)>,
+    groups: Vec<(Pattern, BTreeSet<Action>)>,
 }
 
 impl Grant {
     fn allows(&self, action: Action, kind: ObjectKind, name: Option<&str>) -> bool {
-        if self.kinds.get(&kind).is_some_and(|a| a.contains(&action)) {
-            return true;
-        }
-        let named = match kind {
+        self.allows_kind(action, kind)
+            || name.is_some_and(|name| {
+                self.named(kind)
+                    .iter()
+                    .any(|(pattern, actions)| actions.contains(&action) && pattern.matches(name))
+            })
+    }
+
+    /// Does this grant allow `action` on at least one object of `kind`?
+    fn allows_some(&self, action: Action, kind: ObjectKind) -> bool {
+        self.allows_kind(action, kind)
+            || self
+                .named(kind)
+                .iter()
+                .any(|(_, actions)| actions.contains(&action))
+    }
+
+    /// `action` on every object of `kind`.
+    fn allows_kind(&self, action: Action, kind: ObjectKind) -> bool {
+        self.kinds.get(&kind).is_some_and(|a| a.contains(&action))
+    }
+
+    /// The grants by name for `kind`; none for kinds the file does not name objects of.
+    fn named(&self, kind: ObjectKind) -> &[(Pattern, BTreeSet<Action>)] {
+        match kind {
             ObjectKind::Topic => &self.topics,
             ObjectKind::Spu => &self.spus,
-            _ => return false,
-        };
-        name.is_some_and(|name| {
-            named
-                .iter()
-                .any(|(pattern, actions)| actions.contains(&action) && pattern.matches(name))
-        })
+            ObjectKind::Group => &self.groups,
+            _ => &[],
+        }
     }
 }
 
@@ -221,6 +245,16 @@ impl Policy {
             .chain(roles)
             .any(|grant| grant.allows(action, kind, name))
     }
+
+    /// Does any grant of the principal or its roles allow `action` on some object of
+    /// `kind`, whatever its name?
+    pub fn allows_some(&self, principal: &Principal, action: Action, kind: ObjectKind) -> bool {
+        let own = self.principals.get(&principal.name);
+        let roles = principal.roles.iter().filter_map(|r| self.roles.get(r));
+        own.into_iter()
+            .chain(roles)
+            .any(|grant| grant.allows_some(action, kind))
+    }
 }
 
 /// The policy file's format.
@@ -313,6 +347,7 @@ fn check_grant(grant: GrantFile) -> Result<Grant, String> {
         kinds,
         topics: named(&grant.topics, ObjectKind::Topic)?,
         spus: named(&grant.spus, ObjectKind::Spu)?,
+        groups: named(&grant.groups, ObjectKind::Group)?,
     })
 }
 
@@ -369,6 +404,39 @@ mod tests {
         // Nobody else, not even the local administrator, gets anything ungranted.
         assert!(!policy.allows(&p("local-admin", &[]), List, Topic, None));
         assert!(!policy.allows(&p("anonymous", &[]), Consume, Topic, Some("a")));
+    }
+
+    #[test]
+    fn groups_are_granted_by_name_and_some_answers_for_any_name() {
+        let policy = Policy::parse(
+            r#"
+            [principals.app]
+            topics = { "orders" = ["consume"], "out-*" = ["produce"] }
+            groups = { "app-*" = ["consume", "list"] }
+            [principals.viewer]
+            objects = { group = ["list"] }
+            "#,
+            Format::Toml,
+        )
+        .unwrap();
+        use Action::*;
+        use ObjectKind::*;
+        let app = p("app", &[]);
+        assert!(policy.allows(&app, Consume, Group, Some("app-1")));
+        assert!(!policy.allows(&app, Consume, Group, Some("other")));
+        assert!(!policy.allows(&app, Delete, Group, Some("app-1")));
+        assert!(policy.allows(&p("viewer", &[]), List, Group, Some("any")));
+        assert!(!policy.allows(&p("viewer", &[]), Consume, Group, Some("any")));
+        // InitProducerId asks: may it produce anywhere at all?
+        assert!(policy.allows_some(&app, Produce, Topic));
+        assert!(!policy.allows_some(&p("viewer", &[]), Produce, Topic));
+        let err = Policy::parse(
+            "[principals.a]\ngroups = { g = [\"produce\"] }",
+            Format::Toml,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("does not apply to group"), "{err}");
     }
 
     #[test]

@@ -8,11 +8,11 @@
 //! `compression.type`. Other configs are refused with INVALID_CONFIG, naming them, so
 //! nothing a client asked for is silently dropped.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use client::{Admin, ClientError};
+use client::{Admin, ClientError, ClientTls, Pem};
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::create_partitions_response::CreatePartitionsTopicResult;
 use kafka_protocol::messages::create_topics_response::CreatableTopicResult;
@@ -29,7 +29,7 @@ use kafka_protocol::protocol::StrBytes;
 use protocol::api::ErrorCode;
 use protocol::sc::{
     CleanupPolicy, CompressionAlgorithm, PartitionMap, PartitionSpec, PartitionStateSpec,
-    ReplicaSpec, SpuId, TopicSpec, TopicStorageConfig,
+    ReplicaSpec, SpuId, SpuResolution, SpuSpec, TopicSpec, TopicStorageConfig,
 };
 use tokio::sync::Mutex;
 
@@ -57,6 +57,9 @@ pub enum ScLinkError {
     NotRegistered,
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// The SPU's TLS files cannot make a client configuration for the SC's port.
+    #[error("cannot set up TLS to the SC: {0}")]
+    Tls(#[from] client::TlsConfigError),
 }
 
 /// One partition as Kafka clients see it.
@@ -80,6 +83,9 @@ pub struct ClusterTopic {
 #[derive(Debug, Clone, Default)]
 pub struct ClusterView {
     pub topics: BTreeMap<String, ClusterTopic>,
+    /// The SPUs the SC sees online: only they are brokers to clients, a partition led
+    /// by another has no leader for now.
+    pub online: BTreeSet<SpuId>,
 }
 
 /// The admin connection to the SC, made on first use and again after a failure.
@@ -107,9 +113,28 @@ impl ScLink {
             .replicas
             .sc_public_addr()
             .ok_or(ScLinkError::NotRegistered)?;
-        let connected = Admin::connect(&addr).await?;
+        let connected = Admin::connect_with(&addr, &self.sc_tls()?).await?;
         *admin = Some(connected.clone());
         Ok(connected)
+    }
+
+    /// With TLS on, the SC's public port speaks only TLS: connect as this node, with its
+    /// certificate, verifying the SC against the CA the SPU's other outgoing links trust.
+    fn sc_tls(&self) -> Result<ClientTls, ScLinkError> {
+        let Some(tls) = self.replicas.tls() else {
+            return Ok(ClientTls::disabled());
+        };
+        let files = tls.files();
+        let Some(ca) = &files.ca else {
+            return Ok(ClientTls::disabled());
+        };
+        let cert = Pem::file(&files.cert)?;
+        let key = Pem::file(&files.key)?;
+        Ok(ClientTls::verified(
+            files.server_name.clone(),
+            &Pem::file(ca)?,
+            Some((&cert, &key)),
+        )?)
     }
 
     /// Forget a connection that failed, so the next call connects again.
@@ -157,8 +182,9 @@ impl ScLink {
     }
 
     async fn fetch_view(&self) -> Result<ClusterView, ScLinkError> {
-        let (topics, partitions, states) = self
+        let (topics, partitions, states, spus) = self
             .with_admin(async |admin| {
+                let spus = admin.list::<SpuSpec>(&[]).await?;
                 let topics = admin.list::<TopicSpec>(&[]).await?;
                 let partitions = admin.list::<PartitionSpec>(&[]).await?;
                 // Leader epochs and in-sync sets; an SC without them leaves defaults.
@@ -166,12 +192,19 @@ impl ScLink {
                     .list::<PartitionStateSpec>(&[])
                     .await
                     .unwrap_or_default();
-                Ok((topics, partitions, states))
+                Ok((topics, partitions, states, spus))
             })
             .await?;
         let states: BTreeMap<String, PartitionStateSpec> =
             states.into_iter().map(|s| (s.name, s.spec)).collect();
-        let mut view = ClusterView::default();
+        let mut view = ClusterView {
+            online: spus
+                .iter()
+                .filter(|s| s.status.resolution == SpuResolution::Online)
+                .map(|s| s.spec.id)
+                .collect(),
+            ..ClusterView::default()
+        };
         for topic in topics {
             if topic.spec.system {
                 continue;
@@ -221,6 +254,7 @@ fn str_bytes(s: impl Into<String>) -> StrBytes {
 fn kafka_error(err: &ScLinkError) -> (i16, Option<StrBytes>) {
     let code = match err {
         ScLinkError::NotRegistered => ResponseError::NotController,
+        ScLinkError::Tls(_) => ResponseError::UnknownServerError,
         ScLinkError::Client(ClientError::Refused { code, .. }) => match code {
             ErrorCode::TopicAlreadyExists => ResponseError::TopicAlreadyExists,
             ErrorCode::TopicInvalidName => ResponseError::InvalidTopicException,

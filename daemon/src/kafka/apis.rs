@@ -24,9 +24,7 @@ use kafka_protocol::protocol::{Decodable, Encodable, HeaderVersion};
 use tracing::{info, warn};
 
 use super::wire::{self, KafkaRequest};
-use super::{
-    Broker, Session, admin, fetch, groups, init_producer_id, list_offsets, metadata, produce,
-};
+use super::{Broker, Session, access};
 use crate::net::RequestError;
 
 /// One served API and its version range.
@@ -107,6 +105,11 @@ pub async fn dispatch(
     else {
         return unsupported(session, &request).await;
     };
+    let who = session.who.clone();
+    let gate = access::Gate {
+        authz: &broker.authz,
+        who: &who,
+    };
     let frame = match served.key {
         ApiKey::ApiVersions => {
             let asked: ApiVersionsRequest = request.decode()?;
@@ -115,7 +118,7 @@ pub async fn dispatch(
         }
         ApiKey::Metadata => {
             answer(&request, async |q: MetadataRequest| {
-                metadata::metadata(broker, q, request.version).await
+                access::metadata(broker, &gate, q, request.version).await
             })
             .await?
         }
@@ -123,7 +126,7 @@ pub async fn dispatch(
             let q: ProduceRequest = request.decode()?;
             // acks=0: the client expects no answer at all.
             let acks = q.acks;
-            let response = produce::produce(broker, q, request.version).await;
+            let response = access::produce(broker, &gate, q, request.version).await;
             if acks == 0 {
                 return Ok(());
             }
@@ -131,43 +134,43 @@ pub async fn dispatch(
         }
         ApiKey::Fetch => {
             answer(&request, async |q: FetchRequest| {
-                fetch::fetch(broker, q, request.version).await
+                access::fetch(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::ListOffsets => {
             answer(&request, async |q: ListOffsetsRequest| {
-                list_offsets::list_offsets(broker, q, request.version).await
+                access::list_offsets(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::CreateTopics => {
             answer(&request, async |q: CreateTopicsRequest| {
-                admin::create_topics(broker, q, request.version).await
+                access::create_topics(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::DeleteTopics => {
             answer(&request, async |q: DeleteTopicsRequest| {
-                admin::delete_topics(broker, q, request.version).await
+                access::delete_topics(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::CreatePartitions => {
             answer(&request, async |q: CreatePartitionsRequest| {
-                admin::create_partitions(broker, q, request.version).await
+                access::create_partitions(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::DescribeConfigs => {
             answer(&request, async |q: DescribeConfigsRequest| {
-                admin::describe_configs(broker, q, request.version).await
+                access::describe_configs(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::FindCoordinator => {
             answer(&request, async |q: FindCoordinatorRequest| {
-                groups::find_coordinator::find_coordinator(broker, q, request.version).await
+                access::find_coordinator(broker, &gate, q, request.version).await
             })
             .await?
         }
@@ -175,68 +178,62 @@ pub async fn dispatch(
             // Kafka shows a member's host as "/ip".
             let host = format!("/{}", session.peer.ip());
             answer(&request, async |q: JoinGroupRequest| {
-                groups::join_group::join_group(
-                    broker,
-                    &request.client_id,
-                    &host,
-                    q,
-                    request.version,
-                )
-                .await
+                access::join_group(broker, &gate, &request.client_id, &host, q, request.version)
+                    .await
             })
             .await?
         }
         ApiKey::SyncGroup => {
             answer(&request, async |q: SyncGroupRequest| {
-                groups::sync_group::sync_group(broker, q, request.version).await
+                access::sync_group(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::Heartbeat => {
             answer(&request, async |q: HeartbeatRequest| {
-                groups::heartbeat::heartbeat(broker, q, request.version).await
+                access::heartbeat(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::LeaveGroup => {
             answer(&request, async |q: LeaveGroupRequest| {
-                groups::leave_group::leave_group(broker, q, request.version).await
+                access::leave_group(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::OffsetCommit => {
             answer(&request, async |q: OffsetCommitRequest| {
-                groups::offset_commit::offset_commit(broker, q, request.version).await
+                access::offset_commit(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::OffsetFetch => {
             answer(&request, async |q: OffsetFetchRequest| {
-                groups::offset_fetch::offset_fetch(broker, q, request.version).await
+                access::offset_fetch(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::ListGroups => {
             answer(&request, async |q: ListGroupsRequest| {
-                groups::list_groups::list_groups(broker, q, request.version).await
+                access::list_groups(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::DescribeGroups => {
             answer(&request, async |q: DescribeGroupsRequest| {
-                groups::describe_groups::describe_groups(broker, q, request.version).await
+                access::describe_groups(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::DeleteGroups => {
             answer(&request, async |q: DeleteGroupsRequest| {
-                groups::delete_groups::delete_groups(broker, q, request.version).await
+                access::delete_groups(broker, &gate, q, request.version).await
             })
             .await?
         }
         ApiKey::InitProducerId => {
             answer(&request, async |q: InitProducerIdRequest| {
-                init_producer_id::init_producer_id(broker, q, request.version).await
+                access::init_producer_id(broker, &gate, q, request.version).await
             })
             .await?
         }

@@ -4,8 +4,12 @@
 //! topics and partitions come from the SC's public port. No topic is created on a
 //! Metadata request (Kafka's `auto.create.topics.enable` off): an unknown topic is
 //! UNKNOWN_TOPIC_OR_PARTITION, and clients create topics with CreateTopics.
+//!
+//! Only SPUs the SC sees online are brokers: an offline one would send clients to a dead
+//! address. A partition whose leader is offline answers LEADER_NOT_AVAILABLE (leader -1),
+//! which clients retry until a new leader is elected.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use kafka_protocol::ResponseError;
 use kafka_protocol::messages::metadata_response::{
@@ -37,9 +41,7 @@ pub async fn metadata(broker: &Broker, request: MetadataRequest, version: i16) -
                 .collect(),
         ),
     };
-    let brokers = brokers(broker);
     let response = MetadataResponse::default()
-        .with_brokers(brokers)
         .with_cluster_id(Some(StrBytes::from_static_str(CLUSTER_ID)))
         .with_controller_id(BrokerId(broker.node_id))
         .with_cluster_authorized_operations(OPERATIONS_NOT_REQUESTED);
@@ -53,20 +55,25 @@ pub async fn metadata(broker: &Broker, request: MetadataRequest, version: i16) -
                 .into_iter()
                 .map(|name| topic_error(&name, ResponseError::LeaderNotAvailable))
                 .collect();
-            return response.with_topics(topics);
+            return response.with_brokers(brokers(broker)).with_topics(topics);
         }
     };
+    let mut online = view.online.clone();
+    // This SPU answers, so it is up, whatever the SC last saw.
+    online.insert(broker.node_id);
     let topics = match wanted {
-        None => view.topics.values().map(topic).collect(),
+        None => view.topics.values().map(|t| topic(t, &online)).collect(),
         Some(names) => names
             .iter()
             .map(|name| match view.topics.get(name) {
-                Some(t) => topic(t),
+                Some(t) => topic(t, &online),
                 None => topic_error(name, ResponseError::UnknownTopicOrPartition),
             })
             .collect(),
     };
-    response.with_topics(topics)
+    let mut brokers = brokers(broker);
+    brokers.retain(|b| online.contains(&b.node_id.0));
+    response.with_brokers(brokers).with_topics(topics)
 }
 
 /// Every SPU serving Kafka; this one at least, even before the SC's directory named it.
@@ -86,20 +93,21 @@ pub fn brokers(broker: &Broker) -> Vec<MetadataResponseBroker> {
         .collect()
 }
 
-fn topic(t: &ClusterTopic) -> MetadataResponseTopic {
+/// A topic as Kafka shows it, with the leaders among the `online` SPUs.
+fn topic(t: &ClusterTopic, online: &BTreeSet<SpuId>) -> MetadataResponseTopic {
     let partitions = t
         .partitions
         .iter()
         .map(|p| {
-            let error = if p.leader < 0 {
-                ResponseError::LeaderNotAvailable.code()
+            let (error, leader) = if p.leader < 0 || !online.contains(&p.leader) {
+                (ResponseError::LeaderNotAvailable.code(), -1)
             } else {
-                0
+                (0, p.leader)
             };
             MetadataResponsePartition::default()
                 .with_error_code(error)
                 .with_partition_index(p.index as i32)
-                .with_leader_id(BrokerId(p.leader))
+                .with_leader_id(BrokerId(leader))
                 .with_leader_epoch(p.leader_epoch)
                 .with_replica_nodes(p.replicas.iter().copied().map(BrokerId).collect())
                 .with_isr_nodes(p.in_sync.iter().copied().map(BrokerId).collect())

@@ -14,6 +14,7 @@
 //! APIs and versions are served, and who handles each, is the table in [`apis`]: one
 //! module per API group.
 
+pub mod access;
 pub mod admin;
 pub mod apis;
 pub mod fetch;
@@ -31,6 +32,7 @@ use std::sync::Arc;
 
 use tracing::debug;
 
+use crate::authz::{Authorizer, Identity};
 use crate::net::{Peer, Request, RequestError, ResponseSink, Service};
 use crate::spu::replica::store::ReplicaStore;
 
@@ -54,16 +56,24 @@ pub struct Broker {
     pub sc: admin::ScLink,
     /// The consumer groups this SPU coordinates (while it leads `consumer-offset-0`).
     pub groups: Arc<groups::Coordinator>,
+    /// The `--authz-policy` decisions, applied to every request ([`access`]).
+    pub authz: Authorizer,
 }
 
 impl Broker {
-    pub fn new(node_id: i32, addr: SocketAddr, replicas: Arc<ReplicaStore>) -> Self {
+    pub fn new(
+        node_id: i32,
+        addr: SocketAddr,
+        replicas: Arc<ReplicaStore>,
+        authz: Authorizer,
+    ) -> Self {
         Self {
             node_id,
             addr,
             sc: admin::ScLink::new(replicas.clone()),
             replicas,
             groups: Arc::default(),
+            authz,
         }
     }
 }
@@ -82,6 +92,8 @@ impl KafkaService {
 /// One Kafka client connection.
 pub struct Session {
     pub peer: SocketAddr,
+    /// Who the client is: its certificate's common name over TLS, else by its address.
+    pub who: Identity,
     pub sink: ResponseSink,
     /// `(api key, version)` pairs this connection used, so each is logged once: the log
     /// shows which versions each client negotiated.
@@ -94,6 +106,7 @@ impl Service for KafkaService {
     fn open(&self, peer: &Peer, sink: ResponseSink) -> Session {
         Session {
             peer: peer.addr,
+            who: self.broker.authz.identify(peer),
             sink,
             seen: BTreeSet::new(),
         }

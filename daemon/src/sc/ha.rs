@@ -243,6 +243,8 @@ impl ClusterSource {
                     backend: backend.clone(),
                     answered_by: me.public_addr.clone(),
                     members: vec![member(me, Some(&leader))],
+                    // Filled by the public service, which reads the SPUs.
+                    kafka_brokers: Vec::new(),
                 }
             }
             ClusterSource::Etcd { me, backend } => match view(backend).await {
@@ -257,6 +259,7 @@ impl ClusterSource {
                         backend: view.backend,
                         answered_by: me.public_addr.clone(),
                         members,
+                        kafka_brokers: Vec::new(),
                     }
                 }
                 // etcd away: what this SC knows of itself and the last leader it saw.
@@ -280,6 +283,7 @@ impl ClusterSource {
                         ),
                         answered_by: me.public_addr.clone(),
                         members,
+                        kafka_brokers: Vec::new(),
                     }
                 }
             },

@@ -62,7 +62,12 @@ impl Service for PublicService {
         let header = &request.header;
         if header.api_key == protocol::sc::cluster::SC_CLUSTER_KEY {
             // Ours, outside the official object API (see `protocol::sc::cluster`).
-            let answer = self.controller.sc_cluster().await;
+            let mut answer = self.controller.sc_cluster().await;
+            answer.kafka_brokers = self
+                .controller
+                .store()
+                .read(|stores| kafka_brokers(&super::views::spus(stores)))
+                .await;
             return session
                 .sink
                 .respond(header.correlation_id, header.api_version, &answer)
@@ -273,6 +278,25 @@ fn watch_object(request: &ObjectWatchRequest) -> ObjectKind {
         ObjectWatchRequest::CustomSpu(_) => ObjectKind::CustomSpu,
         ObjectWatchRequest::AuthToken(_) => ObjectKind::AuthToken,
     }
+}
+
+/// The Kafka listeners of the online SPUs, by SPU id.
+fn kafka_brokers(
+    spus: &[protocol::sc::Metadata<protocol::sc::SpuSpec>],
+) -> Vec<protocol::sc::cluster::KafkaBroker> {
+    let mut brokers: Vec<_> = spus
+        .iter()
+        .filter(|s| s.status.resolution == protocol::sc::SpuResolution::Online)
+        .filter_map(|s| {
+            let e = s.spec.kafka_endpoint.as_ref()?;
+            Some(protocol::sc::cluster::KafkaBroker {
+                spu: s.spec.id,
+                addr: format!("{}:{}", e.host, e.port),
+            })
+        })
+        .collect();
+    brokers.sort_by_key(|b| b.spu);
+    brokers
 }
 
 fn list_object(request: &ObjectListRequest) -> ObjectKind {

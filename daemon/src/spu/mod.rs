@@ -155,26 +155,7 @@ pub async fn start(
         .map_err(SpuError::Bind)?;
     let public_addr = public.local_addr().map_err(SpuError::Bind)?;
     let private_addr = private.local_addr().map_err(SpuError::Bind)?;
-    // The Kafka listener does not apply `--authz-policy` (its requests carry no principal
-    // we check yet): with a policy it would be a way around it, so it stays off.
-    let kafka_listen = match &config.kafka {
-        Some(listen) if config.authz.enforcing() => {
-            if listen.explicit {
-                return Err(SpuError::Bind(std::io::Error::other(format!(
-                    "the Kafka listener ({} {}) does not apply --authz-policy yet, so it would \
-                     bypass the policy; drop {} (or pass --no-kafka) to run with the policy",
-                    listen.flag, listen.addr, listen.flag
-                ))));
-            }
-            tracing::warn!(
-                spu = config.id,
-                "the SPU runs without a Kafka listener: it does not apply --authz-policy yet"
-            );
-            None
-        }
-        other => other.as_ref(),
-    };
-    let kafka = match kafka_listen {
+    let kafka = match &config.kafka {
         Some(listen) => match net::bind(listen.addr, &listen.flag).await {
             Ok(listener) => Some(listener),
             Err(err) if !listen.explicit => {
@@ -238,7 +219,15 @@ pub async fn start(
         let mut kafka_config = ServerConfig::new(crate::kafka::LISTENER);
         kafka_config.max_frame_bytes = config.max_frame_bytes;
         kafka_config.limits = config.limits.clone();
-        let broker = Arc::new(crate::kafka::Broker::new(config.id, addr, replicas.clone()));
+        // TLS as on the other listeners, so that a client certificate names the principal
+        // the policy applies to (librdkafka's `security.protocol=ssl`).
+        kafka_config.tls = config.tls.clone();
+        let broker = Arc::new(crate::kafka::Broker::new(
+            config.id,
+            addr,
+            replicas.clone(),
+            config.authz.clone(),
+        ));
         let service = Arc::new(crate::kafka::KafkaService::new(broker));
         tasks.push(tokio::spawn(
             Server::new(kafka_config, listener, service).run(shutdown.clone()),

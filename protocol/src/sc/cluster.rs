@@ -7,14 +7,18 @@
 //! `ScClusterRequest {}` → `ScClusterResponse { backend string, answered_by string,
 //! members Vec<ScMember> }`, `ScMember = { id string, public_addr string, private_addr
 //! string, started_ms i64, leader bool, leader_since_ms i64 }` (times in ms since the
-//! epoch; `leader_since_ms` is 0 for a member that does not lead).
+//! epoch; `leader_since_ms` is 0 for a member that does not lead). Version 1 adds
+//! `kafka_brokers Vec<KafkaBroker>` (`KafkaBroker = { spu i32, addr string }`): the
+//! Kafka listeners of the SPUs online, so that `fluvio consumer-group` and the TUI find
+//! one without being told (the public SPU spec does not carry them: the official client
+//! decodes it).
 
 use crate::codec::Version;
 use crate::wire_struct;
 
 /// The api key: in the 2000s, with our other own messages, away from Fluvio's.
 pub const SC_CLUSTER_KEY: u16 = 2050;
-pub const SC_CLUSTER_VERSION: Version = 0;
+pub const SC_CLUSTER_VERSION: Version = 1;
 
 wire_struct! {
     pub struct ScClusterRequest {}
@@ -33,12 +37,23 @@ wire_struct! {
 }
 
 wire_struct! {
+    /// An online SPU's Kafka listener.
+    pub struct KafkaBroker {
+        pub spu: i32,
+        /// `host:port`.
+        pub addr: String,
+    }
+}
+
+wire_struct! {
     pub struct ScClusterResponse {
         /// `local (PATH)` or `etcd://HOST:PORT,.../PREFIX`.
         pub backend: String,
         /// The SC that answered (its public address).
         pub answered_by: String,
         pub members: Vec<ScMember>,
+        /// The online SPUs' Kafka listeners, by SPU id (version 1 and up).
+        pub kafka_brokers: Vec<KafkaBroker> [1..],
     }
 }
 
@@ -66,11 +81,21 @@ mod tests {
                 leader: true,
                 leader_since_ms: 2,
             }],
+            kafka_brokers: vec![KafkaBroker {
+                spu: 5001,
+                addr: "127.0.0.1:9092".into(),
+            }],
         };
         let mut bytes = Vec::new();
         answer.encode(&mut bytes, SC_CLUSTER_VERSION).unwrap();
         let back = ScClusterResponse::from_bytes(&bytes, SC_CLUSTER_VERSION).unwrap();
         assert_eq!(back, answer);
         assert_eq!(back.leader().map(|m| m.id.as_str()), Some("a"));
+        // Version 0 has no brokers: an older client reads the rest unchanged.
+        let mut old = Vec::new();
+        answer.encode(&mut old, 0).unwrap();
+        let back = ScClusterResponse::from_bytes(&old, 0).unwrap();
+        assert!(back.kafka_brokers.is_empty());
+        assert_eq!(back.members, answer.members);
     }
 }

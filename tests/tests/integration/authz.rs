@@ -12,7 +12,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use tests::cli::{Run, fluvio, fluvio_stdin, fluvio_stdin_with, fluvio_with};
-use tests::{Daemon, Role, temp_dir};
+use tests::{Daemon, Role, python, temp_dir};
 
 /// What `reader` and `admin` may do; `loopback_principal` is filled in per run.
 const POLICY: &str = r#"
@@ -223,35 +223,180 @@ fn certificate_identities_reader_and_admin_over_mutual_tls() {
     );
 }
 
-/// The Kafka listener does not apply the policy yet, so with a policy it must not open: an
-/// SPU asked for one explicitly refuses to start and says why.
+/// kcat with `args` over TLS as `who`, `input` on stdin.
+fn kcat_as(who: &[String], args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    // A refusal must end kcat, not leave it retrying: bounded, in case it does not.
+    let mut child = std::process::Command::new("timeout")
+        .args(["60", "kcat", "-X", "message.timeout.ms=20000"])
+        .args(who)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kcat is needed for the Kafka tests: apt-get install kcat (.ci/run does)");
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().expect("wait for kcat")
+}
+
+/// librdkafka's TLS settings for a client presenting `client`, trusting `ca`.
+fn kcat_tls(ca: &Path, client: &crate::tls::Issued) -> Vec<String> {
+    [
+        "security.protocol=ssl".to_string(),
+        format!("ssl.ca.location={}", ca.display()),
+        format!("ssl.certificate.location={}", client.cert.display()),
+        format!("ssl.key.location={}", client.key.display()),
+    ]
+    .into_iter()
+    .flat_map(|x| ["-X".to_string(), x])
+    .collect()
+}
+
+/// For the Kafka listener: `reader` consumes topic `a` and may list no other topic;
+/// `admin` does everything. The SPU reads topics from the SC and forwards admin requests
+/// as itself once it checked the Kafka client's principal: the node's CN has the grants.
+const KAFKA_POLICY: &str = r#"
+[principals.admin]
+objects = { "*" = ["*"] }
+topics = { "*" = ["*"] }
+
+[principals.reader]
+topics = { "a" = ["consume"] }
+
+[principals.fluvio-node]
+objects = { "*" = ["*"] }
+topics = { "*" = ["*"] }
+"#;
+
+/// kafka-python over TLS as the certificate given: produce one record to topic `a`,
+/// print `sent` or the error's class name.
+const PY_PRODUCE: &str = r#"
+import sys
+from kafka import KafkaProducer
+b, ca, cert, key = sys.argv[1:5]
+p = KafkaProducer(bootstrap_servers=b, security_protocol="SSL", ssl_cafile=ca,
+                  ssl_certfile=cert, ssl_keyfile=key, retries=0, max_block_ms=20000)
+try:
+    p.send("a", value=b"py").get(timeout=20)
+    print("sent")
+except Exception as e:
+    print("refused", type(e).__name__, e)
+"#;
+
+/// The Kafka listener applies the policy to the certificate's common name, over TLS with
+/// the daemon's `--tls-*` flags: `reader` lists and consumes topic `a` but may not
+/// produce to it and does not see topic `private`; `admin` does everything.
 #[test]
-fn a_policy_keeps_the_kafka_listener_closed() {
+fn kafka_clients_get_the_policy_by_certificate() {
+    use crate::tls::{Pki, client_flags, daemon_flags};
     let dir = temp_dir();
-    let policy = policy_file(dir.path(), "admin");
-    let role = Role::Spu {
-        id: 7,
-        sc_private: tests::free_addr(),
-        token: None,
-        rack: None,
+    let pki = Pki::new(dir.path(), "kafka-ca");
+    let node = pki.issue("node", "fluvio-node", &[], 1);
+    let admin_cert = pki.issue("admin", "admin", &[], 2);
+    let reader_cert = pki.issue("reader", "reader", &[], 3);
+    let admin = client_flags(&pki.ca_file(), &admin_cert);
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, KAFKA_POLICY).unwrap();
+    let kafka = tests::free_addr().to_string();
+    let mut flags = daemon_flags(&pki, &node);
+    flags.extend([
+        "--authz-policy".to_string(),
+        policy.display().to_string(),
+        "--kafka-addr".to_string(),
+        kafka.clone(),
+    ]);
+    let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+    let daemon = Daemon::start_with_args(Role::AllInOne { spus: 1 }, &dir.path().join("d"), &flags);
+    let sc = daemon.public.to_string();
+    as_identity(&sc, &["topic", "create", "a"], &admin, b"").ok();
+    as_identity(&sc, &["topic", "create", "private"], &admin, b"").ok();
+
+    let kadmin = kcat_tls(&pki.ca_file(), &admin_cert);
+    let kreader = kcat_tls(&pki.ca_file(), &reader_cert);
+    let b = ["-b", kafka.as_str()];
+    // admin produces to both topics and reads them back.
+    for topic in ["a", "private"] {
+        let out = kcat_as(
+            &kadmin,
+            &[&b[..], &["-P", "-t", topic]].concat(),
+            b"by-admin\n",
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let read = |who: &[String], topic: &str| {
+        kcat_as(
+            who,
+            &[&b[..], &["-C", "-t", topic, "-o", "beginning", "-e", "-q"]].concat(),
+            b"",
+        )
     };
-    let args = [
-        "--authz-policy",
-        policy.as_str(),
-        "--kafka-addr",
-        "127.0.0.1:0",
-    ];
-    let mut spu = Daemon::spawn_with_args(
-        role,
-        dir.path(),
-        tests::free_addr(),
-        tests::free_addr(),
-        &args,
-    );
-    let (status, log) = spu.wait_exit(Duration::from_secs(30));
-    assert!(!status.success(), "{log}");
+    let out = read(&kadmin, "private");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "by-admin\n");
+
+    // reader consumes a, and sees only a.
+    let out = read(&kreader, "a");
     assert!(
-        log.contains("does not apply --authz-policy yet") && log.contains("--no-kafka"),
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "by-admin\n");
+    let listing = kcat_as(&kreader, &[&b[..], &["-L"]].concat(), b"");
+    let listing = String::from_utf8_lossy(&listing.stdout).to_string();
+    assert!(listing.contains("topic \"a\""), "{listing}");
+    assert!(!listing.contains("private"), "{listing}");
+    let admin_listing = kcat_as(&kadmin, &[&b[..], &["-L"]].concat(), b"");
+    assert!(
+        String::from_utf8_lossy(&admin_listing.stdout).contains("topic \"private\""),
+        "{}",
+        String::from_utf8_lossy(&admin_listing.stdout)
+    );
+    // Named, a hidden topic is refused, not reported missing.
+    let out = read(&kreader, "private");
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{said}");
+    assert!(said.contains("authorization failed"), "{said}");
+
+    // reader may not produce: kcat and kafka-python say so.
+    let out = kcat_as(
+        &kreader,
+        &[&b[..], &["-P", "-t", "a"]].concat(),
+        b"by-reader\n",
+    );
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(said.contains("Topic authorization failed"), "{said}");
+    let py = python::run_ok(
+        PY_PRODUCE,
+        &[
+            &kafka,
+            &pki.ca_file().display().to_string(),
+            &reader_cert.cert.display().to_string(),
+            &reader_cert.key.display().to_string(),
+        ],
+    );
+    assert!(py.contains("refused TopicAuthorizationFailedError"), "{py}");
+    let py = python::run_ok(
+        PY_PRODUCE,
+        &[
+            &kafka,
+            &pki.ca_file().display().to_string(),
+            &admin_cert.cert.display().to_string(),
+            &admin_cert.key.display().to_string(),
+        ],
+    );
+    assert_eq!(py.trim(), "sent");
+    // Nothing of reader's reached the topic; admin's two records did.
+    let out = read(&kadmin, "a");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "by-admin\npy\n");
+    // Refusals are logged as on the other listeners.
+    let log = daemon.log();
+    assert!(
+        log.contains("authorization refused: principal 'reader' may not produce to topic 'a'"),
         "{log}"
     );
 }

@@ -360,10 +360,18 @@ fn acks_all_loses_nothing_acknowledged_across_a_leader_kill() {
         .map(|id| kafka_addr(cluster.spu(id)))
         .collect::<Vec<_>>()
         .join(",");
-    let (stdout, ()) = python::produce_across(ACKS_ALL_FAILOVER, &bootstrap, CONVERGE * 2, || {
-        let leader = cluster.partition("failover-0").spec.leader;
-        cluster.kill(leader);
-    });
+    // One partition on each SPU, without replicas: the killed SPU's stays without leader.
+    fluvio(
+        &cluster.sc.public.to_string(),
+        &["topic", "create", "lonely", "-p", "3", "-r", "1"],
+    )
+    .ok();
+    let (stdout, killed) =
+        python::produce_across(ACKS_ALL_FAILOVER, &bootstrap, CONVERGE * 2, || {
+            let leader = cluster.partition("failover-0").spec.leader;
+            cluster.kill(leader);
+            leader
+        });
     assert_eq!(line(&stdout, "missing"), "[]", "{stdout}");
     let acked: usize = line(&stdout, "acked")
         .split_whitespace()
@@ -372,6 +380,36 @@ fn acks_all_loses_nothing_acknowledged_across_a_leader_kill() {
         .expect("acked count");
     // Every send before the kill was acknowledged, and the producer carried on after it.
     assert!(acked > 100, "{stdout}");
+
+    // Metadata: the dead SPU is no broker any more, and the partition only it held has
+    // no leader (LEADER_NOT_AVAILABLE, leader -1) rather than a dead one.
+    let live = (1..=3).find(|id| *id != killed).unwrap();
+    let live = kafka_addr(cluster.spu(live));
+    let dead_broker = format!("broker {killed} at");
+    let deadline = std::time::Instant::now() + CONVERGE;
+    let listing = loop {
+        let listing = kcat(&["-b", &live, "-L", "-t", "lonely"], b"");
+        let settled = !listing.contains(&dead_broker)
+            && listing.contains("leader -1")
+            && listing.contains("Leader not available");
+        if settled || std::time::Instant::now() > deadline {
+            break listing;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(listing.contains(" 2 brokers:"), "{listing}");
+    assert!(!listing.contains(&dead_broker), "{listing}");
+    // Placement spreads the three partitions over the three SPUs: one was the dead one's.
+    let partitions: Vec<&str> = listing
+        .lines()
+        .filter(|l| l.trim_start().starts_with("partition "))
+        .collect();
+    assert_eq!(partitions.len(), 3, "{listing}");
+    for p in partitions {
+        let orphan = p.contains(&format!("replicas: {killed},"));
+        assert_eq!(p.contains("leader -1"), orphan, "{listing}");
+        assert_eq!(p.contains("Leader not available"), orphan, "{listing}");
+    }
 }
 
 /// The Kafka address an SPU logged when it started.

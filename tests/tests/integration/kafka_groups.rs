@@ -342,6 +342,15 @@ fn consumer_group_list_and_describe_show_a_kafka_python_group() {
     assert_eq!(g2["STATE"], "Stable", "{}", list.stdout);
     assert_eq!(g2["MEMBERS"], "2", "{}", list.stdout);
     assert_eq!(g2["PROTOCOL"], "range", "kafka-python's first assignor");
+    // Without --kafka-addr the SC names an online SPU's listener.
+    let found = fluvio(&sc, &["consumer-group", "list"]);
+    found.ok();
+    assert_eq!(
+        row_of(&found.stdout, &["g2"])["MEMBERS"],
+        "2",
+        "{}",
+        found.stdout
+    );
     let json = fluvio(
         &sc,
         &[

@@ -141,7 +141,7 @@ fn the_views_follow_the_cluster_live() {
         assert_screen(
             &topics,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
+ 1 SPUs │ 2 Tops │ 3 Part │ 4 Toks │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metr │ 9 Grp │ SC 127.0.0.1:PORT
 NAME    PARTITIONS  REPLICAS  STATUS       REASON
 audit   1           1         provisioned  -
 orders  2           1         provisioned  -
@@ -160,7 +160,7 @@ Enter tail  d delete  q quit  ? help  : command
         assert_screen(
             &spus,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
+ 1 SPUs │ 2 Tops │ 3 Part │ 4 Toks │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metr │ 9 Grp │ SC 127.0.0.1:PORT
 ID    NAME  TYPE     STATUS  PUBLIC           PRIVATE          RACK
 5001  5001  managed  online  127.0.0.1:PORT  127.0.0.1:PORT  -
 
@@ -214,7 +214,7 @@ q quit  ? help  : command
         assert_screen(
             &tokens,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
+ 1 SPUs │ 2 Tops │ 3 Part │ 4 Toks │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metr │ 9 Grp │ SC 127.0.0.1:PORT
 TOKEN-NAME  STATUS  SPU-MIN  SPU-MAX  TYPE    REASON
 edge-spus   ok      7000     7999     custom  -
 
@@ -297,7 +297,7 @@ fn produced_records_stream_into_the_tail_which_pauses_and_filters() {
         assert_screen(
             &paused,
             r#"
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │ SC 127.0.0
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │ 9 Groups │
 events all partitions from the beginning · PAUSED (+1 new; End follows) · 2 records
 PART   OFFSET  TIME (UTC)              [KEY] VALUE  {HEADERS}
    0        0  <TIME>                  [user-1] {"n":1}  {trace=t-1}
@@ -319,7 +319,7 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
         assert_screen(
             &filtered,
             r#"
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │ SC 127.0.0
+ 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │ 9 Groups │
 events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in key: 1 match
 PART   OFFSET  TIME (UTC)              [KEY] VALUE  {HEADERS}
    0        0  <TIME>                  [user-1] {"n":1}  {trace=t-1}
@@ -364,7 +364,7 @@ Space pause  / filter  c context  w wrap  t time  Enter open  n new  End follow 
         assert_screen(
             &record,
             r#"
- 1 SPUs │ 2 Topics │ 3 Parts │ 4 Tokens │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metrics │
+ 1 SPUs │ 2 Tops │ 3 Part │ 4 Toks │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metr │ 9 Grp │
 events all partitions from the beginning · LIVE · 2 records · filter k:user-1 in
 PART┌ Record 0@0 (h: hex, Esc: close) ─────────────────────────────────────┐
    0│partition  0                                                          │
@@ -412,7 +412,7 @@ fn the_command_bar_runs_cli_commands() {
         assert_screen(
             &confirm,
             "
- 1 SPUs │ 2 Topics │ 3 Partitions │ 4 Auth tokens │ 5 Metadata │ 6 Tail │ 7 Consumers │ 8 Metrics │
+ 1 SPUs │ 2 Tops │ 3 Part │ 4 Toks │ 5 Meta │ 6 Tail │ 7 Cons │ 8 Metr │ 9 Grp │ SC 127.0.0.1:PORT
 NAME       PARTITIONS  REPLICAS  STATUS       REASON
 made-here  2           1         provisioned  -
                     ┌ Confirm ─────────────────────────────────────────────────┐
@@ -516,7 +516,7 @@ fn the_metrics_view_plots_what_the_daemon_counts() {
             })
             .await;
         load.abort();
-        assert!(screen.contains("8 Metrics"), "{screen}");
+        assert!(screen.contains("8 Metr"), "{screen}");
         assert!(
             screen.contains("TOPIC") && screen.contains("RECORDS/S") && screen.contains("P99-MS"),
             "{screen}"
@@ -546,5 +546,148 @@ fn the_metrics_view_plots_what_the_daemon_counts() {
             "{screen}"
         );
         assert!(screen.contains("--metrics-addr"), "{screen}");
+    });
+}
+
+/// A `kafka-python` group member: subscribes `group` to `topic` as `client`, commits after
+/// each batch it reads.
+const KAFKA_MEMBER: &str = r#"
+import sys
+from kafka import KafkaConsumer
+b, topic, group, client = sys.argv[1:5]
+c = KafkaConsumer(bootstrap_servers=b, group_id=group, client_id=client,
+                  enable_auto_commit=False, auto_offset_reset="earliest",
+                  session_timeout_ms=6000, heartbeat_interval_ms=500)
+c.subscribe([topic])
+while True:
+    if c.poll(timeout_ms=200):
+        c.commit()
+"#;
+
+/// Create `topic` with two partitions and write three records to each.
+const KAFKA_PRODUCE: &str = r#"
+import sys
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+b, topic = sys.argv[1:3]
+KafkaAdminClient(bootstrap_servers=b).create_topics([NewTopic(topic, num_partitions=2, replication_factor=1)])
+p = KafkaProducer(bootstrap_servers=b, acks="all")
+for n in range(3):
+    for part in range(2):
+        p.send(topic, value=b"%d-%d" % (part, n), partition=part)
+p.flush()
+"#;
+
+#[test]
+fn the_groups_view_shows_a_kafka_python_group_its_members_and_lag() {
+    let _cpu = tests::cpu_heavy();
+    let dir = temp_dir();
+    let kafka = tests::free_addr().to_string();
+    let daemon = Daemon::start_with_args(
+        Role::AllInOne { spus: 1 },
+        dir.path(),
+        &["--kafka-addr", &kafka],
+    );
+    tests::python::run_ok(KAFKA_PRODUCE, &[&kafka, "tg"]);
+    let (mut member, _script) =
+        tests::python::spawn(KAFKA_MEMBER, &[&kafka, "tg", "watched", "tui-member"]);
+    runtime().block_on(async {
+        let fluvio = daemon.connect().await;
+        let mut console = Console::start(
+            &fluvio,
+            TuiOptions {
+                kafka_addr: Some(kafka.clone()),
+                ..TuiOptions::default()
+            },
+            100,
+            20,
+        );
+        console.key(KeyCode::Char('9'));
+        // The member joined, got both partitions and committed all it read: lag 0.
+        let screen = console
+            .wait("the group stable with its member and no lag", |s| {
+                s.contains("watched  Stable  range     1")
+                    && s.contains("tui-member")
+                    && s.lines()
+                        .filter(|l| l.trim_end().ends_with("0    tui-member"))
+                        .count()
+                        == 2
+            })
+            .await;
+        let lines: Vec<&str> = screen.lines().map(str::trim_end).collect();
+        assert!(lines[0].contains("9 Grp"), "{screen}");
+        assert_eq!(lines[1], "GROUP    STATE   PROTOCOL  MEMBERS", "{screen}");
+        assert_eq!(
+            lines[4], "Group watched: Stable, consumer/range, coordinator SPU 5001, 1 member",
+            "{screen}"
+        );
+        let member_row = lines
+            .iter()
+            .find(|l| l.contains("tui-member") && l.contains("tg-0,tg-1"))
+            .unwrap_or_else(|| panic!("no member row with both partitions:\n{screen}"));
+        assert!(member_row.contains("/127.0.0.1"), "{screen}");
+        let offsets: Vec<Vec<&str>> = lines
+            .iter()
+            .skip_while(|l| **l != "Offsets:")
+            .skip(2)
+            .take_while(|l| !l.is_empty())
+            .map(|l| l.split_whitespace().collect())
+            .collect();
+        assert_eq!(
+            offsets,
+            [
+                ["tg", "0", "3", "3", "0", "tui-member"],
+                ["tg", "1", "3", "3", "0", "tui-member"]
+            ],
+            "{screen}"
+        );
+
+        // The member goes away; two more records make a lag of two on each partition,
+        // and the view follows on its own.
+        let _ = member.kill();
+        let _ = member.wait();
+        tests::python::run_ok(
+            r#"
+import sys
+from kafka import KafkaProducer
+p = KafkaProducer(bootstrap_servers=sys.argv[1], acks="all")
+for part in (0, 1):
+    for n in range(2):
+        p.send("tg", value=b"more", partition=part)
+p.flush()
+"#,
+            &[&kafka],
+        );
+        let screen = console
+            .wait("the lag of the records nobody read", |s| {
+                s.lines()
+                    .filter(|l| {
+                        let cells: Vec<&str> = l.split_whitespace().collect();
+                        cells.len() >= 5 && cells[0] == "tg" && cells[2..5] == ["3", "5", "2"]
+                    })
+                    .count()
+                    == 2
+            })
+            .await;
+        assert!(screen.contains("watched"), "{screen}");
+
+        // Nothing serves Kafka here: the view says so and names the flag.
+        let nowhere = tests::free_addr().to_string();
+        let mut blind = Console::start(
+            &fluvio,
+            TuiOptions {
+                kafka_addr: Some(nowhere),
+                ..TuiOptions::default()
+            },
+            100,
+            12,
+        );
+        blind.key(KeyCode::Char('9'));
+        let screen = blind
+            .wait("why there are no groups", |s| {
+                s.contains("cannot reach a Kafka listener")
+            })
+            .await;
+        assert!(screen.contains("--kafka-addr"), "{screen}");
     });
 }
