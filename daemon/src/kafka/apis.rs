@@ -90,6 +90,17 @@ pub fn metric_name(api_key: i16) -> &'static str {
         Ok(ApiKey::DeleteTopics) => "delete_topics",
         Ok(ApiKey::DescribeConfigs) => "describe_configs",
         Ok(ApiKey::CreatePartitions) => "create_partitions",
+        Ok(ApiKey::InitProducerId) => "init_producer_id",
+        Ok(ApiKey::FindCoordinator) => "find_coordinator",
+        Ok(ApiKey::JoinGroup) => "join_group",
+        Ok(ApiKey::SyncGroup) => "sync_group",
+        Ok(ApiKey::Heartbeat) => "heartbeat",
+        Ok(ApiKey::LeaveGroup) => "leave_group",
+        Ok(ApiKey::OffsetCommit) => "offset_commit",
+        Ok(ApiKey::OffsetFetch) => "offset_fetch",
+        Ok(ApiKey::ListGroups) => "list_groups",
+        Ok(ApiKey::DescribeGroups) => "describe_groups",
+        Ok(ApiKey::DeleteGroups) => "delete_groups",
         _ => "unknown",
     }
 }
@@ -484,5 +495,13 @@ mod tests {
         let decoded: MetadataRequest = request.decode().expect("body");
         assert!(decoded.topics.is_none());
         assert!(decoded.allow_auto_topic_creation);
+    }
+
+    #[test]
+    fn every_served_api_has_a_metric_label_of_its_own() {
+        let labels: std::collections::BTreeSet<_> =
+            SERVED.iter().map(|s| metric_name(s.key as i16)).collect();
+        assert!(!labels.contains("unknown"), "{labels:?}");
+        assert_eq!(labels.len(), SERVED.len());
     }
 }
