@@ -7,7 +7,7 @@
 //!
 //! No fetch sessions (KIP-227): the answer's session id is 0, which tells clients to send
 //! full requests. Snappy batches go out in the Kafka clients' framing
-//! ([`super::records::to_kafka`]); other batches go out byte for byte.
+//! ([`super::records::to_kafka_into`]); other batches go out byte for byte.
 
 use std::time::Duration;
 
@@ -140,7 +140,8 @@ fn read_records(
         .read(offset, limit, Isolation::ReadCommitted)
         .map_err(error_code)?;
     let stored = slice.to_vec().map_err(error_code)?;
-    let records = records::to_kafka(&stored).map_err(|reason| {
+    let mut records = Vec::with_capacity(stored.len() + 64);
+    records::to_kafka_into(&stored, &mut records).map_err(|reason| {
         tracing::error!(
             topic = %partition.key().topic,
             partition = partition.key().partition,

@@ -23,10 +23,10 @@ use protocol::record::batch::{
     self as raw, BATCH_HEADER_LEN, BATCH_PREAMBLE_LEN, BatchError, BatchHeader, COMPRESSION_MASK,
     CRC_START, RawBatch,
 };
-use protocol::record::varint::{decode_varint, write_varint};
-use protocol::record::{
-    Compression, DEFAULT_MAX_DECOMPRESSED_BYTES, Record, RecordHeader, decode_records_section,
-};
+use protocol::record::varint::decode_varint;
+#[cfg(test)]
+use protocol::record::varint::write_varint;
+use protocol::record::{Compression, DEFAULT_MAX_DECOMPRESSED_BYTES, Record, RecordHeader};
 
 /// A Kafka batch header: ours plus the record count.
 const KAFKA_HEADER_LEN: usize = BATCH_HEADER_LEN + 4;
@@ -109,12 +109,211 @@ pub fn from_kafka(batches: &[u8], codec: Option<Compression>) -> Result<Vec<u8>,
 /// Stored batches in Kafka's layout, for a Kafka consumer. A batch that cannot be read
 /// ends the answer there (the consumer comes back for it and gets the error then); the
 /// error when it is the first.
+#[cfg(test)]
 pub fn to_kafka(batches: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::with_capacity(batches.len() + 64);
+    to_kafka_into(batches, &mut out)?;
+    Ok(out)
+}
+
+/// [`to_kafka`], appending to `out` (which keeps what it held before; on an error, nothing
+/// more). Uncompressed batches, the common case, are converted in one pass from the stored
+/// bytes: no records are built, each field is checked and copied once.
+pub fn to_kafka_into<O: Out>(batches: &[u8], out: &mut O) -> Result<(), String> {
+    let start = out.len();
+    out.reserve(batches.len() + 64);
+    for batch in raw::batches(batches) {
+        let batch_start = out.len();
+        let converted = batch
+            .map_err(|err| err.to_string())
+            .and_then(|batch| convert_out(&batch, out));
+        if let Err(err) = converted {
+            out.truncate(batch_start);
+            if batch_start == start {
+                return Err(err);
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// A buffer the conversion appends to: a `Vec<u8>`, or the `BytesMut` a response takes
+/// its records from without a copy.
+pub trait Out: std::ops::DerefMut<Target = [u8]> {
+    fn extend_from_slice(&mut self, bytes: &[u8]);
+    fn push(&mut self, byte: u8);
+    fn reserve(&mut self, additional: usize);
+    fn truncate(&mut self, len: usize);
+}
+
+impl Out for Vec<u8> {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        Vec::extend_from_slice(self, bytes);
+    }
+    fn push(&mut self, byte: u8) {
+        Vec::push(self, byte);
+    }
+    fn reserve(&mut self, additional: usize) {
+        Vec::reserve(self, additional);
+    }
+    fn truncate(&mut self, len: usize) {
+        Vec::truncate(self, len);
+    }
+}
+
+impl Out for bytes::BytesMut {
+    fn extend_from_slice(&mut self, bytes: &[u8]) {
+        bytes::BytesMut::extend_from_slice(self, bytes);
+    }
+    fn push(&mut self, byte: u8) {
+        bytes::BufMut::put_u8(self, byte);
+    }
+    fn reserve(&mut self, additional: usize) {
+        bytes::BytesMut::reserve(self, additional);
+    }
+    fn truncate(&mut self, len: usize) {
+        bytes::BytesMut::truncate(self, len);
+    }
+}
+
+/// Append one stored batch in Kafka's layout; on an error `out` may hold part of it.
+fn convert_out<O: Out>(batch: &RawBatch<'_>, out: &mut O) -> Result<(), String> {
+    let codec =
+        Compression::from_attributes(batch.header.attributes).map_err(|err| err.to_string())?;
+    let section = batch.records_section();
+    let start = out.len();
+    let mut header = batch.header;
+    header.attributes &= COMPRESSION_MASK;
+    header.batch_len = 0;
+    header.crc = 0;
+    let mut fixed = Vec::with_capacity(BATCH_HEADER_LEN);
+    header.write(&mut fixed);
+    out.extend_from_slice(&fixed);
+    out.extend_from_slice(&[0; 4]); // Kafka's record count, set below
+    let count = if codec == Compression::None {
+        if section.len() > DEFAULT_MAX_DECOMPRESSED_BYTES {
+            return Err(format!(
+                "the records section of {} bytes is over the limit of {DEFAULT_MAX_DECOMPRESSED_BYTES}",
+                section.len()
+            ));
+        }
+        records_to_kafka(section, out)?
+    } else {
+        let plain = codec
+            .decompress(section, DEFAULT_MAX_DECOMPRESSED_BYTES)
+            .map_err(|err| err.to_string())?;
+        let mut records = Vec::with_capacity(plain.len() + 64);
+        let count = records_to_kafka(&plain, &mut records)?;
+        match codec {
+            Compression::Snappy => xerial_encode_into(out, &records),
+            codec => out.extend_from_slice(&codec.compress(&records).map_err(|e| e.to_string())?),
+        }
+        count
+    };
+    let total = out.len() - start;
+    let batch = &mut out[start..];
+    batch[8..12].copy_from_slice(&((total - BATCH_PREAMBLE_LEN) as i32).to_be_bytes());
+    batch[BATCH_HEADER_LEN..KAFKA_HEADER_LEN].copy_from_slice(&count.to_be_bytes());
+    let crc = raw::compute_crc(batch);
+    batch[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    Ok(())
+}
+
+/// Our uncompressed records section (an `i32` count, then the records, nothing after) as
+/// Kafka's records, appended to `out`; returns the count. The checks are the ones decoding
+/// the section into [`Record`]s makes, and each record's fields are copied as they are
+/// (every varint has one encoding, so copying is re-encoding): only the attributes (`0`),
+/// the key's presence byte (dropped, or `-1` for no key) and the record's length change.
+fn records_to_kafka<O: Out>(section: &[u8], out: &mut O) -> Result<i32, String> {
+    let count = section
+        .get(..4)
+        .ok_or("the records section ends before its record count")?;
+    let count = i32::from_be_bytes(count.try_into().expect("4 bytes"));
+    let mut src = Cursor {
+        data: section,
+        at: 4,
+    };
+    // Records take at least 7 bytes each; the decoder reads a count <= 0 as none.
+    let count = count.max(0);
+    if count as usize > (section.len() - 4) / 7 {
+        return Err(format!(
+            "record count {count} is more than {} bytes can hold",
+            section.len() - 4
+        ));
+    }
+    for _ in 0..count {
+        let len = src.length("record length")?;
+        let body = &section[src.at..src.at + len];
+        src.at += len;
+        let mut fields = Cursor { data: body, at: 0 };
+        fields.byte("record attributes")?;
+        fields.varint("timestamp delta")?;
+        fields.varint("offset delta")?;
+        let deltas_end = fields.at;
+        let has_key = match fields.byte("key presence")? {
+            0 => false,
+            1 => {
+                fields.skip("key")?;
+                true
+            }
+            other => return Err(format!("key presence byte {other}")),
+        };
+        fields.skip("value")?;
+        let headers = fields.varint("header count")?;
+        // Each header takes at least two bytes (two empty lengths).
+        if headers < 0 || headers as u64 > (fields.data.len() - fields.at) as u64 / 2 {
+            return Err(format!(
+                "header count {headers} does not fit the {} bytes left",
+                fields.data.len() - fields.at
+            ));
+        }
+        for _ in 0..headers {
+            let key = fields.skip("header key")?;
+            std::str::from_utf8(key).map_err(|_| "a header key is not UTF-8")?;
+            fields.skip("header value")?;
+        }
+        if fields.at != body.len() {
+            return Err(format!(
+                "a record's length says {len} bytes but its fields take {}",
+                fields.at
+            ));
+        }
+        write_varint_into(out, (len - usize::from(has_key)) as i64);
+        out.push(0); // attributes
+        out.extend_from_slice(&body[1..deltas_end]);
+        if !has_key {
+            out.push(1); // varint -1: no key
+        }
+        out.extend_from_slice(&body[deltas_end + 1..]);
+    }
+    if src.at != section.len() {
+        return Err(format!(
+            "{} bytes after the batch's {count} records",
+            section.len() - src.at
+        ));
+    }
+    Ok(count)
+}
+
+fn write_varint_into<O: Out>(out: &mut O, value: i64) {
+    let mut rest = protocol::record::varint::zigzag_encode(value);
+    while rest >= 0x80 {
+        out.push((rest as u8 & 0x7f) | 0x80);
+        rest >>= 7;
+    }
+    out.push(rest as u8);
+}
+
+/// The conversion as it was first written, record by record through [`Record`]s: what
+/// the one-pass conversion is checked against.
+#[cfg(test)]
+fn to_kafka_by_records(batches: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(batches.len() + 64);
     for batch in raw::batches(batches) {
         let converted = batch
             .map_err(|err| err.to_string())
-            .and_then(|batch| convert_out(&batch));
+            .and_then(|batch| convert_out_by_records(&batch));
         match converted {
             Ok(converted) => out.extend_from_slice(&converted),
             Err(err) if out.is_empty() => return Err(err),
@@ -124,10 +323,11 @@ pub fn to_kafka(batches: &[u8]) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
-fn convert_out(batch: &RawBatch<'_>) -> Result<Vec<u8>, String> {
+#[cfg(test)]
+fn convert_out_by_records(batch: &RawBatch<'_>) -> Result<Vec<u8>, String> {
     let codec =
         Compression::from_attributes(batch.header.attributes).map_err(|err| err.to_string())?;
-    let records = decode_records_section(
+    let records = protocol::record::decode_records_section(
         codec,
         batch.records_section(),
         DEFAULT_MAX_DECOMPRESSED_BYTES,
@@ -186,6 +386,7 @@ fn decompress_kafka(codec: Compression, data: &[u8]) -> Result<Vec<u8>, String> 
     }
 }
 
+#[cfg(test)]
 fn compress_kafka(codec: Compression, data: &[u8]) -> Result<Vec<u8>, String> {
     match codec {
         Compression::Snappy => Ok(xerial_encode(data)),
@@ -251,6 +452,7 @@ fn read_kafka_record(src: &mut Cursor<'_>) -> Result<Record, String> {
     })
 }
 
+#[cfg(test)]
 fn write_kafka_record(out: &mut Vec<u8>, record: &Record) {
     let mut body = Vec::with_capacity(16 + record.value.len());
     body.push(0); // attributes
@@ -313,6 +515,14 @@ impl Cursor<'_> {
             })
     }
 
+    /// Bytes with a non-negative varint length that fits in what is left.
+    fn skip(&mut self, what: &str) -> Result<&[u8], String> {
+        let len = self.length(what)?;
+        let bytes = &self.data[self.at..self.at + len];
+        self.at += len;
+        Ok(bytes)
+    }
+
     /// Bytes with a varint length, `-1` for null.
     fn nullable_bytes(&mut self, what: &str) -> Result<Option<Bytes>, String> {
         let len = self.varint(what)?;
@@ -371,20 +581,45 @@ fn decode_raw(data: &[u8], limit: usize) -> Result<Vec<u8>, String> {
 
 /// Xerial framing: magic, version 1, compatible version 1, then length-prefixed raw
 /// snappy blocks.
+#[cfg(test)]
 fn xerial_encode(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(XERIAL_HEADER_LEN + data.len() / 2 + 16);
+    xerial_encode_into(&mut out, data);
+    out
+}
+
+/// [`xerial_encode`], appending to `out`.
+fn xerial_encode_into<O: Out>(out: &mut O, data: &[u8]) {
     out.extend_from_slice(XERIAL_MAGIC);
     out.extend_from_slice(&1i32.to_be_bytes());
     out.extend_from_slice(&1i32.to_be_bytes());
     let mut encoder = snap::raw::Encoder::new();
+    let mut compressed = vec![0; snap::raw::max_compress_len(XERIAL_BLOCK)];
     for block in data.chunks(XERIAL_BLOCK) {
-        let compressed = encoder
-            .compress_vec(block)
+        let len = encoder
+            .compress(block, &mut compressed)
             .expect("a 32 KiB block is within snappy's input limit");
-        out.extend_from_slice(&(compressed.len() as u32).to_be_bytes());
-        out.extend_from_slice(&compressed);
+        out.extend_from_slice(&(len as u32).to_be_bytes());
+        out.extend_from_slice(&compressed[..len]);
     }
-    out
+}
+
+#[cfg(test)]
+mod tests_support {
+    use super::*;
+
+    pub fn header(codec: Compression, count: usize) -> BatchHeader {
+        BatchHeader {
+            attributes: codec as i16,
+            last_offset_delta: count as i32 - 1,
+            first_timestamp: 1_700_000_000_000,
+            max_time_stamp: 1_700_000_000_000 + 7 * (count as i64 - 1),
+            producer_id: 42,
+            producer_epoch: 3,
+            first_sequence: 100,
+            ..BatchHeader::default()
+        }
+    }
 }
 
 #[cfg(test)]
@@ -407,18 +642,7 @@ mod tests {
             .collect()
     }
 
-    fn header(codec: Compression, count: usize) -> BatchHeader {
-        BatchHeader {
-            attributes: codec as i16,
-            last_offset_delta: count as i32 - 1,
-            first_timestamp: 1_700_000_000_000,
-            max_time_stamp: 1_700_000_000_000 + 7 * (count as i64 - 1),
-            producer_id: 42,
-            producer_epoch: 3,
-            first_sequence: 100,
-            ..BatchHeader::default()
-        }
-    }
+    use super::tests_support::header;
 
     /// A batch as a Kafka client writes it, snappy in `snappy` framing.
     fn kafka_batch(codec: Compression, snappy: fn(&[u8]) -> Vec<u8>) -> Vec<u8> {
@@ -560,5 +784,218 @@ mod topic_codec {
         let batch = Batch::decode(&stored).unwrap();
         assert_eq!(batch.compression, Compression::Zstd);
         assert_eq!(batch.records[0].value.as_ref(), b"value");
+    }
+}
+
+#[cfg(test)]
+mod one_pass {
+    use super::*;
+    use proptest::prelude::*;
+    use protocol::record::batch::SCHEMA_ID_FLAG;
+
+    fn record() -> impl Strategy<Value = Record> {
+        (
+            any::<i8>(),
+            prop_oneof![Just(0i64), any::<i64>(), -100_000i64..100_000],
+            prop_oneof![Just(0i64), any::<i64>(), 0i64..1000],
+            proptest::option::of(proptest::collection::vec(any::<u8>(), 0..80)),
+            prop_oneof![
+                Just(Vec::new()),
+                proptest::collection::vec(any::<u8>(), 0..40),
+                proptest::collection::vec(any::<u8>(), 60..300),
+            ],
+            proptest::collection::vec(
+                ("[a-zé]{0,6}", proptest::collection::vec(any::<u8>(), 0..10)),
+                0..3,
+            ),
+        )
+            .prop_map(|(attributes, ts, off, key, value, headers)| Record {
+                attributes,
+                timestamp_delta: ts,
+                offset_delta: off,
+                key: key.map(Bytes::from),
+                value: Bytes::from(value),
+                headers: headers
+                    .into_iter()
+                    .map(|(k, v)| RecordHeader::new(k, v))
+                    .collect(),
+            })
+    }
+
+    fn codec() -> impl Strategy<Value = Compression> {
+        prop_oneof![
+            4 => Just(Compression::None),
+            1 => proptest::sample::select(Compression::ALL.to_vec()),
+        ]
+    }
+
+    /// One batch in our layout, as the SPU stores it, records as they are.
+    fn stored(records: &[Record], codec: Compression, schema: bool) -> Vec<u8> {
+        let mut section = (records.len() as u32).to_be_bytes().to_vec();
+        for record in records {
+            protocol::Encode::encode(record, &mut section, 0).unwrap();
+        }
+        let mut data = if schema { vec![0, 0, 0, 9] } else { vec![] };
+        data.extend_from_slice(&codec.compress(&section).unwrap());
+        let mut header = BatchHeader {
+            base_offset: 1000,
+            partition_leader_epoch: 4,
+            ..super::tests_support::header(codec, records.len().max(1))
+        };
+        if schema {
+            header.attributes |= SCHEMA_ID_FLAG;
+        }
+        let mut out = Vec::new();
+        write_batch(&mut out, header, None, &data);
+        out
+    }
+
+    /// Both conversions agree: the same bytes, or both an error.
+    fn agree(bytes: &[u8]) -> Result<Vec<u8>, String> {
+        let fast = to_kafka(bytes);
+        let general = to_kafka_by_records(bytes);
+        match (&fast, &general) {
+            (Ok(fast), Ok(general)) => assert_eq!(fast, general),
+            (Err(_), Err(_)) => {}
+            _ => panic!("one pass: {fast:?}\nby records: {general:?}"),
+        }
+        fast
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn one_pass_matches_record_by_record(
+            batches in proptest::collection::vec(
+                (proptest::collection::vec(record(), 0..12), codec(), any::<bool>()),
+                1..4,
+            ),
+        ) {
+            let mut bytes = Vec::new();
+            for (records, codec, schema) in &batches {
+                bytes.extend_from_slice(&stored(records, *codec, *schema));
+            }
+            let kafka = agree(&bytes).unwrap();
+            let mut rest = &kafka[..];
+            for (records, _, _) in &batches {
+                let batch = raw::batches(rest).next().unwrap().unwrap();
+                batch.verify_crc().unwrap();
+                prop_assert_eq!(kafka_count(&batch).unwrap(), records.len());
+                rest = &rest[batch.bytes.len()..];
+            }
+            prop_assert!(rest.is_empty());
+        }
+
+        #[test]
+        fn a_kafka_batch_comes_back_the_same(
+            records in proptest::collection::vec(record(), 1..12),
+            codec in codec(),
+        ) {
+            // What a Kafka producer can send that we keep exactly: attributes 0 (Kafka
+            // defines none) and non-null values.
+            let records: Vec<Record> = records
+                .into_iter()
+                .map(|r| Record { attributes: 0, ..r })
+                .collect();
+            let mut plain = Vec::new();
+            for r in &records {
+                write_kafka_record(&mut plain, r);
+            }
+            let data = match codec {
+                Compression::Snappy => xerial_encode(&plain),
+                codec => codec.compress(&plain).unwrap(),
+            };
+            let mut kafka = Vec::new();
+            write_batch(
+                &mut kafka,
+                super::tests_support::header(codec, records.len()),
+                Some(records.len() as i32),
+                &data,
+            );
+            let ours = from_kafka(&kafka, None).unwrap();
+            prop_assert_eq!(&agree(&ours).unwrap(), &kafka);
+        }
+
+        #[test]
+        fn damaged_batches_give_errors_not_panics(
+            records in proptest::collection::vec(record(), 1..8),
+            codec in codec(),
+            cut in any::<proptest::sample::Index>(),
+            flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..4),
+            good_first in any::<bool>(),
+        ) {
+            let mut damaged = stored(&records, codec, false);
+            // Cut the records short but keep the batch length true, so the records are
+            // what is read wrong; then change a few bytes after the header.
+            let len = BATCH_HEADER_LEN + cut.index(damaged.len() - BATCH_HEADER_LEN + 1);
+            damaged.truncate(len);
+            damaged[8..12].copy_from_slice(&((len - BATCH_PREAMBLE_LEN) as i32).to_be_bytes());
+            for (at, byte) in flips {
+                if len > BATCH_HEADER_LEN {
+                    damaged[BATCH_HEADER_LEN + at.index(len - BATCH_HEADER_LEN)] = byte;
+                }
+            }
+            let mut bytes = Vec::new();
+            let good = stored(&records, Compression::None, false);
+            if good_first {
+                bytes.extend_from_slice(&good);
+            }
+            bytes.extend_from_slice(&damaged);
+            bytes.extend_from_slice(&good);
+            let out = agree(&bytes);
+            if good_first {
+                // A later bad batch ends the answer; the batches before it are served.
+                let out = out.unwrap();
+                prop_assert!(out.len() >= to_kafka(&good).unwrap().len());
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_and_corrupt_stored_batches_are_errors() {
+        let records: Vec<Record> = (0..5)
+            .map(|i| Record::with_key(format!("k{i}").into_bytes(), vec![b'v'; 100]))
+            .collect();
+        let good = stored(&records, Compression::None, false);
+        let with_len = |mut bytes: Vec<u8>| {
+            let len = bytes.len();
+            bytes[8..12].copy_from_slice(&((len - BATCH_PREAMBLE_LEN) as i32).to_be_bytes());
+            bytes
+        };
+        // Records cut short, at every length.
+        for len in BATCH_HEADER_LEN..good.len() {
+            let bytes = with_len(good[..len].to_vec());
+            assert!(to_kafka(&bytes).is_err(), "cut at {len}");
+            assert!(to_kafka_by_records(&bytes).is_err(), "cut at {len}");
+        }
+        // The batch itself cut short (its length runs past the end).
+        assert!(to_kafka(&good[..good.len() - 1]).is_err());
+        // A key presence byte that is neither 0 nor 1: the first record's is after its
+        // length, attributes and two one-byte deltas.
+        let mut bad = good.clone();
+        let presence = BATCH_HEADER_LEN + 4 + 2 + 1 + 1 + 1;
+        assert_eq!(bad[presence], 1);
+        bad[presence] = 2;
+        assert!(to_kafka(&bad).is_err());
+        // A count claiming more records than there are bytes for.
+        let mut bad = good.clone();
+        bad[BATCH_HEADER_LEN..BATCH_HEADER_LEN + 4].copy_from_slice(&1_000_000u32.to_be_bytes());
+        assert!(to_kafka(&bad).is_err());
+        // Bytes after the last record.
+        let mut bad = good.clone();
+        bad.push(0);
+        assert!(to_kafka(&with_len(bad)).is_err());
+        // A header key that is not UTF-8.
+        let mut record = Record::new(b"v".to_vec());
+        record.headers = vec![RecordHeader::new("kk", b"x".to_vec())];
+        let mut bad = stored(&[record], Compression::None, false);
+        let at = bad.windows(2).position(|w| w == b"kk").unwrap();
+        bad[at] = 0xff;
+        assert!(to_kafka(&bad).is_err());
+        // A bad batch after a good one ends the answer after the good one.
+        let mut two = good.clone();
+        two.extend_from_slice(&with_len(good[..good.len() - 10].to_vec()));
+        assert_eq!(to_kafka(&two).unwrap(), to_kafka(&good).unwrap());
     }
 }
