@@ -6,8 +6,8 @@
 //! a batch larger than the limits never stalls a consumer.
 //!
 //! No fetch sessions (KIP-227): the answer's session id is 0, which tells clients to send
-//! full requests. Snappy batches go out in the Kafka clients' framing
-//! ([`super::records::to_kafka_into`]); other batches go out byte for byte.
+//! full requests. Every batch is converted to Kafka's record layout on the way out
+//! ([`super::records::to_kafka_into`]), snappy ones in the Kafka clients' framing.
 
 use std::time::Duration;
 
