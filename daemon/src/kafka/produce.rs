@@ -112,14 +112,15 @@ async fn write(
     // Kafka's record layout becomes ours (see `records`), so Fluvio clients read every
     // record whichever protocol wrote it; a topic with a codec gets it, as in Kafka.
     let codec = Compression::from_topic(partition.compression());
-    let converted = records::from_kafka(&batches, codec).map_err(|err| match err {
+    let mut converted = BytesMut::new();
+    records::from_kafka_into(&batches, codec, &mut converted).map_err(|err| match err {
         records::RecordsError::Transactional { .. } => (
             ResponseError::TransactionalIdAuthorizationFailed,
             err.to_string(),
         ),
         err => (ResponseError::CorruptMessage, err.to_string()),
     })?;
-    let batches = BytesMut::from(&converted[..]);
+    let batches = converted;
     if all {
         let (in_sync, min) = (partition.in_sync_count(), partition.min_in_sync());
         if in_sync < min {

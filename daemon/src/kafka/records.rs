@@ -18,6 +18,7 @@
 //! field, each record's timestamp and offset deltas, keys, values and headers. gzip, lz4
 //! (the LZ4 frame format on both sides) and zstd are the same codecs on both sides.
 
+#[cfg(test)]
 use bytes::Bytes;
 use protocol::record::batch::{
     self as raw, BATCH_HEADER_LEN, BATCH_PREAMBLE_LEN, BatchError, BatchHeader, COMPRESSION_MASK,
@@ -26,7 +27,9 @@ use protocol::record::batch::{
 use protocol::record::varint::decode_varint;
 #[cfg(test)]
 use protocol::record::varint::write_varint;
-use protocol::record::{Compression, DEFAULT_MAX_DECOMPRESSED_BYTES, Record, RecordHeader};
+use protocol::record::{Compression, DEFAULT_MAX_DECOMPRESSED_BYTES};
+#[cfg(test)]
+use protocol::record::{Record, RecordHeader};
 
 /// A Kafka batch header: ours plus the record count.
 const KAFKA_HEADER_LEN: usize = BATCH_HEADER_LEN + 4;
@@ -58,9 +61,24 @@ pub enum RecordsError {
 /// A Kafka producer's batches in our layout, each checked (length, magic, CRC) first.
 /// With `codec`, every batch is compressed with it whatever the producer used, as a Kafka
 /// broker does for a topic whose `compression.type` is not `producer`.
+#[cfg(test)]
 pub fn from_kafka(batches: &[u8], codec: Option<Compression>) -> Result<Vec<u8>, RecordsError> {
-    let target = codec;
     let mut out = Vec::with_capacity(batches.len() + 64);
+    from_kafka_into(batches, codec, &mut out)?;
+    Ok(out)
+}
+
+/// [`from_kafka`], appending to `out` (on an error, `out` may hold part of the batches).
+/// Each batch's records are converted in one pass, copied field by field from the
+/// producer's (decompressed) bytes; an uncompressed batch that stays uncompressed goes
+/// straight into `out`.
+pub fn from_kafka_into<O: Out>(
+    batches: &[u8],
+    codec: Option<Compression>,
+    out: &mut O,
+) -> Result<(), RecordsError> {
+    let target = codec;
+    out.reserve(batches.len() + 64);
     let mut iter = raw::batches(batches);
     loop {
         let position = iter.position();
@@ -78,20 +96,29 @@ pub fn from_kafka(batches: &[u8], codec: Option<Compression>) -> Result<Vec<u8>,
         let stored_codec = target.unwrap_or(codec);
         let count = kafka_count(&batch).map_err(invalid)?;
         let data = &batch.bytes[KAFKA_HEADER_LEN..];
-        let plain = decompress_kafka(codec, data).map_err(invalid)?;
-        let records = read_kafka_records(&plain, count).map_err(invalid)?;
-        let mut section = Vec::with_capacity(plain.len() + 4 + records.len());
-        section.extend_from_slice(&(records.len() as u32).to_be_bytes());
-        for record in &records {
-            protocol::Encode::encode(record, &mut section, 0)
-                .map_err(|err| invalid(err.to_string()))?;
-        }
-        let section = stored_codec
-            .compress(&section)
-            .map_err(|err| invalid(err.to_string()))?;
+        let plain = match codec {
+            Compression::None if data.len() <= DEFAULT_MAX_DECOMPRESSED_BYTES => {
+                std::borrow::Cow::Borrowed(data)
+            }
+            codec => std::borrow::Cow::Owned(decompress_kafka(codec, data).map_err(invalid)?),
+        };
         let mut header = batch.header;
         header.attributes = i16::from(stored_codec.tag());
-        write_batch(&mut out, header, None, &section);
+        if stored_codec == Compression::None {
+            let start = out.len();
+            write_header(out, header);
+            out.extend_from_slice(&(count as u32).to_be_bytes());
+            records_from_kafka(&plain, count, out).map_err(invalid)?;
+            finish_batch(&mut out[start..]);
+        } else {
+            let mut section = Vec::with_capacity(plain.len() + 4 + count);
+            section.extend_from_slice(&(count as u32).to_be_bytes());
+            records_from_kafka(&plain, count, &mut section).map_err(invalid)?;
+            let section = stored_codec
+                .compress(&section)
+                .map_err(|err| invalid(err.to_string()))?;
+            write_batch(out, header, None, &section);
+        }
     }
     if iter.position() != batches.len() {
         let position = iter.position();
@@ -103,7 +130,87 @@ pub fn from_kafka(batches: &[u8], codec: Option<Compression>) -> Result<Vec<u8>,
             },
         });
     }
-    Ok(out)
+    Ok(())
+}
+
+/// `count` records in Kafka's layout, which must fill `data` exactly, appended to `out`
+/// in ours. The checks are the ones reading them into [`Record`](protocol::record::Record)s makes; fields are
+/// copied as they are, except the attributes (`0`), the key (a presence byte before its
+/// length, or `0` for none) and null values and header keys and values (stored empty).
+fn records_from_kafka<O: Out>(data: &[u8], count: usize, out: &mut O) -> Result<(), String> {
+    let mut src = Cursor { data, at: 0 };
+    // Every record takes at least 7 bytes: no count can claim more than that allows.
+    if count > data.len() / 7 + 1 {
+        return Err(format!(
+            "record count {count} is more than {} bytes can hold",
+            data.len()
+        ));
+    }
+    for _ in 0..count {
+        let len = src.length("record length")?;
+        let body = &data[src.at..src.at + len];
+        src.at += len;
+        let mut fields = Cursor { data: body, at: 0 };
+        fields.byte("record attributes")?;
+        fields.varint("timestamp delta")?;
+        fields.varint("offset delta")?;
+        let deltas_end = fields.at;
+        let key = fields.nullable("key")?;
+        write_varint_into(out, (len + usize::from(key.is_some())) as i64);
+        out.push(0); // attributes
+        out.extend_from_slice(&body[1..deltas_end]);
+        match key {
+            Some(key) => {
+                out.push(1);
+                out.extend_from_slice(key);
+            }
+            None => out.push(0),
+        }
+        // Kafka's null value (a tombstone) has no equivalent in our records: stored empty.
+        copy_nullable(out, fields.nullable("value")?);
+        let headers_start = fields.at;
+        let headers = fields.length("header count")?;
+        out.extend_from_slice(&body[headers_start..fields.at]);
+        for _ in 0..headers {
+            let key = fields.nullable("header key")?;
+            if let Some(key) = key {
+                std::str::from_utf8(&key[varint_prefix(key)..])
+                    .map_err(|_| "a header key is not UTF-8")?;
+            }
+            copy_nullable(out, key);
+            copy_nullable(out, fields.nullable("header value")?);
+        }
+        if fields.at != body.len() {
+            return Err(format!(
+                "a record's length says {len} bytes but its fields take {}",
+                fields.at
+            ));
+        }
+    }
+    if src.at != data.len() {
+        return Err(format!(
+            "{} bytes after the batch's {count} records",
+            data.len() - src.at
+        ));
+    }
+    Ok(())
+}
+
+/// A nullable field as we store it: its bytes as they are (length included), or an empty
+/// length for null.
+fn copy_nullable<O: Out>(out: &mut O, field: Option<&[u8]>) {
+    match field {
+        Some(field) => out.extend_from_slice(field),
+        None => out.push(0),
+    }
+}
+
+/// How many bytes the varint at the front of `field` (checked already) takes.
+fn varint_prefix(field: &[u8]) -> usize {
+    field
+        .iter()
+        .position(|b| b & 0x80 == 0)
+        .map_or(0, |i| i + 1)
 }
 
 /// Stored batches in Kafka's layout, for a Kafka consumer. A batch that cannot be read
@@ -185,11 +292,7 @@ fn convert_out<O: Out>(batch: &RawBatch<'_>, out: &mut O) -> Result<(), String> 
     let start = out.len();
     let mut header = batch.header;
     header.attributes &= COMPRESSION_MASK;
-    header.batch_len = 0;
-    header.crc = 0;
-    let mut fixed = Vec::with_capacity(BATCH_HEADER_LEN);
-    header.write(&mut fixed);
-    out.extend_from_slice(&fixed);
+    write_header(out, header);
     out.extend_from_slice(&[0; 4]); // Kafka's record count, set below
     let count = if codec == Compression::None {
         if section.len() > DEFAULT_MAX_DECOMPRESSED_BYTES {
@@ -211,18 +314,15 @@ fn convert_out<O: Out>(batch: &RawBatch<'_>, out: &mut O) -> Result<(), String> 
         }
         count
     };
-    let total = out.len() - start;
     let batch = &mut out[start..];
-    batch[8..12].copy_from_slice(&((total - BATCH_PREAMBLE_LEN) as i32).to_be_bytes());
     batch[BATCH_HEADER_LEN..KAFKA_HEADER_LEN].copy_from_slice(&count.to_be_bytes());
-    let crc = raw::compute_crc(batch);
-    batch[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+    finish_batch(batch);
     Ok(())
 }
 
 /// Our uncompressed records section (an `i32` count, then the records, nothing after) as
 /// Kafka's records, appended to `out`; returns the count. The checks are the ones decoding
-/// the section into [`Record`]s makes, and each record's fields are copied as they are
+/// the section into [`Record`](protocol::record::Record)s makes, and each record's fields are copied as they are
 /// (every varint has one encoding, so copying is re-encoding): only the attributes (`0`),
 /// the key's presence byte (dropped, or `-1` for no key) and the record's length change.
 fn records_to_kafka<O: Out>(section: &[u8], out: &mut O) -> Result<i32, String> {
@@ -305,7 +405,7 @@ fn write_varint_into<O: Out>(out: &mut O, value: i64) {
     out.push(rest as u8);
 }
 
-/// The conversion as it was first written, record by record through [`Record`]s: what
+/// The conversion as it was first written, record by record through [`Record`](protocol::record::Record)s: what
 /// the one-pass conversion is checked against.
 #[cfg(test)]
 fn to_kafka_by_records(batches: &[u8]) -> Result<Vec<u8>, String> {
@@ -347,18 +447,85 @@ fn convert_out_by_records(batch: &RawBatch<'_>) -> Result<Vec<u8>, String> {
 
 /// Append a batch: `header` (length and CRC redone), Kafka's record count when given,
 /// then `data`.
-fn write_batch(out: &mut Vec<u8>, mut header: BatchHeader, count: Option<i32>, data: &[u8]) {
+fn write_batch<O: Out>(out: &mut O, header: BatchHeader, count: Option<i32>, data: &[u8]) {
     let start = out.len();
-    let total = BATCH_HEADER_LEN + count.map_or(0, |_| 4) + data.len();
-    header.batch_len = (total - BATCH_PREAMBLE_LEN) as i32;
-    header.crc = 0;
-    header.write(out);
+    write_header(out, header);
     if let Some(count) = count {
         out.extend_from_slice(&count.to_be_bytes());
     }
     out.extend_from_slice(data);
-    let crc = raw::compute_crc(&out[start..]);
-    out[start + CRC_START - 4..start + CRC_START].copy_from_slice(&crc.to_be_bytes());
+    finish_batch(&mut out[start..]);
+}
+
+/// Append `header`, its length and CRC to be set by [`finish_batch`].
+fn write_header<O: Out>(out: &mut O, mut header: BatchHeader) {
+    header.batch_len = 0;
+    header.crc = 0;
+    let mut bytes = Vec::with_capacity(BATCH_HEADER_LEN);
+    header.write(&mut bytes);
+    out.extend_from_slice(&bytes);
+}
+
+/// Set the length and CRC of `batch`, the whole batch.
+fn finish_batch(batch: &mut [u8]) {
+    let len = (batch.len() - BATCH_PREAMBLE_LEN) as i32;
+    batch[8..12].copy_from_slice(&len.to_be_bytes());
+    let crc = raw::compute_crc(batch);
+    batch[CRC_START - 4..CRC_START].copy_from_slice(&crc.to_be_bytes());
+}
+
+/// The produce conversion as it was first written, record by record through [`Record`](protocol::record::Record)s:
+/// what the one-pass conversion is checked against.
+#[cfg(test)]
+fn from_kafka_by_records(
+    batches: &[u8],
+    codec: Option<Compression>,
+) -> Result<Vec<u8>, RecordsError> {
+    let target = codec;
+    let mut out = Vec::with_capacity(batches.len() + 64);
+    let mut iter = raw::batches(batches);
+    loop {
+        let position = iter.position();
+        let Some(batch) = iter.next() else { break };
+        let batch = batch.map_err(|source| RecordsError::Batch { position, source })?;
+        batch
+            .verify_crc()
+            .map_err(|source| RecordsError::Batch { position, source })?;
+        if batch.header.attributes & (TRANSACTIONAL | CONTROL) != 0 {
+            return Err(RecordsError::Transactional { position });
+        }
+        let invalid = |reason: String| RecordsError::Invalid { position, reason };
+        let codec = Compression::from_attributes(batch.header.attributes)
+            .map_err(|err| invalid(err.to_string()))?;
+        let stored_codec = target.unwrap_or(codec);
+        let count = kafka_count(&batch).map_err(invalid)?;
+        let data = &batch.bytes[KAFKA_HEADER_LEN..];
+        let plain = decompress_kafka(codec, data).map_err(invalid)?;
+        let records = read_kafka_records(&plain, count).map_err(invalid)?;
+        let mut section = Vec::with_capacity(plain.len() + 4 + records.len());
+        section.extend_from_slice(&(records.len() as u32).to_be_bytes());
+        for record in &records {
+            protocol::Encode::encode(record, &mut section, 0)
+                .map_err(|err| invalid(err.to_string()))?;
+        }
+        let section = stored_codec
+            .compress(&section)
+            .map_err(|err| invalid(err.to_string()))?;
+        let mut header = batch.header;
+        header.attributes = i16::from(stored_codec.tag());
+        write_batch(&mut out, header, None, &section);
+    }
+    if iter.position() != batches.len() {
+        let position = iter.position();
+        return Err(RecordsError::Batch {
+            position,
+            source: BatchError::Truncated {
+                needed: BATCH_PREAMBLE_LEN,
+                available: batches.len() - position,
+            },
+        });
+    }
+    Ok(out)
 }
 
 /// Kafka's record count, which must agree with the header's last offset delta.
@@ -395,6 +562,7 @@ fn compress_kafka(codec: Compression, data: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// Read `count` records in Kafka's layout, which must fill `data` exactly.
+#[cfg(test)]
 fn read_kafka_records(data: &[u8], count: usize) -> Result<Vec<Record>, String> {
     let mut src = Cursor { data, at: 0 };
     // Every record takes at least 7 bytes: no count can claim more than that allows.
@@ -426,6 +594,7 @@ fn read_kafka_records(data: &[u8], count: usize) -> Result<Vec<Record>, String> 
     Ok(records)
 }
 
+#[cfg(test)]
 fn read_kafka_record(src: &mut Cursor<'_>) -> Result<Record, String> {
     let attributes = src.byte("record attributes")? as i8;
     let timestamp_delta = src.varint("timestamp delta")?;
@@ -523,7 +692,38 @@ impl Cursor<'_> {
         Ok(bytes)
     }
 
+    /// Bytes with a varint length, `-1` for null: the field's bytes, length included.
+    fn nullable(&mut self, what: &str) -> Result<Option<&[u8]>, String> {
+        let start = self.at;
+        match self.nullable_len(what)? {
+            None => Ok(None),
+            Some(len) => {
+                self.at += len;
+                Ok(Some(&self.data[start..self.at]))
+            }
+        }
+    }
+
+    /// A varint length, `-1` for null, that fits in what is left.
+    fn nullable_len(&mut self, what: &str) -> Result<Option<usize>, String> {
+        let len = self.varint(what)?;
+        if len == -1 {
+            return Ok(None);
+        }
+        usize::try_from(len)
+            .ok()
+            .filter(|len| *len <= self.data.len() - self.at)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "{what} length {len} does not fit the {} bytes left",
+                    self.data.len() - self.at
+                )
+            })
+    }
+
     /// Bytes with a varint length, `-1` for null.
+    #[cfg(test)]
     fn nullable_bytes(&mut self, what: &str) -> Result<Option<Bytes>, String> {
         let len = self.varint(what)?;
         if len == -1 {
@@ -997,5 +1197,183 @@ mod one_pass {
         let mut two = good.clone();
         two.extend_from_slice(&with_len(good[..good.len() - 10].to_vec()));
         assert_eq!(to_kafka(&two).unwrap(), to_kafka(&good).unwrap());
+    }
+}
+
+#[cfg(test)]
+mod one_pass_in {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// A record in Kafka's layout, nulls where Kafka allows them.
+    type KafkaRecord = (
+        i8,
+        i64,
+        i64,
+        Option<Vec<u8>>,
+        Option<Vec<u8>>,
+        Vec<(Option<String>, Option<Vec<u8>>)>,
+    );
+
+    fn record() -> impl Strategy<Value = KafkaRecord> {
+        let bytes = |max| proptest::option::of(proptest::collection::vec(any::<u8>(), 0..max));
+        (
+            prop_oneof![Just(0i8), any::<i8>()],
+            prop_oneof![Just(0i64), any::<i64>(), -100_000i64..100_000],
+            prop_oneof![Just(0i64), any::<i64>(), 0i64..1000],
+            bytes(80),
+            prop_oneof![bytes(40), bytes(300)],
+            proptest::collection::vec((proptest::option::of("[a-zé]{0,6}"), bytes(10)), 0..3),
+        )
+    }
+
+    fn write_nullable(out: &mut Vec<u8>, field: Option<&[u8]>) {
+        match field {
+            Some(field) => {
+                write_varint(out, field.len() as i64);
+                out.extend_from_slice(field);
+            }
+            None => write_varint(out, -1),
+        }
+    }
+
+    fn write_record(out: &mut Vec<u8>, r: &KafkaRecord) {
+        let (attributes, ts, off, key, value, headers) = r;
+        let mut body = vec![*attributes as u8];
+        write_varint(&mut body, *ts);
+        write_varint(&mut body, *off);
+        write_nullable(&mut body, key.as_deref());
+        write_nullable(&mut body, value.as_deref());
+        write_varint(&mut body, headers.len() as i64);
+        for (k, v) in headers {
+            write_nullable(&mut body, k.as_deref().map(str::as_bytes));
+            write_nullable(&mut body, v.as_deref());
+        }
+        write_varint(out, body.len() as i64);
+        out.extend_from_slice(&body);
+    }
+
+    fn kafka_batch(records: &[KafkaRecord], codec: Compression) -> Vec<u8> {
+        let mut plain = Vec::new();
+        for r in records {
+            write_record(&mut plain, r);
+        }
+        let data = match codec {
+            Compression::Snappy => xerial_encode(&plain),
+            codec => codec.compress(&plain).unwrap(),
+        };
+        let mut out = Vec::new();
+        write_batch(
+            &mut out,
+            super::tests_support::header(codec, records.len().max(1)),
+            Some(records.len() as i32),
+            &data,
+        );
+        out
+    }
+
+    fn codec() -> impl Strategy<Value = Compression> {
+        prop_oneof![
+            4 => Just(Compression::None),
+            1 => proptest::sample::select(Compression::ALL.to_vec()),
+        ]
+    }
+
+    fn target() -> impl Strategy<Value = Option<Compression>> {
+        prop_oneof![
+            4 => Just(None),
+            1 => proptest::option::of(proptest::sample::select(Compression::ALL.to_vec())),
+        ]
+    }
+
+    /// Both conversions agree: the same bytes, or both an error.
+    fn agree(bytes: &[u8], target: Option<Compression>) -> Result<Vec<u8>, RecordsError> {
+        let fast = from_kafka(bytes, target);
+        let general = from_kafka_by_records(bytes, target);
+        match (&fast, &general) {
+            (Ok(fast), Ok(general)) => assert_eq!(fast, general),
+            (Err(_), Err(_)) => {}
+            _ => panic!("one pass: {fast:?}\nby records: {general:?}"),
+        }
+        fast
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        #[test]
+        fn one_pass_matches_record_by_record(
+            batches in proptest::collection::vec(
+                (proptest::collection::vec(record(), 0..10), codec()),
+                1..4,
+            ),
+            target in target(),
+        ) {
+            let mut bytes = Vec::new();
+            for (records, codec) in &batches {
+                bytes.extend_from_slice(&kafka_batch(records, *codec));
+            }
+            let ours = agree(&bytes, target).unwrap();
+            let mut rest = &ours[..];
+            for (records, _) in &batches {
+                let batch = raw::batches(rest).next().unwrap().unwrap();
+                batch.verify_crc().unwrap();
+                let codec = Compression::from_attributes(batch.header.attributes).unwrap();
+                let section = protocol::record::decode_records_section(
+                    codec,
+                    batch.records_section(),
+                    DEFAULT_MAX_DECOMPRESSED_BYTES,
+                );
+                prop_assert_eq!(section.unwrap().len(), records.len());
+                rest = &rest[batch.bytes.len()..];
+            }
+            prop_assert!(rest.is_empty());
+        }
+
+        #[test]
+        fn damaged_batches_give_errors_not_panics(
+            records in proptest::collection::vec(record(), 1..8),
+            codec in codec(),
+            cut in any::<proptest::sample::Index>(),
+            flips in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..4),
+            count in prop_oneof![Just(None), proptest::option::of(any::<i32>())],
+        ) {
+            let mut bytes = kafka_batch(&records, codec);
+            // Cut the records short and change a few bytes after the count, keeping the
+            // batch length and CRC true, so the records are what is read wrong.
+            let len = KAFKA_HEADER_LEN + cut.index(bytes.len() - KAFKA_HEADER_LEN + 1);
+            bytes.truncate(len);
+            for (at, byte) in flips {
+                if len > KAFKA_HEADER_LEN {
+                    bytes[KAFKA_HEADER_LEN + at.index(len - KAFKA_HEADER_LEN)] = byte;
+                }
+            }
+            if let Some(count) = count {
+                bytes[BATCH_HEADER_LEN..KAFKA_HEADER_LEN].copy_from_slice(&count.to_be_bytes());
+            }
+            finish_batch(&mut bytes);
+            let _ = agree(&bytes, None);
+        }
+    }
+
+    #[test]
+    fn truncated_and_corrupt_kafka_records_are_errors() {
+        let records: Vec<KafkaRecord> = (0..5)
+            .map(|i| (0, 0, i, Some(vec![b'k'; 3]), Some(vec![b'v'; 100]), vec![]))
+            .collect();
+        let good = kafka_batch(&records, Compression::None);
+        assert!(from_kafka(&good, None).is_ok());
+        for len in KAFKA_HEADER_LEN..good.len() {
+            let mut bytes = good[..len].to_vec();
+            finish_batch(&mut bytes);
+            assert!(from_kafka(&bytes, None).is_err(), "cut at {len}");
+        }
+        // A header key that is not UTF-8.
+        let bad = (0, 0, 0, None, None, vec![(Some("kk".to_string()), None)]);
+        let mut bytes = kafka_batch(&[bad], Compression::None);
+        let at = bytes.windows(2).position(|w| w == b"kk").unwrap();
+        bytes[at] = 0xff;
+        finish_batch(&mut bytes);
+        assert!(from_kafka(&bytes, None).is_err());
     }
 }
