@@ -15,7 +15,7 @@ use protocol::sc::{
 use protocol::{Reader, Version};
 
 use super::error::{ClientError, Peer};
-use super::socket::{FrameStream, Socket, WATCH_FRAMES_BUFFERED};
+use super::socket::{FrameStream, Socket};
 use super::tls::ClientTls;
 
 /// The object API versions this client speaks; 19 is what the official client sends.
@@ -168,10 +168,7 @@ impl Admin {
             self.socket
                 .version_for(sc_keys::WATCH, MIN_WATCH_VERSION, MAX_OBJECT_VERSION)?;
         let body = ObjectWatchRequest::of::<S>(WatchRequest::default());
-        let frames = self
-            .socket
-            .stream(sc_keys::WATCH, version, &body, WATCH_FRAMES_BUFFERED)
-            .await?;
+        let frames = self.socket.stream(sc_keys::WATCH, version, &body).await?;
         Ok(WatchStream {
             frames,
             version,

@@ -819,25 +819,13 @@ enum FrameEnd {
 /// How long a stream looks for a new leader before giving up.
 const RESUME_WITHIN: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// Record frames a stream fetch holds unread before the connection's reader waits for it.
-/// Our SPU keeps four frames (of up to 1 MiB) ahead of the acknowledgements, but only once
-/// it has seen the first, so a larger buffer lets the start of a stream run tens of MiB
-/// ahead of the consumer, all of it fresh memory the process must fault in: at 64 frames
-/// that was a third of the time of a 100 MB read.
-const FETCH_FRAMES_BUFFERED: usize = 8;
-
 /// Open a stream fetch on `socket`: the one request every (re)start of a stream sends.
 async fn stream_fetch(
     socket: &Socket,
     request: &StreamFetchRequest,
 ) -> Result<FrameStream, ClientError> {
     socket
-        .stream(
-            spu_keys::STREAM_FETCH,
-            StreamFetchRequest::VERSION,
-            request,
-            FETCH_FRAMES_BUFFERED,
-        )
+        .stream(spu_keys::STREAM_FETCH, StreamFetchRequest::VERSION, request)
         .await
 }
 

@@ -28,10 +28,8 @@ use super::tls::{ClientTls, ReadHalf, WriteHalf};
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a serial request waits for its answer (the official client's default).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-/// Frames a watch stream may hold unread before the reader waits for its consumer: watch
-/// frames are small, and a reader held up by one stream holds up every request on the
-/// connection.
-pub const WATCH_FRAMES_BUFFERED: usize = 64;
+/// Frames a stream may hold unread before the reader waits for its consumer.
+const STREAM_BUFFER: usize = 64;
 /// The client id sent in request headers.
 pub const CLIENT_ID: &str = "fluvio";
 
@@ -308,16 +306,14 @@ impl Socket {
     }
 
     /// Send a streaming request; every frame the server sends on its id arrives on the
-    /// returned stream, which holds up to `frames_buffered` of them unread before the
-    /// connection's reader waits for it.
+    /// returned stream.
     pub async fn stream<B: Encode + ?Sized>(
         &self,
         api_key: u16,
         version: Version,
         body: &B,
-        frames_buffered: usize,
     ) -> Result<FrameStream, ClientError> {
-        let (tx, rx) = mpsc::channel(frames_buffered.max(1));
+        let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let frame =
             |header: &RequestHeader| Ok(vec![Bytes::from(encode_request_frame(header, body)?)]);
         let id = self
@@ -599,7 +595,7 @@ mod tests {
         assert_eq!(socket.waiting(), 0);
         // A stream that got the one frame it will ever get, then was dropped.
         for _ in 0..3 {
-            let mut stream = socket.stream(1090, 0, &7u32, 1).await.unwrap();
+            let mut stream = socket.stream(1090, 0, &7u32).await.unwrap();
             assert_eq!(&stream.next().await.unwrap()[..], b"ok");
             drop(stream);
         }
